@@ -1,0 +1,19 @@
+//! The ferry bundle format, version 1 (`SPEC.md` beside this crate is normative):
+//! types, writing, reading and verifying volumes. No network.
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod digest;
+pub mod error;
+pub mod key;
+pub mod manifest;
+pub mod pack;
+pub mod plan;
+pub mod read;
+pub mod size;
+pub mod table;
+pub mod verify;
+pub mod volume;
+
+pub use digest::Digest;
+pub use error::{FormatError, Invalid};

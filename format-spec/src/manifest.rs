@@ -1,0 +1,351 @@
+//! The bundle manifest, `ferry/bundle.json` (SPEC.md §4): what the bundle holds and how
+//! its volumes fit together. Signed; identical in every volume and beside the volumes.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::Invalid;
+
+/// The only version written and read (SPEC.md §4.1).
+pub const BUNDLE_VERSION: u32 = 1;
+/// Largest chunk a reader accepts; bounds every allocation a table can ask for.
+pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BundleManifest {
+    /// Format version; first so a reader can refuse an unknown one before anything else.
+    pub ferry_bundle: u32,
+    /// SHA-256 of this document serialized with `bundle_id` all zeros (SPEC.md §4.3).
+    pub bundle_id: Digest,
+    pub creator: String,
+    /// Seconds since the Unix epoch, UTC: from `SOURCE_DATE_EPOCH` or the mirror, never the clock.
+    pub created: u64,
+    /// Layout the bundle was packed from: `oc-mirror`, `oci`, `registry-storage`, `skopeo-dir`.
+    pub source_layout: String,
+    /// Fingerprint of the signing key (a hint for messages; trust comes from the signature).
+    pub key: String,
+    pub volume_size: u64,
+    pub volume_count: u32,
+    pub chunk_size: u64,
+    /// Digest of `ferry/index.json`, the OCI index of every image (SPEC.md §6).
+    pub index_json: Digest,
+    pub blobs: Vec<Blob>,
+    pub images: Vec<Image>,
+    pub tree: Vec<TreeEntry>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Stored as is: gzip/zstd layers and anything zstd would not shrink.
+    Raw,
+    /// One zstd stream of the whole blob, cut into chunks.
+    Zstd,
+}
+
+impl Encoding {
+    /// The extension in chunk entry names.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Encoding::Raw => "raw",
+            Encoding::Zstd => "zst",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Blob {
+    pub digest: Digest,
+    pub size: u64,
+    pub encoding: Encoding,
+    pub stored_size: u64,
+    pub first_volume: u32,
+    pub last_volume: u32,
+    /// For manifests and indexes: their media type, needed to push them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub repository: String,
+    pub tags: Vec<String>,
+    pub digest: Digest,
+    pub media_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Indexes into `blobs`: the manifest first, then everything it needs.
+    pub blobs: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TreeEntry {
+    Dir { path: String },
+    File { path: String, blob: u32, mode: u32 },
+    Symlink { path: String, target: String },
+}
+
+impl TreeEntry {
+    pub fn path(&self) -> &str {
+        match self {
+            TreeEntry::Dir { path }
+            | TreeEntry::File { path, .. }
+            | TreeEntry::Symlink { path, .. } => path,
+        }
+    }
+}
+
+impl BundleManifest {
+    /// Serialized bytes; `pad_to` adds trailing spaces (valid JSON whitespace) so the
+    /// planner can reserve a size before the document is final (SPEC.md §5.3).
+    pub fn to_bytes(&self, pad_to: usize) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec(self).expect("manifest serializes");
+        if bytes.len() < pad_to {
+            bytes.resize(pad_to, b' ');
+        }
+        bytes
+    }
+
+    /// Sets `bundle_id` from the rest of the document.
+    pub fn seal(&mut self) {
+        self.bundle_id = Digest([0; 32]);
+        self.bundle_id = Digest::of(&self.to_bytes(0));
+    }
+
+    /// Parses and checks every MUST of SPEC.md §4.4. Call only on signature-checked bytes.
+    pub fn parse(bytes: &[u8]) -> Result<BundleManifest, Invalid> {
+        let version = peek_version(bytes, "ferry_bundle")?;
+        if version != BUNDLE_VERSION {
+            return Err(Invalid::new(format!(
+                "bundle manifest version {version} is not supported (this ferry reads version {BUNDLE_VERSION})"
+            )));
+        }
+        let m: BundleManifest = serde_json::from_slice(bytes)
+            .map_err(|e| Invalid::new(format!("bundle manifest: {e}")))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        let bad = |what: String| Err(Invalid::new(format!("bundle manifest: {what}")));
+        let mut sealed = self.clone();
+        sealed.seal();
+        if sealed.bundle_id != self.bundle_id {
+            return bad(format!(
+                "bundle_id {} does not match its content ({})",
+                self.bundle_id, sealed.bundle_id
+            ));
+        }
+        if self.volume_count == 0 {
+            return bad("volume_count is 0".into());
+        }
+        if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
+            return bad(format!("chunk_size {} is out of range", self.chunk_size));
+        }
+        let mut seen = HashSet::new();
+        for (i, b) in self.blobs.iter().enumerate() {
+            if !seen.insert(b.digest) {
+                return bad(format!("blob {} is listed twice", b.digest));
+            }
+            if b.encoding == Encoding::Raw && b.stored_size != b.size {
+                return bad(format!("raw blob {i} has stored_size != size"));
+            }
+            if b.first_volume == 0
+                || b.first_volume > b.last_volume
+                || b.last_volume > self.volume_count
+            {
+                return bad(format!(
+                    "blob {i} has volumes {}..{} outside 1..{}",
+                    b.first_volume, b.last_volume, self.volume_count
+                ));
+            }
+        }
+        let blob_count = self.blobs.len();
+        for img in &self.images {
+            check_repository(&img.repository)?;
+            for t in &img.tags {
+                check_tag(t)?;
+            }
+            if img.blobs.iter().any(|&b| b as usize >= blob_count) {
+                return bad(format!(
+                    "image {} names a blob index out of range",
+                    img.repository
+                ));
+            }
+            match img.blobs.first() {
+                Some(&first) if self.blobs[first as usize].digest == img.digest => {}
+                _ => {
+                    return bad(format!(
+                        "image {}@{} does not list its manifest first",
+                        img.repository, img.digest
+                    ))
+                }
+            }
+        }
+        let mut paths = HashSet::new();
+        let mut previous: Option<&str> = None;
+        for entry in &self.tree {
+            let path = entry.path();
+            check_relative_path(path)?;
+            if previous.is_some_and(|p| p >= path) || !paths.insert(path) {
+                return bad(format!("tree entry {path:?} is out of order or repeated"));
+            }
+            previous = Some(path);
+            match entry {
+                TreeEntry::File { blob, .. } if *blob as usize >= blob_count => {
+                    return bad(format!(
+                        "tree entry {path:?} names a blob index out of range"
+                    ));
+                }
+                TreeEntry::Symlink { target, .. } => check_symlink(path, target)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Images (by index) that need blob `blob`.
+    pub fn images_using(&self, blob: u32) -> Vec<usize> {
+        self.images
+            .iter()
+            .enumerate()
+            .filter(|(_, img)| img.blobs.contains(&blob))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+impl Image {
+    /// `repository:tag` for the first tag, or `repository@digest`.
+    pub fn display_name(&self) -> String {
+        match self.tags.first() {
+            Some(t) => format!("{}:{t}", self.repository),
+            None => format!("{}@{}", self.repository, self.digest),
+        }
+    }
+}
+
+/// Reads the version field before full parsing, so an unknown version gets its own message
+/// instead of a complaint about unknown fields.
+pub(crate) fn peek_version(bytes: &[u8], field: &str) -> Result<u32, Invalid> {
+    #[derive(Deserialize)]
+    struct Peek {
+        ferry_bundle: Option<u64>,
+        ferry_volume: Option<u64>,
+    }
+    let peek: Peek = serde_json::from_slice(bytes)
+        .map_err(|e| Invalid::new(format!("{field} document is not valid JSON: {e}")))?;
+    let v = if field == "ferry_bundle" {
+        peek.ferry_bundle
+    } else {
+        peek.ferry_volume
+    };
+    let v = v.ok_or_else(|| Invalid::new(format!("document has no {field} version field")))?;
+    u32::try_from(v).map_err(|_| Invalid::new(format!("{field} version {v} is not supported")))
+}
+
+/// Repository paths: lowercase path components as the distribution spec allows.
+fn check_repository(repo: &str) -> Result<(), Invalid> {
+    let ok = !repo.is_empty()
+        && repo.len() <= 255
+        && repo.split('/').all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.as_bytes()[0].is_ascii_alphanumeric()
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "repository name {repo:?} is not valid"
+        )))
+    }
+}
+
+/// Tags: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` (distribution spec).
+fn check_tag(tag: &str) -> Result<(), Invalid> {
+    let b = tag.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!("tag {tag:?} is not valid")))
+    }
+}
+
+/// A path taken from a bundle: relative, `/`-separated, no empty, `.` or `..` component, no NUL.
+pub fn check_relative_path(path: &str) -> Result<(), Invalid> {
+    let ok = !path.is_empty()
+        && path.len() <= 4096
+        && !path.starts_with('/')
+        && !path.contains('\0')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "path {path:?} is not a safe relative path"
+        )))
+    }
+}
+
+/// A symlink target must be relative and, resolved from the link's directory, stay inside the tree.
+pub fn check_symlink(path: &str, target: &str) -> Result<(), Invalid> {
+    let bad = || {
+        Err(Invalid::new(format!(
+            "symlink {path:?} -> {target:?} leaves the tree"
+        )))
+    };
+    if target.is_empty() || target.starts_with('/') || target.contains('\0') {
+        return bad();
+    }
+    let mut depth: i64 = path.matches('/').count() as i64;
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return bad();
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_must_stay_inside() {
+        assert!(check_symlink("v2/a/manifests/latest", "sha256:00").is_ok());
+        assert!(check_symlink("a/b", "../c").is_ok());
+        assert!(check_symlink("a/b", "../../c").is_err());
+        assert!(check_symlink("a", "/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn paths_must_be_plain_relative() {
+        for bad in ["", "/a", "a//b", "a/../b", "./a", "a/.", "a\0b"] {
+            assert!(check_relative_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_relative_path("v2/a/blobs/sha256:00").is_ok());
+    }
+}

@@ -1,0 +1,616 @@
+//! Writing a bundle (SPEC.md §5): deciding each blob's encoding, planning, and writing
+//! volumes under temporary names, renamed only when complete.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::SystemTime;
+
+use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::FormatError;
+use crate::key::PrivateKey;
+use crate::manifest::{Blob, BundleManifest, Encoding, Image, TreeEntry, BUNDLE_VERSION};
+use crate::plan::{plan, Plan, VolumePlan};
+use crate::table::{Chunk, FileRef, VolumeTable, TABLE_VERSION};
+use crate::volume::{self, entry_len, BLOCK};
+
+/// Default chunk size: small enough to locate damage and bound memory, large enough that
+/// tar headers and table entries cost under 0.02%.
+pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
+/// zstd level for compressible blobs: level 3 is zstd's default and runs at several
+/// hundred MB/s per core; higher levels cost more time than the media they save.
+pub const ZSTD_LEVEL: i32 = 3;
+/// zstd must save at least this share (in percent) to be used (SPEC.md §5.5).
+const MIN_SAVING_PERCENT: u64 = 5;
+const READ_BUFFER: usize = 1 << 20;
+
+/// A blob to pack, read from `path`.
+#[derive(Debug, Clone)]
+pub struct SourceBlob {
+    pub digest: Digest,
+    pub size: u64,
+    pub path: PathBuf,
+    pub media_type: Option<String>,
+}
+
+/// Everything ferry-pack read from a mirror, in pack order.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub source_layout: String,
+    pub blobs: Vec<SourceBlob>,
+    pub images: Vec<Image>,
+    pub tree: Vec<TreeEntry>,
+    /// `ferry/index.json`: the OCI index of every image.
+    pub index_json: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub volume_size: u64,
+    pub chunk_size: u64,
+    pub created: u64,
+    pub creator: String,
+}
+
+/// A blob's encoding decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prepared {
+    pub encoding: Encoding,
+    pub stored_size: u64,
+}
+
+/// Decides each blob's encoding, both cores at once. Compressible candidates are
+/// compressed once here to learn their exact stored size (the plan needs it) and hashed
+/// on the way; gzip and zstd layers are only sniffed and are hashed while written.
+pub fn prepare(blobs: &[SourceBlob]) -> Result<Vec<Prepared>, FormatError> {
+    blobs.par_iter().map(prepare_one).collect()
+}
+
+fn prepare_one(blob: &SourceBlob) -> Result<Prepared, FormatError> {
+    let mut file = open_checked(blob)?;
+    let mut magic = [0u8; 4];
+    let n = read_full(&mut file, &mut magic).map_err(FormatError::io(&blob.path))?;
+    let compressed_already =
+        magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n] == [0x28, 0xb5, 0x2f, 0xfd];
+    let raw = Prepared {
+        encoding: Encoding::Raw,
+        stored_size: blob.size,
+    };
+    if compressed_already || blob.size < 256 {
+        return Ok(raw);
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(FormatError::io(&blob.path))?;
+    let mut stream = ZstdStream::new(file, blob)?;
+    let stored = io::copy(&mut stream, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+    stream.finish()?;
+    if stored * 100 <= blob.size * (100 - MIN_SAVING_PERCENT) {
+        Ok(Prepared {
+            encoding: Encoding::Zstd,
+            stored_size: stored,
+        })
+    } else {
+        Ok(raw)
+    }
+}
+
+fn open_checked(blob: &SourceBlob) -> Result<File, FormatError> {
+    let file = File::open(&blob.path).map_err(FormatError::io(&blob.path))?;
+    let len = file.metadata().map_err(FormatError::io(&blob.path))?.len();
+    if len != blob.size {
+        return Err(FormatError::InputChanged {
+            path: blob.path.clone(),
+        });
+    }
+    Ok(file)
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Hashes what passes through, so a blob's digest is checked on the read that packs it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// The one way a blob's zstd stream is made, used both to size it and to write it, so the
+/// two agree byte for byte.
+struct ZstdStream<'a> {
+    encoder: zstd::stream::read::Encoder<'static, io::BufReader<HashingReader<File>>>,
+    blob: &'a SourceBlob,
+}
+
+impl<'a> ZstdStream<'a> {
+    fn new(file: File, blob: &'a SourceBlob) -> Result<ZstdStream<'a>, FormatError> {
+        let hashing = HashingReader {
+            inner: file,
+            hasher: Sha256::new(),
+            count: 0,
+        };
+        let reader = io::BufReader::with_capacity(READ_BUFFER, hashing);
+        let encoder = zstd::stream::read::Encoder::with_buffer(reader, ZSTD_LEVEL)
+            .map_err(FormatError::io(&blob.path))?;
+        Ok(ZstdStream { encoder, blob })
+    }
+
+    /// After the stream is drained: checks the input was exactly the blob.
+    fn finish(self) -> Result<(), FormatError> {
+        let hashing = self.encoder.finish().into_inner();
+        check_digest(self.blob, hashing.hasher, hashing.count)
+    }
+}
+
+impl Read for ZstdStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.encoder.read(buf)
+    }
+}
+
+fn check_digest(blob: &SourceBlob, hasher: Sha256, count: u64) -> Result<(), FormatError> {
+    let actual = Digest(hasher.finalize().into());
+    if count != blob.size {
+        return Err(FormatError::InputChanged {
+            path: blob.path.clone(),
+        });
+    }
+    if actual != blob.digest {
+        return Err(FormatError::InputDigestMismatch {
+            path: blob.path.clone(),
+            digest: blob.digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Builds the plan: the manifest, the index and where every chunk goes.
+pub fn make_plan(
+    source: &Source,
+    prepared: &[Prepared],
+    options: &Options,
+    key: &PrivateKey,
+) -> Result<Plan, FormatError> {
+    let blobs = source
+        .blobs
+        .iter()
+        .zip(prepared)
+        .map(|(b, p)| Blob {
+            digest: b.digest,
+            size: b.size,
+            encoding: p.encoding,
+            stored_size: p.stored_size,
+            first_volume: 1,
+            last_volume: 1,
+            media_type: b.media_type.clone(),
+        })
+        .collect();
+    let manifest = BundleManifest {
+        ferry_bundle: BUNDLE_VERSION,
+        bundle_id: Digest([0; 32]),
+        creator: options.creator.clone(),
+        created: options.created,
+        source_layout: source.source_layout.clone(),
+        key: key.public().fingerprint(),
+        volume_size: options.volume_size,
+        volume_count: 1,
+        chunk_size: options.chunk_size,
+        index_json: Digest::of(&source.index_json),
+        blobs,
+        images: source.images.clone(),
+        tree: source.tree.clone(),
+    };
+    plan(manifest, source.index_json.clone(), options.volume_size)
+}
+
+/// What one volume write produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub volume: u32,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Writes the volumes of `plan` into `out` (all of them, or `only`), then the standalone
+/// manifest. Volumes are written as `.NAME.partial` and renamed when complete; on error
+/// the partial file is removed, and if the mirror itself proved bad, so are the volumes
+/// this run completed: they belong to a bundle that cannot be finished.
+pub fn write_volumes(
+    plan: &Plan,
+    sources: &[SourceBlob],
+    key: &PrivateKey,
+    out: &Path,
+    only: Option<u32>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<Written>, FormatError> {
+    fs::create_dir_all(out).map_err(FormatError::io(out))?;
+    let selected: Vec<&VolumePlan> = plan
+        .volumes
+        .iter()
+        .filter(|v| only.is_none_or(|n| n == v.volume))
+        .collect();
+    if let Some(n) = only {
+        if selected.is_empty() {
+            return Err(FormatError::Plan(format!(
+                "--only-volume {n}: the bundle has {} volumes",
+                plan.volumes.len()
+            )));
+        }
+    }
+    let mut written = Vec::new();
+    let result = write_selected(plan, sources, key, out, &selected, progress, &mut written);
+    if let Err(e) = result {
+        if matches!(
+            e,
+            FormatError::InputDigestMismatch { .. } | FormatError::InputChanged { .. }
+        ) {
+            for w in &written {
+                let _ = fs::remove_file(&w.path);
+            }
+        }
+        return Err(e);
+    }
+    write_atomically(
+        &out.join(volume::manifest_file_name(&plan.manifest.bundle_id)),
+        &plan.manifest_bytes,
+    )?;
+    let mut sig_name = volume::manifest_file_name(&plan.manifest.bundle_id);
+    sig_name.push_str(".sig");
+    write_atomically(&out.join(sig_name), &key.sign(&plan.manifest_bytes))?;
+    Ok(written)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
+    let tmp = partial_path(path);
+    let mut f = File::create(&tmp).map_err(FormatError::io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(FormatError::io(&tmp))?;
+    fs::rename(&tmp, path).map_err(FormatError::io(path))
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial"))
+}
+
+/// Chunk bytes travel from the reading thread to the writing thread through a short queue:
+/// reading, hashing and writing overlap while memory stays at a few chunks.
+const QUEUE: usize = 3;
+
+fn write_selected(
+    plan: &Plan,
+    sources: &[SourceBlob],
+    key: &PrivateKey,
+    out: &Path,
+    selected: &[&VolumePlan],
+    progress: &(dyn Fn(u64) + Sync),
+    written: &mut Vec<Written>,
+) -> Result<(), FormatError> {
+    let (tx, rx) = sync_channel::<Result<Vec<u8>, FormatError>>(QUEUE);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let mut reader = StreamReader::new(plan, sources);
+            for v in selected {
+                for c in &v.chunks {
+                    let item = reader.read_chunk(c);
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut result = Ok(());
+        for v in selected {
+            match write_one(plan, key, out, v, &rx, progress) {
+                Ok(w) => written.push(w),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        let _ = producer.join();
+        result
+    })
+}
+
+fn write_one(
+    plan: &Plan,
+    key: &PrivateKey,
+    out: &Path,
+    v: &VolumePlan,
+    rx: &std::sync::mpsc::Receiver<Result<Vec<u8>, FormatError>>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Written, FormatError> {
+    let m = &plan.manifest;
+    let name = volume::volume_file_name(&m.bundle_id, v.volume, m.volume_count);
+    let path = out.join(&name);
+    let tmp = partial_path(&path);
+    let result = (|| {
+        let file = File::create(&tmp).map_err(FormatError::io(&tmp))?;
+        let mut w = TarWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            offset: 0,
+            mtime: m.created,
+            path: &tmp,
+        };
+        let bundle_sig = key.sign(&plan.manifest_bytes);
+        let index_sig = key.sign(&plan.index_bytes);
+        w.entry(volume::BUNDLE_NAME, &plan.manifest_bytes)?;
+        w.entry(volume::BUNDLE_SIG_NAME, &bundle_sig)?;
+        w.entry(volume::INDEX_NAME, &plan.index_bytes)?;
+        w.entry(volume::INDEX_SIG_NAME, &index_sig)?;
+        let mut chunks = Vec::with_capacity(v.chunks.len());
+        for c in &v.chunks {
+            let data = rx
+                .recv()
+                .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
+            debug_assert_eq!(data.len() as u64, c.size);
+            debug_assert_eq!(w.offset, c.offset);
+            let blob = &m.blobs[c.blob as usize];
+            let chunk = Chunk {
+                sha256: Digest(Sha256::digest(&data).into()),
+                ..*c
+            };
+            w.entry(
+                &volume::chunk_name(&blob.digest, blob.encoding, c.stream_offset),
+                &data,
+            )?;
+            progress(data.len() as u64);
+            chunks.push(chunk);
+        }
+        let table = VolumeTable {
+            ferry_volume: TABLE_VERSION,
+            bundle_id: m.bundle_id,
+            volume: v.volume,
+            volume_count: m.volume_count,
+            bundle_manifest: FileRef {
+                digest: Digest::of(&plan.manifest_bytes),
+                size: plan.manifest_bytes.len() as u64,
+            },
+            index: FileRef {
+                digest: Digest::of(&plan.index_bytes),
+                size: plan.index_bytes.len() as u64,
+            },
+            chunks,
+        };
+        let table_bytes = table.to_bytes();
+        if table_bytes.len() as u64 != v.table_size || w.offset != v.table_offset {
+            return Err(FormatError::Plan(format!(
+                "volume {} table is {} bytes at {}, planned {} at {} (please report this)",
+                v.volume,
+                table_bytes.len(),
+                w.offset,
+                v.table_size,
+                v.table_offset
+            )));
+        }
+        w.entry(&volume::table_name(v.volume), &table_bytes)?;
+        w.entry(&volume::table_sig_name(v.volume), &key.sign(&table_bytes))?;
+        w.entry(
+            volume::TRAILER_NAME,
+            &volume::trailer(v.table_offset, v.table_size),
+        )?;
+        w.write(&[0u8; volume::END_OF_ARCHIVE as usize])?;
+        let file = w
+            .out
+            .into_inner()
+            .map_err(|e| FormatError::io(&tmp)(e.into_error()))?;
+        file.sync_all().map_err(FormatError::io(&tmp))?;
+        if w.offset != v.file_size {
+            return Err(FormatError::Plan(format!(
+                "volume {} is {} bytes, planned {}",
+                v.volume, w.offset, v.file_size
+            )));
+        }
+        fs::rename(&tmp, &path).map_err(FormatError::io(&path))?;
+        if let Ok(dir) = File::open(out) {
+            let _ = dir.sync_all();
+        }
+        Ok(Written {
+            volume: v.volume,
+            path: path.clone(),
+            size: v.file_size,
+        })
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+struct TarWriter<'a> {
+    out: BufWriter<File>,
+    offset: u64,
+    mtime: u64,
+    path: &'a Path,
+}
+
+impl TarWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), FormatError> {
+        self.out
+            .write_all(bytes)
+            .map_err(FormatError::io(self.path))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn entry(&mut self, name: &str, data: &[u8]) -> Result<(), FormatError> {
+        let size = data.len() as u64;
+        self.write(&volume::header(name, size, self.mtime))?;
+        self.write(data)?;
+        let pad = (entry_len(size) - BLOCK - size) as usize;
+        self.write(&[0u8; BLOCK as usize][..pad])
+    }
+}
+
+/// Produces the stored stream of each blob in plan order. A blob's stream continues from
+/// one chunk to the next (and across volumes); writing a single volume starts a stream
+/// mid-way by seeking (raw) or by compressing and discarding the beginning (zstd).
+struct StreamReader<'a> {
+    plan: &'a Plan,
+    sources: &'a [SourceBlob],
+    current: Option<OpenStream<'a>>,
+}
+
+struct OpenStream<'a> {
+    blob: u32,
+    pos: u64,
+    kind: StreamKind<'a>,
+    modified: Option<SystemTime>,
+}
+
+enum StreamKind<'a> {
+    /// `hasher` is present when the stream started at 0, so the digest can be checked.
+    Raw { file: File, hasher: Option<Sha256> },
+    Zstd {
+        stream: ZstdStream<'a>,
+        from_start: bool,
+    },
+}
+
+impl<'a> StreamReader<'a> {
+    fn new(plan: &'a Plan, sources: &'a [SourceBlob]) -> StreamReader<'a> {
+        StreamReader {
+            plan,
+            sources,
+            current: None,
+        }
+    }
+
+    fn read_chunk(&mut self, c: &Chunk) -> Result<Vec<u8>, FormatError> {
+        let source = &self.sources[c.blob as usize];
+        let blob = &self.plan.manifest.blobs[c.blob as usize];
+        let reuse =
+            matches!(&self.current, Some(s) if s.blob == c.blob && s.pos == c.stream_offset);
+        if !reuse {
+            self.current = Some(self.open(c, source, blob.encoding)?);
+        }
+        let s = self.current.as_mut().expect("stream is open");
+        let mut data = vec![0u8; c.size as usize];
+        let n = match &mut s.kind {
+            StreamKind::Raw { file, hasher } => {
+                let n = read_full(file, &mut data).map_err(FormatError::io(&source.path))?;
+                if let Some(h) = hasher {
+                    h.update(&data[..n]);
+                }
+                n
+            }
+            StreamKind::Zstd { stream, .. } => {
+                read_full(stream, &mut data).map_err(FormatError::io(&source.path))?
+            }
+        };
+        if n as u64 != c.size {
+            return Err(FormatError::InputChanged {
+                path: source.path.clone(),
+            });
+        }
+        s.pos += c.size;
+        if s.pos == blob.stored_size {
+            let s = self.current.take().expect("stream is open");
+            s.close(source)?;
+        }
+        Ok(data)
+    }
+
+    fn open(
+        &self,
+        c: &Chunk,
+        source: &'a SourceBlob,
+        encoding: Encoding,
+    ) -> Result<OpenStream<'a>, FormatError> {
+        let mut file = open_checked(source)?;
+        let modified = file.metadata().ok().and_then(|m| m.modified().ok());
+        let from_start = c.stream_offset == 0;
+        let kind = match encoding {
+            Encoding::Raw => {
+                file.seek(SeekFrom::Start(c.stream_offset))
+                    .map_err(FormatError::io(&source.path))?;
+                StreamKind::Raw {
+                    file,
+                    hasher: from_start.then(Sha256::new),
+                }
+            }
+            Encoding::Zstd => {
+                let mut stream = ZstdStream::new(file, source)?;
+                io::copy(&mut (&mut stream).take(c.stream_offset), &mut io::sink())
+                    .map_err(FormatError::io(&source.path))?;
+                StreamKind::Zstd { stream, from_start }
+            }
+        };
+        Ok(OpenStream {
+            blob: c.blob,
+            pos: c.stream_offset,
+            kind,
+            modified,
+        })
+    }
+}
+
+impl OpenStream<'_> {
+    /// At the end of a blob's stream: nothing may follow, and the digest must match when
+    /// the whole blob went through this run.
+    fn close(self, source: &SourceBlob) -> Result<(), FormatError> {
+        let changed = || FormatError::InputChanged {
+            path: source.path.clone(),
+        };
+        match self.kind {
+            StreamKind::Raw { mut file, hasher } => {
+                let mut probe = [0u8; 1];
+                if read_full(&mut file, &mut probe).map_err(FormatError::io(&source.path))? != 0 {
+                    return Err(changed());
+                }
+                if let Some(h) = hasher {
+                    check_digest(source, h, source.size)?;
+                }
+                let now = file.metadata().ok().and_then(|m| m.modified().ok());
+                if now != self.modified {
+                    return Err(changed());
+                }
+            }
+            StreamKind::Zstd {
+                mut stream,
+                from_start,
+            } => {
+                let mut probe = [0u8; 1];
+                if read_full(&mut stream, &mut probe).map_err(FormatError::io(&source.path))? != 0 {
+                    return Err(changed());
+                }
+                if from_start {
+                    stream.finish()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! Where every chunk goes (SPEC.md §5.3). The plan is a pure function of the blobs' stored
+//! sizes and the options, so packing twice, or writing one volume again, gives the same bytes.
+
+use crate::digest::Digest;
+use crate::error::FormatError;
+use crate::manifest::BundleManifest;
+use crate::table::{Chunk, FileRef, VolumeTable, TABLE_VERSION};
+use crate::volume::{entry_len, head_len, tail_len, BLOCK};
+
+/// A blob as the planner sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanBlob {
+    pub stored_size: u64,
+}
+
+/// One volume's chunks, with the table's size known in advance (hashes are fixed-width).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumePlan {
+    pub volume: u32,
+    pub chunks: Vec<Chunk>,
+    pub table_size: u64,
+    /// Offset of the table's tar header.
+    pub table_offset: u64,
+    /// Size of the volume file.
+    pub file_size: u64,
+}
+
+/// Sizes that every volume's table mentions and that must be fixed before layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    pub volume_size: u64,
+    pub chunk_size: u64,
+    pub bundle_size: u64,
+    pub index_size: u64,
+    /// The volume count the tables are laid out with (its digits change table sizes).
+    pub volume_count: u32,
+}
+
+/// A table with placeholder hashes: the same length as the final one.
+fn skeleton(volume: u32, frame: &Frame) -> VolumeTable {
+    VolumeTable {
+        ferry_volume: TABLE_VERSION,
+        bundle_id: Digest([0; 32]),
+        volume,
+        volume_count: frame.volume_count,
+        bundle_manifest: FileRef {
+            digest: Digest([0; 32]),
+            size: frame.bundle_size,
+        },
+        index: FileRef {
+            digest: Digest([0; 32]),
+            size: frame.index_size,
+        },
+        chunks: Vec::new(),
+    }
+}
+
+fn json_len<T: serde::Serialize>(value: &T) -> u64 {
+    serde_json::to_vec(value).expect("serializes").len() as u64
+}
+
+/// Lays blobs, in the order given, into volumes: each chunk as large as `chunk_size`, the
+/// last chunk of a volume cut to fill it, so every volume but the last ends less than one
+/// block plus one table entry short of `volume_size`.
+pub fn layout(blobs: &[PlanBlob], frame: &Frame) -> Result<Vec<VolumePlan>, FormatError> {
+    let head = head_len(frame.bundle_size, frame.index_size);
+    let start = |volume: u32| {
+        let t = skeleton(volume, frame);
+        (head, json_len(&t), Vec::<Chunk>::new())
+    };
+    let mut volumes = Vec::new();
+    let mut volume: u32 = 1;
+    let (mut offset, mut table_size, mut chunks) = start(volume);
+    for (index, blob) in blobs.iter().enumerate() {
+        let mut pos = 0u64;
+        loop {
+            let want = (blob.stored_size - pos).min(frame.chunk_size);
+            let mut chunk = Chunk {
+                blob: index as u32,
+                stream_offset: pos,
+                size: want,
+                offset,
+                sha256: Digest([0; 32]),
+            };
+            let comma = u64::from(!chunks.is_empty());
+            let grown = table_size + json_len(&chunk) + comma;
+            let budget = i128::from(frame.volume_size)
+                - i128::from(offset)
+                - i128::from(BLOCK)
+                - i128::from(tail_len(grown));
+            let padded = want.div_ceil(BLOCK) * BLOCK;
+            let take = if budget >= i128::from(padded) {
+                want
+            } else if budget >= i128::from(BLOCK) && want > BLOCK {
+                // Cut the chunk at a block boundary so the volume is filled to the block.
+                (budget as u64 / BLOCK) * BLOCK
+            } else {
+                if chunks.is_empty() {
+                    return Err(FormatError::VolumeTooSmall {
+                        size: frame.volume_size,
+                        reason: format!(
+                            "the bundle manifest, index and table alone take {} bytes per volume",
+                            offset + tail_len(table_size)
+                        ),
+                    });
+                }
+                volumes.push(finish(volume, chunks, table_size, offset));
+                volume = volume
+                    .checked_add(1)
+                    .ok_or_else(|| FormatError::Plan("more than 2^32 volumes".into()))?;
+                (offset, table_size, chunks) = start(volume);
+                continue;
+            };
+            chunk.size = take;
+            table_size += json_len(&chunk) + comma;
+            offset += entry_len(take);
+            chunks.push(chunk);
+            pos += take;
+            if pos >= blob.stored_size {
+                break;
+            }
+        }
+    }
+    volumes.push(finish(volume, chunks, table_size, offset));
+    Ok(volumes)
+}
+
+fn finish(volume: u32, chunks: Vec<Chunk>, table_size: u64, table_offset: u64) -> VolumePlan {
+    VolumePlan {
+        volume,
+        chunks,
+        table_size,
+        table_offset,
+        file_size: table_offset + tail_len(table_size),
+    }
+}
+
+/// The whole plan: the final manifest bytes and the volumes, found by iterating until the
+/// manifest's own size (which depends on the volume count) is stable (SPEC.md §5.3).
+pub struct Plan {
+    pub manifest: BundleManifest,
+    /// Exactly the bytes of `ferry/bundle.json` (may end in padding spaces).
+    pub manifest_bytes: Vec<u8>,
+    pub index_bytes: Vec<u8>,
+    pub volumes: Vec<VolumePlan>,
+}
+
+/// `manifest` has everything but `volume_count`, the blobs' volumes and `bundle_id`.
+pub fn plan(
+    mut manifest: BundleManifest,
+    index_bytes: Vec<u8>,
+    volume_size: u64,
+) -> Result<Plan, FormatError> {
+    let blobs: Vec<PlanBlob> = manifest
+        .blobs
+        .iter()
+        .map(|b| PlanBlob {
+            stored_size: b.stored_size,
+        })
+        .collect();
+    let index_size = index_bytes.len() as u64;
+    manifest.volume_count = 1;
+    manifest.seal();
+    let mut reserve = manifest.to_bytes(0).len();
+    let mut count = 1u32;
+    for _ in 0..32 {
+        let frame = Frame {
+            volume_size,
+            chunk_size: manifest.chunk_size,
+            bundle_size: reserve as u64,
+            index_size,
+            volume_count: count,
+        };
+        let volumes = layout(&blobs, &frame)?;
+        let mut m = manifest.clone();
+        m.volume_count = volumes.len() as u32;
+        for b in &mut m.blobs {
+            b.first_volume = 0;
+        }
+        for v in &volumes {
+            for c in &v.chunks {
+                let b = &mut m.blobs[c.blob as usize];
+                if b.first_volume == 0 {
+                    b.first_volume = v.volume;
+                }
+                b.last_volume = v.volume;
+            }
+        }
+        m.seal();
+        let len = m.to_bytes(0).len();
+        if m.volume_count != count {
+            count = m.volume_count;
+            continue;
+        }
+        if len > reserve {
+            reserve = len;
+            continue;
+        }
+        let manifest_bytes = m.to_bytes(reserve);
+        return Ok(Plan {
+            manifest: m,
+            manifest_bytes,
+            index_bytes,
+            volumes,
+        });
+    }
+    Err(FormatError::Plan(
+        "volume layout did not settle (please report this with the volume size used)".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(volume_size: u64) -> Frame {
+        Frame {
+            volume_size,
+            chunk_size: 4 << 20,
+            bundle_size: 3000,
+            index_size: 700,
+            volume_count: 9,
+        }
+    }
+
+    #[test]
+    fn fills_every_volume_but_the_last_and_never_overflows() {
+        let blobs: Vec<PlanBlob> = [10_000_000u64, 1, 0, 513, 25_000_000, 3_000_000, 7]
+            .iter()
+            .map(|&s| PlanBlob { stored_size: s })
+            .collect();
+        let f = frame(5_000_000);
+        let vols = layout(&blobs, &f).unwrap();
+        assert!(vols.len() >= 8);
+        for (i, v) in vols.iter().enumerate() {
+            assert!(v.file_size <= f.volume_size);
+            if i + 1 < vols.len() {
+                assert!(
+                    f.volume_size - v.file_size < 1 << 20,
+                    "volume {i} underfilled"
+                );
+            }
+        }
+        // Every byte of every blob is placed exactly once, in order.
+        for (b, blob) in blobs.iter().enumerate() {
+            let mut next = 0;
+            for c in vols
+                .iter()
+                .flat_map(|v| &v.chunks)
+                .filter(|c| c.blob as usize == b)
+            {
+                assert_eq!(c.stream_offset, next);
+                next += c.size;
+            }
+            assert_eq!(next, blob.stored_size);
+        }
+    }
+
+    #[test]
+    fn too_small_volume_is_an_error() {
+        let err = layout(&[PlanBlob { stored_size: 10 }], &frame(4096)).unwrap_err();
+        assert!(err.to_string().contains("too small"), "{err}");
+    }
+}

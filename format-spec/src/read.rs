@@ -1,0 +1,402 @@
+//! Reading volumes (SPEC.md §5.6): find the table from the trailer, check its signature
+//! before trusting a byte of it, then check every other byte against it.
+//!
+//! Reads use `pread`, never a memory map: a pulled USB stick must give an I/O error, not
+//! a SIGBUS (STYLE.md 5). Nothing is ever written next to a volume.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::{FormatError, Invalid};
+use crate::key::PublicKey;
+use crate::manifest::BundleManifest;
+use crate::table::{Chunk, VolumeTable};
+use crate::volume::{self, entry_len, BLOCK, MAX_DOCUMENT, SIGNATURE_SIZE, TAIL_FIXED};
+
+/// A volume whose table and manifest were read and, unless opened with
+/// [`Volume::open_unverified`], signature-checked.
+#[derive(Debug)]
+pub struct Volume {
+    pub path: PathBuf,
+    file: File,
+    pub size: u64,
+    pub table: VolumeTable,
+    pub manifest: Arc<BundleManifest>,
+    pub manifest_bytes: Arc<Vec<u8>>,
+    pub index_bytes: Vec<u8>,
+    /// Fingerprint of the trusted key that signed it; `None` when opened unverified.
+    pub signed_by: Option<String>,
+    table_offset: u64,
+    table_bytes: Vec<u8>,
+}
+
+/// One problem found in a volume's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Offset of the damaged entry's header in the volume.
+    pub offset: u64,
+    /// What is damaged, e.g. "chunk data" or "tar header".
+    pub what: String,
+    /// The chunk, when the damage is in one.
+    pub chunk: Option<Chunk>,
+}
+
+impl Volume {
+    /// Opens a volume, checking the table's and manifest's signatures against `trusted`
+    /// and the table's structure against the file (SPEC.md §5.6, rules R1–R12).
+    pub fn open(path: &Path, trusted: &[PublicKey]) -> Result<Volume, FormatError> {
+        Volume::open_inner(path, Some(trusted))
+    }
+
+    /// Opens without checking signatures (for `inspect`): nothing read this way may be trusted.
+    pub fn open_unverified(path: &Path) -> Result<Volume, FormatError> {
+        Volume::open_inner(path, None)
+    }
+
+    fn open_inner(path: &Path, trusted: Option<&[PublicKey]>) -> Result<Volume, FormatError> {
+        let not_volume = |reason: String| FormatError::NotAVolume {
+            path: path.to_owned(),
+            reason,
+        };
+        let invalid = |invalid: Invalid| FormatError::Invalid {
+            path: path.to_owned(),
+            invalid,
+        };
+        let file = File::open(path).map_err(FormatError::io(path))?;
+        let meta = file.metadata().map_err(FormatError::io(path))?;
+        if !meta.is_file() {
+            return Err(not_volume("not a regular file".into()));
+        }
+        let size = meta.len();
+        let min = volume::head_len(0, 0) + volume::tail_len(0);
+        if size < min || size % BLOCK != 0 {
+            return Err(not_volume(format!(
+                "{size} bytes is not a whole number of 512-byte blocks of at least {min}: truncated, or not a ferry volume"
+            )));
+        }
+        let read = |offset: u64, len: u64| -> Result<Vec<u8>, FormatError> {
+            let mut buf = vec![0u8; len as usize];
+            file.read_exact_at(&mut buf, offset)
+                .map_err(FormatError::io(path))?;
+            Ok(buf)
+        };
+        // R1: the end of the archive, the trailer and its header.
+        let tail = read(
+            size - TAIL_FIXED + volume::entry_len(SIGNATURE_SIZE),
+            2 * BLOCK + volume::END_OF_ARCHIVE,
+        )?;
+        if tail[2 * BLOCK as usize..].iter().any(|&b| b != 0) {
+            return Err(not_volume(
+                "no end-of-archive blocks at the end: truncated, or not a ferry volume".into(),
+            ));
+        }
+        let (table_offset, table_size) = volume::parse_trailer(&tail[BLOCK as usize..2 * BLOCK as usize])
+            .ok_or_else(|| not_volume("no ferry trailer before the end of the archive: truncated, damaged, or not a ferry volume".into()))?;
+        // R2: the table must sit exactly before the signature, trailer and end blocks.
+        if table_size > MAX_DOCUMENT
+            || table_offset.checked_add(volume::tail_len(table_size)) != Some(size)
+        {
+            return Err(not_volume(format!(
+                "the trailer places a {table_size}-byte table at offset {table_offset}, which does not end where the file does ({size} bytes): truncated or damaged"
+            )));
+        }
+        let table_bytes = read(table_offset + BLOCK, table_size)?;
+        let sig_offset = table_offset + entry_len(table_size);
+        let table_sig = read(sig_offset + BLOCK, SIGNATURE_SIZE)?;
+        let signed_by = match trusted {
+            Some(keys) => Some(check_signature(
+                path,
+                keys,
+                &table_bytes,
+                &table_sig,
+                "volume table",
+            )?),
+            None => None,
+        };
+        let table = VolumeTable::parse(&table_bytes).map_err(invalid)?;
+        let bm = table.bundle_manifest;
+        let ix = table.index;
+        if bm.size > MAX_DOCUMENT || ix.size > MAX_DOCUMENT {
+            return Err(invalid(Invalid::new(
+                "volume table declares a manifest or index over the size limit",
+            )));
+        }
+        let head = volume::head_len(bm.size, ix.size);
+        if head > table_offset {
+            return Err(invalid(Invalid::new(
+                "volume table declares a manifest and index larger than the volume",
+            )));
+        }
+        let manifest_bytes = read(BLOCK, bm.size)?;
+        if Digest::of(&manifest_bytes) != bm.digest {
+            return Err(invalid(Invalid::new(format!(
+                "{} at offset 0 does not match the digest in the volume table: damaged",
+                volume::BUNDLE_NAME
+            ))));
+        }
+        let manifest_sig_offset = entry_len(bm.size);
+        let manifest_sig = read(manifest_sig_offset + BLOCK, SIGNATURE_SIZE)?;
+        if let Some(keys) = trusted {
+            check_signature(
+                path,
+                keys,
+                &manifest_bytes,
+                &manifest_sig,
+                "bundle manifest",
+            )?;
+        }
+        let manifest = BundleManifest::parse(&manifest_bytes).map_err(invalid)?;
+        let index_offset = manifest_sig_offset + entry_len(SIGNATURE_SIZE);
+        let index_bytes = read(index_offset + BLOCK, ix.size)?;
+        if Digest::of(&index_bytes) != ix.digest || ix.digest != manifest.index_json {
+            return Err(invalid(Invalid::new(format!(
+                "{} does not match the digest in the volume table and bundle manifest: damaged",
+                volume::INDEX_NAME
+            ))));
+        }
+        let index_sig_offset = index_offset + entry_len(ix.size);
+        let index_sig = read(index_sig_offset + BLOCK, SIGNATURE_SIZE)?;
+        if let Some(keys) = trusted {
+            check_signature(path, keys, &index_bytes, &index_sig, "image index")?;
+        }
+        if table.bundle_id != manifest.bundle_id || table.volume_count != manifest.volume_count {
+            return Err(invalid(Invalid::new(
+                "volume table and bundle manifest belong to different bundles",
+            )));
+        }
+        check_chunks(&table, &manifest, head, table_offset).map_err(invalid)?;
+        // Every metadata entry's header, padding and the fixed tail, byte for byte.
+        let mtime = manifest.created;
+        let meta_entries: [(u64, String, &[u8]); 7] = [
+            (0, volume::BUNDLE_NAME.into(), &manifest_bytes),
+            (
+                manifest_sig_offset,
+                volume::BUNDLE_SIG_NAME.into(),
+                &manifest_sig,
+            ),
+            (index_offset, volume::INDEX_NAME.into(), &index_bytes),
+            (index_sig_offset, volume::INDEX_SIG_NAME.into(), &index_sig),
+            (table_offset, volume::table_name(table.volume), &table_bytes),
+            (sig_offset, volume::table_sig_name(table.volume), &table_sig),
+            (
+                sig_offset + entry_len(SIGNATURE_SIZE),
+                volume::TRAILER_NAME.into(),
+                &volume::trailer(table_offset, table_size)[..],
+            ),
+        ];
+        for (offset, name, data) in meta_entries {
+            let len = data.len() as u64;
+            let whole = read(offset, entry_len(len))?;
+            let data_end = (BLOCK + len) as usize;
+            if whole[..BLOCK as usize] != volume::header(&name, len, mtime)
+                || &whole[BLOCK as usize..data_end] != data
+                || whole[data_end..].iter().any(|&b| b != 0)
+            {
+                return Err(invalid(Invalid::new(format!(
+                    "entry {name} at offset {offset} is damaged (tar header, data or padding differs from what the signed table implies)"
+                ))));
+            }
+        }
+        Ok(Volume {
+            path: path.to_owned(),
+            file,
+            size,
+            table,
+            manifest: Arc::new(manifest),
+            manifest_bytes: Arc::new(manifest_bytes),
+            index_bytes,
+            signed_by,
+            table_offset,
+            table_bytes,
+        })
+    }
+
+    /// Reads every chunk entry and checks its header, data and padding; returns what is
+    /// damaged. Both cores hash while a third thread reads ahead.
+    pub fn verify_chunks(&self, progress: &(dyn Fn(u64) + Sync)) -> Vec<Damage> {
+        let chunks = &self.table.chunks;
+        let (tx, rx) = sync_channel::<(usize, std::io::Result<Vec<u8>>)>(4);
+        let rx = Arc::new(Mutex::new(rx));
+        let damages = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for (i, c) in chunks.iter().enumerate() {
+                    let mut buf = vec![0u8; entry_len(c.size) as usize];
+                    let r = self.file.read_exact_at(&mut buf, c.offset).map(|()| buf);
+                    if tx.send((i, r)).is_err() {
+                        return;
+                    }
+                }
+            });
+            let workers = std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(1);
+            for _ in 0..workers {
+                let rx = Arc::clone(&rx);
+                let damages = &damages;
+                scope.spawn(move || loop {
+                    let next = rx.lock().expect("queue lock").recv();
+                    let Ok((i, result)) = next else { return };
+                    let c = &chunks[i];
+                    progress(c.size);
+                    if let Some(d) = self.check_chunk(c, result) {
+                        damages.lock().expect("damage lock").push(d);
+                    }
+                });
+            }
+        });
+        let mut damages = damages.into_inner().expect("damage lock");
+        damages.sort_by_key(|d| d.offset);
+        damages
+    }
+
+    fn check_chunk(&self, c: &Chunk, read: std::io::Result<Vec<u8>>) -> Option<Damage> {
+        let damage = |what: String| {
+            Some(Damage {
+                offset: c.offset,
+                what,
+                chunk: Some(*c),
+            })
+        };
+        let buf = match read {
+            Ok(b) => b,
+            Err(e) => return damage(format!("unreadable: {e}")),
+        };
+        let blob = &self.manifest.blobs[c.blob as usize];
+        let name = volume::chunk_name(&blob.digest, blob.encoding, c.stream_offset);
+        let end = (BLOCK + c.size) as usize;
+        if buf[..BLOCK as usize] != volume::header(&name, c.size, self.manifest.created) {
+            return damage("tar header".into());
+        }
+        if Digest(Sha256::digest(&buf[BLOCK as usize..end]).into()) != c.sha256 {
+            return damage("chunk data".into());
+        }
+        if buf[end..].iter().any(|&b| b != 0) {
+            return damage("padding after chunk".into());
+        }
+        None
+    }
+
+    /// Reads one chunk's stored bytes and checks them against the signed table.
+    pub fn read_chunk(&self, c: &Chunk) -> Result<Vec<u8>, FormatError> {
+        let mut buf = vec![0u8; c.size as usize];
+        self.file
+            .read_exact_at(&mut buf, c.offset + BLOCK)
+            .map_err(FormatError::io(&self.path))?;
+        if Digest(Sha256::digest(&buf).into()) != c.sha256 {
+            let blob = &self.manifest.blobs[c.blob as usize];
+            return Err(FormatError::Blob {
+                what: format!(
+                    "blob {} (chunk at offset {} of {})",
+                    blob.digest,
+                    c.offset,
+                    self.path.display()
+                ),
+                reason: "chunk data does not match the signed table: the volume is damaged (run ferry-unpack verify)".into(),
+            });
+        }
+        Ok(buf)
+    }
+
+    /// The raw signed table bytes and where they sit (for tests and inspection).
+    pub fn table_location(&self) -> (u64, &[u8]) {
+        (self.table_offset, &self.table_bytes)
+    }
+}
+
+fn check_signature(
+    path: &Path,
+    keys: &[PublicKey],
+    message: &[u8],
+    sig: &[u8],
+    what: &str,
+) -> Result<String, FormatError> {
+    if let Some(k) = keys.iter().find(|k| k.verify(message, sig)) {
+        return Ok(k.fingerprint());
+    }
+    let trusted: Vec<String> = keys.iter().map(|k| k.fingerprint()).collect();
+    Err(FormatError::Untrusted {
+        path: path.to_owned(),
+        detail: format!(
+            "the {what} signature does not verify with {} — damaged, forged, or signed by another key",
+            if trusted.is_empty() { "any key (none given)".to_string() } else { format!("trusted key(s) {}", trusted.join(", ")) }
+        ),
+    })
+}
+
+/// Rules the chunk list must obey against the manifest and the file (SPEC.md §5.6).
+fn check_chunks(
+    table: &VolumeTable,
+    m: &BundleManifest,
+    head: u64,
+    table_offset: u64,
+) -> Result<(), Invalid> {
+    let mut expected = head;
+    let mut previous: Option<&Chunk> = None;
+    for c in &table.chunks {
+        let bad = |what: &str| {
+            Err(Invalid::new(format!(
+                "volume table: chunk at offset {}: {what}",
+                c.offset
+            )))
+        };
+        if c.offset != expected {
+            return bad(&format!(
+                "expected at offset {expected} (chunks must follow each other)"
+            ));
+        }
+        let Some(blob) = m.blobs.get(c.blob as usize) else {
+            return bad("names a blob the manifest does not have");
+        };
+        if c.size > m.chunk_size || (c.size == 0 && blob.stored_size != 0) {
+            return bad("size is zero or over the chunk size");
+        }
+        if c.stream_offset
+            .checked_add(c.size)
+            .is_none_or(|end| end > blob.stored_size)
+        {
+            return bad("reaches past the end of its blob");
+        }
+        if table.volume < blob.first_volume || table.volume > blob.last_volume {
+            return bad("its blob is not listed in this volume");
+        }
+        // Blobs are laid out in manifest order, each blob's chunks in stream order, with no
+        // gaps: a chunk continues its predecessor's blob or starts the next blob at 0.
+        let follows = match previous {
+            Some(p) => {
+                let p_end = p.stream_offset + p.size;
+                let p_stored = m.blobs[p.blob as usize].stored_size;
+                (p.blob == c.blob && p_end == c.stream_offset)
+                    || (p.blob.checked_add(1) == Some(c.blob)
+                        && p_end == p_stored
+                        && c.stream_offset == 0)
+            }
+            None => c.stream_offset == 0 || blob.first_volume < table.volume,
+        };
+        if !follows {
+            return bad("out of order, overlapping, or leaving a gap");
+        }
+        expected = expected
+            .checked_add(entry_len(c.size))
+            .ok_or_else(|| Invalid::new("volume table: offsets overflow"))?;
+        previous = Some(c);
+    }
+    if let Some(last) = previous {
+        let blob = &m.blobs[last.blob as usize];
+        if last.stream_offset + last.size != blob.stored_size && blob.last_volume <= table.volume {
+            return Err(Invalid::new("volume table: the last chunk leaves its blob unfinished, yet no later volume holds the rest"));
+        }
+    }
+    if expected != table_offset {
+        return Err(Invalid::new(format!(
+            "volume table: chunks end at {expected} but the table starts at {table_offset}: entries are missing or unnamed"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! `verify` over any set of volume files: each volume checked alone, then grouped into
+//! bundles, so a report can say per volume ok / damaged / foreign / unreadable, which
+//! images damage hurts, and which volumes are still missing (SPEC.md §6.1).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::error::FormatError;
+use crate::key::PublicKey;
+use crate::read::Volume;
+
+/// Volume files and standalone manifests found among the paths given.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub volumes: Vec<PathBuf>,
+    pub manifests: Vec<PathBuf>,
+}
+
+/// Files are taken as given; directories are searched (not recursively) for `*.tar`
+/// volumes and `*.bundle.json` manifests.
+pub fn collect_inputs(paths: &[PathBuf]) -> Result<Inputs, FormatError> {
+    let mut inputs = Inputs::default();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(FormatError::io(p))?;
+        if meta.is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(FormatError::io(p))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            names.sort();
+            for n in names {
+                let name = n
+                    .file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if name.starts_with('.') {
+                    continue; // .partial files of an unfinished pack
+                }
+                if name.ends_with(".tar") {
+                    inputs.volumes.push(n);
+                } else if name.ends_with(".bundle.json") {
+                    inputs.manifests.push(n);
+                }
+            }
+        } else if p.to_string_lossy().ends_with(".bundle.json") {
+            inputs.manifests.push(p.clone());
+        } else {
+            inputs.volumes.push(p.clone());
+        }
+    }
+    Ok(inputs)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The bundle the volumes were checked as part of.
+    pub bundle: Option<BundleSummary>,
+    pub volumes: Vec<VolumeReport>,
+    /// Volumes of the bundle not among those given.
+    pub missing_volumes: Vec<u32>,
+    /// True when every volume given verified.
+    pub ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BundleSummary {
+    pub bundle_id: Digest,
+    pub created: u64,
+    pub volume_count: u32,
+    pub images: usize,
+    pub blobs: usize,
+    pub signed_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VolumeReport {
+    pub path: PathBuf,
+    pub volume: Option<u32>,
+    pub bundle_id: Option<Digest>,
+    /// `ok`, `damaged`, `foreign` (another bundle) or `unreadable` (not verifiable at all).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damage: Vec<DamageReport>,
+    /// Images that cannot be restored because of this volume's damage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images_hurt: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DamageReport {
+    pub offset: u64,
+    pub what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_offset: Option<u64>,
+}
+
+/// Verifies every volume alone (signatures first, then every byte) and groups them.
+pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + Sync)) -> Report {
+    let mut reports = Vec::new();
+    let mut opened: Vec<(usize, Volume)> = Vec::new();
+    for path in &inputs.volumes {
+        match Volume::open(path, trusted) {
+            Ok(v) => {
+                let damage = v.verify_chunks(progress);
+                let m = &v.manifest;
+                let mut hurt: Vec<String> = damage
+                    .iter()
+                    .filter_map(|d| d.chunk)
+                    .flat_map(|c| m.images_using(c.blob))
+                    .map(|i| m.images[i].display_name())
+                    .collect();
+                hurt.sort();
+                hurt.dedup();
+                reports.push(VolumeReport {
+                    path: path.clone(),
+                    volume: Some(v.table.volume),
+                    bundle_id: Some(v.table.bundle_id),
+                    status: if damage.is_empty() { "ok" } else { "damaged" },
+                    error: None,
+                    damage: damage
+                        .into_iter()
+                        .map(|d| DamageReport {
+                            offset: d.offset,
+                            what: d.what,
+                            blob: d.chunk.map(|c| m.blobs[c.blob as usize].digest),
+                            stream_offset: d.chunk.map(|c| c.stream_offset),
+                        })
+                        .collect(),
+                    images_hurt: hurt,
+                });
+                opened.push((reports.len() - 1, v));
+            }
+            Err(e) => reports.push(VolumeReport {
+                path: path.clone(),
+                volume: None,
+                bundle_id: None,
+                status: "unreadable",
+                error: Some(e.to_string()),
+                damage: Vec::new(),
+                images_hurt: Vec::new(),
+            }),
+        }
+    }
+    // Which bundle is "this" one: the standalone manifest's if one was given and verifies,
+    // else the bundle most volumes belong to (the newest on a tie).
+    let standalone = inputs
+        .manifests
+        .iter()
+        .find_map(|p| read_standalone(p, trusted).ok());
+    let mut counts: BTreeMap<Digest, (usize, u64)> = BTreeMap::new();
+    for (_, v) in &opened {
+        let e = counts
+            .entry(v.table.bundle_id)
+            .or_insert((0, v.manifest.created));
+        e.0 += 1;
+    }
+    let chosen = standalone.as_ref().map(|m| m.bundle_id).or_else(|| {
+        counts
+            .iter()
+            .max_by_key(|(_, (n, created))| (*n, *created))
+            .map(|(id, _)| *id)
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    let mut summary = None;
+    for (i, v) in &opened {
+        if Some(v.table.bundle_id) == chosen {
+            seen.insert(v.table.volume);
+            summary.get_or_insert_with(|| BundleSummary {
+                bundle_id: v.manifest.bundle_id,
+                created: v.manifest.created,
+                volume_count: v.manifest.volume_count,
+                images: v.manifest.images.len(),
+                blobs: v.manifest.blobs.len(),
+                signed_by: v.signed_by.clone(),
+            });
+        } else {
+            let r = &mut reports[*i];
+            r.status = "foreign";
+            r.error = Some(format!(
+                "belongs to bundle {} (created {}), not bundle {}",
+                v.table.bundle_id,
+                v.manifest.created,
+                chosen.map(|d| d.to_string()).unwrap_or_default()
+            ));
+        }
+    }
+    if summary.is_none() {
+        if let Some(m) = &standalone {
+            summary = Some(BundleSummary {
+                bundle_id: m.bundle_id,
+                created: m.created,
+                volume_count: m.volume_count,
+                images: m.images.len(),
+                blobs: m.blobs.len(),
+                signed_by: None,
+            });
+        }
+    }
+    let missing_volumes = summary
+        .as_ref()
+        .map(|s| (1..=s.volume_count).filter(|n| !seen.contains(n)).collect())
+        .unwrap_or_default();
+    let ok = !reports.is_empty() && reports.iter().all(|r| r.status == "ok");
+    Report {
+        bundle: summary,
+        volumes: reports,
+        missing_volumes,
+        ok,
+    }
+}
+
+/// Reads a standalone `*.bundle.json`, checking `*.bundle.json.sig` beside it.
+pub fn read_standalone(
+    path: &Path,
+    trusted: &[PublicKey],
+) -> Result<crate::manifest::BundleManifest, FormatError> {
+    let bytes = std::fs::read(path).map_err(FormatError::io(path))?;
+    let mut sig_path = path.as_os_str().to_owned();
+    sig_path.push(".sig");
+    let sig = std::fs::read(&sig_path).map_err(FormatError::io(PathBuf::from(&sig_path)))?;
+    if !trusted.iter().any(|k| k.verify(&bytes, &sig)) {
+        return Err(FormatError::Untrusted {
+            path: path.to_owned(),
+            detail: "the bundle manifest signature does not verify".into(),
+        });
+    }
+    crate::manifest::BundleManifest::parse(&bytes).map_err(|invalid| FormatError::Invalid {
+        path: path.to_owned(),
+        invalid,
+    })
+}

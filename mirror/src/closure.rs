@@ -1,0 +1,389 @@
+//! The closure of an image: its manifest, then depth first each child manifest, config and
+//! layer it references, each once. Shared by every layout reader, which only says where a
+//! digest's file lives (a [`Store`]) and which manifests are images.
+//!
+//! Manifests are read, checked against their digest and parsed; other blobs are only
+//! located and their size compared with the descriptor (ferry-pack re-hashes them).
+//! A blob that is absent is recorded, not fatal, so that one error can list every gap.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::digest;
+use crate::error::{MirrorError, MissingIn};
+use crate::manifest::{self, Manifest};
+use crate::model::{BlobFile, Image};
+
+/// Where one scope (an oc repository, an OCI layout, the registry blob store, a `dir:`)
+/// keeps the files for a digest. `hex` is always 64 lowercase hex characters.
+pub(crate) trait Store {
+    fn manifest_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError>;
+    fn blob_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError>;
+}
+
+/// `path` with its size if it is a regular file (following symlinks, which the tree walk
+/// has already confined to the root); `None` if absent.
+pub(crate) fn existing_file(path: PathBuf) -> Result<Option<(PathBuf, u64)>, MirrorError> {
+    match fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(Some((path, m.len()))),
+        Ok(_) => Err(MirrorError::malformed(path, "expected a regular file")),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(MirrorError::io(path, e)),
+    }
+}
+
+/// Reads a small file (manifest, index.json, link) with a size cap, so hostile input
+/// cannot make us allocate without bound.
+pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, MirrorError> {
+    let file = File::open(path).map_err(|e| MirrorError::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| MirrorError::io(path, e))?;
+    if bytes.len() as u64 > cap {
+        return Err(MirrorError::malformed(
+            path,
+            format!("larger than {cap} bytes; not a manifest or metadata file"),
+        ));
+    }
+    Ok(bytes)
+}
+
+struct Draft {
+    tags: BTreeSet<String>,
+    sources: BTreeSet<String>,
+    media_type: String,
+    blobs: Vec<String>,
+}
+
+/// What a layout reader has found so far.
+#[derive(Default)]
+pub(crate) struct Collector {
+    blobs: BTreeMap<String, BlobFile>,
+    manifest_types: BTreeMap<String, String>,
+    /// Manifests already read and verified, by file.
+    parsed: HashMap<PathBuf, (Rc<Manifest>, u64)>,
+    /// Missing digests by the file that references them.
+    missing: BTreeMap<PathBuf, (String, BTreeSet<String>)>,
+    images: BTreeMap<(String, String), Draft>,
+    /// (repository, tag) → (digest, file that set the tag).
+    tags: BTreeMap<(String, String), (String, PathBuf)>,
+}
+
+enum Want {
+    Manifest,
+    Blob { foreign: bool },
+}
+
+struct Item {
+    digest: String,
+    size: Option<u64>,
+    want: Want,
+    referrer: PathBuf,
+}
+
+impl Collector {
+    /// Reads, verifies and parses the manifest stored at `path`, which must hash to `digest`.
+    pub fn manifest_at(&mut self, path: &Path, digest: &str) -> Result<Rc<Manifest>, MirrorError> {
+        Ok(self.read_manifest(path, digest)?.0)
+    }
+
+    fn read_manifest(
+        &mut self,
+        path: &Path,
+        digest: &str,
+    ) -> Result<(Rc<Manifest>, u64), MirrorError> {
+        if let Some((m, len)) = self.parsed.get(path) {
+            return Ok((Rc::clone(m), *len));
+        }
+        let bytes = read_capped(path, manifest::MAX_MANIFEST_SIZE)?;
+        let actual = digest::sha256_bytes(&bytes);
+        if actual != digest {
+            return Err(MirrorError::DigestMismatch {
+                path: path.to_path_buf(),
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        let m = Rc::new(manifest::parse(path, &bytes)?);
+        let len = bytes.len() as u64;
+        self.blobs
+            .entry(digest.to_string())
+            .or_insert_with(|| BlobFile {
+                path: path.to_path_buf(),
+                size: len,
+            });
+        self.manifest_types
+            .insert(digest.to_string(), m.media_type.clone());
+        self.parsed.insert(path.to_path_buf(), (Rc::clone(&m), len));
+        Ok((m, len))
+    }
+
+    pub fn record_missing(&mut self, referrer: &Path, repository: &str, digest: &str) {
+        self.missing
+            .entry(referrer.to_path_buf())
+            .or_insert_with(|| (repository.to_string(), BTreeSet::new()))
+            .1
+            .insert(digest.to_string());
+    }
+
+    /// Digests of the child manifests of every index among `digests` in `store`
+    /// (absent ones are skipped here; the closure reports them).
+    pub fn index_children(
+        &mut self,
+        store: &dyn Store,
+        digests: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, MirrorError> {
+        let mut children = BTreeSet::new();
+        for d in digests {
+            let Some(hex) = digest::sha256_hex(d) else {
+                continue;
+            };
+            let Some((path, _)) = store.manifest_file(hex)? else {
+                continue;
+            };
+            let m = self.manifest_at(&path, d)?;
+            if m.is_index() {
+                children.extend(m.manifests.iter().map(|c| c.digest.clone()));
+            }
+        }
+        Ok(children)
+    }
+
+    /// The closure of `top` in `store`: `None` if `top` itself is absent (recorded as
+    /// missing against `referrer`). Returns the blob list and the top media type.
+    fn closure(
+        &mut self,
+        store: &dyn Store,
+        repository: &str,
+        top: &str,
+        top_size: Option<u64>,
+        referrer: &Path,
+    ) -> Result<Option<(Vec<String>, String)>, MirrorError> {
+        let mut stack = vec![Item {
+            digest: top.to_string(),
+            size: top_size,
+            want: Want::Manifest,
+            referrer: referrer.to_path_buf(),
+        }];
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut top_type = None;
+        while let Some(item) = stack.pop() {
+            if !seen.insert(item.digest.clone()) {
+                continue;
+            }
+            let hex =
+                digest::sha256_hex(&item.digest).ok_or_else(|| MirrorError::UnsupportedDigest {
+                    path: item.referrer.clone(),
+                    digest: item.digest.clone(),
+                })?;
+            match item.want {
+                Want::Manifest => {
+                    let Some((path, _)) = store.manifest_file(hex)? else {
+                        self.record_missing(&item.referrer, repository, &item.digest);
+                        continue;
+                    };
+                    let (m, len) = self.read_manifest(&path, &item.digest)?;
+                    check_size(&path, &item, len)?;
+                    if top_type.is_none() {
+                        top_type = Some(m.media_type.clone());
+                    }
+                    out.push(item.digest.clone());
+                    let mut next = Vec::new();
+                    for c in &m.manifests {
+                        next.push(Item {
+                            digest: c.digest.clone(),
+                            size: c.size,
+                            want: Want::Manifest,
+                            referrer: path.clone(),
+                        });
+                    }
+                    for b in m.config.iter().chain(m.layers.iter()) {
+                        next.push(Item {
+                            digest: b.digest.clone(),
+                            size: b.size,
+                            want: Want::Blob {
+                                foreign: b.is_foreign(),
+                            },
+                            referrer: path.clone(),
+                        });
+                    }
+                    stack.extend(next.into_iter().rev());
+                }
+                Want::Blob { foreign } => match store.blob_file(hex)? {
+                    // Non-distributable layers are fetched from their URLs; mirrors omit them.
+                    None if foreign => {}
+                    None => self.record_missing(&item.referrer, repository, &item.digest),
+                    Some((path, len)) => {
+                        check_size(&path, &item, len)?;
+                        self.blobs
+                            .entry(item.digest.clone())
+                            .or_insert(BlobFile { path, size: len });
+                        out.push(item.digest);
+                    }
+                },
+            }
+        }
+        Ok(top_type.map(|t| (out, t)))
+    }
+
+    /// Adds `repository` `digest` as an image (with `tag`, if any). `referrer` is the file
+    /// that names it (tag symlink, link file, index.json, …); `size` the size it declares.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_image(
+        &mut self,
+        store: &dyn Store,
+        repository: &str,
+        tag: Option<&str>,
+        digest: &str,
+        size: Option<u64>,
+        source: Option<String>,
+        referrer: &Path,
+    ) -> Result<(), MirrorError> {
+        digest::checked(referrer, digest)?;
+        if repository.is_empty() {
+            return Err(MirrorError::malformed(
+                referrer,
+                "names an image without a repository",
+            ));
+        }
+        if let Some(tag) = tag {
+            let key = (repository.to_string(), tag.to_string());
+            match self.tags.get(&key) {
+                Some((first, _)) if first != digest => {
+                    return Err(MirrorError::DuplicateTag {
+                        path: referrer.to_path_buf(),
+                        repository: repository.to_string(),
+                        tag: tag.to_string(),
+                        first: first.clone(),
+                        second: digest.to_string(),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    self.tags
+                        .insert(key, (digest.to_string(), referrer.to_path_buf()));
+                }
+            }
+        }
+        let key = (repository.to_string(), digest.to_string());
+        if !self.images.contains_key(&key) {
+            let Some((blobs, media_type)) =
+                self.closure(store, repository, digest, size, referrer)?
+            else {
+                return Ok(());
+            };
+            self.images.insert(
+                key.clone(),
+                Draft {
+                    tags: BTreeSet::new(),
+                    sources: BTreeSet::new(),
+                    media_type,
+                    blobs,
+                },
+            );
+        }
+        if let Some(draft) = self.images.get_mut(&key) {
+            draft.tags.extend(tag.map(str::to_string));
+            draft.sources.extend(source);
+        }
+        Ok(())
+    }
+
+    /// The digest `repository:tag` names, if that tag was added.
+    pub fn tagged(&self, repository: &str, tag: &str) -> Option<&str> {
+        self.tags
+            .get(&(repository.to_string(), tag.to_string()))
+            .map(|(d, _)| d.as_str())
+    }
+
+    /// Records `source` as an original reference of image `repository` `digest`, if that
+    /// image exists. Returns whether it does.
+    pub fn add_source(&mut self, repository: &str, digest: &str, source: String) -> bool {
+        match self
+            .images
+            .get_mut(&(repository.to_string(), digest.to_string()))
+        {
+            Some(d) => {
+                d.sources.insert(source);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fails with every missing blob, or returns blobs, manifest types and images sorted
+    /// by (repository, digest).
+    #[allow(clippy::type_complexity)]
+    pub fn finish(
+        self,
+    ) -> Result<
+        (
+            BTreeMap<String, BlobFile>,
+            BTreeMap<String, String>,
+            Vec<Image>,
+        ),
+        MirrorError,
+    > {
+        if !self.missing.is_empty() {
+            return Err(MirrorError::MissingBlobs {
+                missing: self
+                    .missing
+                    .into_iter()
+                    .map(|(manifest, (repository, missing))| MissingIn {
+                        manifest,
+                        repository,
+                        missing: missing.into_iter().collect(),
+                    })
+                    .collect(),
+            });
+        }
+        let images = self
+            .images
+            .into_iter()
+            .map(|((repository, digest), d)| {
+                // One source per image: the one pinned to this digest, else the first.
+                let pinned = format!("@{digest}");
+                let source = d
+                    .sources
+                    .iter()
+                    .find(|s| s.ends_with(&pinned))
+                    .or_else(|| d.sources.iter().next())
+                    .cloned();
+                Image {
+                    repository,
+                    tags: d.tags.into_iter().collect(),
+                    digest,
+                    media_type: d.media_type,
+                    source,
+                    blobs: d.blobs,
+                }
+            })
+            .collect();
+        Ok((self.blobs, self.manifest_types, images))
+    }
+}
+
+fn check_size(path: &Path, item: &Item, actual: u64) -> Result<(), MirrorError> {
+    match item.size {
+        Some(expected) if expected != actual => Err(MirrorError::SizeMismatch {
+            path: path.to_path_buf(),
+            manifest: item.referrer.clone(),
+            digest: item.digest.clone(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,98 @@
+//! What a mirror is, whatever layout it was read from: the content-addressed blobs,
+//! the images (top-level manifests with their tags and original references), and the
+//! whole file tree, so the layout can be restored byte for byte.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The on-disk layouts ferry-pack reads (DESIGN.md "Inputs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LayoutKind {
+    /// `oc image mirror` / `oc adm catalog mirror … file://DIR`.
+    OcFile,
+    /// One or many OCI image layouts.
+    Oci,
+    /// A CNCF distribution registry's filesystem storage.
+    RegistryStorage,
+    /// One or many skopeo `dir:` layouts.
+    SkopeoDir,
+}
+
+impl LayoutKind {
+    /// The name used in the bundle manifest and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutKind::OcFile => "oc-mirror",
+            LayoutKind::Oci => "oci",
+            LayoutKind::RegistryStorage => "registry-storage",
+            LayoutKind::SkopeoDir => "skopeo-dir",
+        }
+    }
+}
+
+/// A file in the mirror whose name claims its content digest (`sha256:<hex>`).
+/// The claim is checked by whoever reads the bytes (ferry-pack re-hashes every blob).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobFile {
+    /// Absolute (or root-joined) path of one file holding the blob.
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// A top-level image: a manifest or index that a tag (or a digest-only reference) names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Repository path inside the mirror, e.g. `efk-mirror/openshift4/ose-elasticsearch-proxy`.
+    pub repository: String,
+    /// Tags that point at `digest` in this repository, sorted. Empty for digest-only images.
+    pub tags: Vec<String>,
+    /// `sha256:<hex>` of the top-level manifest or index.
+    pub digest: String,
+    pub media_type: String,
+    /// The original reference the image was mirrored from, when the layout records it
+    /// (e.g. `registry.redhat.io/openshift4/ose-elasticsearch-proxy@sha256:…`).
+    pub source: Option<String>,
+    /// Every blob the image needs, each once: the top-level manifest first, then for each
+    /// manifest its children (for an index), config and layers, depth first.
+    pub blobs: Vec<String>,
+}
+
+/// One entry of the mirror's file tree, relative to its root, `/`-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeEntry {
+    Dir {
+        path: String,
+    },
+    File {
+        path: String,
+        /// `sha256:<hex>` of the content: claimed by the name for blob files, computed for others.
+        digest: String,
+        size: u64,
+        /// Unix permission bits.
+        mode: u32,
+        /// Where to read the bytes.
+        source: PathBuf,
+    },
+    Symlink {
+        path: String,
+        /// Relative target, never leaving the mirror.
+        target: String,
+    },
+}
+
+/// A mirror as read from disk.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub root: PathBuf,
+    pub kind: LayoutKind,
+    /// Every blob that some image needs, by digest (deduplicated across repositories).
+    pub blobs: BTreeMap<String, BlobFile>,
+    /// Media type of every manifest and index among `blobs`, by digest.
+    pub manifest_types: BTreeMap<String, String>,
+    /// Images sorted by (repository, digest).
+    pub images: Vec<Image>,
+    /// Every directory, file and symlink below the root in sorted path order, leftovers excluded.
+    pub tree: Vec<TreeEntry>,
+    /// Leftovers of failed mirror runs that were skipped (`*.download`, `.tmp-*`), relative paths.
+    pub skipped: Vec<String>,
+}

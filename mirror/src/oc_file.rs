@@ -1,0 +1,344 @@
+//! The `oc image mirror` / `oc adm catalog mirror … file://DIR` layout
+//! (research/protocols.md A1; openshift/oc `pkg/cli/image/imagesource/file.go`):
+//!
+//! ```text
+//! v2/<repo>/blobs/sha256:<hex>        every blob, manifests included
+//! v2/<repo>/manifests/sha256:<hex>    manifests, hard links of the blobs
+//! v2/<repo>/manifests/<tag>           symlink → sha256:<hex>
+//! manifests-<name>-<ts>/mapping.txt   SRC=DST lines: the original references
+//! ```
+//!
+//! No media types are stored; they are guessed from the JSON. Writes go to `*.download`
+//! and unknown-digest uploads to `blobs/.tmp-*`; both are leftovers when a run fails.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use crate::closure::{existing_file, read_capped, Collector, Store};
+use crate::digest;
+use crate::error::MirrorError;
+use crate::reference::{qualify_source, Reference};
+use crate::tree::{relative, Class};
+
+/// Cap on a mapping.txt: a full operator catalog maps ~10^4 images in a few MB.
+const MAX_MAPPING_SIZE: u64 = 256 * 1024 * 1024;
+
+/// One repository, `v2/<name>/`.
+#[derive(Debug, Clone)]
+pub(crate) struct OcRepo {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl Store for OcRepo {
+    fn manifest_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError> {
+        let name = format!("sha256:{hex}");
+        match existing_file(self.dir.join("manifests").join(&name))? {
+            Some(found) => Ok(Some(found)),
+            // oc writes manifests to blobs/ first and links them into manifests/.
+            None => existing_file(self.dir.join("blobs").join(&name)),
+        }
+    }
+
+    fn blob_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError> {
+        existing_file(self.dir.join("blobs").join(format!("sha256:{hex}")))
+    }
+}
+
+fn is_dir_no_follow(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn sorted_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, MirrorError> {
+    let mut entries = fs::read_dir(dir)
+        .map_err(|e| MirrorError::io(dir, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| MirrorError::io(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
+/// The repositories below `root/v2`: directories holding both `blobs/` and `manifests/`.
+/// Repositories nest (`ubi8` and `ubi8/ubi-minimal`), so the search goes on below one.
+/// Empty when `root` is not this layout.
+pub(crate) fn find_repos(root: &Path) -> Result<Vec<OcRepo>, MirrorError> {
+    let v2 = root.join("v2");
+    let mut repos = Vec::new();
+    if !is_dir_no_follow(&v2) {
+        return Ok(repos);
+    }
+    let mut stack = vec![v2.clone()];
+    while let Some(dir) = stack.pop() {
+        let is_repo = dir != v2
+            && is_dir_no_follow(&dir.join("blobs"))
+            && is_dir_no_follow(&dir.join("manifests"));
+        if is_repo {
+            repos.push(OcRepo {
+                name: relative(&v2, &dir)?,
+                dir: dir.clone(),
+            });
+        }
+        for entry in sorted_dir(&dir)? {
+            let ft = entry
+                .file_type()
+                .map_err(|e| MirrorError::io(entry.path(), e))?;
+            if !ft.is_dir()
+                || (is_repo && (entry.file_name() == "blobs" || entry.file_name() == "manifests"))
+            {
+                continue;
+            }
+            stack.push(entry.path());
+        }
+    }
+    repos.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(repos)
+}
+
+/// Tree classification: digest-named files in `blobs/` and `manifests/` are blobs;
+/// `*.download` and `blobs/.tmp-*` are leftovers.
+pub(crate) fn classify(rel: &str, is_dir: bool) -> Class {
+    if !rel.starts_with("v2/") {
+        return Class::Plain;
+    }
+    let Some((parent, name)) = rel.rsplit_once('/') else {
+        return Class::Plain;
+    };
+    let parent_name = parent.rsplit('/').next().unwrap_or(parent);
+    if parent_name != "blobs" && parent_name != "manifests" {
+        return Class::Plain;
+    }
+    if name.ends_with(".download") || (parent_name == "blobs" && name.starts_with(".tmp-")) {
+        return Class::Skip;
+    }
+    if !is_dir && digest::sha256_hex(name).is_some() {
+        return Class::Blob(name.to_string());
+    }
+    Class::Plain
+}
+
+/// Images of every repository: each tag symlink, and each manifest that is neither tagged
+/// nor a child of an index in the same repository. Then original references from
+/// `manifests-*/mapping.txt`.
+pub(crate) fn read_images(
+    root: &Path,
+    repos: &[OcRepo],
+    c: &mut Collector,
+) -> Result<(), MirrorError> {
+    for repo in repos {
+        let manifests_dir = repo.dir.join("manifests");
+        let mut digests = BTreeSet::new();
+        let mut tags = Vec::new();
+        for entry in sorted_dir(&manifests_dir)? {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                return Err(MirrorError::NonUtf8Path { path });
+            };
+            if name.ends_with(".download") {
+                continue;
+            }
+            let ft = entry.file_type().map_err(|e| MirrorError::io(&path, e))?;
+            if digest::sha256_hex(&name).is_some() {
+                if !ft.is_dir() {
+                    digests.insert(name);
+                }
+            } else if ft.is_symlink() {
+                // oc takes the digest from the target's base name (fileTagStore.Get).
+                let target = fs::read_link(&path).map_err(|e| MirrorError::io(&path, e))?;
+                let base = target
+                    .file_name()
+                    .and_then(|b| b.to_str())
+                    .filter(|b| digest::sha256_hex(b).is_some())
+                    .ok_or_else(|| {
+                        MirrorError::malformed(
+                            &path,
+                            format!(
+                                "tag symlink target {} does not name a sha256 digest",
+                                target.display()
+                            ),
+                        )
+                    })?;
+                tags.push((name, base.to_string(), path));
+            }
+            // Other plain files are not tags to oc either (fileTagStore.All lists symlinks
+            // only); they are still carried in the tree.
+        }
+        let tagged: BTreeSet<&str> = tags.iter().map(|(_, d, _)| d.as_str()).collect();
+        let children = c.index_children(repo, &digests)?;
+        for (tag, digest, path) in &tags {
+            c.add_image(repo, &repo.name, Some(tag), digest, None, None, path)?;
+        }
+        for d in &digests {
+            if !tagged.contains(d.as_str()) && !children.contains(d) {
+                c.add_image(
+                    repo,
+                    &repo.name,
+                    None,
+                    d,
+                    None,
+                    None,
+                    &manifests_dir.join(d),
+                )?;
+            }
+        }
+    }
+    for file in mapping_files(root)? {
+        apply_mapping(&file, c)?;
+    }
+    Ok(())
+}
+
+/// Every `mapping.txt` under a top-level `manifests-*` directory (its name holds the
+/// catalog's path, so it may be nested), sorted.
+fn mapping_files(root: &Path) -> Result<Vec<PathBuf>, MirrorError> {
+    let mut files = Vec::new();
+    for entry in sorted_dir(root)? {
+        let is_manifests_dir = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("manifests-"))
+            && entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_manifests_dir {
+            continue;
+        }
+        for e in WalkDir::new(entry.path())
+            .follow_links(false)
+            .sort_by_file_name()
+        {
+            let e = e.map_err(|e| {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                MirrorError::io(
+                    path,
+                    e.into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("walk")),
+                )
+            })?;
+            if e.file_type().is_file() && e.file_name() == "mapping.txt" {
+                files.push(e.into_path());
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// `SRC=DST` or `SRC DST…` pairs of one mapping file, as `oc image mirror -f` reads them
+/// (openshift/oc `pkg/cli/image/mirror/mappings.go`): `#` starts a comment.
+pub(crate) fn parse_mapping(path: &Path, text: &str) -> Result<Vec<(String, String)>, MirrorError> {
+    let mut pairs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut plain = Vec::new();
+        let mut with_eq = Vec::new();
+        for arg in line.split_whitespace() {
+            match arg.split_once('=') {
+                Some((s, d)) if !s.is_empty() && !d.is_empty() => with_eq.push((s, d)),
+                Some(_) => {
+                    return Err(MirrorError::malformed(
+                        path,
+                        format!("line {}: {arg:?} is not a SRC=DST mapping", i + 1),
+                    ))
+                }
+                None => plain.push(arg),
+            }
+        }
+        if with_eq.is_empty() {
+            if plain.len() < 2 {
+                return Err(MirrorError::malformed(
+                    path,
+                    format!("line {}: expected SRC=DST or SRC DST", i + 1),
+                ));
+            }
+            pairs.extend(
+                plain[1..]
+                    .iter()
+                    .map(|d| (plain[0].to_string(), d.to_string())),
+            );
+        } else {
+            pairs.extend(with_eq.iter().map(|(s, d)| (s.to_string(), d.to_string())));
+        }
+    }
+    Ok(pairs)
+}
+
+fn apply_mapping(path: &Path, c: &mut Collector) -> Result<(), MirrorError> {
+    let bytes = read_capped(path, MAX_MAPPING_SIZE)?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| MirrorError::malformed(path, "not UTF-8 text"))?;
+    for (src, dst) in parse_mapping(path, &text)? {
+        let Some(dst) = dst.strip_prefix("file://") else {
+            continue; // a registry destination: not in this mirror
+        };
+        // `file:///x` loses one leading slash (imagesource.ParseReference).
+        let dst = dst.strip_prefix('/').unwrap_or(dst);
+        let d = Reference::parse(dst);
+        let s = Reference::parse(&src);
+        // A destination without a tag takes the source's (mappings.go parseArgs).
+        let digest = match d.tag.or(s.tag) {
+            Some(tag) => c.tagged(d.path, tag).map(str::to_string),
+            None => d.digest.or(s.digest).map(str::to_string),
+        };
+        if let Some(digest) = digest {
+            c.add_source(d.path, &digest, qualify_source(&src));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_blobs_and_leftovers() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            classify(&format!("v2/a/b/blobs/sha256:{hex}"), false),
+            Class::Blob(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            classify(&format!("v2/a/manifests/sha256:{hex}"), false),
+            Class::Blob(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            classify(&format!("v2/a/blobs/sha256:{hex}.download"), false),
+            Class::Skip
+        );
+        assert_eq!(classify("v2/a/blobs/.tmp-12345", false), Class::Skip);
+        assert_eq!(classify("v2/a/manifests/latest", false), Class::Plain);
+        assert_eq!(classify("manifests-x/mapping.txt", false), Class::Plain);
+        assert_eq!(
+            classify(&format!("other/blobs/sha256:{hex}"), false),
+            Class::Plain
+        );
+    }
+
+    #[test]
+    fn parses_mapping_forms() {
+        let text = "# comment\nquay.io/a/b:1=file://x/b:1\n\nquay.io/c@sha256:00 file://x/c:t file://y/c:t # trailing\n";
+        let pairs = parse_mapping(Path::new("mapping.txt"), text).unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("quay.io/a/b:1".to_string(), "file://x/b:1".to_string()),
+                (
+                    "quay.io/c@sha256:00".to_string(),
+                    "file://x/c:t".to_string()
+                ),
+                (
+                    "quay.io/c@sha256:00".to_string(),
+                    "file://y/c:t".to_string()
+                ),
+            ]
+        );
+        let e = parse_mapping(Path::new("m.txt"), "onlyone\n").unwrap_err();
+        assert!(
+            e.to_string().contains("m.txt") && e.to_string().contains("line 1"),
+            "{e}"
+        );
+    }
+}

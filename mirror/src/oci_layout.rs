@@ -1,0 +1,541 @@
+//! OCI image layouts (image-spec `image-layout.md`; research/protocols.md A2): reading one
+//! or many, and writing one that holds every image of a bundle.
+//!
+//! ```text
+//! <layout>/oci-layout      {"imageLayoutVersion":"1.0.0"}
+//! <layout>/index.json      an image index; its descriptors are the images
+//! <layout>/blobs/sha256/<hex>
+//! ```
+//!
+//! Naming, on read, per index.json descriptor:
+//! - a ref.name that is a whole reference (`repo:tag`, `host/repo:tag`, `repo@sha256:…`)
+//!   names the image; a host in it makes it the source;
+//! - else, when `io.containerd.image.name` is there (containerd, `docker save` ≥ 25 write
+//!   the full name there and only the tag in ref.name), its path is the repository, the
+//!   bare ref.name (or its own tag) the tag;
+//! - else a bare ref.name (skopeo `oci:DIR:TAG`) is a tag of the repository named after
+//!   the layout directory (its path below the mirror root, or the root's own name), and a
+//!   descriptor with no name at all is a digest-only image of that repository.
+//! `io.containerd.image.name`, when present, is always the source (original reference).
+//!
+//! Naming, on write: ref.name is `<repository>:<tag>` for each tag, or
+//! `<repository>@sha256:<hex>` for an image without tags; both match skopeo's `oci:DIR:NAME`
+//! name grammar (containers/image `oci/internal` refRegexp, which follows the image-spec
+//! ref.name grammar), so `skopeo copy oci:DIR:<repository>:<tag>` reads exactly one image.
+//! Descriptors keep the manifest's own media type, since converting would change digests.
+//! containers/image (skopeo 1.9.3 and later) selects by ref.name only descriptors typed
+//! as OCI manifest or index, so Docker schema 2 images in the layout are there for
+//! crane, containerd, oras and ferry itself, but not selectable by `skopeo … oci:DIR:NAME`;
+//! extract those to `dir:` or to the original layout instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::closure::{existing_file, read_capped, Collector, Store};
+use crate::detect::repository_for_dir;
+use crate::digest;
+use crate::error::MirrorError;
+use crate::manifest::OCI_INDEX;
+use crate::model::Image;
+use crate::reference::Reference;
+use crate::tree::Class;
+use crate::write::{prepare_dest, write_verified, BoxError};
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// index.json of a full catalog lists ~10^4 descriptors: a few MB.
+const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
+
+struct OciStore {
+    dir: PathBuf,
+}
+
+impl Store for OciStore {
+    fn manifest_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError> {
+        self.blob_file(hex)
+    }
+    fn blob_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError> {
+        existing_file(self.dir.join("blobs/sha256").join(hex))
+    }
+}
+
+#[derive(Deserialize)]
+struct LayoutVersion {
+    #[serde(rename = "imageLayoutVersion")]
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct IndexIn {
+    #[serde(default)]
+    manifests: Vec<DescriptorIn>,
+}
+
+#[derive(Deserialize)]
+struct DescriptorIn {
+    digest: String,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// Tree classification for the layouts at `layouts` (relative paths, `""` = the root):
+/// `blobs/sha256/<hex>` files are blobs; `oci-put-blob*` temporaries that containers/image
+/// leaves in a layout's directory when a copy fails are leftovers.
+pub(crate) fn classify(layouts: &BTreeSet<String>, rel: &str, is_dir: bool) -> Class {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let n = parts.len();
+    if let Some((last, parent)) = parts.split_last() {
+        if last.starts_with("oci-put-blob") && layouts.contains(&parent.join("/")) {
+            return Class::Skip;
+        }
+    }
+    if n >= 3
+        && !is_dir
+        && parts[n - 3] == "blobs"
+        && parts[n - 2] == "sha256"
+        && digest::is_sha256_hex(parts[n - 1])
+    {
+        if layouts.contains(&parts[..n - 3].join("/")) {
+            return Class::Blob(format!("sha256:{}", parts[n - 1]));
+        }
+    }
+    Class::Plain
+}
+
+/// Repository, tag and source of one index.json descriptor (see the module docs).
+fn name_image(
+    layout_repo: &str,
+    ref_name: Option<&str>,
+    containerd_name: Option<&str>,
+    digest: &str,
+    index: &Path,
+) -> Result<(String, Option<String>, Option<String>), MirrorError> {
+    let ref_name = ref_name.filter(|r| !r.is_empty());
+    let containerd_name = containerd_name.filter(|r| !r.is_empty());
+    let bare_tag = ref_name.filter(|r| !r.contains('/') && !r.contains(':') && !r.contains('@'));
+    let full = match (ref_name, bare_tag) {
+        (Some(r), None) => Some(r),
+        _ => None,
+    };
+    if let Some(r) = full {
+        let p = parse_full(r, digest, index)?;
+        let source = containerd_name.or(p.host.map(|_| r)).map(str::to_string);
+        return Ok((p.path.to_string(), p.tag.map(str::to_string), source));
+    }
+    if let Some(c) = containerd_name {
+        // containerd and docker save: ref.name is the tag, the full name is here.
+        let p = Reference::parse(c);
+        if p.path.is_empty() || p.tag == Some("") {
+            return Err(MirrorError::malformed(
+                index,
+                format!("{CONTAINERD_NAME} {c:?} is not a reference"),
+            ));
+        }
+        let tag = bare_tag.or(p.tag).map(str::to_string);
+        return Ok((p.path.to_string(), tag, Some(c.to_string())));
+    }
+    Ok((layout_repo.to_string(), bare_tag.map(str::to_string), None))
+}
+
+/// A ref.name that is a whole reference; one pinned to a digest must pin this descriptor's.
+fn parse_full<'a>(r: &'a str, digest: &str, index: &Path) -> Result<Reference<'a>, MirrorError> {
+    let p = Reference::parse(r);
+    if let Some(pinned) = p.digest {
+        if pinned != digest {
+            return Err(MirrorError::malformed(
+                index,
+                format!("ref.name {r:?} pins {pinned}, but its descriptor is {digest}"),
+            ));
+        }
+    }
+    if p.path.is_empty() || p.tag == Some("") {
+        return Err(MirrorError::malformed(
+            index,
+            format!("ref.name {r:?} is not a reference"),
+        ));
+    }
+    Ok(p)
+}
+
+pub(crate) fn read_images(
+    root: &Path,
+    layouts: &[String],
+    c: &mut Collector,
+) -> Result<(), MirrorError> {
+    for rel in layouts {
+        let dir = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        };
+        let layout_file = dir.join(OCI_LAYOUT_FILE);
+        let v: LayoutVersion =
+            serde_json::from_slice(&read_capped(&layout_file, 4096)?).map_err(|e| {
+                MirrorError::InvalidJson {
+                    path: layout_file.clone(),
+                    source: e,
+                }
+            })?;
+        if !v.version.starts_with("1.") {
+            return Err(MirrorError::malformed(
+                &layout_file,
+                format!(
+                    "image layout version {:?} is not supported (1.x is)",
+                    v.version
+                ),
+            ));
+        }
+        let index_path = dir.join("index.json");
+        let index: IndexIn = serde_json::from_slice(&read_capped(&index_path, MAX_INDEX_SIZE)?)
+            .map_err(|e| MirrorError::InvalidJson {
+                path: index_path.clone(),
+                source: e,
+            })?;
+        let repo = repository_for_dir(root, rel)?;
+        let store = OciStore { dir: dir.clone() };
+        for d in &index.manifests {
+            digest::checked(&index_path, &d.digest)?;
+            let (repository, tag, source) = name_image(
+                &repo,
+                d.annotations.get(REF_NAME).map(String::as_str),
+                d.annotations.get(CONTAINERD_NAME).map(String::as_str),
+                &d.digest,
+                &index_path,
+            )?;
+            c.add_image(
+                &store,
+                &repository,
+                tag.as_deref(),
+                &d.digest,
+                d.size,
+                source,
+                &index_path,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct IndexOut<'a> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(rename = "mediaType")]
+    media_type: &'static str,
+    manifests: Vec<DescriptorOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct DescriptorOut<'a> {
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    digest: &'a str,
+    size: u64,
+    annotations: BTreeMap<&'static str, String>,
+}
+
+/// The `index.json` of an OCI layout holding `images`: one descriptor per (image, tag), or
+/// one per tagless image, sorted by ref.name (see the module docs for the names), with
+/// `io.containerd.image.name` set to the original reference when known. A pure function of
+/// its inputs: compact JSON, sorted keys, no trailing newline.
+///
+/// Media types come from `manifest_types`, else `Image::media_type`; sizes from `sizes`.
+pub fn oci_index_json(
+    images: &[Image],
+    manifest_types: &BTreeMap<String, String>,
+    sizes: &BTreeMap<String, u64>,
+) -> Result<Vec<u8>, MirrorError> {
+    let mut named: BTreeMap<String, DescriptorOut> = BTreeMap::new();
+    for image in images {
+        let label = || format!("{}@{}", image.repository, image.digest);
+        let bad_digest = || MirrorError::UnsupportedDigest {
+            path: PathBuf::from("index.json"),
+            digest: image.digest.clone(),
+        };
+        digest::sha256_hex(&image.digest).ok_or_else(bad_digest)?;
+        let media_type = manifest_types
+            .get(&image.digest)
+            .map(String::as_str)
+            .or(Some(image.media_type.as_str()).filter(|t| !t.is_empty()))
+            .ok_or_else(|| MirrorError::MissingMetadata {
+                image: label(),
+                what: "media type",
+                digest: image.digest.clone(),
+            })?;
+        let size = *sizes
+            .get(&image.digest)
+            .ok_or_else(|| MirrorError::MissingMetadata {
+                image: label(),
+                what: "size",
+                digest: image.digest.clone(),
+            })?;
+        let names: Vec<String> = if image.tags.is_empty() {
+            vec![format!("{}@{}", image.repository, image.digest)]
+        } else {
+            image
+                .tags
+                .iter()
+                .map(|t| format!("{}:{t}", image.repository))
+                .collect()
+        };
+        for name in names {
+            let mut annotations = BTreeMap::new();
+            annotations.insert(REF_NAME, name.clone());
+            if let Some(source) = &image.source {
+                annotations.insert(CONTAINERD_NAME, source.clone());
+            }
+            let d = DescriptorOut {
+                media_type,
+                digest: &image.digest,
+                size,
+                annotations,
+            };
+            if let Some(first) = named.insert(name.clone(), d) {
+                if first.digest != image.digest {
+                    let (repository, tag) = name.rsplit_once(':').unwrap_or((&name, ""));
+                    return Err(MirrorError::DuplicateTag {
+                        path: PathBuf::from("index.json"),
+                        repository: repository.to_string(),
+                        tag: tag.to_string(),
+                        first: first.digest.to_string(),
+                        second: image.digest.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let index = IndexOut {
+        schema_version: 2,
+        media_type: OCI_INDEX,
+        manifests: named.into_values().collect(),
+    };
+    serde_json::to_vec(&index).map_err(|e| MirrorError::InvalidJson {
+        path: PathBuf::from("index.json"),
+        source: e,
+    })
+}
+
+/// Writes one OCI image layout at `dest` (absent or empty) holding every image:
+/// `oci-layout`, `blobs/sha256/<hex>` for every blob of every image (each once, streamed
+/// from `open(digest)` and checked against its size and digest), and last `index.json`
+/// from [`oci_index_json`], so an interrupted write leaves no index.
+pub fn write_oci_layout<E>(
+    dest: &Path,
+    images: &[Image],
+    manifest_types: &BTreeMap<String, String>,
+    blob_sizes: &BTreeMap<String, u64>,
+    mut open: impl FnMut(&str) -> Result<Box<dyn Read>, E>,
+) -> Result<(), MirrorError>
+where
+    E: Into<BoxError>,
+{
+    let index = oci_index_json(images, manifest_types, blob_sizes)?;
+    let mut blobs: BTreeMap<&str, u64> = BTreeMap::new();
+    for image in images {
+        for b in &image.blobs {
+            digest::sha256_hex(b).ok_or_else(|| MirrorError::UnsupportedDigest {
+                path: PathBuf::from(format!("{}@{}", image.repository, image.digest)),
+                digest: b.clone(),
+            })?;
+            let size = *blob_sizes
+                .get(b)
+                .ok_or_else(|| MirrorError::MissingMetadata {
+                    image: format!("{}@{}", image.repository, image.digest),
+                    what: "size",
+                    digest: b.clone(),
+                })?;
+            blobs.insert(b, size);
+        }
+    }
+    prepare_dest(dest)?;
+    let put = |rel: &str, bytes: &[u8]| {
+        write_verified(
+            dest,
+            rel,
+            &digest::sha256_bytes(bytes),
+            bytes.len() as u64,
+            0o644,
+            Cursor::new(bytes),
+        )
+    };
+    put(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;
+    for d in ["blobs", "blobs/sha256"] {
+        let p = dest.join(d);
+        std::fs::create_dir(&p).map_err(|e| MirrorError::io(p, e))?;
+    }
+    for (d, size) in blobs {
+        let hex = &d[digest::SHA256_PREFIX.len()..];
+        let reader = open(d).map_err(|err| MirrorError::Open {
+            entry: format!("blobs/sha256/{hex}"),
+            digest: d.to_string(),
+            source: err.into(),
+        })?;
+        write_verified(dest, &format!("blobs/sha256/{hex}"), d, size, 0o644, reader)?;
+    }
+    put("index.json", &index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_images_from_ref_name() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let p = Path::new("index.json");
+        let n = |r: Option<&str>| name_image("layout/dir", r, None, &d, p);
+        assert_eq!(n(None).unwrap(), ("layout/dir".into(), None, None));
+        assert_eq!(
+            n(Some("v1")).unwrap(),
+            ("layout/dir".into(), Some("v1".into()), None)
+        );
+        assert_eq!(
+            n(Some("a/b:v1")).unwrap(),
+            ("a/b".into(), Some("v1".into()), None)
+        );
+        assert_eq!(
+            n(Some("b:v1")).unwrap(),
+            ("b".into(), Some("v1".into()), None)
+        );
+        assert_eq!(
+            n(Some("quay.io/a/b:v1")).unwrap(),
+            (
+                "a/b".into(),
+                Some("v1".into()),
+                Some("quay.io/a/b:v1".into())
+            )
+        );
+        assert_eq!(
+            n(Some(&format!("a/b@{d}"))).unwrap(),
+            ("a/b".into(), None, None)
+        );
+        let other = format!("a/b@sha256:{}", "b".repeat(64));
+        assert!(matches!(
+            n(Some(&other)),
+            Err(MirrorError::MalformedLayout { .. })
+        ));
+    }
+
+    #[test]
+    fn containerd_name_names_images_without_a_full_ref_name() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let p = Path::new("index.json");
+        // docker save >= 25: ref.name is the tag.
+        assert_eq!(
+            name_image(
+                "x",
+                Some("latest"),
+                Some("docker.io/library/busybox:latest"),
+                &d,
+                p
+            )
+            .unwrap(),
+            (
+                "library/busybox".into(),
+                Some("latest".into()),
+                Some("docker.io/library/busybox:latest".into())
+            )
+        );
+        // No ref.name: a digest-only image known by its full name.
+        let c = format!("registry.redhat.io/ns/app@{d}");
+        assert_eq!(
+            name_image("x", None, Some(&c), &d, p).unwrap(),
+            ("ns/app".into(), None, Some(c.clone()))
+        );
+        // A full ref.name wins for the name; containerd's is the source.
+        assert_eq!(
+            name_image("x", Some("ns/app:1"), Some("quay.io/ns/app:1"), &d, p).unwrap(),
+            (
+                "ns/app".into(),
+                Some("1".into()),
+                Some("quay.io/ns/app:1".into())
+            )
+        );
+    }
+
+    #[test]
+    fn classifies_per_layout() {
+        let layouts: BTreeSet<String> = ["".to_string(), "x/y".to_string()].into();
+        let hex = "f".repeat(64);
+        assert_eq!(
+            classify(&layouts, &format!("blobs/sha256/{hex}"), false),
+            Class::Blob(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            classify(&layouts, &format!("x/y/blobs/sha256/{hex}"), false),
+            Class::Blob(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            classify(&layouts, &format!("x/blobs/sha256/{hex}"), false),
+            Class::Plain
+        );
+        assert_eq!(
+            classify(&layouts, "x/y/oci-put-blob123", false),
+            Class::Skip
+        );
+        assert_eq!(classify(&layouts, "x/oci-put-blob123", false), Class::Plain);
+    }
+
+    fn image(repo: &str, tags: &[&str], d: char, source: Option<&str>) -> Image {
+        Image {
+            repository: repo.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            digest: format!("sha256:{}", d.to_string().repeat(64)),
+            media_type: crate::manifest::OCI_MANIFEST.into(),
+            source: source.map(str::to_string),
+            blobs: vec![],
+        }
+    }
+
+    #[test]
+    fn index_json_is_deterministic_and_names_every_tag() {
+        let imgs = [
+            image("b/repo", &["2", "1"], 'b', Some("quay.io/b/repo:1")),
+            image("a", &[], 'a', None),
+        ];
+        let sizes: BTreeMap<String, u64> = imgs.iter().map(|i| (i.digest.clone(), 7)).collect();
+        let types = BTreeMap::new();
+        let j = oci_index_json(&imgs, &types, &sizes).unwrap();
+        let mut rev = imgs.clone();
+        rev.reverse();
+        assert_eq!(j, oci_index_json(&rev, &types, &sizes).unwrap());
+        let s = String::from_utf8(j).unwrap();
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let expected = format!(
+            concat!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":["#,
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{a}","size":7,"annotations":{{"org.opencontainers.image.ref.name":"a@{a}"}}}},"#,
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":7,"annotations":{{"io.containerd.image.name":"quay.io/b/repo:1","org.opencontainers.image.ref.name":"b/repo:1"}}}},"#,
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{b}","size":7,"annotations":{{"io.containerd.image.name":"quay.io/b/repo:1","org.opencontainers.image.ref.name":"b/repo:2"}}}}]}}"#
+            ),
+            a = a,
+            b = b
+        );
+        assert_eq!(s, expected);
+    }
+
+    #[test]
+    fn index_json_refuses_gaps_and_conflicts() {
+        let imgs = [image("r", &["t"], 'a', None), image("r", &["t"], 'b', None)];
+        let sizes: BTreeMap<String, u64> = imgs.iter().map(|i| (i.digest.clone(), 1)).collect();
+        let e = oci_index_json(&imgs, &BTreeMap::new(), &sizes).unwrap_err();
+        assert!(matches!(e, MirrorError::DuplicateTag { .. }), "{e}");
+        let e = oci_index_json(&imgs[..1], &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
+        assert!(
+            matches!(e, MirrorError::MissingMetadata { what: "size", .. }),
+            "{e}"
+        );
+        let mut bad = imgs[0].clone();
+        bad.digest = "sha256:../../etc".into();
+        let e = oci_index_json(&[bad], &BTreeMap::new(), &sizes).unwrap_err();
+        assert!(matches!(e, MirrorError::UnsupportedDigest { .. }), "{e}");
+    }
+}

@@ -1,0 +1,244 @@
+//! A CNCF distribution registry's filesystem storage (research/protocols.md A3;
+//! distribution `registry/storage/paths.go`):
+//!
+//! ```text
+//! docker/registry/v2/blobs/sha256/<hex[..2]>/<hex>/data
+//! docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/current/link
+//! docker/registry/v2/repositories/<name>/_manifests/revisions/sha256/<hex>/link
+//! docker/registry/v2/repositories/<name>/_layers/sha256/<hex>/link
+//! docker/registry/v2/repositories/<name>/_uploads/<uuid>/…     unfinished uploads
+//! ```
+//!
+//! Link files hold the bare `sha256:<hex>`. `_layers` also lists mounted and orphaned
+//! blobs, so what an image needs is computed from its manifests.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::closure::{existing_file, read_capped, Collector, Store};
+use crate::digest;
+use crate::error::MirrorError;
+use crate::tree::{relative, Class};
+
+const V2: &str = "docker/registry/v2";
+
+/// The registry's global blob store.
+pub(crate) struct BlobStore {
+    v2: PathBuf,
+}
+
+impl BlobStore {
+    fn data(&self, hex: &str) -> PathBuf {
+        self.v2
+            .join("blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Store for BlobStore {
+    fn manifest_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError> {
+        existing_file(self.data(hex))
+    }
+    fn blob_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError> {
+        existing_file(self.data(hex))
+    }
+}
+
+/// One repository: the directory holding `_manifests`.
+#[derive(Debug, Clone)]
+pub(crate) struct RegistryRepo {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+fn is_dir_no_follow(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn sorted_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, MirrorError> {
+    let mut entries = fs::read_dir(dir)
+        .map_err(|e| MirrorError::io(dir, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| MirrorError::io(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
+/// `None` when `root` is not registry storage; otherwise its repositories (maybe none).
+/// As distribution's catalog walk does, a repository is a directory holding `_manifests`,
+/// names starting with `_` are never path components, and repositories nest.
+pub(crate) fn find_repos(root: &Path) -> Result<Option<Vec<RegistryRepo>>, MirrorError> {
+    let v2 = root.join(V2);
+    if !is_dir_no_follow(&v2) {
+        return Ok(None);
+    }
+    let repositories = v2.join("repositories");
+    let mut repos = Vec::new();
+    if !is_dir_no_follow(&repositories) {
+        return Ok(Some(repos));
+    }
+    let mut stack = vec![repositories.clone()];
+    while let Some(dir) = stack.pop() {
+        if dir != repositories && is_dir_no_follow(&dir.join("_manifests")) {
+            repos.push(RegistryRepo {
+                name: relative(&repositories, &dir)?,
+                dir: dir.clone(),
+            });
+        }
+        for entry in sorted_dir(&dir)? {
+            let ft = entry
+                .file_type()
+                .map_err(|e| MirrorError::io(entry.path(), e))?;
+            let underscore = entry
+                .file_name()
+                .to_str()
+                .is_none_or(|n| n.starts_with('_'));
+            if ft.is_dir() && !underscore {
+                stack.push(entry.path());
+            }
+        }
+    }
+    repos.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(repos))
+}
+
+/// Tree classification: `blobs/sha256/<xx>/<hex>/data` is a blob; whatever is inside a
+/// repository's `_uploads/` is an unfinished upload (the empty `_uploads/` itself stays).
+pub(crate) fn classify(rel: &str, is_dir: bool) -> Class {
+    let Some(rest) = rel.strip_prefix(V2).and_then(|r| r.strip_prefix('/')) else {
+        return Class::Plain;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        ["blobs", "sha256", prefix, hex, "data"]
+            if !is_dir
+                && digest::is_sha256_hex(hex)
+                && hex.starts_with(prefix)
+                && prefix.len() == 2 =>
+        {
+            Class::Blob(format!("sha256:{hex}"))
+        }
+        ["repositories", .., "_uploads", _] => Class::Skip,
+        _ => Class::Plain,
+    }
+}
+
+/// The digest a link file holds.
+fn read_link_file(path: &Path) -> Result<String, MirrorError> {
+    let bytes = read_capped(path, 1024)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| MirrorError::malformed(path, "link file is not UTF-8"))?;
+    digest::checked(path, text.trim())
+}
+
+/// Images of every repository: each tag's `current/link`, and each manifest revision that is
+/// neither tagged nor a child of an index in the same repository.
+pub(crate) fn read_images(
+    root: &Path,
+    repos: &[RegistryRepo],
+    c: &mut Collector,
+) -> Result<(), MirrorError> {
+    let store = BlobStore { v2: root.join(V2) };
+    for repo in repos {
+        let manifests = repo.dir.join("_manifests");
+        let mut tags = Vec::new();
+        let tags_dir = manifests.join("tags");
+        if is_dir_no_follow(&tags_dir) {
+            for entry in sorted_dir(&tags_dir)? {
+                let link = entry.path().join("current/link");
+                // A tag directory without current/link has been deleted.
+                if existing_file(link.clone())?.is_none() {
+                    continue;
+                }
+                let tag = entry
+                    .file_name()
+                    .to_str()
+                    .ok_or_else(|| MirrorError::NonUtf8Path { path: entry.path() })?
+                    .to_string();
+                tags.push((tag, read_link_file(&link)?, link));
+            }
+        }
+        let mut revisions = Vec::new();
+        let revisions_dir = manifests.join("revisions/sha256");
+        if is_dir_no_follow(&revisions_dir) {
+            for entry in sorted_dir(&revisions_dir)? {
+                let link = entry.path().join("link");
+                // Deleting a manifest removes its link and leaves the directory.
+                if existing_file(link.clone())?.is_none() {
+                    continue;
+                }
+                let name = entry.file_name();
+                let expected = format!("sha256:{}", name.to_string_lossy());
+                let d = read_link_file(&link)?;
+                if d != expected {
+                    return Err(MirrorError::malformed(
+                        &link,
+                        format!("holds {d}, but its directory names {expected}"),
+                    ));
+                }
+                revisions.push((d, link));
+            }
+        }
+        let all: BTreeSet<String> = tags
+            .iter()
+            .map(|(_, d, _)| d.clone())
+            .chain(revisions.iter().map(|(d, _)| d.clone()))
+            .collect();
+        let children = c.index_children(&store, &all)?;
+        for (tag, d, link) in &tags {
+            c.add_image(&store, &repo.name, Some(tag), d, None, None, link)?;
+        }
+        let tagged: BTreeSet<&str> = tags.iter().map(|(_, d, _)| d.as_str()).collect();
+        for (d, link) in &revisions {
+            if !tagged.contains(d.as_str()) && !children.contains(d) {
+                c.add_image(&store, &repo.name, None, d, None, None, link)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies() {
+        let hex = format!("ab{}", "c".repeat(62));
+        assert_eq!(
+            classify(
+                &format!("docker/registry/v2/blobs/sha256/ab/{hex}/data"),
+                false
+            ),
+            Class::Blob(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            classify(
+                &format!("docker/registry/v2/blobs/sha256/cd/{hex}/data"),
+                false
+            ),
+            Class::Plain
+        );
+        assert_eq!(
+            classify(
+                "docker/registry/v2/repositories/a/b/_uploads/1234-uuid",
+                true
+            ),
+            Class::Skip
+        );
+        assert_eq!(
+            classify("docker/registry/v2/repositories/a/b/_uploads", true),
+            Class::Plain
+        );
+        assert_eq!(
+            classify(
+                "docker/registry/v2/repositories/a/_manifests/tags/t/current/link",
+                false
+            ),
+            Class::Plain
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! The command line of ferry-pack (clap derive; man pages come from this in a later step).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry-pack",
+    version,
+    about = "Pack an image mirror into signed, chunked volumes sized for removable media.",
+    long_about = "Pack an image mirror into signed, chunked, content-addressed volumes sized for \
+removable media. Reads the oc `file://` layout (oc adm catalog mirror … file://DIR), OCI image \
+layouts, a registry's storage directory, or skopeo dir: layouts, re-hashes every blob, and writes \
+volumes that ferry-unpack can verify and push one at a time, in any order.",
+    after_help = "Examples:
+  ferry-pack keygen ~/.ferry/site.key
+  ferry-pack ./efk-mirror --out /media/usb1 --volume-size fat32 --key ~/.ferry/site.key
+  ferry-pack ./efk-mirror --out ./vols --volume-size 4.7GB --key site.key --only-volume 3
+
+Sizes need a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB) or a preset: fat32 (4 GiB - 1 B),
+dvd, dvd-dl, bd25, bd50, bd100. Set SOURCE_DATE_EPOCH to fix the bundle's creation time;
+otherwise the newest file time in the mirror is used, never the clock.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub pack: PackArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a signing key: KEY (PKCS#8 PEM, mode 0600) and KEY.pub; print the fingerprint.
+    Keygen {
+        /// Where to write the private key; the public key goes to KEY.pub.
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PackArgs {
+    /// The mirror directory to pack.
+    #[arg(required = true)]
+    pub mirror: Option<PathBuf>,
+    /// Directory to write the volumes into (created if missing).
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Largest volume file, with a unit (4GiB, 4.7GB, 700MiB) or a preset (fat32, dvd, dvd-dl, bd25, bd50, bd100).
+    #[arg(long, required = true, value_name = "SIZE")]
+    pub volume_size: Option<String>,
+    /// Private key to sign with (from `ferry-pack keygen` or `openssl genpkey -algorithm ed25519`).
+    #[arg(long, required = true)]
+    pub key: Option<PathBuf>,
+    /// Write only volume N (to replace a lost or damaged one); it is identical to the first time.
+    #[arg(long, value_name = "N")]
+    pub only_volume: Option<u32>,
+    /// Print no progress, only the result.
+    #[arg(long, short)]
+    pub quiet: bool,
+}

@@ -1,0 +1,131 @@
+//! From a mirror as read by the `mirror` crate to what the format writer packs: pack order,
+//! blob indexes, and the OCI index every volume carries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use ferry_format::manifest::{Image, TreeEntry};
+use ferry_format::pack::{Source, SourceBlob};
+use ferry_format::Digest;
+use mirror::Mirror;
+
+#[derive(Debug)]
+pub struct SourceError(pub String);
+
+/// Blobs go in image order (each image's manifest, config and layers together) so that a
+/// volume holds whole images where it can and pushing it alone completes them; files that
+/// no image needs (mapping.txt, index.json, link files …) follow, by digest.
+pub fn to_source(m: &Mirror) -> Result<Source, SourceError> {
+    let mut order = Order {
+        blobs: Vec::new(),
+        index_of: HashMap::new(),
+        mirror: m,
+    };
+    let mut images = Vec::new();
+    for img in &m.images {
+        let mut indexes = Vec::new();
+        for d in &img.blobs {
+            let f = m.blobs.get(d).ok_or_else(|| {
+                SourceError(format!(
+                    "image {} needs blob {d}, which the mirror reader did not list",
+                    img.repository
+                ))
+            })?;
+            indexes.push(order.add(d, f.size, f.path.clone())?);
+        }
+        images.push(Image {
+            repository: img.repository.clone(),
+            tags: img.tags.clone(),
+            digest: parse(&img.digest)?,
+            media_type: img.media_type.clone(),
+            source: img.source.clone(),
+            blobs: indexes,
+        });
+    }
+    let mut extra: BTreeMap<&str, (u64, PathBuf)> = BTreeMap::new();
+    for e in &m.tree {
+        if let mirror::TreeEntry::File {
+            digest,
+            size,
+            source,
+            ..
+        } = e
+        {
+            if !order.index_of.contains_key(digest) {
+                extra.entry(digest).or_insert((*size, source.clone()));
+            }
+        }
+    }
+    for (d, (size, path)) in extra {
+        order.add(d, size, path)?;
+    }
+    let tree = m
+        .tree
+        .iter()
+        .map(|e| match e {
+            mirror::TreeEntry::Dir { path } => TreeEntry::Dir { path: path.clone() },
+            mirror::TreeEntry::File {
+                path, digest, mode, ..
+            } => TreeEntry::File {
+                path: path.clone(),
+                blob: order.index_of[digest.as_str()],
+                mode: *mode,
+            },
+            mirror::TreeEntry::Symlink { path, target } => TreeEntry::Symlink {
+                path: path.clone(),
+                target: target.clone(),
+            },
+        })
+        .collect();
+    let sizes: BTreeMap<String, u64> = m.blobs.iter().map(|(d, f)| (d.clone(), f.size)).collect();
+    let index_json = mirror::oci_index_json(&m.images, &m.manifest_types, &sizes)
+        .map_err(|e| SourceError(e.to_string()))?;
+    Ok(Source {
+        source_layout: m.kind.name().to_owned(),
+        blobs: order.blobs,
+        images,
+        tree,
+        index_json,
+    })
+}
+
+struct Order<'a> {
+    blobs: Vec<SourceBlob>,
+    index_of: HashMap<String, u32>,
+    mirror: &'a Mirror,
+}
+
+impl Order<'_> {
+    /// The blob's index, adding it at the end the first time it is met.
+    fn add(&mut self, digest: &str, size: u64, path: PathBuf) -> Result<u32, SourceError> {
+        if let Some(&i) = self.index_of.get(digest) {
+            return Ok(i);
+        }
+        let i = self.blobs.len() as u32;
+        self.blobs.push(SourceBlob {
+            digest: parse(digest)?,
+            size,
+            path,
+            media_type: self.mirror.manifest_types.get(digest).cloned(),
+        });
+        self.index_of.insert(digest.to_owned(), i);
+        Ok(i)
+    }
+}
+
+fn parse(d: &str) -> Result<Digest, SourceError> {
+    Digest::parse(d).map_err(|e| SourceError(e.to_string()))
+}
+
+/// The newest modification time of any file packed: the bundle's time when
+/// SOURCE_DATE_EPOCH is not set, so packing the same mirror twice gives the same bytes.
+pub fn newest_mtime(source: &Source) -> u64 {
+    source
+        .blobs
+        .iter()
+        .filter_map(|b| std::fs::metadata(&b.path).ok()?.modified().ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .max()
+        .unwrap_or(0)
+}

@@ -1,0 +1,1 @@
+//! Distribution API client (issue 3).
