@@ -326,12 +326,12 @@ pub fn oci_index_json(
 /// `oci-layout`, `blobs/sha256/<hex>` for every blob of every image (each once, streamed
 /// from `open(digest)` and checked against its size and digest), and last `index.json`
 /// from [`oci_index_json`], so an interrupted write leaves no index.
-pub fn write_oci_layout<E>(
+pub fn write_oci_layout<'r, E>(
     dest: &Path,
     images: &[Image],
     manifest_types: &BTreeMap<String, String>,
     blob_sizes: &BTreeMap<String, u64>,
-    mut open: impl FnMut(&str) -> Result<Box<dyn Read>, E>,
+    mut open: impl FnMut(&str) -> Result<Box<dyn Read + 'r>, E>,
 ) -> Result<(), MirrorError>
 where
     E: Into<BoxError>,

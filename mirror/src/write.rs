@@ -234,10 +234,10 @@ fn copy_checked(
 /// Recreates `tree` below `dest` (absent or empty): directories, files (content streamed
 /// from `open(digest)` and checked against the entry's size and digest), symlinks and
 /// file modes. `TreeEntry::File::source` is ignored. See the module's Security notes.
-pub fn write_tree<E>(
+pub fn write_tree<'r, E>(
     dest: &Path,
     tree: &[TreeEntry],
-    mut open: impl FnMut(&str) -> Result<Box<dyn Read>, E>,
+    mut open: impl FnMut(&str) -> Result<Box<dyn Read + 'r>, E>,
 ) -> Result<(), MirrorError>
 where
     E: Into<BoxError>,

@@ -1,1 +1,92 @@
-fn main() {}
+//! ferry-unpack: thin glue over the format reader and the `mirror` writers.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod extract;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferry_format::bundle::Bundle;
+use ferry_format::key::PublicKey;
+use ferry_format::read::Volume;
+use ferry_format::verify::{collect_inputs, verify};
+
+use cli::{Cli, Command};
+
+/// Exit codes (README "Exit status"): 0 ok, 1 verification failed, 2 usage or I/O error.
+const FAILED: u8 = 1;
+const USAGE_OR_IO: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify { volumes, trust, json } => run_verify(&volumes, &trust, json),
+        Command::Extract { volumes, trust, to, layout } => run_extract(&volumes, &trust, &to, layout),
+        Command::Inspect { volumes, trust, json } => report::inspect(&volumes, &trust, json),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err((code, message)) => {
+            eprintln!("ferry-unpack: error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Outcome = Result<u8, (u8, String)>;
+
+pub(crate) fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, (u8, String)> {
+    paths
+        .iter()
+        .map(|p| PublicKey::load(p).map_err(|e| (USAGE_OR_IO, e.to_string())))
+        .collect()
+}
+
+fn run_verify(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
+    let keys = load_keys(trust)?;
+    let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
+    if inputs.volumes.is_empty() {
+        return Err((USAGE_OR_IO, "no volume files (*.tar) among the paths given".into()));
+    }
+    let report = verify(&inputs, &keys, &|_| {});
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+    } else {
+        report::print_verify(&report);
+    }
+    let io_only = report
+        .volumes
+        .iter()
+        .all(|v| v.status == "ok" || v.status == "unreadable");
+    Ok(if report.ok {
+        0
+    } else if io_only {
+        USAGE_OR_IO
+    } else {
+        FAILED
+    })
+}
+
+fn run_extract(volumes: &[PathBuf], trust: &[PathBuf], to: &std::path::Path, layout: cli::Layout) -> Outcome {
+    let keys = load_keys(trust)?;
+    let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
+    let mut opened = Vec::new();
+    for p in &inputs.volumes {
+        opened.push(Volume::open(p, &keys).map_err(|e| (FAILED, e.to_string()))?);
+    }
+    if opened.is_empty() {
+        return Err((USAGE_OR_IO, "no volume files (*.tar) among the paths given".into()));
+    }
+    let bundle = Bundle::new(opened).map_err(|e| (FAILED, e.to_string()))?;
+    extract::extract(&bundle, to, layout).map_err(|e| (FAILED, e))?;
+    eprintln!(
+        "ferry-unpack: extracted {} images ({} blobs) to {}",
+        bundle.manifest.images.len(),
+        bundle.manifest.blobs.len(),
+        to.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,91 @@
+//! `extract`: every blob streamed out of its chunks (each chunk checked against its signed
+//! table, each blob against its digest) into the layouts the `mirror` crate writes.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use ferry_format::bundle::Bundle;
+use ferry_format::manifest::{BundleManifest, TreeEntry};
+
+use crate::cli::Layout;
+
+pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String> {
+    let missing = bundle.missing_volumes();
+    if !missing.is_empty() {
+        return Err(format!(
+            "bundle {} has {} volumes; volume(s) {} are not given — extract needs them all",
+            bundle.manifest.bundle_id,
+            bundle.manifest.volume_count,
+            ferry_format::bundle::list(&missing)
+        ));
+    }
+    let m: &BundleManifest = &bundle.manifest;
+    let index_of: BTreeMap<String, u32> = m
+        .blobs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.digest.to_string(), i as u32))
+        .collect();
+    let open = |digest: &str| -> Result<Box<dyn Read + '_>, String> {
+        let i = *index_of
+            .get(digest)
+            .ok_or_else(|| format!("blob {digest} is not in the bundle"))?;
+        Ok(Box::new(bundle.open_blob(i).map_err(|e| e.to_string())?))
+    };
+    match layout {
+        Layout::Original => {
+            let tree: Vec<mirror::TreeEntry> = m
+                .tree
+                .iter()
+                .map(|e| match e {
+                    TreeEntry::Dir { path } => mirror::TreeEntry::Dir { path: path.clone() },
+                    TreeEntry::File { path, blob, mode } => {
+                        let b = &m.blobs[*blob as usize];
+                        mirror::TreeEntry::File {
+                            path: path.clone(),
+                            digest: b.digest.to_string(),
+                            size: b.size,
+                            mode: *mode,
+                            source: Default::default(),
+                        }
+                    }
+                    TreeEntry::Symlink { path, target } => mirror::TreeEntry::Symlink {
+                        path: path.clone(),
+                        target: target.clone(),
+                    },
+                })
+                .collect();
+            mirror::write_tree(to, &tree, open).map_err(|e| e.to_string())
+        }
+        Layout::Oci => {
+            let images: Vec<mirror::Image> = m
+                .images
+                .iter()
+                .map(|img| mirror::Image {
+                    repository: img.repository.clone(),
+                    tags: img.tags.clone(),
+                    digest: img.digest.to_string(),
+                    media_type: img.media_type.clone(),
+                    source: img.source.clone(),
+                    blobs: img
+                        .blobs
+                        .iter()
+                        .map(|&b| m.blobs[b as usize].digest.to_string())
+                        .collect(),
+                })
+                .collect();
+            let types: BTreeMap<String, String> = m
+                .blobs
+                .iter()
+                .filter_map(|b| Some((b.digest.to_string(), b.media_type.clone()?)))
+                .collect();
+            let sizes: BTreeMap<String, u64> = m
+                .blobs
+                .iter()
+                .map(|b| (b.digest.to_string(), b.size))
+                .collect();
+            mirror::write_oci_layout(to, &images, &types, &sizes, open).map_err(|e| e.to_string())
+        }
+    }
+}

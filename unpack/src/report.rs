@@ -1,0 +1,168 @@
+//! What ferry-unpack prints for people: the verify report and `inspect`.
+
+use std::path::PathBuf;
+
+use ferry_format::read::Volume;
+use ferry_format::size::human;
+use ferry_format::verify::{collect_inputs, Report};
+
+use crate::{load_keys, Outcome};
+
+pub fn print_verify(r: &Report) {
+    if let Some(b) = &r.bundle {
+        println!(
+            "bundle {} created {} — {} volume(s), {} images, {} blobs{}",
+            b.bundle_id,
+            utc(b.created),
+            b.volume_count,
+            b.images,
+            b.blobs,
+            b.signed_by
+                .as_ref()
+                .map(|k| format!(", signed by {k}"))
+                .unwrap_or_default()
+        );
+    }
+    for v in &r.volumes {
+        let number = match (v.volume, &r.bundle) {
+            (Some(n), Some(b)) => format!("volume {n}/{}", b.volume_count),
+            (Some(n), None) => format!("volume {n}"),
+            _ => "volume ?".into(),
+        };
+        println!("{:<10} {number:<14} {}", v.status.to_uppercase(), v.path.display());
+        if let Some(e) = &v.error {
+            println!("           {e}");
+        }
+        for d in &v.damage {
+            match (&d.blob, d.stream_offset) {
+                (Some(blob), Some(at)) => println!(
+                    "           {} damaged at offset {} (blob {blob}, bytes from {at})",
+                    d.what, d.offset
+                ),
+                _ => println!("           {} damaged at offset {}", d.what, d.offset),
+            }
+        }
+        if !v.images_hurt.is_empty() {
+            println!("           images hurt: {}", v.images_hurt.join(", "));
+        }
+    }
+    if !r.missing_volumes.is_empty() {
+        println!(
+            "missing volume(s): {} (not given; verify them where they are)",
+            ferry_format::bundle::list(&r.missing_volumes)
+        );
+    }
+    let bad = r.volumes.iter().filter(|v| v.status != "ok").count();
+    if r.ok {
+        println!("all {} volume(s) given verified", r.volumes.len());
+    } else {
+        println!(
+            "{bad} of {} volume(s) failed verification: do not push from them; rewrite them on the connected side with `ferry-pack … --only-volume N`",
+            r.volumes.len()
+        );
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (civil-from-days, no time crate needed).
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
+    let keys = load_keys(trust)?;
+    let inputs = collect_inputs(volumes).map_err(|e| (2, e.to_string()))?;
+    let mut opened = Vec::new();
+    for p in &inputs.volumes {
+        let v = if keys.is_empty() {
+            Volume::open_unverified(p)
+        } else {
+            Volume::open(p, &keys)
+        };
+        opened.push(v.map_err(|e| (1, e.to_string()))?);
+    }
+    let Some(first) = opened.first() else {
+        return Err((2, "no volume files (*.tar) among the paths given".into()));
+    };
+    let m = &first.manifest;
+    if json {
+        let vols: Vec<serde_json::Value> = opened
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "path": v.path, "volume": v.table.volume, "size": v.size,
+                    "bundle_id": v.table.bundle_id, "chunks": v.table.chunks.len(),
+                    "signed_by": v.signed_by,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "verified": !keys.is_empty(),
+            "bundle_id": m.bundle_id, "created": m.created, "creator": m.creator,
+            "source_layout": m.source_layout, "key": m.key,
+            "volume_size": m.volume_size, "volume_count": m.volume_count,
+            "volumes": vols,
+            "images": m.images.iter().map(|i| serde_json::json!({
+                "repository": i.repository, "tags": i.tags, "digest": i.digest,
+                "media_type": i.media_type, "source": i.source,
+                "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).sum::<u64>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("serializes"));
+        return Ok(0);
+    }
+    let raw: u64 = m.blobs.iter().map(|b| b.size).sum();
+    let stored: u64 = m.blobs.iter().map(|b| b.stored_size).sum();
+    println!("bundle      {}", m.bundle_id);
+    println!("created     {} by {}", utc(m.created), m.creator);
+    println!("packed from {} layout", m.source_layout);
+    println!(
+        "key         {}{}",
+        m.key,
+        if keys.is_empty() { " (claimed; signatures not checked: pass --trust to check)" } else { " (signatures checked)" }
+    );
+    println!(
+        "volumes     {} of at most {}; {} blobs, {} ({} stored)",
+        m.volume_count,
+        human(m.volume_size),
+        m.blobs.len(),
+        human(raw),
+        human(stored)
+    );
+    for v in &opened {
+        println!(
+            "  volume {:>3}  {:>12}  {} chunks  {}",
+            v.table.volume,
+            human(v.size),
+            v.table.chunks.len(),
+            v.path.display()
+        );
+    }
+    println!("images      {}", m.images.len());
+    for i in &m.images {
+        let size: u64 = i.blobs.iter().map(|&b| m.blobs[b as usize].size).sum();
+        println!(
+            "  {}  {}  {}{}",
+            i.display_name(),
+            i.digest,
+            human(size),
+            i.source.as_ref().map(|s| format!("  from {s}")).unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
