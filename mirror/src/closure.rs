@@ -301,6 +301,12 @@ impl Collector {
         Ok(())
     }
 
+    /// Forgets parsed manifests once a scope (repository, layout, `dir:`) is done, so
+    /// memory follows the largest scope rather than the whole mirror.
+    pub fn end_scope(&mut self) {
+        self.parsed.clear();
+    }
+
     /// The digest `repository:tag` names, if that tag was added.
     pub fn tagged(&self, repository: &str, tag: &str) -> Option<&str> {
         self.tags

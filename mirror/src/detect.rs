@@ -124,9 +124,25 @@ pub(crate) fn detect(root: &Path) -> Result<Detected, MirrorError> {
         (_, dirs) if !dirs.is_empty() => Ok(Detected::SkopeoDir(dirs)),
         _ => Err(MirrorError::NotAMirror {
             path: root.to_path_buf(),
-            looked_for: LOOKED_FOR.into(),
+            looked_for: format!("{LOOKED_FOR}{}", hint(root)),
         }),
     }
+}
+
+fn is_dir_no_follow(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// A pointer to the right directory when `root` looks like the inside of a mirror.
+fn hint(root: &Path) -> &'static str {
+    let has = |p: &str| is_dir_no_follow(&root.join(p));
+    if (has("repositories") && has("blobs")) || has("v2/repositories") || has("registry/v2") {
+        return "; this looks like part of registry storage: point at the directory that holds docker/registry/v2";
+    }
+    if has("blobs") && has("manifests") {
+        return "; this looks like one oc file:// repository: point at the directory that holds v2/";
+    }
+    ""
 }
 
 fn shown(dirs: &[String]) -> String {
@@ -178,6 +194,27 @@ mod tests {
         ] {
             assert!(msg.contains(needle), "{msg}");
         }
+    }
+
+    #[test]
+    fn points_at_the_right_directory() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("v2/repositories")).unwrap();
+        fs::create_dir_all(t.path().join("v2/blobs")).unwrap();
+        let msg = detect(t.path()).err().unwrap().to_string();
+        assert!(
+            msg.ends_with("point at the directory that holds docker/registry/v2"),
+            "{msg}"
+        );
+
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("blobs")).unwrap();
+        fs::create_dir_all(t.path().join("manifests")).unwrap();
+        let msg = detect(t.path()).err().unwrap().to_string();
+        assert!(
+            msg.ends_with("point at the directory that holds v2/"),
+            "{msg}"
+        );
     }
 
     #[test]

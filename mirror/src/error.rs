@@ -131,9 +131,11 @@ impl MirrorError {
 }
 
 fn describe_missing(missing: &[MissingIn]) -> String {
-    let blobs: usize = missing.iter().map(|m| m.missing.len()).sum();
+    let blobs: std::collections::BTreeSet<&String> =
+        missing.iter().flat_map(|m| &m.missing).collect();
     let mut out = format!(
-        "{blobs} blob(s) missing from the mirror, referenced by {} file(s):",
+        "{} blob(s) missing from the mirror, referenced by {} file(s):",
+        blobs.len(),
         missing.len()
     );
     for m in missing {

@@ -19,6 +19,8 @@ pub mod oci_layout;
 pub mod reference;
 mod registry_storage;
 mod skopeo_dir;
+#[cfg(test)]
+mod testkit;
 mod tree;
 pub mod write;
 

@@ -128,6 +128,7 @@ pub(crate) fn read_images(
     c: &mut Collector,
 ) -> Result<(), MirrorError> {
     for repo in repos {
+        c.end_scope();
         let manifests_dir = repo.dir.join("manifests");
         let mut digests = BTreeSet::new();
         let mut tags = Vec::new();
@@ -273,6 +274,9 @@ fn apply_mapping(path: &Path, c: &mut Collector) -> Result<(), MirrorError> {
         let Some(dst) = dst.strip_prefix("file://") else {
             continue; // a registry destination: not in this mirror
         };
+        if src.contains("://") {
+            continue; // copied from another local store: the original is not known here
+        }
         // `file:///x` loses one leading slash (imagesource.ParseReference).
         let dst = dst.strip_prefix('/').unwrap_or(dst);
         let d = Reference::parse(dst);
@@ -340,5 +344,127 @@ mod tests {
             e.to_string().contains("m.txt") && e.to_string().contains("line 1"),
             "{e}"
         );
+    }
+
+    use crate::digest::sha256_bytes;
+    use crate::testkit::{write, Kit, Made};
+
+    /// Writes `made` into repository `repo` the way oc does: blobs, manifests as hard
+    /// links, and a tag symlink when `tag` is given.
+    fn put(root: &Path, kit: &Kit, repo: &str, made: &Made, manifests: &[&str], tag: Option<&str>) {
+        let dir = root.join("v2").join(repo);
+        for b in &made.closure {
+            let blob = dir.join("blobs").join(b);
+            if !blob.exists() {
+                write(&blob, kit.bytes(b));
+            }
+            if manifests.contains(&b.as_str()) {
+                fs::create_dir_all(dir.join("manifests")).unwrap();
+                let m = dir.join("manifests").join(b);
+                if !m.exists() {
+                    fs::hard_link(&blob, m).unwrap();
+                }
+            }
+        }
+        if let Some(tag) = tag {
+            std::os::unix::fs::symlink(&made.digest, dir.join("manifests").join(tag)).unwrap();
+        }
+    }
+
+    #[test]
+    fn reads_tags_digest_only_manifests_and_mapping_sources() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", true, 2);
+        let c = kit.image("c", true, 1);
+        let list = kit.index(true, &[&c]);
+        let lone = kit.image("lone", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        put(root, &kit, "m/app", &a, &[&a.digest], Some("v1"));
+        put(
+            root,
+            &kit,
+            "m/app",
+            &list,
+            &[&list.digest, &c.digest],
+            Some("multi"),
+        );
+        put(root, &kit, "m/app", &lone, &[&lone.digest], None);
+        write(
+            &root.join("manifests-app-1/mapping.txt"),
+            format!(
+                "# oc image mirror -f form\nquay.io/ns/app:v1 file://m/app\nfile://elsewhere/x:multi=file://m/app:multi\nns/lone@{} file://m/app\n",
+                lone.digest
+            )
+            .as_bytes(),
+        );
+        let m = crate::read_mirror(root).unwrap();
+        let got: Vec<(&[String], &str, Option<&str>)> = m
+            .images
+            .iter()
+            .map(|i| (i.tags.as_slice(), i.digest.as_str(), i.source.as_deref()))
+            .collect();
+        let lone_src = format!("docker.io/ns/lone@{}", lone.digest);
+        let (v1, multi) = (["v1".to_string()], ["multi".to_string()]);
+        let mut want = vec![
+            (&v1[..], a.digest.as_str(), Some("quay.io/ns/app:v1")),
+            (&multi[..], list.digest.as_str(), None),
+            (&[][..], lone.digest.as_str(), Some(lone_src.as_str())),
+        ];
+        want.sort_by_key(|w| w.1);
+        assert_eq!(got, want);
+        assert!(m.images.iter().all(|i| i.repository == "m/app"));
+        let l = m.images.iter().find(|i| i.digest == list.digest).unwrap();
+        assert_eq!(l.blobs, list.closure);
+    }
+
+    #[test]
+    fn schema1_manifests_are_refused_by_name() {
+        let t = tempfile::tempdir().unwrap();
+        let body = br#"{"schemaVersion":1,"name":"x","tag":"1","fsLayers":[],"history":[]}"#;
+        let d = sha256_bytes(body);
+        let path = t.path().join("v2/r/manifests").join(&d);
+        write(&path, body);
+        fs::create_dir_all(t.path().join("v2/r/blobs")).unwrap();
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::UnsupportedManifest { path: p, .. } if *p == path),
+            "{e}"
+        );
+        assert!(e.to_string().contains("schema 1"), "{e}");
+    }
+
+    #[test]
+    fn absent_foreign_layers_are_not_missing() {
+        let mut kit = Kit::default();
+        let (cd, cs) = kit.blob(b"{}");
+        let foreign = format!("sha256:{}", "f".repeat(64));
+        let json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{cd}","size":{cs}}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"{foreign}","size":9,"urls":["https://example.com/l"]}}]}}"#,
+            crate::manifest::DOCKER_MANIFEST,
+            crate::manifest::DOCKER_CONFIG
+        );
+        let (d, s) = kit.blob(json.as_bytes());
+        let made = Made {
+            digest: d.clone(),
+            size: s,
+            closure: vec![d.clone(), cd.clone()],
+            media_type: crate::manifest::DOCKER_MANIFEST,
+        };
+        let t = tempfile::tempdir().unwrap();
+        put(t.path(), &kit, "win", &made, &[&d], Some("ltsc"));
+        let m = crate::read_mirror(t.path()).unwrap();
+        assert_eq!(m.images[0].blobs, [d, cd]);
+    }
+
+    #[test]
+    fn a_tag_symlink_must_name_a_digest() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("v2/r/blobs")).unwrap();
+        fs::create_dir_all(t.path().join("v2/r/manifests")).unwrap();
+        std::os::unix::fs::symlink("not-a-digest", t.path().join("v2/r/manifests/latest")).unwrap();
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(matches!(e, MirrorError::MalformedLayout { .. }), "{e}");
+        assert!(e.to_string().contains("manifests/latest"), "{e}");
     }
 }

@@ -16,6 +16,7 @@
 //! - else a bare ref.name (skopeo `oci:DIR:TAG`) is a tag of the repository named after
 //!   the layout directory (its path below the mirror root, or the root's own name), and a
 //!   descriptor with no name at all is a digest-only image of that repository.
+//!
 //! `io.containerd.image.name`, when present, is always the source (original reference).
 //!
 //! Naming, on write: ref.name is `<repository>:<tag>` for each tag, or
@@ -101,10 +102,9 @@ pub(crate) fn classify(layouts: &BTreeSet<String>, rel: &str, is_dir: bool) -> C
         && parts[n - 3] == "blobs"
         && parts[n - 2] == "sha256"
         && digest::is_sha256_hex(parts[n - 1])
+        && layouts.contains(&parts[..n - 3].join("/"))
     {
-        if layouts.contains(&parts[..n - 3].join("/")) {
-            return Class::Blob(format!("sha256:{}", parts[n - 1]));
-        }
+        return Class::Blob(format!("sha256:{}", parts[n - 1]));
     }
     Class::Plain
 }
@@ -170,6 +170,7 @@ pub(crate) fn read_images(
     c: &mut Collector,
 ) -> Result<(), MirrorError> {
     for rel in layouts {
+        c.end_scope();
         let dir = if rel.is_empty() {
             root.to_path_buf()
         } else {
@@ -326,14 +327,15 @@ pub fn oci_index_json(
 /// `oci-layout`, `blobs/sha256/<hex>` for every blob of every image (each once, streamed
 /// from `open(digest)` and checked against its size and digest), and last `index.json`
 /// from [`oci_index_json`], so an interrupted write leaves no index.
-pub fn write_oci_layout<'r, E>(
+pub fn write_oci_layout<R, E>(
     dest: &Path,
     images: &[Image],
     manifest_types: &BTreeMap<String, String>,
     blob_sizes: &BTreeMap<String, u64>,
-    mut open: impl FnMut(&str) -> Result<Box<dyn Read + 'r>, E>,
+    mut open: impl FnMut(&str) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
+    R: Read,
     E: Into<BoxError>,
 {
     let index = oci_index_json(images, manifest_types, blob_sizes)?;
@@ -537,5 +539,159 @@ mod tests {
         bad.digest = "sha256:../../etc".into();
         let e = oci_index_json(&[bad], &BTreeMap::new(), &sizes).unwrap_err();
         assert!(matches!(e, MirrorError::UnsupportedDigest { .. }), "{e}");
+    }
+
+    use crate::testkit::{hex, write, Kit};
+
+    fn layout(dir: &Path, kit: &Kit, made: &[(&crate::testkit::Made, &str)]) {
+        write(&dir.join(OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT);
+        let mut descs = Vec::new();
+        for (m, annotations) in made {
+            for b in &m.closure {
+                write(&dir.join("blobs/sha256").join(hex(b)), kit.bytes(b));
+            }
+            descs.push(format!(
+                r#"{{"mediaType":"{}","digest":"{}","size":{},"annotations":{{{annotations}}}}}"#,
+                m.media_type, m.digest, m.size
+            ));
+        }
+        write(
+            &dir.join("index.json"),
+            format!(r#"{{"schemaVersion":2,"manifests":[{}]}}"#, descs.join(",")).as_bytes(),
+        );
+    }
+
+    #[test]
+    fn reads_many_layouts_named_by_their_directories() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", true, 1);
+        let t = tempfile::tempdir().unwrap();
+        layout(
+            &t.path().join("x/app"),
+            &kit,
+            &[(&a, r#""org.opencontainers.image.ref.name":"1.0""#)],
+        );
+        layout(&t.path().join("y"), &kit, &[(&b, "")]);
+        let m = crate::read_mirror(t.path()).unwrap();
+        assert_eq!(m.kind, crate::LayoutKind::Oci);
+        let got: Vec<(&str, &[String], &str)> = m
+            .images
+            .iter()
+            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x/app", &["1.0".to_string()][..], a.digest.as_str()),
+                ("y", &[][..], b.digest.as_str())
+            ]
+        );
+        assert_eq!(m.images[1].blobs, b.closure);
+    }
+
+    #[test]
+    fn a_root_layout_is_named_after_the_root() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("busybox");
+        layout(
+            &root,
+            &kit,
+            &[(&a, r#""org.opencontainers.image.ref.name":"latest""#)],
+        );
+        let m = crate::read_mirror(&root).unwrap();
+        assert_eq!(
+            (m.images[0].repository.as_str(), m.images[0].tags.as_slice()),
+            ("busybox", &["latest".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn one_tag_for_two_digests_is_refused() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let ann = r#""org.opencontainers.image.ref.name":"r:t""#;
+        layout(t.path(), &kit, &[(&a, ann), (&b, ann)]);
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(e, MirrorError::DuplicateTag { ref tag, .. } if tag == "t"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("index.json"), "{e}");
+    }
+
+    #[test]
+    fn unknown_layout_versions_are_refused() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        layout(t.path(), &kit, &[(&a, "")]);
+        write(
+            &t.path().join(OCI_LAYOUT_FILE),
+            br#"{"imageLayoutVersion":"2.0.0"}"#,
+        );
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(matches!(e, MirrorError::MalformedLayout { .. }), "{e}");
+        assert!(e.to_string().contains("2.0.0"), "{e}");
+    }
+
+    #[test]
+    fn sizes_that_lie_are_refused() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        layout(t.path(), &kit, &[(&a, "")]);
+        // Grow the layer: the manifest still declares the old size.
+        let layer = t.path().join("blobs/sha256").join(hex(&a.closure[2]));
+        write(&layer, b"a longer layer than declared");
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::SizeMismatch { path, .. } if *path == layer),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn writes_a_layout_that_reads_back() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 2);
+        let c = kit.image("c", true, 1);
+        let list = kit.index(true, &[&a, &c]);
+        let t = tempfile::tempdir().unwrap();
+        layout(
+            &t.path().join("in"),
+            &kit,
+            &[
+                (&list, r#""org.opencontainers.image.ref.name":"ns/app:v1""#),
+                (&a, ""),
+            ],
+        );
+        let m = crate::read_mirror(&t.path().join("in")).unwrap();
+        let sizes: BTreeMap<String, u64> =
+            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let out = t.path().join("out");
+        let blobs = kit.blobs.clone();
+        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &str| {
+            blobs
+                .get(d)
+                .map(|b| Box::new(Cursor::new(b.clone())) as Box<dyn Read>)
+                .ok_or("absent")
+        })
+        .unwrap();
+        let back = crate::read_mirror(&out).unwrap();
+        assert_eq!(back.images, m.images);
+        assert_eq!(
+            std::fs::read(out.join(OCI_LAYOUT_FILE)).unwrap(),
+            OCI_LAYOUT_CONTENT
+        );
+        // One file per blob, no temporaries.
+        assert_eq!(
+            std::fs::read_dir(out.join("blobs/sha256")).unwrap().count(),
+            kit.blobs.len()
+        );
     }
 }

@@ -143,6 +143,7 @@ pub(crate) fn read_images(
 ) -> Result<(), MirrorError> {
     let store = BlobStore { v2: root.join(V2) };
     for repo in repos {
+        c.end_scope();
         let manifests = repo.dir.join("_manifests");
         let mut tags = Vec::new();
         let tags_dir = manifests.join("tags");
@@ -240,5 +241,118 @@ mod tests {
             ),
             Class::Plain
         );
+    }
+
+    use crate::read_mirror;
+    use crate::testkit::{hex, write, Kit};
+
+    fn put(root: &Path, kit: &Kit, digests: &[String]) {
+        for d in digests {
+            let h = hex(d);
+            write(
+                &root
+                    .join(V2)
+                    .join("blobs/sha256")
+                    .join(&h[..2])
+                    .join(h)
+                    .join("data"),
+                kit.bytes(d),
+            );
+        }
+    }
+
+    fn repo(root: &Path, name: &str) -> PathBuf {
+        root.join(V2).join("repositories").join(name)
+    }
+
+    fn revision(root: &Path, name: &str, d: &str) {
+        write(
+            &repo(root, name)
+                .join("_manifests/revisions/sha256")
+                .join(hex(d))
+                .join("link"),
+            d.as_bytes(),
+        );
+    }
+
+    #[test]
+    fn reads_nested_repositories_tags_and_untagged_revisions() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", true, 2);
+        let child = kit.image("child", false, 1);
+        let list = kit.index(false, &[&child]);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        for m in [&a, &b, &child, &list] {
+            put(root, &kit, &m.closure);
+        }
+        // ubi8 holds `a` tagged and `list` untagged (with its child); ubi8/minimal holds `b`.
+        write(
+            &repo(root, "ubi8").join("_manifests/tags/8.2/current/link"),
+            a.digest.as_bytes(),
+        );
+        revision(root, "ubi8", &a.digest);
+        revision(root, "ubi8", &list.digest);
+        revision(root, "ubi8", &child.digest);
+        // A deleted tag and a deleted revision leave empty directories.
+        fs::create_dir_all(repo(root, "ubi8").join("_manifests/tags/old/index")).unwrap();
+        fs::create_dir_all(
+            repo(root, "ubi8").join(format!("_manifests/revisions/sha256/{}", "9".repeat(64))),
+        )
+        .unwrap();
+        write(
+            &repo(root, "ubi8/minimal").join("_manifests/tags/latest/current/link"),
+            b.digest.as_bytes(),
+        );
+
+        let m = read_mirror(root).unwrap();
+        let got: Vec<(&str, &[String], &str)> = m
+            .images
+            .iter()
+            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest.as_str()))
+            .collect();
+        let (t82, latest) = (["8.2".to_string()], ["latest".to_string()]);
+        let mut want = vec![
+            ("ubi8", &t82[..], a.digest.as_str()),
+            ("ubi8", &[][..], list.digest.as_str()),
+            ("ubi8/minimal", &latest[..], b.digest.as_str()),
+        ];
+        want.sort_by_key(|w| (w.0, w.2));
+        assert_eq!(got, want, "sorted by (repository, digest)");
+        let l = m.images.iter().find(|i| i.digest == list.digest).unwrap();
+        assert_eq!(l.blobs, list.closure);
+        assert_eq!(
+            m.manifest_types[&child.digest],
+            crate::manifest::OCI_MANIFEST
+        );
+        assert_eq!(m.blobs.len(), 1 + 3 + 4 + 3);
+    }
+
+    #[test]
+    fn a_revision_link_must_name_its_directory() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        put(t.path(), &kit, &a.closure);
+        let link = repo(t.path(), "r")
+            .join("_manifests/revisions/sha256")
+            .join("0".repeat(64))
+            .join("link");
+        write(&link, a.digest.as_bytes());
+        let e = read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::MalformedLayout { path, .. } if *path == link),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_registry_is_an_empty_mirror() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join(V2)).unwrap();
+        let m = read_mirror(t.path()).unwrap();
+        assert_eq!(m.kind, crate::LayoutKind::RegistryStorage);
+        assert!(m.images.is_empty() && m.blobs.is_empty());
     }
 }

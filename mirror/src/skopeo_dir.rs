@@ -97,6 +97,7 @@ pub(crate) fn read_images(
     c: &mut Collector,
 ) -> Result<(), MirrorError> {
     for rel in dirs {
+        c.end_scope();
         let dir = if rel.is_empty() {
             root.to_path_buf()
         } else {
@@ -169,5 +170,84 @@ mod tests {
         assert_eq!(classify(&dirs, "a/b:1/manifest.json", false), Class::Plain);
         assert_eq!(classify(&dirs, "a/b:1/dir-put-blob999", false), Class::Skip);
         assert_eq!(classify(&dirs, &format!("a/{hex}"), false), Class::Plain);
+    }
+
+    use crate::testkit::{hex, write, Kit};
+
+    fn dir_layout(
+        dir: &Path,
+        kit: &Kit,
+        top: &crate::testkit::Made,
+        children: &[&crate::testkit::Made],
+    ) {
+        write(
+            &dir.join(VERSION_FILE),
+            b"Directory Transport Version: 1.1\n",
+        );
+        write(&dir.join("manifest.json"), kit.bytes(&top.digest));
+        for c in children {
+            write(
+                &dir.join(format!("{}.manifest.json", hex(&c.digest))),
+                kit.bytes(&c.digest),
+            );
+        }
+        let manifests: Vec<&str> = std::iter::once(top)
+            .chain(children.iter().copied())
+            .map(|m| m.digest.as_str())
+            .collect();
+        for b in &top.closure {
+            if !manifests.contains(&b.as_str()) {
+                write(&dir.join(hex(b)), kit.bytes(b));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_a_root_dir_and_registry_named_dirs() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let c1 = kit.image("c1", true, 1);
+        let c2 = kit.image("c2", true, 1);
+        let list = kit.index(true, &[&c1, &c2]);
+        let t = tempfile::tempdir().unwrap();
+
+        let root = t.path().join("app:1.0");
+        dir_layout(&root, &kit, &a, &[]);
+        let m = crate::read_mirror(&root).unwrap();
+        assert_eq!(m.kind, crate::LayoutKind::SkopeoDir);
+        assert_eq!(
+            (m.images[0].repository.as_str(), m.images[0].tags.as_slice()),
+            ("app", &["1.0".to_string()][..])
+        );
+        assert_eq!(m.images[0].digest, a.digest);
+
+        let root = t.path().join("many");
+        dir_layout(&root.join("quay.io/ns/multi:v2"), &kit, &list, &[&c1, &c2]);
+        dir_layout(&root.join(format!("ns/app@{}", a.digest)), &kit, &a, &[]);
+        let m = crate::read_mirror(&root).unwrap();
+        let got: Vec<(&str, &[String], Option<&str>)> = m
+            .images
+            .iter()
+            .map(|i| {
+                (
+                    i.repository.as_str(),
+                    i.tags.as_slice(),
+                    i.source.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ns/app", &[][..], None),
+                (
+                    "ns/multi",
+                    &["v2".to_string()][..],
+                    Some("quay.io/ns/multi:v2")
+                ),
+            ]
+        );
+        assert_eq!(m.images[1].blobs, list.closure);
+        assert_eq!(m.images[1].media_type, crate::manifest::DOCKER_LIST);
     }
 }

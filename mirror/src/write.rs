@@ -154,12 +154,23 @@ pub(crate) fn write_verified(
         Some((d, n)) => (dest.join(d), n),
         None => (dest.to_path_buf(), rel),
     };
-    let tmp = dir.join(format!(".{name}.ferry-partial"));
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let file = opts.open(&tmp).map_err(|e| MirrorError::io(&tmp, e))?;
+    // The tree may itself hold a file named like our temporary: take the next free name.
+    let mut n = 0u32;
+    let (file, tmp) = loop {
+        let tmp = match n {
+            0 => dir.join(format!(".{name}.ferry-partial")),
+            _ => dir.join(format!(".{name}.ferry-partial-{n}")),
+        };
+        match opts.open(&tmp) {
+            Ok(f) => break (f, tmp),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(MirrorError::io(&tmp, e)),
+        }
+    };
     let result = copy_checked(file, reader, rel, digest, size, mode, &tmp);
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
@@ -234,12 +245,13 @@ fn copy_checked(
 /// Recreates `tree` below `dest` (absent or empty): directories, files (content streamed
 /// from `open(digest)` and checked against the entry's size and digest), symlinks and
 /// file modes. `TreeEntry::File::source` is ignored. See the module's Security notes.
-pub fn write_tree<'r, E>(
+pub fn write_tree<R, E>(
     dest: &Path,
     tree: &[TreeEntry],
-    mut open: impl FnMut(&str) -> Result<Box<dyn Read + 'r>, E>,
+    mut open: impl FnMut(&str) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
+    R: Read,
     E: Into<BoxError>,
 {
     validate(tree)?;
@@ -386,6 +398,18 @@ mod tests {
             );
             assert!(e.to_string().contains("l:"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_tree_entry_named_like_the_temporary_is_no_obstacle() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = [file(".f.ferry-partial", b"mine"), file("f", b"yours")];
+        write(&t.path().join("o"), &tree, &store(&[b"mine", b"yours"])).unwrap();
+        assert_eq!(
+            fs::read(t.path().join("o/.f.ferry-partial")).unwrap(),
+            b"mine"
+        );
+        assert_eq!(fs::read(t.path().join("o/f")).unwrap(), b"yours");
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mirror::reference::Reference;
-use mirror::{read_mirror, write_oci_layout, write_tree, Image, LayoutKind, Mirror, MirrorError, TreeEntry};
+use mirror::{
+    read_mirror, write_oci_layout, write_tree, Image, LayoutKind, Mirror, MirrorError, TreeEntry,
+};
 
 const LAYOUTS: [(&str, LayoutKind); 4] = [
     ("oc-mirror", LayoutKind::OcFile),
@@ -24,7 +26,9 @@ const FLUENTD: &str = "sha256:254625cd8a35cbd0e1fa7b06c202155d6e6b6852320db63409
 const OC_PREFIX: &str = "efk-mirror/my-operator/my-operator-index";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
 }
 
 fn read(name: &str) -> Mirror {
@@ -47,7 +51,10 @@ fn key(i: &Image) -> Key {
 /// oc file:// renames repositories (under the index's name) and tags digest-only images
 /// with an FNV hash; the original name is in the source that mapping.txt gives.
 fn oc_as_original(i: &Image) -> Key {
-    let source = i.source.as_deref().unwrap_or_else(|| panic!("{} has no source", i.repository));
+    let source = i
+        .source
+        .as_deref()
+        .unwrap_or_else(|| panic!("{} has no source", i.repository));
     let r = Reference::parse(source);
     let mut k = key(i);
     k.0 = r.path.to_string();
@@ -78,22 +85,39 @@ fn all_layouts_read_to_the_same_images_and_blobs() {
             assert_eq!(fs::metadata(&b.path).unwrap().len(), b.size, "{name} {d}");
         }
         // Images sorted by (repository, digest).
-        let order: Vec<(&str, &str)> = m.images.iter().map(|i| (i.repository.as_str(), i.digest.as_str())).collect();
+        let order: Vec<(&str, &str)> = m
+            .images
+            .iter()
+            .map(|i| (i.repository.as_str(), i.digest.as_str()))
+            .collect();
         let mut sorted = order.clone();
         sorted.sort();
         assert_eq!(order, sorted, "{name}");
     }
     // The manifest list: list first, then each child with its config and layers.
-    let fluentd = mirrors[1].images.iter().find(|i| i.digest == FLUENTD).unwrap();
+    let fluentd = mirrors[1]
+        .images
+        .iter()
+        .find(|i| i.digest == FLUENTD)
+        .unwrap();
     assert_eq!(fluentd.media_type, mirror::manifest::DOCKER_LIST);
     assert_eq!(fluentd.blobs[0], FLUENTD);
-    assert_eq!(fluentd.blobs.len(), 1 + 2 * (1 + 1 + 2) - 0, "{:#?}", fluentd.blobs);
+    assert_eq!(
+        fluentd.blobs.len(),
+        1 + 2 * (1 + 1 + 2),
+        "{:#?}",
+        fluentd.blobs
+    );
     // Digest-only images have no tags in the layouts that can say so.
     for m in &mirrors[1..] {
         for d in [OAUTH, BUNDLE] {
             let i = m.images.iter().find(|i| i.digest == d).unwrap();
             assert!(i.tags.is_empty(), "{:?} {i:?}", m.kind);
-            assert!(i.repository.starts_with("openshift4/"), "{:?} {i:?}", m.kind);
+            assert!(
+                i.repository.starts_with("openshift4/"),
+                "{:?} {i:?}",
+                m.kind
+            );
         }
     }
 }
@@ -104,7 +128,15 @@ fn oc_sources_come_from_mapping_txt() {
     let sources: BTreeMap<&str, (&str, &str)> = m
         .images
         .iter()
-        .map(|i| (i.digest.as_str(), (i.repository.as_str(), i.source.as_deref().unwrap_or("<none>"))))
+        .map(|i| {
+            (
+                i.digest.as_str(),
+                (
+                    i.repository.as_str(),
+                    i.source.as_deref().unwrap_or("<none>"),
+                ),
+            )
+        })
         .collect();
     assert_eq!(
         sources[OAUTH],
@@ -138,7 +170,9 @@ fn oci_sources_come_from_containerd_annotations() {
     assert_eq!(oauth.repository, "openshift4/ose-oauth-proxy");
     assert_eq!(
         oauth.source.as_deref(),
-        Some(&*format!("registry.redhat.io/openshift4/ose-oauth-proxy@{OAUTH}"))
+        Some(&*format!(
+            "registry.redhat.io/openshift4/ose-oauth-proxy@{OAUTH}"
+        ))
     );
     let bundle = m.images.iter().find(|i| i.digest == BUNDLE).unwrap();
     assert_eq!(bundle.source, None);
@@ -196,12 +230,15 @@ fn write_tree_restores_every_fixture_byte_for_byte() {
         }
         // And the copy reads back as the same mirror.
         let again = read_mirror(&dest).unwrap();
-        assert_eq!(again.images, m.images.iter().map(|i| i.clone()).collect::<Vec<_>>(), "{name}");
+        assert_eq!(again.images, m.images, "{name}");
     }
 }
 
 fn skopeo() -> bool {
-    let ok = Command::new("skopeo").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("skopeo not installed: skipping the skopeo half of this test");
     }
@@ -229,11 +266,20 @@ fn oci_layout_output_reads_back_and_skopeo_reads_it() {
         let m = read(name);
         let t = tempfile::tempdir().unwrap();
         let dest = t.path().join("oci");
-        write_oci_layout(&dest, &m.images, &m.manifest_types, &sizes(&m), blob_opener(&m))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        write_oci_layout(
+            &dest,
+            &m.images,
+            &m.manifest_types,
+            &sizes(&m),
+            blob_opener(&m),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         let back = read_mirror(&dest).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(back.kind, LayoutKind::Oci);
-        assert_eq!(back.images, m.images, "{name}: images survive the OCI layout");
+        assert_eq!(
+            back.images, m.images,
+            "{name}: images survive the OCI layout"
+        );
         assert_eq!(back.manifest_types, m.manifest_types);
         // index.json is exactly the pure function's output.
         let index = mirror::oci_index_json(&m.images, &m.manifest_types, &sizes(&m)).unwrap();
@@ -250,22 +296,44 @@ fn oci_layout_output_reads_back_and_skopeo_reads_it() {
             let names: Vec<String> = if i.tags.is_empty() {
                 vec![format!("{}@{}", i.repository, i.digest)]
             } else {
-                i.tags.iter().map(|t| format!("{}:{t}", i.repository)).collect()
+                i.tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", i.repository))
+                    .collect()
             };
             for n in names {
                 let reference = format!("oci:{}:{n}", dest.display());
-                let out = Command::new("skopeo").args(["inspect", "--raw", &reference]).output().unwrap();
-                assert!(out.status.success(), "{reference}: {}", String::from_utf8_lossy(&out.stderr));
-                assert_eq!(mirror::digest::sha256_bytes(&out.stdout), i.digest, "{reference}");
+                let out = Command::new("skopeo")
+                    .args(["inspect", "--raw", &reference])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{reference}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert_eq!(
+                    mirror::digest::sha256_bytes(&out.stdout),
+                    i.digest,
+                    "{reference}"
+                );
                 let copy = t.path().join(format!("copy{checked}"));
                 let out = Command::new("skopeo")
                     .args(["copy", "--all", "--quiet", &reference])
                     .arg(format!("dir:{}", copy.display()))
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{reference}: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{reference}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 let copied = fs::read(copy.join("manifest.json")).unwrap();
-                assert_eq!(mirror::digest::sha256_bytes(&copied), i.digest, "{reference}");
+                assert_eq!(
+                    mirror::digest::sha256_bytes(&copied),
+                    i.digest,
+                    "{reference}"
+                );
                 checked += 1;
             }
         }
@@ -277,7 +345,12 @@ fn oci_layout_output_reads_back_and_skopeo_reads_it() {
 fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
     let t = tempfile::tempdir().unwrap();
     let dest = t.path().join(name);
-    let ok = Command::new("cp").arg("-a").arg(fixture(name)).arg(&dest).status().unwrap();
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(fixture(name))
+        .arg(&dest)
+        .status()
+        .unwrap();
     assert!(ok.success());
     (t, dest)
 }
@@ -290,13 +363,18 @@ fn missing_blobs_are_all_named_at_once() {
     let fluentd = m.images.iter().find(|i| i.digest == FLUENTD).unwrap();
     let bundle = m.images.iter().find(|i| i.digest == BUNDLE).unwrap();
     // A layer of the arm64 child and the bundle's config.
-    let gone = [fluentd.blobs.last().unwrap().clone(), bundle.blobs[1].clone()];
+    let gone = [
+        fluentd.blobs.last().unwrap().clone(),
+        bundle.blobs[1].clone(),
+    ];
     for d in &gone {
         let hex = &d[7..];
         fs::remove_file(v2.join(&hex[..2]).join(hex).join("data")).unwrap();
     }
     let e = read_mirror(&root).unwrap_err();
-    let MirrorError::MissingBlobs { missing } = &e else { panic!("{e}") };
+    let MirrorError::MissingBlobs { missing } = &e else {
+        panic!("{e}")
+    };
     let all: BTreeSet<&String> = missing.iter().flat_map(|m| &m.missing).collect();
     assert_eq!(all, gone.iter().collect(), "{e}");
     let msg = e.to_string();
@@ -305,9 +383,17 @@ fn missing_blobs_are_all_named_at_once() {
     }
     for m in missing {
         assert!(msg.contains(&m.manifest.display().to_string()), "{msg}");
-        assert!(m.manifest.ends_with("data"), "names the manifest file: {}", m.manifest.display());
+        assert!(
+            m.manifest.ends_with("data"),
+            "names the manifest file: {}",
+            m.manifest.display()
+        );
     }
-    assert!(msg.contains("openshift4/ose-logging-fluentd") && msg.contains("openshift4/ose-elasticsearch-operator-bundle"), "{msg}");
+    assert!(
+        msg.contains("openshift4/ose-logging-fluentd")
+            && msg.contains("openshift4/ose-elasticsearch-operator-bundle"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -315,14 +401,20 @@ fn a_missing_top_level_manifest_names_the_tag() {
     let (_t, root) = scratch("oc-mirror");
     let repo = root.join(format!("v2/{OC_PREFIX}/openshift4/ose-elasticsearch-proxy"));
     let m = read("oc-mirror");
-    let proxy = m.images.iter().find(|i| i.repository.ends_with("ose-elasticsearch-proxy")).unwrap();
+    let proxy = m
+        .images
+        .iter()
+        .find(|i| i.repository.ends_with("ose-elasticsearch-proxy"))
+        .unwrap();
     fs::remove_file(repo.join("manifests").join(&proxy.digest)).unwrap();
     fs::remove_file(repo.join("blobs").join(&proxy.digest)).unwrap();
     let e = read_mirror(&root).unwrap_err();
-    let MirrorError::MissingBlobs { missing } = &e else { panic!("{e}") };
+    let MirrorError::MissingBlobs { missing } = &e else {
+        panic!("{e}")
+    };
     assert_eq!(missing.len(), 1, "{e}");
     assert_eq!(missing[0].manifest, repo.join("manifests/v4.6"));
-    assert_eq!(missing[0].missing, [proxy.digest.clone()]);
+    assert_eq!(missing[0].missing, std::slice::from_ref(&proxy.digest));
 }
 
 #[test]
@@ -338,7 +430,10 @@ fn digest_mismatch_names_the_file() {
     bytes.push(b' ');
     fs::write(&child, bytes).unwrap();
     let e = read_mirror(&root).unwrap_err();
-    assert!(matches!(&e, MirrorError::DigestMismatch { path, .. } if *path == child), "{e}");
+    assert!(
+        matches!(&e, MirrorError::DigestMismatch { path, .. } if *path == child),
+        "{e}"
+    );
     assert!(e.to_string().contains(&child.display().to_string()));
 }
 
@@ -365,7 +460,10 @@ fn absolute_and_escaping_symlinks_are_refused() {
         let link = root.join("blobs/sha256/evil");
         std::os::unix::fs::symlink(target, &link).unwrap();
         let e = read_mirror(&root).unwrap_err();
-        assert!(matches!(&e, MirrorError::UnsafeSymlink { path, .. } if *path == link), "{e}");
+        assert!(
+            matches!(&e, MirrorError::UnsafeSymlink { path, .. } if *path == link),
+            "{e}"
+        );
     }
 }
 
@@ -374,7 +472,11 @@ fn leftovers_are_skipped_and_reported() {
     let (_t, root) = scratch("oc-mirror");
     let repo = root.join(format!("v2/{OC_PREFIX}/openshift4/ose-oauth-proxy"));
     fs::write(repo.join("blobs/.tmp-123456"), "partial").unwrap();
-    fs::write(repo.join(format!("blobs/sha256:{}.download", "e".repeat(64))), "partial").unwrap();
+    fs::write(
+        repo.join(format!("blobs/sha256:{}.download", "e".repeat(64))),
+        "partial",
+    )
+    .unwrap();
     fs::write(repo.join("manifests/v9.download"), "partial").unwrap();
     let m = read_mirror(&root).unwrap();
     let prefix = format!("v2/{OC_PREFIX}/openshift4/ose-oauth-proxy");
@@ -386,7 +488,10 @@ fn leftovers_are_skipped_and_reported() {
             format!("{prefix}/manifests/v9.download"),
         ]
     );
-    assert!(m.tree.iter().all(|e| !m.skipped.iter().any(|s| s == e.path())));
+    assert!(m
+        .tree
+        .iter()
+        .all(|e| !m.skipped.iter().any(|s| s == e.path())));
     assert_eq!(m.images.len(), 6);
 
     let (_t, root) = scratch("registry");
@@ -400,7 +505,10 @@ fn leftovers_are_skipped_and_reported() {
         ["docker/registry/v2/repositories/openshift4/ose-oauth-proxy/_uploads/0c8e-uuid"]
     );
     assert!(m.tree.iter().all(|e| !e.path().contains("0c8e-uuid")));
-    assert!(m.tree.iter().any(|e| e.path().ends_with("ose-oauth-proxy/_uploads")));
+    assert!(m
+        .tree
+        .iter()
+        .any(|e| e.path().ends_with("ose-oauth-proxy/_uploads")));
 }
 
 #[test]
@@ -421,7 +529,18 @@ fn untagged_oc_manifests_are_images_unless_index_children() {
 fn write_tree_refuses_dot_dot_entries_from_a_real_tree() {
     let m = read("skopeo-dir");
     let mut tree = m.tree.clone();
-    let TreeEntry::File { digest, size, mode, source, .. } = tree.iter().find(|e| matches!(e, TreeEntry::File { .. })).unwrap().clone() else {
+    let TreeEntry::File {
+        digest,
+        size,
+        mode,
+        source,
+        ..
+    } = tree
+        .iter()
+        .find(|e| matches!(e, TreeEntry::File { .. }))
+        .unwrap()
+        .clone()
+    else {
         unreachable!()
     };
     tree.push(TreeEntry::File {
@@ -433,7 +552,10 @@ fn write_tree_refuses_dot_dot_entries_from_a_real_tree() {
     });
     let t = tempfile::tempdir().unwrap();
     let e = write_tree(&t.path().join("x"), &tree, opener(&m.tree)).unwrap_err();
-    assert!(matches!(&e, MirrorError::UnsafePath { entry, .. } if entry == "openshift4/../../escaped"), "{e}");
+    assert!(
+        matches!(&e, MirrorError::UnsafePath { entry, .. } if entry == "openshift4/../../escaped"),
+        "{e}"
+    );
     assert!(!t.path().join("x").exists() || fs::read_dir(t.path().join("x")).unwrap().count() == 0);
     assert!(!t.path().join("escaped").exists());
 }
