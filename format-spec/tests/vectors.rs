@@ -1,0 +1,790 @@
+//! Test vectors (SPEC.md §10): every directory under `format-spec/vectors/` holds `key.pub`,
+//! volume files and `expected.json`; a reader must reach the expected outcome.
+//!
+//! The vectors are generated here from a tiny synthetic bundle and committed. The test
+//! regenerates them in memory and requires the committed bytes to match, so a format
+//! change cannot slip in without new vectors. Regenerate after a deliberate change with
+//! `FERRY_REGENERATE_VECTORS=1 cargo test -p format-spec --test vectors`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ferry_format::bundle::Bundle;
+use ferry_format::digest::Digest;
+use ferry_format::key::{PrivateKey, PublicKey};
+use ferry_format::manifest::{BundleManifest, Image, TreeEntry};
+use ferry_format::pack::{self, Options, Source, SourceBlob};
+use ferry_format::read::Volume;
+use ferry_format::table::VolumeTable;
+use ferry_format::volume::{self, entry_len, BLOCK};
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+/// The vector signing key: a published test key, never to be trusted for anything else.
+fn vector_key() -> PrivateKey {
+    PrivateKey::load(&vectors_dir().join("vector-key.pem")).expect("vectors/vector-key.pem")
+}
+
+/// A second key, to sign what the trusted key did not.
+fn other_key() -> PrivateKey {
+    PrivateKey::load(&vectors_dir().join("other-key.pem")).expect("vectors/other-key.pem")
+}
+
+/// Deterministic bytes: a tiny xorshift, so vectors need no randomness.
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Three blobs (a "gzip" layer that is stored raw, a compressible config, a manifest),
+/// one image, a small tree; laid into 12 KiB volumes so blobs span volumes.
+fn build_valid(dir: &Path) -> Vec<PathBuf> {
+    let src = dir.join("src");
+    fs::create_dir_all(&src).unwrap();
+    let mut layer = vec![0x1f, 0x8b, 0x08, 0x00];
+    layer.extend(noise(7, 9000));
+    let config = format!(
+        "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"history\":[{}]}}",
+        vec!["{\"created_by\":\"RUN make && make install\"}"; 60].join(",")
+    )
+    .into_bytes();
+    let manifest = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{}\",\"size\":{}}},\"layers\":[{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"{}\",\"size\":{}}}]}}",
+        Digest::of(&config), config.len(), Digest::of(&layer), layer.len()
+    )
+    .into_bytes();
+    let manifest_type = "application/vnd.oci.image.manifest.v1+json";
+    let mut blobs = Vec::new();
+    for (name, bytes, media) in [
+        ("manifest", &manifest, Some(manifest_type.to_string())),
+        ("config", &config, None),
+        ("layer", &layer, None),
+    ] {
+        let path = src.join(name);
+        fs::write(&path, bytes).unwrap();
+        blobs.push(SourceBlob {
+            digest: Digest::of(bytes),
+            size: bytes.len() as u64,
+            path,
+            media_type: media,
+        });
+    }
+    let image = Image {
+        repository: "example/app".into(),
+        tags: vec!["v1".into()],
+        digest: Digest::of(&manifest),
+        media_type: manifest_type.into(),
+        source: Some("registry.example.com/example/app:v1".into()),
+        blobs: vec![0, 1, 2],
+    };
+    let index = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{{\"mediaType\":\"{manifest_type}\",\"digest\":\"{}\",\"size\":{},\"annotations\":{{\"org.opencontainers.image.ref.name\":\"example/app:v1\"}}}}]}}",
+        Digest::of(&manifest), manifest.len()
+    )
+    .into_bytes();
+    let source = Source {
+        source_layout: "oci".into(),
+        blobs,
+        images: vec![image],
+        tree: vec![
+            TreeEntry::Dir {
+                path: "blobs".into(),
+            },
+            TreeEntry::File {
+                path: "blobs/m".into(),
+                blob: 0,
+                mode: 0o644,
+            },
+            TreeEntry::Symlink {
+                path: "latest".into(),
+                target: "blobs/m".into(),
+            },
+        ],
+        index_json: index,
+    };
+    let options = Options {
+        volume_size: 12 << 10,
+        chunk_size: 4096,
+        created: 1_700_000_000,
+        creator: "ferry vectors".into(),
+    };
+    let key = vector_key();
+    let prepared = pack::prepare(&source.blobs).unwrap();
+    let plan = pack::make_plan(&source, &prepared, &options, &key).unwrap();
+    let out = dir.join("out");
+    let written = pack::write_volumes(&plan, &source.blobs, &key, &out, None, &|_| {}).unwrap();
+    written.into_iter().map(|w| w.path).collect()
+}
+
+/// A volume taken apart, to be put together again after a change and re-signed: the way
+/// to make a volume that is validly signed yet breaks a rule.
+struct Parts {
+    manifest: Vec<u8>,
+    index: Vec<u8>,
+    table: VolumeTable,
+    chunks: Vec<Vec<u8>>,
+    mtime: u64,
+}
+
+impl Parts {
+    fn read(path: &Path) -> Parts {
+        let v = Volume::open(path, &[vector_key().public()]).unwrap();
+        let chunks = v
+            .table
+            .chunks
+            .iter()
+            .map(|c| v.read_chunk(c).unwrap())
+            .collect();
+        Parts {
+            manifest: v.manifest_bytes.to_vec(),
+            index: v.index_bytes.clone(),
+            table: v.table.clone(),
+            chunks,
+            mtime: v.manifest.created,
+        }
+    }
+
+    /// Re-seals a changed manifest and points the table at it.
+    fn set_manifest(&mut self, m: &mut BundleManifest) {
+        m.seal();
+        self.manifest = serde_json::to_vec(m).unwrap();
+        self.table.bundle_id = m.bundle_id;
+        self.mtime = m.created;
+    }
+
+    /// Writes the volume; offsets and document digests are recomputed unless `raw_table`
+    /// gives the exact table bytes to sign.
+    fn write(&self, key: &PrivateKey, raw_table: Option<Vec<u8>>) -> Vec<u8> {
+        let mut table = self.table.clone();
+        table.bundle_manifest.digest = Digest::of(&self.manifest);
+        table.bundle_manifest.size = self.manifest.len() as u64;
+        table.index.digest = Digest::of(&self.index);
+        table.index.size = self.index.len() as u64;
+        let mut offset = volume::head_len(self.manifest.len() as u64, self.index.len() as u64);
+        for c in &mut table.chunks {
+            c.offset = offset;
+            offset += entry_len(c.size);
+        }
+        let table_bytes = raw_table.unwrap_or_else(|| table.to_bytes());
+        let mut out = Vec::new();
+        let mut entry = |name: &str, data: &[u8]| {
+            out.extend_from_slice(&volume::header(name, data.len() as u64, self.mtime));
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(BLOCK as usize) * BLOCK as usize, 0);
+        };
+        entry(volume::BUNDLE_NAME, &self.manifest);
+        entry(volume::BUNDLE_SIG_NAME, &key.sign(&self.manifest));
+        entry(volume::INDEX_NAME, &self.index);
+        entry(volume::INDEX_SIG_NAME, &key.sign(&self.index));
+        let m: BundleManifest = serde_json::from_slice(&self.manifest).unwrap();
+        for (c, data) in table.chunks.iter().zip(&self.chunks) {
+            // A chunk naming a blob the manifest lacks keeps a name of the right shape.
+            let b = m.blobs.get(c.blob as usize).unwrap_or(&m.blobs[0]);
+            entry(
+                &volume::chunk_name(&b.digest, b.encoding, c.stream_offset),
+                data,
+            );
+        }
+        let table_offset = offset;
+        entry(&volume::table_name(table.volume), &table_bytes);
+        entry(
+            &volume::table_sig_name(table.volume),
+            &key.sign(&table_bytes),
+        );
+        entry(
+            volume::TRAILER_NAME,
+            &volume::trailer(table_offset, table_bytes.len() as u64),
+        );
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+}
+
+fn flip(bytes: &mut [u8], at: usize) {
+    bytes[at] ^= 0x20;
+}
+
+/// Every vector: name → (expected, volume files). `rule` names the SPEC.md rule.
+fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = build_valid(tmp.path());
+    assert!(paths.len() >= 3, "vectors need a bundle of several volumes");
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| fs::read(p).unwrap()).collect();
+    let key = vector_key();
+    let mut out = BTreeMap::new();
+    let mut add = |name: &str,
+                   outcome: &str,
+                   rule: &str,
+                   contains: &str,
+                   description: &str,
+                   files: Vec<(String, Vec<u8>)>| {
+        let expected = serde_json::json!({
+            "outcome": outcome, "rule": rule, "error_contains": contains, "description": description,
+        });
+        out.insert(name.to_string(), (expected, files));
+    };
+    let one = |i: usize, data: Vec<u8>| vec![(names[i].clone(), data)];
+    let all: Vec<(String, Vec<u8>)> = names.iter().cloned().zip(bytes.iter().cloned()).collect();
+
+    add(
+        "valid-bundle",
+        "ok",
+        "",
+        "",
+        "every volume of a bundle whose blobs span volumes",
+        all.clone(),
+    );
+    add(
+        "valid-single-volume",
+        "ok",
+        "",
+        "",
+        "one volume alone verifies; the others are missing",
+        one(1, bytes[1].clone()),
+    );
+
+    let v0 = &bytes[0];
+    let p0 = Parts::read(&paths[0]);
+    let first_chunk = p0.table.chunks[0];
+    let (table_offset, table_bytes) = {
+        let v = Volume::open(&paths[0], &[key.public()]).unwrap();
+        let (o, t) = v.table_location();
+        (o as usize, t.to_vec())
+    };
+
+    let mut b = v0.clone();
+    flip(&mut b, first_chunk.offset as usize + 512 + 10);
+    add(
+        "chunk-data-flipped",
+        "reject",
+        "R14",
+        "chunk data",
+        "one bit of chunk data changed",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    flip(&mut b, first_chunk.offset as usize + 3);
+    add(
+        "chunk-header-flipped",
+        "reject",
+        "R13",
+        "tar header",
+        "a chunk's tar header changed",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    let pad_at = (first_chunk.offset + 512 + first_chunk.size) as usize;
+    if first_chunk.size % 512 != 0 {
+        b[pad_at] = 1;
+        add(
+            "chunk-padding-nonzero",
+            "reject",
+            "R15",
+            "padding",
+            "non-zero bytes in a chunk's padding",
+            one(0, b),
+        );
+    }
+    let mut b = v0.clone();
+    flip(&mut b, table_offset + 512 + 20);
+    add(
+        "table-flipped",
+        "reject",
+        "R4",
+        "signature",
+        "one bit of the volume table changed",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    let len = b.len();
+    flip(&mut b, len - 1024 - 512 + 30);
+    add(
+        "trailer-flipped",
+        "reject",
+        "R2",
+        "trailer",
+        "the trailer's text changed",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    b.truncate(b.len() - 512);
+    add(
+        "truncated-block",
+        "reject",
+        "R2",
+        "truncated",
+        "the last block is missing",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    b.truncate(b.len() / 2 + 7);
+    add(
+        "truncated-odd",
+        "reject",
+        "R1",
+        "512-byte blocks",
+        "cut in the middle, not at a block",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    let len = b.len();
+    b[len - 5] = 1;
+    add(
+        "end-of-archive-nonzero",
+        "reject",
+        "R1",
+        "end-of-archive",
+        "the end-of-archive blocks are not zero",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    flip(&mut b, 512 + 40);
+    add(
+        "manifest-flipped",
+        "reject",
+        "R6",
+        "bundle.json",
+        "one bit of the bundle manifest changed",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    let sig_at = entry_len(p0.manifest.len() as u64) as usize + 512;
+    flip(&mut b, sig_at + 5);
+    add(
+        "manifest-signature-flipped",
+        "reject",
+        "R7",
+        "signature",
+        "the bundle manifest's signature changed",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    let index_at = (entry_len(p0.manifest.len() as u64) + entry_len(64)) as usize + 512;
+    flip(&mut b, index_at + 5);
+    add(
+        "index-flipped",
+        "reject",
+        "R9",
+        "index.json",
+        "one bit of the OCI index changed",
+        one(0, b),
+    );
+    let mut b = v0.clone();
+    flip(&mut b, table_offset + 1);
+    add(
+        "table-header-flipped",
+        "reject",
+        "R12",
+        "damaged",
+        "the table's tar header changed",
+        one(0, b),
+    );
+
+    add(
+        "untrusted-key",
+        "reject",
+        "R4",
+        "not signed by any trusted key",
+        "signed by a key that is not trusted",
+        one(0, p0.write(&other_key(), None)),
+    );
+
+    let resign = |f: &dyn Fn(&mut Parts)| {
+        let mut p = Parts::read(&paths[0]);
+        f(&mut p);
+        p.write(&key, None)
+    };
+    let resign_raw = |f: &dyn Fn(&mut serde_json::Value)| {
+        let p = Parts::read(&paths[0]);
+        let mut t: serde_json::Value = serde_json::from_slice(&table_bytes).unwrap();
+        f(&mut t);
+        p.write(&key, Some(serde_json::to_vec(&t).unwrap()))
+    };
+    add(
+        "table-version-2",
+        "reject",
+        "R5",
+        "version 2 is not supported",
+        "validly signed table of an unknown version",
+        one(0, resign_raw(&|t| t["ferry_volume"] = 2.into())),
+    );
+    add(
+        "table-unknown-field",
+        "reject",
+        "R5",
+        "unknown field",
+        "validly signed table with a field this version does not define",
+        one(0, resign_raw(&|t| t["compression"] = "lz4".into())),
+    );
+    add(
+        "table-chunk-offset-outside",
+        "reject",
+        "R16",
+        "expected at offset",
+        "a chunk offset pointing elsewhere in or beyond the file",
+        one(
+            0,
+            resign_raw(&|t| t["chunks"][0]["offset"] = (1u64 << 40).into()),
+        ),
+    );
+    add(
+        "table-chunk-too-large",
+        "reject",
+        "R5",
+        "over the",
+        "a chunk declaring 2^63 bytes",
+        one(
+            0,
+            resign_raw(&|t| t["chunks"][0]["size"] = (1u64 << 63).into()),
+        ),
+    );
+    add(
+        "table-chunk-blob-out-of-range",
+        "reject",
+        "R17",
+        "blob the manifest does not have",
+        "a chunk naming a blob the manifest lacks",
+        one(0, resign(&|p| p.table.chunks[0].blob = 99)),
+    );
+    add(
+        "table-chunk-duplicated",
+        "reject",
+        "R16",
+        "",
+        "the same chunk listed twice",
+        one(
+            0,
+            resign(&|p| {
+                let c = p.table.chunks[0];
+                let d = p.chunks[0].clone();
+                p.table.chunks.insert(1, c);
+                p.chunks.insert(1, d);
+            }),
+        ),
+    );
+    add(
+        "table-unnamed-entry",
+        "reject",
+        "R16",
+        "missing or unnamed",
+        "a tar entry the table does not name",
+        one(
+            0,
+            resign_raw(&|t| {
+                t["chunks"].as_array_mut().unwrap().pop();
+            }),
+        ),
+    );
+    add(
+        "table-volume-out-of-range",
+        "reject",
+        "R5",
+        "out of range",
+        "volume number beyond the count",
+        one(0, resign(&|p| p.table.volume = p.table.volume_count + 1)),
+    );
+
+    let with_manifest = |f: &dyn Fn(&mut BundleManifest)| {
+        resign(&|p| {
+            let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
+            f(&mut m);
+            p.set_manifest(&mut m);
+        })
+    };
+    add(
+        "manifest-duplicate-blob",
+        "reject",
+        "M6",
+        "listed twice",
+        "the same blob listed twice",
+        one(
+            0,
+            with_manifest(&|m| {
+                let b = m.blobs[0].clone();
+                m.blobs.push(b);
+            }),
+        ),
+    );
+    add(
+        "manifest-dotdot-path",
+        "reject",
+        "M10",
+        "safe relative path",
+        "a tree path with ..",
+        one(
+            0,
+            with_manifest(&|m| {
+                m.tree.push(TreeEntry::File {
+                    path: "../../etc/cron.d/x".into(),
+                    blob: 0,
+                    mode: 0o644,
+                })
+            }),
+        ),
+    );
+    add(
+        "manifest-absolute-path",
+        "reject",
+        "M10",
+        "safe relative path",
+        "an absolute tree path",
+        one(
+            0,
+            with_manifest(&|m| {
+                m.tree.insert(
+                    0,
+                    TreeEntry::Dir {
+                        path: "/etc".into(),
+                    },
+                )
+            }),
+        ),
+    );
+    add(
+        "manifest-symlink-escape",
+        "reject",
+        "M12",
+        "leaves the tree",
+        "a symlink pointing outside the tree",
+        one(
+            0,
+            with_manifest(&|m| {
+                m.tree.push(TreeEntry::Symlink {
+                    path: "zz".into(),
+                    target: "../../../etc/passwd".into(),
+                })
+            }),
+        ),
+    );
+    add(
+        "manifest-bad-tag",
+        "reject",
+        "M8",
+        "tag",
+        "a tag that is not a valid tag",
+        one(
+            0,
+            with_manifest(&|m| m.images[0].tags = vec!["../x".into()]),
+        ),
+    );
+    add(
+        "manifest-raw-size-lie",
+        "reject",
+        "M4",
+        "stored_size",
+        "a raw blob whose stored size differs from its size",
+        one(
+            0,
+            with_manifest(&|m| {
+                let b = m
+                    .blobs
+                    .iter_mut()
+                    .find(|b| b.encoding == ferry_format::manifest::Encoding::Raw)
+                    .unwrap();
+                b.size += 1;
+            }),
+        ),
+    );
+    add(
+        "manifest-bundle-id-mismatch",
+        "reject",
+        "M3",
+        "bundle_id",
+        "bundle_id does not match the content",
+        one(
+            0,
+            resign(&|p| {
+                let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
+                m.seal();
+                m.creator.push('!');
+                p.manifest = serde_json::to_vec(&m).unwrap();
+            }),
+        ),
+    );
+    add(
+        "manifest-version-2",
+        "reject",
+        "M1",
+        "version 2 is not supported",
+        "a validly signed manifest of an unknown version",
+        one(
+            0,
+            resign(&|p| {
+                let mut m: serde_json::Value = serde_json::from_slice(&p.manifest).unwrap();
+                m["ferry_bundle"] = 2.into();
+                p.manifest = serde_json::to_vec(&m).unwrap();
+            }),
+        ),
+    );
+    // A blob whose zstd stream decodes to more than its signed size: the reader must stop
+    // at the signed size + 1 (a decompression bomb in miniature). Built from the whole
+    // bundle so that reading the blob is reached.
+    {
+        let mut files = Vec::new();
+        let mut bomb_found = false;
+        for (i, p) in paths.iter().enumerate() {
+            let mut parts = Parts::read(p);
+            let mut m: BundleManifest = serde_json::from_slice(&parts.manifest).unwrap();
+            if let Some(b) = m
+                .blobs
+                .iter_mut()
+                .find(|b| b.encoding == ferry_format::manifest::Encoding::Zstd)
+            {
+                b.size -= 100;
+                bomb_found = true;
+            }
+            parts.set_manifest(&mut m);
+            files.push((names[i].clone(), parts.write(&key, None)));
+        }
+        assert!(bomb_found, "the vector bundle must hold a zstd blob");
+        add(
+            "zstd-decodes-past-signed-size",
+            "reject",
+            "R20",
+            "more than its signed size",
+            "a compressed blob decoding past its signed size",
+            files,
+        );
+    }
+    add(
+        "foreign-volume",
+        "reject",
+        "R19",
+        "belongs to bundle",
+        "volumes of two bundles given together",
+        {
+            let mut files = all.clone();
+            let mut p = Parts::read(&paths[1]);
+            let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
+            m.created += 1;
+            p.set_manifest(&mut m);
+            files[1].1 = p.write(&key, None);
+            files
+        },
+    );
+    out
+}
+
+/// Runs one vector; returns the first error's text, or None when everything verified.
+fn run_vector(dir: &Path) -> Option<String> {
+    let key = PublicKey::load(&dir.join("key.pub")).unwrap();
+    let mut volumes = Vec::new();
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tar"))
+        .collect();
+    files.sort();
+    for f in &files {
+        let v = match Volume::open(f, std::slice::from_ref(&key)) {
+            Ok(v) => v,
+            Err(e) => return Some(e.to_string()),
+        };
+        if let Some(d) = v.verify_chunks(&|_| {}).first() {
+            return Some(format!("{} damaged at offset {}", d.what, d.offset));
+        }
+        volumes.push(v);
+    }
+    let bundle = match Bundle::new(volumes) {
+        Ok(b) => b,
+        Err(e) => return Some(e.to_string()),
+    };
+    if bundle.missing_volumes().is_empty() {
+        for i in 0..bundle.manifest.blobs.len() {
+            let r = bundle.open_blob(i as u32).and_then(|mut r| {
+                std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| {
+                    ferry_format::FormatError::Blob {
+                        what: format!("blob {i}"),
+                        reason: e.to_string(),
+                    }
+                })
+            });
+            if let Err(e) = r {
+                return Some(e.to_string());
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn vectors_are_current_and_every_reader_outcome_holds() {
+    let dir = vectors_dir();
+    let generated = generate();
+    if std::env::var_os("FERRY_REGENERATE_VECTORS").is_some() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                fs::remove_dir_all(&p).unwrap();
+            }
+        }
+        let public = vector_key().public().to_pem();
+        for (name, (expected, files)) in &generated {
+            let d = dir.join(name);
+            fs::create_dir_all(&d).unwrap();
+            fs::write(
+                d.join("expected.json"),
+                serde_json::to_string_pretty(expected).unwrap() + "\n",
+            )
+            .unwrap();
+            fs::write(d.join("key.pub"), &public).unwrap();
+            for (f, bytes) in files {
+                fs::write(d.join(f), bytes).unwrap();
+            }
+        }
+    }
+    let mut checked = 0;
+    for (name, (expected, files)) in &generated {
+        let d = dir.join(name);
+        for (f, bytes) in files {
+            let committed = fs::read(d.join(f)).unwrap_or_else(|_| {
+                panic!("vector {name}/{f} missing: regenerate (see module docs)")
+            });
+            assert!(committed == *bytes, "vector {name}/{f} differs from what this code writes: the format changed, or packing is not reproducible");
+        }
+        let outcome = run_vector(&d);
+        match expected["outcome"].as_str().unwrap() {
+            "ok" => assert!(
+                outcome.is_none(),
+                "vector {name} should verify, got: {outcome:?}"
+            ),
+            _ => {
+                let err = outcome.unwrap_or_else(|| {
+                    panic!(
+                        "vector {name} should be rejected ({})",
+                        expected["description"]
+                    )
+                });
+                let want = expected["error_contains"].as_str().unwrap();
+                assert!(
+                    err.contains(want),
+                    "vector {name}: error {err:?} does not mention {want:?}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    let on_disk = fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(
+        on_disk, checked,
+        "vectors/ holds directories this test does not generate"
+    );
+    eprintln!("{checked} vectors checked");
+}
