@@ -70,6 +70,21 @@ pub fn prepare(blobs: &[SourceBlob]) -> Result<Vec<Prepared>, FormatError> {
     blobs.par_iter().map(prepare_one).collect()
 }
 
+/// Re-hashes files that hold the same blob as a packed one (copies the mirror did not
+/// hard-link), both cores at once; a copy that differs fails the pack naming the file.
+pub fn check_copies(copies: &[SourceBlob]) -> Result<(), FormatError> {
+    copies.par_iter().try_for_each(|blob| {
+        let file = open_checked(blob)?;
+        let mut hashing = HashingReader {
+            inner: file,
+            hasher: Sha256::new(),
+            count: 0,
+        };
+        io::copy(&mut hashing, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+        check_digest(blob, hashing.hasher, hashing.count)
+    })
+}
+
 fn prepare_one(blob: &SourceBlob) -> Result<Prepared, FormatError> {
     let mut file = open_checked(blob)?;
     let mut magic = [0u8; 4];

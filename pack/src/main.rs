@@ -97,6 +97,7 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
         created,
         creator: format!("ferry-pack {}", env!("CARGO_PKG_VERSION")),
     };
+    pack::check_copies(&source::other_copies(&mirror, &source)).map_err(|e| e.to_string())?;
     let prepared = pack::prepare(&source.blobs).map_err(|e| e.to_string())?;
     let plan = pack::make_plan(&source, &prepared, &options, &key).map_err(|e| e.to_string())?;
     // Self-check: what we are about to sign must pass every rule a reader applies.

@@ -129,3 +129,39 @@ pub fn newest_mtime(source: &Source) -> u64 {
         .max()
         .unwrap_or(0)
 }
+
+/// Other files in the tree that claim to hold a packed blob — copies in other repositories
+/// where the mirror did not hard-link — each distinct file once, so that every file the
+/// bundle stands for is re-hashed, not only the copy that is packed.
+pub fn other_copies(m: &Mirror, source: &Source) -> Vec<SourceBlob> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: &std::path::Path| std::fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
+    let mut seen: std::collections::HashSet<(u64, u64)> =
+        source.blobs.iter().filter_map(|b| inode(&b.path)).collect();
+    let by_digest: HashMap<String, &SourceBlob> = source
+        .blobs
+        .iter()
+        .map(|b| (b.digest.to_string(), b))
+        .collect();
+    let mut copies = Vec::new();
+    for e in &m.tree {
+        if let mirror::TreeEntry::File {
+            digest,
+            source: path,
+            ..
+        } = e
+        {
+            let Some(packed) = by_digest.get(digest.as_str()) else {
+                continue;
+            };
+            if packed.path == *path || !inode(path).is_some_and(|i| seen.insert(i)) {
+                continue;
+            }
+            copies.push(SourceBlob {
+                path: path.clone(),
+                ..(*packed).clone()
+            });
+        }
+    }
+    copies
+}
