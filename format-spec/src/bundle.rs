@@ -12,13 +12,24 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::manifest::{BundleManifest, Encoding};
 use crate::read::Volume;
-use crate::table::Chunk;
+use crate::stage::Stage;
+use crate::table::{Chunk, VolumeTable};
 
-/// Volumes of one bundle, by number.
+/// Volumes of one bundle, by number, and what a state directory kept of others.
 pub struct Bundle {
     pub manifest: Arc<BundleManifest>,
     pub manifest_bytes: Arc<Vec<u8>>,
     pub volumes: BTreeMap<u32, Volume>,
+    /// Signed tables of volumes seen in earlier runs but not at hand now.
+    pub known: BTreeMap<u32, VolumeTable>,
+    pub stage: Option<Stage>,
+}
+
+/// Where a chunk's bytes are: in a volume at hand, or staged by an earlier run.
+#[derive(Clone, Copy)]
+pub enum Home<'a> {
+    Volume(&'a Volume),
+    Staged(&'a Stage),
 }
 
 impl Bundle {
@@ -54,7 +65,38 @@ impl Bundle {
             manifest,
             manifest_bytes,
             volumes: by_number,
+            known: BTreeMap::new(),
+            stage: None,
         })
+    }
+
+    /// Adds what a state directory kept: tables of volumes not at hand, and their staged chunks.
+    pub fn with_stage(
+        mut self,
+        stage: Stage,
+        trusted: &[crate::key::PublicKey],
+    ) -> (Bundle, Vec<String>) {
+        let (tables, problems) = stage.load_tables(trusted, &self.manifest.bundle_id);
+        for (n, t) in tables {
+            if !self.volumes.contains_key(&n) && t.volume_count == self.manifest.volume_count {
+                self.known.insert(n, t);
+            }
+        }
+        self.stage = Some(stage);
+        (self, problems)
+    }
+
+    /// The chunk entry name of a chunk.
+    pub fn chunk_name(&self, c: &Chunk) -> String {
+        let b = &self.manifest.blobs[c.blob as usize];
+        crate::volume::chunk_name(&b.digest, b.encoding, c.stream_offset)
+    }
+
+    /// Whether a chunk of a volume not at hand was staged.
+    fn staged(&self, c: &Chunk) -> bool {
+        self.stage
+            .as_ref()
+            .is_some_and(|s| s.chunk_path(&self.chunk_name(c)).is_file())
     }
 
     /// Volume numbers of the bundle that are not at hand.
@@ -64,17 +106,24 @@ impl Bundle {
             .collect()
     }
 
-    /// The volumes blob `blob` needs that are not at hand.
+    /// The volumes blob `blob` needs that are neither at hand nor staged.
     pub fn blob_missing_volumes(&self, blob: u32) -> Vec<u32> {
         let b = &self.manifest.blobs[blob as usize];
         (b.first_volume..=b.last_volume)
-            .filter(|n| !self.volumes.contains_key(n))
+            .filter(|n| {
+                if self.volumes.contains_key(n) {
+                    return false;
+                }
+                match self.known.get(n) {
+                    Some(t) => !run_of(&t.chunks, blob).iter().all(|c| self.staged(c)),
+                    None => true,
+                }
+            })
             .collect()
     }
 
-    /// The chunks of a blob in stream order, with the volume holding each, or the volumes
-    /// still needed.
-    pub fn chunks_of(&self, blob: u32) -> Result<Vec<(&Volume, Chunk)>, Vec<u32>> {
+    /// The chunks of a blob in stream order with where each is, or the volumes still needed.
+    pub fn chunks_of(&self, blob: u32) -> Result<Vec<(Home<'_>, Chunk)>, Vec<u32>> {
         let missing = self.blob_missing_volumes(blob);
         if !missing.is_empty() {
             return Err(missing);
@@ -82,17 +131,44 @@ impl Bundle {
         let b = &self.manifest.blobs[blob as usize];
         let mut out = Vec::new();
         for n in b.first_volume..=b.last_volume {
-            let v = &self.volumes[&n];
-            // Chunks are sorted by blob: find this blob's run.
-            let start = v.table.chunks.partition_point(|c| c.blob < blob);
-            out.extend(
-                v.table.chunks[start..]
-                    .iter()
-                    .take_while(|c| c.blob == blob)
-                    .map(|c| (v, *c)),
-            );
+            if let Some(v) = self.volumes.get(&n) {
+                out.extend(
+                    run_of(&v.table.chunks, blob)
+                        .iter()
+                        .map(|c| (Home::Volume(v), *c)),
+                );
+            } else {
+                let stage = self.stage.as_ref().expect("staged chunks need a stage");
+                out.extend(
+                    run_of(&self.known[&n].chunks, blob)
+                        .iter()
+                        .map(|c| (Home::Staged(stage), *c)),
+                );
+            }
         }
         Ok(out)
+    }
+
+    /// For a blob some of whose volumes are missing: keeps verified copies of the chunks
+    /// that are at hand, so a later run with the other volumes can finish it. Returns the
+    /// bytes staged.
+    pub fn stage_present_chunks(&self, blob: u32) -> Result<u64, FormatError> {
+        let Some(stage) = &self.stage else {
+            return Ok(0);
+        };
+        let mut bytes = 0;
+        for v in self.volumes.values() {
+            stage.save_table(v)?;
+            for c in run_of(&v.table.chunks, blob) {
+                let name = self.chunk_name(c);
+                if !stage.chunk_path(&name).is_file() {
+                    let data = v.read_chunk(c)?;
+                    stage.stage_chunk(&name, &data)?;
+                    bytes += c.size;
+                }
+            }
+        }
+        Ok(bytes)
     }
 
     /// A reader of blob `blob`'s original bytes. Fails with the volumes still needed.
@@ -104,14 +180,12 @@ impl Bundle {
         let b = &self.manifest.blobs[blob as usize];
         // Chunks must tile the stored stream exactly (each volume checked its own part).
         let mut next = 0;
-        for (v, c) in &chunks {
+        for (_, c) in &chunks {
             if c.stream_offset != next {
                 return Err(FormatError::Blob {
                     what: format!("blob {}", b.digest),
-                    reason: format!(
-                        "volume {} does not continue the blob where the previous volume stopped",
-                        v.path.display()
-                    ),
+                    reason: "a volume does not continue the blob where the previous one stopped"
+                        .into(),
                 });
             }
             next += c.size;
@@ -123,6 +197,7 @@ impl Bundle {
             });
         }
         let stored = StoredReader {
+            bundle: self,
             chunks,
             next: 0,
             buf: Vec::new(),
@@ -158,8 +233,34 @@ pub fn list(numbers: &[u32]) -> String {
         .join(", ")
 }
 
+/// A blob's chunks within one table: tables are sorted by blob (SPEC.md §5.6).
+fn run_of(chunks: &[Chunk], blob: u32) -> &[Chunk] {
+    let start = chunks.partition_point(|c| c.blob < blob);
+    let len = chunks[start..]
+        .iter()
+        .take_while(|c| c.blob == blob)
+        .count();
+    &chunks[start..start + len]
+}
+
+/// Reads a staged chunk back, checking it against the signed table it came from.
+fn read_staged(stage: &Stage, name: &str, c: &Chunk) -> Result<Vec<u8>, FormatError> {
+    let path = stage.chunk_path(name);
+    let data = std::fs::read(&path).map_err(FormatError::io(&path))?;
+    if data.len() as u64 != c.size
+        || crate::digest::Digest(Sha256::digest(&data).into()) != c.sha256
+    {
+        return Err(FormatError::Blob {
+            what: format!("staged chunk {}", path.display()),
+            reason: "does not match its signed table: delete it and give the volume again".into(),
+        });
+    }
+    Ok(data)
+}
+
 struct StoredReader<'a> {
-    chunks: Vec<(&'a Volume, Chunk)>,
+    bundle: &'a Bundle,
+    chunks: Vec<(Home<'a>, Chunk)>,
     next: usize,
     buf: Vec<u8>,
     pos: usize,
@@ -168,12 +269,15 @@ struct StoredReader<'a> {
 impl Read for StoredReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.buf.len() {
-            let Some((v, c)) = self.chunks.get(self.next) else {
+            let Some((home, c)) = self.chunks.get(self.next) else {
                 return Ok(0);
             };
-            self.buf = v
-                .read_chunk(c)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let data = match home {
+                Home::Volume(v) => v.read_chunk(c),
+                Home::Staged(stage) => read_staged(stage, &self.bundle.chunk_name(c), c),
+            };
+            self.buf =
+                data.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             self.pos = 0;
             self.next += 1;
         }

@@ -11,6 +11,7 @@ pub mod pack;
 pub mod plan;
 pub mod read;
 pub mod size;
+pub mod stage;
 pub mod table;
 pub mod verify;
 pub mod volume;

@@ -34,6 +34,7 @@ pub struct Volume {
     pub signed_by: Option<String>,
     table_offset: u64,
     table_bytes: Vec<u8>,
+    table_sig: Vec<u8>,
 }
 
 /// One problem found in a volume's bytes.
@@ -214,6 +215,7 @@ impl Volume {
             signed_by,
             table_offset,
             table_bytes,
+            table_sig,
         })
     }
 
@@ -307,6 +309,11 @@ impl Volume {
     /// The raw signed table bytes and where they sit (for tests and inspection).
     pub fn table_location(&self) -> (u64, &[u8]) {
         (self.table_offset, &self.table_bytes)
+    }
+
+    /// The table's exact bytes and signature, to keep in a state directory.
+    pub fn signed_table(&self) -> (&[u8], &[u8]) {
+        (&self.table_bytes, &self.table_sig)
     }
 }
 
