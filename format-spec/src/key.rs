@@ -53,6 +53,13 @@ pub struct PrivateKey {
     key: SigningKey,
 }
 
+/// Shows the fingerprint only: a private key must never reach a log.
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrivateKey({})", self.public().fingerprint())
+    }
+}
+
 impl PublicKey {
     pub fn from_pem(text: &str, path: &Path) -> Result<PublicKey, KeyError> {
         let key =
