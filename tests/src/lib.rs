@@ -126,7 +126,15 @@ where
 /// `diff -r --no-dereference A B`: symlinks compare as links (their targets), not as
 /// the files they point to, so a tag symlink restored as a copy is a difference.
 pub fn diff_r(a: &Path, b: &Path) -> Output {
-    run("diff", [OsStr::new("-r"), OsStr::new("--no-dereference"), a.as_os_str(), b.as_os_str()])
+    run(
+        "diff",
+        [
+            OsStr::new("-r"),
+            OsStr::new("--no-dereference"),
+            a.as_os_str(),
+            b.as_os_str(),
+        ],
+    )
 }
 
 /// Readable views of an [`Output`] for assertions and failure messages.
@@ -166,7 +174,12 @@ impl OutputExt for Output {
 /// Panics with the whole output unless the command exited with `code`.
 #[track_caller]
 pub fn assert_exit(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.code(), code, "{what}: expected exit {code}\n{}", out.dump());
+    assert_eq!(
+        out.code(),
+        code,
+        "{what}: expected exit {code}\n{}",
+        out.dump()
+    );
 }
 
 /// Panics unless the command succeeded.
@@ -180,7 +193,11 @@ pub fn assert_ok(out: &Output, what: &str) {
 pub fn assert_mentions(out: &Output, needles: &[&str], what: &str) {
     let text = out.text();
     for n in needles {
-        assert!(text.contains(n), "{what}: output does not mention {n:?}\n{}", out.dump());
+        assert!(
+            text.contains(n),
+            "{what}: output does not mention {n:?}\n{}",
+            out.dump()
+        );
     }
 }
 
@@ -219,7 +236,11 @@ pub fn copy_fixture(layout: &str, dir: &Path) -> PathBuf {
 pub fn flip_byte(path: &Path, offset: u64) {
     let mut bytes = fs::read(path).expect("read file to damage");
     let i = usize::try_from(offset).expect("offset fits");
-    assert!(i < bytes.len(), "offset {offset} is past the end of {}", path.display());
+    assert!(
+        i < bytes.len(),
+        "offset {offset} is past the end of {}",
+        path.display()
+    );
     bytes[i] ^= 0x01;
     write_keeping_mtime(path, &bytes);
 }
@@ -236,7 +257,9 @@ pub fn truncate(path: &Path, len: u64) {
 /// Rewrites a file but keeps its mtime, as bit rot would: damage must be found by
 /// hashing, not by looking at times.
 fn write_keeping_mtime(path: &Path, bytes: &[u8]) {
-    let mtime = fs::metadata(path).and_then(|m| m.modified()).expect("mtime");
+    let mtime = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
     fs::write(path, bytes).expect("write damaged file");
     fs::File::options()
         .write(true)
@@ -266,7 +289,10 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, (u64, i128, u32, u64)> {
     for e in fs::read_dir(dir).expect("read dir") {
         let e = e.expect("dir entry");
         let meta = fs::symlink_metadata(e.path()).expect("stat entry");
-        out.insert(e.file_name().to_string_lossy().into_owned(), stat_tuple(&meta));
+        out.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            stat_tuple(&meta),
+        );
     }
     out
 }
@@ -293,7 +319,12 @@ pub fn mode_of(path: &Path) -> u32 {
 pub fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(dir) {
         Ok(rd) => rd
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -367,9 +398,15 @@ pub fn standalone_manifest(dir: &Path) -> (PathBuf, Value) {
         .into_iter()
         .filter(|n| n.ends_with(".bundle.json"))
         .collect();
-    assert_eq!(found.len(), 1, "one standalone manifest in {}: {found:?}", dir.display());
+    assert_eq!(
+        found.len(),
+        1,
+        "one standalone manifest in {}: {found:?}",
+        dir.display()
+    );
     let path = dir.join(&found[0]);
-    let v = serde_json::from_slice(&fs::read(&path).expect("read manifest")).expect("manifest is JSON");
+    let v =
+        serde_json::from_slice(&fs::read(&path).expect("read manifest")).expect("manifest is JSON");
     (path, v)
 }
 
@@ -399,7 +436,11 @@ pub fn trailer(volume: &[u8]) -> (u64, u64) {
     let n = volume.len();
     let text = std::str::from_utf8(&volume[n - 1536..n - 1024]).expect("trailer is text");
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("ferry-volume-trailer 1"), "trailer magic");
+    assert_eq!(
+        lines.next(),
+        Some("ferry-volume-trailer 1"),
+        "trailer magic"
+    );
     let field = |line: Option<&str>, name: &str| -> u64 {
         line.and_then(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().parse().ok())
@@ -478,19 +519,27 @@ pub fn chunk_of(dir: &Path, digest: &str) -> (PathBuf, u64, u64) {
     panic!("no chunk of {digest} in {}", dir.display());
 }
 
-/// Paths as a command's arguments.
-pub fn os_args<'a>(parts: impl IntoIterator<Item = &'a Path>) -> Vec<&'a OsStr> {
-    parts.into_iter().map(Path::as_os_str).collect()
-}
-
 /// Panics unless `a` and `b` hold the same file names with byte-identical contents.
 #[track_caller]
 pub fn assert_same_files(a: &Path, b: &Path) {
-    assert_eq!(names(a), names(b), "{} and {} hold different files", a.display(), b.display());
+    assert_eq!(
+        names(a),
+        names(b),
+        "{} and {} hold different files",
+        a.display(),
+        b.display()
+    );
     for n in names(a) {
-        let (x, y) = (fs::read(a.join(&n)).expect("read"), fs::read(b.join(&n)).expect("read"));
+        let (x, y) = (
+            fs::read(a.join(&n)).expect("read"),
+            fs::read(b.join(&n)).expect("read"),
+        );
         if x != y {
-            let at = x.iter().zip(&y).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len()));
+            let at = x
+                .iter()
+                .zip(&y)
+                .position(|(p, q)| p != q)
+                .unwrap_or(x.len().min(y.len()));
             panic!(
                 "{n} differs between {} and {} (sizes {} and {}, first difference at byte {at})",
                 a.display(),
