@@ -76,9 +76,26 @@ impl Bundle {
         stage: Stage,
         trusted: &[crate::key::PublicKey],
     ) -> (Bundle, Vec<String>) {
-        let (tables, problems) = stage.load_tables(trusted, &self.manifest.bundle_id);
+        let (tables, mut problems) = stage.load_tables(trusted, &self.manifest.bundle_id);
+        let blobs = &self.manifest.blobs;
         for (n, t) in tables {
-            if !self.volumes.contains_key(&n) && t.volume_count == self.manifest.volume_count {
+            // Signed, but checked like a table read from a volume before it is used.
+            let sane = t.volume_count == self.manifest.volume_count
+                && t.chunks.iter().all(|c| {
+                    blobs.get(c.blob as usize).is_some_and(|b| {
+                        c.stream_offset
+                            .checked_add(c.size)
+                            .is_some_and(|e| e <= b.stored_size)
+                    })
+                })
+                && t.chunks
+                    .windows(2)
+                    .all(|w| (w[0].blob, w[0].stream_offset) < (w[1].blob, w[1].stream_offset));
+            if !sane {
+                problems.push(format!(
+                    "kept table of volume {n} does not fit the bundle manifest; ignored"
+                ));
+            } else if !self.volumes.contains_key(&n) {
                 self.known.insert(n, t);
             }
         }
@@ -315,7 +332,21 @@ impl Read for BlobReader<'_> {
                 ),
             ));
         }
-        if n == 0 || (out.is_empty() && self.count == self.size) {
+        // At the signed size, check at once: a reader bounded by Content-Length stops here
+        // and never asks for the end of the stream.
+        if n > 0 && self.count == self.size {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? != 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "blob {} decodes to more than its signed size {}",
+                        self.digest, self.size
+                    ),
+                ));
+            }
+        }
+        if n == 0 || self.count == self.size {
             self.done = true;
             let actual = Digest(std::mem::take(&mut self.hasher).finalize().into());
             if self.count != self.size || actual != self.digest {

@@ -12,6 +12,8 @@ use crate::error::Invalid;
 pub const BUNDLE_VERSION: u32 = 1;
 /// Largest chunk a reader accepts; bounds every allocation a table can ask for.
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
+/// The largest time an 11-digit octal ustar mtime holds (year 2242).
+pub const MAX_CREATED: u64 = 0o77777777777;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +131,13 @@ impl BundleManifest {
         let m: BundleManifest = serde_json::from_slice(bytes)
             .map_err(|e| Invalid::new(format!("bundle manifest: {e}")))?;
         m.validate()?;
+        // M18: one document, one spelling — so one bundle_id names one signed text.
+        let trimmed = &bytes[..bytes.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)];
+        if trimmed != m.to_bytes(0).as_slice() {
+            return Err(Invalid::new(
+                "bundle manifest: not in canonical form (compact JSON in the field order of SPEC.md §4.2, then only spaces)",
+            ));
+        }
         Ok(m)
     }
 
@@ -140,6 +149,12 @@ impl BundleManifest {
             return bad(format!(
                 "bundle_id {} does not match its content ({})",
                 self.bundle_id, sealed.bundle_id
+            ));
+        }
+        if self.created > MAX_CREATED {
+            return bad(format!(
+                "created {} is past what a tar header can hold",
+                self.created
             ));
         }
         if self.volume_count == 0 {
@@ -167,10 +182,14 @@ impl BundleManifest {
             }
         }
         let blob_count = self.blobs.len();
+        let mut tagged = HashSet::new();
         for img in &self.images {
             check_repository(&img.repository)?;
             for t in &img.tags {
                 check_tag(t)?;
+                if !tagged.insert((img.repository.as_str(), t.as_str())) {
+                    return bad(format!("tag {}:{t} names two images", img.repository));
+                }
             }
             if img.blobs.iter().any(|&b| b as usize >= blob_count) {
                 return bad(format!(
@@ -201,6 +220,11 @@ impl BundleManifest {
                 TreeEntry::File { blob, .. } if *blob as usize >= blob_count => {
                     return bad(format!(
                         "tree entry {path:?} names a blob index out of range"
+                    ));
+                }
+                TreeEntry::File { mode, .. } if *mode > 0o7777 => {
+                    return bad(format!(
+                        "tree entry {path:?} has mode {mode:o}, beyond permission bits"
                     ));
                 }
                 TreeEntry::Symlink { target, .. } => check_symlink(path, target)?,
@@ -250,16 +274,33 @@ pub(crate) fn peek_version(bytes: &[u8], field: &str) -> Result<u32, Invalid> {
     u32::try_from(v).map_err(|_| Invalid::new(format!("{field} version {v} is not supported")))
 }
 
-/// Repository paths: lowercase path components as the distribution spec allows.
+/// Repository paths as the distribution spec allows: components
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by `/`.
 fn check_repository(repo: &str) -> Result<(), Invalid> {
-    let ok = !repo.is_empty()
-        && repo.len() <= 255
-        && repo.split('/').all(|c| {
-            !c.is_empty()
-                && c.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && c.as_bytes()[0].is_ascii_alphanumeric()
-        });
+    fn component(c: &str) -> bool {
+        let b = c.as_bytes();
+        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !alnum(b[i]) {
+                i += 1;
+            }
+            let sep = &c[start..i];
+            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+                return false;
+            }
+        }
+        true
+    }
+    let ok = !repo.is_empty() && repo.len() <= 255 && repo.split('/').all(component);
     if ok {
         Ok(())
     } else {
@@ -310,7 +351,11 @@ pub fn check_symlink(path: &str, target: &str) -> Result<(), Invalid> {
             "symlink {path:?} -> {target:?} leaves the tree"
         )))
     };
-    if target.is_empty() || target.starts_with('/') || target.contains('\0') {
+    if target.is_empty()
+        || target.starts_with('/')
+        || target.contains('\0')
+        || target.contains('\\')
+    {
         return bad();
     }
     let mut depth: i64 = path.matches('/').count() as i64;

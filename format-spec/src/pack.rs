@@ -342,10 +342,20 @@ fn write_selected(
                     }
                 }
             }
+            // A blob that goes on into a volume this run does not write is still checked
+            // whole; the writer waits for this verdict before it renames the last volume.
+            if let Some(open) = reader.current.take() {
+                let source = &sources[open.blob as usize];
+                let verdict = open.drain(source).map(|()| Vec::new());
+                let _ = tx.send(verdict);
+            } else {
+                let _ = tx.send(Ok(Vec::new()));
+            }
         });
         let mut result = Ok(());
-        for v in selected {
-            match write_one(plan, key, out, v, &rx, progress) {
+        for (i, v) in selected.iter().enumerate() {
+            let last = i + 1 == selected.len();
+            match write_one(plan, key, out, v, &rx, progress, last) {
                 Ok(w) => written.push(w),
                 Err(e) => {
                     result = Err(e);
@@ -366,6 +376,7 @@ fn write_one(
     v: &VolumePlan,
     rx: &std::sync::mpsc::Receiver<Result<Vec<u8>, FormatError>>,
     progress: &(dyn Fn(u64) + Sync),
+    last: bool,
 ) -> Result<Written, FormatError> {
     let m = &plan.manifest;
     let name = volume::volume_file_name(&m.bundle_id, v.volume, m.volume_count);
@@ -448,6 +459,11 @@ fn write_one(
                 v.volume, w.offset, v.file_size
             )));
         }
+        if last {
+            // The reader's verdict on a blob continuing past this volume (see write_selected).
+            rx.recv()
+                .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
+        }
         fs::rename(&tmp, &path).map_err(FormatError::io(&path))?;
         if let Ok(dir) = File::open(out) {
             let _ = dir.sync_all();
@@ -505,13 +521,11 @@ struct OpenStream<'a> {
     modified: Option<SystemTime>,
 }
 
+/// Every stream hashes its blob from the first byte, even when writing starts mid-blob
+/// (`--only-volume`), so no run signs bytes it did not check against the blob's digest.
 enum StreamKind<'a> {
-    /// `hasher` is present when the stream started at 0, so the digest can be checked.
-    Raw { file: File, hasher: Option<Sha256> },
-    Zstd {
-        stream: ZstdStream<'a>,
-        from_start: bool,
-    },
+    Raw { file: File, hasher: Sha256 },
+    Zstd { stream: ZstdStream<'a> },
 }
 
 impl<'a> StreamReader<'a> {
@@ -536,12 +550,10 @@ impl<'a> StreamReader<'a> {
         let n = match &mut s.kind {
             StreamKind::Raw { file, hasher } => {
                 let n = read_full(file, &mut data).map_err(FormatError::io(&source.path))?;
-                if let Some(h) = hasher {
-                    h.update(&data[..n]);
-                }
+                hasher.update(&data[..n]);
                 n
             }
-            StreamKind::Zstd { stream, .. } => {
+            StreamKind::Zstd { stream } => {
                 read_full(stream, &mut data).map_err(FormatError::io(&source.path))?
             }
         };
@@ -566,21 +578,27 @@ impl<'a> StreamReader<'a> {
     ) -> Result<OpenStream<'a>, FormatError> {
         let mut file = open_checked(source)?;
         let modified = file.metadata().ok().and_then(|m| m.modified().ok());
-        let from_start = c.stream_offset == 0;
         let kind = match encoding {
             Encoding::Raw => {
-                file.seek(SeekFrom::Start(c.stream_offset))
-                    .map_err(FormatError::io(&source.path))?;
-                StreamKind::Raw {
-                    file,
-                    hasher: from_start.then(Sha256::new),
+                // Starting mid-blob: hash the part before, which an earlier volume holds.
+                let mut hasher = Sha256::new();
+                let mut head = (&mut file).take(c.stream_offset);
+                let mut buf = vec![0u8; READ_BUFFER];
+                loop {
+                    let n =
+                        read_full(&mut head, &mut buf).map_err(FormatError::io(&source.path))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
                 }
+                StreamKind::Raw { file, hasher }
             }
             Encoding::Zstd => {
                 let mut stream = ZstdStream::new(file, source)?;
                 io::copy(&mut (&mut stream).take(c.stream_offset), &mut io::sink())
                     .map_err(FormatError::io(&source.path))?;
-                StreamKind::Zstd { stream, from_start }
+                StreamKind::Zstd { stream }
             }
         };
         Ok(OpenStream {
@@ -593,8 +611,7 @@ impl<'a> StreamReader<'a> {
 }
 
 impl OpenStream<'_> {
-    /// At the end of a blob's stream: nothing may follow, and the digest must match when
-    /// the whole blob went through this run.
+    /// At the end of a blob's stream: nothing may follow and the digest must match.
     fn close(self, source: &SourceBlob) -> Result<(), FormatError> {
         let changed = || FormatError::InputChanged {
             path: source.path.clone(),
@@ -605,27 +622,51 @@ impl OpenStream<'_> {
                 if read_full(&mut file, &mut probe).map_err(FormatError::io(&source.path))? != 0 {
                     return Err(changed());
                 }
-                if let Some(h) = hasher {
-                    check_digest(source, h, source.size)?;
-                }
+                check_digest(source, hasher, source.size)?;
                 let now = file.metadata().ok().and_then(|m| m.modified().ok());
                 if now != self.modified {
                     return Err(changed());
                 }
             }
-            StreamKind::Zstd {
-                mut stream,
-                from_start,
-            } => {
+            StreamKind::Zstd { mut stream } => {
                 let mut probe = [0u8; 1];
                 if read_full(&mut stream, &mut probe).map_err(FormatError::io(&source.path))? != 0 {
                     return Err(changed());
                 }
-                if from_start {
-                    stream.finish()?;
-                }
+                stream.finish()?;
             }
         }
         Ok(())
+    }
+
+    /// When writing stops mid-blob (`--only-volume`): reads the rest only to check the digest.
+    fn drain(mut self, source: &SourceBlob) -> Result<(), FormatError> {
+        let rest = match &mut self.kind {
+            StreamKind::Raw { file, hasher } => {
+                let mut buf = vec![0u8; READ_BUFFER];
+                let mut total = 0u64;
+                loop {
+                    let n = read_full(file, &mut buf).map_err(FormatError::io(&source.path))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                }
+                total
+            }
+            StreamKind::Zstd { stream } => {
+                io::copy(stream, &mut io::sink()).map_err(FormatError::io(&source.path))?
+            }
+        };
+        self.pos += rest;
+        match &mut self.kind {
+            StreamKind::Raw { file, .. } => {
+                file.seek(SeekFrom::Start(source.size))
+                    .map_err(FormatError::io(&source.path))?;
+            }
+            StreamKind::Zstd { .. } => {}
+        }
+        self.close(source)
     }
 }

@@ -60,8 +60,8 @@ fn json_len<T: serde::Serialize>(value: &T) -> u64 {
 }
 
 /// Lays blobs, in the order given, into volumes: each chunk as large as `chunk_size`, the
-/// last chunk of a volume cut to fill it, so every volume but the last ends less than one
-/// block plus one table entry short of `volume_size`.
+/// last chunk of a volume cut to fill it, so every volume but the last ends less than
+/// 1536 bytes short of `volume_size` (SPEC.md §5.3).
 pub fn layout(blobs: &[PlanBlob], frame: &Frame) -> Result<Vec<VolumePlan>, FormatError> {
     let head = head_len(frame.bundle_size, frame.index_size);
     let start = |volume: u32| {

@@ -50,7 +50,7 @@ pub struct Damage {
 
 impl Volume {
     /// Opens a volume, checking the table's and manifest's signatures against `trusted`
-    /// and the table's structure against the file (SPEC.md §5.6, rules R1–R12).
+    /// and the table's structure against the file (SPEC.md §5.6, rules R1–R23, R33, R34).
     pub fn open(path: &Path, trusted: &[PublicKey]) -> Result<Volume, FormatError> {
         Volume::open_inner(path, Some(trusted))
     }
@@ -110,16 +110,18 @@ impl Volume {
         let table_bytes = read(table_offset + BLOCK, table_size)?;
         let sig_offset = table_offset + entry_len(table_size);
         let table_sig = read(sig_offset + BLOCK, SIGNATURE_SIZE)?;
-        let signed_by = match trusted {
-            Some(keys) => Some(check_signature(
+        // R3; the manifest and index must then be signed by that same key (R33).
+        let signer: Option<Vec<PublicKey>> = match trusted {
+            Some(keys) => Some(vec![check_signature(
                 path,
                 keys,
                 &table_bytes,
                 &table_sig,
                 "volume table",
-            )?),
+            )?]),
             None => None,
         };
+        let signed_by = signer.as_ref().map(|k| k[0].fingerprint());
         let table = VolumeTable::parse(&table_bytes).map_err(invalid)?;
         let bm = table.bundle_manifest;
         let ix = table.index;
@@ -143,7 +145,7 @@ impl Volume {
         }
         let manifest_sig_offset = entry_len(bm.size);
         let manifest_sig = read(manifest_sig_offset + BLOCK, SIGNATURE_SIZE)?;
-        if let Some(keys) = trusted {
+        if let Some(keys) = &signer {
             check_signature(
                 path,
                 keys,
@@ -163,7 +165,7 @@ impl Volume {
         }
         let index_sig_offset = index_offset + entry_len(ix.size);
         let index_sig = read(index_sig_offset + BLOCK, SIGNATURE_SIZE)?;
-        if let Some(keys) = trusted {
+        if let Some(keys) = &signer {
             check_signature(path, keys, &index_bytes, &index_sig, "image index")?;
         }
         if table.bundle_id != manifest.bundle_id || table.volume_count != manifest.volume_count {
@@ -172,6 +174,22 @@ impl Volume {
             )));
         }
         check_chunks(&table, &manifest, head, table_offset).map_err(invalid)?;
+        // R33: the manifest names the key that signed it.
+        if let Some(fp) = &signed_by {
+            if *fp != manifest.key {
+                return Err(invalid(Invalid::new(format!(
+                    "bundle manifest names key {} but was signed by {fp}",
+                    manifest.key
+                ))));
+            }
+        }
+        // R34: no volume is larger than the size the bundle was made for.
+        if size > manifest.volume_size {
+            return Err(invalid(Invalid::new(format!(
+                "volume is {size} bytes, larger than the bundle's volume size {}",
+                manifest.volume_size
+            ))));
+        }
         // Every metadata entry's header, padding and the fixed tail, byte for byte.
         let mtime = manifest.created;
         let meta_entries: [(u64, String, &[u8]); 7] = [
@@ -323,9 +341,9 @@ fn check_signature(
     message: &[u8],
     sig: &[u8],
     what: &str,
-) -> Result<String, FormatError> {
+) -> Result<PublicKey, FormatError> {
     if let Some(k) = keys.iter().find(|k| k.verify(message, sig)) {
-        return Ok(k.fingerprint());
+        return Ok(k.clone());
     }
     let trusted: Vec<String> = keys.iter().map(|k| k.fingerprint()).collect();
     Err(FormatError::Untrusted {
@@ -379,7 +397,7 @@ fn check_chunks(
             Some(p) => {
                 let p_end = p.stream_offset + p.size;
                 let p_stored = m.blobs[p.blob as usize].stored_size;
-                (p.blob == c.blob && p_end == c.stream_offset)
+                (p.blob == c.blob && p_end == c.stream_offset && c.size > 0)
                     || (p.blob.checked_add(1) == Some(c.blob)
                         && p_end == p_stored
                         && c.stream_offset == 0)

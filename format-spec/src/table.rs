@@ -62,6 +62,11 @@ impl VolumeTable {
         }
         let t: VolumeTable = serde_json::from_slice(bytes)
             .map_err(|e| Invalid::new(format!("volume table: {e}")))?;
+        if t.to_bytes() != bytes {
+            return Err(Invalid::new(
+                "volume table: not in canonical form (compact JSON in the field order of SPEC.md §5.4)",
+            ));
+        }
         if t.volume == 0 || t.volume > t.volume_count {
             return Err(Invalid::new(format!(
                 "volume table: volume {} of {} is out of range",

@@ -59,10 +59,14 @@ pub struct Report {
     /// The bundle the volumes were checked as part of.
     pub bundle: Option<BundleSummary>,
     pub volumes: Vec<VolumeReport>,
-    /// Volumes of the bundle not among those given.
+    /// Volumes of the bundle not among those given that verified (a given volume that
+    /// could not be read or verified cannot be told apart from a missing one).
     pub missing_volumes: Vec<u32>,
     /// True when every volume given verified.
     pub ok: bool,
+    /// Standalone manifests that did not verify, and similar findings outside volumes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,10 +84,15 @@ pub struct VolumeReport {
     pub path: PathBuf,
     pub volume: Option<u32>,
     pub bundle_id: Option<Digest>,
-    /// `ok`, `damaged`, `foreign` (another bundle) or `unreadable` (not verifiable at all).
+    /// `ok`, `damaged`, `foreign` (another bundle), `invalid` (cannot be verified: truncated,
+    /// a damaged table, an untrusted key, not a ferry volume) or `unreadable` (an I/O error).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a volume that could not be verified: the number its file name claims
+    /// (`ferry-<id>-NNN-of-MMM.tar`), unverified, so the report does not call it missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_volume: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub damage: Vec<DamageReport>,
     /// Images that cannot be restored because of this volume's damage.
@@ -124,6 +133,7 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                     bundle_id: Some(v.table.bundle_id),
                     status: if damage.is_empty() { "ok" } else { "damaged" },
                     error: None,
+                    named_volume: None,
                     damage: damage
                         .into_iter()
                         .map(|d| DamageReport {
@@ -141,8 +151,15 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                 path: path.clone(),
                 volume: None,
                 bundle_id: None,
-                status: "unreadable",
+                // An I/O error says nothing about the volume; anything else means it
+                // cannot be trusted (truncated, damaged table, untrusted key, not a volume).
+                status: if matches!(e, FormatError::Io { .. }) {
+                    "unreadable"
+                } else {
+                    "invalid"
+                },
                 error: Some(e.to_string()),
+                named_volume: None,
                 damage: Vec::new(),
                 images_hurt: Vec::new(),
             }),
@@ -150,10 +167,18 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
     }
     // Which bundle is "this" one: the standalone manifest's if one was given and verifies,
     // else the bundle most volumes belong to (the newest on a tie).
+    let mut problems = Vec::new();
     let standalone = inputs
         .manifests
         .iter()
-        .find_map(|p| read_standalone(p, trusted).ok());
+        .filter_map(|p| match read_standalone(p, trusted) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                problems.push(format!("standalone manifest ignored: {e}"));
+                None
+            }
+        })
+        .max_by_key(|m| m.created);
     let mut counts: BTreeMap<Digest, (usize, u64)> = BTreeMap::new();
     for (_, v) in &opened {
         let e = counts
@@ -203,6 +228,13 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             });
         }
     }
+    if let Some(s) = &summary {
+        let prefix = format!("ferry-{}-", &s.bundle_id.hex()[..12]);
+        for r in reports.iter_mut().filter(|r| r.volume.is_none()) {
+            r.named_volume = named_volume(&r.path, &prefix);
+            seen.extend(r.named_volume);
+        }
+    }
     let missing_volumes = summary
         .as_ref()
         .map(|s| (1..=s.volume_count).filter(|n| !seen.contains(n)).collect())
@@ -213,7 +245,15 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
         volumes: reports,
         missing_volumes,
         ok,
+        problems,
     }
+}
+
+/// `ferry-<id12>-003-of-007.tar` → 3, when the prefix is this bundle's.
+fn named_volume(path: &Path, prefix: &str) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix(prefix)?.strip_suffix(".tar")?;
+    rest.split_once("-of-")?.0.parse().ok()
 }
 
 /// Reads a standalone `*.bundle.json`, checking `*.bundle.json.sig` beside it.

@@ -271,7 +271,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "chunk-data-flipped",
         "reject",
-        "R14",
+        "R25",
         "chunk data",
         "one bit of chunk data changed",
         one(0, b),
@@ -281,7 +281,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "chunk-header-flipped",
         "reject",
-        "R13",
+        "R24",
         "tar header",
         "a chunk's tar header changed",
         one(0, b),
@@ -293,7 +293,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
         add(
             "chunk-padding-nonzero",
             "reject",
-            "R15",
+            "R26",
             "padding",
             "non-zero bytes in a chunk's padding",
             one(0, b),
@@ -304,7 +304,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "table-flipped",
         "reject",
-        "R4",
+        "R3",
         "signature",
         "one bit of the volume table changed",
         one(0, b),
@@ -315,7 +315,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "trailer-flipped",
         "reject",
-        "R2",
+        "R1",
         "trailer",
         "the trailer's text changed",
         one(0, b),
@@ -325,7 +325,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "truncated-block",
         "reject",
-        "R2",
+        "R1",
         "truncated",
         "the last block is missing",
         one(0, b),
@@ -356,7 +356,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-flipped",
         "reject",
-        "R6",
+        "R9",
         "bundle.json",
         "one bit of the bundle manifest changed",
         one(0, b),
@@ -367,7 +367,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-signature-flipped",
         "reject",
-        "R7",
+        "R10",
         "signature",
         "the bundle manifest's signature changed",
         one(0, b),
@@ -378,7 +378,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "index-flipped",
         "reject",
-        "R9",
+        "R12",
         "index.json",
         "one bit of the OCI index changed",
         one(0, b),
@@ -388,7 +388,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "table-header-flipped",
         "reject",
-        "R12",
+        "R23",
         "damaged",
         "the table's tar header changed",
         one(0, b),
@@ -397,7 +397,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "untrusted-key",
         "reject",
-        "R4",
+        "R3",
         "not signed by any trusted key",
         "signed by a key that is not trusted",
         one(0, p0.write(&other_key(), None)),
@@ -408,6 +408,12 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
         f(&mut p);
         p.write(&key, None)
     };
+    let resign_typed = |f: &dyn Fn(&mut VolumeTable)| {
+        let p = Parts::read(&paths[0]);
+        let mut t = VolumeTable::parse(&table_bytes).unwrap();
+        f(&mut t);
+        p.write(&key, Some(t.to_bytes()))
+    };
     let resign_raw = |f: &dyn Fn(&mut serde_json::Value)| {
         let p = Parts::read(&paths[0]);
         let mut t: serde_json::Value = serde_json::from_slice(&table_bytes).unwrap();
@@ -417,7 +423,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "table-version-2",
         "reject",
-        "R5",
+        "R4",
         "version 2 is not supported",
         "validly signed table of an unknown version",
         one(0, resign_raw(&|t| t["ferry_volume"] = 2.into())),
@@ -433,29 +439,23 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "table-chunk-offset-outside",
         "reject",
-        "R16",
+        "R15",
         "expected at offset",
         "a chunk offset pointing elsewhere in or beyond the file",
-        one(
-            0,
-            resign_raw(&|t| t["chunks"][0]["offset"] = (1u64 << 40).into()),
-        ),
+        one(0, resign_typed(&|t| t.chunks[0].offset = 1u64 << 40)),
     );
     add(
         "table-chunk-too-large",
         "reject",
-        "R5",
+        "R7",
         "over the",
         "a chunk declaring 2^63 bytes",
-        one(
-            0,
-            resign_raw(&|t| t["chunks"][0]["size"] = (1u64 << 63).into()),
-        ),
+        one(0, resign_typed(&|t| t.chunks[0].size = 1u64 << 63)),
     );
     add(
         "table-chunk-blob-out-of-range",
         "reject",
-        "R17",
+        "R16",
         "blob the manifest does not have",
         "a chunk naming a blob the manifest lacks",
         one(0, resign(&|p| p.table.chunks[0].blob = 99)),
@@ -463,7 +463,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "table-chunk-duplicated",
         "reject",
-        "R16",
+        "R15",
         "",
         "the same chunk listed twice",
         one(
@@ -479,20 +479,20 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "table-unnamed-entry",
         "reject",
-        "R16",
+        "R22",
         "missing or unnamed",
         "a tar entry the table does not name",
         one(
             0,
-            resign_raw(&|t| {
-                t["chunks"].as_array_mut().unwrap().pop();
+            resign_typed(&|t| {
+                t.chunks.pop();
             }),
         ),
     );
     add(
         "table-volume-out-of-range",
         "reject",
-        "R5",
+        "R6",
         "out of range",
         "volume number beyond the count",
         one(0, resign(&|p| p.table.volume = p.table.volume_count + 1)),
@@ -508,7 +508,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-duplicate-blob",
         "reject",
-        "M6",
+        "M7",
         "listed twice",
         "the same blob listed twice",
         one(
@@ -522,7 +522,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-dotdot-path",
         "reject",
-        "M10",
+        "M14",
         "safe relative path",
         "a tree path with ..",
         one(
@@ -539,7 +539,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-absolute-path",
         "reject",
-        "M10",
+        "M14",
         "safe relative path",
         "an absolute tree path",
         one(
@@ -557,7 +557,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-symlink-escape",
         "reject",
-        "M12",
+        "M17",
         "leaves the tree",
         "a symlink pointing outside the tree",
         one(
@@ -573,7 +573,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-bad-tag",
         "reject",
-        "M8",
+        "M11",
         "tag",
         "a tag that is not a valid tag",
         one(
@@ -584,7 +584,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-raw-size-lie",
         "reject",
-        "M4",
+        "M8",
         "stored_size",
         "a raw blob whose stored size differs from its size",
         one(
@@ -602,7 +602,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-bundle-id-mismatch",
         "reject",
-        "M3",
+        "M4",
         "bundle_id",
         "bundle_id does not match the content",
         one(
@@ -618,7 +618,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "manifest-version-2",
         "reject",
-        "M1",
+        "M2",
         "version 2 is not supported",
         "a validly signed manifest of an unknown version",
         one(
@@ -629,6 +629,98 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
                 p.manifest = serde_json::to_vec(&m).unwrap();
             }),
         ),
+    );
+    add(
+        "table-not-canonical",
+        "reject",
+        "R5",
+        "canonical",
+        "a validly signed table with its members in another order",
+        one(0, resign_raw(&|t| t["volume"] = t["volume"].clone())),
+    );
+    add(
+        "manifest-not-canonical",
+        "reject",
+        "M18",
+        "canonical",
+        "a validly signed manifest with extra whitespace",
+        one(
+            0,
+            resign(&|p| {
+                let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
+                m.seal();
+                p.manifest = serde_json::to_vec_pretty(&m).unwrap();
+            }),
+        ),
+    );
+    add(
+        "manifest-duplicate-tag",
+        "reject",
+        "M19",
+        "names two images",
+        "one repository:tag naming two images",
+        one(
+            0,
+            with_manifest(&|m| {
+                let mut i = m.images[0].clone();
+                i.blobs = vec![i.blobs[0]];
+                m.images.push(i);
+            }),
+        ),
+    );
+    add(
+        "manifest-mode-beyond-permissions",
+        "reject",
+        "M20",
+        "mode",
+        "a tree file mode beyond permission bits",
+        one(
+            0,
+            with_manifest(&|m| {
+                if let Some(TreeEntry::File { mode, .. }) = m
+                    .tree
+                    .iter_mut()
+                    .find(|e| matches!(e, TreeEntry::File { .. }))
+                {
+                    *mode = 0o170644;
+                }
+            }),
+        ),
+    );
+    add(
+        "manifest-created-too-late",
+        "reject",
+        "M21",
+        "past what a tar header",
+        "a creation time a ustar header cannot hold",
+        one(0, with_manifest(&|m| m.created = 1 << 34)),
+    );
+    add(
+        "manifest-bad-repository",
+        "reject",
+        "M10",
+        "repository name",
+        "a repository name the distribution spec forbids",
+        one(
+            0,
+            with_manifest(&|m| m.images[0].repository = "example/a..b".into()),
+        ),
+    );
+    add(
+        "manifest-wrong-key-named",
+        "reject",
+        "R33",
+        "names key",
+        "a manifest naming another key than the one that signed it",
+        one(0, with_manifest(&|m| m.key = "AAAA-BBBB-CCCC-DDDD".into())),
+    );
+    add(
+        "volume-larger-than-volume-size",
+        "reject",
+        "R34",
+        "larger than the bundle's volume size",
+        "a volume file larger than the bundle's volume size",
+        one(0, with_manifest(&|m| m.volume_size = 4096)),
     );
     // A blob whose zstd stream decodes to more than its signed size: the reader must stop
     // at the signed size + 1 (a decompression bomb in miniature). Built from the whole
@@ -654,7 +746,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
         add(
             "zstd-decodes-past-signed-size",
             "reject",
-            "R20",
+            "R31",
             "more than its signed size",
             "a compressed blob decoding past its signed size",
             files,
@@ -663,7 +755,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     add(
         "foreign-volume",
         "reject",
-        "R19",
+        "R27",
         "belongs to bundle",
         "volumes of two bundles given together",
         {

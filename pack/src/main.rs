@@ -117,6 +117,23 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
             .count(),
         m.key
     ));
+    if let Some(n) = args.only_volume {
+        // A volume rewritten alone must belong to the bundle already on the media: the same
+        // mirror, options, key, time and ferry version. Say so when another bundle's manifest is there.
+        let mine = ferry_format::volume::manifest_file_name(&m.bundle_id);
+        if let Ok(entries) = std::fs::read_dir(out) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".bundle.json") && !name.starts_with('.') && name != mine {
+                    eprintln!(
+                        "ferry-pack: warning: {} holds {name}, another bundle; volume {n} written now belongs to bundle {} — check the mirror, --volume-size, key and SOURCE_DATE_EPOCH match the first run",
+                        out.display(),
+                        m.bundle_id
+                    );
+                }
+            }
+        }
+    }
     let done = AtomicU64::new(0);
     let last_report = std::sync::Mutex::new(Instant::now());
     let to_write: u64 = plan

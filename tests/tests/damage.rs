@@ -250,9 +250,6 @@ fn wrong_key_is_not_trusted_and_the_fingerprint_is_shown() {
 /// Exit codes are documented as 0 ok, 1 verification failed, 2 usage or I/O error. A bad
 /// signature, a truncated volume and a wrong key are verification failures.
 #[test]
-#[ignore = "BUG: verify exits 2 (usage or I/O error) instead of 1 (verification failed) when \
-            volumes fail to open: bad table signature, truncated volume, wrong key; main.rs \
-            treats every `unreadable` volume as I/O"]
 fn signature_truncation_and_wrong_key_exit_1() {
     let p = packed();
     let other = keygen(&p.root, "other.key");
@@ -392,9 +389,6 @@ fn extract_with_a_damaged_chunk_names_the_blob() {
 /// must not send the operator looking for a disk that is in the drive. (`missing_volumes`
 /// is documented as "volumes of the bundle not among those given".)
 #[test]
-#[ignore = "BUG: verify reports a given but unverifiable volume (damaged bundle.json or table, \
-            truncated) as `missing volume(s): N (not given; verify them where they are)` and \
-            lists it in `missing_volumes`, although its file was given"]
 fn unverifiable_volume_is_not_reported_as_not_given() {
     let p = packed();
     let vols = volumes(&p.out);

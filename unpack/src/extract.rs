@@ -85,6 +85,17 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
                 .iter()
                 .map(|b| (b.digest.to_string(), b.size))
                 .collect();
+            // The index written must be the one that was signed (SPEC.md §6.3).
+            let rebuilt =
+                mirror::oci_index_json(&images, &types, &sizes).map_err(|e| e.to_string())?;
+            let signed = bundle
+                .volumes
+                .values()
+                .next()
+                .map(|v| v.index_bytes.as_slice());
+            if signed != Some(rebuilt.as_slice()) {
+                return Err("the OCI index rebuilt from the bundle manifest differs from the signed ferry/index.json; this ferry cannot extract this bundle as an OCI layout (use --layout original)".into());
+            }
             mirror::write_oci_layout(to, &images, &types, &sizes, open).map_err(|e| e.to_string())
         }
     }

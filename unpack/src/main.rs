@@ -23,9 +23,22 @@ const USAGE_OR_IO: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Verify { volumes, trust, json } => run_verify(&volumes, &trust, json),
-        Command::Extract { volumes, trust, to, layout } => run_extract(&volumes, &trust, &to, layout),
-        Command::Inspect { volumes, trust, json } => report::inspect(&volumes, &trust, json),
+        Command::Verify {
+            volumes,
+            trust,
+            json,
+        } => run_verify(&volumes, &trust, json),
+        Command::Extract {
+            volumes,
+            trust,
+            to,
+            layout,
+        } => run_extract(&volumes, &trust, &to, layout),
+        Command::Inspect {
+            volumes,
+            trust,
+            json,
+        } => report::inspect(&volumes, &trust, json),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -49,14 +62,21 @@ fn run_verify(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     let keys = load_keys(trust)?;
     let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
     if inputs.volumes.is_empty() {
-        return Err((USAGE_OR_IO, "no volume files (*.tar) among the paths given".into()));
+        return Err((
+            USAGE_OR_IO,
+            "no volume files (*.tar) among the paths given".into(),
+        ));
     }
     let report = verify(&inputs, &keys, &|_| {});
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
     } else {
         report::print_verify(&report);
     }
+    // Exit 2 only when nothing failed verification and something could not be read.
     let io_only = report
         .volumes
         .iter()
@@ -70,7 +90,12 @@ fn run_verify(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     })
 }
 
-fn run_extract(volumes: &[PathBuf], trust: &[PathBuf], to: &std::path::Path, layout: cli::Layout) -> Outcome {
+fn run_extract(
+    volumes: &[PathBuf],
+    trust: &[PathBuf],
+    to: &std::path::Path,
+    layout: cli::Layout,
+) -> Outcome {
     let keys = load_keys(trust)?;
     let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
     let mut opened = Vec::new();
@@ -78,7 +103,10 @@ fn run_extract(volumes: &[PathBuf], trust: &[PathBuf], to: &std::path::Path, lay
         opened.push(Volume::open(p, &keys).map_err(|e| (FAILED, e.to_string()))?);
     }
     if opened.is_empty() {
-        return Err((USAGE_OR_IO, "no volume files (*.tar) among the paths given".into()));
+        return Err((
+            USAGE_OR_IO,
+            "no volume files (*.tar) among the paths given".into(),
+        ));
     }
     let bundle = Bundle::new(opened).map_err(|e| (FAILED, e.to_string()))?;
     extract::extract(&bundle, to, layout).map_err(|e| (FAILED, e))?;

@@ -24,12 +24,16 @@ pub fn print_verify(r: &Report) {
         );
     }
     for v in &r.volumes {
-        let number = match (v.volume, &r.bundle) {
+        let number = match (v.volume.or(v.named_volume), &r.bundle) {
             (Some(n), Some(b)) => format!("volume {n}/{}", b.volume_count),
             (Some(n), None) => format!("volume {n}"),
             _ => "volume ?".into(),
         };
-        println!("{:<10} {number:<14} {}", v.status.to_uppercase(), v.path.display());
+        println!(
+            "{:<10} {number:<14} {}",
+            v.status.to_uppercase(),
+            v.path.display()
+        );
         if let Some(e) = &v.error {
             println!("           {e}");
         }
@@ -47,10 +51,22 @@ pub fn print_verify(r: &Report) {
         }
     }
     if !r.missing_volumes.is_empty() {
+        let unverifiable = r
+            .volumes
+            .iter()
+            .any(|v| v.volume.is_none() && v.named_volume.is_none());
         println!(
-            "missing volume(s): {} (not given; verify them where they are)",
-            ferry_format::bundle::list(&r.missing_volumes)
+            "missing volume(s): {} ({})",
+            ferry_format::bundle::list(&r.missing_volumes),
+            if unverifiable {
+                "not given, or among the unverifiable files above"
+            } else {
+                "not given; verify them where they are"
+            }
         );
+    }
+    for p in &r.problems {
+        println!("note: {p}");
     }
     let bad = r.volumes.iter().filter(|v| v.status != "ok").count();
     if r.ok {
@@ -123,7 +139,10 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).sum::<u64>(),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serializes")
+        );
         return Ok(0);
     }
     let raw: u64 = m.blobs.iter().map(|b| b.size).sum();
@@ -134,7 +153,11 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     println!(
         "key         {}{}",
         m.key,
-        if keys.is_empty() { " (claimed; signatures not checked: pass --trust to check)" } else { " (signatures checked)" }
+        if keys.is_empty() {
+            " (claimed; signatures not checked: pass --trust to check)"
+        } else {
+            " (signatures checked)"
+        }
     );
     println!(
         "volumes     {} of at most {}; {} blobs, {} ({} stored)",
@@ -161,7 +184,10 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
             i.display_name(),
             i.digest,
             human(size),
-            i.source.as_ref().map(|s| format!("  from {s}")).unwrap_or_default()
+            i.source
+                .as_ref()
+                .map(|s| format!("  from {s}"))
+                .unwrap_or_default()
         );
     }
     Ok(0)
