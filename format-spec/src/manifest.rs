@@ -88,9 +88,23 @@ pub struct Image {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TreeEntry {
-    Dir { path: String },
-    File { path: String, blob: u32, mode: u32 },
-    Symlink { path: String, target: String },
+    Dir {
+        path: String,
+    },
+    File {
+        path: String,
+        blob: u32,
+        mode: u32,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    /// Another name of the file at `target`, an earlier `file` entry (a hard link).
+    Link {
+        path: String,
+        target: String,
+    },
 }
 
 impl TreeEntry {
@@ -98,7 +112,8 @@ impl TreeEntry {
         match self {
             TreeEntry::Dir { path }
             | TreeEntry::File { path, .. }
-            | TreeEntry::Symlink { path, .. } => path,
+            | TreeEntry::Symlink { path, .. }
+            | TreeEntry::Link { path, .. } => path,
         }
     }
 }
@@ -208,6 +223,7 @@ impl BundleManifest {
             }
         }
         let mut paths = HashSet::new();
+        let mut files = HashSet::new();
         let mut previous: Option<&str> = None;
         for entry in &self.tree {
             let path = entry.path();
@@ -228,7 +244,16 @@ impl BundleManifest {
                     ));
                 }
                 TreeEntry::Symlink { target, .. } => check_symlink(path, target)?,
+                // M22: a hard link names a regular file listed before it.
+                TreeEntry::Link { target, .. } if !files.contains(target.as_str()) => {
+                    return bad(format!(
+                        "tree entry {path:?} links to {target:?}, which is not a file listed before it"
+                    ));
+                }
                 _ => {}
+            }
+            if matches!(entry, TreeEntry::File { .. }) {
+                files.insert(path);
             }
         }
         Ok(())

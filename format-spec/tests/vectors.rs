@@ -722,6 +722,22 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
         "a volume file larger than the bundle's volume size",
         one(0, with_manifest(&|m| m.volume_size = 4096)),
     );
+    add(
+        "manifest-link-to-nothing",
+        "reject",
+        "M22",
+        "not a file listed before it",
+        "a hard link naming a path that is no earlier file",
+        one(
+            0,
+            with_manifest(&|m| {
+                m.tree.push(TreeEntry::Link {
+                    path: "zz".into(),
+                    target: "etc/shadow".into(),
+                })
+            }),
+        ),
+    );
     // A blob whose zstd stream decodes to more than its signed size: the reader must stop
     // at the signed size + 1 (a decompression bomb in miniature). Built from the whole
     // bundle so that reading the blob is reached.

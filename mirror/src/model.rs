@@ -78,6 +78,13 @@ pub enum TreeEntry {
         /// Relative target, never leaving the mirror.
         target: String,
     },
+    /// Another name of a file listed earlier (oc hard-links manifests and shared blobs):
+    /// restored as a hard link, so a catalog takes its space once, as it did.
+    HardLink {
+        path: String,
+        /// Path of the earlier `File` entry.
+        target: String,
+    },
 }
 
 /// A mirror as read from disk.

@@ -27,7 +27,8 @@ impl TreeEntry {
         match self {
             TreeEntry::Dir { path }
             | TreeEntry::File { path, .. }
-            | TreeEntry::Symlink { path, .. } => path,
+            | TreeEntry::Symlink { path, .. }
+            | TreeEntry::HardLink { path, .. } => path,
         }
     }
 }
@@ -142,6 +143,9 @@ pub(crate) fn walk(
 ) -> Result<(Vec<TreeEntry>, Vec<String>), MirrorError> {
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
+    // Files with more than one name: (device, inode) by path, to turn later names into links.
+    let mut inodes: std::collections::HashMap<String, (u64, u64)> =
+        std::collections::HashMap::new();
     let mut it = WalkDir::new(root)
         .follow_links(false)
         .min_depth(1)
@@ -191,6 +195,13 @@ pub(crate) fn walk(
                         .unwrap_or_else(|| std::io::Error::other("metadata")),
                 )
             })?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                if meta.nlink() > 1 {
+                    inodes.insert(rel.clone(), (meta.dev(), meta.ino()));
+                }
+            }
             let (digest, size) = match class {
                 Class::Blob(d) => (d, meta.len()),
                 _ => digest::sha256_file(path)?,
@@ -210,6 +221,28 @@ pub(crate) fn walk(
         }
     }
     entries.sort_by(|a, b| a.path().cmp(b.path()));
+    // The first name of a multiply-linked file (in path order) stays a file; later names
+    // become links to it, so restoring keeps one copy and the first name exists first.
+    let mut first: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
+    for e in &mut entries {
+        let TreeEntry::File { path, .. } = e else {
+            continue;
+        };
+        let Some(id) = inodes.get(path.as_str()) else {
+            continue;
+        };
+        match first.get(id) {
+            Some(target) => {
+                *e = TreeEntry::HardLink {
+                    path: path.clone(),
+                    target: target.clone(),
+                }
+            }
+            None => {
+                first.insert(*id, path.clone());
+            }
+        }
+    }
     skipped.sort();
     Ok((entries, skipped))
 }

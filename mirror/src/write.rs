@@ -56,6 +56,7 @@ fn unsafe_entry(entry: &str, reason: impl Into<String>) -> MirrorError {
 #[derive(PartialEq)]
 enum Kind {
     Dir,
+    File,
     Other,
 }
 
@@ -70,7 +71,7 @@ fn validate(tree: &[TreeEntry]) -> Result<(), MirrorError> {
         if let Some((parent, _)) = path.rsplit_once('/') {
             match seen.get(parent) {
                 Some(Kind::Dir) => {}
-                Some(Kind::Other) => {
+                Some(Kind::Other | Kind::File) => {
                     return Err(unsafe_entry(
                         path,
                         format!("parent {parent:?} is not a directory"),
@@ -91,6 +92,14 @@ fn validate(tree: &[TreeEntry]) -> Result<(), MirrorError> {
                     target: target.clone(),
                 })
             }
+            TreeEntry::HardLink { target, .. }
+                if !matches!(seen.get(target.as_str()), Some(Kind::File)) =>
+            {
+                return Err(unsafe_entry(
+                    path,
+                    format!("hard link to {target:?}, which is not a file listed before it"),
+                ))
+            }
             TreeEntry::File { digest, .. } if crate::digest::sha256_hex(digest).is_none() => {
                 return Err(MirrorError::UnsupportedDigest {
                     path: path.into(),
@@ -99,10 +108,10 @@ fn validate(tree: &[TreeEntry]) -> Result<(), MirrorError> {
             }
             _ => {}
         }
-        let kind = if matches!(e, TreeEntry::Dir { .. }) {
-            Kind::Dir
-        } else {
-            Kind::Other
+        let kind = match e {
+            TreeEntry::Dir { .. } => Kind::Dir,
+            TreeEntry::File { .. } => Kind::File,
+            _ => Kind::Other,
         };
         if seen.insert(path, kind).is_some() {
             return Err(unsafe_entry(path, "listed twice"));
@@ -277,6 +286,12 @@ where
             TreeEntry::Symlink { target, .. } => {
                 check_slot(dest, rel)?;
                 make_symlink(target, &dest.join(rel))?;
+            }
+            TreeEntry::HardLink { target, .. } => {
+                check_slot(dest, rel)?;
+                // validate() made sure the target is a regular file this call wrote.
+                let (from, to) = (dest.join(target), dest.join(rel));
+                fs::hard_link(&from, &to).map_err(|e| MirrorError::io(to, e))?;
             }
         }
     }

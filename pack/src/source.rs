@@ -75,6 +75,10 @@ pub fn to_source(m: &Mirror) -> Result<Source, SourceError> {
                 path: path.clone(),
                 target: target.clone(),
             },
+            mirror::TreeEntry::HardLink { path, target } => TreeEntry::Link {
+                path: path.clone(),
+                target: target.clone(),
+            },
         })
         .collect();
     let sizes: BTreeMap<String, u64> = m.blobs.iter().map(|(d, f)| (d.clone(), f.size)).collect();

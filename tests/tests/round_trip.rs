@@ -224,9 +224,6 @@ fn round_trip_skopeo_dir() {
 /// one file into many: on a real catalog the shared base layers sit in hundreds of
 /// repositories.
 #[test]
-#[ignore = "BUG: extract --layout original writes every hard-linked file of an oc file:// mirror \
-            as a separate copy (the bundle's tree has no hard-link entry), so shared blobs take \
-            their size once per repository on disk"]
 fn original_layout_keeps_hard_links() {
     use std::collections::{BTreeMap, BTreeSet};
     use std::os::unix::fs::MetadataExt;

@@ -54,6 +54,10 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
                         path: path.clone(),
                         target: target.clone(),
                     },
+                    TreeEntry::Link { path, target } => mirror::TreeEntry::HardLink {
+                        path: path.clone(),
+                        target: target.clone(),
+                    },
                 })
                 .collect();
             mirror::write_tree(to, &tree, open).map_err(|e| e.to_string())
