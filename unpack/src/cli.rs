@@ -50,6 +50,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Layout::Oci)]
         layout: Layout,
     },
+    /// Push what the volumes hold into a registry, straight from the media; resumable.
+    Push(PushArgs),
+    /// Print what the registry holds of the bundle's images (JSON), for building the next,
+    /// smaller bundle (`ferry-pack --base`).
+    Receipt(RegistryArgs),
     /// List a bundle's volumes, images, sizes and signing key.
     Inspect {
         #[arg(required = true, value_name = "VOL")]
@@ -66,4 +71,58 @@ pub enum Command {
 pub enum Layout {
     Oci,
     Original,
+}
+
+/// How to reach the registry, shared by `push` and `receipt`.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// Volume files, or directories holding them.
+    #[arg(required = true, value_name = "VOL")]
+    pub volumes: Vec<PathBuf>,
+    #[arg(long, required = true, value_name = "PUB")]
+    pub trust: Vec<PathBuf>,
+    /// Destination: HOST[:PORT][/PREFIX]; each image goes to PREFIX/<its original repository path>.
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    pub to: String,
+    /// Credentials file (containers auth.json, docker config.json, OpenShift pull-secret.json);
+    /// default: $REGISTRY_AUTH_FILE, then podman's and docker's usual places.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for the registry's TLS certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Allow plain HTTP (loopback hosts) or unverified TLS. Only when you mean it.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Flatten destination paths to at most N components, as `oc image mirror` does
+    /// (2 for Quay organisations and Harbor projects); 0 = unlimited.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_components: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Blobs uploaded at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Where to keep what later runs need (signed tables of volumes seen, pieces of blobs
+    /// that span into volumes not yet given). Default: $XDG_STATE_HOME/ferry or ~/.local/state/ferry.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Where to write imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml,
+    /// imageContentSourcePolicy.yaml, catalogSource.yaml, mapping.txt and receipt.json.
+    /// Default: ./ferry-manifests-<bundle id>.
+    #[arg(long, value_name = "DIR")]
+    pub manifests_dir: Option<PathBuf>,
+    /// Pull secrets to name in every CatalogSource (`spec.secrets`); repeat for several.
+    #[arg(long, value_name = "NAME")]
+    pub catalog_secret: Vec<String>,
+    /// Show the mapping and what would be uploaded; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

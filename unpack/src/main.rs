@@ -3,6 +3,7 @@
 
 mod cli;
 mod extract;
+mod push;
 mod report;
 
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ fn main() -> ExitCode {
             trust,
             json,
         } => report::inspect(&volumes, &trust, json),
+        Command::Push(args) => push::run_push(&args),
+        Command::Receipt(args) => push::run_receipt(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

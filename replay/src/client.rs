@@ -1,0 +1,66 @@
+//! The pusher's view of a real registry, through `registry_client::Client`.
+
+use std::io::Read;
+
+use ferry_format::Digest;
+use registry_client::{Client, MountOutcome};
+
+use crate::registry::{OpenBody, Registry, RegistryFailure};
+
+fn digest(d: &Digest) -> registry_client::Digest {
+    registry_client::Digest::parse(&d.to_string()).expect("ferry digests are valid OCI digests")
+}
+
+fn fail(e: registry_client::RegistryError) -> RegistryFailure {
+    RegistryFailure(e.to_string())
+}
+
+impl Registry for Client {
+    fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, RegistryFailure> {
+        Client::blob_exists(self, repo, &digest(d))
+            .map(|s| s.is_some())
+            .map_err(fail)
+    }
+
+    fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, RegistryFailure> {
+        Client::mount_blob(self, repo, &digest(d), from)
+            .map(|o| o == MountOutcome::Mounted)
+            .map_err(fail)
+    }
+
+    fn upload_blob(
+        &self,
+        repo: &str,
+        d: &Digest,
+        size: u64,
+        open: &OpenBody<'_>,
+    ) -> Result<(), RegistryFailure> {
+        let opener = || -> std::io::Result<Box<dyn Read + '_>> {
+            open().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.0))
+        };
+        Client::upload_blob(self, repo, &digest(d), size, opener)
+            .map(|_| ())
+            .map_err(fail)
+    }
+
+    fn manifest_digest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryFailure> {
+        let info = Client::manifest_exists(self, repo, reference).map_err(fail)?;
+        Ok(info.and_then(|i| Digest::parse(i.digest.as_str()).ok()))
+    }
+
+    fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), RegistryFailure> {
+        Client::put_manifest(self, repo, reference, media_type, bytes)
+            .map(|_| ())
+            .map_err(fail)
+    }
+}

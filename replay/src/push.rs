@@ -1,0 +1,383 @@
+//! The push: blobs first (HEAD, then mount from a repository that has it, else a streamed
+//! upload straight from the volumes), then each complete image's manifests by digest,
+//! children before their index, and its tags last — so a tag never points at an
+//! incomplete image. Running it again finishes what a stopped run left: what the registry
+//! holds is found with HEAD and never sent twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use ferry_format::bundle::Bundle;
+use ferry_format::manifest::{BundleManifest, Image};
+use ferry_format::Digest;
+use serde::Serialize;
+
+use crate::mapping::{destination, MappingError, SourceRef, Target};
+use crate::registry::{Registry, RegistryFailure};
+
+pub struct Options {
+    pub target: Target,
+    pub max_components: usize,
+    pub jobs: usize,
+    pub dry_run: bool,
+}
+
+/// What happened to one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageOutcome {
+    pub image: String,
+    pub digest: Digest,
+    /// `registry/repo` it was pushed to.
+    pub destination: String,
+    pub tags: Vec<String>,
+    pub source: Option<String>,
+    /// `pushed`, `present` (nothing needed sending), `waiting` (volumes missing), `failed`,
+    /// or `planned` (dry run).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting_on: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Totals {
+    pub blobs_uploaded: usize,
+    pub bytes_uploaded: u64,
+    pub blobs_mounted: usize,
+    pub blobs_present: usize,
+    pub manifests_pushed: usize,
+    pub tags_pushed: usize,
+    pub bytes_staged: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub bundle_id: Digest,
+    pub target: String,
+    pub images: Vec<ImageOutcome>,
+    pub totals: Totals,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.images.iter().filter(|i| i.status == "failed").count()
+    }
+    pub fn waiting(&self) -> usize {
+        self.images.iter().filter(|i| i.status == "waiting").count()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+}
+
+/// Progress the caller may show.
+pub enum Event<'a> {
+    BlobUploaded {
+        digest: &'a Digest,
+        repo: &'a str,
+        bytes: u64,
+    },
+    BlobMounted {
+        digest: &'a Digest,
+        repo: &'a str,
+        from: &'a str,
+    },
+    ImageDone {
+        outcome: &'a ImageOutcome,
+    },
+}
+
+/// Destination repository (without host) for each image, in manifest order.
+pub fn map_images(m: &BundleManifest, opts: &Options) -> Result<Vec<String>, MappingError> {
+    m.images
+        .iter()
+        .map(|img| destination(&opts.target, &source_path(img), opts.max_components))
+        .collect()
+}
+
+/// The path the destination is built from: the original repository without its registry,
+/// or the repository the image had in the mirror when no original is recorded.
+pub fn source_path(img: &Image) -> String {
+    match &img.source {
+        Some(s) => SourceRef::parse(s).path,
+        None => img.repository.clone(),
+    }
+}
+
+/// Manifests of an image, children before the manifests that list them.
+fn manifests_bottom_up(m: &BundleManifest, img: &Image) -> Vec<u32> {
+    let mut out: Vec<u32> = img
+        .blobs
+        .iter()
+        .copied()
+        .filter(|&b| m.blobs[b as usize].media_type.is_some())
+        .collect();
+    out.reverse();
+    out
+}
+
+pub fn push(
+    bundle: &Bundle,
+    registry: &dyn Registry,
+    opts: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Report, PushError> {
+    let m = &*bundle.manifest;
+    let repos = map_images(m, opts)?;
+    let host = &opts.target.registry;
+    let totals = Mutex::new(Totals::default());
+    let mut outcomes: Vec<ImageOutcome> = m
+        .images
+        .iter()
+        .zip(&repos)
+        .map(|(img, repo)| ImageOutcome {
+            image: img.display_name(),
+            digest: img.digest,
+            destination: format!("{host}/{repo}"),
+            tags: img.tags.clone(),
+            source: img.source.clone(),
+            status: "planned",
+            waiting_on: Vec::new(),
+            error: None,
+        })
+        .collect();
+
+    // Which images can be completed from what is at hand; stage pieces of the others.
+    let mut ready: Vec<usize> = Vec::new();
+    for (i, img) in m.images.iter().enumerate() {
+        let mut missing = BTreeSet::new();
+        for &b in &img.blobs {
+            missing.extend(bundle.blob_missing_volumes(b));
+        }
+        if missing.is_empty() {
+            ready.push(i);
+        } else {
+            outcomes[i].status = "waiting";
+            outcomes[i].waiting_on = missing.into_iter().collect();
+            if !opts.dry_run {
+                for &b in &img.blobs {
+                    if !bundle.blob_missing_volumes(b).is_empty() {
+                        if let Ok(n) = bundle.stage_present_chunks(b) {
+                            totals.lock().expect("totals").bytes_staged += n;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // One job per blob digest: every repository that needs it, in image order.
+    let mut wanted: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for &i in &ready {
+        for &b in &m.images[i].blobs {
+            if m.blobs[b as usize].media_type.is_none() {
+                let list = wanted.entry(b).or_default();
+                if !list.contains(&repos[i]) {
+                    list.push(repos[i].clone());
+                }
+            }
+        }
+    }
+    let mut jobs: Vec<(u32, Vec<String>)> = wanted.into_iter().collect();
+    // Largest first, so the two cores and the network stay busy to the end.
+    jobs.sort_by_key(|(b, _)| std::cmp::Reverse(m.blobs[*b as usize].size));
+    let failed_blobs: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
+    let next = AtomicUsize::new(0);
+    let uploaded_bytes = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some((blob, repos)) = jobs.get(k) else {
+                    return;
+                };
+                if let Err(e) = blob_job(
+                    bundle,
+                    registry,
+                    *blob,
+                    repos,
+                    opts.dry_run,
+                    &totals,
+                    &uploaded_bytes,
+                    events,
+                ) {
+                    failed_blobs.lock().expect("failures").insert(*blob, e.0);
+                }
+            });
+        }
+    });
+    let failed_blobs = failed_blobs.into_inner().expect("failures");
+
+    // Manifests and tags of every image whose blobs are all in.
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<&'static str, String>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = ready.get(k) else { return };
+                let img = &m.images[i];
+                let r = match img.blobs.iter().find_map(|b| failed_blobs.get(b)) {
+                    Some(e) => Err(format!("a blob did not upload: {e}")),
+                    None => image_job(bundle, registry, img, &repos[i], opts.dry_run, &totals)
+                        .map_err(|e| e.0),
+                };
+                results.lock().expect("results").push((i, r));
+            });
+        }
+    });
+    for (i, r) in results.into_inner().expect("results") {
+        match r {
+            Ok(status) => outcomes[i].status = status,
+            Err(e) => {
+                outcomes[i].status = "failed";
+                outcomes[i].error = Some(e);
+            }
+        }
+        events(Event::ImageDone {
+            outcome: &outcomes[i],
+        });
+    }
+    let totals = totals.into_inner().expect("totals");
+    Ok(Report {
+        bundle_id: m.bundle_id,
+        target: opts.target.to_string(),
+        images: outcomes,
+        totals,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn blob_job(
+    bundle: &Bundle,
+    registry: &dyn Registry,
+    blob: u32,
+    repos: &[String],
+    dry_run: bool,
+    totals: &Mutex<Totals>,
+    uploaded: &AtomicU64,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(), RegistryFailure> {
+    let b = &bundle.manifest.blobs[blob as usize];
+    let mut holder: Option<&str> = None;
+    let mut missing = Vec::new();
+    for repo in repos {
+        if registry.blob_exists(repo, &b.digest)? {
+            holder.get_or_insert(repo);
+            totals.lock().expect("totals").blobs_present += 1;
+        } else {
+            missing.push(repo.as_str());
+        }
+    }
+    if dry_run {
+        return Ok(());
+    }
+    for repo in missing {
+        if let Some(from) = holder {
+            if registry.mount_blob(repo, &b.digest, from)? {
+                totals.lock().expect("totals").blobs_mounted += 1;
+                events(Event::BlobMounted {
+                    digest: &b.digest,
+                    repo,
+                    from,
+                });
+                continue;
+            }
+        }
+        let open = || -> Result<Box<dyn Read + '_>, RegistryFailure> {
+            bundle
+                .open_blob(blob)
+                .map(|r| Box::new(r) as Box<dyn Read>)
+                .map_err(|e| RegistryFailure(e.to_string()))
+        };
+        registry.upload_blob(repo, &b.digest, b.size, &open)?;
+        uploaded.fetch_add(b.size, Ordering::Relaxed);
+        {
+            let mut t = totals.lock().expect("totals");
+            t.blobs_uploaded += 1;
+            t.bytes_uploaded += b.size;
+        }
+        events(Event::BlobUploaded {
+            digest: &b.digest,
+            repo,
+            bytes: b.size,
+        });
+        holder = Some(repo);
+    }
+    // Staged pieces of this blob are no longer needed once it is in the registry.
+    if let Some(stage) = &bundle.stage {
+        if let Ok(chunks) = bundle.chunks_of(blob) {
+            for (_, c) in chunks {
+                stage.forget_chunk(&bundle.chunk_name(&c));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Manifests bottom-up by digest, then tags. Returns `pushed` or `present`.
+fn image_job(
+    bundle: &Bundle,
+    registry: &dyn Registry,
+    img: &Image,
+    repo: &str,
+    dry_run: bool,
+    totals: &Mutex<Totals>,
+) -> Result<&'static str, RegistryFailure> {
+    let m = &*bundle.manifest;
+    let mut sent = false;
+    for b in manifests_bottom_up(m, img) {
+        let blob = &m.blobs[b as usize];
+        let reference = blob.digest.to_string();
+        if registry.manifest_digest(repo, &reference)?.is_some() {
+            continue;
+        }
+        if dry_run {
+            continue;
+        }
+        let bytes = read_small(bundle, b)?;
+        let media_type = blob.media_type.as_deref().unwrap_or_default();
+        registry.put_manifest(repo, &reference, media_type, &bytes)?;
+        totals.lock().expect("totals").manifests_pushed += 1;
+        sent = true;
+    }
+    let top = &m.blobs[img.blobs[0] as usize];
+    for tag in &img.tags {
+        if registry.manifest_digest(repo, tag)? == Some(top.digest) || dry_run {
+            continue;
+        }
+        let bytes = read_small(bundle, img.blobs[0])?;
+        registry.put_manifest(
+            repo,
+            tag,
+            top.media_type.as_deref().unwrap_or(&img.media_type),
+            &bytes,
+        )?;
+        totals.lock().expect("totals").tags_pushed += 1;
+        sent = true;
+    }
+    Ok(if dry_run {
+        "planned"
+    } else if sent {
+        "pushed"
+    } else {
+        "present"
+    })
+}
+
+/// Manifests are small (registries cap them at 4 MiB); read them whole.
+fn read_small(bundle: &Bundle, blob: u32) -> Result<Vec<u8>, RegistryFailure> {
+    let mut r = bundle
+        .open_blob(blob)
+        .map_err(|e| RegistryFailure(e.to_string()))?;
+    let mut out = Vec::new();
+    r.read_to_end(&mut out)
+        .map_err(|e| RegistryFailure(e.to_string()))?;
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! `push` and `receipt`: glue between the volumes, the registry client and the replay engine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ferry_format::bundle::Bundle;
+use ferry_format::read::Volume;
+use ferry_format::size::human;
+use ferry_format::stage::Stage;
+use ferry_format::verify::collect_inputs;
+use registry_client::{Client, Config, Credentials};
+use replay::mapping::Target;
+use replay::push::{self, Event, Options};
+
+use crate::cli::{PushArgs, RegistryArgs};
+use crate::{load_keys, Outcome};
+
+/// Exit status when everything given went in, but some images wait on volumes not given.
+const INCOMPLETE: u8 = 3;
+
+/// Opens the volumes given; those that fail are named and left out (a push uses what it can).
+fn open_bundle(
+    args: &RegistryArgs,
+) -> Result<(Bundle, Vec<ferry_format::key::PublicKey>, Vec<String>), (u8, String)> {
+    let keys = load_keys(&args.trust)?;
+    let inputs = collect_inputs(&args.volumes).map_err(|e| (2, e.to_string()))?;
+    let mut opened = Vec::new();
+    let mut problems = Vec::new();
+    for p in &inputs.volumes {
+        match Volume::open(p, &keys) {
+            Ok(v) => opened.push(v),
+            Err(e) => problems.push(format!("left out: {e}")),
+        }
+    }
+    if opened.is_empty() {
+        let mut msg = "no volume could be opened".to_string();
+        for p in &problems {
+            msg.push_str("\n  ");
+            msg.push_str(p);
+        }
+        return Err((1, msg));
+    }
+    let mut ids: BTreeMap<_, usize> = BTreeMap::new();
+    for v in &opened {
+        *ids.entry(v.table.bundle_id).or_default() += 1;
+    }
+    if ids.len() > 1 {
+        return Err((
+            1,
+            format!(
+                "the volumes given belong to {} bundles ({}); push one bundle at a time",
+                ids.len(),
+                ids.keys()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let bundle = Bundle::new(opened).map_err(|e| (1, e.to_string()))?;
+    Ok((bundle, keys, problems))
+}
+
+fn client(args: &RegistryArgs, target: &Target, jobs: usize) -> Result<Client, (u8, String)> {
+    let credentials: Option<Credentials> =
+        Credentials::from_auth_files(&target.registry, args.authfile.as_deref())
+            .map_err(|e| (2, e.to_string()))?;
+    let mut config = Config::new(target.registry.clone());
+    config.insecure = args.insecure;
+    config.ca_cert = args.ca_cert.clone();
+    config.credentials = credentials;
+    config.user_agent = format!("ferry-unpack/{}", env!("CARGO_PKG_VERSION"));
+    config.max_idle_connections = config.max_idle_connections.max(jobs * 2);
+    Client::new(config).map_err(|e| (2, e.to_string()))
+}
+
+fn default_state() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("ferry");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/state/ferry"),
+        None => PathBuf::from(".ferry-state"),
+    }
+}
+
+pub fn run_push(args: &PushArgs) -> Outcome {
+    let started = Instant::now();
+    let r = &args.registry;
+    let target = Target::parse(&r.to).map_err(|e| (2, e.to_string()))?;
+    let (bundle, keys, problems) = open_bundle(r)?;
+    for p in &problems {
+        eprintln!("ferry-unpack: {p}");
+    }
+    let state_root = args.state.clone().unwrap_or_else(default_state);
+    let stage = Stage::new(&state_root, &bundle.manifest.bundle_id);
+    let (bundle, stage_problems) = bundle.with_stage(stage, &keys);
+    for p in &stage_problems {
+        eprintln!("ferry-unpack: state: {p}");
+    }
+    let client = client(r, &target, args.jobs)?;
+    let opts = Options {
+        target: target.clone(),
+        max_components: r.max_components,
+        jobs: args.jobs.max(1),
+        dry_run: args.dry_run,
+    };
+    let quiet = args.json;
+    let events = |e: Event<'_>| {
+        if quiet {
+            return;
+        }
+        match e {
+            Event::BlobUploaded {
+                digest,
+                repo,
+                bytes,
+            } => {
+                eprintln!(
+                    "ferry-unpack: uploaded {digest} ({}) to {repo}",
+                    human(bytes)
+                )
+            }
+            Event::BlobMounted { digest, repo, from } => {
+                eprintln!("ferry-unpack: mounted {digest} into {repo} from {from}")
+            }
+            Event::ImageDone { .. } => {}
+        }
+    };
+    let report = push::push(&bundle, &client, &opts, &events).map_err(|e| (2, e.to_string()))?;
+    let id12 = &bundle.manifest.bundle_id.hex()[..12];
+    let mut outputs = Vec::new();
+    if !args.dry_run {
+        let dir = args
+            .manifests_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("ferry-manifests-{id12}")));
+        let name = format!("ferry-{id12}");
+        let os = replay::openshift::Options {
+            name: &name,
+            catalog_secrets: &args.catalog_secret,
+            publisher: "ferry",
+        };
+        outputs = replay::outputs::write_outputs(&dir, &bundle, &report, &target.to_string(), &os)
+            .map_err(|e| {
+                (
+                    2,
+                    format!("writing the cluster manifests into {}: {e}", dir.display()),
+                )
+            })?;
+    }
+    if args.json {
+        let out = serde_json::json!({ "report": report, "outputs": outputs, "left_out": problems });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serializes")
+        );
+    } else {
+        print_report(
+            &report,
+            &outputs,
+            args.dry_run,
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    Ok(if report.failed() > 0 || !problems.is_empty() {
+        1
+    } else if report.waiting() > 0 {
+        INCOMPLETE
+    } else {
+        0
+    })
+}
+
+fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs: f64) {
+    for i in &report.images {
+        let tags = if i.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" :{}", i.tags.join(","))
+        };
+        println!(
+            "{:<8} {} -> {}{tags}",
+            i.status.to_uppercase(),
+            i.image,
+            i.destination
+        );
+        if !i.waiting_on.is_empty() {
+            println!(
+                "         waits on volume(s) {}",
+                ferry_format::bundle::list(&i.waiting_on)
+            );
+        }
+        if let Some(e) = &i.error {
+            println!("         {e}");
+        }
+    }
+    let t = &report.totals;
+    if dry_run {
+        println!("dry run: nothing was written");
+    } else {
+        println!(
+            "{} blob(s) uploaded ({}), {} mounted, {} already there; {} manifest(s) and {} tag(s) pushed; {} staged for later volumes; {secs:.1}s",
+            t.blobs_uploaded,
+            human(t.bytes_uploaded),
+            t.blobs_mounted,
+            t.blobs_present,
+            t.manifests_pushed,
+            t.tags_pushed,
+            human(t.bytes_staged)
+        );
+    }
+    for o in outputs {
+        println!("wrote {}", o.display());
+    }
+    if report.failed() > 0 {
+        println!(
+            "{} image(s) failed: run the same command again to resume",
+            report.failed()
+        );
+    }
+}
+
+pub fn run_receipt(args: &RegistryArgs) -> Outcome {
+    let target = Target::parse(&args.to).map_err(|e| (2, e.to_string()))?;
+    let (bundle, _keys, problems) = open_bundle(args)?;
+    for p in &problems {
+        eprintln!("ferry-unpack: {p}");
+    }
+    let client = client(args, &target, 4)?;
+    let opts = Options {
+        target: target.clone(),
+        max_components: args.max_components,
+        jobs: 4,
+        dry_run: true,
+    };
+    let repos = push::map_images(&bundle.manifest, &opts).map_err(|e| (2, e.to_string()))?;
+    let mut report =
+        push::push(&bundle, &client, &opts, &|_| {}).map_err(|e| (2, e.to_string()))?;
+    // A dry run says "planned"; the receipt wants what is there: the manifest by digest.
+    for (o, repo) in report.images.iter_mut().zip(&repos) {
+        let there =
+            replay::registry::Registry::manifest_digest(&client, repo, &o.digest.to_string())
+                .map_err(|e| (2, e.to_string()))?;
+        o.status = if there.is_some() { "present" } else { "absent" };
+    }
+    let receipt = replay::outputs::receipt(&bundle, &report, &target.to_string());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&receipt).expect("serializes")
+    );
+    Ok(0)
+}
