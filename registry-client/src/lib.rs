@@ -1,1 +1,47 @@
-//! Distribution API client (issue 3).
+//! A blocking client for the OCI Distribution API, built for pushing (issue 3): the
+//! `ferry-unpack push` workers share one [`Client`] to replay verified blobs and
+//! manifests into Quay, Harbor, OpenShift's registry or CNCF distribution.
+//!
+//! - Blobs: [`Client::blob_exists`], [`Client::mount_blob`] (a 202 is cancelled and reported
+//!   as [`MountOutcome::NotMounted`]), [`Client::upload_blob`] (streamed monolithic `PUT`,
+//!   chunked `PATCH` after a 413, restart of the whole blob when a session dies).
+//! - Manifests: [`Client::put_manifest`], [`Client::manifest_exists`], [`Client::get_manifest`],
+//!   every digest checked.
+//! - Auth: anonymous, Basic, Bearer tokens (scoped, cached, refreshed; identity tokens via
+//!   OAuth2), from [`Credentials::from_auth_files`] (podman, docker, OpenShift pull secret).
+//! - Transport: TLS with the system's roots plus an optional CA file; plain HTTP or
+//!   unverified TLS only in insecure mode ([`Config::registry`] has the rules). Redirects
+//!   are followed here, and credentials never go to another origin. Transient failures are
+//!   retried within a [`RetryPolicy`], honouring `Retry-After`.
+//!
+//! Protocol notes and the behaviour of distribution 2.8.2 this follows are in
+//! `shared/research/protocols.md` section B.
+//!
+//! # Security
+//! Credentials, tokens and passwords never appear in `Debug` output or in errors; URLs in
+//! errors lose user information and long query values. ureq logs requests at `debug` level
+//! with sensitive headers redacted, but at `trace` level it logs the wire unredacted: never
+//! enable `trace` for `ureq` on a machine whose logs leave it. Credential helpers
+//! (`credHelpers`, `credsStore`) are not run.
+#![forbid(unsafe_code)]
+
+mod auth;
+mod challenge;
+mod client;
+pub mod credentials;
+mod endpoint;
+pub mod error;
+mod reference;
+mod retry;
+mod transport;
+mod upload;
+
+pub use client::{
+    Client, Config, Manifest, ManifestInfo, MountOutcome, Timeouts, UploadPolicy,
+    MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES,
+};
+pub use credentials::{CredentialSource, Credentials};
+pub use error::{RegistryError, RemoteError, RemoteErrors, Result};
+pub use reference::{BadDigest, Digest};
+pub use retry::RetryPolicy;
+pub use upload::UploadReport;
