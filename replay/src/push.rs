@@ -51,6 +51,9 @@ pub struct Totals {
     pub manifests_pushed: usize,
     pub tags_pushed: usize,
     pub bytes_staged: u64,
+    /// Dry run: blobs (per repository) and bytes that a push would send.
+    pub would_upload: usize,
+    pub would_upload_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -276,6 +279,11 @@ fn blob_job(
         }
     }
     if dry_run {
+        let mut t = totals.lock().expect("totals");
+        if holder.is_none() && !missing.is_empty() {
+            t.would_upload += 1;
+            t.would_upload_bytes += b.size;
+        }
         return Ok(());
     }
     for repo in missing {

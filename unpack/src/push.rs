@@ -198,7 +198,11 @@ fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs:
     }
     let t = &report.totals;
     if dry_run {
-        println!("dry run: nothing was written");
+        println!(
+            "dry run: would upload {} blob(s) ({}) and mount the rest; nothing was written",
+            t.would_upload,
+            human(t.would_upload_bytes)
+        );
     } else {
         println!(
             "{} blob(s) uploaded ({}), {} mounted, {} already there; {} manifest(s) and {} tag(s) pushed; {} staged for later volumes; {secs:.1}s",
