@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's main job on a shipped fixture: generate a key, pack the oc `file://` mirror
-# fixture into several volumes, verify each volume alone, then extract the bundle both as
-# one OCI layout (read back with skopeo) and as the original layout (compared with diff -r).
+# fixture into several volumes, verify each volume alone, push them into a local registry
+# this script starts (docker-registry on 127.0.0.1, storage in a temp dir) and read the
+# images back with skopeo, show the OpenShift manifests, then extract the bundle as the
+# original layout (compared with diff -r) and as one OCI layout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -20,6 +22,35 @@ for v in "$work"/volumes/*.tar; do
 done
 echo "== verify all volumes together"
 "$bin/ferry-unpack" verify "$work/volumes" --trust "$work/site.key.pub"
+echo "== start a local registry and push the volumes into it, one disk at a time"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/registry"
+cat >"$work/registry/config.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $work/registry/data}}
+http: {addr: 127.0.0.1:$port, secret: ferry-demo}
+YML
+docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+registry_pid=$!
+trap 'kill $registry_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null && break
+  sleep 0.1
+done
+status=0
+for v in $(ls "$work"/volumes/*.tar | sort -r); do
+  echo "-- push $(basename "$v")"
+  "$bin/ferry-unpack" push "$v" --trust "$work/site.key.pub" --to "127.0.0.1:$port/efk" --insecure \
+    --state "$work/state" --manifests-dir "$work/cluster" || status=$?
+  [ "$status" = 0 ] || [ "$status" = 3 ] || exit "$status"
+done
+echo "== read an image back from the registry with skopeo"
+skopeo inspect --tls-verify=false "docker://127.0.0.1:$port/efk/openshift4/ose-elasticsearch-proxy:v4.6" \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print("registry holds", d["Name"], d["Digest"])'
+echo "== OpenShift manifests to apply (oc apply -f $work/cluster/)"
+cat "$work/cluster/imageDigestMirrorSet.yaml" | head -20
+cat "$work/cluster/catalogSource.yaml"
 echo "== extract as the original layout and compare"
 "$bin/ferry-unpack" extract "$work/volumes" --trust "$work/site.key.pub" --to "$work/original" --layout original
 diff -r "$mirror" "$work/original" && echo "identical to $mirror"

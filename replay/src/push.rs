@@ -151,34 +151,12 @@ pub fn push(
         })
         .collect();
 
-    // Which images can be completed from what is at hand; stage pieces of the others.
-    let mut ready: Vec<usize> = Vec::new();
-    for (i, img) in m.images.iter().enumerate() {
-        let mut missing = BTreeSet::new();
-        for &b in &img.blobs {
-            missing.extend(bundle.blob_missing_volumes(b));
-        }
-        if missing.is_empty() {
-            ready.push(i);
-        } else {
-            outcomes[i].status = "waiting";
-            outcomes[i].waiting_on = missing.into_iter().collect();
-            if !opts.dry_run {
-                for &b in &img.blobs {
-                    if !bundle.blob_missing_volumes(b).is_empty() {
-                        if let Ok(n) = bundle.stage_present_chunks(b) {
-                            totals.lock().expect("totals").bytes_staged += n;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    // One job per blob digest: every repository that needs it, in image order.
+    // One job per blob digest (configs and layers): every repository that needs it, for
+    // every image, complete or not: what a disk holds goes in now, so an image whose other
+    // blobs come on a later disk completes then, with this disk gone.
     let mut wanted: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for &i in &ready {
-        for &b in &m.images[i].blobs {
+    for (i, img) in m.images.iter().enumerate() {
+        for &b in &img.blobs {
             if m.blobs[b as usize].media_type.is_none() {
                 let list = wanted.entry(b).or_default();
                 if !list.contains(&repos[i]) {
@@ -191,6 +169,7 @@ pub fn push(
     // Largest first, so the two cores and the network stay busy to the end.
     jobs.sort_by_key(|(b, _)| std::cmp::Reverse(m.blobs[*b as usize].size));
     let failed_blobs: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
+    let present: Mutex<BTreeSet<(String, u32)>> = Mutex::new(BTreeSet::new());
     let next = AtomicUsize::new(0);
     let uploaded_bytes = AtomicU64::new(0);
     std::thread::scope(|scope| {
@@ -200,7 +179,7 @@ pub fn push(
                 let Some((blob, repos)) = jobs.get(k) else {
                     return;
                 };
-                if let Err(e) = blob_job(
+                match blob_job(
                     bundle,
                     registry,
                     *blob,
@@ -210,34 +189,84 @@ pub fn push(
                     &uploaded_bytes,
                     events,
                 ) {
-                    failed_blobs.lock().expect("failures").insert(*blob, e.0);
+                    Ok(there) => {
+                        let mut p = present.lock().expect("present");
+                        p.extend(there.into_iter().map(|r| (r, *blob)));
+                    }
+                    Err(e) => {
+                        failed_blobs.lock().expect("failures").insert(*blob, e.0);
+                    }
                 }
             });
         }
     });
     let failed_blobs = failed_blobs.into_inner().expect("failures");
+    let present = present.into_inner().expect("present");
 
-    // Manifests and tags of every image whose blobs are all in.
+    // Manifests and tags of every image whose blobs are all in the registry now.
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<&'static str, String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, Result<Done, String>)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = ready.get(k) else { return };
-                let img = &m.images[i];
-                let r = match img.blobs.iter().find_map(|b| failed_blobs.get(b)) {
-                    Some(e) => Err(format!("a blob did not upload: {e}")),
-                    None => image_job(bundle, registry, img, &repos[i], opts.dry_run, &totals)
-                        .map_err(|e| e.0),
+                let Some(img) = m.images.get(k) else { return };
+                let repo = &repos[k];
+                let layers: Vec<u32> = img
+                    .blobs
+                    .iter()
+                    .copied()
+                    .filter(|&b| m.blobs[b as usize].media_type.is_none())
+                    .collect();
+                let r = if let Some(e) = layers.iter().find_map(|b| failed_blobs.get(b)) {
+                    Err(format!("a blob did not upload: {e}"))
+                } else {
+                    let absent: BTreeSet<u32> = layers
+                        .iter()
+                        .filter(|&&b| !present.contains(&(repo.clone(), b)))
+                        .flat_map(|&b| bundle.blob_missing_volumes(b))
+                        .collect();
+                    let done = if absent.is_empty() {
+                        image_job(bundle, registry, img, repo, opts.dry_run, &totals)
+                            .map_err(|e| e.0)
+                    } else {
+                        Ok(Done::Waiting(absent.into_iter().collect()))
+                    };
+                    if let (Ok(Done::Status(_)), Some(stage)) = (&done, &bundle.stage) {
+                        // In the registry now: staged copies of its manifests are done with.
+                        for &b in img
+                            .blobs
+                            .iter()
+                            .filter(|&&b| m.blobs[b as usize].media_type.is_some())
+                        {
+                            if let Ok(chunks) = bundle.chunks_of(b) {
+                                for (_, c) in chunks {
+                                    stage.forget_chunk(&bundle.chunk_name(&c));
+                                }
+                            }
+                        }
+                    }
+                    if matches!(done, Ok(Done::Waiting(_))) && !opts.dry_run {
+                        // Its manifests cannot go in before its blobs; keep the ones this disk
+                        // holds (they are small) so the run with the last disk can finish it.
+                        stage_manifests(bundle, img, &totals)
+                    } else {
+                        done
+                    }
                 };
-                results.lock().expect("results").push((i, r));
+                results.lock().expect("results").push((k, r));
             });
         }
     });
-    for (i, r) in results.into_inner().expect("results") {
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|(i, _)| *i);
+    for (i, r) in results {
         match r {
-            Ok(status) => outcomes[i].status = status,
+            Ok(Done::Status(status)) => outcomes[i].status = status,
+            Ok(Done::Waiting(volumes)) => {
+                outcomes[i].status = "waiting";
+                outcomes[i].waiting_on = volumes;
+            }
             Err(e) => {
                 outcomes[i].status = "failed";
                 outcomes[i].error = Some(e);
@@ -256,6 +285,8 @@ pub fn push(
     })
 }
 
+/// Puts one blob into every repository that needs it, as far as the volumes at hand allow.
+/// Returns the repositories that hold it afterwards (in a dry run: would hold it).
 #[allow(clippy::too_many_arguments)]
 fn blob_job(
     bundle: &Bundle,
@@ -266,25 +297,44 @@ fn blob_job(
     totals: &Mutex<Totals>,
     uploaded: &AtomicU64,
     events: &(dyn Fn(Event<'_>) + Sync),
-) -> Result<(), RegistryFailure> {
+) -> Result<Vec<String>, RegistryFailure> {
     let b = &bundle.manifest.blobs[blob as usize];
     let mut holder: Option<&str> = None;
+    let mut there = Vec::new();
     let mut missing = Vec::new();
     for repo in repos {
         if registry.blob_exists(repo, &b.digest)? {
             holder.get_or_insert(repo);
+            there.push(repo.clone());
             totals.lock().expect("totals").blobs_present += 1;
         } else {
             missing.push(repo.as_str());
         }
     }
+    if missing.is_empty() {
+        return Ok(there);
+    }
+    let available = bundle.blob_missing_volumes(blob).is_empty();
     if dry_run {
-        let mut t = totals.lock().expect("totals");
-        if holder.is_none() && !missing.is_empty() {
-            t.would_upload += 1;
-            t.would_upload_bytes += b.size;
+        if available {
+            let mut t = totals.lock().expect("totals");
+            if holder.is_none() {
+                t.would_upload += 1;
+                t.would_upload_bytes += b.size;
+            }
+            there.extend(missing.iter().map(|r| r.to_string()));
         }
-        return Ok(());
+        return Ok(there);
+    }
+    if !available {
+        // Part of it may be on this disk: keep those chunks for the run that brings the rest.
+        if bundle.blob_missing_volumes(blob).len() < (b.last_volume - b.first_volume + 1) as usize {
+            let n = bundle.stage_present_chunks(blob).map_err(|e| {
+                RegistryFailure(format!("staging chunks of blob {}: {e}", b.digest))
+            })?;
+            totals.lock().expect("totals").bytes_staged += n;
+        }
+        return Ok(there);
     }
     for repo in missing {
         if let Some(from) = holder {
@@ -295,6 +345,7 @@ fn blob_job(
                     repo,
                     from,
                 });
+                there.push(repo.to_string());
                 continue;
             }
         }
@@ -317,6 +368,7 @@ fn blob_job(
             bytes: b.size,
         });
         holder = Some(repo);
+        there.push(repo.to_string());
     }
     // Staged pieces of this blob are no longer needed once it is in the registry.
     if let Some(stage) = &bundle.stage {
@@ -326,10 +378,38 @@ fn blob_job(
             }
         }
     }
-    Ok(())
+    Ok(there)
 }
 
-/// Manifests bottom-up by digest, then tags. Returns `pushed` or `present`.
+/// Keeps verified copies of an image's manifests that are on the volumes at hand.
+fn stage_manifests(bundle: &Bundle, img: &Image, totals: &Mutex<Totals>) -> Result<Done, String> {
+    let m = &*bundle.manifest;
+    let mut waiting = BTreeSet::new();
+    for &b in &img.blobs {
+        if m.blobs[b as usize].media_type.is_none() {
+            waiting.extend(bundle.blob_missing_volumes(b));
+            continue;
+        }
+        let missing = bundle.blob_missing_volumes(b);
+        if missing.is_empty() {
+            let n = bundle
+                .stage_present_chunks(b)
+                .map_err(|e| format!("staging manifest {}: {e}", m.blobs[b as usize].digest))?;
+            totals.lock().expect("totals").bytes_staged += n;
+        }
+        waiting.extend(missing);
+    }
+    Ok(Done::Waiting(waiting.into_iter().collect()))
+}
+
+/// How an image's manifests went.
+enum Done {
+    Status(&'static str),
+    /// A manifest or blob is neither in the registry nor on the volumes at hand.
+    Waiting(Vec<u32>),
+}
+
+/// Manifests bottom-up by digest, then tags (only once every manifest is in).
 fn image_job(
     bundle: &Bundle,
     registry: &dyn Registry,
@@ -337,7 +417,7 @@ fn image_job(
     repo: &str,
     dry_run: bool,
     totals: &Mutex<Totals>,
-) -> Result<&'static str, RegistryFailure> {
+) -> Result<Done, RegistryFailure> {
     let m = &*bundle.manifest;
     let mut sent = false;
     for b in manifests_bottom_up(m, img) {
@@ -345,6 +425,10 @@ fn image_job(
         let reference = blob.digest.to_string();
         if registry.manifest_digest(repo, &reference)?.is_some() {
             continue;
+        }
+        let missing = bundle.blob_missing_volumes(b);
+        if !missing.is_empty() {
+            return Ok(Done::Waiting(missing));
         }
         if dry_run {
             continue;
@@ -357,26 +441,22 @@ fn image_job(
     }
     let top = &m.blobs[img.blobs[0] as usize];
     for tag in &img.tags {
-        if registry.manifest_digest(repo, tag)? == Some(top.digest) || dry_run {
+        if dry_run || registry.manifest_digest(repo, tag)? == Some(top.digest) {
             continue;
         }
         let bytes = read_small(bundle, img.blobs[0])?;
-        registry.put_manifest(
-            repo,
-            tag,
-            top.media_type.as_deref().unwrap_or(&img.media_type),
-            &bytes,
-        )?;
+        let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
+        registry.put_manifest(repo, tag, media_type, &bytes)?;
         totals.lock().expect("totals").tags_pushed += 1;
         sent = true;
     }
-    Ok(if dry_run {
+    Ok(Done::Status(if dry_run {
         "planned"
     } else if sent {
         "pushed"
     } else {
         "present"
-    })
+    }))
 }
 
 /// Manifests are small (registries cap them at 4 MiB); read them whole.
