@@ -231,9 +231,10 @@ impl Transport {
             return true;
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
-            let was_basic = state.scheme == AuthScheme::Basic;
             state.scheme = AuthScheme::Basic;
-            return !was_basic && self.basic_header().is_some();
+            // Decided by what this request sent, not by the shared state: another worker
+            // may have learnt Basic while this request was on its way without it.
+            return !sent_auth && self.basic_header().is_some();
         }
         false
     }

@@ -187,8 +187,11 @@ pub(crate) fn encode_query_value(value: &str) -> String {
     out
 }
 
-/// The form of a URL shown in errors: user information dropped, and query values longer
-/// than 24 characters cut (upload `_state` blobs, presigned-URL signatures).
+/// Query parameters of the Distribution API whose values are shown whole in errors.
+const SHOWN_WHOLE: &[&str] = &["digest", "mount", "from", "scope", "service", "n", "last"];
+
+/// The form of a URL shown in errors: user information dropped, and other query values
+/// longer than 24 characters cut (upload `_state` blobs, presigned-URL signatures).
 pub(crate) fn display_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some(parts) => parts,
@@ -210,7 +213,7 @@ pub(crate) fn display_url(url: &str) -> String {
                     out.push('&');
                 }
                 match pair.split_once('=') {
-                    Some((k, v)) if v.chars().count() > 24 => {
+                    Some((k, v)) if v.chars().count() > 24 && !SHOWN_WHOLE.contains(&k) => {
                         let cut: String = v.chars().take(12).collect();
                         out.push_str(&format!("{k}={cut}…"));
                     }
@@ -319,11 +322,11 @@ mod tests {
     #[test]
     fn urls_in_errors_lose_credentials_and_long_state() {
         let shown = display_url(
-            "https://bob:hunter2@r.example/v2/x/blobs/uploads/u?_state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&digest=sha256%3A12",
+            "https://bob:hunter2@r.example/v2/x/blobs/uploads/u?_state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&digest=sha256%3A1234567890123456789012345678901234567890",
         );
         assert_eq!(
             shown,
-            "https://r.example/v2/x/blobs/uploads/u?_state=AAAAAAAAAAAA…&digest=sha256%3A12"
+            "https://r.example/v2/x/blobs/uploads/u?_state=AAAAAAAAAAAA…&digest=sha256%3A1234567890123456789012345678901234567890"
         );
         assert!(!shown.contains("hunter2"));
     }

@@ -526,19 +526,16 @@ fn transport_error(method: &str, url: &str, e: ureq::Error) -> RegistryError {
 }
 
 fn io_error(method: &str, url: &str, e: io::Error) -> RegistryError {
-    // ureq hands its own errors (timeouts inside a body read) through io::Error.
+    // ureq hands its own errors (a timeout inside a body read) through io::Error.
     if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
-        if let Ok(inner) = e
-            .into_inner()
-            .unwrap_or_else(|| "".into())
-            .downcast::<ureq::Error>()
-        {
-            return transport_error(method, url, *inner);
-        }
-        return RegistryError::Transport {
-            method: method.to_owned(),
-            url: display_url(url),
-            source: "unreadable transport error".into(),
+        let kind = e.kind();
+        return match e.into_inner().map(|inner| inner.downcast::<ureq::Error>()) {
+            Some(Ok(inner)) => transport_error(method, url, *inner),
+            _ => RegistryError::Transport {
+                method: method.to_owned(),
+                url: display_url(url),
+                source: Box::new(io::Error::from(kind)),
+            },
         };
     }
     let text = e.to_string();

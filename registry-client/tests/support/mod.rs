@@ -47,16 +47,39 @@ impl TestCa {
         let p = |name: &str| dir.join(name);
         let s = |path: PathBuf| path.to_str().unwrap().to_owned();
         openssl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", &s(p("ca.key")), "-out", &s(p("ca.pem")), "-days", "2",
-            "-subj", "/CN=ferry test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &s(p("ca.key")),
+            "-out",
+            &s(p("ca.pem")),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ferry test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         openssl(&[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", &s(p("server.key")), "-out", &s(p("server.csr")),
-            "-subj", "/CN=127.0.0.1",
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &s(p("server.key")),
+            "-out",
+            &s(p("server.csr")),
+            "-subj",
+            "/CN=127.0.0.1",
         ]);
         std::fs::write(
             p("ext.cnf"),
@@ -64,9 +87,21 @@ impl TestCa {
         )
         .unwrap();
         openssl(&[
-            "x509", "-req", "-in", &s(p("server.csr")), "-CA", &s(p("ca.pem")),
-            "-CAkey", &s(p("ca.key")), "-CAcreateserial", "-out", &s(p("server.pem")),
-            "-days", "2", "-extfile", &s(p("ext.cnf")),
+            "x509",
+            "-req",
+            "-in",
+            &s(p("server.csr")),
+            "-CA",
+            &s(p("ca.pem")),
+            "-CAkey",
+            &s(p("ca.key")),
+            "-CAcreateserial",
+            "-out",
+            &s(p("server.pem")),
+            "-days",
+            "2",
+            "-extfile",
+            &s(p("ext.cnf")),
         ]);
         TestCa {
             ca_cert: p("ca.pem"),
@@ -77,7 +112,10 @@ impl TestCa {
 }
 
 fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().expect("run openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
@@ -389,40 +427,67 @@ impl Reply {
 }
 
 type Handler = dyn Fn(&MockRequest) -> Reply + Send + Sync;
+type Early = dyn Fn(&MockRequest) -> Option<Reply> + Send + Sync;
 
-/// A scripted HTTP/1.1 server on 127.0.0.1: the handler sees each request's method,
-/// target and headers (before the body is read) and says what to do. Every request is
-/// logged with the body as read. Stopped, with all its threads joined, on drop.
+/// A scripted HTTP/1.1 server on 127.0.0.1. For each request, an optional `early` hook
+/// sees the method, target and headers before the body is read and may answer at once
+/// (a refusal to a request that waits for `100-continue` then skips its body, as Go's
+/// server and nginx do; a reset cuts it); otherwise the handler sees the whole request.
+/// Every request is logged with the body as read. Stopped, its threads joined, on drop.
 pub struct MockServer {
     port: u16,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<MockRequest>>>,
     accept: Option<JoinHandle<()>>,
-    connections: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>>,
+    /// Open connections (a clone of each, to shut them on drop): a connection removes
+    /// itself when it ends, so that its socket really closes then.
+    open: Arc<Mutex<HashMap<u64, TcpStream>>>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl MockServer {
     pub fn start(handler: impl Fn(&MockRequest) -> Reply + Send + Sync + 'static) -> MockServer {
+        MockServer::start_with_early(|_| None, handler)
+    }
+
+    pub fn start_with_early(
+        early: impl Fn(&MockRequest) -> Option<Reply> + Send + Sync + 'static,
+        handler: impl Fn(&MockRequest) -> Reply + Send + Sync + 'static,
+    ) -> MockServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
-        let connections: Arc<Mutex<Vec<(TcpStream, JoinHandle<()>)>>> = Arc::default();
+        let open: Arc<Mutex<HashMap<u64, TcpStream>>> = Arc::default();
+        let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let handler: Arc<Handler> = Arc::new(handler);
+        let early: Arc<Early> = Arc::new(early);
         let accept = {
-            let (stop, log, connections) = (stop.clone(), log.clone(), connections.clone());
+            let (stop, log, open, threads) =
+                (stop.clone(), log.clone(), open.clone(), threads.clone());
             std::thread::spawn(move || {
-                for stream in listener.incoming() {
+                for (id, stream) in listener.incoming().enumerate() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let Ok(copy) = stream.try_clone() else { continue };
-                    let (handler, log, stop) = (handler.clone(), log.clone(), stop.clone());
+                    let Ok(copy) = stream.try_clone() else {
+                        continue;
+                    };
+                    let id = id as u64;
+                    open.lock().unwrap().insert(id, copy);
+                    let (handler, early, log, stop, open) = (
+                        handler.clone(),
+                        early.clone(),
+                        log.clone(),
+                        stop.clone(),
+                        open.clone(),
+                    );
                     let thread = std::thread::spawn(move || {
-                        serve_connection(stream, port, &*handler, &log, &stop);
+                        serve_connection(stream, port, &*early, &*handler, &log, &stop);
+                        open.lock().unwrap().remove(&id);
                     });
-                    connections.lock().unwrap().push((copy, thread));
+                    threads.lock().unwrap().push(thread);
                 }
             })
         };
@@ -431,7 +496,8 @@ impl MockServer {
             stop,
             log,
             accept: Some(accept),
-            connections,
+            open,
+            threads,
         }
     }
 
@@ -469,11 +535,11 @@ impl Drop for MockServer {
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
-        let conns = std::mem::take(&mut *self.connections.lock().unwrap());
-        for (stream, _) in &conns {
+        for stream in self.open.lock().unwrap().values() {
             let _ = stream.shutdown(Shutdown::Both);
         }
-        for (_, thread) in conns {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap());
+        for thread in threads {
             let _ = thread.join();
         }
     }
@@ -482,6 +548,7 @@ impl Drop for MockServer {
 fn serve_connection(
     stream: TcpStream,
     port: u16,
+    early: &Early,
     handler: &Handler,
     log: &Mutex<Vec<MockRequest>>,
     stop: &AtomicBool,
@@ -528,7 +595,23 @@ fn serve_connection(
         let expects_continue = req
             .header("expect")
             .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-        let mut reply = handler(&req);
+        let early_reply = early(&req);
+        let body_read = early_reply.is_none();
+        let mut reply = match early_reply {
+            Some(r) => r,
+            None => {
+                if expects_continue && len > 0 {
+                    let _ = writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+                let mut data = vec![0u8; len];
+                if reader.read_exact(&mut data).is_err() {
+                    log.lock().unwrap().push(req);
+                    return;
+                }
+                req.body = data;
+                handler(&req)
+            }
+        };
         while let Reply::Delay(d, inner) = reply {
             std::thread::sleep(d);
             if stop.load(Ordering::SeqCst) {
@@ -538,14 +621,16 @@ fn serve_connection(
         }
         match reply {
             Reply::ResetAfter(n) => {
-                if expects_continue {
-                    let _ = writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                if !body_read {
+                    if expects_continue {
+                        let _ = writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    }
+                    let mut body = vec![0u8; n.min(len)];
+                    let _ = reader.read_exact(&mut body);
+                    req.body = body;
                 }
-                let mut body = vec![0u8; n.min(len)];
-                let _ = reader.read_exact(&mut body);
-                req.body = body;
                 log.lock().unwrap().push(req);
-                // Unread data in the receive buffer makes close() send a reset.
+                // Unread data in the receive buffer makes the close send a reset.
                 return;
             }
             Reply::Respond {
@@ -553,10 +638,8 @@ fn serve_connection(
                 headers,
                 body,
             } => {
-                // A refusal to a request that waits for 100-continue skips the body, as
-                // Go's server and nginx do; otherwise the body is read first.
-                let skip_body = expects_continue && status >= 300;
-                if !skip_body {
+                let skip_body = !body_read && expects_continue && status >= 300 && len > 0;
+                if !body_read && !skip_body {
                     if expects_continue && len > 0 {
                         let _ = writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
                     }
@@ -577,7 +660,7 @@ fn serve_connection(
                 if !has_length {
                     head.push_str(&format!("Content-Length: {}\r\n", body.len()));
                 }
-                if skip_body && len > 0 {
+                if skip_body {
                     head.push_str("Connection: close\r\n");
                 }
                 head.push_str("\r\n");
@@ -585,7 +668,7 @@ fn serve_connection(
                 if req.method != "HEAD" {
                     out.extend_from_slice(&body);
                 }
-                if writer.write_all(&out).is_err() || (skip_body && len > 0) {
+                if writer.write_all(&out).is_err() || skip_body {
                     return;
                 }
             }
@@ -644,7 +727,11 @@ impl MiniRegistry {
         if let Some((_, id)) = rest.split_once("/blobs/uploads/") {
             let id = id.to_owned();
             let Some(data) = self.sessions.get_mut(&id) else {
-                return Reply::error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry");
+                return Reply::error(
+                    404,
+                    "BLOB_UPLOAD_UNKNOWN",
+                    "blob upload unknown to registry",
+                );
             };
             match req.method.as_str() {
                 "PATCH" => {
@@ -659,7 +746,11 @@ impl MiniRegistry {
                     let data = self.sessions.remove(&id).unwrap();
                     let want = req.query("digest").pop().unwrap_or_default();
                     if sha256(&data).as_str() != want {
-                        return Reply::error(400, "DIGEST_INVALID", "provided digest did not match uploaded content");
+                        return Reply::error(
+                            400,
+                            "DIGEST_INVALID",
+                            "provided digest did not match uploaded content",
+                        );
                     }
                     self.blobs.insert(want.clone(), data);
                     Reply::status(201).header("docker-content-digest", want)

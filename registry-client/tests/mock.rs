@@ -1,0 +1,702 @@
+//! Against a scripted server, for what a real registry will not do on demand.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use registry_client::{Client, Credentials, MountOutcome, RegistryError, Timeouts, UploadPolicy};
+use support::*;
+
+fn client_for(server: &MockServer) -> Client {
+    Client::new(mock_config(server)).unwrap()
+}
+
+/// A mock in front of a [`MiniRegistry`], with `fault` deciding first, before the body is
+/// read (`n` counts the requests).
+fn registry_with(
+    fault: impl Fn(&MockRequest, usize) -> Option<Reply> + Send + Sync + 'static,
+) -> (MockServer, Arc<Mutex<MiniRegistry>>) {
+    let mini = Arc::new(Mutex::new(MiniRegistry::default()));
+    let seen = AtomicUsize::new(0);
+    let state = mini.clone();
+    let server = MockServer::start_with_early(
+        move |req| fault(req, seen.fetch_add(1, Ordering::SeqCst)),
+        move |req| state.lock().unwrap().handle(req),
+    );
+    (server, mini)
+}
+
+#[test]
+fn mount_answered_202_cancels_the_session() {
+    let server = MockServer::start(|req| match (req.method.as_str(), req.path()) {
+        ("POST", "/v2/dst/app/blobs/uploads/") => Reply::status(202)
+            .header("location", "/v2/dst/app/blobs/uploads/abc?_state=st")
+            .header("range", "0-0"),
+        ("DELETE", "/v2/dst/app/blobs/uploads/abc") => Reply::status(204),
+        _ => Reply::status(500),
+    });
+    let client = client_for(&server);
+    let digest = sha256(b"layer");
+    assert_eq!(
+        client.mount_blob("dst/app", &digest, "src/app").unwrap(),
+        MountOutcome::NotMounted
+    );
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].query("mount"), [digest.to_string()]);
+    assert_eq!(reqs[0].query("from"), ["src/app"]);
+    assert_eq!(reqs[1].method, "DELETE");
+    assert_eq!(reqs[1].target, "/v2/dst/app/blobs/uploads/abc?_state=st");
+}
+
+#[test]
+fn relative_location_with_query_gets_the_digest_appended() {
+    let (server, mini) = registry_with(|_, _| None);
+    let client = client_for(&server);
+    let data = bytes(1, 5000);
+    let d = sha256(&data);
+    client
+        .upload_blob("ns/app", &d, data.len() as u64, reader_of(&data))
+        .unwrap();
+    let put = server
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    assert_eq!(
+        put.target,
+        format!(
+            "/v2/ns/app/blobs/uploads/s1?_state=opaque-s1&digest=sha256%3A{}",
+            d.hex()
+        )
+    );
+    assert_eq!(put.header("content-length"), Some("5000"));
+    assert_eq!(put.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(put.header("transfer-encoding"), None);
+    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+}
+
+#[test]
+fn out_of_range_patch_restarts_the_blob_in_a_new_session() {
+    // The first PATCH gets 416; the blob starts over and goes through.
+    let (server, mini) = registry_with(|req, _| {
+        (req.method == "PATCH" && req.path().ends_with("/s1"))
+            .then(|| Reply::error(416, "RANGE_INVALID", "invalid content range"))
+    });
+    let mut config = mock_config(&server);
+    config.upload = UploadPolicy {
+        chunk_size: 1000,
+        max_monolithic: Some(0),
+    };
+    let client = Client::new(config).unwrap();
+    let data = bytes(2, 2500);
+    let d = sha256(&data);
+    let report = client
+        .upload_blob("ns/app", &d, data.len() as u64, reader_of(&data))
+        .unwrap();
+    assert_eq!((report.restarts, report.chunked), (1, true));
+    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+    let reqs = server.requests();
+    // The dead session was cancelled; the new one got three ranged chunks.
+    assert!(reqs
+        .iter()
+        .any(|r| r.method == "DELETE" && r.path().ends_with("/s1")));
+    let ranges: Vec<&str> = reqs
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path().ends_with("/s2"))
+        .map(|r| r.header("content-range").unwrap())
+        .collect();
+    assert_eq!(ranges, ["0-999", "1000-1999", "2000-2499"]);
+}
+
+#[test]
+fn chunk_size_rises_to_the_registry_minimum() {
+    let mini = Arc::new(Mutex::new(MiniRegistry::default()));
+    let state = mini.clone();
+    let server = MockServer::start(move |req| {
+        let reply = state.lock().unwrap().handle(req);
+        if req.method == "POST" {
+            reply.header("oci-chunk-min-length", "4096")
+        } else {
+            reply
+        }
+    });
+    let mut config = mock_config(&server);
+    config.upload = UploadPolicy {
+        chunk_size: 1000,
+        max_monolithic: Some(0),
+    };
+    let client = Client::new(config).unwrap();
+    let data = bytes(3, 10_000);
+    client
+        .upload_blob(
+            "ns/app",
+            &sha256(&data),
+            data.len() as u64,
+            reader_of(&data),
+        )
+        .unwrap();
+    let sizes: Vec<usize> = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.body.len())
+        .collect();
+    assert_eq!(sizes, [4096, 4096, 1808]);
+}
+
+#[test]
+fn body_too_large_falls_back_to_chunks() {
+    // A proxy that refuses bodies over 1.5 MiB, as nginx's client_max_body_size does.
+    const LIMIT: usize = 1536 * 1024;
+    let (server, mini) = registry_with(|req, _| {
+        (req.content_length() > LIMIT).then(|| {
+            Reply::status(413)
+                .header("content-type", "text/html")
+                .body(b"<html><body>413 Request Entity Too Large</body></html>")
+        })
+    });
+    let client = client_for(&server);
+    let data = bytes(4, 5 * 1024 * 1024);
+    let d = sha256(&data);
+    let report = client
+        .upload_blob("ns/big", &d, data.len() as u64, reader_of(&data))
+        .unwrap();
+    assert!(report.chunked);
+    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+    let reqs = server.requests();
+    // The refused PUT asked for 100-continue, so its 5 MiB were never sent.
+    let refused = reqs.iter().find(|r| r.method == "PUT").unwrap();
+    assert_eq!(refused.header("expect"), Some("100-continue"));
+    assert!(refused.body.is_empty());
+    assert!(reqs
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .all(|r| r.body.len() <= LIMIT));
+}
+
+#[test]
+fn reset_in_the_middle_of_a_body_restarts_the_blob() {
+    let (server, mini) = registry_with(|req, _| {
+        (req.method == "PUT" && req.path().ends_with("/s1")).then_some(Reply::ResetAfter(100_000))
+    });
+    let client = client_for(&server);
+    let data = bytes(5, 2 * 1024 * 1024);
+    let d = sha256(&data);
+    let mut opened = 0;
+    let report = client
+        .upload_blob("ns/app", &d, data.len() as u64, || {
+            opened += 1;
+            Ok(std::io::Cursor::new(data.clone()))
+        })
+        .unwrap();
+    assert_eq!(report.restarts, 1);
+    assert_eq!(opened, 2, "a fresh reader for the restart");
+    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+    // Before starting over, the client asked whether the blob had arrived anyway.
+    assert!(server.count("HEAD", "/v2/ns/app/blobs/sha256:") >= 1);
+}
+
+#[test]
+fn dead_session_restarts_the_blob() {
+    let (server, mini) = registry_with(|req, _| {
+        (req.method == "PUT" && req.path().ends_with("/s1"))
+            .then(|| Reply::error(404, "BLOB_UPLOAD_INVALID", "blob upload invalid"))
+    });
+    let client = client_for(&server);
+    let data = bytes(6, 3000);
+    let d = sha256(&data);
+    let report = client
+        .upload_blob("ns/app", &d, data.len() as u64, reader_of(&data))
+        .unwrap();
+    assert_eq!(report.restarts, 1);
+    assert!(mini.lock().unwrap().blobs.contains_key(d.as_str()));
+}
+
+#[test]
+fn lost_answer_to_the_last_put_is_found_by_head() {
+    // The blob is stored, but the answer is a 502 from a proxy: no second upload.
+    let mini = Arc::new(Mutex::new(MiniRegistry::default()));
+    let state = mini.clone();
+    let server = MockServer::start(move |req| {
+        let reply = state.lock().unwrap().handle(req);
+        if req.method == "PUT" {
+            Reply::status(502).body(b"Bad Gateway")
+        } else {
+            reply
+        }
+    });
+    let client = client_for(&server);
+    let data = bytes(7, 3000);
+    let d = sha256(&data);
+    let report = client
+        .upload_blob("ns/app", &d, data.len() as u64, reader_of(&data))
+        .unwrap();
+    assert_eq!(report.restarts, 1);
+    assert_eq!(server.count("PUT", "/"), 1);
+}
+
+#[test]
+fn too_many_requests_waits_for_retry_after() {
+    let server = MockServer::start({
+        let calls = AtomicUsize::new(0);
+        move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::error(429, "TOOMANYREQUESTS", "slow down").header("retry-after", "1")
+            } else {
+                Reply::status(200).header("content-length", "7")
+            }
+        }
+    });
+    let client = client_for(&server);
+    let started = Instant::now();
+    assert_eq!(
+        client.blob_exists("ns/app", &sha256(b"1234567")).unwrap(),
+        Some(7)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn server_error_storm_then_success_and_then_giving_up() {
+    let server = MockServer::start({
+        let calls = AtomicUsize::new(0);
+        move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) < 3 {
+                Reply::error(503, "UNAVAILABLE", "the registry is restarting")
+            } else {
+                Reply::status(404)
+            }
+        }
+    });
+    let client = client_for(&server);
+    assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), None);
+    assert_eq!(server.requests().len(), 4);
+
+    // A storm that outlasts the policy (4 attempts): the last error, decoded, with the URL.
+    let server = MockServer::start(|_| Reply::error(500, "UNKNOWN", "storage driver exploded"));
+    let client = client_for(&server);
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::RetriesExhausted { attempts: 4, .. }),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("gave up after 4 attempts"), "{text}");
+    assert!(
+        text.contains(&format!("HEAD {}/v2/ns/app/blobs/sha256:", server.base())),
+        "{text}"
+    );
+    assert_eq!(server.requests().len(), 4);
+
+    // 4xx are never retried.
+    let server =
+        MockServer::start(|_| Reply::error(400, "NAME_INVALID", "invalid repository name"));
+    let client = client_for(&server);
+    let e = client.get_manifest("ns/app", "v1").unwrap_err();
+    assert!(e.has_code("NAME_INVALID"), "{e}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn garbage_answers_are_shown_not_parsed() {
+    let server = MockServer::start(|req| match req.method.as_str() {
+        "PUT" => Reply::status(400)
+            .header("content-type", "text/html")
+            .body(b"<html><h1>Proxy says no</h1>\r\n</html>"),
+        _ => Reply::status(502).body(b"\x00\x01 upstream gone"),
+    });
+    let client = client_for(&server);
+    let e = client
+        .put_manifest("ns/app", "v1", OCI_MANIFEST, b"{}")
+        .unwrap_err();
+    match &e {
+        RegistryError::Garbage {
+            url,
+            status,
+            body_excerpt,
+            ..
+        } => {
+            assert_eq!(*status, 400);
+            assert_eq!(url, &format!("{}/v2/ns/app/manifests/v1", server.base()));
+            assert!(body_excerpt.contains("Proxy says no"), "{body_excerpt}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = client.get_manifest("ns/app", "v1").unwrap_err();
+    assert!(e.to_string().contains("upstream gone"), "{e}");
+    assert!(e.to_string().contains("\\u{0}"), "{e}");
+}
+
+#[test]
+fn registry_digest_that_disagrees_is_an_error() {
+    let server = MockServer::start(|req| match req.method.as_str() {
+        "POST" => Reply::status(202).header("location", "/v2/ns/app/blobs/uploads/u"),
+        "PUT" if req.path().contains("/manifests/") => {
+            Reply::status(201).header("docker-content-digest", sha256(b"other").as_str())
+        }
+        "PUT" => Reply::status(201).header("docker-content-digest", sha256(b"other").as_str()),
+        "GET" => Reply::status(200)
+            .header("content-type", OCI_MANIFEST)
+            .body(b"{\"tampered\":true}"),
+        _ => Reply::status(500),
+    });
+    let client = client_for(&server);
+    let e = client
+        .upload_blob("ns/app", &sha256(b"blob"), 4, reader_of(b"blob"))
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
+    let e = client
+        .put_manifest("ns/app", "v1", OCI_MANIFEST, b"{}")
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
+    // A manifest fetched by digest is hashed: a registry cannot substitute one.
+    let e = client
+        .get_manifest("ns/app", sha256(b"{}").as_str())
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
+}
+
+/// A token server and a registry on one mock. Tokens are `tok-<n>`; the registry accepts
+/// only tokens issued for scopes covering the request, and only while not revoked.
+struct TokenWorld {
+    issued: Vec<(String, Vec<String>)>,
+    revoked: Vec<String>,
+    expires_in: Option<u64>,
+    field: &'static str,
+}
+
+fn token_registry(
+    field: &'static str,
+    expires_in: Option<u64>,
+) -> (MockServer, Arc<Mutex<TokenWorld>>) {
+    let world = Arc::new(Mutex::new(TokenWorld {
+        issued: Vec::new(),
+        revoked: Vec::new(),
+        expires_in,
+        field,
+    }));
+    let w = world.clone();
+    let port = Arc::new(Mutex::new(0u16));
+    let p = port.clone();
+    let server = MockServer::start(move |req| {
+        let mut world = w.lock().unwrap();
+        if req.path() == "/token" {
+            let basic_ok = req.header("authorization") == Some("Basic YWxpY2U6czNjcmV0LVBhNTU="); // alice:s3cret-Pa55
+            let refresh_ok = req.method == "POST"
+                && String::from_utf8_lossy(&req.body).contains("refresh_token=refresh-me");
+            if !basic_ok && !refresh_ok {
+                return Reply::json(401, r#"{"details":"incorrect username or password"}"#);
+            }
+            let scopes = if req.method == "POST" {
+                let form = String::from_utf8_lossy(&req.body).into_owned();
+                form.split('&')
+                    .filter_map(|kv| kv.strip_prefix("scope="))
+                    .flat_map(|v| {
+                        percent_decode(v)
+                            .split(' ')
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            } else {
+                req.query("scope")
+            };
+            let token = format!("tok-{}", world.issued.len() + 1);
+            world.issued.push((token.clone(), scopes));
+            let expiry = world
+                .expires_in
+                .map_or(String::new(), |e| format!(r#","expires_in":{e}"#));
+            return Reply::json(200, &format!(r#"{{"{}":"{token}"{expiry}}}"#, world.field));
+        }
+        // The registry: which scope does this request need?
+        let path = req.path();
+        let repo = path
+            .strip_prefix("/v2/")
+            .and_then(|r| r.split("/blobs/").next())
+            .unwrap_or("");
+        let action = if req.method == "HEAD" || req.method == "GET" {
+            "pull"
+        } else {
+            "pull,push"
+        };
+        let need = format!("repository:{repo}:{action}");
+        let granted = req
+            .header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .filter(|t| !world.revoked.iter().any(|r| r == t))
+            .and_then(|t| world.issued.iter().find(|(tok, _)| tok == t))
+            .is_some_and(|(_, scopes)| scopes.iter().any(|s| s == &need));
+        if !granted {
+            let realm = format!("http://127.0.0.1:{}/token", p.lock().unwrap());
+            return Reply::error(401, "UNAUTHORIZED", "authentication required").header(
+                "www-authenticate",
+                format!(r#"Bearer realm="{realm}",service="mock-registry",scope="{need}""#),
+            );
+        }
+        match req.method.as_str() {
+            "POST" if !req.query("mount").is_empty() => Reply::status(201),
+            "HEAD" => Reply::status(404),
+            _ => Reply::status(500),
+        }
+    });
+    *port.lock().unwrap() = server.port();
+    (server, world)
+}
+
+#[test]
+fn bearer_tokens_are_fetched_scoped_cached_and_refreshed() {
+    let (server, world) = token_registry("token", Some(300));
+    let mut config = mock_config(&server);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    let d = sha256(b"x");
+    assert_eq!(client.blob_exists("ns/app", &d).unwrap(), None);
+    assert_eq!(client.blob_exists("ns/app", &d).unwrap(), None);
+    let token_reqs: Vec<MockRequest> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() == "/token")
+        .collect();
+    assert_eq!(token_reqs.len(), 1, "the token is cached");
+    assert_eq!(token_reqs[0].query("service"), ["mock-registry"]);
+    assert_eq!(token_reqs[0].query("scope"), ["repository:ns/app:pull"]);
+
+    // A mount needs push on the destination and pull on the source, in one token.
+    assert_eq!(
+        client.mount_blob("dst/app", &d, "src/app").unwrap(),
+        MountOutcome::Mounted
+    );
+    let last = world.lock().unwrap().issued.last().unwrap().1.clone();
+    assert_eq!(
+        last,
+        ["repository:dst/app:pull,push", "repository:src/app:pull"]
+    );
+
+    // A revoked token: 401, a new token, the request again.
+    let revoked: Vec<String> = world
+        .lock()
+        .unwrap()
+        .issued
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    world.lock().unwrap().revoked = revoked;
+    let before = world.lock().unwrap().issued.len();
+    assert_eq!(client.blob_exists("ns/app", &d).unwrap(), None);
+    assert_eq!(world.lock().unwrap().issued.len(), before + 1);
+}
+
+#[test]
+fn access_token_field_and_expiry_refresh() {
+    // `access_token` (the OAuth2 name), valid 2 s: refreshed at 1.5 s.
+    let (server, world) = token_registry("access_token", Some(2));
+    let mut config = mock_config(&server);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    let d = sha256(b"x");
+    client.blob_exists("ns/app", &d).unwrap();
+    client.blob_exists("ns/app", &d).unwrap();
+    assert_eq!(world.lock().unwrap().issued.len(), 1);
+    std::thread::sleep(Duration::from_millis(1600));
+    client.blob_exists("ns/app", &d).unwrap();
+    assert_eq!(
+        world.lock().unwrap().issued.len(),
+        2,
+        "refreshed before expiry"
+    );
+    // The refresh went out before use: no 401 for it.
+    let unauthorized_heads = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.header("authorization").is_none())
+        .count();
+    assert_eq!(
+        unauthorized_heads, 1,
+        "only the very first request went without a token"
+    );
+}
+
+#[test]
+fn identity_tokens_use_the_oauth2_refresh_grant() {
+    let (server, world) = token_registry("access_token", None);
+    let mut config = mock_config(&server);
+    config.credentials = Some(Credentials::identity_token("<token>", "refresh-me"));
+    let client = Client::new(config).unwrap();
+    client.blob_exists("ns/app", &sha256(b"x")).unwrap();
+    let token_req = server
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/token")
+        .unwrap();
+    assert_eq!(token_req.method, "POST");
+    assert_eq!(
+        token_req.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let form = String::from_utf8(token_req.body.clone()).unwrap();
+    assert!(form.contains("grant_type=refresh_token"), "{form}");
+    assert!(form.contains("service=mock-registry"), "{form}");
+    assert!(
+        form.contains("scope=repository%3Ans%2Fapp%3Apull"),
+        "{form}"
+    );
+    assert_eq!(token_req.header("authorization"), None);
+    assert_eq!(world.lock().unwrap().issued.len(), 1);
+}
+
+#[test]
+fn token_server_refusing_the_password_is_a_clear_401_without_it() {
+    let (server, _) = token_registry("token", None);
+    let secret = "wrong-Pa55-do-not-print";
+    let mut config = mock_config(&server);
+    config.credentials = Some(Credentials::basic(USER, secret));
+    let client = Client::new(config.clone()).unwrap();
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
+    let shown = format!("{e} | {e:?} | {client:?} | {config:?}");
+    assert!(
+        shown.contains("the token server refused user \"alice\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("{}/token", server.base())),
+        "{shown}"
+    );
+    assert!(!shown.contains(secret), "{shown}");
+    // Nor its base64 form.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{secret}"));
+    assert!(!shown.contains(&b64), "{shown}");
+
+    // Anonymous: said so.
+    let client = client_for(&server);
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(e.to_string().contains("no credentials were given"), "{e}");
+}
+
+#[test]
+fn slow_server_times_out_naming_the_url() {
+    let server = MockServer::start(|_| {
+        Reply::Delay(Duration::from_millis(1500), Box::new(Reply::status(200)))
+    });
+    let mut config = mock_config(&server);
+    config.timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        idle: Duration::from_millis(300),
+    };
+    config.retry = quick_retries(1);
+    let client = Client::new(config).unwrap();
+    let started = Instant::now();
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(e, RegistryError::Timeout { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains(&format!("HEAD {}/v2/ns/app/blobs/sha256:", server.base())),
+        "{e}"
+    );
+}
+
+#[test]
+fn refused_connection_is_retried_then_reported() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = registry_client::Config::new(format!("127.0.0.1:{port}"));
+    config.insecure = true;
+    config.proxy_from_env = false;
+    config.retry = quick_retries(3);
+    let client = Client::new(config).unwrap();
+    let e = client.ping().unwrap_err();
+    assert!(
+        matches!(e, RegistryError::RetriesExhausted { attempts: 3, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains(&format!("GET http://127.0.0.1:{port}/v2/")),
+        "{e}"
+    );
+}
+
+#[test]
+fn redirects_never_carry_credentials_to_another_host() {
+    // B is "another host" (another origin: another port on 127.0.0.1).
+    let other = MockServer::start(|_| {
+        Reply::status(200)
+            .header("content-type", OCI_MANIFEST)
+            .body(b"{}")
+    });
+    let target = format!("{}/elsewhere/manifest", other.base());
+    let registry = MockServer::start(move |req| {
+        if req.header("authorization").is_none() {
+            return Reply::error(401, "UNAUTHORIZED", "authentication required")
+                .header("www-authenticate", r#"Basic realm="mock""#);
+        }
+        match req.path() {
+            "/v2/ns/app/manifests/v1" => {
+                Reply::status(307).header("location", "/v2/ns/app/manifests/v1-moved")
+            }
+            "/v2/ns/app/manifests/v1-moved" => {
+                Reply::status(307).header("location", target.clone())
+            }
+            _ => Reply::status(404),
+        }
+    });
+    let mut config = mock_config(&registry);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    let m = client.get_manifest("ns/app", "v1").unwrap().unwrap();
+    assert_eq!(m.bytes, b"{}");
+    // The same-origin hop kept the credentials; the other host got none.
+    let at_registry = registry.requests();
+    assert!(at_registry.iter().any(
+        |r| r.path() == "/v2/ns/app/manifests/v1-moved" && r.header("authorization").is_some()
+    ));
+    let at_other = other.requests();
+    assert_eq!(at_other.len(), 1);
+    assert_eq!(
+        at_other[0].header("authorization"),
+        None,
+        "{:?}",
+        at_other[0]
+    );
+}
+
+#[test]
+fn upload_location_on_another_host_gets_no_credentials() {
+    let other = MockServer::start(|req| match req.method.as_str() {
+        "PUT" => Reply::status(201),
+        _ => Reply::status(500),
+    });
+    let location = format!("{}/upload/here?sig=1", other.base());
+    let registry = MockServer::start(move |req| {
+        if req.header("authorization").is_none() {
+            return Reply::error(401, "UNAUTHORIZED", "authentication required")
+                .header("www-authenticate", r#"Basic realm="mock""#);
+        }
+        Reply::status(202).header("location", location.clone())
+    });
+    let mut config = mock_config(&registry);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    client
+        .upload_blob("ns/app", &sha256(b"data"), 4, reader_of(b"data"))
+        .unwrap();
+    let put = &other.requests()[0];
+    assert_eq!(put.body, b"data");
+    assert_eq!(put.header("authorization"), None);
+}
