@@ -126,6 +126,10 @@ impl Bundle {
     /// The volumes blob `blob` needs that are neither at hand nor staged.
     pub fn blob_missing_volumes(&self, blob: u32) -> Vec<u32> {
         let b = &self.manifest.blobs[blob as usize];
+        if b.encoding == Encoding::Base {
+            // No volume carries it (see `is_base`): nothing to wait for.
+            return Vec::new();
+        }
         (b.first_volume..=b.last_volume)
             .filter(|n| {
                 if self.volumes.contains_key(n) {
@@ -137,6 +141,11 @@ impl Bundle {
                 }
             })
             .collect()
+    }
+
+    /// True for a blob a delta bundle leaves to its base (the registry must hold it).
+    pub fn is_base(&self, blob: u32) -> bool {
+        self.manifest.blobs[blob as usize].encoding == Encoding::Base
     }
 
     /// The chunks of a blob in stream order with where each is, or the volumes still needed.
@@ -190,6 +199,12 @@ impl Bundle {
 
     /// A reader of blob `blob`'s original bytes. Fails with the volumes still needed.
     pub fn open_blob(&self, blob: u32) -> Result<BlobReader<'_>, FormatError> {
+        if self.is_base(blob) {
+            return Err(FormatError::Blob {
+                what: format!("blob {}", self.manifest.blobs[blob as usize].digest),
+                reason: "is not in this delta bundle: its base (an earlier bundle pushed into the registry) holds it".into(),
+            });
+        }
         let chunks = self.chunks_of(blob).map_err(|missing| FormatError::Blob {
             what: format!("blob {}", self.manifest.blobs[blob as usize].digest),
             reason: format!("needs volume(s) {} which are not given", list(&missing)),
@@ -222,6 +237,7 @@ impl Bundle {
         };
         let inner: Box<dyn Read + '_> = match b.encoding {
             Encoding::Raw => Box::new(stored),
+            Encoding::Base => unreachable!("base blobs are refused above"),
             Encoding::Zstd => Box::new(zstd::stream::read::Decoder::new(stored).map_err(|e| {
                 FormatError::Blob {
                     what: format!("blob {}", b.digest),

@@ -46,6 +46,8 @@ pub enum Encoding {
     Raw,
     /// One zstd stream of the whole blob, cut into chunks.
     Zstd,
+    /// Not carried: a delta bundle expects the registry to hold it already (SPEC.md §4.5).
+    Base,
 }
 
 impl Encoding {
@@ -54,6 +56,7 @@ impl Encoding {
         match self {
             Encoding::Raw => "raw",
             Encoding::Zstd => "zst",
+            Encoding::Base => "base",
         }
     }
 }
@@ -70,6 +73,10 @@ pub struct Blob {
     /// For manifests and indexes: their media type, needed to push them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
+    /// For a `base` blob: the original repository path of an image that held it, where the
+    /// push can mount it from when the destination repository lacks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -186,6 +193,22 @@ impl BundleManifest {
             if b.encoding == Encoding::Raw && b.stored_size != b.size {
                 return bad(format!("raw blob {i} has stored_size != size"));
             }
+            if b.encoding == Encoding::Base {
+                // M23: carried by no volume, and only layers and configs may be left out.
+                if b.stored_size != 0
+                    || b.first_volume != 0
+                    || b.last_volume != 0
+                    || b.media_type.is_some()
+                {
+                    return bad(format!(
+                        "base blob {i} must have stored_size 0, volumes 0..0 and no media type"
+                    ));
+                }
+                continue;
+            }
+            if b.at.is_some() {
+                return bad(format!("blob {i} is carried but names a base location"));
+            }
             if b.first_volume == 0
                 || b.first_volume > b.last_volume
                 || b.last_volume > self.volume_count
@@ -257,6 +280,18 @@ impl BundleManifest {
             }
         }
         Ok(())
+    }
+
+    /// The next blob after `blob` that volumes carry (base blobs have no chunks).
+    pub fn next_carried(&self, blob: u32) -> Option<u32> {
+        (blob as usize + 1..self.blobs.len())
+            .find(|&i| self.blobs[i].encoding != Encoding::Base)
+            .map(|i| i as u32)
+    }
+
+    /// True when some blob is left for the base to provide (a delta bundle).
+    pub fn is_delta(&self) -> bool {
+        self.blobs.iter().any(|b| b.encoding == Encoding::Base)
     }
 
     /// Images (by index) that need blob `blob`.

@@ -35,6 +35,9 @@ pub struct SourceBlob {
     pub size: u64,
     pub path: PathBuf,
     pub media_type: Option<String>,
+    /// Set for a blob the base already holds (`--base`): not packed; the original
+    /// repository path of an image that held it, when known.
+    pub base: Option<Option<String>>,
 }
 
 /// Everything ferry-pack read from a mirror, in pack order.
@@ -86,6 +89,12 @@ pub fn check_copies(copies: &[SourceBlob]) -> Result<(), FormatError> {
 }
 
 fn prepare_one(blob: &SourceBlob) -> Result<Prepared, FormatError> {
+    if blob.base.is_some() {
+        return Ok(Prepared {
+            encoding: Encoding::Base,
+            stored_size: 0,
+        });
+    }
     let mut file = open_checked(blob)?;
     let mut magic = [0u8; 4];
     let n = read_full(&mut file, &mut magic).map_err(FormatError::io(&blob.path))?;
@@ -222,6 +231,7 @@ pub fn make_plan(
             first_volume: 1,
             last_volume: 1,
             media_type: b.media_type.clone(),
+            at: b.base.clone().flatten(),
         })
         .collect();
     let manifest = BundleManifest {
@@ -250,34 +260,43 @@ pub struct Written {
     pub size: u64,
 }
 
-/// Writes the volumes of `plan` into `out` (all of them, or `only`), then the standalone
-/// manifest. Volumes are written as `.NAME.partial` and renamed when complete; on error
-/// the partial file is removed, and if the mirror itself proved bad, so are the volumes
-/// this run completed: they belong to a bundle that cannot be finished.
+/// Writes the volumes of `plan` (all of them, or those in `only`), each into the directory
+/// `destination` chooses for it (one mount point per disk, say), and the standalone manifest
+/// beside every volume written. Volumes are written as `.NAME.partial` and renamed when
+/// complete; on error the partial file is removed, and if the mirror itself proved bad, so
+/// are the volumes this run completed: they belong to a bundle that cannot be finished.
 pub fn write_volumes(
     plan: &Plan,
     sources: &[SourceBlob],
     key: &PrivateKey,
-    out: &Path,
-    only: Option<u32>,
+    destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
+    only: &[u32],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<Written>, FormatError> {
-    fs::create_dir_all(out).map_err(FormatError::io(out))?;
     let selected: Vec<&VolumePlan> = plan
         .volumes
         .iter()
-        .filter(|v| only.is_none_or(|n| n == v.volume))
+        .filter(|v| only.is_empty() || only.contains(&v.volume))
         .collect();
-    if let Some(n) = only {
-        if selected.is_empty() {
-            return Err(FormatError::Plan(format!(
-                "--only-volume {n}: the bundle has {} volumes",
-                plan.volumes.len()
-            )));
-        }
+    if let Some(n) = only
+        .iter()
+        .find(|&&n| n == 0 || n as usize > plan.volumes.len())
+    {
+        return Err(FormatError::Plan(format!(
+            "--only-volume {n}: the bundle has volumes 1 to {}",
+            plan.volumes.len()
+        )));
     }
     let mut written = Vec::new();
-    let result = write_selected(plan, sources, key, out, &selected, progress, &mut written);
+    let result = write_selected(
+        plan,
+        sources,
+        key,
+        destination,
+        &selected,
+        progress,
+        &mut written,
+    );
     if let Err(e) = result {
         if matches!(
             e,
@@ -289,14 +308,22 @@ pub fn write_volumes(
         }
         return Err(e);
     }
-    write_atomically(
-        &out.join(volume::manifest_file_name(&plan.manifest.bundle_id)),
-        &plan.manifest_bytes,
-    )?;
-    let mut sig_name = volume::manifest_file_name(&plan.manifest.bundle_id);
-    sig_name.push_str(".sig");
-    write_atomically(&out.join(sig_name), &key.sign(&plan.manifest_bytes))?;
+    let mut dirs: Vec<&Path> = written.iter().filter_map(|w| w.path.parent()).collect();
+    dirs.dedup();
+    for out in dirs {
+        write_manifest_copy(plan, key, out)?;
+    }
     Ok(written)
+}
+
+/// The standalone `ferry-<id>.bundle.json` and its signature, beside the volumes.
+pub fn write_manifest_copy(plan: &Plan, key: &PrivateKey, out: &Path) -> Result<(), FormatError> {
+    let name = volume::manifest_file_name(&plan.manifest.bundle_id);
+    write_atomically(&out.join(&name), &plan.manifest_bytes)?;
+    write_atomically(
+        &out.join(format!("{name}.sig")),
+        &key.sign(&plan.manifest_bytes),
+    )
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
@@ -324,7 +351,7 @@ fn write_selected(
     plan: &Plan,
     sources: &[SourceBlob],
     key: &PrivateKey,
-    out: &Path,
+    destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
     selected: &[&VolumePlan],
     progress: &(dyn Fn(u64) + Sync),
     written: &mut Vec<Written>,
@@ -355,7 +382,14 @@ fn write_selected(
         let mut result = Ok(());
         for (i, v) in selected.iter().enumerate() {
             let last = i + 1 == selected.len();
-            match write_one(plan, key, out, v, &rx, progress, last) {
+            let out = match destination(v) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            match write_one(plan, key, &out, v, &rx, progress, last) {
                 Ok(w) => written.push(w),
                 Err(e) => {
                     result = Err(e);
@@ -380,6 +414,7 @@ fn write_one(
 ) -> Result<Written, FormatError> {
     let m = &plan.manifest;
     let name = volume::volume_file_name(&m.bundle_id, v.volume, m.volume_count);
+    fs::create_dir_all(out).map_err(FormatError::io(out))?;
     let path = out.join(&name);
     let tmp = partial_path(&path);
     let result = (|| {
@@ -594,6 +629,7 @@ impl<'a> StreamReader<'a> {
                 }
                 StreamKind::Raw { file, hasher }
             }
+            Encoding::Base => unreachable!("the plan gives base blobs no chunks"),
             Encoding::Zstd => {
                 let mut stream = ZstdStream::new(file, source)?;
                 io::copy(&mut (&mut stream).take(c.stream_offset), &mut io::sink())

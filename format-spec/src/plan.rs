@@ -11,6 +11,8 @@ use crate::volume::{entry_len, head_len, tail_len, BLOCK};
 #[derive(Debug, Clone, Copy)]
 pub struct PlanBlob {
     pub stored_size: u64,
+    /// False for base blobs of a delta bundle: no volume carries them.
+    pub carried: bool,
 }
 
 /// One volume's chunks, with the table's size known in advance (hashes are fixed-width).
@@ -72,6 +74,9 @@ pub fn layout(blobs: &[PlanBlob], frame: &Frame) -> Result<Vec<VolumePlan>, Form
     let mut volume: u32 = 1;
     let (mut offset, mut table_size, mut chunks) = start(volume);
     for (index, blob) in blobs.iter().enumerate() {
+        if !blob.carried {
+            continue;
+        }
         let mut pos = 0u64;
         loop {
             let want = (blob.stored_size - pos).min(frame.chunk_size);
@@ -156,6 +161,7 @@ pub fn plan(
         .iter()
         .map(|b| PlanBlob {
             stored_size: b.stored_size,
+            carried: b.encoding != crate::manifest::Encoding::Base,
         })
         .collect();
     let index_size = index_bytes.len() as u64;
@@ -176,6 +182,7 @@ pub fn plan(
         m.volume_count = volumes.len() as u32;
         for b in &mut m.blobs {
             b.first_volume = 0;
+            b.last_volume = 0;
         }
         for v in &volumes {
             for c in &v.chunks {
@@ -227,7 +234,10 @@ mod tests {
     fn fills_every_volume_but_the_last_and_never_overflows() {
         let blobs: Vec<PlanBlob> = [10_000_000u64, 1, 0, 513, 25_000_000, 3_000_000, 7]
             .iter()
-            .map(|&s| PlanBlob { stored_size: s })
+            .map(|&s| PlanBlob {
+                stored_size: s,
+                carried: true,
+            })
             .collect();
         let f = frame(5_000_000);
         let vols = layout(&blobs, &f).unwrap();
@@ -258,7 +268,14 @@ mod tests {
 
     #[test]
     fn too_small_volume_is_an_error() {
-        let err = layout(&[PlanBlob { stored_size: 10 }], &frame(4096)).unwrap_err();
+        let err = layout(
+            &[PlanBlob {
+                stored_size: 10,
+                carried: true,
+            }],
+            &frame(4096),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("too small"), "{err}");
     }
 }

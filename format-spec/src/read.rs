@@ -398,7 +398,7 @@ fn check_chunks(
                 let p_end = p.stream_offset + p.size;
                 let p_stored = m.blobs[p.blob as usize].stored_size;
                 (p.blob == c.blob && p_end == c.stream_offset && c.size > 0)
-                    || (p.blob.checked_add(1) == Some(c.blob)
+                    || (m.next_carried(p.blob) == Some(c.blob)
                         && p_end == p_stored
                         && c.stream_offset == 0)
             }

@@ -67,6 +67,9 @@ pub struct Report {
     /// Standalone manifests that did not verify, and similar findings outside volumes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// The command that rewrites the damaged and missing volumes on the connected side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair_command: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -235,17 +238,40 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             seen.extend(r.named_volume);
         }
     }
-    let missing_volumes = summary
+    let missing_volumes: Vec<u32> = summary
         .as_ref()
         .map(|s| (1..=s.volume_count).filter(|n| !seen.contains(n)).collect())
         .unwrap_or_default();
     let ok = !reports.is_empty() && reports.iter().all(|r| r.status == "ok");
+    let repair_command = summary.as_ref().and_then(|s| {
+        let mut redo: Vec<u32> = missing_volumes.clone();
+        redo.extend(
+            reports
+                .iter()
+                .filter(|r| r.status == "damaged" || r.status == "invalid")
+                .filter_map(|r| r.volume.or(r.named_volume)),
+        );
+        redo.sort_unstable();
+        redo.dedup();
+        if redo.is_empty() {
+            return None;
+        }
+        let m = opened.iter().map(|(_, v)| &v.manifest).find(|m| m.bundle_id == s.bundle_id);
+        let (size, delta) = m.map_or((0, false), |m| (m.volume_size, m.is_delta()));
+        Some(format!(
+            "SOURCE_DATE_EPOCH={} ferry-pack <MIRROR> --out <DIR> --volume-size {size}B --key <KEY>{} --only-volume {}",
+            s.created,
+            if delta { " --base <THE SAME --base FILES>" } else { "" },
+            redo.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
+        ))
+    });
     Report {
         bundle: summary,
         volumes: reports,
         missing_volumes,
         ok,
         problems,
+        repair_command,
     }
 }
 

@@ -77,6 +77,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
             size: bytes.len() as u64,
             path,
             media_type: media,
+            base: None,
         });
     }
     let image = Image {
@@ -122,7 +123,15 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
     let prepared = pack::prepare(&source.blobs).unwrap();
     let plan = pack::make_plan(&source, &prepared, &options, &key).unwrap();
     let out = dir.join("out");
-    let written = pack::write_volumes(&plan, &source.blobs, &key, &out, None, &|_| {}).unwrap();
+    let written = pack::write_volumes(
+        &plan,
+        &source.blobs,
+        &key,
+        &mut |_| Ok(out.clone()),
+        &[],
+        &|_| {},
+    )
+    .unwrap();
     written.into_iter().map(|w| w.path).collect()
 }
 

@@ -45,18 +45,31 @@ pub struct PackArgs {
     /// The mirror directory to pack.
     #[arg(required = true)]
     pub mirror: Option<PathBuf>,
-    /// Directory to write the volumes into (created if missing).
-    #[arg(long, required = true)]
-    pub out: Option<PathBuf>,
+    /// Directory to write volumes into (created if missing). Give it several times to fill
+    /// several disks in turn (one mount point each); on a terminal, ferry-pack asks for the
+    /// next medium when the last one is full.
+    #[arg(long, required = true, value_name = "DIR")]
+    pub out: Vec<PathBuf>,
     /// Largest volume file, with a unit (4GiB, 4.7GB, 700MiB) or a preset (fat32, dvd, dvd-dl, bd25, bd50, bd100).
     #[arg(long, required = true, value_name = "SIZE")]
     pub volume_size: Option<String>,
     /// Private key to sign with (from `ferry-pack keygen` or `openssl genpkey -algorithm ed25519`).
     #[arg(long, required = true)]
     pub key: Option<PathBuf>,
-    /// Write only volume N (to replace a lost or damaged one); it is identical to the first time.
-    #[arg(long, value_name = "N")]
-    pub only_volume: Option<u32>,
+    /// Write only these volumes (to replace lost or damaged ones): `--only-volume 3` or
+    /// `--only-volume 2,5`. They are identical to the first time when the mirror, options,
+    /// key and SOURCE_DATE_EPOCH are the same.
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub only_volume: Vec<u32>,
+    /// Say how many volumes of what size the bundle needs, how much is compressed, whether it
+    /// fits the output, and how long writing takes; write nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Pack only what the inside lacks: a receipt from `ferry-unpack receipt` (or the
+    /// receipt.json a push writes), or an earlier bundle's manifest (`ferry-*.bundle.json`).
+    /// Layers and configs found there are left out; the bundle records that it needs them.
+    #[arg(long, value_name = "RECEIPT_OR_MANIFEST")]
+    pub base: Vec<PathBuf>,
     /// Print no progress, only the result.
     #[arg(long, short)]
     pub quiet: bool,

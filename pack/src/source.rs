@@ -9,17 +9,20 @@ use ferry_format::pack::{Source, SourceBlob};
 use ferry_format::Digest;
 use mirror::Mirror;
 
+use crate::base::Base;
+
 #[derive(Debug)]
 pub struct SourceError(pub String);
 
 /// Blobs go in image order (each image's manifest, config and layers together) so that a
 /// volume holds whole images where it can and pushing it alone completes them; files that
 /// no image needs (mapping.txt, index.json, link files …) follow, by digest.
-pub fn to_source(m: &Mirror) -> Result<Source, SourceError> {
+pub fn to_source(m: &Mirror, base: &Base) -> Result<Source, SourceError> {
     let mut order = Order {
         blobs: Vec::new(),
         index_of: HashMap::new(),
         mirror: m,
+        base,
     };
     let mut images = Vec::new();
     for img in &m.images {
@@ -97,6 +100,7 @@ struct Order<'a> {
     blobs: Vec<SourceBlob>,
     index_of: HashMap<String, u32>,
     mirror: &'a Mirror,
+    base: &'a Base,
 }
 
 impl Order<'_> {
@@ -106,14 +110,30 @@ impl Order<'_> {
             return Ok(i);
         }
         let i = self.blobs.len() as u32;
+        let d = parse(digest)?;
+        let media_type = self.mirror.manifest_types.get(digest).cloned();
+        // Manifests are always carried (they are small, and tags are pushed from them);
+        // layers and configs the base holds are left out.
+        let base = match media_type {
+            None if self.images_need(digest) => self.base.blobs.get(&d).cloned(),
+            _ => None,
+        };
         self.blobs.push(SourceBlob {
-            digest: parse(digest)?,
+            digest: d,
             size,
             path,
-            media_type: self.mirror.manifest_types.get(digest).cloned(),
+            media_type,
+            base,
         });
         self.index_of.insert(digest.to_owned(), i);
         Ok(i)
+    }
+}
+
+impl Order<'_> {
+    /// Only blobs of images are left to the base; files of the tree are always carried.
+    fn images_need(&self, digest: &str) -> bool {
+        self.mirror.blobs.contains_key(digest)
     }
 }
 

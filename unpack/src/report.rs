@@ -68,6 +68,10 @@ pub fn print_verify(r: &Report) {
     for p in &r.problems {
         println!("note: {p}");
     }
+    if let Some(cmd) = &r.repair_command {
+        println!("to write the damaged or missing volumes again, on the connected side, with the same mirror, key and ferry version:");
+        println!("  {cmd}");
+    }
     let bad = r.volumes.iter().filter(|v| v.status != "ok").count();
     if r.ok {
         println!("all {} volume(s) given verified", r.volumes.len());
