@@ -283,7 +283,8 @@ pub fn write_volumes(
         .find(|&&n| n == 0 || n as usize > plan.volumes.len())
     {
         return Err(FormatError::Plan(format!(
-            "--only-volume {n}: the bundle has volumes 1 to {}",
+            "--only-volume {n}: the bundle has {} volumes (1 to {})",
+            plan.volumes.len(),
             plan.volumes.len()
         )));
     }
