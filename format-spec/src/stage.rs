@@ -92,6 +92,42 @@ impl Stage {
         (tables, problems)
     }
 
+    /// Keeps the bundle manifest (for `status`) and a JSON record of the last push.
+    pub fn save_manifest(&self, bytes: &[u8]) -> Result<(), FormatError> {
+        write_atomic(&self.dir.join("bundle.json"), bytes)
+    }
+
+    pub fn save_record(&self, name: &str, bytes: &[u8]) -> Result<(), FormatError> {
+        write_atomic(&self.dir.join(name), bytes)
+    }
+
+    /// Volume numbers whose signed tables were kept.
+    pub fn volumes_seen(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = fs::read_dir(self.tables())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix("volume-")?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Staged chunk files and their total size.
+    pub fn staged(&self) -> (usize, u64) {
+        fs::read_dir(self.chunks())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter(|m| m.is_file())
+            .fold((0, 0), |(n, b), m| (n + 1, b + m.len()))
+    }
+
     /// Where a staged chunk lives (whether or not it exists).
     pub fn chunk_path(&self, entry_name: &str) -> PathBuf {
         let file = entry_name.rsplit('/').next().unwrap_or(entry_name);

@@ -41,6 +41,8 @@ pub struct ReceiptImage {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The image's blobs, so a delta bundle knows where each can be mounted from.
+    pub blobs: Vec<Digest>,
 }
 
 /// Reads a small blob whole, if every volume it needs is at hand.
@@ -130,6 +132,11 @@ pub fn receipt(bundle: &Bundle, report: &Report, registry: &str) -> Receipt {
                 digest: img.digest,
                 tags: img.tags.clone(),
                 source: img.source.clone(),
+                blobs: img
+                    .blobs
+                    .iter()
+                    .map(|&b| m.blobs[b as usize].digest)
+                    .collect(),
             });
             blobs.extend(img.blobs.iter().map(|&b| m.blobs[b as usize].digest));
         }

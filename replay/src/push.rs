@@ -77,6 +77,13 @@ impl Report {
 pub enum PushError {
     #[error(transparent)]
     Mapping(#[from] MappingError),
+    #[error("this delta bundle needs {} blob(s) its base should have put in the registry, and {} lacks them; nothing was pushed. Push the base bundle first (or pack a full bundle). Missing:\n{}", .missing.len(), .registry, .missing.join("\n"))]
+    BaseMissing {
+        registry: String,
+        missing: Vec<String>,
+    },
+    #[error("checking the delta bundle's base in the registry: {0}")]
+    BaseCheck(String),
 }
 
 /// Progress the caller may show.
@@ -151,6 +158,22 @@ pub fn push(
         })
         .collect();
 
+    // A delta bundle: every blob it leaves to its base must be in the registry — in the
+    // image's repository, or where the base put it (to mount from) — before anything is sent.
+    let hints: BTreeMap<u32, String> = m
+        .blobs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let at = b.at.as_deref()?;
+            Some((
+                i as u32,
+                destination(&opts.target, at, opts.max_components).ok()?,
+            ))
+        })
+        .collect();
+    check_base(bundle, registry, &repos, &hints, host)?;
+
     // One job per blob digest (configs and layers): every repository that needs it, for
     // every image, complete or not: what a disk holds goes in now, so an image whose other
     // blobs come on a later disk completes then, with this disk gone.
@@ -184,6 +207,7 @@ pub fn push(
                     registry,
                     *blob,
                     repos,
+                    hints.get(blob),
                     opts.dry_run,
                     &totals,
                     &uploaded_bytes,
@@ -293,6 +317,7 @@ fn blob_job(
     registry: &dyn Registry,
     blob: u32,
     repos: &[String],
+    hint: Option<&String>,
     dry_run: bool,
     totals: &Mutex<Totals>,
     uploaded: &AtomicU64,
@@ -312,6 +337,38 @@ fn blob_job(
         }
     }
     if missing.is_empty() {
+        return Ok(there);
+    }
+    if bundle.is_base(blob) {
+        // Not on any volume: mount it from a repository of this push or where the base put it.
+        let from = holder
+            .map(str::to_owned)
+            .or_else(|| hint.cloned())
+            .ok_or_else(|| {
+                RegistryFailure(format!(
+                    "base blob {} is in none of the repositories that need it",
+                    b.digest
+                ))
+            })?;
+        for repo in missing {
+            if dry_run {
+                there.push(repo.to_string());
+                continue;
+            }
+            if !registry.mount_blob(repo, &b.digest, &from)? {
+                return Err(RegistryFailure(format!(
+                    "base blob {} could not be mounted into {repo} from {from}",
+                    b.digest
+                )));
+            }
+            totals.lock().expect("totals").blobs_mounted += 1;
+            events(Event::BlobMounted {
+                digest: &b.digest,
+                repo,
+                from: &from,
+            });
+            there.push(repo.to_string());
+        }
         return Ok(there);
     }
     let available = bundle.blob_missing_volumes(blob).is_empty();
@@ -400,6 +457,63 @@ fn stage_manifests(bundle: &Bundle, img: &Image, totals: &Mutex<Totals>) -> Resu
         waiting.extend(missing);
     }
     Ok(Done::Waiting(waiting.into_iter().collect()))
+}
+
+/// Refuses a delta bundle whose base is not in the registry (read-only: HEAD only).
+fn check_base(
+    bundle: &Bundle,
+    registry: &dyn Registry,
+    repos: &[String],
+    hints: &BTreeMap<u32, String>,
+    host: &str,
+) -> Result<(), PushError> {
+    let m = &*bundle.manifest;
+    if !m.is_delta() {
+        return Ok(());
+    }
+    let mut needed: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, img) in m.images.iter().enumerate() {
+        for &b in img.blobs.iter().filter(|&&b| bundle.is_base(b)) {
+            needed.entry(b).or_default().push(i);
+        }
+    }
+    let mut missing = Vec::new();
+    for (b, images) in needed {
+        let digest = &m.blobs[b as usize].digest;
+        let mut places: Vec<&String> = images.iter().map(|&i| &repos[i]).collect();
+        places.extend(hints.get(&b));
+        places.dedup();
+        let mut found = false;
+        for repo in &places {
+            if registry
+                .blob_exists(repo, digest)
+                .map_err(|e| PushError::BaseCheck(e.0))?
+            {
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            let names: Vec<String> = images.iter().map(|&i| m.images[i].display_name()).collect();
+            missing.push(format!(
+                "  {digest} (needed by {}; looked in {})",
+                names.join(", "),
+                places
+                    .iter()
+                    .map(|r| format!("{host}/{r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(PushError::BaseMissing {
+            registry: host.to_owned(),
+            missing,
+        })
+    }
 }
 
 /// How an image's manifests went.

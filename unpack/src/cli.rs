@@ -35,6 +35,10 @@ pub enum Command {
         /// Print the report as one JSON object on stdout (for audit logs).
         #[arg(long)]
         json: bool,
+        /// Record the volumes that verified in this state directory (for `status` and a later
+        /// push); nothing is ever written next to the volumes.
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
     },
     /// Restore the images from all volumes of a bundle into a directory.
     Extract {
@@ -55,6 +59,15 @@ pub enum Command {
     /// Print what the registry holds of the bundle's images (JSON), for building the next,
     /// smaller bundle (`ferry-pack --base`).
     Receipt(RegistryArgs),
+    /// Where this site stands: volumes seen, images in the registry, images waiting and on
+    /// which volumes, pieces staged (from the state directory push keeps).
+    Status {
+        /// The state directory (default: as for push).
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// List a bundle's volumes, images, sizes and signing key.
     Inspect {
         #[arg(required = true, value_name = "VOL")]

@@ -21,6 +21,17 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
         ));
     }
     let m: &BundleManifest = &bundle.manifest;
+    if m.is_delta() {
+        let left = m
+            .blobs
+            .iter()
+            .filter(|b| b.encoding == ferry_format::manifest::Encoding::Base)
+            .count();
+        return Err(format!(
+            "bundle {} is a delta bundle: {left} blob(s) are left to its base (a registry that already holds them), so it cannot be extracted on its own; push it into that registry instead",
+            m.bundle_id
+        ));
+    }
     let index_of: BTreeMap<String, u32> = m
         .blobs
         .iter()

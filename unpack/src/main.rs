@@ -5,6 +5,7 @@ mod cli;
 mod extract;
 mod push;
 mod report;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,13 +23,15 @@ const FAILED: u8 = 1;
 const USAGE_OR_IO: u8 = 2;
 
 fn main() -> ExitCode {
+    exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Verify {
             volumes,
             trust,
             json,
-        } => run_verify(&volumes, &trust, json),
+            state,
+        } => run_verify(&volumes, &trust, json, state.as_deref()),
         Command::Extract {
             volumes,
             trust,
@@ -42,6 +45,9 @@ fn main() -> ExitCode {
         } => report::inspect(&volumes, &trust, json),
         Command::Push(args) => push::run_push(&args),
         Command::Receipt(args) => push::run_receipt(&args),
+        Command::Status { state, json } => {
+            status::status(&state.unwrap_or_else(push::default_state), json)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -61,7 +67,12 @@ pub(crate) fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, (u8, String
         .collect()
 }
 
-fn run_verify(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
+fn run_verify(
+    volumes: &[PathBuf],
+    trust: &[PathBuf],
+    json: bool,
+    state: Option<&std::path::Path>,
+) -> Outcome {
     let keys = load_keys(trust)?;
     let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
     if inputs.volumes.is_empty() {
@@ -71,6 +82,9 @@ fn run_verify(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
         ));
     }
     let report = verify(&inputs, &keys, &|_| {});
+    if let Some(state) = state {
+        record_verified(state, &report, &keys);
+    }
     if json {
         println!(
             "{}",
@@ -91,6 +105,30 @@ fn run_verify(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     } else {
         FAILED
     })
+}
+
+/// Keeps the signed tables of the volumes that verified, for `status` and later pushes.
+fn record_verified(
+    state: &std::path::Path,
+    report: &ferry_format::verify::Report,
+    keys: &[PublicKey],
+) {
+    for v in report.volumes.iter().filter(|v| v.status == "ok") {
+        let Ok(vol) = Volume::open(&v.path, keys) else {
+            continue;
+        };
+        let stage = ferry_format::stage::Stage::new(state, &vol.manifest.bundle_id);
+        let saved = stage
+            .save_manifest(&vol.manifest_bytes)
+            .and_then(|()| stage.save_table(&vol));
+        if let Err(e) = saved {
+            eprintln!(
+                "ferry-unpack: warning: could not record {} in {}: {e}",
+                v.path.display(),
+                state.display()
+            );
+        }
+    }
 }
 
 fn run_extract(
@@ -120,4 +158,22 @@ fn run_extract(
         to.display()
     );
     Ok(0)
+}
+
+/// `ferry-… | head` must end quietly with status 0 (as ripgrep does), not with a panic:
+/// `println!` panics when the reader of stdout has gone, and only then do we exit.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

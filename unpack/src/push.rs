@@ -75,7 +75,7 @@ fn client(args: &RegistryArgs, target: &Target, jobs: usize) -> Result<Client, (
     Client::new(config).map_err(|e| (2, e.to_string()))
 }
 
-fn default_state() -> PathBuf {
+pub fn default_state() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("ferry");
     }
@@ -128,7 +128,23 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             Event::ImageDone { .. } => {}
         }
     };
-    let report = push::push(&bundle, &client, &opts, &events).map_err(|e| (2, e.to_string()))?;
+    if !args.dry_run {
+        // What `status` shows later: the manifest and every volume seen.
+        if let Some(stage) = &bundle.stage {
+            let _ = stage.save_manifest(&bundle.manifest_bytes);
+            for v in bundle.volumes.values() {
+                let _ = stage.save_table(v);
+            }
+        }
+    }
+    let report = push::push(&bundle, &client, &opts, &events).map_err(|e| {
+        let code = if matches!(e, push::PushError::Mapping(_)) {
+            2
+        } else {
+            1
+        };
+        (code, e.to_string())
+    })?;
     let id12 = &bundle.manifest.bundle_id.hex()[..12];
     let mut outputs = Vec::new();
     if !args.dry_run {
@@ -149,6 +165,14 @@ pub fn run_push(args: &PushArgs) -> Outcome {
                     format!("writing the cluster manifests into {}: {e}", dir.display()),
                 )
             })?;
+    }
+    if let (false, Some(stage)) = (args.dry_run, &bundle.stage) {
+        let record = serde_json::to_vec_pretty(&report).expect("report serializes");
+        if let Err(e) = stage.save_record("last-push.json", &record) {
+            eprintln!(
+                "ferry-unpack: warning: could not record the push in the state directory: {e}"
+            );
+        }
     }
     if args.json {
         let out = serde_json::json!({ "report": report, "outputs": outputs, "left_out": problems });

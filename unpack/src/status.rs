@@ -1,0 +1,122 @@
+//! `status`: where a site stands with each bundle — volumes seen and verified, images in the
+//! registry, images waiting and on which volumes, pieces staged — from the state directory.
+
+use std::path::Path;
+
+use ferry_format::digest::Digest;
+use ferry_format::manifest::BundleManifest;
+use ferry_format::size::human;
+use ferry_format::stage::Stage;
+
+use crate::Outcome;
+
+pub fn status(state: &Path, json: bool) -> Outcome {
+    let entries = std::fs::read_dir(state)
+        .map_err(|e| (2, format!("state directory {}: {e}", state.display())))?;
+    let mut dirs: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("bundle.json").is_file())
+        .collect();
+    dirs.sort();
+    let mut all = Vec::new();
+    for dir in dirs {
+        let Some(id) = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(Digest::from_hex)
+        else {
+            continue;
+        };
+        let stage = Stage::new(state, &id);
+        // Local state, written by push from verified volumes: shown, not re-verified.
+        let manifest = std::fs::read(dir.join("bundle.json"))
+            .ok()
+            .and_then(|b| BundleManifest::parse(&b).ok());
+        let Some(m) = manifest else { continue };
+        let seen = stage.volumes_seen();
+        let missing: Vec<u32> = (1..=m.volume_count).filter(|n| !seen.contains(n)).collect();
+        let (staged_files, staged_bytes) = stage.staged();
+        let last: Option<serde_json::Value> = std::fs::read(dir.join("last-push.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        all.push(serde_json::json!({
+            "bundle_id": m.bundle_id, "created": m.created, "volume_count": m.volume_count,
+            "volumes_seen": seen, "volumes_not_seen": missing,
+            "staged_chunks": staged_files, "staged_bytes": staged_bytes,
+            "last_push": last,
+        }));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).expect("serializes")
+        );
+        return Ok(0);
+    }
+    if all.is_empty() {
+        println!(
+            "no bundle recorded in {} yet (push records its progress there)",
+            state.display()
+        );
+        return Ok(0);
+    }
+    for b in &all {
+        println!(
+            "bundle {} (created {})",
+            b["bundle_id"].as_str().unwrap_or("?"),
+            crate::report::utc(b["created"].as_u64().unwrap_or(0))
+        );
+        println!(
+            "  volumes seen and verified: {} of {}{}",
+            list(&b["volumes_seen"]),
+            b["volume_count"],
+            if b["volumes_not_seen"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            {
+                format!("; not yet seen: {}", list(&b["volumes_not_seen"]))
+            } else {
+                String::new()
+            }
+        );
+        println!(
+            "  staged for later volumes: {} chunk file(s), {}",
+            b["staged_chunks"],
+            human(b["staged_bytes"].as_u64().unwrap_or(0))
+        );
+        match b["last_push"].as_object() {
+            None => println!("  not pushed yet"),
+            Some(p) => {
+                println!("  last push to {}:", p["target"].as_str().unwrap_or("?"));
+                for img in p["images"].as_array().into_iter().flatten() {
+                    let status = img["status"].as_str().unwrap_or("?");
+                    let wait = if status == "waiting" {
+                        format!(" (waits on volume(s) {})", list(&img["waiting_on"]))
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "    {:<8} {}{wait}",
+                        status.to_uppercase(),
+                        img["destination"].as_str().unwrap_or("?")
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn list(v: &serde_json::Value) -> String {
+    let items: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| x.to_string())
+        .collect();
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
