@@ -77,7 +77,7 @@ impl Report {
 pub enum PushError {
     #[error(transparent)]
     Mapping(#[from] MappingError),
-    #[error("this delta bundle needs {} blob(s) its base should have put in the registry, and {} lacks them; nothing was pushed. Push the base bundle first (or pack a full bundle). Missing:\n{}", .missing.len(), .registry, .missing.join("\n"))]
+    #[error("this delta bundle needs blobs its base should have put in the registry, and {} lacks them; nothing was pushed. Push the base bundle first (or pack a full bundle). Missing:\n{}", .registry, .missing.join("\n"))]
     BaseMissing {
         registry: String,
         missing: Vec<String>,
@@ -509,6 +509,11 @@ fn check_base(
     if missing.is_empty() {
         Ok(())
     } else {
+        let total = missing.len();
+        if total > 20 {
+            missing.truncate(20);
+            missing.push(format!("  … and {} more", total - 20));
+        }
         Err(PushError::BaseMissing {
             registry: host.to_owned(),
             missing,
