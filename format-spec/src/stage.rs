@@ -152,7 +152,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
         .file_name()
         .expect("stage paths have a name")
         .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.partial"));
+    // Worker threads may write the same file at once: each writes its own temporary file,
+    // and the renames (of identical content) replace one another atomically.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.partial", std::process::id()));
     let mut f = fs::File::create(&tmp).map_err(FormatError::io(&tmp))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())

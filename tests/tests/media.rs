@@ -1,0 +1,479 @@
+//! Removable media in practice (issue 4): a plan before writing, disks that are too small,
+//! several disks filled in turn, volumes pushed one at a time in any order across a registry
+//! restart, `status`, deltas against what the inside holds, and repair of one disk.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::*;
+
+/// A docker-registry (CNCF distribution) on 127.0.0.1, storage in `dir`, killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path, port: Option<u16>) -> Registry {
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}, secret: media-test}}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry; scripts/deps.sh does)");
+        let r = Registry {
+            child,
+            port,
+            dir: dir.to_owned(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while http_get(port, "/v2/").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the registry and starts it again on the same port and storage.
+    fn restart(mut self) -> Registry {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (dir, port) = (self.dir.clone(), self.port);
+        std::mem::forget(self);
+        Registry::start(&dir, Some(port))
+    }
+
+    fn catalog(&self) -> Vec<String> {
+        let body = http_get(self.port, "/v2/_catalog").expect("catalog");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback; the body when the status is 200.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    // Go answers an HTTP/1.0 request with an HTTP/1.0 status line.
+    head.lines()
+        .next()?
+        .contains(" 200 ")
+        .then(|| body.to_owned())
+}
+
+fn push(
+    vols: &[&Path],
+    key: &Key,
+    to: &str,
+    state: &Path,
+    manifests: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args: Vec<String> = vec!["push".into()];
+    args.extend(vols.iter().map(|v| v.display().to_string()));
+    for a in [
+        "--trust",
+        &key.public.display().to_string(),
+        "--to",
+        to,
+        "--insecure",
+        "--state",
+        &state.display().to_string(),
+        "--manifests-dir",
+        &manifests.display().to_string(),
+    ] {
+        args.push(a.to_string());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    unpack(&args)
+}
+
+/// Every image of the oc-mirror fixture, by original repository path and tag, with digest.
+fn expected_images(out: &Path) -> Vec<(String, String, String)> {
+    let v = json(&unpack([
+        "inspect".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]));
+    v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let source = i["source"].as_str().unwrap();
+            let name = source.split('@').next().unwrap();
+            let name = match name.rfind(':') {
+                Some(c) if c > name.rfind('/').unwrap_or(0) => &name[..c],
+                _ => name,
+            };
+            let path = name.split_once('/').unwrap().1.to_owned();
+            (
+                path,
+                i["tags"][0].as_str().unwrap().to_owned(),
+                i["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Checks every image is in the registry with the right digest (skopeo reads it back).
+fn assert_all_pushed(reg: &Registry, prefix: &str, images: &[(String, String, String)]) {
+    for (path, tag, digest) in images {
+        let name = format!("docker://{}/{prefix}/{path}:{tag}", reg.host());
+        let o = skopeo(["inspect", "--raw", "--tls-verify=false", &name]);
+        assert_ok(&o, &format!("skopeo inspect {name}"));
+        let got = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&o.stdout))
+        );
+        assert_eq!(&got, digest, "{name}");
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// A small tmpfs (root only), so "does not fit" can be tested for real; unmounted on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn new(at: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(at.to_owned()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn plan_says_how_many_volumes_and_writes_nothing() {
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    let out = t.path().join("out");
+    let o = pack_ok(&fixture("oci"), &out, "100KiB", &key, &["--plan"]);
+    assert_mentions(
+        &o,
+        &[
+            "4 volume(s) of at most",
+            "volume   1",
+            "zstd-compressed",
+            "stored as is",
+            "expected time",
+        ],
+        "--plan",
+    );
+    assert!(!out.exists(), "--plan wrote {}", out.display());
+}
+
+#[test]
+fn a_bundle_that_does_not_fit_is_refused_before_writing_and_two_disks_are_filled_in_turn() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a small tmpfs");
+        return;
+    }
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    let (Some(a), Some(b)) = (
+        SmallDisk::new(&t.path().join("disk1"), "300k"),
+        SmallDisk::new(&t.path().join("disk2"), "300k"),
+    ) else {
+        panic!("mounting a tmpfs failed although running as root");
+    };
+    // One 300 KiB disk cannot take four 100 KiB volumes: refused, nothing written.
+    let o = pack_with(&fixture("oci"), &a.0, "100KiB", &key.private, &[]);
+    assert_exit(&o, 1, "pack onto a disk too small");
+    assert_mentions(
+        &o,
+        &["does not fit", "Nothing was written", "--out"],
+        "pack onto a disk too small",
+    );
+    assert!(names(&a.0).is_empty(), "{:?}", names(&a.0));
+    let o = pack_with(&fixture("oci"), &a.0, "100KiB", &key.private, &["--plan"]);
+    assert_mentions(&o, &["DOES NOT FIT"], "--plan onto a disk too small");
+    // Two such disks take it: volumes go to the first until it is full, then the second.
+    let o = pack_with(
+        &fixture("oci"),
+        &a.0,
+        "100KiB",
+        &key.private,
+        &["--out", &b.0.display().to_string()],
+    );
+    assert_ok(&o, "pack onto two disks");
+    let (va, vb) = (volumes(&a.0), volumes(&b.0));
+    assert_eq!((va.len(), vb.len()), (2, 2), "{va:?} {vb:?}");
+    assert!(
+        names(&b.0).iter().any(|n| n.ends_with(".bundle.json")),
+        "standalone manifest on every disk"
+    );
+    let o = unpack([
+        "verify".as_ref(),
+        a.0.as_os_str(),
+        b.0.as_os_str(),
+        "--trust".as_ref(),
+        key.public.as_os_str(),
+    ]);
+    assert_ok(&o, "verify both disks");
+}
+
+#[test]
+fn volumes_pushed_one_at_a_time_in_any_order_across_a_registry_restart() {
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    let out = t.path().join("vols");
+    pack_ok(&fixture("oc-mirror"), &out, "48KiB", &key, &[]);
+    let vols = volumes(&out);
+    assert!(vols.len() >= 5, "{} volumes", vols.len());
+    let spanning = blob_volumes(&vols).values().filter(|v| v.len() > 1).count();
+    assert!(spanning > 0, "some blob must span volumes");
+    let mut reg = Registry::start(&t.path().join("reg"), None);
+    let state = t.path().join("state");
+    let man = t.path().join("manifests");
+    // A fixed shuffle: the last volume first, the first volume in the middle.
+    let mut order: Vec<usize> = (0..vols.len()).rev().collect();
+    order.swap(1, vols.len() / 2);
+    for (step, &i) in order.iter().enumerate() {
+        if step == vols.len() / 2 {
+            reg = reg.restart();
+        }
+        let o = push(
+            &[&vols[i]],
+            &key,
+            &format!("{}/efk", reg.host()),
+            &state,
+            &man,
+            &[],
+        );
+        let last = step + 1 == vols.len();
+        assert_exit(
+            &o,
+            if last { 0 } else { 3 },
+            &format!("push of volume {} alone (step {step})", i + 1),
+        );
+        if !last {
+            assert_mentions(&o, &["waits on volume(s)"], "a partial push");
+            let st = unpack(["status", "--state", &state.display().to_string()]);
+            assert_mentions(&st, &["volumes seen and verified", "WAITING"], "status");
+        }
+    }
+    assert_all_pushed(&reg, "efk", &expected_images(&out));
+    let st = json(&unpack([
+        "status",
+        "--state",
+        &state.display().to_string(),
+        "--json",
+    ]));
+    assert_eq!(
+        st[0]["volumes_not_seen"].as_array().unwrap().len(),
+        0,
+        "{st:#}"
+    );
+}
+
+#[test]
+fn a_delta_carries_only_what_the_inside_lacks_and_refuses_without_its_base() {
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    let full = t.path().join("full");
+    pack_ok(&fixture("oc-mirror"), &full, "1MiB", &key, &[]);
+    let reg = Registry::start(&t.path().join("reg"), None);
+    let to = format!("{}/efk", reg.host());
+    let man = t.path().join("m1");
+    assert_ok(
+        &push(&[&full], &key, &to, &t.path().join("s1"), &man, &[]),
+        "full push",
+    );
+    let receipt = man.join("receipt.json");
+    // Delta against the receipt: layers and configs left out, manifests carried.
+    let delta = t.path().join("delta");
+    let o = pack_ok(
+        &fixture("oc-mirror"),
+        &delta,
+        "1MiB",
+        &key,
+        &["--base", &receipt.display().to_string()],
+    );
+    assert_mentions(&o, &["left to the base"], "delta pack");
+    let size = |d: &Path| volumes(d).iter().map(|v| file_size(v)).sum::<u64>();
+    assert!(
+        size(&delta) * 4 < size(&full),
+        "delta {} vs full {}",
+        size(&delta),
+        size(&full)
+    );
+    // Pushed where the base is: completes, nothing uploaded but manifests.
+    let o = push(
+        &[&delta],
+        &key,
+        &to,
+        &t.path().join("s2"),
+        &t.path().join("m2"),
+        &[],
+    );
+    assert_ok(&o, "delta push onto its base");
+    assert_all_pushed(&reg, "efk", &expected_images(&full));
+    // Pushed where the base is not: refused before anything is sent.
+    let empty = Registry::start(&t.path().join("reg2"), None);
+    let o = push(
+        &[&delta],
+        &key,
+        &format!("{}/efk", empty.host()),
+        &t.path().join("s3"),
+        &t.path().join("m3"),
+        &[],
+    );
+    assert_exit(&o, 1, "delta push without its base");
+    assert_mentions(
+        &o,
+        &[
+            "delta bundle needs blobs its base",
+            "nothing was pushed",
+            "sha256:",
+        ],
+        "delta push without its base",
+    );
+    assert!(empty.catalog().is_empty(), "{:?}", empty.catalog());
+    // An earlier bundle's manifest works as a base too.
+    let (manifest, _) = standalone_manifest(&full);
+    let delta2 = t.path().join("delta2");
+    pack_ok(
+        &fixture("oc-mirror"),
+        &delta2,
+        "1MiB",
+        &key,
+        &["--base", &manifest.display().to_string()],
+    );
+    assert!(size(&delta2) * 4 < size(&full));
+    // A delta cannot be extracted on its own.
+    let o = unpack([
+        "extract".as_ref(),
+        delta.as_os_str(),
+        "--trust".as_ref(),
+        key.public.as_os_str(),
+        "--to".as_ref(),
+        t.path().join("x").as_os_str(),
+    ]);
+    assert_exit(&o, 1, "extract of a delta");
+    assert_mentions(&o, &["delta bundle"], "extract of a delta");
+}
+
+#[test]
+fn a_damaged_volume_is_rewritten_alone_with_the_command_verify_prints() {
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    let out = t.path().join("vols");
+    pack_ok(&fixture("oci"), &out, "64KiB", &key, &[]);
+    let vols = volumes(&out);
+    let before = file_sha256(&vols[1]);
+    flip_byte(&vols[1], 6000);
+    let o = unpack([
+        "verify".as_ref(),
+        out.as_os_str(),
+        "--trust".as_ref(),
+        key.public.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_exit(&o, 1, "verify of a damaged volume");
+    let cmd = json(&o)["repair_command"].as_str().unwrap().to_owned();
+    assert!(cmd.contains("--only-volume 2"), "{cmd}");
+    // Run exactly what verify printed, with the placeholders filled in.
+    let mut words = cmd.split_whitespace();
+    let env = words.next().unwrap();
+    let (var, value) = env.split_once('=').unwrap();
+    assert_eq!(var, "SOURCE_DATE_EPOCH");
+    assert_eq!(words.next(), Some("ferry-pack"));
+    let args: Vec<String> = words
+        .map(|w| match w {
+            "<MIRROR>" => fixture("oci").display().to_string(),
+            "<DIR>" => out.display().to_string(),
+            "<KEY>" => key.private.display().to_string(),
+            other => other.to_owned(),
+        })
+        .collect();
+    let o = run_command(
+        Command::new(ferry_pack_bin())
+            .args(&args)
+            .env("SOURCE_DATE_EPOCH", value),
+    );
+    assert_ok(&o, "the repair command");
+    assert_eq!(
+        file_sha256(&vols[1]),
+        before,
+        "the rewritten volume is the original"
+    );
+    let o = unpack([
+        "verify".as_ref(),
+        out.as_os_str(),
+        "--trust".as_ref(),
+        key.public.as_os_str(),
+    ]);
+    assert_ok(&o, "verify after repair");
+    let reg = Registry::start(&t.path().join("reg"), None);
+    let o = push(
+        &[&out],
+        &key,
+        &format!("{}/x", reg.host()),
+        &t.path().join("s"),
+        &t.path().join("m"),
+        &[],
+    );
+    assert_ok(&o, "push after repair");
+}
