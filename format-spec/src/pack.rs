@@ -60,17 +60,26 @@ pub struct Options {
 }
 
 /// A blob's encoding decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     pub encoding: Encoding,
     pub stored_size: u64,
+    /// The zstd stream itself, kept from sizing when small, so writing does not read,
+    /// hash and compress the blob a second time.
+    pub cached: Option<std::sync::Arc<Vec<u8>>>,
 }
+
+/// Compressed streams kept between sizing and writing: each at most this large...
+const CACHE_ONE: usize = 8 << 20;
+/// ...and all of them together at most this much memory.
+const CACHE_ALL: u64 = 64 << 20;
 
 /// Decides each blob's encoding, both cores at once. Compressible candidates are
 /// compressed once here to learn their exact stored size (the plan needs it) and hashed
 /// on the way; gzip and zstd layers are only sniffed and are hashed while written.
 pub fn prepare(blobs: &[SourceBlob]) -> Result<Vec<Prepared>, FormatError> {
-    blobs.par_iter().map(prepare_one).collect()
+    let budget = std::sync::atomic::AtomicU64::new(CACHE_ALL);
+    blobs.par_iter().map(|b| prepare_one(b, &budget)).collect()
 }
 
 /// Re-hashes files that hold the same blob as a packed one (copies the mirror did not
@@ -88,11 +97,15 @@ pub fn check_copies(copies: &[SourceBlob]) -> Result<(), FormatError> {
     })
 }
 
-fn prepare_one(blob: &SourceBlob) -> Result<Prepared, FormatError> {
+fn prepare_one(
+    blob: &SourceBlob,
+    budget: &std::sync::atomic::AtomicU64,
+) -> Result<Prepared, FormatError> {
     if blob.base.is_some() {
         return Ok(Prepared {
             encoding: Encoding::Base,
             stored_size: 0,
+            cached: None,
         });
     }
     let mut file = open_checked(blob)?;
@@ -103,6 +116,7 @@ fn prepare_one(blob: &SourceBlob) -> Result<Prepared, FormatError> {
     let raw = Prepared {
         encoding: Encoding::Raw,
         stored_size: blob.size,
+        cached: None,
     };
     if compressed_already || blob.size < 256 {
         return Ok(raw);
@@ -110,16 +124,31 @@ fn prepare_one(blob: &SourceBlob) -> Result<Prepared, FormatError> {
     file.seek(SeekFrom::Start(0))
         .map_err(FormatError::io(&blob.path))?;
     let mut stream = ZstdStream::new(file, blob)?;
-    let stored = io::copy(&mut stream, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+    let mut head = Vec::new();
+    let first = (&mut stream)
+        .take(CACHE_ONE as u64 + 1)
+        .read_to_end(&mut head)
+        .map_err(FormatError::io(&blob.path))? as u64;
+    let rest = io::copy(&mut stream, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
     stream.finish()?;
-    if stored * 100 <= blob.size * (100 - MIN_SAVING_PERCENT) {
-        Ok(Prepared {
-            encoding: Encoding::Zstd,
-            stored_size: stored,
-        })
-    } else {
-        Ok(raw)
+    let stored = first + rest;
+    if stored * 100 > blob.size * (100 - MIN_SAVING_PERCENT) {
+        return Ok(raw);
     }
+    let fits = rest == 0
+        && head.len() <= CACHE_ONE
+        && budget
+            .fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |left| left.checked_sub(stored),
+            )
+            .is_ok();
+    Ok(Prepared {
+        encoding: Encoding::Zstd,
+        stored_size: stored,
+        cached: fits.then(|| std::sync::Arc::new(head)),
+    })
 }
 
 fn open_checked(blob: &SourceBlob) -> Result<File, FormatError> {
@@ -268,6 +297,7 @@ pub struct Written {
 pub fn write_volumes(
     plan: &Plan,
     sources: &[SourceBlob],
+    prepared: &[Prepared],
     key: &PrivateKey,
     destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
     only: &[u32],
@@ -292,6 +322,7 @@ pub fn write_volumes(
     let result = write_selected(
         plan,
         sources,
+        prepared,
         key,
         destination,
         &selected,
@@ -348,19 +379,35 @@ fn partial_path(path: &Path) -> PathBuf {
 /// reading, hashing and writing overlap while memory stays at a few chunks.
 const QUEUE: usize = 3;
 
+#[allow(clippy::too_many_arguments)]
 fn write_selected(
     plan: &Plan,
     sources: &[SourceBlob],
+    prepared: &[Prepared],
     key: &PrivateKey,
     destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
     selected: &[&VolumePlan],
     progress: &(dyn Fn(u64) + Sync),
     written: &mut Vec<Written>,
 ) -> Result<(), FormatError> {
-    let (tx, rx) = sync_channel::<Result<Vec<u8>, FormatError>>(QUEUE);
+    // Three stages on their own threads — read (and hash the blob), hash the chunk, write —
+    // so both cores work while the kernel copies into the page cache.
+    let (tx, raw_rx) = sync_channel::<Result<Vec<u8>, FormatError>>(QUEUE);
+    let (hashed_tx, rx) = sync_channel::<Result<(Vec<u8>, Digest), FormatError>>(QUEUE);
     std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for item in raw_rx {
+                let hashed = item.map(|data| {
+                    let d = Digest(Sha256::digest(&data).into());
+                    (data, d)
+                });
+                if hashed_tx.send(hashed).is_err() {
+                    return;
+                }
+            }
+        });
         let producer = scope.spawn(move || {
-            let mut reader = StreamReader::new(plan, sources);
+            let mut reader = StreamReader::new(plan, sources, prepared);
             for v in selected {
                 for c in &v.chunks {
                     let item = reader.read_chunk(c);
@@ -409,7 +456,7 @@ fn write_one(
     key: &PrivateKey,
     out: &Path,
     v: &VolumePlan,
-    rx: &std::sync::mpsc::Receiver<Result<Vec<u8>, FormatError>>,
+    rx: &std::sync::mpsc::Receiver<Result<(Vec<u8>, Digest), FormatError>>,
     progress: &(dyn Fn(u64) + Sync),
     last: bool,
 ) -> Result<Written, FormatError> {
@@ -420,11 +467,14 @@ fn write_one(
     let tmp = partial_path(&path);
     let result = (|| {
         let file = File::create(&tmp).map_err(FormatError::io(&tmp))?;
+        let syncer = Syncer::start(&file);
         let mut w = TarWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             offset: 0,
             mtime: m.created,
             path: &tmp,
+            syncer,
+            synced_at: 0,
         };
         let bundle_sig = key.sign(&plan.manifest_bytes);
         let index_sig = key.sign(&plan.index_bytes);
@@ -434,16 +484,13 @@ fn write_one(
         w.entry(volume::INDEX_SIG_NAME, &index_sig)?;
         let mut chunks = Vec::with_capacity(v.chunks.len());
         for c in &v.chunks {
-            let data = rx
+            let (data, sha256) = rx
                 .recv()
                 .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
             debug_assert_eq!(data.len() as u64, c.size);
             debug_assert_eq!(w.offset, c.offset);
             let blob = &m.blobs[c.blob as usize];
-            let chunk = Chunk {
-                sha256: Digest(Sha256::digest(&data).into()),
-                ..*c
-            };
+            let chunk = Chunk { sha256, ..*c };
             w.entry(
                 &volume::chunk_name(&blob.digest, blob.encoding, c.stream_offset),
                 &data,
@@ -484,6 +531,9 @@ fn write_one(
             &volume::trailer(v.table_offset, v.table_size),
         )?;
         w.write(&[0u8; volume::END_OF_ARCHIVE as usize])?;
+        if let Some(s) = w.syncer.take() {
+            s.finish();
+        }
         let file = w
             .out
             .into_inner()
@@ -521,6 +571,40 @@ struct TarWriter<'a> {
     offset: u64,
     mtime: u64,
     path: &'a Path,
+    syncer: Option<Syncer>,
+    synced_at: u64,
+}
+
+/// Starts writing a volume back to the medium while it is still being written, so the
+/// final `fsync` (a volume is durable before it is renamed complete) finds little left to do.
+const SYNC_EVERY: u64 = 128 << 20;
+
+struct Syncer {
+    tx: std::sync::mpsc::SyncSender<()>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(file: &File) -> Option<Syncer> {
+        let clone = file.try_clone().ok()?;
+        // A queue of one: a request while a sync runs is dropped, not queued.
+        let (tx, rx) = sync_channel::<()>(1);
+        let handle = std::thread::spawn(move || {
+            for () in rx {
+                let _ = clone.sync_data();
+            }
+        });
+        Some(Syncer { tx, handle })
+    }
+
+    fn poke(&self) {
+        let _ = self.tx.try_send(());
+    }
+
+    fn finish(self) {
+        drop(self.tx);
+        let _ = self.handle.join();
+    }
 }
 
 impl TarWriter<'_> {
@@ -529,6 +613,12 @@ impl TarWriter<'_> {
             .write_all(bytes)
             .map_err(FormatError::io(self.path))?;
         self.offset += bytes.len() as u64;
+        if self.offset - self.synced_at >= SYNC_EVERY {
+            self.synced_at = self.offset;
+            if let Some(s) = &self.syncer {
+                s.poke();
+            }
+        }
         Ok(())
     }
 
@@ -547,6 +637,7 @@ impl TarWriter<'_> {
 struct StreamReader<'a> {
     plan: &'a Plan,
     sources: &'a [SourceBlob],
+    prepared: &'a [Prepared],
     current: Option<OpenStream<'a>>,
 }
 
@@ -565,15 +656,28 @@ enum StreamKind<'a> {
 }
 
 impl<'a> StreamReader<'a> {
-    fn new(plan: &'a Plan, sources: &'a [SourceBlob]) -> StreamReader<'a> {
+    fn new(
+        plan: &'a Plan,
+        sources: &'a [SourceBlob],
+        prepared: &'a [Prepared],
+    ) -> StreamReader<'a> {
         StreamReader {
             plan,
             sources,
+            prepared,
             current: None,
         }
     }
 
     fn read_chunk(&mut self, c: &Chunk) -> Result<Vec<u8>, FormatError> {
+        if let Some(cached) = &self.prepared[c.blob as usize].cached {
+            // Compressed and checked against its digest while sizing.
+            let start = c.stream_offset as usize;
+            return cached
+                .get(start..start + c.size as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| FormatError::Plan("cached stream shorter than planned".into()));
+        }
         let source = &self.sources[c.blob as usize];
         let blob = &self.plan.manifest.blobs[c.blob as usize];
         let reuse =

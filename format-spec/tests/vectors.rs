@@ -126,6 +126,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
     let written = pack::write_volumes(
         &plan,
         &source.blobs,
+        &prepared,
         &key,
         &mut |_| Ok(out.clone()),
         &[],

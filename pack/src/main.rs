@@ -197,6 +197,7 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
     let written = pack::write_volumes(
         &plan,
         &source.blobs,
+        &prepared,
         &key,
         &mut |v| destinations.next(v),
         &args.only_volume,

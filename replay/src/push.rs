@@ -408,7 +408,7 @@ fn blob_job(
         }
         let open = || -> Result<Box<dyn Read + '_>, RegistryFailure> {
             bundle
-                .open_blob(blob)
+                .open_blob_for_upload(blob)
                 .map(|r| Box::new(r) as Box<dyn Read>)
                 .map_err(|e| RegistryFailure(e.to_string()))
         };
