@@ -1,4 +1,5 @@
-//! The command line of ferry-pack (clap derive; man pages come from this in a later step).
+// The command line of ferry-pack (clap derive); build.rs makes the man pages and
+// completions from it, so it is plain comments here (the file is included there).
 
 use std::path::PathBuf;
 
@@ -13,10 +14,16 @@ use clap::{Parser, Subcommand};
 removable media. Reads the oc `file://` layout (oc adm catalog mirror … file://DIR), OCI image \
 layouts, a registry's storage directory, or skopeo dir: layouts, re-hashes every blob, and writes \
 volumes that ferry-unpack can verify and push one at a time, in any order.",
-    after_help = "Examples:
+    after_help = "The EFK operators case (README), connected side:
+  oc adm catalog mirror -a pull-secret.json registry.local:5000/my-operator/my-operator-index:v1 \\
+      file:///efk-mirror --index-filter-by-os=linux/amd64
   ferry-pack keygen ~/.ferry/site.key
-  ferry-pack ./efk-mirror --out /media/usb1 --volume-size fat32 --key ~/.ferry/site.key
+  ferry-pack ./efk-mirror --out /media/usb1 --volume-size fat32 --key ~/.ferry/site.key --plan
+  ferry-pack ./efk-mirror --out /media/usb1 --out /media/usb2 --volume-size fat32 --key ~/.ferry/site.key
+
+Other:
   ferry-pack ./efk-mirror --out ./vols --volume-size 4.7GB --key site.key --only-volume 3
+  ferry-pack ./efk-mirror --out /media/usb1 --volume-size fat32 --key site.key --base receipt.json
 
 Sizes need a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB) or a preset: fat32 (4 GiB - 1 B),
 dvd, dvd-dl, bd25, bd50, bd100. Set SOURCE_DATE_EPOCH to fix the bundle's creation time;

@@ -1,4 +1,4 @@
-//! The command line of ferry-unpack.
+// The command line of ferry-unpack.
 
 use std::path::PathBuf;
 
@@ -8,13 +8,25 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "ferry-unpack",
     version,
-    about = "Verify ferry volumes at the gap; extract them inside.",
-    after_help = "Exit status: 0 all given volumes verified, 1 verification failed, 2 usage or I/O error.
+    about = "Verify ferry volumes at the gap; push them into a registry inside (or extract them).",
+    after_help = "Exit status: 0 success; 1 verification failed (or, for push, an image failed); \
+2 usage or I/O error; 3 (push) everything given went in but some images wait on volumes not given.
 
-Examples:
+The EFK operators case (README), inside:
   ferry-unpack verify /media/usb1 --trust site.key.pub
+  ferry-unpack push /media/usb1 --trust site.key.pub --to registry.internal:8443/efk-mirror \\
+      --authfile pull-secret.json --ca-cert internal-ca.pem
+  ferry-unpack push /media/usb2 --trust site.key.pub --to registry.internal:8443/efk-mirror \\
+      --authfile pull-secret.json --ca-cert internal-ca.pem
+  oc apply -f ferry-manifests-<bundle id>/imageDigestMirrorSet.yaml
+  oc apply -f ferry-manifests-<bundle id>/catalogSource.yaml
+  ferry-unpack status
+
+Other:
   ferry-unpack verify vols/*.tar --trust site.key.pub --json > audit.json
-  ferry-unpack extract /media/usb1 /media/usb2 --trust site.key.pub --to ./mirror --layout oci
+  ferry-unpack push /media/usb1 --trust site.key.pub --to quay.internal/org \\
+      --max-components 2 --dry-run
+  ferry-unpack extract /media/usb1 /media/usb2 --trust site.key.pub --to ./mirror --layout original
   ferry-unpack inspect /media/usb1"
 )]
 pub struct Cli {
