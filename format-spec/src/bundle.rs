@@ -256,7 +256,7 @@ impl Bundle {
         Ok(BlobReader {
             // One byte more than the signed size, so a stream that decodes larger is caught
             // without decoding more than that (a zstd bomb stops here).
-            inner: inner.take(b.size + 1),
+            inner: inner.take(b.size.saturating_add(1)),
             hasher: Sha256::new(),
             count: 0,
             size: b.size,

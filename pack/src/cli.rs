@@ -80,4 +80,7 @@ pub struct PackArgs {
     /// Print no progress, only the result.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print JSON Lines events on stdout instead (docs/events.md): each volume written, then a summary.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -61,7 +61,7 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
     let volume_size = parse_size(size_text).map_err(|e| e.to_string())?;
     let key = PrivateKey::load(key_path).map_err(|e| e.to_string())?;
     let say = |text: String| {
-        if !args.quiet {
+        if !args.quiet && !args.json {
             eprintln!("ferry-pack: {text}");
         }
     };
@@ -182,16 +182,16 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
     if !args.only_volume.is_empty() {
         warn_other_bundles(&args.out, &plan, &args.only_volume);
     }
-    let done = AtomicU64::new(0);
-    let last_report = std::sync::Mutex::new(Instant::now());
     let to_write: u64 = selected.iter().map(|v| v.file_size).sum();
+    let bar = progress::Progress::new(
+        progress::Mode::detect(args.quiet, args.json),
+        "pack",
+        to_write,
+    );
+    let written_so_far = AtomicU64::new(0);
     let progress = |n: u64| {
-        let now = done.fetch_add(n, Ordering::Relaxed) + n;
-        let mut last = last_report.lock().expect("progress lock");
-        if !args.quiet && last.elapsed().as_secs() >= 5 {
-            *last = Instant::now();
-            eprintln!("ferry-pack: {} of {} written", human(now), human(to_write));
-        }
+        bar.add(n);
+        written_so_far.fetch_add(n, Ordering::Relaxed);
     };
     let mut destinations = destinations;
     let written = pack::write_volumes(
@@ -199,11 +199,36 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
         &source.blobs,
         &prepared,
         &key,
-        &mut |v| destinations.next(v),
+        &mut |v| {
+            bar.message(&format!(
+                "volume {} of {}",
+                v.volume, plan.manifest.volume_count
+            ));
+            destinations.next(v)
+        },
         &args.only_volume,
         &progress,
     )
     .map_err(|e| e.to_string())?;
+    bar.finish();
+    let events = progress::Events::new(args.json);
+    if args.json {
+        for w in &written {
+            events.emit(
+                "volume_written",
+                &serde_json::json!({"path": w.path, "volume": w.volume, "size": w.size}),
+            );
+        }
+        events.emit(
+            "summary",
+            &serde_json::json!({
+                "bundle_id": m.bundle_id, "volume_count": m.volume_count, "volumes_written": written.len(),
+                "bytes_written": written_so_far.load(Ordering::Relaxed), "key": m.key,
+                "seconds": started.elapsed().as_secs_f64(),
+            }),
+        );
+        return Ok(());
+    }
     let mut stdout = std::io::stdout().lock();
     for w in &written {
         let _ = writeln!(stdout, "{}\t{}", w.path.display(), w.size);

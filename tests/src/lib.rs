@@ -6,6 +6,8 @@
 //! binary on stable Cargo): run `cargo build -p pack -p unpack` first, or point
 //! `FERRY_BIN_DIR` at a directory holding them.
 
+pub mod hostile;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
@@ -16,6 +18,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
+
+pub mod registry;
 
 /// The six images are the same in every layout (fixtures/README.md "Images").
 pub const LAYOUTS: [&str; 4] = ["oc-mirror", "oci", "registry", "skopeo-dir"];
@@ -203,9 +207,43 @@ pub fn assert_mentions(out: &Output, needles: &[&str], what: &str) {
 
 /// Parses stdout as JSON, or panics showing it.
 #[track_caller]
+/// The `--json` output as one object: a single JSON document as it is, or a JSON Lines
+/// event stream (docs/events.md) folded — `summary` and `bundle` events merged into the
+/// top level, other events collected into arrays named by their type plus `s`
+/// (`volume` → `volumes`, `image` → `images`). Every line must be a JSON object with a
+/// `type`, so a stray print on stdout fails the test.
 pub fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", out.dump()))
+    if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
+        return v;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut top = serde_json::Map::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}\n{}", out.dump()));
+        let mut obj = v
+            .as_object()
+            .cloned()
+            .unwrap_or_else(|| panic!("not an object: {line}"));
+        let kind = obj
+            .remove("type")
+            .and_then(|t| t.as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("event without a type: {line}"));
+        if kind == "summary"
+            || (kind == "bundle" && !top.contains_key("bundles"))
+                && !text.matches("\"type\":\"bundle\"").nth(1).is_some()
+        {
+            top.extend(obj);
+        } else {
+            let list = top
+                .entry(format!("{kind}s"))
+                .or_insert_with(|| Value::Array(Vec::new()));
+            list.as_array_mut()
+                .expect("event lists are arrays")
+                .push(Value::Object(obj));
+        }
+    }
+    Value::Object(top)
 }
 
 // ---------------------------------------------------------------------------------------

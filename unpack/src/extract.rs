@@ -38,11 +38,17 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
         .enumerate()
         .map(|(i, b)| (b.digest.to_string(), i as u32))
         .collect();
+    let total: u64 = m.blobs.iter().map(|b| b.size).sum();
+    let bar = progress::Progress::new(progress::Mode::detect(false, false), "extract", total);
     let open = |digest: &str| -> Result<Box<dyn Read + '_>, String> {
         let i = *index_of
             .get(digest)
             .ok_or_else(|| format!("blob {digest} is not in the bundle"))?;
-        Ok(Box::new(bundle.open_blob(i).map_err(|e| e.to_string())?))
+        let reader = bundle.open_blob(i).map_err(|e| e.to_string())?;
+        Ok(Box::new(Counted {
+            inner: reader,
+            bar: &bar,
+        }))
     };
     match layout {
         Layout::Original => {
@@ -113,5 +119,19 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
             }
             mirror::write_oci_layout(to, &images, &types, &sizes, open).map_err(|e| e.to_string())
         }
+    }
+}
+
+/// Counts what is read, for the progress display.
+struct Counted<'a, R> {
+    inner: R,
+    bar: &'a progress::Progress,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.add(n as u64);
+        Ok(n)
     }
 }

@@ -81,14 +81,30 @@ fn run_verify(
             "no volume files (*.tar) among the paths given".into(),
         ));
     }
-    let report = verify(&inputs, &keys, &|_| {});
+    let total: u64 = inputs
+        .volumes
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress::Progress::new(progress::Mode::detect(false, json), "verify", total);
+    let report = verify(&inputs, &keys, &|n| bar.add(n));
+    bar.finish();
     if let Some(state) = state {
         record_verified(state, &report, &keys);
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serializes")
+        // JSON Lines (docs/events.md): one `volume` event per volume, then the `summary`.
+        let events = progress::Events::new(true);
+        for v in &report.volumes {
+            events.emit("volume", v);
+        }
+        events.emit(
+            "summary",
+            &serde_json::json!({
+                "bundle": report.bundle, "missing_volumes": report.missing_volumes,
+                "ok": report.ok, "problems": report.problems, "repair_command": report.repair_command,
+            }),
         );
     } else {
         report::print_verify(&report);

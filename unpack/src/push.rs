@@ -106,27 +106,49 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         jobs: args.jobs.max(1),
         dry_run: args.dry_run,
     };
-    let quiet = args.json;
-    let events = |e: Event<'_>| {
-        if quiet {
-            return;
-        }
-        match e {
-            Event::BlobUploaded {
-                digest,
-                repo,
-                bytes,
-            } => {
+    let stream = progress::Events::new(args.json);
+    let total: u64 = bundle
+        .manifest
+        .blobs
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| {
+            b.media_type.is_none() && bundle.blob_missing_volumes(*i as u32).is_empty()
+        })
+        .map(|(_, b)| b.size)
+        .sum();
+    let mode = progress::Mode::detect(args.dry_run, args.json);
+    let bar = progress::Progress::new(mode, "push", total);
+    let verbose = mode == progress::Mode::Plain;
+    let events = |e: Event<'_>| match e {
+        Event::BlobUploaded {
+            digest,
+            repo,
+            bytes,
+        } => {
+            bar.add(bytes);
+            bar.message(repo);
+            stream.emit(
+                "blob_uploaded",
+                &serde_json::json!({"digest": digest, "repository": repo, "bytes": bytes}),
+            );
+            if verbose {
                 eprintln!(
                     "ferry-unpack: uploaded {digest} ({}) to {repo}",
                     human(bytes)
-                )
+                );
             }
-            Event::BlobMounted { digest, repo, from } => {
-                eprintln!("ferry-unpack: mounted {digest} into {repo} from {from}")
-            }
-            Event::ImageDone { .. } => {}
         }
+        Event::BlobMounted { digest, repo, from } => {
+            stream.emit(
+                "blob_mounted",
+                &serde_json::json!({"digest": digest, "repository": repo, "from": from}),
+            );
+            if verbose {
+                eprintln!("ferry-unpack: mounted {digest} into {repo} from {from}");
+            }
+        }
+        Event::ImageDone { outcome } => stream.emit("image", outcome),
     };
     if !args.dry_run {
         // What `status` shows later: the manifest and every volume seen.
@@ -145,6 +167,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         };
         (code, e.to_string())
     })?;
+    bar.finish();
     let id12 = &bundle.manifest.bundle_id.hex()[..12];
     let mut outputs = Vec::new();
     if !args.dry_run {
@@ -175,10 +198,13 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         }
     }
     if args.json {
-        let out = serde_json::json!({ "report": report, "outputs": outputs, "left_out": problems });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("serializes")
+        stream.emit(
+            "summary",
+            &serde_json::json!({
+                "bundle_id": report.bundle_id, "target": report.target, "totals": report.totals,
+                "outputs": outputs, "left_out": problems, "dry_run": args.dry_run,
+                "failed": report.failed(), "waiting": report.waiting(),
+            }),
         );
     } else {
         print_report(

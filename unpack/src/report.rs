@@ -121,32 +121,38 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     };
     let m = &first.manifest;
     if json {
-        let vols: Vec<serde_json::Value> = opened
-            .iter()
-            .map(|v| {
-                serde_json::json!({
+        // JSON Lines (docs/events.md): the `bundle`, then each `volume` and `image`.
+        let events = progress::Events::new(true);
+        events.emit(
+            "bundle",
+            &serde_json::json!({
+                "verified": !keys.is_empty(),
+                "bundle_id": m.bundle_id, "created": m.created, "creator": m.creator,
+                "source_layout": m.source_layout, "key": m.key,
+                "volume_size": m.volume_size, "volume_count": m.volume_count,
+                "delta": m.is_delta(),
+            }),
+        );
+        for v in &opened {
+            events.emit(
+                "volume",
+                &serde_json::json!({
                     "path": v.path, "volume": v.table.volume, "size": v.size,
                     "bundle_id": v.table.bundle_id, "chunks": v.table.chunks.len(),
                     "signed_by": v.signed_by,
-                })
-            })
-            .collect();
-        let out = serde_json::json!({
-            "verified": !keys.is_empty(),
-            "bundle_id": m.bundle_id, "created": m.created, "creator": m.creator,
-            "source_layout": m.source_layout, "key": m.key,
-            "volume_size": m.volume_size, "volume_count": m.volume_count,
-            "volumes": vols,
-            "images": m.images.iter().map(|i| serde_json::json!({
-                "repository": i.repository, "tags": i.tags, "digest": i.digest,
-                "media_type": i.media_type, "source": i.source,
-                "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).sum::<u64>(),
-            })).collect::<Vec<_>>(),
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("serializes")
-        );
+                }),
+            );
+        }
+        for i in &m.images {
+            events.emit(
+                "image",
+                &serde_json::json!({
+                    "repository": i.repository, "tags": i.tags, "digest": i.digest,
+                    "media_type": i.media_type, "source": i.source,
+                    "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).sum::<u64>(),
+                }),
+            );
+        }
         return Ok(0);
     }
     let raw: u64 = m.blobs.iter().map(|b| b.size).sum();

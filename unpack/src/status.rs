@@ -47,10 +47,10 @@ pub fn status(state: &Path, json: bool) -> Outcome {
         }));
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&all).expect("serializes")
-        );
+        let events = progress::Events::new(true);
+        for b in &all {
+            events.emit("bundle", b);
+        }
         return Ok(0);
     }
     if all.is_empty() {
