@@ -78,7 +78,7 @@ impl Volume {
         let min = volume::head_len(0, 0) + volume::tail_len(0);
         if size < min || size % BLOCK != 0 {
             return Err(not_volume(format!(
-                "{size} bytes is not a whole number of 512-byte blocks of at least {min}: truncated, or not a ferry volume"
+                "{size} bytes is not a whole number of 512-byte blocks of at least {min}: truncated, or not a ferry volume (copy it again, or write it again with ferry-pack --only-volume)"
             )));
         }
         let read = |offset: u64, len: u64| -> Result<Vec<u8>, FormatError> {
@@ -94,7 +94,7 @@ impl Volume {
         )?;
         if tail[2 * BLOCK as usize..].iter().any(|&b| b != 0) {
             return Err(not_volume(
-                "no end-of-archive blocks at the end: truncated, or not a ferry volume".into(),
+                "no end-of-archive blocks at the end: truncated, or not a ferry volume (copy it again, or write it again with ferry-pack --only-volume)".into(),
             ));
         }
         let (table_offset, table_size) = volume::parse_trailer(&tail[BLOCK as usize..2 * BLOCK as usize])
@@ -349,7 +349,7 @@ fn check_signature(
     Err(FormatError::Untrusted {
         path: path.to_owned(),
         detail: format!(
-            "the {what} signature does not verify with {} — damaged, forged, or signed by another key",
+            "the {what} signature does not verify with {} — damaged, forged, or signed by another key; `ferry-unpack inspect` shows the key it claims, compare fingerprints with the connected side",
             if trusted.is_empty() { "any key (none given)".to_string() } else { format!("trusted key(s) {}", trusted.join(", ")) }
         ),
     })

@@ -123,6 +123,10 @@ pub struct RegistryArgs {
     /// (2 for Quay organisations and Harbor projects); 0 = unlimited.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_components: usize,
+    /// How long to keep retrying a registry that fails (5xx, 429, connection errors) before
+    /// giving up on a request; running the command again resumes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub retry_for: u64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -72,6 +72,7 @@ fn client(args: &RegistryArgs, target: &Target, jobs: usize) -> Result<Client, (
     config.credentials = credentials;
     config.user_agent = format!("ferry-unpack/{}", env!("CARGO_PKG_VERSION"));
     config.max_idle_connections = config.max_idle_connections.max(jobs * 2);
+    config.retry.max_elapsed = std::time::Duration::from_secs(args.retry_for);
     Client::new(config).map_err(|e| (2, e.to_string()))
 }
 
