@@ -93,7 +93,7 @@ impl Destinations {
                 )));
             }
             eprint!(
-                "ferry-pack: volume {} ({}) does not fit on {} ({} free).\\n  Insert the next medium and press Enter to write there again, type another directory, or q to stop: ",
+                "ferry-pack: volume {} ({}) does not fit on {} ({} free).\n  Insert the next medium and press Enter to write there again, type another directory, or q to stop: ",
                 v.volume,
                 human(v.file_size),
                 dir.display(),

@@ -137,6 +137,14 @@ impl Progress {
         }
     }
 
+    /// Runs `f` with the bar hidden, for a question to the operator.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     /// Prints a line above the bar (or plainly), for notes while work goes on.
     pub fn note(&self, text: &str) {
         match &self.bar {

@@ -477,3 +477,60 @@ fn a_damaged_volume_is_rewritten_alone_with_the_command_verify_prints() {
     );
     assert_ok(&o, "push after repair");
 }
+
+/// On a terminal, a full disk is not the end: ferry-pack asks for the next medium (here the
+/// operator types another directory). `script` gives the command a terminal.
+#[test]
+fn on_a_terminal_a_full_disk_asks_for_the_next_medium() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a small tmpfs");
+        return;
+    }
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    let Some(disk) = SmallDisk::new(&t.path().join("disk"), "300k") else {
+        panic!("mounting a tmpfs failed although running as root");
+    };
+    let next = t.path().join("next-medium");
+    let cmd = format!(
+        "{} {} --out {} --volume-size 100KiB --key {}",
+        ferry_pack_bin().display(),
+        fixture("oci").display(),
+        disk.0.display(),
+        key.private.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qc", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", next.display()).as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("does not fit on") && text.contains("Insert the next medium"),
+        "{text}"
+    );
+    assert_eq!(
+        (volumes(&disk.0).len(), volumes(&next).len()),
+        (2, 2),
+        "{text}"
+    );
+    let o = unpack([
+        "verify".as_ref(),
+        disk.0.as_os_str(),
+        next.as_os_str(),
+        "--trust".as_ref(),
+        key.public.as_os_str(),
+    ]);
+    assert_ok(&o, "verify both media");
+}
