@@ -90,6 +90,10 @@ pub struct Image {
     pub source: Option<String>,
     /// Indexes into `blobs`: the manifest first, then everything it needs.
     pub blobs: Vec<u32>,
+    /// An operator catalog (index) image: its config carries an
+    /// `operators.operatorframework.io.index.*` label. Push writes a CatalogSource for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub catalog: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

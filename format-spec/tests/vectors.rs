@@ -87,6 +87,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         media_type: manifest_type.into(),
         source: Some("registry.example.com/example/app:v1".into()),
         blobs: vec![0, 1, 2],
+        catalog: false,
     };
     let index = format!(
         "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{{\"mediaType\":\"{manifest_type}\",\"digest\":\"{}\",\"size\":{},\"annotations\":{{\"org.opencontainers.image.ref.name\":\"example/app:v1\"}}}}]}}",

@@ -43,6 +43,7 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<Source, SourceError> {
             media_type: img.media_type.clone(),
             source: img.source.clone(),
             blobs: indexes,
+            catalog: is_catalog(m, img),
         });
     }
     let mut extra: BTreeMap<&str, (u64, PathBuf)> = BTreeMap::new();
@@ -94,6 +95,35 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<Source, SourceError> {
         tree,
         index_json,
     })
+}
+
+/// Labels an operator index (catalog) image carries in its config.
+const CATALOG_LABELS: [&str; 2] = [
+    "operators.operatorframework.io.index.configs.v1",
+    "operators.operatorframework.io.index.database.v1",
+];
+
+/// Whether an image is an operator catalog: its config (for an index, its first child's)
+/// carries a catalog label. Decided here, where every blob is at hand, and recorded in the
+/// bundle, so a push that has only some of the disks still knows.
+fn is_catalog(m: &Mirror, img: &mirror::Image) -> bool {
+    let read = |d: &str| -> Option<serde_json::Value> {
+        let f = m.blobs.get(d)?;
+        serde_json::from_slice(&std::fs::read(&f.path).ok()?).ok()
+    };
+    let Some(mut doc) = read(&img.digest) else {
+        return false;
+    };
+    if let Some(child) = doc["manifests"][0]["digest"].as_str() {
+        let Some(c) = read(child) else { return false };
+        doc = c;
+    }
+    let Some(config) = doc["config"]["digest"].as_str().and_then(read) else {
+        return false;
+    };
+    CATALOG_LABELS
+        .iter()
+        .any(|l| config["config"]["Labels"][l].is_string())
 }
 
 struct Order<'a> {

@@ -12,7 +12,12 @@ fn digest(d: &Digest) -> registry_client::Digest {
 }
 
 fn fail(e: registry_client::RegistryError) -> RegistryFailure {
-    RegistryFailure(e.to_string())
+    let unreachable =
+        e.is_transient() || matches!(e, registry_client::RegistryError::RetriesExhausted { .. });
+    RegistryFailure {
+        message: e.to_string(),
+        unreachable,
+    }
 }
 
 impl Registry for Client {
@@ -36,7 +41,7 @@ impl Registry for Client {
         open: &OpenBody<'_>,
     ) -> Result<(), RegistryFailure> {
         let opener = || -> std::io::Result<Box<dyn Read + '_>> {
-            open().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.0))
+            open().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.message))
         };
         Client::upload_blob(self, repo, &digest(d), size, opener)
             .map(|_| ())

@@ -3,23 +3,15 @@
 //! bundle — from which the connected side builds a smaller bundle next time.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ferry_format::bundle::Bundle;
-use ferry_format::manifest::Image;
 use ferry_format::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::mapping::SourceRef;
 use crate::openshift::{self, Pushed};
 use crate::push::Report;
-
-/// Labels an operator index (catalog) image carries in its config.
-const CATALOG_LABELS: [&str; 2] = [
-    "operators.operatorframework.io.index.configs.v1",
-    "operators.operatorframework.io.index.database.v1",
-];
 
 /// The receipt, version 1: what a registry holds of a bundle's images.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,57 +37,6 @@ pub struct ReceiptImage {
     pub blobs: Vec<Digest>,
 }
 
-/// Reads a small blob whole, if every volume it needs is at hand.
-fn read_blob(bundle: &Bundle, digest: &Digest) -> Option<Vec<u8>> {
-    let i = bundle
-        .manifest
-        .blobs
-        .iter()
-        .position(|b| b.digest == *digest)?;
-    let mut r = bundle.open_blob(i as u32).ok()?;
-    let mut out = Vec::new();
-    r.read_to_end(&mut out).ok()?;
-    Some(out)
-}
-
-/// Whether an image is an operator index: its config (the first child's, for an index)
-/// carries a catalog label.
-pub fn is_catalog(bundle: &Bundle, img: &Image) -> bool {
-    let Some(top) = read_blob(bundle, &img.digest) else {
-        return false;
-    };
-    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(&top) else {
-        return false;
-    };
-    if let Some(first) = doc["manifests"].get(0) {
-        let Some(child) = first["digest"].as_str().and_then(|d| Digest::parse(d).ok()) else {
-            return false;
-        };
-        let Some(bytes) = read_blob(bundle, &child) else {
-            return false;
-        };
-        let Ok(child_doc) = serde_json::from_slice(&bytes) else {
-            return false;
-        };
-        doc = child_doc;
-    }
-    let Some(config) = doc["config"]["digest"]
-        .as_str()
-        .and_then(|d| Digest::parse(d).ok())
-    else {
-        return false;
-    };
-    let Some(bytes) = read_blob(bundle, &config) else {
-        return false;
-    };
-    let Ok(cfg) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return false;
-    };
-    CATALOG_LABELS
-        .iter()
-        .any(|l| cfg["config"]["Labels"][l].is_string())
-}
-
 /// The images of a report that are in the registry now, for the cluster manifests.
 pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
     let m = &bundle.manifest;
@@ -115,7 +56,7 @@ pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
                 destination: o.destination.clone(),
                 digest: img.digest.to_string(),
                 tags: img.tags.clone(),
-                catalog: is_catalog(bundle, img),
+                catalog: img.catalog,
             }
         })
         .collect()

@@ -193,6 +193,26 @@ pub fn push(
     jobs.sort_by_key(|(b, _)| std::cmp::Reverse(m.blobs[*b as usize].size));
     let failed_blobs: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
     let present: Mutex<BTreeSet<(String, u32)>> = Mutex::new(BTreeSet::new());
+    // Once the registry stops answering (after the client's own retries), the remaining
+    // jobs are not tried: waiting for it again per blob would only delay the message.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let first_failure: Mutex<Option<String>> = Mutex::new(None);
+    let give_up = |e: &RegistryFailure| {
+        if e.unreachable {
+            first_failure
+                .lock()
+                .expect("failure")
+                .get_or_insert_with(|| e.message.clone());
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    let stopped =
+        || {
+            format!(
+            "not tried: the registry stopped answering ({}); run the same command again to resume",
+            first_failure.lock().expect("failure").clone().unwrap_or_default()
+        )
+        };
     let next = AtomicUsize::new(0);
     let uploaded_bytes = AtomicU64::new(0);
     std::thread::scope(|scope| {
@@ -202,6 +222,13 @@ pub fn push(
                 let Some((blob, repos)) = jobs.get(k) else {
                     return;
                 };
+                if stop.load(Ordering::Relaxed) {
+                    failed_blobs
+                        .lock()
+                        .expect("failures")
+                        .insert(*blob, stopped());
+                    continue;
+                }
                 match blob_job(
                     bundle,
                     registry,
@@ -218,7 +245,11 @@ pub fn push(
                         p.extend(there.into_iter().map(|r| (r, *blob)));
                     }
                     Err(e) => {
-                        failed_blobs.lock().expect("failures").insert(*blob, e.0);
+                        give_up(&e);
+                        failed_blobs
+                            .lock()
+                            .expect("failures")
+                            .insert(*blob, e.message);
                     }
                 }
             });
@@ -235,6 +266,10 @@ pub fn push(
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(img) = m.images.get(k) else { return };
+                if stop.load(Ordering::Relaxed) {
+                    results.lock().expect("results").push((k, Err(stopped())));
+                    continue;
+                }
                 let repo = &repos[k];
                 let layers: Vec<u32> = img
                     .blobs
@@ -251,8 +286,10 @@ pub fn push(
                         .flat_map(|&b| bundle.blob_missing_volumes(b))
                         .collect();
                     let done = if absent.is_empty() {
-                        image_job(bundle, registry, img, repo, opts.dry_run, &totals)
-                            .map_err(|e| e.0)
+                        image_job(bundle, registry, img, repo, opts.dry_run, &totals).map_err(|e| {
+                            give_up(&e);
+                            e.message
+                        })
                     } else {
                         Ok(Done::Waiting(absent.into_iter().collect()))
                     };
@@ -270,12 +307,13 @@ pub fn push(
                             }
                         }
                     }
-                    if matches!(done, Ok(Done::Waiting(_))) && !opts.dry_run {
+                    match done {
                         // Its manifests cannot go in before its blobs; keep the ones this disk
                         // holds (they are small) so the run with the last disk can finish it.
-                        stage_manifests(bundle, img, &totals)
-                    } else {
-                        done
+                        Ok(Done::Waiting(volumes)) if !opts.dry_run => {
+                            stage_manifests(bundle, img, &totals, volumes.into_iter().collect())
+                        }
+                        other => other,
                     }
                 };
                 results.lock().expect("results").push((k, r));
@@ -345,7 +383,7 @@ fn blob_job(
             .map(str::to_owned)
             .or_else(|| hint.cloned())
             .ok_or_else(|| {
-                RegistryFailure(format!(
+                RegistryFailure::new(format!(
                     "base blob {} is in none of the repositories that need it",
                     b.digest
                 ))
@@ -356,7 +394,7 @@ fn blob_job(
                 continue;
             }
             if !registry.mount_blob(repo, &b.digest, &from)? {
-                return Err(RegistryFailure(format!(
+                return Err(RegistryFailure::new(format!(
                     "base blob {} could not be mounted into {repo} from {from}",
                     b.digest
                 )));
@@ -387,7 +425,7 @@ fn blob_job(
         // Part of it may be on this disk: keep those chunks for the run that brings the rest.
         if bundle.blob_missing_volumes(blob).len() < (b.last_volume - b.first_volume + 1) as usize {
             let n = bundle.stage_present_chunks(blob).map_err(|e| {
-                RegistryFailure(format!("staging chunks of blob {}: {e}", b.digest))
+                RegistryFailure::new(format!("staging chunks of blob {}: {e}", b.digest))
             })?;
             totals.lock().expect("totals").bytes_staged += n;
         }
@@ -410,7 +448,7 @@ fn blob_job(
             bundle
                 .open_blob_for_upload(blob)
                 .map(|r| Box::new(r) as Box<dyn Read>)
-                .map_err(|e| RegistryFailure(e.to_string()))
+                .map_err(|e| RegistryFailure::new(e.to_string()))
         };
         registry.upload_blob(repo, &b.digest, b.size, &open)?;
         uploaded.fetch_add(b.size, Ordering::Relaxed);
@@ -439,12 +477,17 @@ fn blob_job(
 }
 
 /// Keeps verified copies of an image's manifests that are on the volumes at hand.
-fn stage_manifests(bundle: &Bundle, img: &Image, totals: &Mutex<Totals>) -> Result<Done, String> {
+/// `waiting` holds the volumes its layers not yet in the registry need; the result adds
+/// those its manifests need.
+fn stage_manifests(
+    bundle: &Bundle,
+    img: &Image,
+    totals: &Mutex<Totals>,
+    mut waiting: BTreeSet<u32>,
+) -> Result<Done, String> {
     let m = &*bundle.manifest;
-    let mut waiting = BTreeSet::new();
     for &b in &img.blobs {
         if m.blobs[b as usize].media_type.is_none() {
-            waiting.extend(bundle.blob_missing_volumes(b));
             continue;
         }
         let missing = bundle.blob_missing_volumes(b);
@@ -487,7 +530,7 @@ fn check_base(
         for repo in &places {
             if registry
                 .blob_exists(repo, digest)
-                .map_err(|e| PushError::BaseCheck(e.0))?
+                .map_err(|e| PushError::BaseCheck(e.message))?
             {
                 found = true;
                 break;
@@ -582,9 +625,9 @@ fn image_job(
 fn read_small(bundle: &Bundle, blob: u32) -> Result<Vec<u8>, RegistryFailure> {
     let mut r = bundle
         .open_blob(blob)
-        .map_err(|e| RegistryFailure(e.to_string()))?;
+        .map_err(|e| RegistryFailure::new(e.to_string()))?;
     let mut out = Vec::new();
     r.read_to_end(&mut out)
-        .map_err(|e| RegistryFailure(e.to_string()))?;
+        .map_err(|e| RegistryFailure::new(e.to_string()))?;
     Ok(out)
 }

@@ -7,8 +7,22 @@ use ferry_format::Digest;
 
 /// A registry failure, already worded for the operator (URL, status, registry message).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct RegistryFailure(pub String);
+#[error("{message}")]
+pub struct RegistryFailure {
+    pub message: String,
+    /// The registry could not be reached, or kept failing after every retry: the rest of
+    /// the run would only wait for it too, so the push stops and says to run it again.
+    pub unreachable: bool,
+}
+
+impl RegistryFailure {
+    pub fn new(message: impl Into<String>) -> RegistryFailure {
+        RegistryFailure {
+            message: message.into(),
+            unreachable: false,
+        }
+    }
+}
 
 /// Opens the blob's bytes afresh (for each attempt).
 pub type OpenBody<'a> = dyn Fn() -> Result<Box<dyn Read + 'a>, RegistryFailure> + 'a;

@@ -171,7 +171,13 @@ pub fn run_push(args: &PushArgs) -> Outcome {
     bar.finish();
     let id12 = &bundle.manifest.bundle_id.hex()[..12];
     let mut outputs = Vec::new();
-    if !args.dry_run {
+    if !args.dry_run && report.failed() > 0 {
+        // A failed run must not replace the manifests of the last good one with partial ones.
+        eprintln!(
+            "ferry-unpack: cluster manifests and receipt not written: {} image(s) failed",
+            report.failed()
+        );
+    } else if !args.dry_run {
         let dir = args
             .manifests_dir
             .clone()
