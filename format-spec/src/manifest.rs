@@ -12,6 +12,9 @@ use crate::error::Invalid;
 pub const BUNDLE_VERSION: u32 = 1;
 /// Largest chunk a reader accepts; bounds every allocation a table can ask for.
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
+/// The largest manifest or index a bundle may carry: registries refuse manifests over
+/// 4 MiB; twice that leaves room without letting a lie about size fill memory (M24).
+pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;
 /// The largest time an 11-digit octal ustar mtime holds (year 2242).
 pub const MAX_CREATED: u64 = 0o77777777777;
 
@@ -196,6 +199,12 @@ impl BundleManifest {
             }
             if b.encoding == Encoding::Raw && b.stored_size != b.size {
                 return bad(format!("raw blob {i} has stored_size != size"));
+            }
+            if b.media_type.is_some() && b.size > MAX_MANIFEST_SIZE {
+                return bad(format!(
+                    "blob {} is a manifest of {} bytes, over the {MAX_MANIFEST_SIZE}-byte limit",
+                    b.digest, b.size
+                ));
             }
             if b.encoding == Encoding::Base {
                 // M23: carried by no volume, and only layers and configs may be left out.

@@ -623,11 +623,13 @@ fn image_job(
 
 /// Manifests are small (registries cap them at 4 MiB); read them whole.
 fn read_small(bundle: &Bundle, blob: u32) -> Result<Vec<u8>, RegistryFailure> {
-    let mut r = bundle
+    let r = bundle
         .open_blob(blob)
         .map_err(|e| RegistryFailure::new(e.to_string()))?;
     let mut out = Vec::new();
-    r.read_to_end(&mut out)
+    // Bounded here too, whatever the manifest declares (M24 caps it at validation).
+    r.take(ferry_format::manifest::MAX_MANIFEST_SIZE + 1)
+        .read_to_end(&mut out)
         .map_err(|e| RegistryFailure::new(e.to_string()))?;
     Ok(out)
 }

@@ -322,7 +322,7 @@ fn volumes_pushed_one_at_a_time_in_any_order_across_a_registry_restart() {
         "--json",
     ]));
     assert_eq!(
-        st[0]["volumes_not_seen"].as_array().unwrap().len(),
+        st["volumes_not_seen"].as_array().unwrap().len(),
         0,
         "{st:#}"
     );

@@ -38,7 +38,7 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
         .enumerate()
         .map(|(i, b)| (b.digest.to_string(), i as u32))
         .collect();
-    let total: u64 = m.blobs.iter().map(|b| b.size).sum();
+    let total: u64 = m.blobs.iter().map(|b| b.size).fold(0, u64::saturating_add);
     let bar = progress::Progress::new(progress::Mode::detect(false, false), "extract", total);
     let open = |digest: &str| -> Result<Box<dyn Read + '_>, String> {
         let i = *index_of

@@ -86,7 +86,7 @@ fn run_verify(
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
-        .sum();
+        .fold(0, u64::saturating_add);
     let bar = progress::Progress::new(progress::Mode::detect(false, json), "verify", total);
     let report = verify(&inputs, &keys, &|n| bar.add(n));
     bar.finish();

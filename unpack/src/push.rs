@@ -117,7 +117,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             b.media_type.is_none() && bundle.blob_missing_volumes(*i as u32).is_empty()
         })
         .map(|(_, b)| b.size)
-        .sum();
+        .fold(0, u64::saturating_add);
     let mode = progress::Mode::detect(args.dry_run, args.json);
     let bar = progress::Progress::new(mode, "push", total);
     let verbose = mode == progress::Mode::Plain;

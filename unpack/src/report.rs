@@ -149,14 +149,18 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 &serde_json::json!({
                     "repository": i.repository, "tags": i.tags, "digest": i.digest,
                     "media_type": i.media_type, "source": i.source,
-                    "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).sum::<u64>(),
+                    "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).fold(0u64, u64::saturating_add),
                 }),
             );
         }
         return Ok(0);
     }
-    let raw: u64 = m.blobs.iter().map(|b| b.size).sum();
-    let stored: u64 = m.blobs.iter().map(|b| b.stored_size).sum();
+    let raw: u64 = m.blobs.iter().map(|b| b.size).fold(0, u64::saturating_add);
+    let stored: u64 = m
+        .blobs
+        .iter()
+        .map(|b| b.stored_size)
+        .fold(0, u64::saturating_add);
     println!("bundle      {}", m.bundle_id);
     println!("created     {} by {}", utc(m.created), m.creator);
     println!("packed from {} layout", m.source_layout);
@@ -188,7 +192,11 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     }
     println!("images      {}", m.images.len());
     for i in &m.images {
-        let size: u64 = i.blobs.iter().map(|&b| m.blobs[b as usize].size).sum();
+        let size: u64 = i
+            .blobs
+            .iter()
+            .map(|&b| m.blobs[b as usize].size)
+            .fold(0, u64::saturating_add);
         println!(
             "  {}  {}  {}{}",
             i.display_name(),

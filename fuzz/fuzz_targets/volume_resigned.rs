@@ -1,0 +1,98 @@
+//! Past the signature check: the input replaces the volume table (and optionally the
+//! bundle manifest) of one volume of the valid vector bundle, and everything is re-signed
+//! with the vector key, which the reader trusts. So the fuzzer reaches R4–R34 and blob
+//! reading (R27–R32, the decompression bound) with documents a signer would never write.
+//!
+//! Input: `[flags] TABLE [0xFF MANIFEST]`. `flags & 7` (mod 5) picks the volume.
+//! `flags & 0x80`: a TABLE that parses is written in canonical form with offsets and
+//! document digests recomputed (as a writer would), so checks past R5/R15 are reached.
+//! `flags & 0x40`: a MANIFEST that parses is sealed (bundle_id recomputed), written in
+//! canonical form and put into every volume, so checks past M4/M18 and R27 are reached.
+//! 0xFF never occurs in UTF-8 JSON, so it separates the two documents.
+//! Volume k is read alone unless a sealed manifest went into every volume.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use ferry_format::manifest::BundleManifest;
+use ferry_format::table::VolumeTable;
+use ferry_fuzz::{put, read_everything, relocate, trusted, Parts, VALID_BUNDLE};
+use libfuzzer_sys::fuzz_target;
+
+fn parts() -> &'static Vec<Parts> {
+    static P: OnceLock<Vec<Parts>> = OnceLock::new();
+    P.get_or_init(|| VALID_BUNDLE.iter().map(|b| Parts::of(b)).collect())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let (table, manifest) = match rest.iter().position(|&b| b == 0xFF) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let k = usize::from(flags & 7) % VALID_BUNDLE.len();
+    let mut vols: Vec<Parts> = parts()
+        .iter()
+        .map(|p| Parts {
+            manifest: p.manifest.clone(),
+            index: p.index.clone(),
+            table: p.table.clone(),
+            chunks: p.chunks.clone(),
+            mtime: p.mtime,
+        })
+        .collect();
+    if let Some(m) = manifest {
+        let sealed = (flags & 0x40 != 0)
+            .then(|| serde_json::from_slice::<BundleManifest>(m).ok())
+            .flatten();
+        match sealed {
+            Some(mut m) => {
+                m.seal();
+                let bytes = m.to_bytes(0);
+                for v in &mut vols {
+                    if let Ok(mut t) = serde_json::from_slice::<VolumeTable>(&v.table) {
+                        t.bundle_id = m.bundle_id;
+                        t.volume_count = m.volume_count;
+                        relocate(&mut t, &bytes, &v.index);
+                        v.table = t.to_bytes();
+                    }
+                    v.manifest = bytes.clone();
+                    v.mtime = m.created;
+                }
+            }
+            None => vols[k].manifest = m.to_vec(),
+        }
+    }
+    let canonical = (flags & 0x80 != 0)
+        .then(|| serde_json::from_slice::<VolumeTable>(table).ok())
+        .flatten();
+    vols[k].table = match canonical {
+        Some(mut t) => {
+            relocate(&mut t, &vols[k].manifest, &vols[k].index);
+            t.to_bytes()
+        }
+        None => table.to_vec(),
+    };
+    let number = serde_json::from_slice::<VolumeTable>(&vols[k].table)
+        .map(|t| t.volume)
+        .unwrap_or(k as u32 + 1);
+    // With only the table changed, volume k alone is read (and the blobs it holds whole):
+    // opening all five costs five times the signature checks. A sealed manifest goes into
+    // every volume, and then the whole bundle is read (R27–R32 across volumes).
+    let all = manifest.is_some() && flags & 0x40 != 0;
+    let datas: Vec<Vec<u8>> = vols
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| all || *i == k)
+        .map(|(i, v)| v.write(if i == k { number } else { i as u32 + 1 }))
+        .collect();
+    let paths: Vec<_> = datas
+        .iter()
+        .enumerate()
+        .map(|(i, d)| put(&format!("resigned-{i}.tar"), d))
+        .collect();
+    let refs: Vec<&[u8]> = datas.iter().map(Vec::as_slice).collect();
+    read_everything(&paths, &refs, Some(trusted()));
+});
