@@ -22,6 +22,7 @@
 # it with `RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>`, then
 # turn it into a regression test (format-spec/tests or tests/tests/hostile.rs).
 # The corpus grows in fuzz/corpus/<target>/ (not committed); delete it to start afresh.
+# fuzz/ferry.dict gives libFuzzer the JSON members and boundary numbers (2^32, 2^63, 2^64-1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
@@ -80,7 +81,7 @@ for t in "${targets[@]}"; do
   # (__cxa_thread_atexit_impl, 32 bytes) for verify_chunks' threads; not ferry's memory.
   set +e
   cargo fuzz run "$t" --release -- \
-    -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=20 -detect_leaks=0 -print_final_stats=1 \
+    -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=20 -detect_leaks=0 -print_final_stats=1 -dict="$PWD/fuzz/ferry.dict" \
     "${parallel[@]}" > "fuzz/$t.log" 2>&1
   rc=$?
   set -e

@@ -277,16 +277,24 @@ impl Volume {
     }
 
     fn check_chunk(&self, c: &Chunk, read: std::io::Result<Vec<u8>>) -> Option<Damage> {
+        match read {
+            Ok(buf) => self.check_entry(c, &buf),
+            Err(e) => Some(Damage {
+                offset: c.offset,
+                what: format!("unreadable: {e}"),
+                chunk: Some(*c),
+            }),
+        }
+    }
+
+    /// R24–R26 on a chunk's whole entry: header, data, padding.
+    fn check_entry(&self, c: &Chunk, buf: &[u8]) -> Option<Damage> {
         let damage = |what: String| {
             Some(Damage {
                 offset: c.offset,
                 what,
                 chunk: Some(*c),
             })
-        };
-        let buf = match read {
-            Ok(b) => b,
-            Err(e) => return damage(format!("unreadable: {e}")),
         };
         let blob = &self.manifest.blobs[c.blob as usize];
         let name = volume::chunk_name(&blob.digest, blob.encoding, c.stream_offset);
@@ -305,11 +313,15 @@ impl Volume {
 
     /// Reads one chunk's stored bytes and checks them against the signed table.
     pub fn read_chunk(&self, c: &Chunk) -> Result<Vec<u8>, FormatError> {
-        let mut buf = vec![0u8; c.size as usize];
-        self.file
-            .read_exact_at(&mut buf, c.offset + BLOCK)
-            .map_err(FormatError::io(&self.path))?;
-        if Digest(Sha256::digest(&buf).into()) != c.sha256 {
+        // The whole entry, so its header and padding are checked on use too (R24–R26),
+        // not only by verify: a medium can change between the two.
+        let mut entry = vec![0u8; entry_len(c.size) as usize];
+        let read = self.file.read_exact_at(&mut entry, c.offset);
+        let problem = match read {
+            Err(e) => return Err(FormatError::io(&self.path)(e)),
+            Ok(()) => self.check_entry(c, &entry),
+        };
+        if let Some(d) = problem {
             let blob = &self.manifest.blobs[c.blob as usize];
             return Err(FormatError::Blob {
                 what: format!(
@@ -318,10 +330,15 @@ impl Volume {
                     c.offset,
                     self.path.display()
                 ),
-                reason: "chunk data does not match the signed table: the volume is damaged (run ferry-unpack verify)".into(),
+                reason: format!(
+                    "{} does not match the signed table: the volume is damaged (run ferry-unpack verify)",
+                    d.what
+                ),
             });
         }
-        Ok(buf)
+        entry.truncate((BLOCK + c.size) as usize);
+        entry.drain(..BLOCK as usize);
+        Ok(entry)
     }
 
     /// The raw signed table bytes and where they sit (for tests and inspection).
