@@ -19,11 +19,18 @@ pub enum Mode {
     Quiet,
 }
 
+/// Set once from a command's global `--quiet`, so every job of the run stays silent.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Mode {
-    /// `quiet` and `json` silence progress; otherwise a terminal gets a bar and anything
-    /// else periodic lines.
+    /// `quiet`, `json` or [`set_quiet`] silence progress; otherwise a terminal gets a bar
+    /// and anything else periodic lines.
     pub fn detect(quiet: bool, json: bool) -> Mode {
-        if quiet || json {
+        if quiet || json || QUIET.load(std::sync::atomic::Ordering::Relaxed) {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() {
             Mode::Terminal

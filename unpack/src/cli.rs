@@ -32,6 +32,9 @@ Other:
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Show no progress (results and errors are still printed).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,6 +25,7 @@ const USAGE_OR_IO: u8 = 2;
 fn main() -> ExitCode {
     exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
+    progress::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Verify {
             volumes,
