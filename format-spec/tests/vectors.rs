@@ -225,8 +225,11 @@ fn flip(bytes: &mut [u8], at: usize) {
     bytes[at] ^= 0x20;
 }
 
+/// A vector's expected outcome and its volume files (name, bytes).
+type Vector = (serde_json::Value, Vec<(String, Vec<u8>)>);
+
 /// Every vector: name → (expected, volume files). `rule` names the SPEC.md rule.
-fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
+fn generate() -> BTreeMap<String, Vector> {
     let tmp = tempfile::tempdir().unwrap();
     let paths = build_valid(tmp.path());
     assert!(paths.len() >= 3, "vectors need a bundle of several volumes");
@@ -299,7 +302,7 @@ fn generate() -> BTreeMap<String, (serde_json::Value, Vec<(String, Vec<u8>)>)> {
     );
     let mut b = v0.clone();
     let pad_at = (first_chunk.offset + 512 + first_chunk.size) as usize;
-    if first_chunk.size % 512 != 0 {
+    if !first_chunk.size.is_multiple_of(512) {
         b[pad_at] = 1;
         add(
             "chunk-padding-nonzero",

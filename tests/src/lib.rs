@@ -6,6 +6,7 @@
 //! binary on stable Cargo): run `cargo build -p pack -p unpack` first, or point
 //! `FERRY_BIN_DIR` at a directory holding them.
 
+pub mod faults;
 pub mod hostile;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -229,10 +230,9 @@ pub fn json(out: &Output) -> Value {
             .remove("type")
             .and_then(|t| t.as_str().map(str::to_owned))
             .unwrap_or_else(|| panic!("event without a type: {line}"));
-        if kind == "summary"
-            || (kind == "bundle" && !top.contains_key("bundles"))
-                && !text.matches("\"type\":\"bundle\"").nth(1).is_some()
-        {
+        // A lone `bundle` event describes the whole output (inspect, status of one bundle).
+        let lone_bundle = kind == "bundle" && text.matches("\"type\":\"bundle\"").count() == 1;
+        if kind == "summary" || lone_bundle {
             top.extend(obj);
         } else {
             let list = top

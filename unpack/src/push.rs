@@ -19,10 +19,11 @@ use crate::{load_keys, Outcome};
 /// Exit status when everything given went in, but some images wait on volumes not given.
 const INCOMPLETE: u8 = 3;
 
+/// A bundle of the volumes that opened, the trusted keys, and the volumes left out.
+type Opened = (Bundle, Vec<ferry_format::key::PublicKey>, Vec<String>);
+
 /// Opens the volumes given; those that fail are named and left out (a push uses what it can).
-fn open_bundle(
-    args: &RegistryArgs,
-) -> Result<(Bundle, Vec<ferry_format::key::PublicKey>, Vec<String>), (u8, String)> {
+fn open_bundle(args: &RegistryArgs) -> Result<Opened, (u8, String)> {
     let keys = load_keys(&args.trust)?;
     let inputs = collect_inputs(&args.volumes).map_err(|e| (2, e.to_string()))?;
     let mut opened = Vec::new();
