@@ -1,39 +1,16 @@
-//! Generates the man pages and shell completions of ferry-pack from its clap definitions,
-//! into `target/<profile>/share/man/man1/` and `target/<profile>/share/completions/`.
-
-use std::fs::{self, File};
-use std::path::PathBuf;
+//! Generates the man pages and shell completions of ferry-pack from its clap definitions.
 
 use clap::CommandFactory;
-use clap_complete::Shell;
 
 #[allow(dead_code)]
 mod cli {
     include!("src/cli.rs");
 }
 
+include!("../build-support/docs.rs");
+
 fn main() -> std::io::Result<()> {
     println!("cargo:rerun-if-changed=src/cli.rs");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    // OUT_DIR is target/<profile>/build/<package>-<hash>/out.
-    let Some(profile_dir) = out.ancestors().nth(3) else {
-        return Ok(());
-    };
-    let share = profile_dir.join("share");
-    let man = share.join("man/man1");
-    let completions = share.join("completions");
-    fs::create_dir_all(&man)?;
-    fs::create_dir_all(&completions)?;
-    let cmd = cli::Cli::command();
-    clap_mangen::Man::new(cmd.clone()).render(&mut File::create(man.join("ferry-pack.1"))?)?;
-    for sub in cmd.get_subcommands() {
-        let name = format!("ferry-pack-{}", sub.get_name());
-        // A build script runs once: leaking the name is how clap takes a computed one.
-        let page = sub.clone().name(&*Box::leak(name.clone().into_boxed_str()));
-        clap_mangen::Man::new(page).render(&mut File::create(man.join(format!("{name}.1")))?)?;
-    }
-    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        clap_complete::generate_to(shell, &mut cmd.clone(), "ferry-pack", &completions)?;
-    }
-    Ok(())
+    println!("cargo:rerun-if-changed=../build-support/docs.rs");
+    write_docs(cli::Cli::command(), "ferry-pack")
 }

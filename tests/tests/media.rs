@@ -2,110 +2,12 @@
 //! several disks filled in turn, volumes pushed one at a time in any order across a registry
 //! restart, `status`, deltas against what the inside holds, and repair of one disk.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use tests::registry::Registry;
 use tests::*;
-
-/// A docker-registry (CNCF distribution) on 127.0.0.1, storage in `dir`, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Registry {
-    fn start(dir: &Path, port: Option<u16>) -> Registry {
-        let port = port.unwrap_or_else(|| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        });
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}, secret: media-test}}\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (apt-get install docker-registry; scripts/deps.sh does)");
-        let r = Registry {
-            child,
-            port,
-            dir: dir.to_owned(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while http_get(port, "/v2/").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the registry and starts it again on the same port and storage.
-    fn restart(mut self) -> Registry {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (dir, port) = (self.dir.clone(), self.port);
-        std::mem::forget(self);
-        Registry::start(&dir, Some(port))
-    }
-
-    fn catalog(&self) -> Vec<String> {
-        let body = http_get(self.port, "/v2/_catalog").expect("catalog");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        v["repositories"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain HTTP/1.0 GET on loopback; the body when the status is 200.
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    // Go answers an HTTP/1.0 request with an HTTP/1.0 status line.
-    head.lines()
-        .next()?
-        .contains(" 200 ")
-        .then(|| body.to_owned())
-}
 
 fn push(
     vols: &[&Path],
@@ -284,7 +186,7 @@ fn volumes_pushed_one_at_a_time_in_any_order_across_a_registry_restart() {
     assert!(vols.len() >= 5, "{} volumes", vols.len());
     let spanning = blob_volumes(&vols).values().filter(|v| v.len() > 1).count();
     assert!(spanning > 0, "some blob must span volumes");
-    let mut reg = Registry::start(&t.path().join("reg"), None);
+    let mut reg = Registry::plain();
     let state = t.path().join("state");
     let man = t.path().join("manifests");
     // A fixed shuffle: the last volume first, the first volume in the middle.
@@ -292,7 +194,7 @@ fn volumes_pushed_one_at_a_time_in_any_order_across_a_registry_restart() {
     order.swap(1, vols.len() / 2);
     for (step, &i) in order.iter().enumerate() {
         if step == vols.len() / 2 {
-            reg = reg.restart();
+            reg.restart();
         }
         let o = push(
             &[&vols[i]],
@@ -334,7 +236,7 @@ fn a_delta_carries_only_what_the_inside_lacks_and_refuses_without_its_base() {
     let key = keygen(t.path(), "k");
     let full = t.path().join("full");
     pack_ok(&fixture("oc-mirror"), &full, "1MiB", &key, &[]);
-    let reg = Registry::start(&t.path().join("reg"), None);
+    let reg = Registry::plain();
     let to = format!("{}/efk", reg.host());
     let man = t.path().join("m1");
     assert_ok(
@@ -371,7 +273,7 @@ fn a_delta_carries_only_what_the_inside_lacks_and_refuses_without_its_base() {
     assert_ok(&o, "delta push onto its base");
     assert_all_pushed(&reg, "efk", &expected_images(&full));
     // Pushed where the base is not: refused before anything is sent.
-    let empty = Registry::start(&t.path().join("reg2"), None);
+    let empty = Registry::plain();
     let o = push(
         &[&delta],
         &key,
@@ -466,7 +368,7 @@ fn a_damaged_volume_is_rewritten_alone_with_the_command_verify_prints() {
         key.public.as_os_str(),
     ]);
     assert_ok(&o, "verify after repair");
-    let reg = Registry::start(&t.path().join("reg"), None);
+    let reg = Registry::plain();
     let o = push(
         &[&out],
         &key,
