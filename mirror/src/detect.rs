@@ -142,7 +142,7 @@ fn hint(root: &Path) -> &'static str {
     if has("blobs") && has("manifests") {
         return "; this looks like one oc file:// repository: point at the directory that holds v2/";
     }
-    ""
+    ". Point ferry-pack at the mirror's root directory"
 }
 
 fn shown(dirs: &[String]) -> String {

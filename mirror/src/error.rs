@@ -17,7 +17,7 @@ pub struct MissingIn {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error("{}: not an image mirror: {looked_for}. Point ferry-pack at the mirror's root directory", path.display())]
+    #[error("{}: not an image mirror: {looked_for}", path.display())]
     NotAMirror { path: PathBuf, looked_for: String },
 
     #[error("{}: holds more than one kind of mirror ({found}); point at one of them", path.display())]

@@ -447,7 +447,8 @@ fn not_a_mirror_says_what_was_looked_for() {
         e.to_string(),
         format!(
             "{}: not an image mirror: no v2/<repo>/manifests (oc file://), no oci-layout (OCI layout), \
-             no docker/registry/v2 (registry storage), no version file (skopeo dir:)",
+             no docker/registry/v2 (registry storage), no version file (skopeo dir:). \
+             Point ferry-pack at the mirror's root directory",
             t.path().display()
         )
     );
