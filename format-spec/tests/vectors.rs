@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use ferry_format::bundle::Bundle;
 use ferry_format::digest::Digest;
 use ferry_format::key::{PrivateKey, PublicKey};
-use ferry_format::manifest::{BundleManifest, Image, TreeEntry};
+use ferry_format::manifest::{BundleManifest, Encoding, Image, TreeEntry};
 use ferry_format::pack::{self, Options, Source, SourceBlob};
 use ferry_format::read::Volume;
 use ferry_format::table::VolumeTable;
@@ -607,7 +607,7 @@ fn generate() -> BTreeMap<String, Vector> {
                 let b = m
                     .blobs
                     .iter_mut()
-                    .find(|b| b.encoding == ferry_format::manifest::Encoding::Raw)
+                    .find(|b| b.encoding == Encoding::Raw)
                     .unwrap();
                 b.size += 1;
             }),
@@ -752,6 +752,127 @@ fn generate() -> BTreeMap<String, Vector> {
             }),
         ),
     );
+    // One vector for each remaining MUST-reject rule a single volume can show.
+    let more: Vec<(&str, &str, &str, &str, Vec<u8>)> = vec![
+        (
+            "manifest-volume-count-zero",
+            "M5",
+            "volume_count is 0",
+            "a manifest saying the bundle has no volumes",
+            with_manifest(&|m| m.volume_count = 0),
+        ),
+        (
+            "manifest-chunk-size-zero",
+            "M6",
+            "chunk_size 0 is out of range",
+            "a chunk size of zero",
+            with_manifest(&|m| m.chunk_size = 0),
+        ),
+        (
+            "manifest-blob-volume-zero",
+            "M9",
+            "outside 1..",
+            "a carried blob said to be in volume 0",
+            with_manifest(&|m| {
+                let b = m
+                    .blobs
+                    .iter_mut()
+                    .find(|b| b.encoding != Encoding::Base)
+                    .unwrap();
+                b.first_volume = 0;
+            }),
+        ),
+        (
+            "manifest-image-blob-out-of-range",
+            "M12",
+            "blob index out of range",
+            "an image naming a blob the manifest lacks",
+            with_manifest(&|m| m.images[0].blobs.push(999)),
+        ),
+        (
+            "manifest-image-manifest-not-first",
+            "M13",
+            "does not list its manifest first",
+            "an image whose first blob is not its manifest",
+            with_manifest(&|m| m.images[0].blobs.rotate_left(1)),
+        ),
+        (
+            "manifest-tree-out-of-order",
+            "M15",
+            "out of order or repeated",
+            "tree entries out of order",
+            with_manifest(&|m| m.tree.reverse()),
+        ),
+        (
+            "manifest-file-blob-out-of-range",
+            "M16",
+            "names a blob index out of range",
+            "a tree file naming a blob the manifest lacks",
+            with_manifest(&|m| {
+                m.tree.push(TreeEntry::File {
+                    path: "zz-file".into(),
+                    blob: 999,
+                    mode: 0o644,
+                })
+            }),
+        ),
+        (
+            "manifest-base-blob-with-volumes",
+            "M23",
+            "base blob",
+            "a blob left to the base that still claims volumes",
+            with_manifest(&|m| m.blobs.last_mut().unwrap().encoding = Encoding::Base),
+        ),
+        (
+            "manifest-manifest-too-large",
+            "M24",
+            "8388608-byte limit",
+            "a manifest declared larger than registries accept",
+            with_manifest(&|m| {
+                let b = m.blobs.iter_mut().find(|b| b.media_type.is_some()).unwrap();
+                b.size = 9 << 20;
+            }),
+        ),
+        (
+            "index-signature-flipped",
+            "R13",
+            "image index signature",
+            "the OCI index's signature changed",
+            {
+                let mut b = v0.clone();
+                let at = (entry_len(p0.manifest.len() as u64)
+                    + entry_len(64)
+                    + entry_len(p0.index.len() as u64)) as usize
+                    + 512;
+                flip(&mut b, at + 5);
+                b
+            },
+        ),
+        (
+            "table-other-bundle-id",
+            "R14",
+            "belong to different bundles",
+            "a table naming another bundle than its manifest",
+            resign(&|p| p.table.bundle_id = Digest([7; 32])),
+        ),
+        (
+            "table-chunk-over-chunk-size",
+            "R17",
+            "over the chunk size",
+            "a chunk larger than the bundle's chunk size",
+            resign_typed(&|t| t.chunks[0].size = 8192),
+        ),
+        (
+            "table-chunk-past-blob-end",
+            "R18",
+            "reaches past the end of its blob",
+            "a chunk reaching past its blob's stored size",
+            resign_typed(&|t| t.chunks[0].stream_offset = 1 << 40),
+        ),
+    ];
+    for (name, rule, contains, description, bytes) in more {
+        add(name, "reject", rule, contains, description, one(0, bytes));
+    }
     // A blob whose zstd stream decodes to more than its signed size: the reader must stop
     // at the signed size + 1 (a decompression bomb in miniature). Built from the whole
     // bundle so that reading the blob is reached.
@@ -761,11 +882,7 @@ fn generate() -> BTreeMap<String, Vector> {
         for (i, p) in paths.iter().enumerate() {
             let mut parts = Parts::read(p);
             let mut m: BundleManifest = serde_json::from_slice(&parts.manifest).unwrap();
-            if let Some(b) = m
-                .blobs
-                .iter_mut()
-                .find(|b| b.encoding == ferry_format::manifest::Encoding::Zstd)
-            {
+            if let Some(b) = m.blobs.iter_mut().find(|b| b.encoding == Encoding::Zstd) {
                 b.size -= 100;
                 bomb_found = true;
             }
