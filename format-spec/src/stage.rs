@@ -157,9 +157,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.{}.{n}.partial", std::process::id()));
-    let mut f = fs::File::create(&tmp).map_err(FormatError::io(&tmp))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(FormatError::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(FormatError::io(path))
+    let written = fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(FormatError::io(&tmp))
+        .and_then(|()| fs::rename(&tmp, path).map_err(FormatError::io(path)));
+    if written.is_err() {
+        // A full disk must not also keep the half-written file.
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }

@@ -120,7 +120,7 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
         .collect();
     let assignment =
         space::assign(&args.out, &selected).map_err(|e| format!("checking free space: {e}"))?;
-    let destinations = space::Destinations::new(args.out.clone());
+    let destinations = space::Destinations::new(args.out.clone(), plan.manifest.volume_count);
     if args.plan {
         print_plan(
             &plan,

@@ -53,12 +53,15 @@ pub struct Destinations {
     pub dirs: Vec<PathBuf>,
     current: usize,
     interactive: bool,
+    /// The bundle's volume count, to name what is left when the disks run out.
+    count: u32,
 }
 
 impl Destinations {
-    pub fn new(dirs: Vec<PathBuf>) -> Destinations {
+    pub fn new(dirs: Vec<PathBuf>, count: u32) -> Destinations {
         Destinations {
             dirs,
+            count,
             current: 0,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
@@ -83,13 +86,15 @@ impl Destinations {
             }
             if !self.interactive {
                 return Err(FormatError::Plan(format!(
-                    "volume {} ({}) does not fit on {} ({} free): stopped; the volumes written so far are complete. \\
-                     Continue with another disk: the same command with --out NEWDIR --only-volume {}..",
+                    "volume {} ({}) does not fit on {} ({} free): stopped; the volumes written so far are complete. Continue on another disk with the same command and --out NEWDIR --only-volume {}",
                     v.volume,
                     human(v.file_size),
                     dir.display(),
                     human(free),
-                    v.volume
+                    (v.volume..=self.count.max(v.volume))
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 )));
             }
             eprint!(

@@ -12,11 +12,16 @@ fn digest(d: &Digest) -> registry_client::Digest {
 }
 
 fn fail(e: registry_client::RegistryError) -> RegistryFailure {
-    let unreachable =
-        e.is_transient() || matches!(e, registry_client::RegistryError::RetriesExhausted { .. });
+    let server_error = e.status().is_some_and(|s| s >= 500);
+    // No answer at all (connection refused, reset, timeout, even after retries): the
+    // registry is down. A 5xx for one request is that request's trouble, not the registry's.
+    let unreachable = !server_error
+        && (e.is_transient()
+            || matches!(e, registry_client::RegistryError::RetriesExhausted { .. }));
     RegistryFailure {
         message: e.to_string(),
         unreachable,
+        server_error,
     }
 }
 

@@ -366,7 +366,13 @@ fn blob_job(
     let mut there = Vec::new();
     let mut missing = Vec::new();
     for repo in repos {
-        if registry.blob_exists(repo, &b.digest)? {
+        // A registry that crashed can answer 500 for a blob whose link file it left empty;
+        // sending the blob again rewrites the link, so a resume can finish.
+        let exists = match registry.blob_exists(repo, &b.digest) {
+            Err(e) if e.server_error => false,
+            other => other?,
+        };
+        if exists {
             holder.get_or_insert(repo);
             there.push(repo.clone());
             totals.lock().expect("totals").blobs_present += 1;
@@ -585,7 +591,12 @@ fn image_job(
     for b in manifests_bottom_up(m, img) {
         let blob = &m.blobs[b as usize];
         let reference = blob.digest.to_string();
-        if registry.manifest_digest(repo, &reference)?.is_some() {
+        // As for blobs: a 500 for one manifest is answered by putting it again.
+        let there = match registry.manifest_digest(repo, &reference) {
+            Err(e) if e.server_error => None,
+            other => other?,
+        };
+        if there.is_some() {
             continue;
         }
         let missing = bundle.blob_missing_volumes(b);
@@ -603,7 +614,11 @@ fn image_job(
     }
     let top = &m.blobs[img.blobs[0] as usize];
     for tag in &img.tags {
-        if dry_run || registry.manifest_digest(repo, tag)? == Some(top.digest) {
+        let tagged = match registry.manifest_digest(repo, tag) {
+            Err(e) if e.server_error => None,
+            other => other?,
+        };
+        if dry_run || tagged == Some(top.digest) {
             continue;
         }
         let bytes = read_small(bundle, img.blobs[0])?;

@@ -13,6 +13,8 @@ pub struct RegistryFailure {
     /// The registry could not be reached, or kept failing after every retry: the rest of
     /// the run would only wait for it too, so the push stops and says to run it again.
     pub unreachable: bool,
+    /// The registry answered with a server error (5xx) for this one request.
+    pub server_error: bool,
 }
 
 impl RegistryFailure {
@@ -20,6 +22,7 @@ impl RegistryFailure {
         RegistryFailure {
             message: message.into(),
             unreachable: false,
+            server_error: false,
         }
     }
 }
