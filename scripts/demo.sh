@@ -56,10 +56,11 @@ echo "== extract as the original layout and compare"
 diff -r "$mirror" "$work/original" && echo "identical to $mirror"
 echo "== extract as one OCI layout and read it with skopeo"
 "$bin/ferry-unpack" extract "$work/volumes" --trust "$work/site.key.pub" --to "$work/oci" --layout oci
+# --json is a JSON Lines event stream (docs/events.md): one object per line, with a type.
 name=$("$bin/ferry-unpack" inspect "$work/volumes" --json | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
-i = next(i for i in d["images"] if i["repository"].endswith("ose-elasticsearch-proxy"))
+events = [json.loads(line) for line in sys.stdin if line.strip()]
+i = next(e for e in events if e["type"] == "image" and e["repository"].endswith("ose-elasticsearch-proxy"))
 print(i["repository"] + ":" + i["tags"][0])')
 skopeo inspect "oci:$work/oci:$name" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("skopeo reads", d["Name"] if d.get("Name") else "", d["Digest"])'
 echo "== done: volumes in $work/volumes"
