@@ -577,7 +577,7 @@ struct TarWriter<'a> {
 
 /// Starts writing a volume back to the medium while it is still being written, so the
 /// final `fsync` (a volume is durable before it is renamed complete) finds little left to do.
-const SYNC_EVERY: u64 = 128 << 20;
+const SYNC_EVERY: u64 = 32 << 20;
 
 struct Syncer {
     tx: std::sync::mpsc::SyncSender<()>,
