@@ -21,7 +21,7 @@ use ferry_format::size::{human, parse_size};
 use cli::{Cli, Command, PackArgs};
 
 fn main() -> ExitCode {
-    exit_quietly_on_broken_pipe();
+    cli_support::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Keygen { key }) => keygen(&key),
@@ -357,22 +357,4 @@ fn print_plan(
         at(100.0),
         at(400.0)
     );
-}
-
-/// `ferry-… | head` must end quietly with status 0 (as ripgrep does), not with a panic:
-/// `println!` panics when the reader of stdout has gone, and only then do we exit.
-fn exit_quietly_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let text = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if text.contains("Broken pipe") {
-            std::process::exit(0);
-        }
-        default(info);
-    }));
 }

@@ -23,7 +23,7 @@ const FAILED: u8 = 1;
 const USAGE_OR_IO: u8 = 2;
 
 fn main() -> ExitCode {
-    exit_quietly_on_broken_pipe();
+    cli_support::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     progress::set_quiet(cli.quiet);
     let result = match cli.command {
@@ -175,22 +175,4 @@ fn run_extract(
         to.display()
     );
     Ok(0)
-}
-
-/// `ferry-… | head` must end quietly with status 0 (as ripgrep does), not with a panic:
-/// `println!` panics when the reader of stdout has gone, and only then do we exit.
-fn exit_quietly_on_broken_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let text = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if text.contains("Broken pipe") {
-            std::process::exit(0);
-        }
-        default(info);
-    }));
 }
