@@ -10,6 +10,8 @@ command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# tmux renders what a terminal shows (the pack prompt test reads the screen at 80 and 220 columns).
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

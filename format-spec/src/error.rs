@@ -42,6 +42,9 @@ pub enum FormatError {
     Plan(String),
     #[error("{what}: {reason}")]
     Blob { what: String, reason: String },
+    /// The cancel flag was set (Ctrl-C, SIGTERM): stopped at a safe point.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl FormatError {

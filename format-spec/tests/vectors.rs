@@ -132,6 +132,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         &mut |_| Ok(out.clone()),
         &[],
         &|_| {},
+        &std::sync::atomic::AtomicBool::new(false),
     )
     .unwrap();
     written.into_iter().map(|w| w.path).collect()

@@ -3,10 +3,12 @@
 
 mod base;
 mod cli;
+mod like;
 mod source;
 mod space;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -14,6 +16,7 @@ use std::time::Instant;
 use clap::Parser;
 use ferry_format::key::PrivateKey;
 use ferry_format::manifest::Encoding;
+use ferry_format::media::Kept;
 use ferry_format::pack::{self, Options};
 use ferry_format::plan::{Plan, VolumePlan};
 use ferry_format::size::{human, parse_size};
@@ -24,14 +27,14 @@ fn main() -> ExitCode {
     cli_support::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Keygen { key }) => keygen(&key),
+        Some(Command::Keygen { key }) => keygen(&key).map_err(Failure::from),
         None => run_pack(&cli.pack),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure { message, code }) => {
             eprintln!("ferry-pack: error: {message}");
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }
@@ -51,15 +54,31 @@ fn keygen(path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
-fn run_pack(args: &PackArgs) -> Result<(), String> {
+/// How a pack run failed: what to say, and the exit status (1, or 130 after Ctrl-C).
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { message, code: 1 }
+    }
+}
+
+fn run_pack(args: &PackArgs) -> Result<(), Failure> {
     let (Some(mirror_dir), Some(size_text), Some(key_path)) =
         (&args.mirror, &args.volume_size, &args.key)
     else {
         unreachable!("clap requires these arguments");
     };
+    let cancel = cli_support::interrupt_flag();
     let started = Instant::now();
     let volume_size = parse_size(size_text).map_err(|e| e.to_string())?;
     let key = PrivateKey::load(key_path).map_err(|e| e.to_string())?;
+    for out in &args.out {
+        space::check_out(out)?;
+    }
     let say = |text: String| {
         if !args.quiet && !args.json {
             eprintln!("ferry-pack: {text}");
@@ -113,26 +132,118 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
     ferry_format::manifest::BundleManifest::parse(&plan.manifest_bytes)
         .map_err(|e| format!("the mirror cannot be packed: {e}"))?;
     let m = &plan.manifest;
+    if let Some(n) = args
+        .only_volume
+        .iter()
+        .find(|&&n| n == 0 || n > m.volume_count)
+    {
+        return Err(format!(
+            "--only-volume {n}: the bundle has {} volumes (1 to {})",
+            m.volume_count, m.volume_count
+        )
+        .into());
+    }
+    like::check(args, &plan)?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Failure {
+            message: "interrupted before anything was written".into(),
+            code: 130,
+        });
+    }
+    // A rerun (after Ctrl-C, a full disk, or a complete run): its complete volumes are
+    // checked and kept; its own temporaries and damaged volumes make room.
+    let found =
+        ferry_format::media::find(&plan, &key.public(), &args.out).map_err(|e| e.to_string())?;
+    let kept: Vec<&Kept> = found
+        .kept
+        .iter()
+        .filter(|k| args.only_volume.is_empty() || args.only_volume.contains(&k.volume))
+        .collect();
     let selected: Vec<&VolumePlan> = plan
         .volumes
         .iter()
         .filter(|v| args.only_volume.is_empty() || args.only_volume.contains(&v.volume))
+        .filter(|v| !kept.iter().any(|k| k.volume == v.volume))
         .collect();
-    let assignment =
-        space::assign(&args.out, &selected).map_err(|e| format!("checking free space: {e}"))?;
-    let destinations = space::Destinations::new(args.out.clone(), plan.manifest.volume_count);
+    let replaced: Vec<&ferry_format::media::Damaged> = found
+        .damaged
+        .iter()
+        .filter(|d| selected.iter().any(|v| v.volume == d.volume))
+        .collect();
+    let manifest_name = ferry_format::volume::manifest_file_name(&m.bundle_id);
+    let manifest_size = pack::manifest_copy_size(&plan);
+    let room = space::Room {
+        manifest: args
+            .out
+            .iter()
+            .map(|d| space::manifest_room(d, &manifest_name, manifest_size))
+            .collect(),
+        reclaim: args
+            .out
+            .iter()
+            .map(|d| {
+                let partials = found
+                    .partials
+                    .iter()
+                    .filter(|(p, _)| p.parent() == Some(d))
+                    .map(|(_, n)| n)
+                    .sum::<u64>();
+                let damaged = replaced
+                    .iter()
+                    .filter(|x| x.path.parent() == Some(d))
+                    .map(|x| x.size)
+                    .sum::<u64>();
+                partials + damaged
+            })
+            .collect(),
+    };
+    if !args.plan {
+        for (p, _) in &found.partials {
+            say(format!("removing {}, left by an interrupted run", p.display()));
+            let _ = std::fs::remove_file(p);
+        }
+        for d in &replaced {
+            say(format!(
+                "volume {} at {} is not intact ({}): it is written again",
+                d.volume,
+                d.path.display(),
+                d.reason
+            ));
+            let _ = std::fs::remove_file(&d.path);
+        }
+    }
+    for k in &kept {
+        say(format!(
+            "volume {} is already complete at {} (checked): kept",
+            k.volume,
+            k.path.display()
+        ));
+    }
+    let (assignment, shortfall) = space::assign(&args.out, &selected, &room)
+        .map_err(|e| format!("checking free space: {e}"))?;
+    let destinations = space::Destinations::new(args.out.clone(), manifest_name, manifest_size);
     if args.plan {
         print_plan(
             &plan,
             &selected,
+            &kept,
             &assignment,
             &args.out,
             prepare_secs,
             total,
         );
+        if let Some(s) = &shortfall {
+            // As the real run would: a plan that does not fit is a failure for scripts too.
+            return Err(format!(
+                "the bundle does not fit the outputs given: volume {} onwards has no room ({}). Give more --out directories (one per disk), free space, or choose another --volume-size",
+                s.volume,
+                s.describe(&args.out)
+            )
+            .into());
+        }
         return Ok(());
     }
-    if let Some(first) = assignment.iter().position(Option::is_none) {
+    if let Some(s) = &shortfall {
         if !destinations.interactive() {
             let need: u64 = selected.iter().map(|v| v.file_size).sum();
             let free: Vec<String> = args
@@ -147,13 +258,15 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
                 })
                 .collect();
             return Err(format!(
-                "the bundle does not fit: {} volume(s), {} in all, and volume {} onwards has no room on {}. Nothing was written. \
+                "the bundle does not fit: {} volume(s) to write, {} in all, and volume {} onwards has no room ({}; outputs: {}). Nothing was written. \
                  Give more --out directories (one per disk), free space, or choose another --volume-size; --plan shows the layout",
                 selected.len(),
                 human(need),
-                selected[first].volume,
+                s.volume,
+                s.describe(&args.out),
                 free.join(", ")
-            ));
+            )
+            .into());
         }
     }
     say(format!(
@@ -179,9 +292,6 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
         },
         m.key
     ));
-    if !args.only_volume.is_empty() {
-        warn_other_bundles(&args.out, &plan, &args.only_volume);
-    }
     let to_write: u64 = selected.iter().map(|v| v.file_size).sum();
     let bar = progress::Progress::new(
         progress::Mode::detect(args.quiet, args.json),
@@ -194,35 +304,57 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
         written_so_far.fetch_add(n, Ordering::Relaxed);
     };
     let mut destinations = destinations;
-    let written = pack::write_volumes(
-        &plan,
-        &source.blobs,
-        &prepared,
-        &key,
-        &mut |v| {
-            bar.message(&format!(
-                "volume {} of {}",
-                v.volume, plan.manifest.volume_count
-            ));
-            destinations.next(v)
-        },
-        &args.only_volume,
-        &progress,
-    )
-    .map_err(|e| e.to_string())?;
+    let only: Vec<u32> = selected.iter().map(|v| v.volume).collect();
+    let result = if only.is_empty() {
+        Ok(Vec::new())
+    } else {
+        pack::write_volumes(
+            &plan,
+            &source.blobs,
+            &prepared,
+            &key,
+            &mut |v| {
+                bar.message(&format!(
+                    "volume {} of {}",
+                    v.volume, plan.manifest.volume_count
+                ));
+                destinations.next(v, &bar)
+            },
+            &only,
+            &progress,
+            cancel,
+        )
+    };
     bar.finish();
+    let written = match result {
+        Ok(w) => w,
+        Err(stopped) => return Err(stopped_message(&plan, &kept, &only, stopped)),
+    };
+    // Media that only hold kept volumes get the standalone manifest too (when missing).
+    let mut kept_dirs: Vec<&Path> = kept.iter().filter_map(|k| k.path.parent()).collect();
+    kept_dirs.dedup();
+    for dir in kept_dirs {
+        pack::write_manifest_copy(&plan, &key, dir).map_err(|e| e.to_string())?;
+    }
+    let mut all: Vec<(u32, &Path, u64, bool)> = written
+        .iter()
+        .map(|w| (w.volume, w.path.as_path(), w.size, false))
+        .chain(kept.iter().map(|k| (k.volume, k.path.as_path(), k.size, true)))
+        .collect();
+    all.sort_by_key(|a| a.0);
     let events = progress::Events::new(args.json);
     if args.json {
-        for w in &written {
+        for (volume, path, size, kept) in &all {
             events.emit(
                 "volume_written",
-                &serde_json::json!({"path": w.path, "volume": w.volume, "size": w.size}),
+                &serde_json::json!({"path": path, "volume": volume, "size": size, "kept": kept}),
             );
         }
         events.emit(
             "summary",
             &serde_json::json!({
-                "bundle_id": m.bundle_id, "volume_count": m.volume_count, "volumes_written": written.len(),
+                "bundle_id": m.bundle_id, "volume_count": m.volume_count, "volumes_written": all.len(),
+                "volumes_kept": kept.len(),
                 "bytes_written": written_so_far.load(Ordering::Relaxed), "key": m.key,
                 "seconds": started.elapsed().as_secs_f64(),
             }),
@@ -230,37 +362,148 @@ fn run_pack(args: &PackArgs) -> Result<(), String> {
         return Ok(());
     }
     let mut stdout = std::io::stdout().lock();
-    for w in &written {
-        let _ = writeln!(stdout, "{}\t{}", w.path.display(), w.size);
+    for (_, path, size, _) in &all {
+        let _ = writeln!(stdout, "{}\t{}", path.display(), size);
     }
     say(format!(
-        "wrote {} volume(s) in {:.1}s; the standalone manifest {} is beside them",
+        "wrote {} volume(s){} in {:.1}s; the standalone manifest {} is beside them",
         written.len(),
+        if kept.is_empty() {
+            String::new()
+        } else {
+            format!(", kept {} already complete", kept.len())
+        },
         started.elapsed().as_secs_f64(),
         ferry_format::volume::manifest_file_name(&m.bundle_id)
     ));
     Ok(())
 }
 
-/// A volume rewritten alone must belong to the bundle already on the media: the same
-/// mirror, options, key, time and ferry version. Say so when another bundle's manifest is there.
-fn warn_other_bundles(outs: &[std::path::PathBuf], plan: &Plan, only: &[u32]) {
-    let mine = ferry_format::volume::manifest_file_name(&plan.manifest.bundle_id);
-    for out in outs {
-        let Ok(entries) = std::fs::read_dir(out) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".bundle.json") && !name.starts_with('.') && name != mine {
-                eprintln!(
-                    "ferry-pack: warning: {} holds {name}, another bundle; volume(s) {} written now belong to bundle {} — check that the mirror, --volume-size, key, SOURCE_DATE_EPOCH and ferry version match the first run",
-                    out.display(),
-                    ferry_format::bundle::list(only),
-                    plan.manifest.bundle_id
-                );
+/// What to say when writing stopped part-way (a full disk, Ctrl-C, a medium refused): the
+/// partial volume is gone, which volumes are complete and where, and the command that
+/// writes the rest.
+fn stopped_message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped) -> Failure {
+    use ferry_format::FormatError;
+    if matches!(
+        stopped.error,
+        FormatError::InputDigestMismatch { .. } | FormatError::InputChanged { .. }
+    ) {
+        return format!(
+            "{}. The volumes of this run were removed: they belong to a bundle that cannot be finished",
+            stopped.error
+        )
+        .into();
+    }
+    let interrupted = matches!(stopped.error, FormatError::Interrupted);
+    let mut complete: Vec<(u32, PathBuf)> = stopped
+        .written
+        .iter()
+        .map(|w| (w.volume, w.path.clone()))
+        .chain(kept.iter().map(|k| (k.volume, k.path.clone())))
+        .collect();
+    complete.sort();
+    let rest: Vec<u32> = only
+        .iter()
+        .copied()
+        .filter(|n| !complete.iter().any(|(c, _)| c == n))
+        .collect();
+    let mut text = if interrupted {
+        "interrupted: the volume being written was not complete, and its temporary file was removed".to_string()
+    } else {
+        format!(
+            "{}. The volume being written was not complete, and its temporary file was removed",
+            stopped.error
+        )
+    };
+    if complete.is_empty() {
+        text.push_str(". No volume is complete yet");
+    } else {
+        let mut by_dir: Vec<(PathBuf, Vec<u32>)> = Vec::new();
+        for (n, p) in &complete {
+            let dir = p.parent().unwrap_or(Path::new(".")).to_path_buf();
+            match by_dir.iter_mut().find(|(d, _)| *d == dir) {
+                Some((_, v)) => v.push(*n),
+                None => by_dir.push((dir, vec![*n])),
             }
         }
+        let places: Vec<String> = by_dir
+            .iter()
+            .map(|(d, v)| {
+                format!(
+                    "volume(s) {} on {}",
+                    ferry_format::bundle::list(v),
+                    d.display()
+                )
+            })
+            .collect();
+        text.push_str(&format!(
+            ". Complete and good: {} (of {} in the bundle)",
+            places.join("; "),
+            plan.manifest.volume_count
+        ));
+    }
+    if !rest.is_empty() {
+        let command = resume_command(plan.manifest.created, &rest);
+        if interrupted {
+            text.push_str(&format!(
+                ". To finish, run the same command again (complete volumes are checked and kept), or write the rest on another disk:\n  {command}"
+            ));
+        } else {
+            text.push_str(&format!(
+                ". To write the rest (volume(s) {}) on another disk, mount it and run:\n  {command}",
+                ferry_format::bundle::list(&rest)
+            ));
+        }
+    }
+    Failure {
+        message: text,
+        code: if interrupted { 130 } else { 1 },
+    }
+}
+
+/// This very command line with `--out NEWDIR --only-volume <rest>` in place of its outputs
+/// and volume selection, and the creation time fixed, so that it makes the same bundle
+/// (whatever other options it had stay as they were).
+fn resume_command(created: u64, rest: &[u32]) -> String {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut words = vec![
+        format!("SOURCE_DATE_EPOCH={created}"),
+        "ferry-pack".to_string(),
+    ];
+    let mut i = 0;
+    while i < argv.len() {
+        let a = &argv[i];
+        if a == "--out" || a == "--only-volume" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with("--out=") || a.starts_with("--only-volume=") || a == "--plan" {
+            i += 1;
+            continue;
+        }
+        words.push(shell_quote(a));
+        i += 1;
+    }
+    let rest: Vec<String> = rest.iter().map(u32::to_string).collect();
+    words.extend([
+        "--out".into(),
+        "NEWDIR".into(),
+        "--only-volume".into(),
+        rest.join(","),
+    ]);
+    words.join(" ")
+}
+
+/// A word as a POSIX shell reads it back: bare when it is plain, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -268,8 +511,9 @@ fn warn_other_bundles(outs: &[std::path::PathBuf], plan: &Plan, only: &[u32]) {
 fn print_plan(
     plan: &Plan,
     selected: &[&VolumePlan],
+    kept: &[&Kept],
     assignment: &[Option<usize>],
-    outs: &[std::path::PathBuf],
+    outs: &[PathBuf],
     prepare_secs: f64,
     total: u64,
 ) {
@@ -284,6 +528,14 @@ fn print_plan(
         human(m.volume_size),
         m.volume_size
     );
+    for k in kept {
+        println!(
+            "  volume {:>3}  {:>12}  already complete -> {} (kept)",
+            k.volume,
+            human(k.size),
+            k.path.display()
+        );
+    }
     for (v, at) in selected.iter().zip(assignment) {
         let dest = match at {
             Some(i) => outs[*i].display().to_string(),
@@ -331,10 +583,18 @@ fn print_plan(
             .map(|(v, _)| v.file_size)
             .sum();
         println!(
-            "output {}: {} free, {} planned there",
+            "output {}: {} free, {} planned there{}",
             out.display(),
             human(space::free_space(out).unwrap_or(0)),
-            human(need)
+            human(need),
+            if need > 0 {
+                format!(
+                    " + {} for the bundle manifest and its signature",
+                    human(pack::manifest_copy_size(plan))
+                )
+            } else {
+                String::new()
+            }
         );
     }
     let bytes: u64 = selected.iter().map(|v| v.file_size).sum();
