@@ -73,6 +73,12 @@ pub fn find(plan: &Plan, key: &PublicKey, dirs: &[PathBuf]) -> Result<Found, For
                 found.partials.push((path, meta.len()));
                 continue;
             }
+            if (name == manifest_name || name == sig_name) && meta.file_type().is_symlink() {
+                return Err(FormatError::io(&path)(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a symbolic link stands where this bundle's standalone manifest goes; ferry does not write through links: remove it",
+                )));
+            }
             let Some(i) = names.iter().position(|n| *n == name) else {
                 continue;
             };

@@ -57,7 +57,10 @@ pub fn parse_size(text: &str) -> Result<u64, BadSize> {
         return Ok(p.1);
     }
     // The two mistakes met in the field, said as what they are rather than "unknown unit".
-    if let Some(rest) = t.strip_prefix('-') {
+    if let Some(rest) = t
+        .strip_prefix('-')
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+    {
         return Err(BadSize {
             reason: format!("a size cannot be negative (did you mean {rest}?)"),
             ..bad("")

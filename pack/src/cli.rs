@@ -60,7 +60,7 @@ pub struct PackArgs {
     #[arg(long, required = true, value_name = "DIR")]
     pub out: Vec<PathBuf>,
     /// Largest volume file, with a unit (4GiB, 4.7GB, 700MiB) or a preset (fat32, dvd, dvd-dl, bd25, bd50, bd100).
-    #[arg(long, required = true, value_name = "SIZE")]
+    #[arg(long, required = true, value_name = "SIZE", allow_hyphen_values = true)]
     pub volume_size: Option<String>,
     /// Private key to sign with (from `ferry-pack keygen` or `openssl genpkey -algorithm ed25519`).
     #[arg(long, required = true)]

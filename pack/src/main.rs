@@ -407,7 +407,10 @@ fn stopped_message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Sto
         .copied()
         .filter(|n| !complete.iter().any(|(c, _)| c == n))
         .collect();
-    let mut text = if interrupted {
+    let mut text = if rest.is_empty() {
+        // Every volume was complete: what failed came after them (the manifest copy).
+        format!("{}. Every volume was written", stopped.error)
+    } else if interrupted {
         "interrupted: the volume being written was not complete, and its temporary file was removed".to_string()
     } else {
         format!(

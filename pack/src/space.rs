@@ -13,7 +13,7 @@ use ferry_format::plan::VolumePlan;
 use ferry_format::size::human;
 use ferry_format::FormatError;
 
-/// Room left beside each volume for the file system's own bookkeeping.
+/// Room left free on each medium for the file system's own bookkeeping.
 pub const MARGIN: u64 = 64 << 10;
 
 /// The nearest existing directory at or above `dir` (which may be yet to be created).
@@ -101,7 +101,7 @@ impl Shortfall {
             human(self.volumes),
             self.count,
             human(self.manifest),
-            human(self.count * MARGIN)
+            human(MARGIN)
         )
     }
 }
@@ -123,11 +123,12 @@ pub fn assign(
     let mut current = 0;
     let mut out = Vec::new();
     let mut shortfall = None;
-    let need = |i: usize, used: &[u64], count: &[u64], size: u64| {
-        used[i] + size + room.manifest[i] + (count[i] + 1) * MARGIN
+    // The slack is kept once per medium, after everything written there.
+    let need = |i: usize, used: &[u64], size: u64| {
+        used[i] + size + room.manifest[i] + MARGIN
     };
     for v in volumes {
-        while current < outs.len() && free[current] < need(current, &used, &count, v.file_size) {
+        while current < outs.len() && free[current] < need(current, &used, v.file_size) {
             if current + 1 == outs.len() && shortfall.is_none() {
                 shortfall = Some(Shortfall {
                     volume: v.volume,
