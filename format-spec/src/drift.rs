@@ -173,12 +173,17 @@ mod tests {
         b.seal();
         let d: Vec<String> = drift(&a, &b).into_iter().map(|d| d.0).collect();
         assert_eq!(d.len(), 3, "{d:?}");
-        assert!(d[0].starts_with("--volume-size: the original used 1.00 MiB"), "{d:?}");
+        assert!(
+            d[0].starts_with("--volume-size: the original used 1.00 MiB"),
+            "{d:?}"
+        );
         assert!(d[1].contains("SOURCE_DATE_EPOCH=1700000000"), "{d:?}");
         assert!(d[2].starts_with("compression: 1 blob(s)"), "{d:?}");
         let mut c = a.clone();
         c.blobs[0].digest = Digest([3; 32]);
         c.seal();
-        assert!(drift(&a, &c)[0].0.starts_with("the mirror (source set): 1 blob(s)"));
+        assert!(drift(&a, &c)[0]
+            .0
+            .starts_with("the mirror (source set): 1 blob(s)"));
     }
 }

@@ -111,8 +111,8 @@ impl PrivateKey {
     }
 
     pub fn from_pem(text: &str, path: &Path) -> Result<PrivateKey, KeyError> {
-        let key = SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| {
-            match other_key_kind(text) {
+        let key =
+            SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| match other_key_kind(text) {
                 Some(found) => KeyError::NotEd25519 {
                     path: path.to_owned(),
                     found,
@@ -121,8 +121,7 @@ impl PrivateKey {
                     path: path.to_owned(),
                     reason: e.to_string(),
                 },
-            }
-        })?;
+            })?;
         Ok(PrivateKey { key })
     }
 

@@ -125,15 +125,10 @@ fn check(
 ) -> Result<(), String> {
     let vol = Volume::open(path, std::slice::from_ref(key)).map_err(|e| e.to_string())?;
     let same_chunks = vol.table.chunks.len() == planned.chunks.len()
-        && vol
-            .table
-            .chunks
-            .iter()
-            .zip(&planned.chunks)
-            .all(|(a, b)| {
-                (a.blob, a.stream_offset, a.size, a.offset)
-                    == (b.blob, b.stream_offset, b.size, b.offset)
-            });
+        && vol.table.chunks.iter().zip(&planned.chunks).all(|(a, b)| {
+            (a.blob, a.stream_offset, a.size, a.offset)
+                == (b.blob, b.stream_offset, b.size, b.offset)
+        });
     if vol.table.bundle_id != plan.manifest.bundle_id
         || vol.table.volume != planned.volume
         || vol.size != planned.file_size

@@ -158,9 +158,15 @@ mod tests {
     #[test]
     fn a_decimal_comma_and_a_minus_sign_are_named() {
         let e = parse_size("1,5GB").unwrap_err().to_string();
-        assert!(e.contains("a decimal comma; sizes take a decimal point (1.5GB)"), "{e}");
+        assert!(
+            e.contains("a decimal comma; sizes take a decimal point (1.5GB)"),
+            "{e}"
+        );
         let e = parse_size("-1MiB").unwrap_err().to_string();
-        assert!(e.contains("a size cannot be negative (did you mean 1MiB?)"), "{e}");
+        assert!(
+            e.contains("a size cannot be negative (did you mean 1MiB?)"),
+            "{e}"
+        );
     }
 
     #[test]

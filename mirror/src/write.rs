@@ -161,8 +161,8 @@ pub(crate) fn write_verified(
     let target = dest.join(rel);
     // The temporary is exclusive and random-named (durable-file), so neither a tree entry
     // named like it nor a link planted in advance is ever written through.
-    let mut partial =
-        durable_file::Partial::create_with_mode(&target, 0o600).map_err(|e| MirrorError::io(&target, e))?;
+    let mut partial = durable_file::Partial::create_with_mode(&target, 0o600)
+        .map_err(|e| MirrorError::io(&target, e))?;
     let tmp = partial.path().to_path_buf();
     copy_checked(partial.file(), reader, rel, digest, size, mode, &tmp)?;
     partial.commit().map_err(|e| MirrorError::io(&target, e))
@@ -409,7 +409,8 @@ mod tests {
         assert_eq!(fs::read(dest.join("f")).unwrap(), blob);
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         std::os::unix::fs::symlink(&victim, dest.join("g")).unwrap();
-        let e = write_verified(&dest, "g", &digest, blob.len() as u64, 0o644, &blob[..]).unwrap_err();
+        let e =
+            write_verified(&dest, "g", &digest, blob.len() as u64, 0o644, &blob[..]).unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         let mut left: Vec<String> = fs::read_dir(&dest)

@@ -199,7 +199,10 @@ fn run_pack(args: &PackArgs) -> Result<(), Failure> {
     };
     if !args.plan {
         for (p, _) in &found.partials {
-            say(format!("removing {}, left by an interrupted run", p.display()));
+            say(format!(
+                "removing {}, left by an interrupted run",
+                p.display()
+            ));
             let _ = std::fs::remove_file(p);
         }
         for d in &replaced {
@@ -339,7 +342,10 @@ fn run_pack(args: &PackArgs) -> Result<(), Failure> {
     let mut all: Vec<(u32, &Path, u64, bool)> = written
         .iter()
         .map(|w| (w.volume, w.path.as_path(), w.size, false))
-        .chain(kept.iter().map(|k| (k.volume, k.path.as_path(), k.size, true)))
+        .chain(
+            kept.iter()
+                .map(|k| (k.volume, k.path.as_path(), k.size, true)),
+        )
         .collect();
     all.sort_by_key(|a| a.0);
     let events = progress::Events::new(args.json);
@@ -411,7 +417,8 @@ fn stopped_message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Sto
         // Every volume was complete: what failed came after them (the manifest copy).
         format!("{}. Every volume was written", stopped.error)
     } else if interrupted {
-        "interrupted: the volume being written was not complete, and its temporary file was removed".to_string()
+        "interrupted: the volume being written was not complete, and its temporary file was removed"
+            .to_string()
     } else {
         format!(
             "{}. The volume being written was not complete, and its temporary file was removed",

@@ -124,9 +124,7 @@ pub fn assign(
     let mut out = Vec::new();
     let mut shortfall = None;
     // The slack is kept once per medium, after everything written there.
-    let need = |i: usize, used: &[u64], size: u64| {
-        used[i] + size + room.manifest[i] + MARGIN
-    };
+    let need = |i: usize, used: &[u64], size: u64| used[i] + size + room.manifest[i] + MARGIN;
     for v in volumes {
         while current < outs.len() && free[current] < need(current, &used, v.file_size) {
             if current + 1 == outs.len() && shortfall.is_none() {
@@ -246,7 +244,12 @@ impl Destinations {
 pub fn manifest_room(dir: &Path, name: &str, size: u64) -> u64 {
     let copy = dir.join(name);
     let sig = dir.join(format!("{name}.sig"));
-    let len = |p: &Path| std::fs::symlink_metadata(p).ok().filter(|m| m.is_file()).map(|m| m.len());
+    let len = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    };
     match (len(&copy), len(&sig)) {
         (Some(a), Some(b)) if a + b == size => 0,
         _ => size,

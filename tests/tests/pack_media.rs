@@ -16,9 +16,8 @@ use tests::faults::Tmpfs;
 use tests::*;
 
 fn tmpfs(size: &str) -> Tmpfs {
-    Tmpfs::mount(size).unwrap_or_else(|e| {
-        panic!("this test needs a small tmpfs (run as root, as CI does): {e}")
-    })
+    Tmpfs::mount(size)
+        .unwrap_or_else(|e| panic!("this test needs a small tmpfs (run as root, as CI does): {e}"))
 }
 
 fn stderr(o: &Output) -> String {
@@ -166,11 +165,18 @@ fn links_at_the_old_temporary_names_are_not_followed_and_links_at_final_names_ar
         symlink(&victim, &out.join(p));
     }
     pack_ok(&mirror, &out, "100KiB", &key, &[]);
-    assert_eq!(fs::read(&victim).unwrap(), b"precious", "the link target was written");
+    assert_eq!(
+        fs::read(&victim).unwrap(),
+        b"precious",
+        "the link target was written"
+    );
     assert_eq!(volumes(&out).len(), 4);
     for p in &planted {
         assert!(
-            fs::symlink_metadata(out.join(p)).unwrap().file_type().is_symlink(),
+            fs::symlink_metadata(out.join(p))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
             "{p}"
         );
     }
@@ -194,7 +200,11 @@ fn links_at_the_old_temporary_names_are_not_followed_and_links_at_final_names_ar
             "{e}"
         );
         assert_eq!(fs::read(&victim).unwrap(), b"precious", "{final_name}");
-        assert_eq!(names(&out), [final_name.clone()], "nothing else written");
+        assert_eq!(
+            names(&out),
+            std::slice::from_ref(&final_name),
+            "nothing else written"
+        );
     }
 }
 
@@ -230,7 +240,10 @@ fn many_images(dir: &Path, n: usize) -> PathBuf {
     fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     fs::write(
         root.join("index.json"),
-        format!(r#"{{"schemaVersion":2,"manifests":[{}]}}"#, manifests.join(",")),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            manifests.join(",")
+        ),
     )
     .unwrap();
     root
@@ -286,7 +299,10 @@ fn the_space_check_and_plan_count_the_bundle_manifest_on_every_medium() {
     // With room for the manifest as well, the same command fits, plans 0 and writes.
     remount(
         &disk,
-        &format!("size={}", page(volume) + (64 << 10) + page(manifest) + (8 << 10)),
+        &format!(
+            "size={}",
+            page(volume) + (64 << 10) + page(manifest) + (8 << 10)
+        ),
     );
     let o = pack_with(&mirror, &disk.path, "8MiB", &key.private, &["--plan"]);
     assert_ok(&o, "--plan with room for the manifest");
@@ -307,7 +323,10 @@ fn a_rerun_keeps_complete_volumes_and_replaces_its_own_partials_and_damaged_volu
     let mirror = fixture("oci");
     let extra = ["--out", b.path.to_str().unwrap()];
     pack_ok(&mirror, &a.path, "100KiB", &key, &extra);
-    let all: Vec<PathBuf> = volumes(&a.path).into_iter().chain(volumes(&b.path)).collect();
+    let all: Vec<PathBuf> = volumes(&a.path)
+        .into_iter()
+        .chain(volumes(&b.path))
+        .collect();
     assert_eq!(all.len(), 4);
     let ids = |v: &[PathBuf]| -> Vec<(u64, i64, String)> {
         v.iter()
@@ -335,7 +354,11 @@ fn a_rerun_keeps_complete_volumes_and_replaces_its_own_partials_and_damaged_volu
     assert_mentions(&o, &["left by an interrupted run"], "rerun after a kill");
     assert!(!leftover.exists() && partials(&b.path).is_empty());
     assert_eq!(ids(&all)[..3], before[..3]);
-    assert_eq!(file_sha256(&v4), before[3].2, "volume 4 written again, the same bytes");
+    assert_eq!(
+        file_sha256(&v4),
+        before[3].2,
+        "volume 4 written again, the same bytes"
+    );
 
     // A damaged volume is not kept: it is written again.
     flip_byte(&all[0], 6000);
@@ -377,7 +400,10 @@ impl Screen {
     }
 
     fn text(&self) -> String {
-        let o = run("tmux", ["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "t"]);
+        let o = run(
+            "tmux",
+            ["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "t"],
+        );
         assert_ok(&o, "tmux capture-pane");
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
@@ -400,7 +426,10 @@ impl Screen {
             ["-L", &self.socket, "send-keys", "-t", "t", "-l", line],
         );
         assert_ok(&o, "tmux send-keys");
-        let o = run("tmux", ["-L", &self.socket, "send-keys", "-t", "t", "Enter"]);
+        let o = run(
+            "tmux",
+            ["-L", &self.socket, "send-keys", "-t", "t", "Enter"],
+        );
         assert_ok(&o, "tmux send-keys Enter");
     }
 }
@@ -475,7 +504,10 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     let e = stderr(&o);
     assert!(partials(&disk.path).is_empty(), "{:?}", names(&disk.path));
     let done = volume_numbers(&disk.path);
-    assert!(!done.is_empty(), "the test stopped pack before volume 1 was complete\n{e}");
+    assert!(
+        !done.is_empty(),
+        "the test stopped pack before volume 1 was complete\n{e}"
+    );
     assert!(
         e.contains(&format!(
             "Complete and good: volume(s) {} on {}",
@@ -486,7 +518,9 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     );
     assert!(e.contains("on another disk, mount it and run:"), "{e}");
     let command = printed_command(&e);
-    let rest: Vec<String> = (done.len() as u32 + 1..=17).map(|n| n.to_string()).collect();
+    let rest: Vec<String> = (done.len() as u32 + 1..=17)
+        .map(|n| n.to_string())
+        .collect();
     assert!(
         command.ends_with(&format!("--out NEWDIR --only-volume {}", rest.join(","))),
         "{command}"
@@ -496,7 +530,11 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     let o = run_printed(&command, &newdir);
     assert_ok(&o, "the printed command");
     assert_eq!(done.len() + volumes(&newdir).len(), 17);
-    verify_ok(&[&disk.path, &newdir], &key, "the full disk and the new one");
+    verify_ok(
+        &[&disk.path, &newdir],
+        &key,
+        "the full disk and the new one",
+    );
 }
 
 /// Issue 9 item 7: Ctrl-C (SIGINT) left the partial volume behind and printed nothing.
@@ -555,13 +593,21 @@ fn only_volume_refuses_to_write_a_volume_of_another_bundle_naming_what_differs()
     let like = manifest.display().to_string();
 
     // Another --volume-size, the manifest found on --out by itself.
-    let o = pack_with(&mirror, &vols, "100KiB", &key.private, &["--only-volume", "2"]);
+    let o = pack_with(
+        &mirror,
+        &vols,
+        "100KiB",
+        &key.private,
+        &["--only-volume", "2"],
+    );
     assert_exit(&o, 1, "--only-volume with another --volume-size");
     let e = stderr(&o);
     assert!(
         e.contains("--only-volume 2 would write volumes of bundle")
             && e.contains("Nothing was written")
-            && e.contains("--volume-size: the original used 64.00 KiB (65536 bytes), this run 100.00 KiB"),
+            && e.contains(
+                "--volume-size: the original used 64.00 KiB (65536 bytes), this run 100.00 KiB"
+            ),
         "{e}"
     );
     let after: Vec<(String, String)> = volumes(&vols)
@@ -575,7 +621,13 @@ fn only_volume_refuses_to_write_a_volume_of_another_bundle_naming_what_differs()
     let o = run_command(
         Command::new(ferry_pack_bin())
             .arg(&mirror)
-            .args(["--out", new.to_str().unwrap(), "--volume-size", "64KiB", "--key"])
+            .args([
+                "--out",
+                new.to_str().unwrap(),
+                "--volume-size",
+                "64KiB",
+                "--key",
+            ])
             .arg(&other.private)
             .args(["--only-volume", "2", "--like", &like])
             .env("SOURCE_DATE_EPOCH", "1000"),
@@ -622,7 +674,11 @@ fn keygen_creates_a_missing_directory_0700_and_never_writes_through_a_link() {
     symlink(&target, &link);
     let o = pack([OsStr::new("keygen"), link.as_os_str()]);
     assert_exit(&o, 1, "keygen onto a link");
-    assert_mentions(&o, &["already exists", "refusing to overwrite"], "keygen onto a link");
+    assert_mentions(
+        &o,
+        &["already exists", "refusing to overwrite"],
+        "keygen onto a link",
+    );
     assert!(!target.exists());
 }
 
@@ -649,7 +705,10 @@ fn bad_outputs_sizes_and_keys_say_what_is_wrong_and_what_to_do() {
     assert_eq!(fs::read(&file).unwrap(), b"mine");
 
     for (size, says) in [
-        ("1,5GB", "a decimal comma; sizes take a decimal point (1.5GB)"),
+        (
+            "1,5GB",
+            "a decimal comma; sizes take a decimal point (1.5GB)",
+        ),
         ("-1MiB", "a size cannot be negative (did you mean 1MiB?)"),
     ] {
         let out = t.path().join("o");
@@ -673,8 +732,16 @@ fn bad_outputs_sizes_and_keys_say_what_is_wrong_and_what_to_do() {
     assert!(stderr(&o).contains("cannot be negative"), "{}", stderr(&o));
 
     for (algorithm, opts, found) in [
-        ("RSA", "rsa_keygen_bits:2048", "is an RSA private key (algorithm OID 1.2.840.113549.1.1.1)"),
-        ("EC", "ec_paramgen_curve:P-256", "is an EC (ECDSA) private key"),
+        (
+            "RSA",
+            "rsa_keygen_bits:2048",
+            "is an RSA private key (algorithm OID 1.2.840.113549.1.1.1)",
+        ),
+        (
+            "EC",
+            "ec_paramgen_curve:P-256",
+            "is an EC (ECDSA) private key",
+        ),
     ] {
         let pem = t.path().join(format!("{algorithm}.pem"));
         let o = run(
