@@ -78,9 +78,18 @@ const CACHE_ALL: u64 = 64 << 20;
 /// Decides each blob's encoding, both cores at once. Compressible candidates are
 /// compressed once here to learn their exact stored size (the plan needs it) and hashed
 /// on the way; gzip and zstd layers are only sniffed and are hashed while written.
-pub fn prepare(blobs: &[SourceBlob]) -> Result<Vec<Prepared>, FormatError> {
+/// Stops with [`FormatError::Interrupted`] once `cancel` is set (checked between blobs).
+pub fn prepare(blobs: &[SourceBlob], cancel: &AtomicBool) -> Result<Vec<Prepared>, FormatError> {
     let budget = std::sync::atomic::AtomicU64::new(CACHE_ALL);
-    blobs.par_iter().map(|b| prepare_one(b, &budget)).collect()
+    blobs
+        .par_iter()
+        .map(|b| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(FormatError::Interrupted);
+            }
+            prepare_one(b, &budget)
+        })
+        .collect()
 }
 
 /// Re-hashes files that hold the same blob as a packed one (copies the mirror did not

@@ -125,7 +125,13 @@ fn run_pack(args: &PackArgs) -> Result<(), Failure> {
     };
     let hashing = Instant::now();
     pack::check_copies(&source::other_copies(&mirror, &source)).map_err(|e| e.to_string())?;
-    let prepared = pack::prepare(&source.blobs).map_err(|e| e.to_string())?;
+    let prepared = pack::prepare(&source.blobs, cancel).map_err(|e| match e {
+        ferry_format::FormatError::Interrupted => Failure {
+            message: "interrupted while sizing the mirror's blobs; nothing was written".into(),
+            code: 130,
+        },
+        e => e.to_string().into(),
+    })?;
     let prepare_secs = hashing.elapsed().as_secs_f64();
     let plan = pack::make_plan(&source, &prepared, &options, &key).map_err(|e| e.to_string())?;
     // Self-check: what we are about to sign must pass every rule a reader applies.

@@ -537,9 +537,16 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     );
 }
 
-/// Issue 9 item 7: Ctrl-C (SIGINT) left the partial volume behind and printed nothing.
+/// Issue 9 item 7: Ctrl-C (SIGINT) left the partial volume behind and printed nothing;
+/// SIGTERM (a service manager, `timeout`) is the same.
 #[test]
 fn ctrl_c_removes_the_partial_and_running_the_same_command_again_finishes() {
+    for sig in ["INT", "TERM"] {
+        interrupted_by(sig);
+    }
+}
+
+fn interrupted_by(sig: &str) {
     let t = tempdir();
     let key = keygen(t.path(), "k");
     let out = t.path().join("out");
@@ -549,10 +556,10 @@ fn ctrl_c_removes_the_partial_and_running_the_same_command_again_finishes() {
         stop_while_writing(&mut child, &out),
         "ferry-pack ended before it could be interrupted"
     );
-    signal(&child, "INT");
+    signal(&child, sig);
     signal(&child, "CONT");
     let o = child.wait_with_output().unwrap();
-    assert_exit(&o, 130, "pack after Ctrl-C");
+    assert_exit(&o, 130, &format!("pack after SIG{sig}"));
     let e = stderr(&o);
     assert!(partials(&out).is_empty(), "{:?}", names(&out));
     assert!(e.contains("interrupted"), "{e}");
