@@ -33,8 +33,12 @@ pub enum KeyError {
     Exists { path: PathBuf },
     #[error("{path} is not an Ed25519 private key in PKCS#8 PEM (`openssl genpkey -algorithm ed25519` writes one): {reason}")]
     BadPrivate { path: PathBuf, reason: String },
-    #[error("{path} is {found}; ferry signs with Ed25519 keys only. Make one with `ferry-pack keygen KEY` (or `openssl genpkey -algorithm ed25519 -out KEY`) and give it to --key")]
+    #[error("{path} is {found}; ferry signs with Ed25519 keys in PKCS#8 PEM only. Make one with `ferry-pack keygen KEY` (or `openssl genpkey -algorithm ed25519 -out KEY`) and give it to --key")]
     NotEd25519 { path: PathBuf, found: String },
+    #[error("{path} is a public key; --key takes the private key (KEY, not KEY.pub: KEY.pub goes to `ferry-unpack --trust`)")]
+    PublicGiven { path: PathBuf },
+    #[error("{path} is encrypted with a passphrase; ferry reads unencrypted keys: decrypt it with `openssl pkey -in KEY -out PLAIN` (keep PLAIN mode 0600), or make a new key with `ferry-pack keygen KEY`")]
+    Encrypted { path: PathBuf },
     #[error(
         "{path} is not an Ed25519 public key in PEM (`openssl pkey -pubout` writes one): {reason}"
     )]
@@ -111,17 +115,21 @@ impl PrivateKey {
     }
 
     pub fn from_pem(text: &str, path: &Path) -> Result<PrivateKey, KeyError> {
-        let key =
-            SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| match other_key_kind(text) {
-                Some(found) => KeyError::NotEd25519 {
-                    path: path.to_owned(),
-                    found,
-                },
+        let key = SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| {
+            let path = path.to_owned();
+            match pem_label(text) {
+                Some("PUBLIC KEY") => return KeyError::PublicGiven { path },
+                Some("ENCRYPTED PRIVATE KEY") => return KeyError::Encrypted { path },
+                _ => {}
+            }
+            match other_key_kind(text) {
+                Some(found) => KeyError::NotEd25519 { path, found },
                 None => KeyError::BadPrivate {
-                    path: path.to_owned(),
+                    path,
                     reason: e.to_string(),
                 },
-            })?;
+            }
+        })?;
         Ok(PrivateKey { key })
     }
 
@@ -184,21 +192,23 @@ impl PrivateKey {
     }
 }
 
+/// The label of a PEM file's first `-----BEGIN LABEL-----` line.
+fn pem_label(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("-----BEGIN "))
+        .and_then(|l| l.strip_suffix("-----"))
+}
+
 /// What kind of key a PEM file holds when it is not an Ed25519 PKCS#8 key: the decoder's
 /// own error names the OID it expected (Ed25519's), which misleads; name the one found.
 fn other_key_kind(text: &str) -> Option<String> {
     use ed25519_dalek::pkcs8::spki::der::pem;
-    let label = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("-----BEGIN "))
-        .and_then(|l| l.strip_suffix("-----"))?;
+    let label = pem_label(text)?;
     let by_label = match label {
         "RSA PRIVATE KEY" => Some("an RSA private key (PKCS#1)"),
         "EC PRIVATE KEY" => Some("an EC (ECDSA) private key"),
         "DSA PRIVATE KEY" => Some("a DSA private key"),
-        "OPENSSH PRIVATE KEY" => Some("an OpenSSH private key (ssh-keygen format)"),
-        "ENCRYPTED PRIVATE KEY" => Some("a passphrase-encrypted private key (decrypt it with `openssl pkey -in KEY -out PLAIN`, or make a new one)"),
-        "PUBLIC KEY" => Some("a public key, not the private key (--key takes the private key; KEY.pub goes to --trust)"),
+        "OPENSSH PRIVATE KEY" => Some("an OpenSSH private key (the ssh-keygen format)"),
         _ => None,
     };
     if let Some(kind) = by_label {
@@ -290,6 +300,17 @@ mod tests {
         let fp = public.fingerprint();
         assert_eq!(fp.len(), 19);
         assert_eq!(fp.matches('-').count(), 3);
+    }
+
+    #[test]
+    fn a_public_key_given_as_the_private_key_is_named_so() {
+        let key = PrivateKey::generate().unwrap();
+        let e = PrivateKey::from_pem(&key.public().to_pem(), Path::new("k.pub")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("k.pub is a public key; --key takes the private key"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -535,6 +535,15 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
         &key,
         "the full disk and the new one",
     );
+    println!(
+        "disk filled after volume(s) {}: stopped by {}",
+        ferry_format::bundle::list(&done),
+        if e.contains("No space left on device") {
+            "ENOSPC while writing"
+        } else {
+            "the free-space check before the next volume"
+        }
+    );
 }
 
 /// Issue 9 item 7: Ctrl-C (SIGINT) left the partial volume behind and printed nothing;
@@ -769,11 +778,20 @@ fn bad_outputs_sizes_and_keys_say_what_is_wrong_and_what_to_do() {
         let e = stderr(&o);
         assert!(e.contains(found), "{e}");
         assert!(
-            e.contains("ferry signs with Ed25519 keys only. Make one with `ferry-pack keygen KEY` (or `openssl genpkey -algorithm ed25519 -out KEY`)"),
+            e.contains("ferry signs with Ed25519 keys in PKCS#8 PEM only. Make one with `ferry-pack keygen KEY` (or `openssl genpkey -algorithm ed25519 -out KEY`)"),
             "{e}"
         );
         assert!(!e.contains("1.3.101.112"), "{e}");
     }
+
+    // The public half given as --key.
+    let o = pack_with(&mirror, &t.path().join("o"), "1MiB", &key.public, &[]);
+    assert_exit(&o, 1, "the public key as --key");
+    assert!(
+        stderr(&o).contains("is a public key; --key takes the private key (KEY, not KEY.pub"),
+        "{}",
+        stderr(&o)
+    );
 
     let disk = tmpfs("1m");
     remount(&disk, "ro");
