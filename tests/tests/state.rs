@@ -152,6 +152,9 @@ fn two_pushes_sharing_one_state_directory_at_once_the_second_refuses_naming_the_
     let (out, stderr) = first.wait(Duration::from_secs(120));
     let out = out.unwrap_or_else(|| panic!("the first push never finished\n{stderr}"));
     assert_ok(&out, "the first push, let go on");
+    // A lock file left by a run that was killed (its pid written, no process holds it)
+    // blocks nothing: the lock is the kernel's, and ends with the process.
+    std::fs::write(site.state.join("lock"), "4194304\n").expect("a stale lock file");
     let again = site.push(&to, &["--insecure", "--manifests-dir", &site.path("m3")]);
     assert_ok(&again, "the second push once the first is done");
     let expected = expected_images(&site.out, &site.key.public, "efk");
@@ -160,5 +163,55 @@ fn two_pushes_sharing_one_state_directory_at_once_the_second_refuses_naming_the_
         &expected,
         "after both pushes",
         tests::faults::Skopeo::Sample(2),
+    );
+}
+
+/// Item 1: the state directory's names are predictable (the bundle id is reproducible); a
+/// link planted at one is refused, never followed, and what it points at is left alone.
+#[test]
+fn a_link_planted_in_the_state_directory_is_not_written_through() {
+    let reg = Registry::plain();
+    let site = Site::pack(&fixture("oc-mirror"), "16MiB");
+    let (_, manifest) = standalone_manifest(&site.out);
+    let id = manifest["bundle_id"].as_str().expect("bundle_id");
+    let bundle_dir = site.state.join(id.strip_prefix("sha256:").expect("sha256"));
+    std::fs::create_dir_all(&bundle_dir).unwrap();
+    let victim = site.tmp.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, bundle_dir.join("last-push.json")).unwrap();
+    // The names the state directory used for its temporaries before: `.NAME.PID.N.partial`.
+    for pid in 1..64 {
+        std::os::unix::fs::symlink(
+            &victim,
+            bundle_dir.join(format!(".bundle.json.{pid}.0.partial")),
+        )
+        .unwrap();
+    }
+    let to = format!("{}/efk", reg.host());
+    let o = site.push(&to, &["--insecure", "--manifests-dir", &site.path("m")]);
+    assert_ok(&o, "a push with links planted in its state directory");
+    assert_mentions(
+        &o,
+        &[
+            "could not record the push",
+            "last-push.json is a symbolic link",
+        ],
+        "the push says the record was refused",
+    );
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious",
+        "the link's target was written"
+    );
+    assert!(
+        std::fs::symlink_metadata(bundle_dir.join("last-push.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    assert!(
+        bundle_dir.join("bundle.json").is_file(),
+        "the manifest is kept as a file"
     );
 }
