@@ -96,7 +96,11 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         eprintln!("ferry-unpack: {p}");
     }
     let state_root = args.state.clone().unwrap_or_else(default_state);
-    let _one_run_at_a_time = StateLock::acquire(&state_root).map_err(|e| (2, e.to_string()))?;
+    // A dry run only reads the state (and must not create it).
+    let _one_run_at_a_time = (!args.dry_run)
+        .then(|| StateLock::acquire(&state_root))
+        .transpose()
+        .map_err(|e| (2, e.to_string()))?;
     let stage = Stage::new(&state_root, &bundle.manifest.bundle_id);
     let (bundle, stage_problems) = bundle.with_stage(stage, &keys);
     for p in &stage_problems {
