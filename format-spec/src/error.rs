@@ -42,6 +42,8 @@ pub enum FormatError {
     Plan(String),
     #[error("{what}: {reason}")]
     Blob { what: String, reason: String },
+    #[error("another ferry-unpack{} is using state directory {}; wait for it to finish, or use another --state", .holder.map(|p| format!(" (pid {p})")).unwrap_or_default(), .dir.display())]
+    StateBusy { dir: PathBuf, holder: Option<u32> },
 }
 
 impl FormatError {

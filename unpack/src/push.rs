@@ -7,7 +7,7 @@ use std::time::Instant;
 use ferry_format::bundle::Bundle;
 use ferry_format::read::Volume;
 use ferry_format::size::human;
-use ferry_format::stage::Stage;
+use ferry_format::stage::{Stage, StateLock};
 use ferry_format::verify::collect_inputs;
 use registry_client::{Client, Config, Credentials};
 use replay::mapping::Target;
@@ -96,6 +96,11 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         eprintln!("ferry-unpack: {p}");
     }
     let state_root = args.state.clone().unwrap_or_else(default_state);
+    // A dry run only reads the state (and must not create it).
+    let _one_run_at_a_time = (!args.dry_run)
+        .then(|| StateLock::acquire(&state_root))
+        .transpose()
+        .map_err(|e| (2, e.to_string()))?;
     let stage = Stage::new(&state_root, &bundle.manifest.bundle_id);
     let (bundle, stage_problems) = bundle.with_stage(stage, &keys);
     for p in &stage_problems {
