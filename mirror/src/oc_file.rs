@@ -550,7 +550,12 @@ mod tests {
                 file: "manifests-index-2/catalogSource.yaml".into()
             }]
         );
-        assert_eq!(m.unresolved_catalogs.len(), 1, "{:?}", m.unresolved_catalogs);
+        assert_eq!(
+            m.unresolved_catalogs.len(),
+            1,
+            "{:?}",
+            m.unresolved_catalogs
+        );
         let said = &m.unresolved_catalogs[0];
         assert!(
             said.contains("manifests-index-1/catalogSource.yaml")

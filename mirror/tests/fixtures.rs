@@ -574,7 +574,11 @@ fn oc_catalog_source_yaml_marks_the_index_image() {
         m.catalogs[0].file,
         "manifests-my-operator/my-operator-index-1600000600/catalogSource.yaml"
     );
-    assert!(m.unresolved_catalogs.is_empty(), "{:?}", m.unresolved_catalogs);
+    assert!(
+        m.unresolved_catalogs.is_empty(),
+        "{:?}",
+        m.unresolved_catalogs
+    );
     for (name, _) in &LAYOUTS[1..] {
         assert!(read(name).catalogs.is_empty(), "{name}");
     }

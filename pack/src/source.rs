@@ -137,7 +137,10 @@ pub fn catalog_report(m: &Mirror, source: &Source) -> Vec<String> {
         .filter(|(_, i)| i.catalog)
         .map(|(k, i)| {
             let why = catalog_reason(m, k).unwrap_or_default();
-            format!("catalog: {} ({why}): push writes a CatalogSource for it", i.display_name())
+            format!(
+                "catalog: {} ({why}): push writes a CatalogSource for it",
+                i.display_name()
+            )
         })
         .collect();
     if lines.is_empty() && m.kind == mirror::LayoutKind::OcFile {
@@ -181,7 +184,9 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, SourceError> 
             && c.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         if !ok {
-            return Err(bad(&format!("{c:?} is not a valid repository path component")));
+            return Err(bad(&format!(
+                "{c:?} is not a valid repository path component"
+            )));
         }
     }
     let mut n = 0;

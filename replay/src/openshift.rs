@@ -109,8 +109,7 @@ pub fn render(images: &[Pushed], opts: &Options) -> Rendered {
         }
         if digest_mirrors.is_empty() && unknown_origin < images.len() {
             out.notes.push(
-                "every image was pushed to its original repository: no mirror set is needed"
-                    .into(),
+                "every image was pushed to its original repository: no mirror set is needed".into(),
             );
         }
         if !digest_mirrors.is_empty() && tag_mirrors.is_empty() {

@@ -224,7 +224,9 @@ pub fn prepare(dir: &Path) -> Result<(), OutputError> {
         for sub in [PARTIAL_DIR, APPLY_DIR, APPLY_DIR_BEFORE_4_13] {
             let p = root.join(sub);
             match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => return Err(OutputError::Symlink { path: p }),
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(OutputError::Symlink { path: p })
+                }
                 Ok(m) if !m.is_dir() => return Err(OutputError::NotADirectory { path: p }),
                 _ => {}
             }
@@ -317,7 +319,10 @@ pub fn write_outputs(
         (apply.join(IDMS_FILE), yaml(&rendered.digest_mirror_sets)),
         (apply.join(ITMS_FILE), yaml(&rendered.tag_mirror_sets)),
         (apply.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
-        (before.join(ICSP_FILE), yaml(&rendered.content_source_policies)),
+        (
+            before.join(ICSP_FILE),
+            yaml(&rendered.content_source_policies),
+        ),
         (before.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
         (root.join(MAPPING_FILE), Some(rendered.mapping.clone())),
         (
@@ -434,7 +439,11 @@ mod tests {
         let dir = t.path().join("new/manifests");
         prepare(&dir).unwrap();
         assert!(dir.is_dir());
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the probe stays");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "the probe stays"
+        );
 
         // A link planted where ferry writes: refused, the target untouched.
         let target = t.path().join("target");

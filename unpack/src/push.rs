@@ -112,7 +112,10 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         replay::outputs::prepare(&manifests_dir).map_err(|e| {
             (
                 2,
-                format!("--manifests-dir {}: {e}; nothing was pushed", manifests_dir.display()),
+                format!(
+                    "--manifests-dir {}: {e}; nothing was pushed",
+                    manifests_dir.display()
+                ),
             )
         })?;
     }
