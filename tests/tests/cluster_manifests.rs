@@ -477,20 +477,67 @@ fn bundle_id(site: &Site) -> String {
 
 /// A site packed from `mirror` with extra ferry-pack options (`--origin …`).
 fn site_with(mirror: &Path, size: &str, extra: &[&str]) -> Site {
+    site_and_pack_output(mirror, size, extra).0
+}
+
+/// The same, with what ferry-pack printed.
+fn site_and_pack_output(mirror: &Path, size: &str, extra: &[&str]) -> (Site, Output) {
     let tmp = tempdir();
     let key = keygen(tmp.path(), "site.key");
     let out = tmp.path().join("vols");
     let packed = pack_ok(mirror, &out, size, &key, extra);
     let sandbox = Sandbox::new(tmp.path());
     let state = tmp.path().join("state");
-    let _ = packed;
-    Site {
+    let site = Site {
         tmp,
         key,
         out,
         sandbox,
         state,
-    }
+    };
+    (site, packed)
+}
+
+/// Issue 9 item 18: pack says which images it takes as catalogs and why — oc's own
+/// catalogSource.yaml, or a catalog label — and says so when an oc layout holds none.
+#[test]
+fn pack_says_which_images_are_catalogs_and_why() {
+    let tmp = tempdir();
+    let key = keygen(tmp.path(), "k");
+    let oc = pack_ok(&fixture("oc-mirror"), &tmp.path().join("a"), "1MiB", &key, &[]);
+    assert_mentions(
+        &oc,
+        &[
+            "catalog: efk-mirror/my-operator/my-operator-index:v1",
+            "named by manifests-my-operator/my-operator-index-1600000600/catalogSource.yaml",
+        ],
+        "pack of the oc fixture",
+    );
+    let reg = pack_ok(&fixture("registry"), &tmp.path().join("b"), "1MiB", &key, &[]);
+    assert_mentions(
+        &reg,
+        &[
+            "catalog: my-operator/my-operator-index:v1",
+            "label operators.operatorframework.io.index.configs.v1",
+        ],
+        "pack of the registry fixture",
+    );
+    assert_mentions(
+        &reg,
+        &["no original reference", "--origin"],
+        "pack of a layout without originals",
+    );
+
+    // An oc layout whose catalog is gone, and whose catalogSource.yaml names it still.
+    let mirror = copy_fixture("oc-mirror", tmp.path());
+    fs::remove_dir_all(mirror.join("v2/efk-mirror/my-operator/my-operator-index/blobs")).expect("rm");
+    fs::remove_dir_all(mirror.join("v2/efk-mirror/my-operator/my-operator-index/manifests")).expect("rm");
+    let none = pack_ok(&mirror, &tmp.path().join("c"), "1MiB", &key, &[]);
+    assert_mentions(
+        &none,
+        &["no operator catalog found", "catalogSource.yaml names", "not in this mirror"],
+        "pack of an oc layout without its catalog",
+    );
 }
 
 /// Issue 9 item 15: `oc apply -f DIR/` of each directory push writes applies (kubectl,
