@@ -361,7 +361,11 @@ fn fake_api_server() -> u16 {
     port
 }
 
-const GROUPS: [(&str, &str, &[(&str, &str, bool)]); 3] = [
+/// A resource of the fake API: plural name, kind, namespaced.
+type Resource = (&'static str, &'static str, bool);
+
+/// Group, version, resources.
+const GROUPS: [(&str, &str, &[Resource]); 3] = [
     (
         "config.openshift.io",
         "v1",
@@ -504,7 +508,13 @@ fn site_and_pack_output(mirror: &Path, size: &str, extra: &[&str]) -> (Site, Out
 fn pack_says_which_images_are_catalogs_and_why() {
     let tmp = tempdir();
     let key = keygen(tmp.path(), "k");
-    let oc = pack_ok(&fixture("oc-mirror"), &tmp.path().join("a"), "1MiB", &key, &[]);
+    let oc = pack_ok(
+        &fixture("oc-mirror"),
+        &tmp.path().join("a"),
+        "1MiB",
+        &key,
+        &[],
+    );
     assert_mentions(
         &oc,
         &[
@@ -513,7 +523,13 @@ fn pack_says_which_images_are_catalogs_and_why() {
         ],
         "pack of the oc fixture",
     );
-    let reg = pack_ok(&fixture("registry"), &tmp.path().join("b"), "1MiB", &key, &[]);
+    let reg = pack_ok(
+        &fixture("registry"),
+        &tmp.path().join("b"),
+        "1MiB",
+        &key,
+        &[],
+    );
     assert_mentions(
         &reg,
         &[
@@ -530,12 +546,18 @@ fn pack_says_which_images_are_catalogs_and_why() {
 
     // An oc layout whose catalog is gone, and whose catalogSource.yaml names it still.
     let mirror = copy_fixture("oc-mirror", tmp.path());
-    fs::remove_dir_all(mirror.join("v2/efk-mirror/my-operator/my-operator-index/blobs")).expect("rm");
-    fs::remove_dir_all(mirror.join("v2/efk-mirror/my-operator/my-operator-index/manifests")).expect("rm");
+    fs::remove_dir_all(mirror.join("v2/efk-mirror/my-operator/my-operator-index/blobs"))
+        .expect("rm");
+    fs::remove_dir_all(mirror.join("v2/efk-mirror/my-operator/my-operator-index/manifests"))
+        .expect("rm");
     let none = pack_ok(&mirror, &tmp.path().join("c"), "1MiB", &key, &[]);
     assert_mentions(
         &none,
-        &["no operator catalog found", "catalogSource.yaml names", "not in this mirror"],
+        &[
+            "no operator catalog found",
+            "catalogSource.yaml names",
+            "not in this mirror",
+        ],
         "pack of an oc layout without its catalog",
     );
 }
@@ -895,6 +917,15 @@ fn a_manifests_dir_that_cannot_take_the_outputs_is_refused_before_the_push() {
         assert!(reg.catalog().is_empty());
         fs::remove_file(&link).expect("rm");
     }
+    // The temporary names push used to write first (`.<file>.partial`), planted as links:
+    // never opened now (the temporaries have random names and are created exclusively).
+    let old_temporaries = [
+        ".receipt.json.partial",
+        "cluster/.imageDigestMirrorSet.yaml.partial",
+    ];
+    for planted in old_temporaries {
+        std::os::unix::fs::symlink(&victim, man.join(planted)).expect("symlink");
+    }
     let ok = site.push(
         &format!("{}/y", reg.host()),
         &[
@@ -904,6 +935,15 @@ fn a_manifests_dir_that_cannot_take_the_outputs_is_refused_before_the_push() {
         ],
     );
     assert_ok(&ok, "push once the links are gone");
+    assert_eq!(
+        fs::read(&victim).expect("read"),
+        b"precious",
+        "written through a planted temporary"
+    );
+    yaml_docs(&man.join("cluster/imageDigestMirrorSet.yaml"));
+    for planted in old_temporaries {
+        fs::remove_file(man.join(planted)).expect("rm");
+    }
     assert!(partial_files(&man).is_empty(), "{:?}", partial_files(&man));
 }
 

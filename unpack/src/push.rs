@@ -190,9 +190,11 @@ pub fn run_push(args: &PushArgs) -> Outcome {
     bar.finish();
     let mut outputs = Vec::new();
     let mut applied = None;
+    let mut notes = Vec::new();
     if !args.dry_run {
         let written = write_cluster_outputs(args, &manifests_dir, &bundle, &report, &target)?;
         outputs = written.files;
+        notes = written.notes;
         applied = Some(written.root).filter(|_| !outputs.is_empty());
     }
     if let (false, Some(stage)) = (args.dry_run, &bundle.stage) {
@@ -208,7 +210,9 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             "summary",
             &serde_json::json!({
                 "bundle_id": report.bundle_id, "target": report.target, "totals": report.totals,
-                "outputs": outputs, "left_out": problems, "dry_run": args.dry_run,
+                "outputs": outputs, "manifests_notes": notes,
+                "manifests_partial": !args.dry_run && report.failed() > 0 && !outputs.is_empty(),
+                "left_out": problems, "dry_run": args.dry_run,
                 "failed": report.failed(), "waiting": report.waiting(),
             }),
         );
