@@ -293,3 +293,73 @@ pub fn other_copies(m: &Mirror, source: &Source) -> Vec<SourceBlob> {
     }
     copies
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mirror_of(images: Vec<mirror::Image>) -> Mirror {
+        Mirror {
+            root: PathBuf::from("/m"),
+            kind: mirror::LayoutKind::RegistryStorage,
+            blobs: BTreeMap::new(),
+            manifest_types: BTreeMap::new(),
+            images,
+            tree: Vec::new(),
+            skipped: Vec::new(),
+            catalogs: Vec::new(),
+            unresolved_catalogs: Vec::new(),
+        }
+    }
+
+    fn image(repository: &str, tags: &[&str], source: Option<&str>) -> mirror::Image {
+        mirror::Image {
+            repository: repository.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            source: source.map(str::to_owned),
+            blobs: Vec::new(),
+        }
+    }
+
+    /// Issue 9 item 16: `--origin` gives layouts without originals ORIGIN/<repository>.
+    #[test]
+    fn origin_names_images_without_a_recorded_original() {
+        let mut m = mirror_of(vec![
+            image("openshift4/ose-x", &["v4.6"], None),
+            image("ubi8/ubi", &[], None),
+            image("kept/one", &["1"], Some("quay.io/kept/one:1")),
+        ]);
+        assert_eq!(apply_origin(&mut m, "registry.redhat.io/").unwrap(), 2);
+        let sources: Vec<&str> = m
+            .images
+            .iter()
+            .filter_map(|i| i.source.as_deref())
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                "registry.redhat.io/openshift4/ose-x:v4.6",
+                &format!("registry.redhat.io/ubi8/ubi@sha256:{}", "a".repeat(64)),
+                "quay.io/kept/one:1",
+            ]
+        );
+        for bad in [
+            "redhat",
+            "https://quay.io",
+            "quay.io/Org",
+            "quay.io//x",
+            "a b.io",
+        ] {
+            let e = apply_origin(&mut mirror_of(Vec::new()), bad).unwrap_err();
+            assert!(e.0.contains("--origin"), "{bad}: {}", e.0);
+        }
+        let mut m = mirror_of(vec![image("a/b", &["t"], None)]);
+        apply_origin(&mut m, "localhost:5000/mirror").unwrap();
+        assert_eq!(
+            m.images[0].source.as_deref(),
+            Some("localhost:5000/mirror/a/b:t")
+        );
+    }
+}
