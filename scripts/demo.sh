@@ -42,15 +42,15 @@ status=0
 for v in $(ls "$work"/volumes/*.tar | sort -r); do
   echo "-- push $(basename "$v")"
   "$bin/ferry-unpack" push "$v" --trust "$work/site.key.pub" --to "127.0.0.1:$port/efk" --insecure \
-    --state "$work/state" --manifests-dir "$work/cluster" || status=$?
+    --state "$work/state" --manifests-dir "$work/manifests" || status=$?
   [ "$status" = 0 ] || [ "$status" = 3 ] || exit "$status"
 done
 echo "== read an image back from the registry with skopeo"
 skopeo inspect --tls-verify=false "docker://127.0.0.1:$port/efk/openshift4/ose-elasticsearch-proxy:v4.6" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print("registry holds", d["Name"], d["Digest"])'
-echo "== OpenShift manifests to apply (oc apply -f $work/cluster/)"
-cat "$work/cluster/imageDigestMirrorSet.yaml" | head -20
-cat "$work/cluster/catalogSource.yaml"
+echo "== OpenShift manifests to apply (oc apply -f $work/manifests/cluster/; before 4.13: cluster-before-4.13/)"
+head -20 "$work/manifests/cluster/imageDigestMirrorSet.yaml"
+cat "$work/manifests/cluster/catalogSource.yaml"
 echo "== extract as the original layout and compare"
 "$bin/ferry-unpack" extract "$work/volumes" --trust "$work/site.key.pub" --to "$work/original" --layout original
 diff -r "$mirror" "$work/original" && echo "identical to $mirror"

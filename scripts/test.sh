@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# The disk-full tests mount small tmpfs file systems and fail (never skip) when they cannot:
+# say so before minutes of building, not after.
+probe=$(mktemp -d)
+if ! mount -t tmpfs -o size=64k tmpfs "$probe" 2>/dev/null; then
+  rmdir "$probe"
+  echo "test: cannot mount a tmpfs (mount -t tmpfs): the disk-full tests need it; run as root (CI does), in a container with CAP_SYS_ADMIN" >&2
+  exit 2
+fi
+umount "$probe" && rmdir "$probe"
 cargo build --workspace --locked
 cargo test --workspace --locked
 scripts/static.sh

@@ -45,6 +45,8 @@ pub enum FormatError {
     /// The cancel flag was set (Ctrl-C, SIGTERM): stopped at a safe point.
     #[error("interrupted")]
     Interrupted,
+    #[error("another ferry-unpack{} is using state directory {}; wait for it to finish, or use another --state", .holder.map(|p| format!(" (pid {p})")).unwrap_or_default(), .dir.display())]
+    StateBusy { dir: PathBuf, holder: Option<u32> },
 }
 
 impl FormatError {

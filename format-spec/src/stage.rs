@@ -5,11 +5,11 @@
 //! ```text
 //! STATE/<bundle id hex>/tables/volume-NNNN.json(.sig)   exact signed bytes
 //! STATE/<bundle id hex>/chunks/<chunk entry name's file part>
+//! STATE/lock                                              held by the one run using STATE
 //! ```
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -145,25 +145,157 @@ impl Stage {
     }
 }
 
+/// The state directory held by this process alone (`STATE/lock`, an exclusive `flock`),
+/// released when dropped or when the process ends however it ends, so a crash or a kill
+/// leaves no stale lock behind. Two pushes sharing one state directory would otherwise
+/// each see the other's staged chunks come and go, and split the work between them.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: fs::File,
+}
+
+/// The name of the lock file in a state directory's root.
+pub const LOCK_NAME: &str = "lock";
+
+impl StateLock {
+    /// Takes the lock on the state directory `root` (created if need be), or says which
+    /// process holds it. Does not wait: the user decides whether to wait or use another.
+    pub fn acquire(root: &Path) -> Result<StateLock, FormatError> {
+        use rustix::fs::{flock, FlockOperation, Mode, OFlags};
+        fs::create_dir_all(root).map_err(FormatError::io(root))?;
+        let path = root.join(LOCK_NAME);
+        // NOFOLLOW: a link planted at the lock's name is refused, not opened (and written).
+        let fd = rustix::fs::open(
+            &path,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map_err(|e| {
+            let e = match e {
+                rustix::io::Errno::LOOP => durable_file::refuse_symlink(&path)
+                    .err()
+                    .unwrap_or_else(|| e.into()),
+                e => e.into(),
+            };
+            FormatError::io(&path)(e)
+        })?;
+        let mut file = fs::File::from(fd);
+        if !file.metadata().map_err(FormatError::io(&path))?.is_file() {
+            return Err(FormatError::io(&path)(std::io::Error::other(
+                "not a regular file; remove it",
+            )));
+        }
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                // The holder wrote its pid after taking the lock; it may not have yet.
+                let holder = fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u32>().ok());
+                return Err(FormatError::StateBusy {
+                    dir: root.to_owned(),
+                    holder,
+                });
+            }
+            Err(e) => return Err(FormatError::io(&path)(e.into())),
+        }
+        // The pid is for the message of a run that finds the lock taken; not for locking.
+        use std::io::{Seek, Write};
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(FormatError::io(&path))?;
+        Ok(StateLock { _file: file })
+    }
+}
+
+/// Every state file goes through `durable_file`: an exclusive temporary with a random name
+/// (a link planted at a predictable name is never followed), fsynced, renamed; a final
+/// name that is a symbolic link is refused; a failed write (a full disk) leaves nothing.
+/// Worker threads may write the same file at once: each has its own temporary, and the
+/// renames (of identical content) replace one another atomically.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
     let dir = path.parent().expect("stage paths have a parent");
     fs::create_dir_all(dir).map_err(FormatError::io(dir))?;
-    let name = path
-        .file_name()
-        .expect("stage paths have a name")
-        .to_string_lossy();
-    // Worker threads may write the same file at once: each writes its own temporary file,
-    // and the renames (of identical content) replace one another atomically.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{n}.partial", std::process::id()));
-    let written = fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .map_err(FormatError::io(&tmp))
-        .and_then(|()| fs::rename(&tmp, path).map_err(FormatError::io(path)));
-    if written.is_err() {
-        // A full disk must not also keep the half-written file.
-        let _ = fs::remove_file(&tmp);
+    durable_file::write(path, bytes).map_err(FormatError::io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(root: &Path) -> Stage {
+        Stage::new(root, &Digest::of(b"a bundle"))
     }
-    written
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_a_state_file_or_its_old_temporary_name_is_never_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let s = stage(&t.path().join("state"));
+        fs::create_dir_all(&s.dir).unwrap();
+        // The names the state directory used before: `.NAME.PID.N.partial`.
+        for n in 0..8 {
+            let old = s.dir.join(format!(
+                ".last-push.json.{}.{n}.partial",
+                std::process::id()
+            ));
+            std::os::unix::fs::symlink(&victim, old).unwrap();
+        }
+        s.save_record("last-push.json", b"{}").unwrap();
+        assert_eq!(fs::read(s.dir.join("last-push.json")).unwrap(), b"{}");
+        // A link at the final name is refused, and what it points at is left alone.
+        std::os::unix::fs::symlink(&victim, s.dir.join("bundle.json")).unwrap();
+        let e = s.save_manifest(b"manifest").unwrap_err().to_string();
+        assert!(
+            e.contains("bundle.json") && e.contains("symbolic link"),
+            "{e}"
+        );
+        fs::create_dir_all(s.chunks()).unwrap();
+        std::os::unix::fs::symlink(&victim, s.chunk_path("chunks/c.0001")).unwrap();
+        assert!(s.stage_chunk("chunks/c.0001", b"chunk").is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(s.staged(), (0, 0), "no temporary left among the chunks");
+    }
+
+    #[test]
+    fn one_run_at_a_time_holds_a_state_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("state");
+        let held = StateLock::acquire(&root).unwrap();
+        // flock belongs to the open file: a second open in this process is a second run.
+        match StateLock::acquire(&root) {
+            Err(e @ FormatError::StateBusy { holder, .. }) => {
+                assert_eq!(holder, Some(std::process::id()));
+                let text = e.to_string();
+                assert!(
+                    text.contains(&format!(
+                        "another ferry-unpack (pid {}) is using state directory {}",
+                        std::process::id(),
+                        root.display()
+                    )),
+                    "{text}"
+                );
+            }
+            other => panic!("a second lock was not refused: {other:?}"),
+        }
+        drop(held);
+        StateLock::acquire(&root).expect("free again once the first run ends");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_at_the_lock_name_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let root = t.path().join("state");
+        fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join(LOCK_NAME)).unwrap();
+        let e = StateLock::acquire(&root).unwrap_err().to_string();
+        assert!(e.contains("lock is a symbolic link"), "{e}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
 }

@@ -67,9 +67,12 @@ pub struct Report {
     /// Standalone manifests that did not verify, and similar findings outside volumes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
-    /// The command that rewrites the damaged and missing volumes on the connected side.
+    /// The command that rewrites the damaged volumes on the connected side (not those
+    /// merely not given, nor those signed by a key that was not trusted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repair_command: Option<String>,
+    /// Fingerprints of the keys given to trust, for a report that says they do not match.
+    pub trusted_keys: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,8 +90,10 @@ pub struct VolumeReport {
     pub path: PathBuf,
     pub volume: Option<u32>,
     pub bundle_id: Option<Digest>,
-    /// `ok`, `damaged`, `foreign` (another bundle), `invalid` (cannot be verified: truncated,
-    /// a damaged table, an untrusted key, not a ferry volume) or `unreadable` (an I/O error).
+    /// `ok`, `damaged`, `foreign` (another bundle), `untrusted` (whole, but it names a
+    /// signing key that is not among the trusted ones: the `--trust` key does not match),
+    /// `invalid` (cannot be verified: truncated, a damaged or forged table, not a ferry
+    /// volume) or `unreadable` (an I/O error).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -96,6 +101,10 @@ pub struct VolumeReport {
     /// (`ferry-<id>-NNN-of-MMM.tar`), unverified, so the report does not call it missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub named_volume: Option<u32>,
+    /// For an `untrusted` volume: the fingerprint of the key its bundle manifest names as
+    /// the signer (unverified: no trusted key can check it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_found: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub damage: Vec<DamageReport>,
     /// Images that cannot be restored because of this volume's damage.
@@ -137,6 +146,7 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                     status: if damage.is_empty() { "ok" } else { "damaged" },
                     error: None,
                     named_volume: None,
+                    key_found: None,
                     damage: damage
                         .into_iter()
                         .map(|d| DamageReport {
@@ -150,22 +160,29 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                 });
                 opened.push((reports.len() - 1, v));
             }
-            Err(e) => reports.push(VolumeReport {
-                path: path.clone(),
-                volume: None,
-                bundle_id: None,
-                // An I/O error says nothing about the volume; anything else means it
-                // cannot be trusted (truncated, damaged table, untrusted key, not a volume).
-                status: if matches!(e, FormatError::Io { .. }) {
-                    "unreadable"
-                } else {
-                    "invalid"
-                },
-                error: Some(e.to_string()),
-                named_volume: None,
-                damage: Vec::new(),
-                images_hurt: Vec::new(),
-            }),
+            Err(e) => {
+                let mut r = VolumeReport {
+                    path: path.clone(),
+                    volume: None,
+                    bundle_id: None,
+                    // An I/O error says nothing about the volume; anything else means it
+                    // cannot be trusted (truncated, damaged table, forged, not a volume).
+                    status: if matches!(e, FormatError::Io { .. }) {
+                        "unreadable"
+                    } else {
+                        "invalid"
+                    },
+                    error: Some(e.to_string()),
+                    named_volume: None,
+                    key_found: None,
+                    damage: Vec::new(),
+                    images_hurt: Vec::new(),
+                };
+                if matches!(e, FormatError::Untrusted { .. }) {
+                    signed_by_another_key(&mut r, trusted);
+                }
+                reports.push(r);
+            }
         }
     }
     // Which bundle is "this" one: the standalone manifest's if one was given and verifies,
@@ -233,7 +250,11 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
     }
     if let Some(s) = &summary {
         let prefix = format!("ferry-{}-", &s.bundle_id.hex()[..12]);
-        for r in reports.iter_mut().filter(|r| r.volume.is_none()) {
+        // (An `untrusted` volume keeps the number its table claims, and is not counted.)
+        for r in reports
+            .iter_mut()
+            .filter(|r| r.volume.is_none() && r.status != "untrusted")
+        {
             r.named_volume = named_volume(&r.path, &prefix);
             seen.extend(r.named_volume);
         }
@@ -244,13 +265,13 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
         .unwrap_or_default();
     let ok = !reports.is_empty() && reports.iter().all(|r| r.status == "ok");
     let repair_command = summary.as_ref().and_then(|s| {
-        let mut redo: Vec<u32> = missing_volumes.clone();
-        redo.extend(
-            reports
-                .iter()
-                .filter(|r| r.status == "damaged" || r.status == "invalid")
-                .filter_map(|r| r.volume.or(r.named_volume)),
-        );
+        // Only what is known to be damaged: a volume not given may be fine where it is, and
+        // one signed by another key is a question of which key to trust, not of the medium.
+        let mut redo: Vec<u32> = reports
+            .iter()
+            .filter(|r| r.status == "damaged" || r.status == "invalid")
+            .filter_map(|r| r.volume.or(r.named_volume))
+            .collect();
         redo.sort_unstable();
         redo.dedup();
         if redo.is_empty() {
@@ -272,7 +293,31 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
         ok,
         problems,
         repair_command,
+        trusted_keys: trusted.iter().map(PublicKey::fingerprint).collect(),
     }
+}
+
+/// A volume whose signatures do not verify with any trusted key: when the volume is whole
+/// and names a signing key that is not trusted, the `--trust` key simply does not match
+/// (status `untrusted`, the key named); when it names a trusted key, the signature itself
+/// is wrong (damaged or forged) and the volume stays `invalid`.
+fn signed_by_another_key(r: &mut VolumeReport, trusted: &[PublicKey]) {
+    let Ok(v) = Volume::open_unverified(&r.path) else {
+        return;
+    };
+    let found = v.manifest.key.clone();
+    if trusted.iter().any(|k| k.fingerprint() == found) {
+        return;
+    }
+    let trusted: Vec<String> = trusted.iter().map(PublicKey::fingerprint).collect();
+    r.status = "untrusted";
+    r.error = Some(format!(
+        "signed by key {found} (the key the volume names), not by a trusted key ({}): the --trust key does not match",
+        if trusted.is_empty() { "none given".to_string() } else { trusted.join(", ") }
+    ));
+    // Unverified, like a file name: only so that the report does not call it missing.
+    r.named_volume = Some(v.table.volume);
+    r.key_found = Some(found);
 }
 
 /// `ferry-<id12>-003-of-007.tar` → 3, when the prefix is this bundle's.

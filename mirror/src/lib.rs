@@ -28,7 +28,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 pub use error::{MirrorError, MissingIn};
-pub use model::{BlobFile, Image, LayoutKind, Mirror, TreeEntry};
+pub use model::{BlobFile, CatalogMark, Image, LayoutKind, Mirror, TreeEntry};
 pub use oci_layout::{oci_index_json, write_oci_layout};
 pub use write::write_tree;
 
@@ -68,6 +68,10 @@ pub fn read_mirror(root: &Path) -> Result<Mirror, MirrorError> {
         Detected::SkopeoDir(dirs) => skopeo_dir::read_images(root, dirs, &mut c)?,
     }
     let (blobs, manifest_types, images) = c.finish()?;
+    let (catalogs, unresolved_catalogs) = match &detected {
+        Detected::OcFile(_) => oc_file::catalog_marks(root, &images)?,
+        _ => (Vec::new(), Vec::new()),
+    };
     Ok(Mirror {
         root: root.to_path_buf(),
         kind,
@@ -76,5 +80,7 @@ pub fn read_mirror(root: &Path) -> Result<Mirror, MirrorError> {
         images,
         tree,
         skipped,
+        catalogs,
+        unresolved_catalogs,
     })
 }

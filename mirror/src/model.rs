@@ -102,4 +102,17 @@ pub struct Mirror {
     pub tree: Vec<TreeEntry>,
     /// Leftovers of failed mirror runs that were skipped (`*.download`, `.tmp-*`), relative paths.
     pub skipped: Vec<String>,
+    /// Images the layout itself names as operator catalogs (oc's `manifests-*/catalogSource.yaml`).
+    pub catalogs: Vec<CatalogMark>,
+    /// Catalogs the layout names that are not in it, each as a sentence for the user.
+    pub unresolved_catalogs: Vec<String>,
+}
+
+/// An image that a file of the layout names as an operator catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogMark {
+    /// Position in [`Mirror::images`].
+    pub image: usize,
+    /// The file that names it, relative to the mirror's root.
+    pub file: String,
 }

@@ -6,6 +6,7 @@
 //! v2/<repo>/manifests/sha256:<hex>    manifests, hard links of the blobs
 //! v2/<repo>/manifests/<tag>           symlink → sha256:<hex>
 //! manifests-<name>-<ts>/mapping.txt   SRC=DST lines: the original references
+//! manifests-<name>-<ts>/catalogSource.yaml   the catalog oc mirrored (spec.image)
 //! ```
 //!
 //! No media types are stored; they are guessed from the JSON. Writes go to `*.download`
@@ -20,6 +21,7 @@ use walkdir::WalkDir;
 use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::digest;
 use crate::error::MirrorError;
+use crate::model::{CatalogMark, Image};
 use crate::reference::{qualify_source, Reference};
 use crate::tree::{relative, Class};
 
@@ -185,15 +187,15 @@ pub(crate) fn read_images(
             }
         }
     }
-    for file in mapping_files(root)? {
+    for file in manifests_files(root, "mapping.txt")? {
         apply_mapping(&file, c)?;
     }
     Ok(())
 }
 
-/// Every `mapping.txt` under a top-level `manifests-*` directory (its name holds the
+/// Every file called `name` under a top-level `manifests-*` directory (its name holds the
 /// catalog's path, so it may be nested), sorted.
-fn mapping_files(root: &Path) -> Result<Vec<PathBuf>, MirrorError> {
+fn manifests_files(root: &Path, name: &str) -> Result<Vec<PathBuf>, MirrorError> {
     let mut files = Vec::new();
     for entry in sorted_dir(root)? {
         let is_manifests_dir = entry
@@ -216,7 +218,7 @@ fn mapping_files(root: &Path) -> Result<Vec<PathBuf>, MirrorError> {
                         .unwrap_or_else(|| std::io::Error::other("walk")),
                 )
             })?;
-            if e.file_type().is_file() && e.file_name() == "mapping.txt" {
+            if e.file_type().is_file() && e.file_name() == name {
                 files.push(e.into_path());
             }
         }
@@ -291,6 +293,109 @@ fn apply_mapping(path: &Path, c: &mut Collector) -> Result<(), MirrorError> {
         }
     }
     Ok(())
+}
+
+/// Cap on a catalogSource.yaml: one small object.
+const MAX_CATALOG_SOURCE_SIZE: u64 = 1024 * 1024;
+
+/// The images oc's own `manifests-*/catalogSource.yaml` files name as catalogs, and a
+/// sentence for each such file whose image is not in this mirror.
+///
+/// `spec.image` is where oc put the catalog: this mirror (`file://…`), or a registry, in
+/// which case the `mapping.txt` beside the file says what was copied there — from this
+/// mirror (`file://…=DST`) or from the original (`SRC=DST`, SRC as recorded for an image).
+pub(crate) fn catalog_marks(
+    root: &Path,
+    images: &[Image],
+) -> Result<(Vec<CatalogMark>, Vec<String>), MirrorError> {
+    let mut marks: Vec<CatalogMark> = Vec::new();
+    let mut unresolved = Vec::new();
+    for file in manifests_files(root, "catalogSource.yaml")? {
+        let rel = relative(root, &file)?;
+        let bytes = read_capped(&file, MAX_CATALOG_SOURCE_SIZE)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| MirrorError::malformed(&file, "not UTF-8 text"))?;
+        let Some(image) = spec_image(&text) else {
+            unresolved.push(format!("{rel} names no spec.image; not taken as a catalog"));
+            continue;
+        };
+        let mut candidates = vec![image.clone()];
+        let mapping = file.with_file_name("mapping.txt");
+        if mapping.is_file() {
+            let bytes = read_capped(&mapping, MAX_MAPPING_SIZE)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| MirrorError::malformed(&mapping, "not UTF-8 text"))?;
+            for (src, dst) in parse_mapping(&mapping, &text)? {
+                if dst == image || dst.strip_prefix("docker://") == Some(image.as_str()) {
+                    candidates.push(src);
+                }
+            }
+        }
+        let found: Vec<usize> = (0..images.len())
+            .filter(|&i| candidates.iter().any(|c| names_image(c, &images[i])))
+            .collect();
+        if found.is_empty() {
+            unresolved.push(format!(
+                "{rel} names {image} as its catalog, which is not in this mirror"
+            ));
+        }
+        for image in found {
+            if !marks.iter().any(|m| m.image == image) {
+                marks.push(CatalogMark {
+                    image,
+                    file: rel.clone(),
+                });
+            }
+        }
+    }
+    marks.sort_by_key(|m| m.image);
+    Ok((marks, unresolved))
+}
+
+/// `spec.image` of the CatalogSource oc writes (openshift/oc
+/// `pkg/cli/admin/catalog/mirror.go` writes it with `yaml.Marshal`: block style, one
+/// `image:` key under `spec:`). A line scan, so no YAML parser is needed for one scalar.
+fn spec_image(text: &str) -> Option<String> {
+    let mut in_spec = false;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent == 0 && !t.is_empty() {
+            in_spec = t == "spec:";
+            continue;
+        }
+        if in_spec {
+            if let Some(v) = t.strip_prefix("image:") {
+                let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+                return (!v.is_empty()).then(|| v.to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// Whether `reference` names `img`: a `file://` reference (or a bare path) by its
+/// repository in this mirror and its tag or digest; another by the image's recorded source.
+fn names_image(reference: &str, img: &Image) -> bool {
+    let local = reference
+        .strip_prefix("file://")
+        .map(|r| r.strip_prefix('/').unwrap_or(r));
+    let r = Reference::parse(local.unwrap_or(reference));
+    let path = match r.host {
+        Some(h) => format!("{h}/{}", r.path),
+        None => r.path.to_owned(),
+    };
+    let same_version = match (r.tag, r.digest) {
+        (_, Some(d)) => d == img.digest,
+        (Some(t), None) => img.tags.iter().any(|x| x == t),
+        (None, None) => true,
+    };
+    if local.is_some() || img.source.is_none() {
+        return (path == img.repository || r.path == img.repository) && same_version;
+    }
+    img.source
+        .as_deref()
+        .is_some_and(|s| s == reference || s == qualify_source(reference))
 }
 
 #[cfg(test)]
@@ -416,6 +521,48 @@ mod tests {
         assert!(m.images.iter().all(|i| i.repository == "m/app"));
         let l = m.images.iter().find(|i| i.digest == list.digest).unwrap();
         assert_eq!(l.blobs, list.closure);
+    }
+
+    #[test]
+    fn catalog_source_yaml_naming_an_absent_image_is_said() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", true, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        put(root, &kit, "m/index", &a, &[&a.digest], Some("v2"));
+        write(
+            &root.join("manifests-index-1/catalogSource.yaml"),
+            b"apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata:\n  name: index\nspec:\n  image: \"file://m/index:v1\"\n  sourceType: grpc\n",
+        );
+        write(
+            &root.join("manifests-index-2/catalogSource.yaml"),
+            b"apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nspec:\n  image: reg.example:5000/x/index:v2\n",
+        );
+        write(
+            &root.join("manifests-index-2/mapping.txt"),
+            b"file://m/index:v2=reg.example:5000/x/index:v2\n",
+        );
+        let m = crate::read_mirror(root).unwrap();
+        assert_eq!(
+            m.catalogs,
+            [CatalogMark {
+                image: 0,
+                file: "manifests-index-2/catalogSource.yaml".into()
+            }]
+        );
+        assert_eq!(
+            m.unresolved_catalogs.len(),
+            1,
+            "{:?}",
+            m.unresolved_catalogs
+        );
+        let said = &m.unresolved_catalogs[0];
+        assert!(
+            said.contains("manifests-index-1/catalogSource.yaml")
+                && said.contains("file://m/index:v1")
+                && said.contains("not in this mirror"),
+            "{said}"
+        );
     }
 
     #[test]

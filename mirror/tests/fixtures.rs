@@ -560,3 +560,26 @@ fn write_tree_refuses_dot_dot_entries_from_a_real_tree() {
     assert!(!t.path().join("x").exists() || fs::read_dir(t.path().join("x")).unwrap().count() == 0);
     assert!(!t.path().join("escaped").exists());
 }
+
+/// Issue 9 item 18: oc's own `manifests-*/catalogSource.yaml` names the catalog (here through
+/// the registry destination and the mapping.txt beside it); the other layouts name none.
+#[test]
+fn oc_catalog_source_yaml_marks_the_index_image() {
+    let m = read("oc-mirror");
+    assert_eq!(m.catalogs.len(), 1, "{:?}", m.catalogs);
+    let img = &m.images[m.catalogs[0].image];
+    assert_eq!(img.repository, OC_PREFIX, "{img:?}");
+    assert_eq!(img.tags, ["v1"]);
+    assert_eq!(
+        m.catalogs[0].file,
+        "manifests-my-operator/my-operator-index-1600000600/catalogSource.yaml"
+    );
+    assert!(
+        m.unresolved_catalogs.is_empty(),
+        "{:?}",
+        m.unresolved_catalogs
+    );
+    for (name, _) in &LAYOUTS[1..] {
+        assert!(read(name).catalogs.is_empty(), "{name}");
+    }
+}

@@ -26,6 +26,7 @@ Other:
   ferry-pack ./efk-mirror --out /media/new --volume-size 4.7GB --key site.key --only-volume 3 \\
       --like /media/usb1/ferry-<id>.bundle.json
   ferry-pack ./efk-mirror --out /media/usb1 --volume-size fat32 --key site.key --base receipt.json
+  ferry-pack ./registry-storage --origin registry.redhat.io --out ./vols --volume-size 4.7GB --key site.key
 
 Sizes need a unit (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB) or a preset: fat32 (4 GiB - 1 B),
 dvd, dvd-dl, bd25, bd50, bd100. Set SOURCE_DATE_EPOCH to fix the bundle's creation time;
@@ -85,6 +86,13 @@ pub struct PackArgs {
     /// Layers and configs found there are left out; the bundle records that it needs them.
     #[arg(long, value_name = "RECEIPT_OR_MANIFEST")]
     pub base: Vec<PathBuf>,
+    /// The registry the images came from, for layouts that record no original reference (a
+    /// registry's storage directory, skopeo dir:, an OCI layout without containerd names, an
+    /// oc layout without mapping.txt): each such image is recorded as
+    /// ORIGIN/<its repository path in the layout>:<tag>, so push can write the mirror sets
+    /// (ImageDigestMirrorSet …) for it. Originals the layout records are kept.
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    pub origin: Option<String>,
     /// Print no progress, only the result.
     #[arg(long, short)]
     pub quiet: bool,

@@ -85,7 +85,11 @@ fn run_pack(args: &PackArgs) -> Result<(), Failure> {
         }
     };
     let base = base::Base::load(&args.base)?;
-    let mirror = mirror::read_mirror(mirror_dir).map_err(|e| e.to_string())?;
+    let mut mirror = mirror::read_mirror(mirror_dir).map_err(|e| e.to_string())?;
+    let named = match &args.origin {
+        Some(origin) => Some(source::apply_origin(&mut mirror, origin).map_err(|e| e.0)?),
+        None => None,
+    };
     let source = source::to_source(&mirror, &base).map_err(|e| e.0)?;
     let total: u64 = source.blobs.iter().map(|b| b.size).sum();
     let repos: std::collections::BTreeSet<&str> = mirror
@@ -102,6 +106,22 @@ fn run_pack(args: &PackArgs) -> Result<(), Failure> {
         source.blobs.len(),
         human(total)
     ));
+    if let (Some(n), Some(origin)) = (named, &args.origin) {
+        say(format!(
+            "--origin {origin}: {n} image(s) without a recorded original are recorded as {origin}/<repository>"
+        ));
+    } else {
+        let unknown = mirror.images.iter().filter(|i| i.source.is_none()).count();
+        if unknown > 0 {
+            say(format!(
+                "{unknown} of {} image(s) have no original reference in this layout: push can write no mirror set for them; give --origin REGISTRY to name where they came from",
+                mirror.images.len()
+            ));
+        }
+    }
+    for line in source::catalog_report(&mirror, &source) {
+        say(line);
+    }
     if !mirror.skipped.is_empty() {
         // Shown even with --quiet: the operator must know the mirror run had failures.
         eprintln!(

@@ -25,7 +25,7 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<Source, SourceError> {
         base,
     };
     let mut images = Vec::new();
-    for img in &m.images {
+    for (k, img) in m.images.iter().enumerate() {
         let mut indexes = Vec::new();
         for d in &img.blobs {
             let f = m.blobs.get(d).ok_or_else(|| {
@@ -43,7 +43,7 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<Source, SourceError> {
             media_type: img.media_type.clone(),
             source: img.source.clone(),
             blobs: indexes,
-            catalog: is_catalog(m, img),
+            catalog: catalog_reason(m, k).is_some(),
         });
     }
     let mut extra: BTreeMap<&str, (u64, PathBuf)> = BTreeMap::new();
@@ -103,27 +103,101 @@ const CATALOG_LABELS: [&str; 2] = [
     "operators.operatorframework.io.index.database.v1",
 ];
 
-/// Whether an image is an operator catalog: its config (for an index, its first child's)
-/// carries a catalog label. Decided here, where every blob is at hand, and recorded in the
-/// bundle, so a push that has only some of the disks still knows.
-fn is_catalog(m: &Mirror, img: &mirror::Image) -> bool {
+/// Why image `k` of the mirror is an operator catalog, or None when it is not: the mirror
+/// names it so (oc's `manifests-*/catalogSource.yaml`), or its config (for an index, its
+/// first child's) carries a catalog label. Decided here, where every blob is at hand, and
+/// recorded in the bundle, so a push that has only some of the disks still knows.
+pub fn catalog_reason(m: &Mirror, k: usize) -> Option<String> {
+    if let Some(mark) = m.catalogs.iter().find(|c| c.image == k) {
+        return Some(format!("named by {}", mark.file));
+    }
+    let img = &m.images[k];
     let read = |d: &str| -> Option<serde_json::Value> {
         let f = m.blobs.get(d)?;
         serde_json::from_slice(&std::fs::read(&f.path).ok()?).ok()
     };
-    let Some(mut doc) = read(&img.digest) else {
-        return false;
-    };
+    let mut doc = read(&img.digest)?;
     if let Some(child) = doc["manifests"][0]["digest"].as_str() {
-        let Some(c) = read(child) else { return false };
-        doc = c;
+        doc = read(child)?;
     }
-    let Some(config) = doc["config"]["digest"].as_str().and_then(read) else {
-        return false;
-    };
+    let config = doc["config"]["digest"].as_str().and_then(read)?;
     CATALOG_LABELS
         .iter()
-        .any(|l| config["config"]["Labels"][l].is_string())
+        .find(|l| config["config"]["Labels"][**l].is_string())
+        .map(|l| format!("its config carries the label {l}"))
+}
+
+/// What pack says about catalogs: each image taken as one and why, or, for an oc layout
+/// (which is how operator catalogs are mirrored), that none was found.
+pub fn catalog_report(m: &Mirror, source: &Source) -> Vec<String> {
+    let mut lines: Vec<String> = source
+        .images
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.catalog)
+        .map(|(k, i)| {
+            let why = catalog_reason(m, k).unwrap_or_default();
+            format!(
+                "catalog: {} ({why}): push writes a CatalogSource for it",
+                i.display_name()
+            )
+        })
+        .collect();
+    if lines.is_empty() && m.kind == mirror::LayoutKind::OcFile {
+        lines.push(
+            "no operator catalog found (no manifests-*/catalogSource.yaml names an image here, and no image config carries an operators.operatorframework.io.index label): push writes no CatalogSource".into(),
+        );
+    }
+    lines.extend(m.unresolved_catalogs.iter().cloned());
+    lines
+}
+
+/// `--origin HOST[:PORT][/PREFIX]`: the registry the images of a layout that records no
+/// original references came from. Each image without a recorded original gets
+/// `ORIGIN/<its repository path in the layout>` with its first tag (or its digest), so push
+/// can write mirror sets for it; recorded originals (oc's mapping.txt, containerd's
+/// annotation) are kept. Returns how many images got one.
+pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, SourceError> {
+    let o = origin.trim().trim_end_matches('/');
+    let bad = |why: &str| {
+        SourceError(format!(
+            "--origin {origin:?}: {why} (expected HOST[:PORT][/PREFIX], e.g. registry.redhat.io or quay.io/myorg)"
+        ))
+    };
+    if o.contains("://") {
+        return Err(bad("give the registry without a scheme"));
+    }
+    let mut parts = o.split('/');
+    let host = parts.next().unwrap_or_default();
+    if !mirror::reference::looks_like_host(host)
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    {
+        return Err(bad(&format!(
+            "{host:?} is not a registry host (a host has a '.' or a ':port', or is localhost)"
+        )));
+    }
+    for c in parts {
+        let ok = !c.is_empty()
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if !ok {
+            return Err(bad(&format!(
+                "{c:?} is not a valid repository path component"
+            )));
+        }
+    }
+    let mut n = 0;
+    for img in m.images.iter_mut().filter(|i| i.source.is_none()) {
+        img.source = Some(match img.tags.first() {
+            Some(t) => format!("{o}/{}:{t}", img.repository),
+            None => format!("{o}/{}@{}", img.repository, img.digest),
+        });
+        n += 1;
+    }
+    Ok(n)
 }
 
 struct Order<'a> {
@@ -218,4 +292,74 @@ pub fn other_copies(m: &Mirror, source: &Source) -> Vec<SourceBlob> {
         }
     }
     copies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mirror_of(images: Vec<mirror::Image>) -> Mirror {
+        Mirror {
+            root: PathBuf::from("/m"),
+            kind: mirror::LayoutKind::RegistryStorage,
+            blobs: BTreeMap::new(),
+            manifest_types: BTreeMap::new(),
+            images,
+            tree: Vec::new(),
+            skipped: Vec::new(),
+            catalogs: Vec::new(),
+            unresolved_catalogs: Vec::new(),
+        }
+    }
+
+    fn image(repository: &str, tags: &[&str], source: Option<&str>) -> mirror::Image {
+        mirror::Image {
+            repository: repository.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            source: source.map(str::to_owned),
+            blobs: Vec::new(),
+        }
+    }
+
+    /// Issue 9 item 16: `--origin` gives layouts without originals ORIGIN/<repository>.
+    #[test]
+    fn origin_names_images_without_a_recorded_original() {
+        let mut m = mirror_of(vec![
+            image("openshift4/ose-x", &["v4.6"], None),
+            image("ubi8/ubi", &[], None),
+            image("kept/one", &["1"], Some("quay.io/kept/one:1")),
+        ]);
+        assert_eq!(apply_origin(&mut m, "registry.redhat.io/").unwrap(), 2);
+        let sources: Vec<&str> = m
+            .images
+            .iter()
+            .filter_map(|i| i.source.as_deref())
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                "registry.redhat.io/openshift4/ose-x:v4.6",
+                &format!("registry.redhat.io/ubi8/ubi@sha256:{}", "a".repeat(64)),
+                "quay.io/kept/one:1",
+            ]
+        );
+        for bad in [
+            "redhat",
+            "https://quay.io",
+            "quay.io/Org",
+            "quay.io//x",
+            "a b.io",
+        ] {
+            let e = apply_origin(&mut mirror_of(Vec::new()), bad).unwrap_err();
+            assert!(e.0.contains("--origin"), "{bad}: {}", e.0);
+        }
+        let mut m = mirror_of(vec![image("a/b", &["t"], None)]);
+        apply_origin(&mut m, "localhost:5000/mirror").unwrap();
+        assert_eq!(
+            m.images[0].source.as_deref(),
+            Some("localhost:5000/mirror/a/b:t")
+        );
+    }
 }

@@ -1,11 +1,17 @@
 //! The cluster side: ImageDigestMirrorSet, ImageTagMirrorSet, ImageContentSourcePolicy
 //! (clusters before 4.13), CatalogSource for operator index images, and mapping.txt.
 //! Right the first time: every `source` is the original registry path (never a local
-//! directory), and every object name is valid (never a `/` in it) — the two hand fixes of
-//! the seed guide (README "OpenShift").
+//! directory), every object name is valid (never a `/` in it) — the two hand fixes of
+//! the seed guide (README "OpenShift") — and a kind with nothing to say gets no object
+//! (an empty file is refused by `oc apply`), with the reason in [`Rendered::notes`].
+//!
+//! Which directory each kind goes into (so that one `oc apply -f DIR` suits one cluster
+//! version) is `outputs.rs`'s business.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+
+use sha2::{Digest as _, Sha256};
 
 /// An image as pushed, for the cluster manifests.
 #[derive(Debug, Clone)]
@@ -20,8 +26,21 @@ pub struct Pushed {
     pub destination: String,
     pub digest: String,
     pub tags: Vec<String>,
-    /// Set for operator index images: the catalog's name components.
-    pub catalog: bool,
+    /// For an operator index image: the name of its CatalogSource (see [`catalog_names`]).
+    pub catalog: Option<String>,
+}
+
+/// Where the objects came from: written as annotations on every object, as oc-mirror
+/// marks its own, so `oc get idms -o yaml` on the cluster leads back to the bundle.
+#[derive(Debug, Clone)]
+pub struct Provenance<'a> {
+    /// `sha256:<hex>` of the bundle.
+    pub bundle_id: &'a str,
+    pub ferry_version: &'a str,
+    /// When push wrote the objects, RFC 3339 UTC.
+    pub created: &'a str,
+    /// Some image of the bundle failed in this push: the objects cover only those that went in.
+    pub partial: bool,
 }
 
 pub struct Options<'a> {
@@ -29,18 +48,39 @@ pub struct Options<'a> {
     pub name: &'a str,
     pub catalog_secrets: &'a [String],
     pub publisher: &'a str,
+    /// The layout the bundle was packed from (`oc-mirror`, `oci`, …), for the notes.
+    pub layout: &'a str,
+    pub provenance: Provenance<'a>,
+}
+
+/// The annotation keys on every object ferry writes.
+pub const ANNOTATION_BUNDLE: &str = "ferry/bundle-id";
+pub const ANNOTATION_VERSION: &str = "ferry/version";
+pub const ANNOTATION_CREATED: &str = "ferry/created";
+pub const ANNOTATION_PARTIAL: &str = "ferry/partial";
+
+/// What [`render`] makes: each kind's YAML (None when there is nothing to say), mapping.txt,
+/// and why a kind has no object.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    pub digest_mirror_sets: Option<String>,
+    pub tag_mirror_sets: Option<String>,
+    pub content_source_policies: Option<String>,
+    pub catalog_sources: Option<String>,
+    pub mapping: String,
+    pub notes: Vec<String>,
 }
 
 /// oc splits its mirror sets to stay under this size per object; so do we.
 const MAX_OBJECT_BYTES: usize = 250_000;
 
-/// File name → contents.
-pub fn render(images: &[Pushed], opts: &Options) -> BTreeMap<String, String> {
+pub fn render(images: &[Pushed], opts: &Options) -> Rendered {
     let mut digest_mirrors: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut tag_mirrors: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut unknown_origin = 0;
     for i in images {
-        if let Some(src) = &i.source_repository {
-            if src != &i.destination {
+        match &i.source_repository {
+            Some(src) if src != &i.destination => {
                 digest_mirrors
                     .entry(src)
                     .or_default()
@@ -49,47 +89,68 @@ pub fn render(images: &[Pushed], opts: &Options) -> BTreeMap<String, String> {
                     tag_mirrors.entry(src).or_default().insert(&i.destination);
                 }
             }
+            Some(_) => {}
+            None => unknown_origin += 1,
         }
     }
-    let mut files = BTreeMap::new();
-    files.insert(
-        "imageDigestMirrorSet.yaml".into(),
-        mirror_sets(
-            opts.name,
-            "config.openshift.io/v1",
-            "ImageDigestMirrorSet",
-            "imageDigestMirrors",
-            &digest_mirrors,
-        ),
-    );
-    files.insert(
-        "imageTagMirrorSet.yaml".into(),
-        mirror_sets(
-            opts.name,
-            "config.openshift.io/v1",
-            "ImageTagMirrorSet",
-            "imageTagMirrors",
-            &tag_mirrors,
-        ),
-    );
-    files.insert(
-        "imageContentSourcePolicy.yaml".into(),
-        mirror_sets(
-            opts.name,
-            "operator.openshift.io/v1alpha1",
-            "ImageContentSourcePolicy",
-            "repositoryDigestMirrors",
-            &digest_mirrors,
-        ),
-    );
-    let catalogs: Vec<&Pushed> = images.iter().filter(|i| i.catalog).collect();
-    if !catalogs.is_empty() {
-        files.insert(
-            "catalogSource.yaml".into(),
-            catalog_sources(&catalogs, opts),
+    let mut out = Rendered::default();
+    if images.is_empty() {
+        out.notes.push(
+            "no image of the bundle is in the registry yet: no mirror set or CatalogSource to write"
+                .into(),
         );
+    } else {
+        if unknown_origin > 0 {
+            out.notes.push(format!(
+                "{unknown_origin} of {} image(s) have no original reference in the bundle (a {} layout records none), so no mirror set names them; pack with `ferry-pack --origin REGISTRY` to name where they came from",
+                images.len(),
+                opts.layout
+            ));
+        }
+        if digest_mirrors.is_empty() && unknown_origin < images.len() {
+            out.notes.push(
+                "every image was pushed to its original repository: no mirror set is needed".into(),
+            );
+        }
+        if !digest_mirrors.is_empty() && tag_mirrors.is_empty() {
+            out.notes.push(
+                "no original reference is by tag: no ImageTagMirrorSet is needed (imageTagMirrorSet.yaml not written)"
+                    .into(),
+            );
+        }
     }
-    let mut mapping = String::new();
+    let sets = |api, kind, field, mirrors: &BTreeMap<&str, BTreeSet<&str>>| {
+        (!mirrors.is_empty()).then(|| mirror_sets(opts, api, kind, field, mirrors))
+    };
+    out.digest_mirror_sets = sets(
+        "config.openshift.io/v1",
+        "ImageDigestMirrorSet",
+        "imageDigestMirrors",
+        &digest_mirrors,
+    );
+    out.tag_mirror_sets = sets(
+        "config.openshift.io/v1",
+        "ImageTagMirrorSet",
+        "imageTagMirrors",
+        &tag_mirrors,
+    );
+    out.content_source_policies = sets(
+        "operator.openshift.io/v1alpha1",
+        "ImageContentSourcePolicy",
+        "repositoryDigestMirrors",
+        &digest_mirrors,
+    );
+    let catalogs: Vec<&Pushed> = images.iter().filter(|i| i.catalog.is_some()).collect();
+    if catalogs.is_empty() {
+        if !images.is_empty() {
+            out.notes.push(
+                "no operator catalog (index image) among the images that went in: no CatalogSource"
+                    .into(),
+            );
+        }
+    } else {
+        out.catalog_sources = Some(catalog_sources(&catalogs, opts));
+    }
     for i in images {
         let dest = match i.tags.first() {
             Some(t) => format!("{}:{t}", i.destination),
@@ -99,18 +160,33 @@ pub fn render(images: &[Pushed], opts: &Options) -> BTreeMap<String, String> {
             .source_reference
             .clone()
             .unwrap_or_else(|| format!("{}@{}", i.destination, i.digest));
-        let _ = writeln!(mapping, "{src}={dest}");
+        let _ = writeln!(out.mapping, "{src}={dest}");
     }
-    files.insert("mapping.txt".into(), mapping);
-    files
+    out
 }
 
 fn q(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
 
+/// `metadata:` of an object: its name, ferry's label, and where it came from.
+fn metadata(name: &str, namespace: Option<&str>, p: &Provenance) -> String {
+    let mut m = format!("metadata:\n  name: {}\n", q(name));
+    if let Some(ns) = namespace {
+        let _ = writeln!(m, "  namespace: {}", q(ns));
+    }
+    m.push_str("  labels:\n    app.kubernetes.io/created-by: \"ferry\"\n  annotations:\n");
+    let _ = writeln!(m, "    {ANNOTATION_BUNDLE}: {}", q(p.bundle_id));
+    let _ = writeln!(m, "    {ANNOTATION_VERSION}: {}", q(p.ferry_version));
+    let _ = writeln!(m, "    {ANNOTATION_CREATED}: {}", q(p.created));
+    if p.partial {
+        let _ = writeln!(m, "    {ANNOTATION_PARTIAL}: \"true\"");
+    }
+    m
+}
+
 fn mirror_sets(
-    name: &str,
+    opts: &Options,
     api: &str,
     kind: &str,
     field: &str,
@@ -121,13 +197,13 @@ fn mirror_sets(
     let flush = |entries: &mut String, objects: &mut Vec<String>| {
         let n = objects.len();
         let object_name = if n == 0 {
-            name.to_owned()
+            opts.name.to_owned()
         } else {
-            format!("{name}-{n}")
+            format!("{}-{n}", opts.name)
         };
         objects.push(format!(
-            "apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {}\n  labels:\n    app.kubernetes.io/created-by: ferry\nspec:\n  {field}:\n{entries}",
-            q(&object_name)
+            "apiVersion: {api}\nkind: {kind}\n{}spec:\n  {field}:\n{entries}",
+            metadata(&object_name, None, &opts.provenance)
         ));
         entries.clear();
     };
@@ -141,7 +217,7 @@ fn mirror_sets(
             // Mirrors are tried first and the source stays a fallback, as oc-mirror does.
             e.push_str("    mirrorSourcePolicy: \"AllowContactingSource\"\n");
         }
-        if !entries.is_empty() && entries.len() + e.len() > MAX_OBJECT_BYTES - 500 {
+        if !entries.is_empty() && entries.len() + e.len() > MAX_OBJECT_BYTES - 1000 {
             flush(&mut entries, &mut objects);
         }
         entries.push_str(&e);
@@ -153,30 +229,19 @@ fn mirror_sets(
 }
 
 fn catalog_sources(catalogs: &[&Pushed], opts: &Options) -> String {
-    let mut used = BTreeSet::new();
     let mut out = Vec::new();
     for c in catalogs {
-        let last = c.destination.rsplit('/').next().unwrap_or("catalog");
-        let tag = c
-            .tags
-            .first()
-            .map(String::as_str)
-            .unwrap_or(&c.digest[7..19]);
-        let mut name = catalog_name(last, tag);
-        let mut n = 1;
-        while !used.insert(name.clone()) {
-            n += 1;
-            name = catalog_name(last, &format!("{tag}-{n}"));
-        }
+        let name = c.catalog.as_deref().unwrap_or("cs-catalog");
         let image = match c.tags.first() {
             Some(t) => format!("{}:{t}", c.destination),
             None => format!("{}@{}", c.destination, c.digest),
         };
+        let display = c.source_reference.as_deref().unwrap_or(&image);
         let mut o = format!(
-            "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata:\n  name: {}\n  namespace: openshift-marketplace\nspec:\n  sourceType: grpc\n  image: {}\n  displayName: {}\n  publisher: {}\n",
-            q(&name),
+            "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\n{}spec:\n  sourceType: grpc\n  image: {}\n  displayName: {}\n  publisher: {}\n",
+            metadata(name, Some("openshift-marketplace"), &opts.provenance),
             q(&image),
-            q(&format!("{last} {tag}")),
+            q(display),
             q(opts.publisher)
         );
         if !opts.catalog_secrets.is_empty() {
@@ -190,22 +255,68 @@ fn catalog_sources(catalogs: &[&Pushed], opts: &Options) -> String {
     out.join("---\n")
 }
 
+/// What a catalog's CatalogSource name is made of: the last component of its original
+/// repository path (of its path in the bundle when no original is recorded), the original
+/// tag (or the image's tag, or a digest prefix), and a key that tells two catalogs apart
+/// (the original reference, or repository@digest). Nothing here depends on where or how
+/// the image is pushed (`--to`, `--max-components`): pushing again with other options
+/// updates the same CatalogSource instead of adding a second one.
+#[derive(Debug, Clone)]
+pub struct CatalogKey {
+    pub image: String,
+    pub tag: String,
+    pub key: String,
+}
+
+/// The CatalogSource names of a bundle's catalogs, in the order given (the bundle's), each
+/// a unique DNS-1035 label. The first catalog with a base name keeps it; a later one with
+/// the same base gets the base cut short and `-<8 hex of SHA-256 of its key>` appended,
+/// and should that be taken too (two entries with the same key), `-<n>` instead. Every
+/// candidate is at most 63 characters before it is compared, so the cut can never remove
+/// what makes it unique, and at most `keys.len() + 2` candidates are tried per catalog.
+pub fn catalog_names(keys: &[CatalogKey]) -> Vec<String> {
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut names = Vec::with_capacity(keys.len());
+    for k in keys {
+        let base = catalog_name(&k.image, &k.tag);
+        let hash = hex::encode(&Sha256::digest(k.key.as_bytes())[..4]);
+        let candidates = std::iter::once(base.clone())
+            .chain(std::iter::once(with_suffix(&base, &hash)))
+            .chain((2..=keys.len() + 1).map(|n| with_suffix(&base, &format!("{hash}-{n}"))));
+        let mut chosen = None;
+        for c in candidates {
+            if used.insert(c.clone()) {
+                chosen = Some(c);
+                break;
+            }
+        }
+        // keys.len() + 2 distinct candidates against at most keys.len() - 1 names used: one is free.
+        names.push(chosen.expect("a free name among more candidates than names used"));
+    }
+    names
+}
+
+/// `base` cut so that `-suffix` fits in 63 characters, then `-suffix`.
+fn with_suffix(base: &str, suffix: &str) -> String {
+    let room = 63 - 1 - suffix.len();
+    let cut = base[..base.len().min(room)].trim_end_matches('-');
+    format!("{cut}-{suffix}")
+}
+
 /// A DNS-1035 label (OLM derives a Service name from it): `cs-<image>-<tag>`, lowercase,
 /// other characters as `-`, at most 63 characters, starting with a letter.
 pub fn catalog_name(image: &str, tag: &str) -> String {
     let raw = format!("cs-{image}-{tag}").to_ascii_lowercase();
-    let mut name: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while name.contains("--") {
-        name = name.replace("--", "-");
+    let mut name = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
     }
     name.truncate(63);
     name.trim_end_matches('-').to_owned()
@@ -236,7 +347,24 @@ pub fn is_dns1035_label(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn pushed(src: &str, dest: &str, catalog: bool) -> Pushed {
+    const PROVENANCE: Provenance<'static> = Provenance {
+        bundle_id: "sha256:0123",
+        ferry_version: "0.1.0",
+        created: "2026-12-01T08:00:00Z",
+        partial: false,
+    };
+
+    fn opts() -> Options<'static> {
+        Options {
+            name: "ferry-0123456789ab",
+            catalog_secrets: &[],
+            publisher: "ferry",
+            layout: "oc-mirror",
+            provenance: PROVENANCE,
+        }
+    }
+
+    fn pushed(src: &str, dest: &str, catalog: Option<&str>) -> Pushed {
         Pushed {
             source_repository: Some(src.into()),
             source_reference: Some(format!("{src}@sha256:{}", "a".repeat(64))),
@@ -244,7 +372,7 @@ mod tests {
             destination: dest.into(),
             digest: format!("sha256:{}", "a".repeat(64)),
             tags: vec!["v4.6".into()],
-            catalog,
+            catalog: catalog.map(str::to_owned),
         }
     }
 
@@ -254,32 +382,73 @@ mod tests {
             pushed(
                 "registry.redhat.io/openshift4/ose-elasticsearch-proxy",
                 "reg:8443/efk/openshift4/ose-elasticsearch-proxy",
-                false,
+                None,
             ),
             pushed(
                 "registry.example.com:5000/my-operator/my-operator-index",
                 "reg:8443/efk/my-operator/my-operator-index",
-                true,
+                Some("cs-my-operator-index-v4-6"),
             ),
         ];
-        let files = render(
-            &images,
-            &Options {
-                name: "ferry-0123456789ab",
-                catalog_secrets: &[],
-                publisher: "ferry",
-            },
-        );
-        let idms = &files["imageDigestMirrorSet.yaml"];
+        let r = render(&images, &opts());
+        let idms = r.digest_mirror_sets.as_deref().expect("IDMS");
         assert!(
             idms.contains("source: \"registry.redhat.io/openshift4/ose-elasticsearch-proxy\""),
             "{idms}"
         );
         assert!(idms.contains("- \"reg:8443/efk/openshift4/ose-elasticsearch-proxy\""));
-        let cs = &files["catalogSource.yaml"];
+        assert!(idms.contains("ferry/bundle-id: \"sha256:0123\""), "{idms}");
+        assert!(!idms.contains("ferry/partial"), "{idms}");
+        let cs = r.catalog_sources.as_deref().expect("CatalogSource");
         assert!(cs.contains("name: \"cs-my-operator-index-v4-6\""), "{cs}");
-        assert!(is_dns1035_label("cs-my-operator-index-v4-6"));
+        // By digest only: no tag mirror set, and the notes say why.
+        assert!(r.tag_mirror_sets.is_none());
+        assert!(
+            r.notes.iter().any(|n| n.contains("ImageTagMirrorSet")),
+            "{:?}",
+            r.notes
+        );
         assert!(!is_dns1123_subdomain("my-operator/my-operator-index"));
+    }
+
+    #[test]
+    fn nothing_to_mirror_writes_no_object_and_says_why() {
+        let r = render(&[], &opts());
+        assert!(r.digest_mirror_sets.is_none() && r.content_source_policies.is_none());
+        assert!(r.tag_mirror_sets.is_none() && r.catalog_sources.is_none());
+        assert!(r.notes[0].contains("no image"), "{:?}", r.notes);
+
+        let mut anonymous = pushed("x", "reg/x", None);
+        anonymous.source_repository = None;
+        anonymous.source_reference = None;
+        let r = render(
+            &[anonymous],
+            &Options {
+                layout: "registry-storage",
+                ..opts()
+            },
+        );
+        assert!(r.digest_mirror_sets.is_none());
+        let all = r.notes.join("\n");
+        assert!(
+            all.contains("registry-storage") && all.contains("--origin"),
+            "{all}"
+        );
+        assert_eq!(r.mapping.lines().count(), 1);
+    }
+
+    #[test]
+    fn partial_objects_say_so() {
+        let images = [pushed("quay.io/a/b", "reg/a/b", None)];
+        let o = Options {
+            provenance: Provenance {
+                partial: true,
+                ..PROVENANCE
+            },
+            ..opts()
+        };
+        let idms = render(&images, &o).digest_mirror_sets.expect("IDMS");
+        assert!(idms.contains("ferry/partial: \"true\""), "{idms}");
     }
 
     #[test]
@@ -288,9 +457,40 @@ mod tests {
             ("My_Index", "v1.2"),
             ("x", &"long".repeat(30)),
             ("9lives", "latest"),
+            ("--", "--"),
         ] {
             let n = catalog_name(image, tag);
             assert!(is_dns1035_label(&n), "{n}");
         }
+    }
+
+    /// Issue 9 item 17: two catalogs whose paths end in the same long component made the
+    /// unique-name search loop forever (the cut to 63 removed the suffix).
+    #[test]
+    fn long_colliding_catalog_names_end_and_stay_unique() {
+        let long = "redhat-operator-index-with-a-very-long-name-that-goes-on-and-on";
+        assert!(long.len() >= 55);
+        let keys: Vec<CatalogKey> = (0..40)
+            .map(|i| CatalogKey {
+                image: long.into(),
+                tag: "v4.14".into(),
+                key: if i == 39 {
+                    // The same key twice: the hash is the same, the counter decides.
+                    "registry.example.com/team0/x:v4.14".into()
+                } else {
+                    format!("registry.example.com/team{i}/x:v4.14")
+                },
+            })
+            .collect();
+        let names = catalog_names(&keys);
+        assert_eq!(names.len(), 40);
+        let unique: BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), 40, "{names:?}");
+        for n in &names {
+            assert!(is_dns1035_label(n), "{n:?} ({} chars)", n.len());
+        }
+        // The first keeps the plain name; the names do not depend on anything but the keys.
+        assert_eq!(names[0], catalog_name(long, "v4.14"));
+        assert_eq!(catalog_names(&keys), names);
     }
 }

@@ -1,17 +1,50 @@
 //! What a push leaves for the cluster and for the next bundle: the OpenShift manifests and
 //! mapping.txt (`openshift.rs`), and the receipt — what the registry now holds of the
 //! bundle — from which the connected side builds a smaller bundle next time.
+//!
+//! The layout of the manifests directory (README "Cluster manifests"): `oc apply -f DIR`
+//! decodes every `.json`/`.yaml` file of DIR, and a cluster refuses objects it has no kind
+//! for (before 4.13: ImageDigestMirrorSet) or that conflict (some 4.13/4.14 releases: an
+//! ImageContentSourcePolicy beside an ImageDigestMirrorSet). So each directory a user
+//! applies holds only Kubernetes objects for one range of cluster versions, and the
+//! receipt and mapping go beside them:
+//!
+//! ```text
+//! ferry-manifests-<id>/
+//!   cluster/               oc apply -f this (OpenShift 4.13 and later): IDMS, ITMS, CatalogSource
+//!   cluster-before-4.13/   oc apply -f this on older clusters: ICSP, CatalogSource
+//!   mapping.txt            SRC=DST, one line per image
+//!   receipt.json           what the registry holds (for `ferry-pack --base`)
+//!   partial/               the same, from a push in which some image failed
+//! ```
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use ferry_format::bundle::Bundle;
+use ferry_format::manifest::Image;
 use ferry_format::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::mapping::SourceRef;
-use crate::openshift::{self, Pushed};
-use crate::push::Report;
+use crate::openshift::{self, CatalogKey, Pushed, Rendered};
+use crate::push::{source_path, Report};
+
+/// The directory to `oc apply -f` on OpenShift 4.13 and later.
+pub const APPLY_DIR: &str = "cluster";
+/// The directory to `oc apply -f` on clusters before 4.13 (no ImageDigestMirrorSet kind).
+pub const APPLY_DIR_BEFORE_4_13: &str = "cluster-before-4.13";
+/// Where a push in which some image failed writes its (partial) outputs, so that those of
+/// the last complete push stay as they were.
+pub const PARTIAL_DIR: &str = "partial";
+
+pub const IDMS_FILE: &str = "imageDigestMirrorSet.yaml";
+pub const ITMS_FILE: &str = "imageTagMirrorSet.yaml";
+pub const ICSP_FILE: &str = "imageContentSourcePolicy.yaml";
+pub const CATALOG_FILE: &str = "catalogSource.yaml";
+pub const MAPPING_FILE: &str = "mapping.txt";
+pub const RECEIPT_FILE: &str = "receipt.json";
 
 /// The receipt, version 1: what a registry holds of a bundle's images.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,15 +70,71 @@ pub struct ReceiptImage {
     pub blobs: Vec<Digest>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{} exists and is not a directory: give a directory for the cluster manifests (it is created if missing)", .path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("{} is a symbolic link; ferry does not write through links: remove it, or give another directory for the cluster manifests", .path.display())]
+    Symlink { path: PathBuf },
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The CatalogSource name of every catalog image of the bundle, by image position. Made
+/// from the whole bundle (not only what one push got in), so a later push that brings
+/// another catalog of the same name leaves the names already applied as they were.
+fn catalog_names(bundle: &Bundle) -> BTreeMap<usize, String> {
+    let m = &bundle.manifest;
+    let (positions, keys): (Vec<usize>, Vec<CatalogKey>) = m
+        .images
+        .iter()
+        .enumerate()
+        .filter(|(_, img)| img.catalog)
+        .map(|(i, img)| (i, catalog_key(img)))
+        .unzip();
+    positions
+        .into_iter()
+        .zip(openshift::catalog_names(&keys))
+        .collect()
+}
+
+/// Everything from the original reference (or, without one, the image's path in the
+/// bundle): never the destination, which `--to` and `--max-components` change.
+fn catalog_key(img: &Image) -> CatalogKey {
+    let path = source_path(img);
+    let image = path.rsplit('/').next().unwrap_or("catalog").to_owned();
+    let source = img.source.as_deref().map(SourceRef::parse);
+    let hex = img.digest.hex();
+    let tag = source
+        .as_ref()
+        .and_then(|s| s.tag.clone())
+        .or_else(|| img.tags.first().cloned())
+        .unwrap_or_else(|| hex[..12.min(hex.len())].to_owned());
+    let key = img
+        .source
+        .clone()
+        .unwrap_or_else(|| format!("{}@{}", img.repository, img.digest));
+    CatalogKey { image, tag, key }
+}
+
 /// The images of a report that are in the registry now, for the cluster manifests.
 pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
     let m = &bundle.manifest;
+    let names = catalog_names(bundle);
     report
         .images
         .iter()
         .zip(&m.images)
-        .filter(|(o, _)| o.status == "pushed" || o.status == "present")
-        .map(|(o, img)| {
+        .enumerate()
+        .filter(|(_, (o, _))| o.status == "pushed" || o.status == "present")
+        .map(|(i, (o, img))| {
             let source = img.source.as_deref().map(SourceRef::parse);
             Pushed {
                 source_repository: source.as_ref().map(SourceRef::repository),
@@ -56,7 +145,7 @@ pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
                 destination: o.destination.clone(),
                 digest: img.digest.to_string(),
                 tags: img.tags.clone(),
-                catalog: img.catalog,
+                catalog: names.get(&i).cloned(),
             }
         })
         .collect()
@@ -91,29 +180,291 @@ pub fn receipt(bundle: &Bundle, report: &Report, registry: &str) -> Receipt {
     }
 }
 
-/// Writes the cluster manifests, mapping.txt and receipt.json into `dir`; returns the paths.
+/// A directory of ours: created if missing; refused when it is a link or not a directory.
+fn own_dir(path: &Path) -> Result<(), OutputError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(OutputError::Symlink {
+            path: path.to_path_buf(),
+        }),
+        Ok(m) if !m.is_dir() => Err(OutputError::NotADirectory {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir(path).map_err(io_at(path))
+        }
+        Err(e) => Err(io_at(path)(e)),
+    }
+}
+
+/// Checks, before anything is pushed, that the cluster manifests can be written into `dir`:
+/// it is (or becomes) a directory ferry can create files in, and none of the directories
+/// ferry writes inside it is a link or a file. The directory the user names may itself be
+/// a link to a directory (their choice); what ferry creates inside is never followed.
+pub fn prepare(dir: &Path) -> Result<(), OutputError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => {
+            return Err(OutputError::NotADirectory {
+                path: dir.to_path_buf(),
+            })
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(dir).is_ok() {
+                // A dangling link: creating the directory would create its target.
+                return Err(OutputError::Symlink {
+                    path: dir.to_path_buf(),
+                });
+            }
+            std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        }
+        Err(e) => return Err(io_at(dir)(e)),
+    }
+    for root in [dir.to_path_buf(), dir.join(PARTIAL_DIR)] {
+        for sub in [PARTIAL_DIR, APPLY_DIR, APPLY_DIR_BEFORE_4_13] {
+            let p = root.join(sub);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(OutputError::Symlink { path: p })
+                }
+                Ok(m) if !m.is_dir() => return Err(OutputError::NotADirectory { path: p }),
+                _ => {}
+            }
+        }
+    }
+    // Every final name ferry writes: a link planted there is refused now, before the push,
+    // rather than after it (durable-file refuses it again at the rename).
+    for root in [dir.to_path_buf(), dir.join(PARTIAL_DIR)] {
+        let names = [
+            root.join(RECEIPT_FILE),
+            root.join(MAPPING_FILE),
+            root.join(APPLY_DIR).join(IDMS_FILE),
+            root.join(APPLY_DIR).join(ITMS_FILE),
+            root.join(APPLY_DIR).join(CATALOG_FILE),
+            root.join(APPLY_DIR_BEFORE_4_13).join(ICSP_FILE),
+            root.join(APPLY_DIR_BEFORE_4_13).join(CATALOG_FILE),
+        ];
+        for path in names {
+            if durable_file::refuse_symlink(&path).is_err() {
+                return Err(OutputError::Symlink { path });
+            }
+        }
+    }
+    // Can we create a file there at all (a read-only directory, a full disk)? A temporary
+    // that is never committed is removed when dropped.
+    let probe = dir.join(".ferry-write-check");
+    durable_file::Partial::create(&probe).map_err(io_at(dir))?;
+    Ok(())
+}
+
+/// What [`write_outputs`] wrote and why some kinds have no file.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// The directory the outputs went into: the manifests directory, or its `partial/`.
+    pub root: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub notes: Vec<String>,
+    /// How many images the outputs cover.
+    pub images: usize,
+}
+
+/// Writes the cluster manifests, mapping.txt and receipt.json into `dir` (see the module
+/// comment for the layout); every file through `durable-file` (never through a link,
+/// complete or absent). With `opts.provenance.partial`, everything goes to `dir/partial/`
+/// and the outputs of the last complete push stay; a complete push removes a stale
+/// `partial/`. A kind with nothing to say gets no file (and a stale one of an earlier run
+/// is removed, so `oc apply` never sees an empty or an outdated file); the notes say why.
+/// When no image went in and the push is partial, nothing is written.
 pub fn write_outputs(
     dir: &Path,
     bundle: &Bundle,
     report: &Report,
     registry: &str,
     opts: &openshift::Options,
-) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut files: BTreeMap<String, String> =
-        openshift::render(&pushed_images(bundle, report), opts);
-    let r = receipt(bundle, report, registry);
-    files.insert(
-        "receipt.json".into(),
-        serde_json::to_string_pretty(&r).expect("receipt serializes") + "\n",
-    );
-    let mut written = Vec::new();
-    for (name, text) in files {
-        let path = dir.join(&name);
-        let tmp = dir.join(format!(".{name}.partial"));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &path)?;
-        written.push(path);
+) -> Result<Written, OutputError> {
+    prepare(dir)?;
+    let partial = opts.provenance.partial;
+    let root = if partial {
+        dir.join(PARTIAL_DIR)
+    } else {
+        dir.to_path_buf()
+    };
+    let images = pushed_images(bundle, report);
+    let rendered: Rendered = openshift::render(&images, opts);
+    let mut written = Written {
+        root: root.clone(),
+        files: Vec::new(),
+        notes: rendered.notes.clone(),
+        images: images.len(),
+    };
+    if partial && images.is_empty() {
+        return Ok(written);
+    }
+    own_dir(&root)?;
+    let apply = root.join(APPLY_DIR);
+    let before = root.join(APPLY_DIR_BEFORE_4_13);
+    own_dir(&apply)?;
+    own_dir(&before)?;
+    let header = if partial {
+        format!(
+            "# PARTIAL: {} image(s) of this bundle failed in this push; these objects cover only the {} that went in.\n# Run the push again: a run without failures writes the complete set one directory up.\n",
+            report.failed(),
+            images.len()
+        )
+    } else {
+        String::new()
+    };
+    let yaml = |text: &Option<String>| text.as_ref().map(|t| format!("{header}{t}"));
+    let files: [(PathBuf, Option<String>); 7] = [
+        (apply.join(IDMS_FILE), yaml(&rendered.digest_mirror_sets)),
+        (apply.join(ITMS_FILE), yaml(&rendered.tag_mirror_sets)),
+        (apply.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
+        (
+            before.join(ICSP_FILE),
+            yaml(&rendered.content_source_policies),
+        ),
+        (before.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
+        (root.join(MAPPING_FILE), Some(rendered.mapping.clone())),
+        (
+            root.join(RECEIPT_FILE),
+            Some(
+                serde_json::to_string_pretty(&receipt(bundle, report, registry))
+                    .expect("receipt serializes")
+                    + "\n",
+            ),
+        ),
+    ];
+    for (path, text) in files {
+        match text {
+            Some(text) => {
+                durable_file::write(&path, text.as_bytes()).map_err(|e| {
+                    if e.kind() == io::ErrorKind::AlreadyExists {
+                        OutputError::Symlink { path: path.clone() }
+                    } else {
+                        io_at(&path)(e)
+                    }
+                })?;
+                written.files.push(path);
+            }
+            None => remove_stale(&path)?,
+        }
+    }
+    if !partial {
+        clear_partial(&dir.join(PARTIAL_DIR))?;
     }
     Ok(written)
+}
+
+/// Removes a file (or a link: the link, never its target) ferry wrote in an earlier run
+/// and has nothing for now.
+fn remove_stale(path: &Path) -> Result<(), OutputError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_dir() => std::fs::remove_file(path).map_err(io_at(path)),
+        _ => Ok(()),
+    }
+}
+
+/// A complete push supersedes the partial outputs of an earlier failed one: only the
+/// files ferry writes there are removed, and the directories if that empties them.
+fn clear_partial(p: &Path) -> Result<(), OutputError> {
+    if !std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    for (sub, names) in [
+        (APPLY_DIR, &[IDMS_FILE, ITMS_FILE, CATALOG_FILE][..]),
+        (APPLY_DIR_BEFORE_4_13, &[ICSP_FILE, CATALOG_FILE][..]),
+        ("", &[MAPPING_FILE, RECEIPT_FILE][..]),
+    ] {
+        let d = if sub.is_empty() {
+            p.to_path_buf()
+        } else {
+            p.join(sub)
+        };
+        if !std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        for n in names {
+            remove_stale(&d.join(n))?;
+        }
+        if !sub.is_empty() {
+            let _ = std::fs::remove_dir(&d);
+        }
+    }
+    let _ = std::fs::remove_dir(p);
+    Ok(())
+}
+
+/// Seconds since the Unix epoch as RFC 3339 UTC (`2026-12-01T08:05:04Z`), for annotations.
+pub fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (no dates before it here).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_112_304), "2026-12-01T08:05:04Z");
+    }
+
+    #[test]
+    fn prepare_refuses_a_file_and_links_and_creates_a_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = prepare(&file).unwrap_err();
+        assert!(matches!(e, OutputError::NotADirectory { .. }), "{e}");
+        assert!(e.to_string().contains("not a directory"), "{e}");
+
+        let dir = t.path().join("new/manifests");
+        prepare(&dir).unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "the probe stays"
+        );
+
+        // A link planted where ferry writes: refused, the target untouched.
+        let target = t.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join(APPLY_DIR)).unwrap();
+        let e = prepare(&dir).unwrap_err();
+        assert!(matches!(e, OutputError::Symlink { .. }), "{e}");
+        std::fs::remove_file(dir.join(APPLY_DIR)).unwrap();
+        std::os::unix::fs::symlink(t.path().join("victim"), dir.join(RECEIPT_FILE)).unwrap();
+        assert!(matches!(
+            prepare(&dir).unwrap_err(),
+            OutputError::Symlink { .. }
+        ));
+        assert!(!t.path().join("victim").exists());
+
+        let dangling = t.path().join("dangling");
+        std::os::unix::fs::symlink(t.path().join("nowhere"), &dangling).unwrap();
+        assert!(matches!(
+            prepare(&dangling).unwrap_err(),
+            OutputError::Symlink { .. }
+        ));
+        assert!(!t.path().join("nowhere").exists());
+    }
 }

@@ -405,6 +405,79 @@ impl Drop for Proc {
 }
 
 // ---------------------------------------------------------------------------------------
+// A process stopped at an exact point
+
+/// A command run under `strace`, which stops it (SIGSTOP to the whole process) when the
+/// first of `syscalls` naming `path` returns: a deterministic point between two steps of
+/// the program, where a test can change the world (fill a disk) before it goes on.
+pub struct StoppedAt {
+    pub proc: Proc,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl StoppedAt {
+    /// Panics (the test cannot run) when strace is missing: scripts/deps.sh installs it.
+    #[track_caller]
+    pub fn spawn(c: &Command, syscalls: &str, path: &Path) -> StoppedAt {
+        let found = Command::new("strace").arg("-V").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "this test needs strace (Debian package strace; scripts/deps.sh installs it)"
+        );
+        let dir = tempdir();
+        let log = dir.path().join("strace.log");
+        let mut s = Command::new("strace");
+        s.args(["-f", "-qq", "-o"])
+            .arg(&log)
+            .arg("-P")
+            .arg(path)
+            .arg(format!("-etrace={syscalls}"))
+            .arg(format!("-einject={syscalls}:signal=SIGSTOP:when=1"))
+            .arg("--")
+            .arg(c.get_program())
+            .args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => s.env(k, v),
+                None => s.env_remove(k),
+            };
+        }
+        if let Some(d) = c.get_current_dir() {
+            s.current_dir(d);
+        }
+        StoppedAt {
+            proc: Proc::spawn(s),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until the program is stopped at that point; its pid, or `None` when it ended
+    /// or the deadline passed first (the strace log, for the message, in `Err`).
+    pub fn wait_stopped(&mut self, timeout: Duration) -> Result<u32, String> {
+        let log = self.log.clone();
+        let stopped = || {
+            fs::read_to_string(&log).is_ok_and(|t| {
+                t.contains("--- SIGSTOP") && t.contains("--- stopped by SIGSTOP ---")
+            })
+        };
+        if !self.proc.wait_until(timeout, stopped) {
+            return Err(fs::read_to_string(&log).unwrap_or_default());
+        }
+        // strace's only child is the program.
+        let strace = self.proc.pid();
+        let children = fs::read_to_string(format!("/proc/{strace}/task/{strace}/children"))
+            .map_err(|e| format!("the traced process: {e}"))?;
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| "strace has no child".to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Small disks
 
 /// Whether this process runs as root (mounting a tmpfs needs it).
@@ -444,6 +517,15 @@ impl Tmpfs {
             return Err(format!("mount -t tmpfs failed: {}", out.text().trim()));
         }
         Ok(Tmpfs { path, _dir: dir })
+    }
+
+    /// [`Tmpfs::mount`], or a panic that says why not: a test that cannot get its small
+    /// disk must fail, never pass without testing (README "Tests": run them as root).
+    #[track_caller]
+    pub fn require(size: &str) -> Tmpfs {
+        Tmpfs::mount(size).unwrap_or_else(|why| {
+            panic!("this test needs a {size} tmpfs and could not mount one ({why}): run the tests as root, as CI does (README \"Tests\")")
+        })
     }
 
     /// Writes junk into `<tmpfs>/junk` until the file system is full; bytes written.

@@ -454,6 +454,28 @@ impl Registry {
         Ok(out)
     }
 
+    /// Like [`Registry::tagged_images`], but a tag that resolves to nothing at all (listed,
+    /// yet GET gives no manifest: the registry was killed between making the tag's
+    /// directory and writing its link) is returned apart instead of failing: it serves no
+    /// image, whole or not, and only the registry's crash made it.
+    pub fn tagged_images_and_dangling(
+        &self,
+    ) -> Result<(BTreeMap<String, String>, Vec<String>), String> {
+        let mut out = BTreeMap::new();
+        let mut dangling = Vec::new();
+        for repo in self.catalog() {
+            for tag in self.tags(&repo) {
+                let Some(bytes) = self.manifest(&repo, &tag) else {
+                    dangling.push(format!("{repo}:{tag}"));
+                    continue;
+                };
+                self.check_complete(&repo, &bytes, &format!("{repo}:{tag}"))?;
+                out.insert(format!("{repo}:{tag}"), sha256_hex(&bytes));
+            }
+        }
+        Ok((out, dangling))
+    }
+
     fn check_complete(&self, repo: &str, manifest: &[u8], what: &str) -> Result<(), String> {
         let v: Value = serde_json::from_slice(manifest)
             .map_err(|e| format!("{what}: manifest is not JSON: {e}"))?;

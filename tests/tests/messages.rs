@@ -4,6 +4,14 @@
 
 use tests::*;
 
+/// The fingerprint `inspect` shows for a bundle signed with the key whose public half is
+/// at `public` (what `keygen` printed on the connected side).
+fn fingerprint(public: &std::path::Path) -> String {
+    ferry_format::key::PublicKey::load(public)
+        .expect("a public key")
+        .fingerprint()
+}
+
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -68,8 +76,32 @@ fn common_errors_say_what_where_and_what_next() {
     ]);
     assert_exit(&o, 1, "verify with another key");
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("not signed by any trusted key (the volume table signature does not verify with trusted key(s)"), "{text}");
-    assert!(text.contains("`ferry-unpack inspect` shows the key it claims, compare fingerprints with the connected side"), "{text}");
+    // The key does not match: say so, name both fingerprints, and do not send the operator
+    // to rewrite media that may be perfect.
+    let (signer, trusted) = (fingerprint(&key.public), fingerprint(&other.public));
+    assert!(text.contains(&format!("signed by key {signer} (the key the volume names), not by a trusted key ({trusted}): the --trust key does not match")), "{text}");
+    assert!(text.contains(&format!("1 of 1 volume(s) signed by a key that is not trusted: the key does not match (signed by {signer}; trusted: {trusted})")), "{text}");
+    assert!(!text.contains("rewrite"), "{text}");
+    assert!(!text.contains("--only-volume"), "{text}");
+    // One stick alone: the others are not given, not damaged; no repair command.
+    let o = unpack([
+        "verify".as_ref(),
+        vols[0].as_os_str(),
+        "--trust".as_ref(),
+        key.public.as_os_str(),
+    ]);
+    assert_exit(&o, 0, "verify of one volume alone");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let rest: Vec<String> = (2..=vols.len()).map(|n| n.to_string()).collect();
+    assert!(
+        text.contains(&format!(
+            "volumes {} of {} not given: verify them when they arrive",
+            rest.join(", "),
+            vols.len()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("--only-volume"), "{text}");
     truncate(&vols[1], file_size(&vols[1]) - 4096);
     let o = unpack([
         "verify".as_ref(),
@@ -83,6 +115,27 @@ fn common_errors_say_what_where_and_what_next() {
     assert!(
         text.contains("rewrite them on the connected side with `ferry-pack … --only-volume N`"),
         "{text}"
+    );
+    // The repair command names the damaged volume only, not the volumes not given.
+    let o = unpack([
+        "verify".as_ref(),
+        vols[0].as_os_str(),
+        vols[1].as_os_str(),
+        "--trust".as_ref(),
+        key.public.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let summary = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary event\n{}", String::from_utf8_lossy(&o.stdout)));
+    let repair = summary["repair_command"].as_str().unwrap_or_default();
+    assert!(repair.ends_with(" --only-volume 2"), "{summary}");
+    assert_eq!(
+        summary["missing_volumes"].as_array().map(Vec::len),
+        Some(vols.len() - 2),
+        "{summary}"
     );
 
     // Extract without every volume: which volumes.

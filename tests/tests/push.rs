@@ -194,7 +194,7 @@ fn every_image_lands_at_prefix_plus_its_original_path_with_the_source_digest() {
     }
 
     // No --catalog-secret: the CatalogSource names no secrets.
-    let cs = yaml_docs(&Path::new(&man).join("catalogSource.yaml"));
+    let cs = yaml_docs(&Path::new(&man).join("cluster/catalogSource.yaml"));
     assert_eq!(cs.len(), 1, "{cs:?}");
     assert!(cs[0]["spec"].get("secrets").is_none(), "{}", cs[0]);
 }
@@ -297,14 +297,26 @@ fn the_cluster_manifests_name_original_sources_valid_names_and_mirrors_that_work
     assert_eq!(
         names(man),
         [
-            "catalogSource.yaml",
-            "imageContentSourcePolicy.yaml",
-            "imageDigestMirrorSet.yaml",
-            "imageTagMirrorSet.yaml",
+            "cluster",
+            "cluster-before-4.13",
             "mapping.txt",
             "receipt.json"
         ],
         "files in --manifests-dir (and nothing half-written)"
+    );
+    assert_eq!(
+        names(&man.join("cluster")),
+        [
+            "catalogSource.yaml",
+            "imageDigestMirrorSet.yaml",
+            "imageTagMirrorSet.yaml"
+        ],
+        "the directory for OpenShift 4.13 and later"
+    );
+    assert_eq!(
+        names(&man.join("cluster-before-4.13")),
+        ["catalogSource.yaml", "imageContentSourcePolicy.yaml"],
+        "the directory for clusters before 4.13"
     );
 
     let all: BTreeSet<&str> = ORIGINAL_IMAGES
@@ -318,21 +330,21 @@ fn the_cluster_manifests_name_original_sources_valid_names_and_mirrors_that_work
         .collect();
     for (file, api, kind, field, want) in [
         (
-            "imageDigestMirrorSet.yaml",
+            "cluster/imageDigestMirrorSet.yaml",
             "config.openshift.io/v1",
             "ImageDigestMirrorSet",
             "imageDigestMirrors",
             &all,
         ),
         (
-            "imageTagMirrorSet.yaml",
+            "cluster/imageTagMirrorSet.yaml",
             "config.openshift.io/v1",
             "ImageTagMirrorSet",
             "imageTagMirrors",
             &by_tag,
         ),
         (
-            "imageContentSourcePolicy.yaml",
+            "cluster-before-4.13/imageContentSourcePolicy.yaml",
             "operator.openshift.io/v1alpha1",
             "ImageContentSourcePolicy",
             "repositoryDigestMirrors",
@@ -393,7 +405,7 @@ fn the_cluster_manifests_name_original_sources_valid_names_and_mirrors_that_work
         assert_eq!(&sources, want, "{file}: sources");
     }
 
-    let cs = yaml_docs(&man.join("catalogSource.yaml"));
+    let cs = yaml_docs(&man.join("cluster/catalogSource.yaml"));
     assert_eq!(cs.len(), 1, "one operator index, one CatalogSource: {cs:?}");
     let cs = &cs[0];
     assert_eq!(cs["apiVersion"], "operators.coreos.com/v1alpha1", "{cs}");
@@ -499,11 +511,14 @@ fn max_components_flattens_paths_and_the_mirror_sets_follow() {
     );
     assert!(reg.catalog().iter().all(|r| r.split('/').count() <= 2));
     assert_images_at(&reg, flat, NO_TLS);
-    for file in ["imageDigestMirrorSet.yaml", "imageContentSourcePolicy.yaml"] {
+    for file in [
+        "cluster/imageDigestMirrorSet.yaml",
+        "cluster-before-4.13/imageContentSourcePolicy.yaml",
+    ] {
         let docs = yaml_docs(&Path::new(&man).join(file));
         let mut n = 0;
         for doc in &docs {
-            let field = if file.starts_with("imageDigest") {
+            let field = if file.starts_with("cluster/") {
                 "imageDigestMirrors"
             } else {
                 "repositoryDigestMirrors"
@@ -520,7 +535,7 @@ fn max_components_flattens_paths_and_the_mirror_sets_follow() {
         }
         assert_eq!(n, 6, "{file}: one entry per source");
     }
-    let cs = yaml_docs(&Path::new(&man).join("catalogSource.yaml"));
+    let cs = yaml_docs(&Path::new(&man).join("cluster/catalogSource.yaml"));
     assert_eq!(
         cs[0]["spec"]["image"],
         format!("{}/efk/my-operator-my-operator-index:v1", reg.host()),
@@ -748,14 +763,15 @@ fn a_failed_push_keeps_the_manifests_of_the_last_good_one() {
         ),
         "good push",
     );
-    let idms = fs::read_to_string(Path::new(&man).join("imageDigestMirrorSet.yaml")).expect("IDMS");
+    let idms = fs::read_to_string(Path::new(&man).join("cluster/imageDigestMirrorSet.yaml"))
+        .expect("IDMS");
     let failed = site.push(
         &to,
         &["--insecure", "--authfile", &bad, "--manifests-dir", &man],
     );
     assert_eq!(failed.code(), 1, "{}", failed.dump());
-    let after =
-        fs::read_to_string(Path::new(&man).join("imageDigestMirrorSet.yaml")).expect("IDMS");
+    let after = fs::read_to_string(Path::new(&man).join("cluster/imageDigestMirrorSet.yaml"))
+        .expect("IDMS");
     assert_eq!(
         after, idms,
         "the failed run rewrote imageDigestMirrorSet.yaml"

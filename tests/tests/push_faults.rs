@@ -220,7 +220,7 @@ fn waits_on_names_only_volumes_not_yet_given() {
 #[test]
 fn volumes_one_at_a_time_as_numbered_end_with_a_catalog_source() {
     let run = push_one_at_a_time(Order::AsNumbered);
-    let cs = Path::new(&run.manifests).join("catalogSource.yaml");
+    let cs = Path::new(&run.manifests).join("cluster/catalogSource.yaml");
     assert!(
         cs.is_file(),
         "no catalogSource.yaml after the last volume; {} holds {:?}",

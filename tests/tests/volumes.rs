@@ -81,7 +81,10 @@ fn blobs_span_volumes_and_each_volume_verifies_alone_and_in_any_order() {
         &o,
         &[
             &format!("volume 2/{n}"),
-            &format!("missing volume(s): {}", others.join(", ")),
+            &format!(
+                "volumes {} of {n} not given: verify them when they arrive",
+                others.join(", ")
+            ),
             "all 1 volume(s) given verified",
         ],
         "verify volume 2 alone",

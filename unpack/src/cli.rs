@@ -18,8 +18,8 @@ The EFK operators case (README), inside:
       --authfile pull-secret.json --ca-cert internal-ca.pem
   ferry-unpack push /media/usb2 --trust site.key.pub --to registry.internal:8443/efk-mirror \\
       --authfile pull-secret.json --ca-cert internal-ca.pem
-  oc apply -f ferry-manifests-<bundle id>/imageDigestMirrorSet.yaml
-  oc apply -f ferry-manifests-<bundle id>/catalogSource.yaml
+  oc apply -f ferry-manifests-<bundle id>/cluster/              # OpenShift 4.13 and later
+  oc apply -f ferry-manifests-<bundle id>/cluster-before-4.13/  # older clusters instead
   ferry-unpack status
 
 Other:
@@ -143,9 +143,15 @@ pub struct PushArgs {
     /// that span into volumes not yet given). Default: $XDG_STATE_HOME/ferry or ~/.local/state/ferry.
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// Where to write imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml,
-    /// imageContentSourcePolicy.yaml, catalogSource.yaml, mapping.txt and receipt.json.
-    /// Default: ./ferry-manifests-<bundle id>.
+    /// Where to write the cluster manifests (default: ./ferry-manifests-<bundle id>; checked
+    /// before anything is pushed). DIR/cluster/ holds only objects for OpenShift 4.13 and
+    /// later (imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml, catalogSource.yaml):
+    /// `oc apply -f DIR/cluster/`. DIR/cluster-before-4.13/ holds the same as
+    /// imageContentSourcePolicy.yaml and catalogSource.yaml for older clusters: apply one
+    /// directory, never both. mapping.txt and receipt.json (for `ferry-pack --base`) are in
+    /// DIR itself. A kind with nothing to mirror gets no file (push says why). When some
+    /// image fails, the outputs for those that went in go to DIR/partial/ (marked partial),
+    /// and DIR keeps those of the last complete push.
     #[arg(long, value_name = "DIR")]
     pub manifests_dir: Option<PathBuf>,
     /// Pull secrets to name in every CatalogSource (`spec.secrets`); repeat for several.

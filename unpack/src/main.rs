@@ -75,6 +75,10 @@ fn run_verify(
     state: Option<&std::path::Path>,
 ) -> Outcome {
     let keys = load_keys(trust)?;
+    let _one_run_at_a_time = state
+        .map(ferry_format::stage::StateLock::acquire)
+        .transpose()
+        .map_err(|e| (USAGE_OR_IO, e.to_string()))?;
     let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
     if inputs.volumes.is_empty() {
         return Err((
@@ -105,6 +109,7 @@ fn run_verify(
             &serde_json::json!({
                 "bundle": report.bundle, "missing_volumes": report.missing_volumes,
                 "ok": report.ok, "problems": report.problems, "repair_command": report.repair_command,
+                "trusted_keys": report.trusted_keys,
             }),
         );
     } else {

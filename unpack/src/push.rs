@@ -7,7 +7,7 @@ use std::time::Instant;
 use ferry_format::bundle::Bundle;
 use ferry_format::read::Volume;
 use ferry_format::size::human;
-use ferry_format::stage::Stage;
+use ferry_format::stage::{Stage, StateLock};
 use ferry_format::verify::collect_inputs;
 use registry_client::{Client, Config, Credentials};
 use replay::mapping::Target;
@@ -96,10 +96,33 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         eprintln!("ferry-unpack: {p}");
     }
     let state_root = args.state.clone().unwrap_or_else(default_state);
+    // A dry run only reads the state (and must not create it).
+    let _one_run_at_a_time = (!args.dry_run)
+        .then(|| StateLock::acquire(&state_root))
+        .transpose()
+        .map_err(|e| (2, e.to_string()))?;
     let stage = Stage::new(&state_root, &bundle.manifest.bundle_id);
     let (bundle, stage_problems) = bundle.with_stage(stage, &keys);
     for p in &stage_problems {
         eprintln!("ferry-unpack: state: {p}");
+    }
+    let id12 = &bundle.manifest.bundle_id.hex()[..12];
+    let manifests_dir = args
+        .manifests_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("ferry-manifests-{id12}")));
+    if !args.dry_run {
+        // Before anything is sent: a --manifests-dir that cannot take the outputs must not
+        // fail only after the whole push.
+        replay::outputs::prepare(&manifests_dir).map_err(|e| {
+            (
+                2,
+                format!(
+                    "--manifests-dir {}: {e}; nothing was pushed",
+                    manifests_dir.display()
+                ),
+            )
+        })?;
     }
     let client = client(r, &target, args.jobs)?;
     let opts = Options {
@@ -170,32 +193,14 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         (code, e.to_string())
     })?;
     bar.finish();
-    let id12 = &bundle.manifest.bundle_id.hex()[..12];
     let mut outputs = Vec::new();
-    if !args.dry_run && report.failed() > 0 {
-        // A failed run must not replace the manifests of the last good one with partial ones.
-        eprintln!(
-            "ferry-unpack: cluster manifests and receipt not written: {} image(s) failed",
-            report.failed()
-        );
-    } else if !args.dry_run {
-        let dir = args
-            .manifests_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("ferry-manifests-{id12}")));
-        let name = format!("ferry-{id12}");
-        let os = replay::openshift::Options {
-            name: &name,
-            catalog_secrets: &args.catalog_secret,
-            publisher: "ferry",
-        };
-        outputs = replay::outputs::write_outputs(&dir, &bundle, &report, &target.to_string(), &os)
-            .map_err(|e| {
-                (
-                    2,
-                    format!("writing the cluster manifests into {}: {e}", dir.display()),
-                )
-            })?;
+    let mut applied = None;
+    let mut notes = Vec::new();
+    if !args.dry_run {
+        let written = write_cluster_outputs(args, &manifests_dir, &bundle, &report, &target)?;
+        outputs = written.files;
+        notes = written.notes;
+        applied = Some(written.root).filter(|_| !outputs.is_empty());
     }
     if let (false, Some(stage)) = (args.dry_run, &bundle.stage) {
         let record = serde_json::to_vec_pretty(&report).expect("report serializes");
@@ -210,7 +215,9 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             "summary",
             &serde_json::json!({
                 "bundle_id": report.bundle_id, "target": report.target, "totals": report.totals,
-                "outputs": outputs, "left_out": problems, "dry_run": args.dry_run,
+                "outputs": outputs, "manifests_notes": notes,
+                "manifests_partial": !args.dry_run && report.failed() > 0 && !outputs.is_empty(),
+                "left_out": problems, "dry_run": args.dry_run,
                 "failed": report.failed(), "waiting": report.waiting(),
             }),
         );
@@ -218,6 +225,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         print_report(
             &report,
             &outputs,
+            applied.as_deref(),
             args.dry_run,
             started.elapsed().as_secs_f64(),
         );
@@ -231,7 +239,70 @@ pub fn run_push(args: &PushArgs) -> Outcome {
     })
 }
 
-fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs: f64) {
+/// The cluster manifests, mapping and receipt for the images that went in (into
+/// `partial/` when some image failed), and on stderr why a kind has no file.
+fn write_cluster_outputs(
+    args: &PushArgs,
+    dir: &std::path::Path,
+    bundle: &Bundle,
+    report: &push::Report,
+    target: &Target,
+) -> Result<replay::outputs::Written, (u8, String)> {
+    let id12 = &bundle.manifest.bundle_id.hex()[..12];
+    let name = format!("ferry-{id12}");
+    let bundle_id = bundle.manifest.bundle_id.to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let created = replay::outputs::rfc3339(now);
+    let os = replay::openshift::Options {
+        name: &name,
+        catalog_secrets: &args.catalog_secret,
+        publisher: "ferry",
+        layout: &bundle.manifest.source_layout,
+        provenance: replay::openshift::Provenance {
+            bundle_id: &bundle_id,
+            ferry_version: env!("CARGO_PKG_VERSION"),
+            created: &created,
+            partial: report.failed() > 0,
+        },
+    };
+    let written = replay::outputs::write_outputs(dir, bundle, report, &target.to_string(), &os)
+        .map_err(|e| {
+            (
+                2,
+                format!("writing the cluster manifests into {}: {e}", dir.display()),
+            )
+        })?;
+    for n in &written.notes {
+        eprintln!("ferry-unpack: cluster manifests: {n}");
+    }
+    if report.failed() > 0 {
+        if written.files.is_empty() {
+            eprintln!(
+                "ferry-unpack: cluster manifests and receipt not written: no image went in ({} failed)",
+                report.failed()
+            );
+        } else {
+            eprintln!(
+                "ferry-unpack: {} image(s) failed: the manifests and receipt in {} are PARTIAL (the {} image(s) that went in); {} keeps those of the last complete push",
+                report.failed(),
+                written.root.display(),
+                written.images,
+                dir.display()
+            );
+        }
+    }
+    Ok(written)
+}
+
+fn print_report(
+    report: &push::Report,
+    outputs: &[PathBuf],
+    root: Option<&std::path::Path>,
+    dry_run: bool,
+    secs: f64,
+) {
     for i in &report.images {
         let tags = if i.tags.is_empty() {
             String::new()
@@ -275,6 +346,22 @@ fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs:
     }
     for o in outputs {
         println!("wrote {}", o.display());
+    }
+    if let Some(root) = root {
+        use replay::outputs::{APPLY_DIR, APPLY_DIR_BEFORE_4_13};
+        let has = |sub: &str| outputs.iter().any(|o| o.parent() == Some(&root.join(sub)));
+        if has(APPLY_DIR) {
+            println!(
+                "on the cluster (OpenShift 4.13 and later): oc apply -f {}/",
+                root.join(APPLY_DIR).display()
+            );
+        }
+        if has(APPLY_DIR_BEFORE_4_13) {
+            println!(
+                "on a cluster before 4.13 instead: oc apply -f {}/",
+                root.join(APPLY_DIR_BEFORE_4_13).display()
+            );
+        }
     }
     if report.failed() > 0 {
         println!(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ferry_format::read::Volume;
 use ferry_format::size::human;
-use ferry_format::verify::{collect_inputs, Report};
+use ferry_format::verify::{collect_inputs, Report, VolumeReport};
 
 use crate::{load_keys, Outcome};
 
@@ -51,34 +51,70 @@ pub fn print_verify(r: &Report) {
         }
     }
     if !r.missing_volumes.is_empty() {
+        // Not given is not damaged: sticks arrive one at a time, each verified where it is.
         let unverifiable = r
             .volumes
             .iter()
             .any(|v| v.volume.is_none() && v.named_volume.is_none());
+        let n = r.missing_volumes.len();
         println!(
-            "missing volume(s): {} ({})",
+            "{} {} of {} not given{}: verify {} when {} arrive",
+            if n == 1 { "volume" } else { "volumes" },
             ferry_format::bundle::list(&r.missing_volumes),
+            r.bundle.as_ref().map_or(0, |b| b.volume_count),
             if unverifiable {
-                "not given, or among the unverifiable files above"
+                " (or among the unverifiable files above)"
             } else {
-                "not given; verify them where they are"
-            }
+                ""
+            },
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "they" },
         );
     }
     for p in &r.problems {
         println!("note: {p}");
     }
     if let Some(cmd) = &r.repair_command {
-        println!("to write the damaged or missing volumes again, on the connected side, with the same mirror, key and ferry version:");
+        println!("to write the damaged volumes again, on the connected side, with the same mirror, key and ferry version:");
         println!("  {cmd}");
     }
-    let bad = r.volumes.iter().filter(|v| v.status != "ok").count();
+    let untrusted: Vec<&VolumeReport> = r
+        .volumes
+        .iter()
+        .filter(|v| v.status == "untrusted")
+        .collect();
+    let bad = r
+        .volumes
+        .iter()
+        .filter(|v| v.status != "ok" && v.status != "untrusted")
+        .count();
     if r.ok {
         println!("all {} volume(s) given verified", r.volumes.len());
-    } else {
+    }
+    if bad > 0 {
         println!(
             "{bad} of {} volume(s) failed verification: do not push from them; rewrite them on the connected side with `ferry-pack … --only-volume N`",
             r.volumes.len()
+        );
+    }
+    if !untrusted.is_empty() {
+        // The media may be perfect: the key is what does not match, so rewriting would not help.
+        let mut found: Vec<&str> = untrusted
+            .iter()
+            .filter_map(|v| v.key_found.as_deref())
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        println!(
+            "{} of {} volume(s) signed by a key that is not trusted: the key does not match (signed by {}; trusted: {}): give --trust the public key of the key that packed them, comparing fingerprints with the connected side; the volumes themselves may be fine",
+            untrusted.len(),
+            r.volumes.len(),
+            found.join(", "),
+            if r.trusted_keys.is_empty() {
+                "none".to_string()
+            } else {
+                r.trusted_keys.join(", ")
+            }
         );
     }
 }

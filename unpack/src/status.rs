@@ -11,8 +11,20 @@ use ferry_format::stage::Stage;
 use crate::Outcome;
 
 pub fn status(state: &Path, json: bool) -> Outcome {
-    let entries = std::fs::read_dir(state)
-        .map_err(|e| (2, format!("state directory {}: {e}", state.display())))?;
+    let entries = match std::fs::read_dir(state) {
+        Ok(entries) => entries,
+        // A fresh machine: nothing has been verified or pushed with this state directory.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !json {
+                println!(
+                    "nothing pushed or verified yet: {} does not exist (push, and verify --state, record their progress there)",
+                    state.display()
+                );
+            }
+            return Ok(0);
+        }
+        Err(e) => return Err((2, format!("state directory {}: {e}", state.display()))),
+    };
     let mut dirs: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("bundle.json").is_file())
@@ -66,17 +78,23 @@ pub fn status(state: &Path, json: bool) -> Outcome {
             b["bundle_id"].as_str().unwrap_or("?"),
             crate::report::utc(b["created"].as_u64().unwrap_or(0))
         );
+        // A count, then volume numbers, each named as such: "1 of 3 (volume 3)", never
+        // "3 of 3" for one volume seen out of three.
+        let seen = numbers(&b["volumes_seen"]);
+        let not_seen = numbers(&b["volumes_not_seen"]);
         println!(
-            "  volumes seen and verified: {} of {}{}",
-            list(&b["volumes_seen"]),
+            "  volumes seen and verified: {} of {}{}{}",
+            seen.len(),
             b["volume_count"],
-            if b["volumes_not_seen"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty())
-            {
-                format!("; not yet seen: {}", list(&b["volumes_not_seen"]))
-            } else {
+            match seen.len() {
+                0 => String::new(),
+                _ if not_seen.is_empty() => " (all)".into(),
+                _ => format!(" ({})", volumes(&seen)),
+            },
+            if not_seen.is_empty() {
                 String::new()
+            } else {
+                format!("; not yet seen: {}", volumes(&not_seen))
             }
         );
         println!(
@@ -91,15 +109,11 @@ pub fn status(state: &Path, json: bool) -> Outcome {
                 for img in p["images"].as_array().into_iter().flatten() {
                     let status = img["status"].as_str().unwrap_or("?");
                     let wait = if status == "waiting" {
-                        format!(" (waits on volume(s) {})", list(&img["waiting_on"]))
+                        format!(" (waits on {})", volumes(&numbers(&img["waiting_on"])))
                     } else {
                         String::new()
                     };
-                    println!(
-                        "    {:<8} {}{wait}",
-                        status.to_uppercase(),
-                        img["destination"].as_str().unwrap_or("?")
-                    );
+                    println!("    {:<8} {}{wait}", status.to_uppercase(), references(img));
                 }
             }
         }
@@ -107,16 +121,37 @@ pub fn status(state: &Path, json: bool) -> Outcome {
     Ok(0)
 }
 
-fn list(v: &serde_json::Value) -> String {
-    let items: Vec<String> = v
+fn numbers(v: &serde_json::Value) -> Vec<u64> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_u64())
+        .collect()
+}
+
+/// `volume 3`, `volumes 1, 2`.
+fn volumes(ns: &[u64]) -> String {
+    let list: Vec<String> = ns.iter().map(u64::to_string).collect();
+    match ns.len() {
+        1 => format!("volume {}", list[0]),
+        _ => format!("volumes {}", list.join(", ")),
+    }
+}
+
+/// What an image went in as: every `repository:tag`, or `repository@digest` when it has
+/// no tag (what a user would pull).
+fn references(img: &serde_json::Value) -> String {
+    let dest = img["destination"].as_str().unwrap_or("?");
+    let tags: Vec<String> = img["tags"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|x| x.to_string())
+        .filter_map(|t| t.as_str())
+        .map(|t| format!("{dest}:{t}"))
         .collect();
-    if items.is_empty() {
-        "none".into()
+    if tags.is_empty() {
+        format!("{dest}@{}", img["digest"].as_str().unwrap_or("?"))
     } else {
-        items.join(", ")
+        tags.join(", ")
     }
 }
