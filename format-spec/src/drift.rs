@@ -113,7 +113,7 @@ pub fn drift(original: &BundleManifest, planned: &BundleManifest) -> Vec<Drift> 
         }
     }
     if original.images != planned.images {
-        say("the mirror's images, tags or original references differ".into());
+        say("the mirror's images, tags or original references differ (another mirror, or another --origin)".into());
     }
     if original.tree != planned.tree || original.index_json != planned.index_json {
         say("the mirror's file tree differs".into());
