@@ -251,7 +251,8 @@ fn run_pack(args: &PackArgs) -> Result<(), Failure> {
     }
     let (assignment, shortfall) = space::assign(&args.out, &selected, &room)
         .map_err(|e| format!("checking free space: {e}"))?;
-    let destinations = space::Destinations::new(args.out.clone(), manifest_name, manifest_size);
+    let destinations =
+        space::Destinations::new(args.out.clone(), manifest_name, manifest_size, cancel);
     if args.plan {
         print_plan(
             &plan,

@@ -8,6 +8,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_format::plan::VolumePlan;
 use ferry_format::size::human;
@@ -158,14 +159,22 @@ pub struct Destinations {
     /// beside the volumes at the end.
     manifest_name: String,
     manifest: u64,
+    /// Ctrl-C while the question waits for an answer ends the wait.
+    cancel: &'static AtomicBool,
 }
 
 impl Destinations {
-    pub fn new(dirs: Vec<PathBuf>, manifest_name: String, manifest: u64) -> Destinations {
+    pub fn new(
+        dirs: Vec<PathBuf>,
+        manifest_name: String,
+        manifest: u64,
+        cancel: &'static AtomicBool,
+    ) -> Destinations {
         Destinations {
             dirs,
             manifest_name,
             manifest,
+            cancel,
             current: 0,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
@@ -215,10 +224,12 @@ impl Destinations {
                     human(free)
                 );
                 let _ = std::io::stderr().flush();
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line).map(|_| line)
+                read_answer(self.cancel)
             });
-            let line = answer.map_err(FormatError::io("standard input"))?;
+            let Some(line) = answer.map_err(FormatError::io("standard input"))? else {
+                eprintln!();
+                return Err(FormatError::Interrupted);
+            };
             let answer = line.trim();
             if answer == "q" || line.is_empty() {
                 return Err(FormatError::Plan(format!(
@@ -237,6 +248,31 @@ impl Destinations {
             }
         }
     }
+}
+
+/// A line from standard input, or `None` once `cancel` is set: the wait polls, because a
+/// signal handler that restarts system calls would leave a plain read blocked through Ctrl-C.
+fn read_answer(cancel: &AtomicBool) -> std::io::Result<Option<String>> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdin = std::io::stdin();
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 200_000_000,
+        };
+        match poll(&mut fds, Some(&tick)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(Some(line))
 }
 
 /// Room the standalone manifest still needs on `dir`: none when a copy of the same size is

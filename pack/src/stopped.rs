@@ -42,8 +42,7 @@ pub fn message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped
         // Every volume was complete: what failed came after them (the manifest copy).
         format!("{}. Every volume was written", stopped.error)
     } else if interrupted {
-        "interrupted: the volume being written was not complete, and its temporary file was removed"
-            .to_string()
+        "interrupted: nothing half-written is left (a volume in progress is removed)".to_string()
     } else {
         format!(
             "{}. The volume being written was not complete, and its temporary file was removed",

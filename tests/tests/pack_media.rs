@@ -420,6 +420,11 @@ impl Screen {
         }
     }
 
+    fn keys(&self, keys: &str) {
+        let o = run("tmux", ["-L", &self.socket, "send-keys", "-t", "t", keys]);
+        assert_ok(&o, "tmux send-keys");
+    }
+
     fn type_line(&self, line: &str) {
         let o = run(
             "tmux",
@@ -481,6 +486,30 @@ fn on_a_terminal_the_next_medium_question_stays_on_screen_until_answered() {
         );
         verify_ok(&[&disk.path, &next], &key, "both media");
     }
+    // Ctrl-C while the question waits: it ends the wait, says what is complete, exit 130.
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    let disk = tmpfs("300k");
+    let command = format!(
+        "{} {} --out {} --volume-size 100KiB --key {}; echo EXIT=$?; sleep 60",
+        ferry_pack_bin().display(),
+        fixture("oci").display(),
+        disk.path.display(),
+        key.private.display()
+    );
+    let screen = Screen::start(80, &command);
+    screen.wait_for("or q to stop");
+    screen.keys("C-c");
+    let text = screen.wait_for("EXIT=");
+    assert!(
+        text.contains("EXIT=130")
+            && text.contains("interrupted")
+            && text.contains("Complete and good: volume(s) 1, 2"),
+        "{text}"
+    );
+    assert_eq!(volumes(&disk.path).len(), 2, "{text}");
+    assert!(partials(&disk.path).is_empty());
+    standalone_manifest(&disk.path);
 }
 
 /// Issue 9 item 7: a disk filled by someone else mid-run removed the partial but did not
@@ -572,7 +601,7 @@ fn interrupted_by(sig: &str) {
     let e = stderr(&o);
     assert!(partials(&out).is_empty(), "{:?}", names(&out));
     assert!(e.contains("interrupted"), "{e}");
-    assert!(e.contains("its temporary file was removed"), "{e}");
+    assert!(e.contains("nothing half-written is left"), "{e}");
     assert!(e.contains("run the same command again"), "{e}");
     let done = volume_numbers(&out);
     assert!(!done.is_empty() && done.len() < 17, "{e}");
