@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PublicKey;
 use crate::read::Volume;
+use crate::rule::Rule;
 
 /// Volume files and standalone manifests found among the paths given.
 #[derive(Debug, Default)]
@@ -82,6 +83,42 @@ pub struct BundleSummary {
     pub signed_by: Option<String>,
 }
 
+/// What `verify` found of one volume (SPEC.md §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum VolumeStatus {
+    /// R1–R23, R33, R34 held and every chunk passed R24–R26.
+    Ok,
+    /// The volume verified, but some chunks failed R24–R26 or could not be read.
+    Damaged,
+    /// The volume verified but belongs to another bundle than "this" one (R27).
+    Foreign,
+    /// A rule of R1–R23, R33, R34 failed: nothing in it can be trusted.
+    Invalid,
+    /// An I/O error stopped the reading; nothing is known about the volume.
+    Unreadable,
+}
+
+impl VolumeStatus {
+    /// The word of SPEC.md §6.1 and of `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeStatus::Ok => "ok",
+            VolumeStatus::Damaged => "damaged",
+            VolumeStatus::Foreign => "foreign",
+            VolumeStatus::Invalid => "invalid",
+            VolumeStatus::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl std::fmt::Display for VolumeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct VolumeReport {
     pub path: PathBuf,
@@ -89,9 +126,12 @@ pub struct VolumeReport {
     pub bundle_id: Option<Digest>,
     /// `ok`, `damaged`, `foreign` (another bundle), `invalid` (cannot be verified: truncated,
     /// a damaged table, an untrusted key, not a ferry volume) or `unreadable` (an I/O error).
-    pub status: &'static str,
+    pub status: VolumeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The SPEC.md rule `error` reports (for `invalid` and `foreign` volumes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
     /// For a volume that could not be verified: the number its file name claims
     /// (`ferry-<id>-NNN-of-MMM.tar`), unverified, so the report does not call it missing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +147,9 @@ pub struct VolumeReport {
 pub struct DamageReport {
     pub offset: u64,
     pub what: String,
+    /// R24, R25 or R26; absent for an entry that could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blob: Option<Digest>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,14 +177,20 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                     path: path.clone(),
                     volume: Some(v.table.volume),
                     bundle_id: Some(v.table.bundle_id),
-                    status: if damage.is_empty() { "ok" } else { "damaged" },
+                    status: if damage.is_empty() {
+                        VolumeStatus::Ok
+                    } else {
+                        VolumeStatus::Damaged
+                    },
                     error: None,
+                    rule: None,
                     named_volume: None,
                     damage: damage
                         .into_iter()
                         .map(|d| DamageReport {
                             offset: d.offset,
                             what: d.what,
+                            rule: d.rule,
                             blob: d.chunk.map(|c| m.blobs[c.blob as usize].digest),
                             stream_offset: d.chunk.map(|c| c.stream_offset),
                         })
@@ -157,10 +206,11 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                 // An I/O error says nothing about the volume; anything else means it
                 // cannot be trusted (truncated, damaged table, untrusted key, not a volume).
                 status: if matches!(e, FormatError::Io { .. }) {
-                    "unreadable"
+                    VolumeStatus::Unreadable
                 } else {
-                    "invalid"
+                    VolumeStatus::Invalid
                 },
+                rule: e.rule(),
                 error: Some(e.to_string()),
                 named_volume: None,
                 damage: Vec::new(),
@@ -195,10 +245,25 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             .max_by_key(|(_, (n, created))| (*n, *created))
             .map(|(id, _)| *id)
     });
+    // R27: "this" bundle's volumes carry byte-identical manifests, padding included, as
+    // extract requires; the first volume given of the bundle sets the bytes.
+    let reference: Option<&[u8]> = opened
+        .iter()
+        .find(|(_, v)| Some(v.table.bundle_id) == chosen)
+        .map(|(_, v)| v.manifest_bytes.as_slice());
     let mut seen = std::collections::BTreeSet::new();
     let mut summary = None;
     for (i, v) in &opened {
-        if Some(v.table.bundle_id) == chosen {
+        let same_bytes = reference == Some(v.manifest_bytes.as_slice());
+        if Some(v.table.bundle_id) == chosen && !same_bytes {
+            let r = &mut reports[*i];
+            r.status = VolumeStatus::Foreign;
+            r.rule = Some(Rule::R27);
+            r.error = Some(format!(
+                "carries a bundle.json of bundle {} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume",
+                v.table.bundle_id
+            ));
+        } else if Some(v.table.bundle_id) == chosen {
             seen.insert(v.table.volume);
             summary.get_or_insert_with(|| BundleSummary {
                 bundle_id: v.manifest.bundle_id,
@@ -210,7 +275,8 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             });
         } else {
             let r = &mut reports[*i];
-            r.status = "foreign";
+            r.status = VolumeStatus::Foreign;
+            r.rule = Some(Rule::R27);
             r.error = Some(format!(
                 "belongs to bundle {} (created {}), not bundle {}",
                 v.table.bundle_id,
@@ -242,13 +308,15 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
         .as_ref()
         .map(|s| (1..=s.volume_count).filter(|n| !seen.contains(n)).collect())
         .unwrap_or_default();
-    let ok = !reports.is_empty() && reports.iter().all(|r| r.status == "ok");
+    let ok = !reports.is_empty() && reports.iter().all(|r| r.status == VolumeStatus::Ok);
     let repair_command = summary.as_ref().and_then(|s| {
         let mut redo: Vec<u32> = missing_volumes.clone();
         redo.extend(
             reports
                 .iter()
-                .filter(|r| r.status == "damaged" || r.status == "invalid")
+                .filter(|r| {
+                    matches!(r.status, VolumeStatus::Damaged | VolumeStatus::Invalid)
+                })
                 .filter_map(|r| r.volume.or(r.named_volume)),
         );
         redo.sort_unstable();
@@ -287,6 +355,7 @@ pub fn read_standalone(
     path: &Path,
     trusted: &[PublicKey],
 ) -> Result<crate::manifest::BundleManifest, FormatError> {
+
     let bytes = std::fs::read(path).map_err(FormatError::io(path))?;
     let mut sig_path = path.as_os_str().to_owned();
     sig_path.push(".sig");
@@ -294,6 +363,7 @@ pub fn read_standalone(
     if !trusted.iter().any(|k| k.verify(&bytes, &sig)) {
         return Err(FormatError::Untrusted {
             path: path.to_owned(),
+            rule: Rule::R10,
             detail: "the bundle manifest signature does not verify".into(),
         });
     }

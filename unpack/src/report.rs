@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ferry_format::read::Volume;
 use ferry_format::size::human;
-use ferry_format::verify::{collect_inputs, Report};
+use ferry_format::verify::{collect_inputs, Report, VolumeStatus};
 
 use crate::{load_keys, Outcome};
 
@@ -31,7 +31,7 @@ pub fn print_verify(r: &Report) {
         };
         println!(
             "{:<10} {number:<14} {}",
-            v.status.to_uppercase(),
+            v.status.as_str().to_uppercase(),
             v.path.display()
         );
         if let Some(e) = &v.error {
@@ -72,7 +72,7 @@ pub fn print_verify(r: &Report) {
         println!("to write the damaged or missing volumes again, on the connected side, with the same mirror, key and ferry version:");
         println!("  {cmd}");
     }
-    let bad = r.volumes.iter().filter(|v| v.status != "ok").count();
+    let bad = r.volumes.iter().filter(|v| v.status != VolumeStatus::Ok).count();
     if r.ok {
         println!("all {} volume(s) given verified", r.volumes.len());
     } else {
