@@ -263,13 +263,15 @@ impl Bundle {
         let inner: Box<dyn Read + '_> = match b.encoding {
             Encoding::Raw => Box::new(stored),
             Encoding::Base => unreachable!("base blobs are refused above"),
-            Encoding::Zstd => Box::new(OneFrame::new(stored, b.digest).map_err(|e| {
-                FormatError::Blob {
-                    what: format!("blob {}", b.digest),
-                    rule: Some(Rule::R31),
-                    reason: e.to_string(),
-                }
-            })?),
+            Encoding::Zstd => {
+                Box::new(
+                    OneFrame::new(stored, b.digest).map_err(|e| FormatError::Blob {
+                        what: format!("blob {}", b.digest),
+                        rule: Some(Rule::R31),
+                        reason: e.to_string(),
+                    })?,
+                )
+            }
         };
         Ok(BlobReader {
             // One byte more than the signed size, so a stream that decodes larger is caught
@@ -397,7 +399,9 @@ impl Read for OneFrame<'_> {
         let n = decoder.read(out).map_err(|e| {
             // A failure of the stored bytes keeps its own finding; one of the decoder's
             // is R31 (decoding fails), with the decoder's words.
-            if e.get_ref().is_some_and(|i| i.is::<FormatError>() || i.is::<Invalid>()) {
+            if e.get_ref()
+                .is_some_and(|i| i.is::<FormatError>() || i.is::<Invalid>())
+            {
                 e
             } else {
                 Invalid::new(Rule::R31, e.to_string()).into_io()

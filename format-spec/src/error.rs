@@ -100,8 +100,9 @@ impl FormatError {
 /// through `std::io::Read`), if it carries a finding.
 pub fn rule_of_io(e: &std::io::Error) -> Option<Rule> {
     let inner = e.get_ref()?;
-    inner
-        .downcast_ref::<Invalid>()
-        .map(|i| i.rule)
-        .or_else(|| inner.downcast_ref::<FormatError>().and_then(FormatError::rule))
+    inner.downcast_ref::<Invalid>().map(|i| i.rule).or_else(|| {
+        inner
+            .downcast_ref::<FormatError>()
+            .and_then(FormatError::rule)
+    })
 }

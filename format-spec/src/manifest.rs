@@ -196,16 +196,18 @@ impl BundleManifest {
     }
 
     fn validate(&self) -> Result<(), Invalid> {
-        let bad = |rule: Rule, what: String| {
-            Err(Invalid::new(rule, format!("bundle manifest: {what}")))
-        };
+        let bad =
+            |rule: Rule, what: String| Err(Invalid::new(rule, format!("bundle manifest: {what}")));
         let mut sealed = self.clone();
         sealed.seal();
         if sealed.bundle_id != self.bundle_id {
-            return bad(Rule::M4, format!(
-                "bundle_id {} does not match its content ({})",
-                self.bundle_id, sealed.bundle_id
-            ));
+            return bad(
+                Rule::M4,
+                format!(
+                    "bundle_id {} does not match its content ({})",
+                    self.bundle_id, sealed.bundle_id
+                ),
+            );
         }
         if self.volume_count == 0 {
             return bad(Rule::M5, "volume_count is 0".into());
@@ -219,7 +221,10 @@ impl BundleManifest {
         if self.created > MAX_CREATED {
             return bad(
                 Rule::M21,
-                format!("created {} is past what a tar header can hold", self.created),
+                format!(
+                    "created {} is past what a tar header can hold",
+                    self.created
+                ),
             );
         }
         let mut seen = HashSet::new();
@@ -231,10 +236,13 @@ impl BundleManifest {
                 return bad(Rule::M8, format!("raw blob {i} has stored_size != size"));
             }
             if b.media_type.is_some() && b.size > MAX_MANIFEST_SIZE {
-                return bad(Rule::M24, format!(
+                return bad(
+                    Rule::M24,
+                    format!(
                     "blob {} is a manifest of {} bytes, over the {MAX_MANIFEST_SIZE}-byte limit",
                     b.digest, b.size
-                ));
+                ),
+                );
             }
             if b.encoding == Encoding::Base {
                 // M23: carried by no volume, and only layers and configs may be left out.
@@ -243,9 +251,12 @@ impl BundleManifest {
                     || b.last_volume != 0
                     || b.media_type.is_some()
                 {
-                    return bad(Rule::M23, format!(
-                        "base blob {i} must have stored_size 0, volumes 0..0 and no media type"
-                    ));
+                    return bad(
+                        Rule::M23,
+                        format!(
+                            "base blob {i} must have stored_size 0, volumes 0..0 and no media type"
+                        ),
+                    );
                 }
                 continue;
             }
@@ -259,10 +270,13 @@ impl BundleManifest {
                 || b.first_volume > b.last_volume
                 || b.last_volume > self.volume_count
             {
-                return bad(Rule::M9, format!(
-                    "blob {i} has volumes {}..{} outside 1..{}",
-                    b.first_volume, b.last_volume, self.volume_count
-                ));
+                return bad(
+                    Rule::M9,
+                    format!(
+                        "blob {i} has volumes {}..{} outside 1..{}",
+                        b.first_volume, b.last_volume, self.volume_count
+                    ),
+                );
             }
         }
         let blob_count = self.blobs.len();
@@ -279,18 +293,21 @@ impl BundleManifest {
                 }
             }
             if img.blobs.iter().any(|&b| b as usize >= blob_count) {
-                return bad(Rule::M12, format!(
-                    "image {} names a blob index out of range",
-                    img.repository
-                ));
+                return bad(
+                    Rule::M12,
+                    format!("image {} names a blob index out of range", img.repository),
+                );
             }
             match img.blobs.first() {
                 Some(&first) if self.blobs[first as usize].digest == img.digest => {}
                 _ => {
-                    return bad(Rule::M13, format!(
-                        "image {}@{} does not list its manifest first",
-                        img.repository, img.digest
-                    ))
+                    return bad(
+                        Rule::M13,
+                        format!(
+                            "image {}@{} does not list its manifest first",
+                            img.repository, img.digest
+                        ),
+                    )
                 }
             }
         }
@@ -309,14 +326,16 @@ impl BundleManifest {
             previous = Some(path);
             match entry {
                 TreeEntry::File { blob, .. } if *blob as usize >= blob_count => {
-                    return bad(Rule::M16, format!(
-                        "tree entry {path:?} names a blob index out of range"
-                    ));
+                    return bad(
+                        Rule::M16,
+                        format!("tree entry {path:?} names a blob index out of range"),
+                    );
                 }
                 TreeEntry::File { mode, .. } if *mode > 0o7777 => {
-                    return bad(Rule::M20, format!(
-                        "tree entry {path:?} has mode {mode:o}, beyond permission bits"
-                    ));
+                    return bad(
+                        Rule::M20,
+                        format!("tree entry {path:?} has mode {mode:o}, beyond permission bits"),
+                    );
                 }
                 TreeEntry::Symlink { target, .. } => check_symlink(path, target)?,
                 // M22: a hard link names a regular file listed before it.
@@ -426,9 +445,10 @@ fn check_repository(repo: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Invalid::new(Rule::M10, format!(
-            "repository name {repo:?} is not valid"
-        )))
+        Err(Invalid::new(
+            Rule::M10,
+            format!("repository name {repo:?} is not valid"),
+        ))
     }
 }
 
@@ -460,18 +480,20 @@ pub fn check_relative_path(path: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Invalid::new(Rule::M14, format!(
-            "path {path:?} is not a safe relative path"
-        )))
+        Err(Invalid::new(
+            Rule::M14,
+            format!("path {path:?} is not a safe relative path"),
+        ))
     }
 }
 
 /// A symlink target must be relative and, resolved from the link's directory, stay inside the tree.
 pub fn check_symlink(path: &str, target: &str) -> Result<(), Invalid> {
     let bad = || {
-        Err(Invalid::new(Rule::M17, format!(
-            "symlink {path:?} -> {target:?} leaves the tree"
-        )))
+        Err(Invalid::new(
+            Rule::M17,
+            format!("symlink {path:?} -> {target:?} leaves the tree"),
+        ))
     };
     if target.is_empty()
         || target.starts_with('/')

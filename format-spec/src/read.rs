@@ -147,10 +147,13 @@ impl Volume {
         }
         let manifest_bytes = read(BLOCK, bm.size)?;
         if Digest::of(&manifest_bytes) != bm.digest {
-            return Err(invalid(Invalid::new(Rule::R9, format!(
-                "{} at offset 0 does not match the digest in the volume table: damaged",
-                volume::BUNDLE_NAME
-            ))));
+            return Err(invalid(Invalid::new(
+                Rule::R9,
+                format!(
+                    "{} at offset 0 does not match the digest in the volume table: damaged",
+                    volume::BUNDLE_NAME
+                ),
+            )));
         }
         let manifest_sig_offset = entry_len(bm.size);
         let manifest_sig = read(manifest_sig_offset + BLOCK, SIGNATURE_SIZE)?;
@@ -169,10 +172,13 @@ impl Volume {
         let index_offset = manifest_sig_offset + entry_len(SIGNATURE_SIZE);
         let index_bytes = read(index_offset + BLOCK, ix.size)?;
         if Digest::of(&index_bytes) != ix.digest || ix.digest != manifest.index_json {
-            return Err(invalid(Invalid::new(Rule::R12, format!(
-                "{} does not match the digest in the volume table and bundle manifest: damaged",
-                volume::INDEX_NAME
-            ))));
+            return Err(invalid(Invalid::new(
+                Rule::R12,
+                format!(
+                    "{} does not match the digest in the volume table and bundle manifest: damaged",
+                    volume::INDEX_NAME
+                ),
+            )));
         }
         let index_sig_offset = index_offset + entry_len(ix.size);
         let index_sig = read(index_sig_offset + BLOCK, SIGNATURE_SIZE)?;
@@ -228,18 +234,24 @@ impl Volume {
         // R33: the manifest names the key that signed it.
         if let Some(fp) = &signed_by {
             if *fp != manifest.key {
-                return Err(invalid(Invalid::new(Rule::R33, format!(
-                    "bundle manifest names key {} but was signed by {fp}",
-                    manifest.key
-                ))));
+                return Err(invalid(Invalid::new(
+                    Rule::R33,
+                    format!(
+                        "bundle manifest names key {} but was signed by {fp}",
+                        manifest.key
+                    ),
+                )));
             }
         }
         // R34: no volume is larger than the size the bundle was made for.
         if size > manifest.volume_size {
-            return Err(invalid(Invalid::new(Rule::R34, format!(
-                "volume is {size} bytes, larger than the bundle's volume size {}",
-                manifest.volume_size
-            ))));
+            return Err(invalid(Invalid::new(
+                Rule::R34,
+                format!(
+                    "volume is {size} bytes, larger than the bundle's volume size {}",
+                    manifest.volume_size
+                ),
+            )));
         }
         Ok(Volume {
             path: path.to_owned(),
@@ -408,15 +420,16 @@ fn check_chunks(
     let mut previous: Option<&Chunk> = None;
     for c in &table.chunks {
         let bad = |rule: Rule, what: &str| {
-            Err(Invalid::new(rule, format!(
-                "volume table: chunk at offset {}: {what}",
-                c.offset
-            )))
+            Err(Invalid::new(
+                rule,
+                format!("volume table: chunk at offset {}: {what}", c.offset),
+            ))
         };
         if c.offset != expected {
-            return bad(Rule::R15, &format!(
-                "expected at offset {expected} (chunks must follow each other)"
-            ));
+            return bad(
+                Rule::R15,
+                &format!("expected at offset {expected} (chunks must follow each other)"),
+            );
         }
         let Some(blob) = m.blobs.get(c.blob as usize) else {
             return bad(Rule::R16, "names a blob the manifest does not have");

@@ -70,17 +70,23 @@ impl VolumeTable {
             ));
         }
         if t.volume == 0 || t.volume > t.volume_count {
-            return Err(Invalid::new(Rule::R6, format!(
-                "volume table: volume {} of {} is out of range",
-                t.volume, t.volume_count
-            )));
+            return Err(Invalid::new(
+                Rule::R6,
+                format!(
+                    "volume table: volume {} of {} is out of range",
+                    t.volume, t.volume_count
+                ),
+            ));
         }
         for c in &t.chunks {
             if c.size > MAX_CHUNK_SIZE {
-                return Err(Invalid::new(Rule::R7, format!(
-                    "volume table: chunk at offset {} declares {} bytes, over the {} limit",
-                    c.offset, c.size, MAX_CHUNK_SIZE
-                )));
+                return Err(Invalid::new(
+                    Rule::R7,
+                    format!(
+                        "volume table: chunk at offset {} declares {} bytes, over the {} limit",
+                        c.offset, c.size, MAX_CHUNK_SIZE
+                    ),
+                ));
             }
         }
         Ok(t)

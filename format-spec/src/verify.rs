@@ -355,7 +355,6 @@ pub fn read_standalone(
     path: &Path,
     trusted: &[PublicKey],
 ) -> Result<crate::manifest::BundleManifest, FormatError> {
-
     let bytes = std::fs::read(path).map_err(FormatError::io(path))?;
     let mut sig_path = path.as_os_str().to_owned();
     sig_path.push(".sig");

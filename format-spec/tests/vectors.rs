@@ -16,15 +16,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ferry_format::bundle::Bundle;
-use ferry_format::error::rule_of_io;
-use ferry_format::rule::Rule;
-use ferry_format::verify::{self as verify_op, Inputs, VolumeStatus};
 use ferry_format::digest::Digest;
+use ferry_format::error::rule_of_io;
 use ferry_format::key::{PrivateKey, PublicKey};
 use ferry_format::manifest::{BundleManifest, Encoding, Image, TreeEntry};
 use ferry_format::pack::{self, Options, Source, SourceBlob};
 use ferry_format::read::Volume;
+use ferry_format::rule::Rule;
 use ferry_format::table::VolumeTable;
+use ferry_format::verify::{self as verify_op, Inputs, VolumeStatus};
 use ferry_format::volume::{self, entry_len, BLOCK};
 
 fn vectors_dir() -> PathBuf {
@@ -1137,7 +1137,46 @@ fn generate() -> BTreeMap<String, Vector> {
         "the layer's chunks are intact and signed, but its bytes do not hash to its digest",
         every_volume(&|m| m.blobs[2].digest = Digest([9; 32]), &|_, _| {}),
     );
+    // The config's zstd stream (blob 1, volume 1's second chunk) changed into framings a
+    // permissive decoder reads to the same bytes; a reader takes exactly one frame.
+    let reframed = |stream: Vec<u8>| {
+        let c = p0.table.chunks[1];
+        assert_eq!(c.blob, 1, "volume 1's second chunk is the config");
+        let len = stream.len() as u64;
+        every_volume(&|m| m.blobs[1].stored_size = len, &|i, p| {
+            if i == 0 {
+                p.chunks[1] = stream.clone();
+                p.table.chunks[1].size = len;
+                p.table.chunks[1].sha256 = Digest::of(&stream);
+            }
+        })
+    };
+    let config_stream = p0.chunks[1].clone();
+    add(
+        "zstd-two-frames",
+        "reject",
+        "R31",
+        "bytes after its one frame",
+        "a zstd stream of the blob's frame followed by a second frame (of nothing)",
+        reframed(
+            [
+                config_stream.clone(),
+                zstd::encode_all(&b""[..], 3).unwrap(),
+            ]
+            .concat(),
+        ),
+    );
+    add(
+        "zstd-skippable-frame",
+        "reject",
+        "R31",
+        "does not start with a zstd frame",
+        "a zstd stream that starts with an empty skippable frame (RFC 8878 §3.1.2)",
+        reframed([&[0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0][..], &config_stream].concat()),
+    );
     for name in [
+        "zstd-two-frames",
+        "zstd-skippable-frame",
         "valid-bundle",
         "zstd-decodes-past-signed-size",
         "extract-volume-missing",
@@ -1149,7 +1188,6 @@ fn generate() -> BTreeMap<String, Vector> {
     }
     out
 }
-
 
 /// `expected.json` (SPEC.md §10.1).
 #[derive(Debug, serde::Deserialize)]
@@ -1252,7 +1290,10 @@ fn committed_vectors_reach_their_expected_outcome() {
             .unwrap_or_else(|e| panic!("vector {name}: expected.json: {e}"));
         let expected: Expected = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("vector {name}: expected.json: {e}"));
-        assert!(!expected.description.is_empty(), "vector {name}: no description");
+        assert!(
+            !expected.description.is_empty(),
+            "vector {name}: no description"
+        );
         let key = PublicKey::load(&dir.join("key.pub")).unwrap();
         let files = volume_files(&dir);
         assert!(!files.is_empty(), "vector {name} has no volume");
@@ -1261,19 +1302,28 @@ fn committed_vectors_reach_their_expected_outcome() {
             Operation::Extract => run_extract(files, &key),
         };
         match (expected.outcome, finding) {
-            (Outcome::Ok, None) => assert!(expected.rule.is_empty(), "vector {name}: ok with a rule"),
+            (Outcome::Ok, None) => {
+                assert!(expected.rule.is_empty(), "vector {name}: ok with a rule")
+            }
             (Outcome::Ok, Some((rule, err))) => {
                 panic!("vector {name} should be accepted, got {rule:?}: {err}")
             }
             (Outcome::Reject, None) => {
-                panic!("vector {name} should be rejected ({})", expected.description)
+                panic!(
+                    "vector {name} should be rejected ({})",
+                    expected.description
+                )
             }
             (Outcome::Reject, Some((rule, err))) => {
                 let want: Rule = expected
                     .rule
                     .parse()
                     .unwrap_or_else(|e| panic!("vector {name}: {e}"));
-                assert_eq!(rule, Some(want), "vector {name}: wrong rule reported; error: {err}");
+                assert_eq!(
+                    rule,
+                    Some(want),
+                    "vector {name}: wrong rule reported; error: {err}"
+                );
                 // ferry's own words; other readers ignore `error_contains`.
                 assert!(
                     err.contains(&expected.error_contains),
@@ -1350,8 +1400,16 @@ fn vectors_are_current() {
         let d = dir.join(name);
         let committed = fs::read_to_string(d.join("expected.json"))
             .unwrap_or_else(|_| panic!("vector {name} missing: regenerate (see module docs)"));
-        assert_eq!(committed, expected_text(expected), "vector {name}/expected.json");
-        assert_eq!(fs::read_to_string(d.join("key.pub")).unwrap(), public, "{name}/key.pub");
+        assert_eq!(
+            committed,
+            expected_text(expected),
+            "vector {name}/expected.json"
+        );
+        assert_eq!(
+            fs::read_to_string(d.join("key.pub")).unwrap(),
+            public,
+            "{name}/key.pub"
+        );
         let on_disk: Vec<String> = volume_files(&d)
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())

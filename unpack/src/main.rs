@@ -130,7 +130,11 @@ fn record_verified(
     report: &ferry_format::verify::Report,
     keys: &[PublicKey],
 ) {
-    for v in report.volumes.iter().filter(|v| v.status == VolumeStatus::Ok) {
+    for v in report
+        .volumes
+        .iter()
+        .filter(|v| v.status == VolumeStatus::Ok)
+    {
         let Ok(vol) = Volume::open(&v.path, keys) else {
             continue;
         };

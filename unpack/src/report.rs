@@ -72,7 +72,11 @@ pub fn print_verify(r: &Report) {
         println!("to write the damaged or missing volumes again, on the connected side, with the same mirror, key and ferry version:");
         println!("  {cmd}");
     }
-    let bad = r.volumes.iter().filter(|v| v.status != VolumeStatus::Ok).count();
+    let bad = r
+        .volumes
+        .iter()
+        .filter(|v| v.status != VolumeStatus::Ok)
+        .count();
     if r.ok {
         println!("all {} volume(s) given verified", r.volumes.len());
     } else {
