@@ -50,10 +50,18 @@ impl Bundle {
                 return Err(FormatError::NotAVolume {
                     path: v.path.clone(),
                     rule: Rule::R27,
-                    reason: format!(
-                        "belongs to bundle {}, not {} like the others",
-                        v.manifest.bundle_id, manifest.bundle_id
-                    ),
+                    reason: if v.manifest.bundle_id == manifest.bundle_id {
+                        // Same canonical text (M18, M4), other trailing spaces.
+                        format!(
+                            "carries a bundle.json of bundle {} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume",
+                            v.manifest.bundle_id
+                        )
+                    } else {
+                        format!(
+                            "belongs to bundle {}, not {} like the others",
+                            v.manifest.bundle_id, manifest.bundle_id
+                        )
+                    },
                 });
             }
             if let Some(other) = by_number.get(&v.table.volume) {

@@ -1094,6 +1094,18 @@ fn generate() -> BTreeMap<String, Vector> {
         },
     );
     add(
+        "extract-padding-differs",
+        "reject",
+        "R27",
+        "not byte-identical",
+        "as volume-padding-differs, extracted: the odd volume is refused before any blob is read",
+        {
+            let mut files = all.clone();
+            files[2].1 = resign_at(2, &|p| p.manifest.extend_from_slice(b"  "));
+            files
+        },
+    );
+    add(
         "extract-volume-missing",
         "reject",
         "R28",
@@ -1175,6 +1187,7 @@ fn generate() -> BTreeMap<String, Vector> {
         reframed([&[0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0][..], &config_stream].concat()),
     );
     for name in [
+        "extract-padding-differs",
         "zstd-two-frames",
         "zstd-skippable-frame",
         "valid-bundle",
