@@ -390,9 +390,14 @@ impl Image {
 /// instead of a complaint about unknown fields. Failures here break `rule` (M1 or R4): the
 /// bytes are not one JSON object with one integer version member.
 pub(crate) fn peek_version(bytes: &[u8], field: &str, rule: Rule) -> Result<u32, Invalid> {
+    // Each document's peek knows only its own version member, so the other document's
+    // version member is an unknown member (M3, R5), not a malformed version.
     #[derive(Deserialize)]
-    struct Peek {
+    struct PeekBundle {
         ferry_bundle: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct PeekVolume {
         ferry_volume: Option<u64>,
     }
     // A derived struct also accepts a JSON array; the version lives in an object.
@@ -402,12 +407,17 @@ pub(crate) fn peek_version(bytes: &[u8], field: &str, rule: Rule) -> Result<u32,
             format!("{field} document is not a JSON object"),
         ));
     }
-    let peek: Peek = serde_json::from_slice(bytes)
-        .map_err(|e| Invalid::new(rule, format!("{field} document is not valid JSON: {e}")))?;
+    let not_json = |e: serde_json::Error| {
+        Invalid::new(rule, format!("{field} document is not valid JSON: {e}"))
+    };
     let v = if field == "ferry_bundle" {
-        peek.ferry_bundle
+        serde_json::from_slice::<PeekBundle>(bytes)
+            .map_err(not_json)?
+            .ferry_bundle
     } else {
-        peek.ferry_volume
+        serde_json::from_slice::<PeekVolume>(bytes)
+            .map_err(not_json)?
+            .ferry_volume
     };
     let v =
         v.ok_or_else(|| Invalid::new(rule, format!("document has no {field} version field")))?;
@@ -528,6 +538,24 @@ mod tests {
         assert!(check_symlink("a/b", "../c").is_ok());
         assert!(check_symlink("a/b", "../../c").is_err());
         assert!(check_symlink("a", "/etc/passwd").is_err());
+    }
+
+    /// Malformed JSON of any kind is M1 (§4.4), a well-formed document of the wrong shape
+    /// M3, an unknown version M2.
+    #[test]
+    fn the_first_rules_split_json_from_shape() {
+        let rule = |text: &str| BundleManifest::parse(text.as_bytes()).unwrap_err().rule;
+        assert_eq!(rule("not json"), Rule::M1);
+        assert_eq!(rule("[1]"), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":1"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":1} x"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":1,"ferry_bundle":1}"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":"1"}"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":4294967296}"#), Rule::M1);
+        assert_eq!(rule(r#"{"creator":"x"}"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":2}"#), Rule::M2);
+        assert_eq!(rule(r#"{"ferry_bundle":1}"#), Rule::M3);
+        assert_eq!(rule(r#"{"ferry_bundle":1,"ferry_volume":"x"}"#), Rule::M3);
     }
 
     #[test]
