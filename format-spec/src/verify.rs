@@ -246,11 +246,21 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             .map(|(id, _)| *id)
     });
     // R27: "this" bundle's volumes carry byte-identical manifests, padding included, as
-    // extract requires; the first volume given of the bundle sets the bytes.
-    let reference: Option<&[u8]> = opened
+    // extract requires. The bytes most of them carry are the reference (ties: the first
+    // given), so the report names the odd volume out, not the others.
+    let mut spellings: Vec<(&[u8], usize)> = Vec::new();
+    for (_, v) in opened
         .iter()
-        .find(|(_, v)| Some(v.table.bundle_id) == chosen)
-        .map(|(_, v)| v.manifest_bytes.as_slice());
+        .filter(|(_, v)| Some(v.table.bundle_id) == chosen)
+    {
+        let bytes = v.manifest_bytes.as_slice();
+        match spellings.iter_mut().find(|(b, _)| *b == bytes) {
+            Some((_, n)) => *n += 1,
+            None => spellings.push((bytes, 1)),
+        }
+    }
+    let most = spellings.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let reference: Option<&[u8]> = spellings.iter().find(|(_, n)| *n == most).map(|(b, _)| *b);
     let mut seen = std::collections::BTreeSet::new();
     let mut summary = None;
     for (i, v) in &opened {

@@ -1450,3 +1450,28 @@ fn vectors_are_current() {
         "vectors/ holds directories this test does not generate"
     );
 }
+
+/// R27 in `verify`: the volume whose manifest bytes differ is the one reported, even when
+/// it is given first.
+#[test]
+fn verify_names_the_odd_volume_out() {
+    let dir = vectors_dir().join("volume-padding-differs");
+    let key = PublicKey::load(&dir.join("key.pub")).unwrap();
+    let mut files = volume_files(&dir);
+    let odd = files.remove(2);
+    files.insert(0, odd.clone());
+    let inputs = Inputs {
+        volumes: files,
+        manifests: Vec::new(),
+    };
+    let report = verify_op::verify(&inputs, std::slice::from_ref(&key), &|_| {});
+    for v in &report.volumes {
+        let want = if v.path == odd {
+            VolumeStatus::Foreign
+        } else {
+            VolumeStatus::Ok
+        };
+        assert_eq!(v.status, want, "{}: {:?}", v.path.display(), v.error);
+    }
+    assert_eq!(report.volumes[0].rule, Some(Rule::R27));
+}
