@@ -1155,6 +1155,65 @@ fn generate() -> BTreeMap<String, Vector> {
         "the layer's chunks are intact and signed, but its bytes do not hash to its digest",
         every_volume(&|m| m.blobs[2].digest = Digest([9; 32]), &|_, _| {}),
     );
+    // An empty blob (stored size 0) gets one chunk of size 0 (§5.3); a table that leaves
+    // it out breaks R20 when a chunk follows, and R29 when it was the bundle's last blob.
+    let empty_blob = |volume: u32| ferry_format::manifest::Blob {
+        digest: Digest::of(b""),
+        size: 0,
+        encoding: Encoding::Raw,
+        stored_size: 0,
+        first_volume: volume,
+        last_volume: volume,
+        media_type: None,
+        at: None,
+    };
+    add(
+        "table-empty-blob-skipped",
+        "reject",
+        "R20",
+        "out of order, overlapping",
+        "an empty blob between the manifest and the config, and no chunk of it in the table",
+        one(
+            0,
+            resign(&|p| {
+                // Insert as blob 1: later blob numbers move up by one everywhere.
+                let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
+                m.blobs.insert(1, empty_blob(1));
+                for c in p.table.chunks.iter_mut().filter(|c| c.blob >= 1) {
+                    c.blob += 1;
+                }
+                for i in &mut m.images {
+                    for b in i.blobs.iter_mut().filter(|b| **b >= 1) {
+                        *b += 1;
+                    }
+                }
+                for e in &mut m.tree {
+                    if let TreeEntry::File { blob, .. } = e {
+                        if *blob >= 1 {
+                            *blob += 1;
+                        }
+                    }
+                }
+                p.set_manifest(&mut m);
+            }),
+        ),
+    );
+    add(
+        "extract-empty-blob-without-chunk",
+        "reject",
+        "R29",
+        "no volume holds a chunk of it",
+        "an empty blob the image needs, said to be in the last volume, with no chunk anywhere: each volume verifies",
+        every_volume(
+            &|m| {
+                let last = m.volume_count;
+                m.blobs.push(empty_blob(last));
+                let n = m.blobs.len() as u32 - 1;
+                m.images[0].blobs.push(n);
+            },
+            &|_, _| {},
+        ),
+    );
     // The config's zstd stream (blob 1, volume 1's second chunk) changed into framings a
     // permissive decoder reads to the same bytes; a reader takes exactly one frame.
     let reframed = |stream: Vec<u8>| {
@@ -1193,6 +1252,7 @@ fn generate() -> BTreeMap<String, Vector> {
         reframed([&[0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0][..], &config_stream].concat()),
     );
     for name in [
+        "extract-empty-blob-without-chunk",
         "extract-padding-differs",
         "zstd-two-frames",
         "zstd-skippable-frame",
