@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod pack;
 pub mod plan;
 pub mod read;
+pub mod rule;
 pub mod size;
 pub mod stage;
 pub mod table;
@@ -18,3 +19,4 @@ pub mod volume;
 
 pub use digest::Digest;
 pub use error::{FormatError, Invalid};
+pub use rule::Rule;
