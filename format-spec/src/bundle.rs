@@ -9,9 +9,10 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
-use crate::error::FormatError;
+use crate::error::{FormatError, Invalid};
 use crate::manifest::{BundleManifest, Encoding};
 use crate::read::Volume;
+use crate::rule::Rule;
 use crate::stage::Stage;
 use crate::table::{Chunk, VolumeTable};
 
@@ -45,12 +46,22 @@ impl Bundle {
         by_number.insert(first.table.volume, first);
         for v in iter {
             if v.manifest_bytes != manifest_bytes {
+                // R27: byte-identical manifests, padding included.
                 return Err(FormatError::NotAVolume {
                     path: v.path.clone(),
-                    reason: format!(
-                        "belongs to bundle {}, not {} like the others",
-                        v.manifest.bundle_id, manifest.bundle_id
-                    ),
+                    rule: Rule::R27,
+                    reason: if v.manifest.bundle_id == manifest.bundle_id {
+                        // Same canonical text (M18, M4), other trailing spaces.
+                        format!(
+                            "carries a bundle.json of bundle {} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume",
+                            v.manifest.bundle_id
+                        )
+                    } else {
+                        format!(
+                            "belongs to bundle {}, not {} like the others",
+                            v.manifest.bundle_id, manifest.bundle_id
+                        )
+                    },
                 });
             }
             if let Some(other) = by_number.get(&v.table.volume) {
@@ -210,20 +221,31 @@ impl Bundle {
         if self.is_base(blob) {
             return Err(FormatError::Blob {
                 what: format!("blob {}", self.manifest.blobs[blob as usize].digest),
+                rule: None,
                 reason: "is not in this delta bundle: its base (an earlier bundle pushed into the registry) holds it".into(),
             });
         }
         let chunks = self.chunks_of(blob).map_err(|missing| FormatError::Blob {
             what: format!("blob {}", self.manifest.blobs[blob as usize].digest),
+            rule: Some(Rule::R28),
             reason: format!("needs volume(s) {} which are not given", list(&missing)),
         })?;
         let b = &self.manifest.blobs[blob as usize];
-        // Chunks must tile the stored stream exactly (each volume checked its own part).
+        // R29: chunks must tile the stored stream exactly (each volume checked its own
+        // part), and every carried blob has one (an empty blob, one chunk of size 0).
+        if chunks.is_empty() {
+            return Err(FormatError::Blob {
+                what: format!("blob {}", b.digest),
+                rule: Some(Rule::R29),
+                reason: "no volume holds a chunk of it".into(),
+            });
+        }
         let mut next = 0;
         for (_, c) in &chunks {
             if c.stream_offset != next {
                 return Err(FormatError::Blob {
                     what: format!("blob {}", b.digest),
+                    rule: Some(Rule::R29),
                     reason: "a volume does not continue the blob where the previous one stopped"
                         .into(),
                 });
@@ -233,6 +255,7 @@ impl Bundle {
         if next != b.stored_size {
             return Err(FormatError::Blob {
                 what: format!("blob {}", b.digest),
+                rule: Some(Rule::R29),
                 reason: "its chunks do not add up to its stored size".into(),
             });
         }
@@ -242,16 +265,21 @@ impl Bundle {
             next: 0,
             buf: Vec::new(),
             pos: 0,
+            magic: (b.encoding == Encoding::Zstd).then_some(ZSTD_MAGIC),
+            delivered: 0,
         };
         let inner: Box<dyn Read + '_> = match b.encoding {
             Encoding::Raw => Box::new(stored),
             Encoding::Base => unreachable!("base blobs are refused above"),
-            Encoding::Zstd => Box::new(zstd::stream::read::Decoder::new(stored).map_err(|e| {
-                FormatError::Blob {
-                    what: format!("blob {}", b.digest),
-                    reason: e.to_string(),
-                }
-            })?),
+            Encoding::Zstd => {
+                Box::new(
+                    OneFrame::new(stored, b.digest).map_err(|e| FormatError::Blob {
+                        what: format!("blob {}", b.digest),
+                        rule: Some(Rule::R31),
+                        reason: e.to_string(),
+                    })?,
+                )
+            }
         };
         Ok(BlobReader {
             // One byte more than the signed size, so a stream that decodes larger is caught
@@ -294,6 +322,7 @@ fn read_staged(stage: &Stage, name: &str, c: &Chunk) -> Result<Vec<u8>, FormatEr
     {
         return Err(FormatError::Blob {
             what: format!("staged chunk {}", path.display()),
+            rule: Some(Rule::R30),
             reason: "does not match its signed table: delete it and give the volume again".into(),
         });
     }
@@ -306,7 +335,14 @@ struct StoredReader<'a> {
     next: usize,
     buf: Vec<u8>,
     pos: usize,
+    /// For a zstd stream: the bytes it must start with (a frame, not a skippable frame).
+    magic: Option<[u8; 4]>,
+    /// Bytes of the stream handed out so far, up to the length of `magic`.
+    delivered: usize,
 }
+
+/// The magic number of a zstd frame (RFC 8878 §3.1.1), little-endian 0xFD2FB528.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 impl Read for StoredReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
@@ -318,14 +354,82 @@ impl Read for StoredReader<'_> {
                 Home::Volume(v) => v.read_chunk(c),
                 Home::Staged(stage) => read_staged(stage, &self.bundle.chunk_name(c), c),
             };
-            self.buf =
-                data.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            // The error travels inside the I/O error, rule and all.
+            self.buf = data.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             self.pos = 0;
             self.next += 1;
         }
         let n = out.len().min(self.buf.len() - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
+        if let Some(magic) = self.magic {
+            for &byte in &out[..n] {
+                if self.delivered == magic.len() {
+                    break;
+                }
+                if byte != magic[self.delivered] {
+                    return Err(Invalid::new(
+                        Rule::R31,
+                        "its zstd stream does not start with a zstd frame (RFC 8878 §3.1.1)",
+                    )
+                    .into_io());
+                }
+                self.delivered += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Decodes exactly one zstd frame and refuses anything after it (SPEC.md §5.5): a second
+/// frame or a skippable frame would be bytes the writer never makes, read by some
+/// decoders and ignored by others.
+struct OneFrame<'a> {
+    decoder: Option<zstd::stream::read::Decoder<'static, io::BufReader<StoredReader<'a>>>>,
+    digest: Digest,
+}
+
+impl<'a> OneFrame<'a> {
+    fn new(stored: StoredReader<'a>, digest: Digest) -> io::Result<OneFrame<'a>> {
+        let decoder = zstd::stream::read::Decoder::new(stored)?.single_frame();
+        Ok(OneFrame {
+            decoder: Some(decoder),
+            digest,
+        })
+    }
+}
+
+impl Read for OneFrame<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return Ok(0);
+        };
+        let n = decoder.read(out).map_err(|e| {
+            // A failure of the stored bytes keeps its own finding; one of the decoder's
+            // is R31 (decoding fails), with the decoder's words.
+            if e.get_ref()
+                .is_some_and(|i| i.is::<FormatError>() || i.is::<Invalid>())
+            {
+                e
+            } else {
+                Invalid::new(Rule::R31, e.to_string()).into_io()
+            }
+        })?;
+        if n == 0 && !out.is_empty() {
+            // The frame ended: the stored stream must end with it.
+            let mut rest = self.decoder.take().expect("decoder present").finish();
+            let mut probe = [0u8; 1];
+            if rest.read(&mut probe)? != 0 {
+                return Err(Invalid::new(
+                    Rule::R31,
+                    format!(
+                        "blob {}: its zstd stream holds bytes after its one frame",
+                        self.digest
+                    ),
+                )
+                .into_io());
+            }
+        }
         Ok(n)
     }
 }
@@ -354,39 +458,42 @@ impl Read for BlobReader<'_> {
         }
         self.count += n as u64;
         if self.count > self.size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
+            return Err(Invalid::new(
+                Rule::R31,
                 format!(
                     "blob {} decodes to more than its signed size {}",
                     self.digest, self.size
                 ),
-            ));
+            )
+            .into_io());
         }
         // At the signed size, check at once: a reader bounded by Content-Length stops here
         // and never asks for the end of the stream.
         if n > 0 && self.count == self.size {
             let mut probe = [0u8; 1];
             if self.inner.read(&mut probe)? != 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
+                return Err(Invalid::new(
+                    Rule::R31,
                     format!(
                         "blob {} decodes to more than its signed size {}",
                         self.digest, self.size
                     ),
-                ));
+                )
+                .into_io());
             }
         }
         if n == 0 || self.count == self.size {
             self.done = true;
             let actual = Digest(std::mem::take(&mut self.hasher).finalize().into());
             if self.count != self.size || (self.hash && actual != self.digest) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
+                return Err(Invalid::new(
+                    Rule::R32,
                     format!(
                         "blob {} reassembled to {} bytes with digest {actual}: damaged",
                         self.digest, self.count
                     ),
-                ));
+                )
+                .into_io());
             }
         }
         Ok(n)

@@ -2,14 +2,29 @@
 
 use std::path::PathBuf;
 
-/// A document or structure that breaks a MUST of SPEC.md; the text says which.
+pub use crate::rule::Rule;
+
+/// A document or structure that breaks a MUST-reject rule of SPEC.md: `rule` says which,
+/// `detail` says what and where in words for people (it is the whole message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Invalid(pub String);
+#[error("{detail}")]
+#[non_exhaustive]
+pub struct Invalid {
+    pub rule: Rule,
+    pub detail: String,
+}
 
 impl Invalid {
-    pub fn new(text: impl Into<String>) -> Invalid {
-        Invalid(text.into())
+    pub fn new(rule: Rule, detail: impl Into<String>) -> Invalid {
+        Invalid {
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    /// As an I/O error, so a `Read` can report it and [`rule_of_io`] find it again.
+    pub fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, self)
     }
 }
 
@@ -22,10 +37,21 @@ pub enum FormatError {
     },
     #[error(transparent)]
     Key(#[from] crate::key::KeyError),
+    /// Not a ferry volume, or not one of this bundle: R1, R2 (the frame of the file) or
+    /// R27 (volumes of two bundles).
     #[error("{path}: {reason}")]
-    NotAVolume { path: PathBuf, reason: String },
+    NotAVolume {
+        path: PathBuf,
+        rule: Rule,
+        reason: String,
+    },
+    /// A signature check failed: R3, R10, R13.
     #[error("{path}: not signed by any trusted key ({detail})")]
-    Untrusted { path: PathBuf, detail: String },
+    Untrusted {
+        path: PathBuf,
+        rule: Rule,
+        detail: String,
+    },
     #[error("{path}: {invalid}")]
     Invalid { path: PathBuf, invalid: Invalid },
     #[error("blob {digest} read from {path} has digest {actual}: the mirror is damaged (re-mirror this blob)")]
@@ -40,8 +66,14 @@ pub enum FormatError {
     VolumeTooSmall { size: u64, reason: String },
     #[error("{0}")]
     Plan(String),
+    /// A blob that cannot be read from the volumes: `rule` is R28–R32 when a rule says
+    /// why, `None` for a base blob of a delta bundle (SPEC.md §4.5), which no volume holds.
     #[error("{what}: {reason}")]
-    Blob { what: String, reason: String },
+    Blob {
+        what: String,
+        rule: Option<Rule>,
+        reason: String,
+    },
     /// The cancel flag was set (Ctrl-C, SIGTERM): stopped at a safe point.
     #[error("interrupted")]
     Interrupted,
@@ -50,8 +82,32 @@ pub enum FormatError {
 }
 
 impl FormatError {
+    /// The SPEC.md rule this error reports a breach of, if it is a finding about the input
+    /// (I/O errors and pack-time errors carry none).
+    pub fn rule(&self) -> Option<Rule> {
+        match self {
+            FormatError::NotAVolume { rule, .. } | FormatError::Untrusted { rule, .. } => {
+                Some(*rule)
+            }
+            FormatError::Invalid { invalid, .. } => Some(invalid.rule),
+            FormatError::Blob { rule, .. } => *rule,
+            _ => None,
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> FormatError {
         let path = path.into();
         move |source| FormatError::Io { path, source }
     }
+}
+
+/// The rule an I/O error of a blob reader reports (decoding and digest checks report
+/// through `std::io::Read`), if it carries a finding.
+pub fn rule_of_io(e: &std::io::Error) -> Option<Rule> {
+    let inner = e.get_ref()?;
+    inner.downcast_ref::<Invalid>().map(|i| i.rule).or_else(|| {
+        inner
+            .downcast_ref::<FormatError>()
+            .and_then(FormatError::rule)
+    })
 }

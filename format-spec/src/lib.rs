@@ -12,6 +12,7 @@ pub mod media;
 pub mod pack;
 pub mod plan;
 pub mod read;
+pub mod rule;
 pub mod size;
 pub mod stage;
 pub mod table;
@@ -20,3 +21,4 @@ pub mod volume;
 
 pub use digest::Digest;
 pub use error::{FormatError, Invalid};
+pub use rule::Rule;

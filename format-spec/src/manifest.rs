@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::Invalid;
+use crate::rule::Rule;
 
 /// The only version written and read (SPEC.md §4.1).
 pub const BUNDLE_VERSION: u32 = 1;
@@ -74,11 +75,19 @@ pub struct Blob {
     pub first_volume: u32,
     pub last_volume: u32,
     /// For manifests and indexes: their media type, needed to push them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub media_type: Option<String>,
     /// For a `base` blob: the original repository path of an image that held it, where the
     /// push can mount it from when the destination repository lacks it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub at: Option<String>,
 }
 
@@ -89,7 +98,11 @@ pub struct Image {
     pub tags: Vec<String>,
     pub digest: Digest,
     pub media_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source: Option<String>,
     /// Indexes into `blobs`: the manifest first, then everything it needs.
     pub blobs: Vec<u32>,
@@ -121,6 +134,16 @@ pub enum TreeEntry {
     },
 }
 
+/// An optional member, when present, holds a value of its type: `null` is not a string
+/// (M3), and the canonical form omits absent members rather than writing `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 impl TreeEntry {
     pub fn path(&self) -> &str {
         match self {
@@ -149,21 +172,23 @@ impl BundleManifest {
         self.bundle_id = Digest::of(&self.to_bytes(0));
     }
 
-    /// Parses and checks every MUST of SPEC.md §4.4. Call only on signature-checked bytes.
+    /// Parses and checks every MUST of SPEC.md §4.4, in the order §4.4 gives (the first
+    /// rule broken is the one reported). Call only on signature-checked bytes.
     pub fn parse(bytes: &[u8]) -> Result<BundleManifest, Invalid> {
-        let version = peek_version(bytes, "ferry_bundle")?;
+        let version = peek_version(bytes, "ferry_bundle", Rule::M1)?;
         if version != BUNDLE_VERSION {
-            return Err(Invalid::new(format!(
+            return Err(Invalid::new(Rule::M2, format!(
                 "bundle manifest version {version} is not supported (this ferry reads version {BUNDLE_VERSION})"
             )));
         }
         let m: BundleManifest = serde_json::from_slice(bytes)
-            .map_err(|e| Invalid::new(format!("bundle manifest: {e}")))?;
+            .map_err(|e| Invalid::new(Rule::M3, format!("bundle manifest: {e}")))?;
         m.validate()?;
         // M18: one document, one spelling — so one bundle_id names one signed text.
         let trimmed = &bytes[..bytes.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)];
         if trimmed != m.to_bytes(0).as_slice() {
             return Err(Invalid::new(
+                Rule::M18,
                 "bundle manifest: not in canonical form (compact JSON in the field order of SPEC.md §4.2, then only spaces)",
             ));
         }
@@ -171,40 +196,53 @@ impl BundleManifest {
     }
 
     fn validate(&self) -> Result<(), Invalid> {
-        let bad = |what: String| Err(Invalid::new(format!("bundle manifest: {what}")));
+        let bad =
+            |rule: Rule, what: String| Err(Invalid::new(rule, format!("bundle manifest: {what}")));
         let mut sealed = self.clone();
         sealed.seal();
         if sealed.bundle_id != self.bundle_id {
-            return bad(format!(
-                "bundle_id {} does not match its content ({})",
-                self.bundle_id, sealed.bundle_id
-            ));
-        }
-        if self.created > MAX_CREATED {
-            return bad(format!(
-                "created {} is past what a tar header can hold",
-                self.created
-            ));
+            return bad(
+                Rule::M4,
+                format!(
+                    "bundle_id {} does not match its content ({})",
+                    self.bundle_id, sealed.bundle_id
+                ),
+            );
         }
         if self.volume_count == 0 {
-            return bad("volume_count is 0".into());
+            return bad(Rule::M5, "volume_count is 0".into());
         }
         if self.chunk_size == 0 || self.chunk_size > MAX_CHUNK_SIZE {
-            return bad(format!("chunk_size {} is out of range", self.chunk_size));
+            return bad(
+                Rule::M6,
+                format!("chunk_size {} is out of range", self.chunk_size),
+            );
+        }
+        if self.created > MAX_CREATED {
+            return bad(
+                Rule::M21,
+                format!(
+                    "created {} is past what a tar header can hold",
+                    self.created
+                ),
+            );
         }
         let mut seen = HashSet::new();
         for (i, b) in self.blobs.iter().enumerate() {
             if !seen.insert(b.digest) {
-                return bad(format!("blob {} is listed twice", b.digest));
+                return bad(Rule::M7, format!("blob {} is listed twice", b.digest));
             }
             if b.encoding == Encoding::Raw && b.stored_size != b.size {
-                return bad(format!("raw blob {i} has stored_size != size"));
+                return bad(Rule::M8, format!("raw blob {i} has stored_size != size"));
             }
             if b.media_type.is_some() && b.size > MAX_MANIFEST_SIZE {
-                return bad(format!(
+                return bad(
+                    Rule::M24,
+                    format!(
                     "blob {} is a manifest of {} bytes, over the {MAX_MANIFEST_SIZE}-byte limit",
                     b.digest, b.size
-                ));
+                ),
+                );
             }
             if b.encoding == Encoding::Base {
                 // M23: carried by no volume, and only layers and configs may be left out.
@@ -213,23 +251,32 @@ impl BundleManifest {
                     || b.last_volume != 0
                     || b.media_type.is_some()
                 {
-                    return bad(format!(
-                        "base blob {i} must have stored_size 0, volumes 0..0 and no media type"
-                    ));
+                    return bad(
+                        Rule::M23,
+                        format!(
+                            "base blob {i} must have stored_size 0, volumes 0..0 and no media type"
+                        ),
+                    );
                 }
                 continue;
             }
             if b.at.is_some() {
-                return bad(format!("blob {i} is carried but names a base location"));
+                return bad(
+                    Rule::M23,
+                    format!("blob {i} is carried but names a base location"),
+                );
             }
             if b.first_volume == 0
                 || b.first_volume > b.last_volume
                 || b.last_volume > self.volume_count
             {
-                return bad(format!(
-                    "blob {i} has volumes {}..{} outside 1..{}",
-                    b.first_volume, b.last_volume, self.volume_count
-                ));
+                return bad(
+                    Rule::M9,
+                    format!(
+                        "blob {i} has volumes {}..{} outside 1..{}",
+                        b.first_volume, b.last_volume, self.volume_count
+                    ),
+                );
             }
         }
         let blob_count = self.blobs.len();
@@ -239,22 +286,28 @@ impl BundleManifest {
             for t in &img.tags {
                 check_tag(t)?;
                 if !tagged.insert((img.repository.as_str(), t.as_str())) {
-                    return bad(format!("tag {}:{t} names two images", img.repository));
+                    return bad(
+                        Rule::M19,
+                        format!("tag {}:{t} names two images", img.repository),
+                    );
                 }
             }
             if img.blobs.iter().any(|&b| b as usize >= blob_count) {
-                return bad(format!(
-                    "image {} names a blob index out of range",
-                    img.repository
-                ));
+                return bad(
+                    Rule::M12,
+                    format!("image {} names a blob index out of range", img.repository),
+                );
             }
             match img.blobs.first() {
                 Some(&first) if self.blobs[first as usize].digest == img.digest => {}
                 _ => {
-                    return bad(format!(
-                        "image {}@{} does not list its manifest first",
-                        img.repository, img.digest
-                    ))
+                    return bad(
+                        Rule::M13,
+                        format!(
+                            "image {}@{} does not list its manifest first",
+                            img.repository, img.digest
+                        ),
+                    )
                 }
             }
         }
@@ -265,24 +318,29 @@ impl BundleManifest {
             let path = entry.path();
             check_relative_path(path)?;
             if previous.is_some_and(|p| p >= path) || !paths.insert(path) {
-                return bad(format!("tree entry {path:?} is out of order or repeated"));
+                return bad(
+                    Rule::M15,
+                    format!("tree entry {path:?} is out of order or repeated"),
+                );
             }
             previous = Some(path);
             match entry {
                 TreeEntry::File { blob, .. } if *blob as usize >= blob_count => {
-                    return bad(format!(
-                        "tree entry {path:?} names a blob index out of range"
-                    ));
+                    return bad(
+                        Rule::M16,
+                        format!("tree entry {path:?} names a blob index out of range"),
+                    );
                 }
                 TreeEntry::File { mode, .. } if *mode > 0o7777 => {
-                    return bad(format!(
-                        "tree entry {path:?} has mode {mode:o}, beyond permission bits"
-                    ));
+                    return bad(
+                        Rule::M20,
+                        format!("tree entry {path:?} has mode {mode:o}, beyond permission bits"),
+                    );
                 }
                 TreeEntry::Symlink { target, .. } => check_symlink(path, target)?,
                 // M22: a hard link names a regular file listed before it.
                 TreeEntry::Link { target, .. } if !files.contains(target.as_str()) => {
-                    return bad(format!(
+                    return bad(Rule::M22, format!(
                         "tree entry {path:?} links to {target:?}, which is not a file listed before it"
                     ));
                 }
@@ -329,22 +387,42 @@ impl Image {
 }
 
 /// Reads the version field before full parsing, so an unknown version gets its own message
-/// instead of a complaint about unknown fields.
-pub(crate) fn peek_version(bytes: &[u8], field: &str) -> Result<u32, Invalid> {
+/// instead of a complaint about unknown fields. Failures here break `rule` (M1 or R4): the
+/// bytes are not one JSON object with one integer version member.
+pub(crate) fn peek_version(bytes: &[u8], field: &str, rule: Rule) -> Result<u32, Invalid> {
+    // Each document's peek knows only its own version member, so the other document's
+    // version member is an unknown member (M3, R5), not a malformed version.
     #[derive(Deserialize)]
-    struct Peek {
+    struct PeekBundle {
         ferry_bundle: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct PeekVolume {
         ferry_volume: Option<u64>,
     }
-    let peek: Peek = serde_json::from_slice(bytes)
-        .map_err(|e| Invalid::new(format!("{field} document is not valid JSON: {e}")))?;
-    let v = if field == "ferry_bundle" {
-        peek.ferry_bundle
-    } else {
-        peek.ferry_volume
+    // A derived struct also accepts a JSON array; the version lives in an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Invalid::new(
+            rule,
+            format!("{field} document is not a JSON object"),
+        ));
+    }
+    let not_json = |e: serde_json::Error| {
+        Invalid::new(rule, format!("{field} document is not valid JSON: {e}"))
     };
-    let v = v.ok_or_else(|| Invalid::new(format!("document has no {field} version field")))?;
-    u32::try_from(v).map_err(|_| Invalid::new(format!("{field} version {v} is not supported")))
+    let v = if field == "ferry_bundle" {
+        serde_json::from_slice::<PeekBundle>(bytes)
+            .map_err(not_json)?
+            .ferry_bundle
+    } else {
+        serde_json::from_slice::<PeekVolume>(bytes)
+            .map_err(not_json)?
+            .ferry_volume
+    };
+    let v =
+        v.ok_or_else(|| Invalid::new(rule, format!("document has no {field} version field")))?;
+    u32::try_from(v)
+        .map_err(|_| Invalid::new(rule, format!("{field} version {v} is not supported")))
 }
 
 /// Repository paths as the distribution spec allows: components
@@ -377,9 +455,10 @@ fn check_repository(repo: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Invalid::new(format!(
-            "repository name {repo:?} is not valid"
-        )))
+        Err(Invalid::new(
+            Rule::M10,
+            format!("repository name {repo:?} is not valid"),
+        ))
     }
 }
 
@@ -394,7 +473,7 @@ fn check_tag(tag: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Invalid::new(format!("tag {tag:?} is not valid")))
+        Err(Invalid::new(Rule::M11, format!("tag {tag:?} is not valid")))
     }
 }
 
@@ -411,18 +490,20 @@ pub fn check_relative_path(path: &str) -> Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Invalid::new(format!(
-            "path {path:?} is not a safe relative path"
-        )))
+        Err(Invalid::new(
+            Rule::M14,
+            format!("path {path:?} is not a safe relative path"),
+        ))
     }
 }
 
 /// A symlink target must be relative and, resolved from the link's directory, stay inside the tree.
 pub fn check_symlink(path: &str, target: &str) -> Result<(), Invalid> {
     let bad = || {
-        Err(Invalid::new(format!(
-            "symlink {path:?} -> {target:?} leaves the tree"
-        )))
+        Err(Invalid::new(
+            Rule::M17,
+            format!("symlink {path:?} -> {target:?} leaves the tree"),
+        ))
     };
     if target.is_empty()
         || target.starts_with('/')
@@ -457,6 +538,24 @@ mod tests {
         assert!(check_symlink("a/b", "../c").is_ok());
         assert!(check_symlink("a/b", "../../c").is_err());
         assert!(check_symlink("a", "/etc/passwd").is_err());
+    }
+
+    /// Malformed JSON of any kind is M1 (§4.4), a well-formed document of the wrong shape
+    /// M3, an unknown version M2.
+    #[test]
+    fn the_first_rules_split_json_from_shape() {
+        let rule = |text: &str| BundleManifest::parse(text.as_bytes()).unwrap_err().rule;
+        assert_eq!(rule("not json"), Rule::M1);
+        assert_eq!(rule("[1]"), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":1"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":1} x"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":1,"ferry_bundle":1}"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":"1"}"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":4294967296}"#), Rule::M1);
+        assert_eq!(rule(r#"{"creator":"x"}"#), Rule::M1);
+        assert_eq!(rule(r#"{"ferry_bundle":2}"#), Rule::M2);
+        assert_eq!(rule(r#"{"ferry_bundle":1}"#), Rule::M3);
+        assert_eq!(rule(r#"{"ferry_bundle":1,"ferry_volume":"x"}"#), Rule::M3);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::digest::Digest;
 use crate::error::{FormatError, Invalid};
 use crate::key::PublicKey;
 use crate::manifest::BundleManifest;
+use crate::rule::Rule;
 use crate::table::{Chunk, VolumeTable};
 use crate::volume::{self, entry_len, BLOCK, MAX_DOCUMENT, SIGNATURE_SIZE, TAIL_FIXED};
 
@@ -44,6 +45,9 @@ pub struct Damage {
     pub offset: u64,
     /// What is damaged, e.g. "chunk data" or "tar header".
     pub what: String,
+    /// The rule broken (R24 header, R25 data, R26 padding); `None` when the entry could
+    /// not be read at all.
+    pub rule: Option<Rule>,
     /// The chunk, when the damage is in one.
     pub chunk: Option<Chunk>,
 }
@@ -61,8 +65,9 @@ impl Volume {
     }
 
     fn open_inner(path: &Path, trusted: Option<&[PublicKey]>) -> Result<Volume, FormatError> {
-        let not_volume = |reason: String| FormatError::NotAVolume {
+        let not_volume = |rule: Rule, reason: String| FormatError::NotAVolume {
             path: path.to_owned(),
+            rule,
             reason,
         };
         let invalid = |invalid: Invalid| FormatError::Invalid {
@@ -72,12 +77,12 @@ impl Volume {
         let file = File::open(path).map_err(FormatError::io(path))?;
         let meta = file.metadata().map_err(FormatError::io(path))?;
         if !meta.is_file() {
-            return Err(not_volume("not a regular file".into()));
+            return Err(not_volume(Rule::R1, "not a regular file".into()));
         }
         let size = meta.len();
         let min = volume::head_len(0, 0) + volume::tail_len(0);
         if size < min || size % BLOCK != 0 {
-            return Err(not_volume(format!(
+            return Err(not_volume(Rule::R1, format!(
                 "{size} bytes is not a whole number of 512-byte blocks of at least {min}: truncated, or not a ferry volume (copy it again, or write it again with ferry-pack --only-volume)"
             )));
         }
@@ -94,16 +99,17 @@ impl Volume {
         )?;
         if tail[2 * BLOCK as usize..].iter().any(|&b| b != 0) {
             return Err(not_volume(
+                Rule::R1,
                 "no end-of-archive blocks at the end: truncated, or not a ferry volume (copy it again, or write it again with ferry-pack --only-volume)".into(),
             ));
         }
         let (table_offset, table_size) = volume::parse_trailer(&tail[BLOCK as usize..2 * BLOCK as usize])
-            .ok_or_else(|| not_volume("no ferry trailer before the end of the archive: truncated, damaged, or not a ferry volume".into()))?;
+            .ok_or_else(|| not_volume(Rule::R1, "no ferry trailer before the end of the archive: truncated, damaged, or not a ferry volume".into()))?;
         // R2: the table must sit exactly before the signature, trailer and end blocks.
         if table_size > MAX_DOCUMENT
             || table_offset.checked_add(volume::tail_len(table_size)) != Some(size)
         {
-            return Err(not_volume(format!(
+            return Err(not_volume(Rule::R2, format!(
                 "the trailer places a {table_size}-byte table at offset {table_offset}, which does not end where the file does ({size} bytes): truncated or damaged"
             )));
         }
@@ -118,6 +124,7 @@ impl Volume {
                 &table_bytes,
                 &table_sig,
                 "volume table",
+                Rule::R3,
             )?]),
             None => None,
         };
@@ -127,21 +134,26 @@ impl Volume {
         let ix = table.index;
         if bm.size > MAX_DOCUMENT || ix.size > MAX_DOCUMENT {
             return Err(invalid(Invalid::new(
+                Rule::R8,
                 "volume table declares a manifest or index over the size limit",
             )));
         }
         let head = volume::head_len(bm.size, ix.size);
         if head > table_offset {
             return Err(invalid(Invalid::new(
+                Rule::R8,
                 "volume table declares a manifest and index larger than the volume",
             )));
         }
         let manifest_bytes = read(BLOCK, bm.size)?;
         if Digest::of(&manifest_bytes) != bm.digest {
-            return Err(invalid(Invalid::new(format!(
-                "{} at offset 0 does not match the digest in the volume table: damaged",
-                volume::BUNDLE_NAME
-            ))));
+            return Err(invalid(Invalid::new(
+                Rule::R9,
+                format!(
+                    "{} at offset 0 does not match the digest in the volume table: damaged",
+                    volume::BUNDLE_NAME
+                ),
+            )));
         }
         let manifest_sig_offset = entry_len(bm.size);
         let manifest_sig = read(manifest_sig_offset + BLOCK, SIGNATURE_SIZE)?;
@@ -152,45 +164,42 @@ impl Volume {
                 &manifest_bytes,
                 &manifest_sig,
                 "bundle manifest",
+                Rule::R10,
             )?;
         }
+        // R11: the finding names the M rule broken.
         let manifest = BundleManifest::parse(&manifest_bytes).map_err(invalid)?;
         let index_offset = manifest_sig_offset + entry_len(SIGNATURE_SIZE);
         let index_bytes = read(index_offset + BLOCK, ix.size)?;
         if Digest::of(&index_bytes) != ix.digest || ix.digest != manifest.index_json {
-            return Err(invalid(Invalid::new(format!(
-                "{} does not match the digest in the volume table and bundle manifest: damaged",
-                volume::INDEX_NAME
-            ))));
+            return Err(invalid(Invalid::new(
+                Rule::R12,
+                format!(
+                    "{} does not match the digest in the volume table and bundle manifest: damaged",
+                    volume::INDEX_NAME
+                ),
+            )));
         }
         let index_sig_offset = index_offset + entry_len(ix.size);
         let index_sig = read(index_sig_offset + BLOCK, SIGNATURE_SIZE)?;
         if let Some(keys) = &signer {
-            check_signature(path, keys, &index_bytes, &index_sig, "image index")?;
+            check_signature(
+                path,
+                keys,
+                &index_bytes,
+                &index_sig,
+                "image index",
+                Rule::R13,
+            )?;
         }
         if table.bundle_id != manifest.bundle_id || table.volume_count != manifest.volume_count {
             return Err(invalid(Invalid::new(
+                Rule::R14,
                 "volume table and bundle manifest belong to different bundles",
             )));
         }
         check_chunks(&table, &manifest, head, table_offset).map_err(invalid)?;
-        // R33: the manifest names the key that signed it.
-        if let Some(fp) = &signed_by {
-            if *fp != manifest.key {
-                return Err(invalid(Invalid::new(format!(
-                    "bundle manifest names key {} but was signed by {fp}",
-                    manifest.key
-                ))));
-            }
-        }
-        // R34: no volume is larger than the size the bundle was made for.
-        if size > manifest.volume_size {
-            return Err(invalid(Invalid::new(format!(
-                "volume is {size} bytes, larger than the bundle's volume size {}",
-                manifest.volume_size
-            ))));
-        }
-        // Every metadata entry's header, padding and the fixed tail, byte for byte.
+        // R23: every metadata entry's header, padding and the fixed tail, byte for byte.
         let mtime = manifest.created;
         let meta_entries: [(u64, String, &[u8]); 7] = [
             (0, volume::BUNDLE_NAME.into(), &manifest_bytes),
@@ -217,10 +226,32 @@ impl Volume {
                 || &whole[BLOCK as usize..data_end] != data
                 || whole[data_end..].iter().any(|&b| b != 0)
             {
-                return Err(invalid(Invalid::new(format!(
+                return Err(invalid(Invalid::new(Rule::R23, format!(
                     "entry {name} at offset {offset} is damaged (tar header, data or padding differs from what the signed table implies)"
                 ))));
             }
+        }
+        // R33: the manifest names the key that signed it.
+        if let Some(fp) = &signed_by {
+            if *fp != manifest.key {
+                return Err(invalid(Invalid::new(
+                    Rule::R33,
+                    format!(
+                        "bundle manifest names key {} but was signed by {fp}",
+                        manifest.key
+                    ),
+                )));
+            }
+        }
+        // R34: no volume is larger than the size the bundle was made for.
+        if size > manifest.volume_size {
+            return Err(invalid(Invalid::new(
+                Rule::R34,
+                format!(
+                    "volume is {size} bytes, larger than the bundle's volume size {}",
+                    manifest.volume_size
+                ),
+            )));
         }
         Ok(Volume {
             path: path.to_owned(),
@@ -282,6 +313,7 @@ impl Volume {
             Err(e) => Some(Damage {
                 offset: c.offset,
                 what: format!("unreadable: {e}"),
+                rule: None,
                 chunk: Some(*c),
             }),
         }
@@ -289,10 +321,11 @@ impl Volume {
 
     /// R24–R26 on a chunk's whole entry: header, data, padding.
     fn check_entry(&self, c: &Chunk, buf: &[u8]) -> Option<Damage> {
-        let damage = |what: String| {
+        let damage = |rule: Rule, what: &str| {
             Some(Damage {
                 offset: c.offset,
-                what,
+                what: what.to_string(),
+                rule: Some(rule),
                 chunk: Some(*c),
             })
         };
@@ -300,13 +333,13 @@ impl Volume {
         let name = volume::chunk_name(&blob.digest, blob.encoding, c.stream_offset);
         let end = (BLOCK + c.size) as usize;
         if buf[..BLOCK as usize] != volume::header(&name, c.size, self.manifest.created) {
-            return damage("tar header".into());
+            return damage(Rule::R24, "tar header");
         }
         if Digest(Sha256::digest(&buf[BLOCK as usize..end]).into()) != c.sha256 {
-            return damage("chunk data".into());
+            return damage(Rule::R25, "chunk data");
         }
         if buf[end..].iter().any(|&b| b != 0) {
-            return damage("padding after chunk".into());
+            return damage(Rule::R26, "padding after chunk");
         }
         None
     }
@@ -323,7 +356,9 @@ impl Volume {
         };
         if let Some(d) = problem {
             let blob = &self.manifest.blobs[c.blob as usize];
+            // R30: R24–R26 again, on the bytes actually used.
             return Err(FormatError::Blob {
+                rule: Some(Rule::R30),
                 what: format!(
                     "blob {} (chunk at offset {} of {})",
                     blob.digest,
@@ -358,6 +393,7 @@ fn check_signature(
     message: &[u8],
     sig: &[u8],
     what: &str,
+    rule: Rule,
 ) -> Result<PublicKey, FormatError> {
     if let Some(k) = keys.iter().find(|k| k.verify(message, sig)) {
         return Ok(k.clone());
@@ -365,6 +401,7 @@ fn check_signature(
     let trusted: Vec<String> = keys.iter().map(|k| k.fingerprint()).collect();
     Err(FormatError::Untrusted {
         path: path.to_owned(),
+        rule,
         detail: format!(
             "the {what} signature does not verify with {} — damaged, forged, or signed by another key; `ferry-unpack inspect` shows the key it claims, compare fingerprints with the connected side",
             if trusted.is_empty() { "any key (none given)".to_string() } else { format!("trusted key(s) {}", trusted.join(", ")) }
@@ -382,31 +419,32 @@ fn check_chunks(
     let mut expected = head;
     let mut previous: Option<&Chunk> = None;
     for c in &table.chunks {
-        let bad = |what: &str| {
-            Err(Invalid::new(format!(
-                "volume table: chunk at offset {}: {what}",
-                c.offset
-            )))
+        let bad = |rule: Rule, what: &str| {
+            Err(Invalid::new(
+                rule,
+                format!("volume table: chunk at offset {}: {what}", c.offset),
+            ))
         };
         if c.offset != expected {
-            return bad(&format!(
-                "expected at offset {expected} (chunks must follow each other)"
-            ));
+            return bad(
+                Rule::R15,
+                &format!("expected at offset {expected} (chunks must follow each other)"),
+            );
         }
         let Some(blob) = m.blobs.get(c.blob as usize) else {
-            return bad("names a blob the manifest does not have");
+            return bad(Rule::R16, "names a blob the manifest does not have");
         };
         if c.size > m.chunk_size || (c.size == 0 && blob.stored_size != 0) {
-            return bad("size is zero or over the chunk size");
+            return bad(Rule::R17, "size is zero or over the chunk size");
         }
         if c.stream_offset
             .checked_add(c.size)
             .is_none_or(|end| end > blob.stored_size)
         {
-            return bad("reaches past the end of its blob");
+            return bad(Rule::R18, "reaches past the end of its blob");
         }
         if table.volume < blob.first_volume || table.volume > blob.last_volume {
-            return bad("its blob is not listed in this volume");
+            return bad(Rule::R19, "its blob is not listed in this volume");
         }
         // Blobs are laid out in manifest order, each blob's chunks in stream order, with no
         // gaps: a chunk continues its predecessor's blob or starts the next blob at 0.
@@ -422,21 +460,21 @@ fn check_chunks(
             None => c.stream_offset == 0 || blob.first_volume < table.volume,
         };
         if !follows {
-            return bad("out of order, overlapping, or leaving a gap");
+            return bad(Rule::R20, "out of order, overlapping, or leaving a gap");
         }
         expected = expected
             .checked_add(entry_len(c.size))
-            .ok_or_else(|| Invalid::new("volume table: offsets overflow"))?;
+            .ok_or_else(|| Invalid::new(Rule::R15, "volume table: offsets overflow"))?;
         previous = Some(c);
     }
     if let Some(last) = previous {
         let blob = &m.blobs[last.blob as usize];
         if last.stream_offset + last.size != blob.stored_size && blob.last_volume <= table.volume {
-            return Err(Invalid::new("volume table: the last chunk leaves its blob unfinished, yet no later volume holds the rest"));
+            return Err(Invalid::new(Rule::R21, "volume table: the last chunk leaves its blob unfinished, yet no later volume holds the rest"));
         }
     }
     if expected != table_offset {
-        return Err(Invalid::new(format!(
+        return Err(Invalid::new(Rule::R22, format!(
             "volume table: chunks end at {expected} but the table starts at {table_offset}: entries are missing or unnamed"
         )));
     }

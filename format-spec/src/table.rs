@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{bare_hex, Digest};
 use crate::error::Invalid;
 use crate::manifest::{peek_version, MAX_CHUNK_SIZE};
+use crate::rule::Rule;
 
 pub const TABLE_VERSION: u32 = 1;
 
@@ -54,31 +55,38 @@ impl VolumeTable {
     /// Parses and checks the rules that need no other document (SPEC.md §5.6).
     /// Call only on signature-checked bytes.
     pub fn parse(bytes: &[u8]) -> Result<VolumeTable, Invalid> {
-        let version = peek_version(bytes, "ferry_volume")?;
+        let version = peek_version(bytes, "ferry_volume", Rule::R4)?;
         if version != TABLE_VERSION {
-            return Err(Invalid::new(format!(
+            return Err(Invalid::new(Rule::R4, format!(
                 "volume table version {version} is not supported (this ferry reads version {TABLE_VERSION})"
             )));
         }
         let t: VolumeTable = serde_json::from_slice(bytes)
-            .map_err(|e| Invalid::new(format!("volume table: {e}")))?;
+            .map_err(|e| Invalid::new(Rule::R5, format!("volume table: {e}")))?;
         if t.to_bytes() != bytes {
             return Err(Invalid::new(
+                Rule::R5,
                 "volume table: not in canonical form (compact JSON in the field order of SPEC.md §5.4)",
             ));
         }
         if t.volume == 0 || t.volume > t.volume_count {
-            return Err(Invalid::new(format!(
-                "volume table: volume {} of {} is out of range",
-                t.volume, t.volume_count
-            )));
+            return Err(Invalid::new(
+                Rule::R6,
+                format!(
+                    "volume table: volume {} of {} is out of range",
+                    t.volume, t.volume_count
+                ),
+            ));
         }
         for c in &t.chunks {
             if c.size > MAX_CHUNK_SIZE {
-                return Err(Invalid::new(format!(
-                    "volume table: chunk at offset {} declares {} bytes, over the {} limit",
-                    c.offset, c.size, MAX_CHUNK_SIZE
-                )));
+                return Err(Invalid::new(
+                    Rule::R7,
+                    format!(
+                        "volume table: chunk at offset {} declares {} bytes, over the {} limit",
+                        c.offset, c.size, MAX_CHUNK_SIZE
+                    ),
+                ));
             }
         }
         Ok(t)

@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PublicKey;
 use crate::read::Volume;
+use crate::rule::Rule;
 
 /// Volume files and standalone manifests found among the paths given.
 #[derive(Debug, Default)]
@@ -85,6 +86,46 @@ pub struct BundleSummary {
     pub signed_by: Option<String>,
 }
 
+/// What `verify` found of one volume (SPEC.md §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum VolumeStatus {
+    /// R1–R23, R33, R34 held and every chunk passed R24–R26.
+    Ok,
+    /// The volume verified, but some chunks failed R24–R26 or could not be read.
+    Damaged,
+    /// The volume verified but belongs to another bundle than "this" one (R27).
+    Foreign,
+    /// Whole and well formed, but signed by a key that is not trusted (R13): the `--trust`
+    /// key does not match.
+    Untrusted,
+    /// A rule of R1–R23, R33, R34 failed: nothing in it can be trusted.
+    Invalid,
+    /// An I/O error stopped the reading; nothing is known about the volume.
+    Unreadable,
+}
+
+impl VolumeStatus {
+    /// The word of SPEC.md §6.1 and of `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeStatus::Ok => "ok",
+            VolumeStatus::Damaged => "damaged",
+            VolumeStatus::Foreign => "foreign",
+            VolumeStatus::Untrusted => "untrusted",
+            VolumeStatus::Invalid => "invalid",
+            VolumeStatus::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl std::fmt::Display for VolumeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct VolumeReport {
     pub path: PathBuf,
@@ -94,9 +135,12 @@ pub struct VolumeReport {
     /// signing key that is not among the trusted ones: the `--trust` key does not match),
     /// `invalid` (cannot be verified: truncated, a damaged or forged table, not a ferry
     /// volume) or `unreadable` (an I/O error).
-    pub status: &'static str,
+    pub status: VolumeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The SPEC.md rule `error` reports (for `invalid` and `foreign` volumes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
     /// For a volume that could not be verified: the number its file name claims
     /// (`ferry-<id>-NNN-of-MMM.tar`), unverified, so the report does not call it missing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +160,9 @@ pub struct VolumeReport {
 pub struct DamageReport {
     pub offset: u64,
     pub what: String,
+    /// R24, R25 or R26; absent for an entry that could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blob: Option<Digest>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,8 +190,13 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                     path: path.clone(),
                     volume: Some(v.table.volume),
                     bundle_id: Some(v.table.bundle_id),
-                    status: if damage.is_empty() { "ok" } else { "damaged" },
+                    status: if damage.is_empty() {
+                        VolumeStatus::Ok
+                    } else {
+                        VolumeStatus::Damaged
+                    },
                     error: None,
+                    rule: None,
                     named_volume: None,
                     key_found: None,
                     damage: damage
@@ -152,6 +204,7 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                         .map(|d| DamageReport {
                             offset: d.offset,
                             what: d.what,
+                            rule: d.rule,
                             blob: d.chunk.map(|c| m.blobs[c.blob as usize].digest),
                             stream_offset: d.chunk.map(|c| c.stream_offset),
                         })
@@ -168,10 +221,11 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
                     // An I/O error says nothing about the volume; anything else means it
                     // cannot be trusted (truncated, damaged table, forged, not a volume).
                     status: if matches!(e, FormatError::Io { .. }) {
-                        "unreadable"
+                        VolumeStatus::Unreadable
                     } else {
-                        "invalid"
+                        VolumeStatus::Invalid
                     },
+                    rule: e.rule(),
                     error: Some(e.to_string()),
                     named_volume: None,
                     key_found: None,
@@ -212,10 +266,35 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             .max_by_key(|(_, (n, created))| (*n, *created))
             .map(|(id, _)| *id)
     });
+    // R27: "this" bundle's volumes carry byte-identical manifests, padding included, as
+    // extract requires. The bytes most of them carry are the reference (ties: the first
+    // given), so the report names the odd volume out, not the others.
+    let mut spellings: Vec<(&[u8], usize)> = Vec::new();
+    for (_, v) in opened
+        .iter()
+        .filter(|(_, v)| Some(v.table.bundle_id) == chosen)
+    {
+        let bytes = v.manifest_bytes.as_slice();
+        match spellings.iter_mut().find(|(b, _)| *b == bytes) {
+            Some((_, n)) => *n += 1,
+            None => spellings.push((bytes, 1)),
+        }
+    }
+    let most = spellings.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let reference: Option<&[u8]> = spellings.iter().find(|(_, n)| *n == most).map(|(b, _)| *b);
     let mut seen = std::collections::BTreeSet::new();
     let mut summary = None;
     for (i, v) in &opened {
-        if Some(v.table.bundle_id) == chosen {
+        let same_bytes = reference == Some(v.manifest_bytes.as_slice());
+        if Some(v.table.bundle_id) == chosen && !same_bytes {
+            let r = &mut reports[*i];
+            r.status = VolumeStatus::Foreign;
+            r.rule = Some(Rule::R27);
+            r.error = Some(format!(
+                "carries a bundle.json of bundle {} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume",
+                v.table.bundle_id
+            ));
+        } else if Some(v.table.bundle_id) == chosen {
             seen.insert(v.table.volume);
             summary.get_or_insert_with(|| BundleSummary {
                 bundle_id: v.manifest.bundle_id,
@@ -227,7 +306,8 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             });
         } else {
             let r = &mut reports[*i];
-            r.status = "foreign";
+            r.status = VolumeStatus::Foreign;
+            r.rule = Some(Rule::R27);
             r.error = Some(format!(
                 "belongs to bundle {} (created {}), not bundle {}",
                 v.table.bundle_id,
@@ -253,7 +333,7 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
         // (An `untrusted` volume keeps the number its table claims, and is not counted.)
         for r in reports
             .iter_mut()
-            .filter(|r| r.volume.is_none() && r.status != "untrusted")
+            .filter(|r| r.volume.is_none() && r.status != VolumeStatus::Untrusted)
         {
             r.named_volume = named_volume(&r.path, &prefix);
             seen.extend(r.named_volume);
@@ -263,13 +343,13 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
         .as_ref()
         .map(|s| (1..=s.volume_count).filter(|n| !seen.contains(n)).collect())
         .unwrap_or_default();
-    let ok = !reports.is_empty() && reports.iter().all(|r| r.status == "ok");
+    let ok = !reports.is_empty() && reports.iter().all(|r| r.status == VolumeStatus::Ok);
     let repair_command = summary.as_ref().and_then(|s| {
         // Only what is known to be damaged: a volume not given may be fine where it is, and
         // one signed by another key is a question of which key to trust, not of the medium.
         let mut redo: Vec<u32> = reports
             .iter()
-            .filter(|r| r.status == "damaged" || r.status == "invalid")
+            .filter(|r| matches!(r.status, VolumeStatus::Damaged | VolumeStatus::Invalid))
             .filter_map(|r| r.volume.or(r.named_volume))
             .collect();
         redo.sort_unstable();
@@ -310,7 +390,7 @@ fn signed_by_another_key(r: &mut VolumeReport, trusted: &[PublicKey]) {
         return;
     }
     let trusted: Vec<String> = trusted.iter().map(PublicKey::fingerprint).collect();
-    r.status = "untrusted";
+    r.status = VolumeStatus::Untrusted;
     r.error = Some(format!(
         "signed by key {found} (the key the volume names), not by a trusted key ({}): the --trust key does not match",
         if trusted.is_empty() { "none given".to_string() } else { trusted.join(", ") }
@@ -339,6 +419,7 @@ pub fn read_standalone(
     if !trusted.iter().any(|k| k.verify(&bytes, &sig)) {
         return Err(FormatError::Untrusted {
             path: path.to_owned(),
+            rule: Rule::R10,
             detail: "the bundle manifest signature does not verify".into(),
         });
     }

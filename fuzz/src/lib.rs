@@ -18,11 +18,11 @@ const VECTOR_KEY: &str = include_str!("../../format-spec/vectors/vector-key.pem"
 
 /// The five volumes of `format-spec/vectors/valid-bundle`, in volume order.
 pub const VALID_BUNDLE: [&[u8]; 5] = [
-    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-94c18dfa2370-001-of-005.tar"),
-    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-94c18dfa2370-002-of-005.tar"),
-    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-94c18dfa2370-003-of-005.tar"),
-    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-94c18dfa2370-004-of-005.tar"),
-    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-94c18dfa2370-005-of-005.tar"),
+    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-772623e2e1fa-001-of-005.tar"),
+    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-772623e2e1fa-002-of-005.tar"),
+    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-772623e2e1fa-003-of-005.tar"),
+    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-772623e2e1fa-004-of-005.tar"),
+    include_bytes!("../../format-spec/vectors/valid-bundle/ferry-772623e2e1fa-005-of-005.tar"),
 ];
 
 pub fn vector_key() -> &'static PrivateKey {

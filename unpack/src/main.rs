@@ -14,7 +14,7 @@ use clap::Parser;
 use ferry_format::bundle::Bundle;
 use ferry_format::key::PublicKey;
 use ferry_format::read::Volume;
-use ferry_format::verify::{collect_inputs, verify};
+use ferry_format::verify::{collect_inputs, verify, VolumeStatus};
 
 use cli::{Cli, Command};
 
@@ -119,7 +119,7 @@ fn run_verify(
     let io_only = report
         .volumes
         .iter()
-        .all(|v| v.status == "ok" || v.status == "unreadable");
+        .all(|v| matches!(v.status, VolumeStatus::Ok | VolumeStatus::Unreadable));
     Ok(if report.ok {
         0
     } else if io_only {
@@ -135,7 +135,11 @@ fn record_verified(
     report: &ferry_format::verify::Report,
     keys: &[PublicKey],
 ) {
-    for v in report.volumes.iter().filter(|v| v.status == "ok") {
+    for v in report
+        .volumes
+        .iter()
+        .filter(|v| v.status == VolumeStatus::Ok)
+    {
         let Ok(vol) = Volume::open(&v.path, keys) else {
             continue;
         };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ferry_format::read::Volume;
 use ferry_format::size::human;
-use ferry_format::verify::{collect_inputs, Report, VolumeReport};
+use ferry_format::verify::{collect_inputs, Report, VolumeReport, VolumeStatus};
 
 use crate::{load_keys, Outcome};
 
@@ -31,7 +31,7 @@ pub fn print_verify(r: &Report) {
         };
         println!(
             "{:<10} {number:<14} {}",
-            v.status.to_uppercase(),
+            v.status.as_str().to_uppercase(),
             v.path.display()
         );
         if let Some(e) = &v.error {
@@ -81,12 +81,12 @@ pub fn print_verify(r: &Report) {
     let untrusted: Vec<&VolumeReport> = r
         .volumes
         .iter()
-        .filter(|v| v.status == "untrusted")
+        .filter(|v| v.status == VolumeStatus::Untrusted)
         .collect();
     let bad = r
         .volumes
         .iter()
-        .filter(|v| v.status != "ok" && v.status != "untrusted")
+        .filter(|v| !matches!(v.status, VolumeStatus::Ok | VolumeStatus::Untrusted))
         .count();
     if r.ok {
         println!("all {} volume(s) given verified", r.volumes.len());
