@@ -10,6 +10,8 @@ command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# tmux renders what a terminal shows (the pack prompt test reads the screen at 80 and 220 columns).
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # A fault test stops ferry-pack at an exact point (tests/src/faults.rs StoppedAt).
 command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then

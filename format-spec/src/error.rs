@@ -74,6 +74,9 @@ pub enum FormatError {
         rule: Option<Rule>,
         reason: String,
     },
+    /// The cancel flag was set (Ctrl-C, SIGTERM): stopped at a safe point.
+    #[error("interrupted")]
+    Interrupted,
     #[error("another ferry-unpack{} is using state directory {}; wait for it to finish, or use another --state", .holder.map(|p| format!(" (pid {p})")).unwrap_or_default(), .dir.display())]
     StateBusy { dir: PathBuf, holder: Option<u32> },
 }

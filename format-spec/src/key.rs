@@ -6,7 +6,6 @@
 //! `openssl pkeyutl -verify -pubin -inkey KEY.pub -rawin -in FILE -sigfile FILE.sig` checks them.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
@@ -34,6 +33,12 @@ pub enum KeyError {
     Exists { path: PathBuf },
     #[error("{path} is not an Ed25519 private key in PKCS#8 PEM (`openssl genpkey -algorithm ed25519` writes one): {reason}")]
     BadPrivate { path: PathBuf, reason: String },
+    #[error("{path} is {found}; ferry signs with Ed25519 keys in PKCS#8 PEM only. Make one with `ferry-pack keygen KEY` (or `openssl genpkey -algorithm ed25519 -out KEY`) and give it to --key")]
+    NotEd25519 { path: PathBuf, found: String },
+    #[error("{path} is a public key; --key takes the private key (KEY, not KEY.pub: KEY.pub goes to `ferry-unpack --trust`)")]
+    PublicGiven { path: PathBuf },
+    #[error("{path} is encrypted with a passphrase; ferry reads unencrypted keys: decrypt it with `openssl pkey -in KEY -out PLAIN` (keep PLAIN mode 0600), or make a new key with `ferry-pack keygen KEY`")]
+    Encrypted { path: PathBuf },
     #[error(
         "{path} is not an Ed25519 public key in PEM (`openssl pkey -pubout` writes one): {reason}"
     )]
@@ -110,9 +115,20 @@ impl PrivateKey {
     }
 
     pub fn from_pem(text: &str, path: &Path) -> Result<PrivateKey, KeyError> {
-        let key = SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| KeyError::BadPrivate {
-            path: path.to_owned(),
-            reason: e.to_string(),
+        let key = SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| {
+            let path = path.to_owned();
+            match pem_label(text) {
+                Some("PUBLIC KEY") => return KeyError::PublicGiven { path },
+                Some("ENCRYPTED PRIVATE KEY") => return KeyError::Encrypted { path },
+                _ => {}
+            }
+            match other_key_kind(text) {
+                Some(found) => KeyError::NotEd25519 { path, found },
+                None => KeyError::BadPrivate {
+                    path,
+                    reason: e.to_string(),
+                },
+            }
         })?;
         Ok(PrivateKey { key })
     }
@@ -148,9 +164,23 @@ impl PrivateKey {
         self.key.sign(message).to_bytes()
     }
 
-    /// Writes `path` (mode 0600, never overwriting) and `path.pub`.
+    /// Writes `path` (mode 0600, never overwriting, never through a link) and `path.pub`,
+    /// creating a missing parent directory (mode 0700: it holds a private key).
     pub fn save_new(&self, path: &Path) -> Result<PathBuf, KeyError> {
         let pub_path = public_path_for(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|source| KeyError::Write {
+                        path: dir.to_owned(),
+                        source,
+                    })?;
+            }
+        }
         for p in [path, pub_path.as_path()] {
             if p.symlink_metadata().is_ok() {
                 return Err(KeyError::Exists { path: p.to_owned() });
@@ -162,6 +192,48 @@ impl PrivateKey {
     }
 }
 
+/// The label of a PEM file's first `-----BEGIN LABEL-----` line.
+fn pem_label(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("-----BEGIN "))
+        .and_then(|l| l.strip_suffix("-----"))
+}
+
+/// What kind of key a PEM file holds when it is not an Ed25519 PKCS#8 key: the decoder's
+/// own error names the OID it expected (Ed25519's), which misleads; name the one found.
+fn other_key_kind(text: &str) -> Option<String> {
+    use ed25519_dalek::pkcs8::spki::der::pem;
+    let label = pem_label(text)?;
+    let by_label = match label {
+        "RSA PRIVATE KEY" => Some("an RSA private key (PKCS#1)"),
+        "EC PRIVATE KEY" => Some("an EC (ECDSA) private key"),
+        "DSA PRIVATE KEY" => Some("a DSA private key"),
+        "OPENSSH PRIVATE KEY" => Some("an OpenSSH private key (the ssh-keygen format)"),
+        _ => None,
+    };
+    if let Some(kind) = by_label {
+        return Some(kind.to_owned());
+    }
+    if label != "PRIVATE KEY" {
+        return None;
+    }
+    let (_, der) = pem::decode_vec(text.trim().as_bytes()).ok()?;
+    let info = ed25519_dalek::pkcs8::PrivateKeyInfo::try_from(der.as_slice()).ok()?;
+    let oid = info.algorithm.oid.to_string();
+    let name = match oid.as_str() {
+        "1.3.101.112" => return None,
+        "1.2.840.113549.1.1.1" => "an RSA private key",
+        "1.2.840.113549.1.1.10" => "an RSA-PSS private key",
+        "1.2.840.10045.2.1" => "an EC (ECDSA) private key",
+        "1.3.101.113" => "an Ed448 private key",
+        "1.3.101.110" => "an X25519 private key",
+        "1.3.101.111" => "an X448 private key",
+        "1.2.840.10040.4.1" => "a DSA private key",
+        _ => "a private key",
+    };
+    Some(format!("{name} (algorithm OID {oid})"))
+}
+
 /// `KEY` → `KEY.pub`.
 pub fn public_path_for(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -169,20 +241,13 @@ pub fn public_path_for(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Exclusive temporary beside the key, renamed into place (durable-file): never through a
+/// link, and never a half-written key under the final name.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| KeyError::Write {
+    durable_file::write_with_mode(path, bytes, mode).map_err(|source| KeyError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)
+    })
 }
 
 pub fn fingerprint_of(raw_public: &[u8; 32]) -> String {
@@ -235,6 +300,17 @@ mod tests {
         let fp = public.fingerprint();
         assert_eq!(fp.len(), 19);
         assert_eq!(fp.matches('-').count(), 3);
+    }
+
+    #[test]
+    fn a_public_key_given_as_the_private_key_is_named_so() {
+        let key = PrivateKey::generate().unwrap();
+        let e = PrivateKey::from_pem(&key.public().to_pem(), Path::new("k.pub")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("k.pub is a public key; --key takes the private key"),
+            "{e}"
+        );
     }
 
     #[test]

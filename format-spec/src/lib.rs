@@ -4,9 +4,11 @@
 
 pub mod bundle;
 pub mod digest;
+pub mod drift;
 pub mod error;
 pub mod key;
 pub mod manifest;
+pub mod media;
 pub mod pack;
 pub mod plan;
 pub mod read;

@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::SystemTime;
 
@@ -77,9 +78,18 @@ const CACHE_ALL: u64 = 64 << 20;
 /// Decides each blob's encoding, both cores at once. Compressible candidates are
 /// compressed once here to learn their exact stored size (the plan needs it) and hashed
 /// on the way; gzip and zstd layers are only sniffed and are hashed while written.
-pub fn prepare(blobs: &[SourceBlob]) -> Result<Vec<Prepared>, FormatError> {
+/// Stops with [`FormatError::Interrupted`] once `cancel` is set (checked between blobs).
+pub fn prepare(blobs: &[SourceBlob], cancel: &AtomicBool) -> Result<Vec<Prepared>, FormatError> {
     let budget = std::sync::atomic::AtomicU64::new(CACHE_ALL);
-    blobs.par_iter().map(|b| prepare_one(b, &budget)).collect()
+    blobs
+        .par_iter()
+        .map(|b| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(FormatError::Interrupted);
+            }
+            prepare_one(b, &budget)
+        })
+        .collect()
 }
 
 /// Re-hashes files that hold the same blob as a packed one (copies the mirror did not
@@ -289,11 +299,29 @@ pub struct Written {
     pub size: u64,
 }
 
+/// Why writing stopped, with the volumes that were complete (renamed to their final
+/// names) by then, so the caller can say what is done and how to go on.
+#[derive(Debug)]
+pub struct Stopped {
+    pub error: FormatError,
+    pub written: Vec<Written>,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// Writes the volumes of `plan` (all of them, or those in `only`), each into the directory
 /// `destination` chooses for it (one mount point per disk, say), and the standalone manifest
-/// beside every volume written. Volumes are written as `.NAME.partial` and renamed when
-/// complete; on error the partial file is removed, and if the mirror itself proved bad, so
+/// beside every volume written. Each volume is written under an exclusive random-named
+/// temporary (durable-file) and renamed when complete; on error, or when `cancel` is set
+/// (checked between chunks), the temporary is removed. If the mirror itself proved bad, so
 /// are the volumes this run completed: they belong to a bundle that cannot be finished.
+#[allow(clippy::too_many_arguments)]
 pub fn write_volumes(
     plan: &Plan,
     sources: &[SourceBlob],
@@ -302,7 +330,9 @@ pub fn write_volumes(
     destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
     only: &[u32],
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<Written>, FormatError> {
+    cancel: &AtomicBool,
+) -> Result<Vec<Written>, Stopped> {
+    let stopped = |error, written| Stopped { error, written };
     let selected: Vec<&VolumePlan> = plan
         .volumes
         .iter()
@@ -312,11 +342,14 @@ pub fn write_volumes(
         .iter()
         .find(|&&n| n == 0 || n as usize > plan.volumes.len())
     {
-        return Err(FormatError::Plan(format!(
-            "--only-volume {n}: the bundle has {} volumes (1 to {})",
-            plan.volumes.len(),
-            plan.volumes.len()
-        )));
+        return Err(stopped(
+            FormatError::Plan(format!(
+                "--only-volume {n}: the bundle has {} volumes (1 to {})",
+                plan.volumes.len(),
+                plan.volumes.len()
+            )),
+            Vec::new(),
+        ));
     }
     let mut written = Vec::new();
     let result = write_selected(
@@ -327,6 +360,7 @@ pub fn write_volumes(
         destination,
         &selected,
         progress,
+        cancel,
         &mut written,
     );
     if let Err(e) = result {
@@ -337,42 +371,51 @@ pub fn write_volumes(
             for w in &written {
                 let _ = fs::remove_file(&w.path);
             }
+            written.clear();
+        } else {
+            // The complete volumes stay usable: give them their standalone manifest too
+            // (best effort: the disk may be the very thing that is full).
+            for out in dirs_of(&written) {
+                let _ = write_manifest_copy(plan, key, out);
+            }
         }
-        return Err(e);
+        return Err(stopped(e, written));
     }
-    let mut dirs: Vec<&Path> = written.iter().filter_map(|w| w.path.parent()).collect();
-    dirs.dedup();
-    for out in dirs {
-        write_manifest_copy(plan, key, out)?;
+    for out in dirs_of(&written) {
+        if let Err(e) = write_manifest_copy(plan, key, out) {
+            return Err(stopped(e, written));
+        }
     }
     Ok(written)
 }
 
-/// The standalone `ferry-<id>.bundle.json` and its signature, beside the volumes.
+fn dirs_of(written: &[Written]) -> Vec<&Path> {
+    let mut dirs: Vec<&Path> = written.iter().filter_map(|w| w.path.parent()).collect();
+    dirs.dedup();
+    dirs
+}
+
+/// Bytes the standalone manifest and its signature take on each medium.
+pub fn manifest_copy_size(plan: &Plan) -> u64 {
+    plan.manifest_bytes.len() as u64 + crate::key::SIGNATURE_LEN as u64
+}
+
+/// The standalone `ferry-<id>.bundle.json` and its signature, beside the volumes. A copy
+/// already there with the same bytes is left as it is (a rerun on a full medium).
 pub fn write_manifest_copy(plan: &Plan, key: &PrivateKey, out: &Path) -> Result<(), FormatError> {
     let name = volume::manifest_file_name(&plan.manifest.bundle_id);
-    write_atomically(&out.join(&name), &plan.manifest_bytes)?;
-    write_atomically(
-        &out.join(format!("{name}.sig")),
-        &key.sign(&plan.manifest_bytes),
-    )
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FormatError> {
-    let tmp = partial_path(path);
-    let mut f = File::create(&tmp).map_err(FormatError::io(&tmp))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(FormatError::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(FormatError::io(path))
-}
-
-fn partial_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial"))
+    let sig = key.sign(&plan.manifest_bytes);
+    for (path, bytes) in [
+        (out.join(&name), &plan.manifest_bytes[..]),
+        (out.join(format!("{name}.sig")), &sig[..]),
+    ] {
+        durable_file::refuse_symlink(&path).map_err(FormatError::io(&path))?;
+        if fs::read(&path).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        durable_file::write(&path, bytes).map_err(FormatError::io(&path))?;
+    }
+    Ok(())
 }
 
 /// Chunk bytes travel from the reading thread to the writing thread through a short queue:
@@ -388,6 +431,7 @@ fn write_selected(
     destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
     selected: &[&VolumePlan],
     progress: &(dyn Fn(u64) + Sync),
+    cancel: &AtomicBool,
     written: &mut Vec<Written>,
 ) -> Result<(), FormatError> {
     // Three stages on their own threads — read (and hash the blob), hash the chunk, write —
@@ -437,7 +481,7 @@ fn write_selected(
                     break;
                 }
             };
-            match write_one(plan, key, &out, v, &rx, progress, last) {
+            match write_one(plan, key, &out, v, &rx, progress, cancel, last) {
                 Ok(w) => written.push(w),
                 Err(e) => {
                     result = Err(e);
@@ -451,6 +495,7 @@ fn write_selected(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_one(
     plan: &Plan,
     key: &PrivateKey,
@@ -458,16 +503,20 @@ fn write_one(
     v: &VolumePlan,
     rx: &std::sync::mpsc::Receiver<Result<(Vec<u8>, Digest), FormatError>>,
     progress: &(dyn Fn(u64) + Sync),
+    cancel: &AtomicBool,
     last: bool,
 ) -> Result<Written, FormatError> {
     let m = &plan.manifest;
     let name = volume::volume_file_name(&m.bundle_id, v.volume, m.volume_count);
     fs::create_dir_all(out).map_err(FormatError::io(out))?;
     let path = out.join(&name);
-    let tmp = partial_path(&path);
-    let result = (|| {
-        let file = File::create(&tmp).map_err(FormatError::io(&tmp))?;
-        let syncer = Syncer::start(&file);
+    // Exclusive, random-named, never through a link; removed when dropped uncommitted,
+    // which is every way out of this function but the last line.
+    let mut partial = durable_file::Partial::create(&path).map_err(FormatError::io(&path))?;
+    let tmp = partial.path().to_path_buf();
+    {
+        let file = partial.file();
+        let syncer = Syncer::start(file);
         let mut w = TarWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             offset: 0,
@@ -484,6 +533,9 @@ fn write_one(
         w.entry(volume::INDEX_SIG_NAME, &index_sig)?;
         let mut chunks = Vec::with_capacity(v.chunks.len());
         for c in &v.chunks {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(FormatError::Interrupted);
+            }
             let (data, sha256) = rx
                 .recv()
                 .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
@@ -534,40 +586,32 @@ fn write_one(
         if let Some(s) = w.syncer.take() {
             s.finish();
         }
-        let file = w
-            .out
+        w.out
             .into_inner()
             .map_err(|e| FormatError::io(&tmp)(e.into_error()))?;
-        file.sync_all().map_err(FormatError::io(&tmp))?;
         if w.offset != v.file_size {
             return Err(FormatError::Plan(format!(
                 "volume {} is {} bytes, planned {}",
                 v.volume, w.offset, v.file_size
             )));
         }
-        if last {
-            // The reader's verdict on a blob continuing past this volume (see write_selected).
-            rx.recv()
-                .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
-        }
-        fs::rename(&tmp, &path).map_err(FormatError::io(&path))?;
-        if let Ok(dir) = File::open(out) {
-            let _ = dir.sync_all();
-        }
-        Ok(Written {
-            volume: v.volume,
-            path: path.clone(),
-            size: v.file_size,
-        })
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
     }
-    result
+    if last {
+        // The reader's verdict on a blob continuing past this volume (see write_selected).
+        rx.recv()
+            .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
+    }
+    // fsync, rename (refusing a link planted at the final name meanwhile), fsync the directory.
+    partial.commit().map_err(FormatError::io(&path))?;
+    Ok(Written {
+        volume: v.volume,
+        path,
+        size: v.file_size,
+    })
 }
 
 struct TarWriter<'a> {
-    out: BufWriter<File>,
+    out: BufWriter<&'a mut File>,
     offset: u64,
     mtime: u64,
     path: &'a Path,

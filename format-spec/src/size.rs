@@ -40,21 +40,40 @@ const GIB: u64 = 1 << 30;
 #[error("volume size {text:?}: {reason} (write e.g. 4GiB, 4.7GB, 700MiB, or a preset: {presets})")]
 pub struct BadSize {
     pub text: String,
-    pub reason: &'static str,
+    pub reason: String,
     pub presets: String,
 }
 
 /// Parses `4GiB`, `4.7GB`, `700MiB`, `123B`, or a preset name. A bare number is refused:
 /// whether "4" means GB or GiB is exactly the confusion units are there to avoid.
 pub fn parse_size(text: &str) -> Result<u64, BadSize> {
-    let bad = |reason| BadSize {
+    let bad = |reason: &str| BadSize {
         text: text.to_owned(),
-        reason,
+        reason: reason.to_owned(),
         presets: PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
     };
     let t = text.trim();
     if let Some(p) = PRESETS.iter().find(|p| p.0.eq_ignore_ascii_case(t)) {
         return Ok(p.1);
+    }
+    // The two mistakes met in the field, said as what they are rather than "unknown unit".
+    if let Some(rest) = t
+        .strip_prefix('-')
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+    {
+        return Err(BadSize {
+            reason: format!("a size cannot be negative (did you mean {rest}?)"),
+            ..bad("")
+        });
+    }
+    if t.contains(',') {
+        return Err(BadSize {
+            reason: format!(
+                "a decimal comma; sizes take a decimal point ({})",
+                t.replace(',', ".")
+            ),
+            ..bad("")
+        });
     }
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -137,6 +156,20 @@ mod tests {
     }
 
     #[test]
+    fn a_decimal_comma_and_a_minus_sign_are_named() {
+        let e = parse_size("1,5GB").unwrap_err().to_string();
+        assert!(
+            e.contains("a decimal comma; sizes take a decimal point (1.5GB)"),
+            "{e}"
+        );
+        let e = parse_size("-1MiB").unwrap_err().to_string();
+        assert!(
+            e.contains("a size cannot be negative (did you mean 1MiB?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn refuses_what_is_ambiguous_or_wrong() {
         for bad in [
             "4",
@@ -148,6 +181,7 @@ mod tests {
             "0B",
             "99999999999TiB",
             "-1GB",
+            "1,5GB",
         ] {
             let err = parse_size(bad).unwrap_err();
             assert!(err.to_string().contains("fat32"), "{err}");

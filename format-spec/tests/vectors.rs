@@ -129,7 +129,8 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         creator: "ferry vectors".into(),
     };
     let key = vector_key();
-    let prepared = pack::prepare(&source.blobs).unwrap();
+    let prepared =
+        pack::prepare(&source.blobs, &std::sync::atomic::AtomicBool::new(false)).unwrap();
     let plan = pack::make_plan(&source, &prepared, &options, &key).unwrap();
     let out = dir.join("out");
     let written = pack::write_volumes(
@@ -140,6 +141,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         &mut |_| Ok(out.clone()),
         &[],
         &|_| {},
+        &std::sync::atomic::AtomicBool::new(false),
     )
     .unwrap();
     written.into_iter().map(|w| w.path).collect()

@@ -11,7 +11,7 @@
 //! SHA-256 (reading at most one byte more than the size), and only then renamed.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -159,40 +159,17 @@ pub(crate) fn write_verified(
 ) -> Result<(), MirrorError> {
     check_slot(dest, rel)?;
     let target = dest.join(rel);
-    let (dir, name) = match rel.rsplit_once('/') {
-        Some((d, n)) => (dest.join(d), n),
-        None => (dest.to_path_buf(), rel),
-    };
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    // The tree may itself hold a file named like our temporary: take the next free name.
-    let mut n = 0u32;
-    let (file, tmp) = loop {
-        let tmp = match n {
-            0 => dir.join(format!(".{name}.ferry-partial")),
-            _ => dir.join(format!(".{name}.ferry-partial-{n}")),
-        };
-        match opts.open(&tmp) {
-            Ok(f) => break (f, tmp),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-            Err(e) => return Err(MirrorError::io(&tmp, e)),
-        }
-    };
-    let result = copy_checked(file, reader, rel, digest, size, mode, &tmp);
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::rename(&tmp, &target).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        MirrorError::io(&target, e)
-    })
+    // The temporary is exclusive and random-named (durable-file), so neither a tree entry
+    // named like it nor a link planted in advance is ever written through.
+    let mut partial = durable_file::Partial::create_with_mode(&target, 0o600)
+        .map_err(|e| MirrorError::io(&target, e))?;
+    let tmp = partial.path().to_path_buf();
+    copy_checked(partial.file(), reader, rel, digest, size, mode, &tmp)?;
+    partial.commit().map_err(|e| MirrorError::io(&target, e))
 }
 
 fn copy_checked(
-    mut file: File,
+    file: &mut File,
     reader: impl Read,
     rel: &str,
     digest: &str,
@@ -413,6 +390,35 @@ mod tests {
             );
             assert!(e.to_string().contains("l:"), "{e}");
         }
+    }
+
+    /// Issue 9 item 1: extract's temporary names were predictable (`.NAME.ferry-partial`);
+    /// a link planted there (or at the final name) must never be written through.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_the_old_temporary_name_or_the_final_name_is_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let dest = t.path().join("o");
+        fs::create_dir(&dest).unwrap();
+        std::os::unix::fs::symlink(&victim, dest.join(".f.ferry-partial")).unwrap();
+        let blob = b"blob bytes";
+        let digest = sha256_bytes(blob);
+        write_verified(&dest, "f", &digest, blob.len() as u64, 0o644, &blob[..]).unwrap();
+        assert_eq!(fs::read(dest.join("f")).unwrap(), blob);
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        std::os::unix::fs::symlink(&victim, dest.join("g")).unwrap();
+        let e =
+            write_verified(&dest, "g", &digest, blob.len() as u64, 0o644, &blob[..]).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        let mut left: Vec<String> = fs::read_dir(&dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".f.ferry-partial", "f", "g"]);
     }
 
     #[test]

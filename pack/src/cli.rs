@@ -23,6 +23,8 @@ volumes that ferry-unpack can verify and push one at a time, in any order.",
 
 Other:
   ferry-pack ./efk-mirror --out ./vols --volume-size 4.7GB --key site.key --only-volume 3
+  ferry-pack ./efk-mirror --out /media/new --volume-size 4.7GB --key site.key --only-volume 3 \\
+      --like /media/usb1/ferry-<id>.bundle.json
   ferry-pack ./efk-mirror --out /media/usb1 --volume-size fat32 --key site.key --base receipt.json
   ferry-pack ./registry-storage --origin registry.redhat.io --out ./vols --volume-size 4.7GB --key site.key
 
@@ -59,7 +61,7 @@ pub struct PackArgs {
     #[arg(long, required = true, value_name = "DIR")]
     pub out: Vec<PathBuf>,
     /// Largest volume file, with a unit (4GiB, 4.7GB, 700MiB) or a preset (fat32, dvd, dvd-dl, bd25, bd50, bd100).
-    #[arg(long, required = true, value_name = "SIZE")]
+    #[arg(long, required = true, value_name = "SIZE", allow_hyphen_values = true)]
     pub volume_size: Option<String>,
     /// Private key to sign with (from `ferry-pack keygen` or `openssl genpkey -algorithm ed25519`).
     #[arg(long, required = true)]
@@ -69,6 +71,12 @@ pub struct PackArgs {
     /// key and SOURCE_DATE_EPOCH are the same.
     #[arg(long, value_name = "N", value_delimiter = ',')]
     pub only_volume: Vec<u32>,
+    /// The standalone manifest of the bundle being repaired (`ferry-<id>.bundle.json`, from
+    /// any of its media): refuse, naming what differs (--volume-size, the mirror, the key,
+    /// SOURCE_DATE_EPOCH, ferry's version…), unless this run makes exactly that bundle. With
+    /// --only-volume and no --like, a manifest found on the --out is used.
+    #[arg(long, value_name = "BUNDLE_JSON")]
+    pub like: Option<PathBuf>,
     /// Say how many volumes of what size the bundle needs, how much is compressed, whether it
     /// fits the output, and how long writing takes; write nothing.
     #[arg(long)]

@@ -796,7 +796,14 @@ fn pack_output_disk_filling_up_mid_write_fails_cleanly_and_leaves_only_whole_vol
     let margin = 64 << 10;
     let page = 4096;
     // Disk A has room for volume 1 only; disk B for the rest (the up-front check passes).
-    let a_bytes = (sizes[0] + margin + 8192).div_ceil(page) * page;
+    // Every medium that gets a volume also gets the standalone manifest and its signature
+    // (issue 9 item 4: the free-space check counts them).
+    let manifest: u64 = names(&probe)
+        .iter()
+        .filter(|n| n.contains(".bundle.json"))
+        .map(|n| file_size(&probe.join(n)))
+        .sum();
+    let a_bytes = (sizes[0] + margin + manifest + 8192).div_ceil(page) * page;
     let b_bytes = (sizes[1..].iter().sum::<u64>() + margin + (1 << 20)).div_ceil(page) * page;
     let a = Tmpfs::require(&format!("{}k", a_bytes / 1024));
     let b = Tmpfs::require(&format!("{}k", b_bytes / 1024));
@@ -1016,7 +1023,14 @@ fn a_disk_full_before_the_next_volume_suggests_a_command_that_finishes_the_bundl
     assert!(sizes.len() >= 3, "4MiB: {} volumes", sizes.len());
     let margin = 64 << 10;
     let page = 4096;
-    let a_bytes = (sizes[0] + margin + 8192).div_ceil(page) * page;
+    // Every medium that gets a volume also gets the standalone manifest and its signature
+    // (issue 9 item 4: the free-space check counts them).
+    let manifest: u64 = names(&probe)
+        .iter()
+        .filter(|n| n.contains(".bundle.json"))
+        .map(|n| file_size(&probe.join(n)))
+        .sum();
+    let a_bytes = (sizes[0] + margin + manifest + 8192).div_ceil(page) * page;
     let b_bytes = (sizes[1..].iter().sum::<u64>() + margin + (1 << 20)).div_ceil(page) * page;
     let a = Tmpfs::require(&format!("{}k", a_bytes / 1024));
     let b = Tmpfs::require(&format!("{}k", b_bytes / 1024));
