@@ -60,7 +60,9 @@ pub enum DigestError {
     EmptyEncoded { text: String },
     #[error("{text:?}: sha512 digests are not supported: ferry handles sha256 only")]
     Sha512 { text: String },
-    #[error("{text:?}: digest algorithm {algorithm:?} is not supported: ferry handles sha256 only")]
+    #[error(
+        "{text:?}: digest algorithm {algorithm:?} is not supported: ferry handles sha256 only"
+    )]
     UnsupportedAlgorithm { text: String, algorithm: String },
     #[error("{text:?} is not a sha256 digest: it has {len} hex digits after `sha256:`, not 64")]
     WrongLength { text: String, len: usize },
@@ -382,7 +384,11 @@ mod tests {
         let mixed = format!("{}F", &ABC[..70]);
         assert!(matches!(
             Digest::parse(&mixed),
-            Err(DigestError::NotLowercaseHex { at: 70, found: 'F', .. })
+            Err(DigestError::NotLowercaseHex {
+                at: 70,
+                found: 'F',
+                ..
+            })
         ));
         let short = &ABC[..70];
         assert!(matches!(
@@ -406,12 +412,20 @@ mod tests {
         ));
         assert!(matches!(
             Digest::parse("sha256:../../../../etc/passwd"),
-            Err(DigestError::MalformedEncoded { at: 7, found: '.', .. })
+            Err(DigestError::MalformedEncoded {
+                at: 7,
+                found: '.',
+                ..
+            })
         ));
         let g = format!("sha256:{}g", &ABC[7..70]);
         assert!(matches!(
             Digest::parse(&g),
-            Err(DigestError::NotLowercaseHex { at: 70, found: 'g', .. })
+            Err(DigestError::NotLowercaseHex {
+                at: 70,
+                found: 'g',
+                ..
+            })
         ));
     }
 
@@ -472,7 +486,11 @@ mod tests {
         }
         assert!(matches!(
             Digest::parse("sha256:abc/def"),
-            Err(DigestError::MalformedEncoded { at: 10, found: '/', .. })
+            Err(DigestError::MalformedEncoded {
+                at: 10,
+                found: '/',
+                ..
+            })
         ));
     }
 
@@ -483,7 +501,11 @@ mod tests {
         assert!(e.len() < 600, "{}", e.len());
         assert!(matches!(
             Digest::parse(&long),
-            Err(DigestError::MalformedEncoded { at: 2, found: 'é', .. })
+            Err(DigestError::MalformedEncoded {
+                at: 2,
+                found: 'é',
+                ..
+            })
         ));
     }
 }

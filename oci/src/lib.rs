@@ -26,7 +26,9 @@ pub mod platform;
 pub mod reference;
 
 pub use digest::{Digest, DigestError, Sha256};
-pub use manifest::{Descriptor, ImageManifest, Index, Manifest, ManifestError, ManifestKind, Platform};
+pub use manifest::{
+    Descriptor, ImageManifest, Index, Manifest, ManifestError, ManifestKind, Platform,
+};
 pub use name::{NameError, NameKind, Problem};
 pub use platform::{PlatformError, PlatformSpec};
-pub use reference::{Reference, ReferenceError};
+pub use reference::{Reference, ReferenceError, TagOrDigest, TagOrDigestError};

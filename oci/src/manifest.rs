@@ -259,10 +259,7 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
     };
     // Checked in document order: manifests, config, layers.
     let manifests = list(raw.manifests, "manifests")?;
-    let config = raw
-        .config
-        .map(|c| c.checked("config".into()))
-        .transpose()?;
+    let config = raw.config.map(|c| c.checked("config".into())).transpose()?;
     let layers = list(raw.layers, "layers")?;
     Ok(Manifest {
         kind,
@@ -340,7 +337,10 @@ mod tests {
             d('a')
         );
         assert_eq!(guess(&j).unwrap(), DOCKER_MANIFEST);
-        assert_eq!(guess_kind(j.as_bytes()).unwrap(), ManifestKind::DockerManifest);
+        assert_eq!(
+            guess_kind(j.as_bytes()).unwrap(),
+            ManifestKind::DockerManifest
+        );
     }
 
     #[test]
@@ -441,9 +441,11 @@ mod tests {
         ))
         .unwrap();
         assert!(l.is_foreign());
-        let l: Descriptor =
-            serde_json::from_str(&format!(r#"{{"digest":"{}","urls":["https://x"]}}"#, d('a')))
-                .unwrap();
+        let l: Descriptor = serde_json::from_str(&format!(
+            r#"{{"digest":"{}","urls":["https://x"]}}"#,
+            d('a')
+        ))
+        .unwrap();
         assert!(l.is_foreign());
         let l: Descriptor = serde_json::from_str(&format!(r#"{{"digest":"{}"}}"#, d('a'))).unwrap();
         assert!(!l.is_foreign());
@@ -464,7 +466,10 @@ mod tests {
         assert_eq!(p.os_version.as_deref(), Some("1"));
         assert_eq!(p.os_features.as_deref(), Some(&["x".to_string()][..]));
         let out = serde_json::to_string(&i).unwrap();
-        assert!(out.contains(r#""os.version":"1""#) && out.contains(r#""mediaType""#), "{out}");
+        assert!(
+            out.contains(r#""os.version":"1""#) && out.contains(r#""mediaType""#),
+            "{out}"
+        );
         assert_eq!(serde_json::from_str::<Index>(&out).unwrap(), i);
 
         let j = format!(

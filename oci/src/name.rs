@@ -406,12 +406,7 @@ fn port_problem(port: &str, base: usize) -> Option<(usize, Problem)> {
     }
     let in_range = port.len() <= 5 && matches!(port.parse::<u32>(), Ok(1..=65535));
     if !in_range {
-        return Some((
-            base,
-            Problem::PortRange {
-                port: quoted(port),
-            },
-        ));
+        return Some((base, Problem::PortRange { port: quoted(port) }));
     }
     None
 }
@@ -426,7 +421,10 @@ mod tests {
         assert_eq!(e.at, 2);
         assert_eq!(e.problem, Problem::ComponentEdge { found: '-' });
         let text = e.to_string();
-        assert!(text.contains("\"ab-\"") && text.contains("at byte 2"), "{text}");
+        assert!(
+            text.contains("\"ab-\"") && text.contains("at byte 2"),
+            "{text}"
+        );
 
         let e = check_repository("ns/a___b").unwrap_err();
         assert_eq!(
@@ -445,7 +443,10 @@ mod tests {
         let e = check_repository("a//b").unwrap_err();
         assert_eq!((e.at, e.problem), (2, Problem::EmptyComponent));
         let e = check_repository("a/ü").unwrap_err();
-        assert_eq!((e.at, e.problem), (2, Problem::RepositoryChar { found: 'ü' }));
+        assert_eq!(
+            (e.at, e.problem),
+            (2, Problem::RepositoryChar { found: 'ü' })
+        );
 
         let e = check_tag(".hidden").unwrap_err();
         assert_eq!((e.at, e.problem), (0, Problem::TagStart { found: '.' }));

@@ -76,12 +76,11 @@ impl PlatformSpec {
             .map(|(_, v)| *v);
         match &self.variant {
             Some(wanted) => {
-                let mut out: Vec<&str> = match known
-                    .and_then(|v| v.iter().position(|x| x == wanted).map(|i| &v[i..]))
-                {
-                    Some(compatible) => compatible.to_vec(),
-                    None => vec![wanted.as_str()],
-                };
+                let mut out: Vec<&str> =
+                    match known.and_then(|v| v.iter().position(|x| x == wanted).map(|i| &v[i..])) {
+                        Some(compatible) => compatible.to_vec(),
+                        None => vec![wanted.as_str()],
+                    };
                 out.push("");
                 out
             }
@@ -164,9 +163,20 @@ mod tests {
         assert_eq!(s.variant.as_deref(), Some("v8"));
         assert_eq!(s.to_string(), "linux/arm64/v8");
         assert_eq!(spec("linux/amd64").to_string(), "linux/amd64");
-        for bad in ["", "linux", "linux/", "/amd64", "linux/amd64/", "a/b/c/d", "linux/amd 64"] {
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/",
+            "a/b/c/d",
+            "linux/amd 64",
+        ] {
             let e = PlatformSpec::parse(bad).unwrap_err();
-            assert!(e.to_string().contains("expected os/architecture"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("expected os/architecture"),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -170,7 +170,8 @@ impl Reference {
     /// would normalise `host/path`. The host must be one `parse` reads back as a host.
     pub fn new(host: &str, path: &str) -> Result<Reference, ReferenceError> {
         let text = format!("{host}/{path}");
-        name::check_host(host).map_err(|e| ReferenceError::name(&text, e.kind, (e.at, e.problem)))?;
+        name::check_host(host)
+            .map_err(|e| ReferenceError::name(&text, e.kind, (e.at, e.problem)))?;
         if !marks_host(host) {
             return Err(ReferenceError::HostNotMarked { host: quoted(host) });
         }
@@ -273,6 +274,45 @@ impl Reference {
     }
 }
 
+/// The `<reference>` of the distribution API's manifest URLs: a tag or a digest
+/// (distribution-spec "Pulling manifests": "MUST NOT be in any other format").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TagOrDigest {
+    Tag(String),
+    Digest(Digest),
+}
+
+/// Why a string is neither a tag nor a digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TagOrDigestError {
+    #[error(transparent)]
+    Tag(#[from] NameError),
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+}
+
+impl TagOrDigest {
+    /// A tag has no `:`, so anything with one is read as a digest.
+    pub fn parse(text: &str) -> Result<TagOrDigest, TagOrDigestError> {
+        if text.contains(':') {
+            Ok(TagOrDigest::Digest(Digest::parse(text)?))
+        } else {
+            name::check_tag(text)?;
+            Ok(TagOrDigest::Tag(text.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for TagOrDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TagOrDigest::Tag(t) => f.write_str(t),
+            TagOrDigest::Digest(d) => fmt::Display::fmt(d, f),
+        }
+    }
+}
+
 /// The full form, `host/path[:tag][@digest]`, which [`Reference::parse`] reads back to an
 /// equal reference.
 impl fmt::Display for Reference {
@@ -339,21 +379,83 @@ mod tests {
             }
         );
         let shown = e.to_string();
-        assert!(shown.contains("at byte 13") && shown.contains("repository name"), "{shown}");
-        let e = Reference::parse("quay.io/a:b/c").unwrap_err();
-        assert!(matches!(e, ReferenceError::Name { kind: NameKind::Tag, at: 11, .. }), "{e:?}");
-        let e = Reference::parse(&format!("quay.io/a@{}", &D[..40])).unwrap_err();
         assert!(
-            matches!(e, ReferenceError::Digest { at: 17, source: DigestError::WrongLength { .. }, .. }),
+            shown.contains("at byte 13") && shown.contains("repository name"),
+            "{shown}"
+        );
+        let e = Reference::parse("quay.io/a:b/c").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ReferenceError::Name {
+                    kind: NameKind::Tag,
+                    at: 11,
+                    ..
+                }
+            ),
             "{e:?}"
         );
-        let e = Reference::parse(&format!("quay.io/a@{}", D.to_uppercase().replace("SHA", "sha")))
-            .unwrap_err();
+        let e = Reference::parse(&format!("quay.io/a@{}", &D[..40])).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ReferenceError::Digest {
+                    at: 17,
+                    source: DigestError::WrongLength { .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = Reference::parse(&format!(
+            "quay.io/a@{}",
+            D.to_uppercase().replace("SHA", "sha")
+        ))
+        .unwrap_err();
         assert!(matches!(e, ReferenceError::Digest { at: 17, .. }), "{e:?}");
         let e = Reference::parse("a@sha512:00").unwrap_err();
         assert!(e.to_string().contains("ferry handles sha256 only"), "{e}");
         let e = Reference::parse("foo_bar.com/x").unwrap_err();
-        assert!(matches!(e, ReferenceError::Name { kind: NameKind::Host, at: 3, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                ReferenceError::Name {
+                    kind: NameKind::Host,
+                    at: 3,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn tag_or_digest() {
+        assert_eq!(
+            TagOrDigest::parse("latest").unwrap(),
+            TagOrDigest::Tag("latest".into())
+        );
+        let d = Digest::of(b"x");
+        assert_eq!(
+            TagOrDigest::parse(&d.to_string()).unwrap(),
+            TagOrDigest::Digest(d)
+        );
+        assert_eq!(
+            TagOrDigest::parse(&d.to_string()).unwrap().to_string(),
+            d.to_string()
+        );
+        assert!(matches!(
+            TagOrDigest::parse("sha256:nothex"),
+            Err(TagOrDigestError::Digest(_))
+        ));
+        assert!(matches!(
+            TagOrDigest::parse("a?b"),
+            Err(TagOrDigestError::Tag(_))
+        ));
+        assert!(matches!(
+            TagOrDigest::parse(""),
+            Err(TagOrDigestError::Tag(_))
+        ));
     }
 
     #[test]
@@ -362,9 +464,15 @@ mod tests {
         assert_eq!(r.to_string(), "registry.internal:8443/efk/es");
         let r = r.with_tag("v1").unwrap().with_digest(Digest::of(b"x"));
         assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
-        assert_eq!(r.repository_only().to_string(), "registry.internal:8443/efk/es");
+        assert_eq!(
+            r.repository_only().to_string(),
+            "registry.internal:8443/efk/es"
+        );
         assert!(r.with_tag("-x").is_err());
-        assert_eq!(Reference::new("docker.io", "ubuntu").unwrap().path(), "library/ubuntu");
+        assert_eq!(
+            Reference::new("docker.io", "ubuntu").unwrap().path(),
+            "library/ubuntu"
+        );
         assert!(matches!(
             Reference::new("registry", "x"),
             Err(ReferenceError::HostNotMarked { .. })
