@@ -2,6 +2,7 @@
 //! `upload.rs`.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::auth::Scopes;
@@ -52,6 +53,11 @@ pub struct Config {
     pub max_idle_connections: usize,
     /// Honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`.
     pub proxy_from_env: bool,
+    /// A cancel flag (a binary sets it on Ctrl-C or SIGTERM). Once it is set, no new
+    /// request starts (but the `DELETE`s that cancel upload sessions), a body being sent
+    /// stops at its next read, the upload session it was for is cancelled, retry waits end,
+    /// and calls return [`RegistryError::Cancelled`].
+    pub cancel: Option<&'static AtomicBool>,
 }
 
 impl Config {
@@ -69,6 +75,7 @@ impl Config {
             upload: UploadPolicy::default(),
             max_idle_connections: 16,
             proxy_from_env: true,
+            cancel: None,
         }
     }
 }

@@ -240,6 +240,19 @@ pub enum RegistryError {
         rule: &'static str,
     },
 
+    /// The registry's token server is reached over plain HTTP where credentials may not go.
+    #[error("the registry {registry} sends logins to the token server {realm} over plain HTTP: {why}. Credentials were not sent. Serve the token server over HTTPS (credentials then go to it, as docker and podman send them), or on the registry's host")]
+    CredentialsWithheld {
+        registry: String,
+        realm: String,
+        why: String,
+    },
+
+    /// The cancel flag was set (Ctrl-C): the request was not sent, or its body was cut
+    /// short and its upload session cancelled.
+    #[error("interrupted")]
+    Cancelled,
+
     /// The client configuration cannot work (address, scheme).
     #[error("registry configuration: {problem}")]
     Config { problem: String },

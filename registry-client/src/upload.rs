@@ -102,7 +102,10 @@ impl Client {
                     return Err(error);
                 }
                 auth_restarted = true;
-            } else if !backoff.wait(retry_after) {
+            } else if !backoff.wait(retry_after, self.transport.cancel) {
+                if self.transport.cancelled() {
+                    return Err(RegistryError::Cancelled);
+                }
                 return Err(if backoff.attempts() <= 1 {
                     error
                 } else {
@@ -297,6 +300,11 @@ impl Client {
     ) -> Failure {
         match error {
             RegistryError::BlobRead { .. } | RegistryError::BlobLength { .. } => {
+                Failure::Fatal(error)
+            }
+            RegistryError::Cancelled => {
+                // Interrupted: the session would stay open in the registry until it expires.
+                self.cancel(repo, location);
                 Failure::Fatal(error)
             }
             RegistryError::Unauthorized { .. } => Failure::Restart {

@@ -700,3 +700,101 @@ fn upload_location_on_another_host_gets_no_credentials() {
     assert_eq!(put.body, b"data");
     assert_eq!(put.header("authorization"), None);
 }
+
+/// A registry that sends clients to a token server at `realm_host` (a host name or
+/// address for 127.0.0.1) on another port, over plain HTTP.
+fn registry_with_token_server_at(realm_host: &str) -> (MockServer, MockServer) {
+    let tokens = MockServer::start(|req| {
+        if req.header("authorization").is_some() {
+            Reply::json(200, r#"{"token":"tok-1"}"#)
+        } else {
+            Reply::json(401, r#"{"details":"who are you"}"#)
+        }
+    });
+    let realm = format!("http://{realm_host}:{}/token", tokens.port());
+    let registry = MockServer::start(move |req| {
+        if req.header("authorization") == Some("Bearer tok-1") {
+            return Reply::status(404);
+        }
+        Reply::error(401, "UNAUTHORIZED", "authentication required").header(
+            "www-authenticate",
+            format!(r#"Bearer realm="{realm}",service="mock""#),
+        )
+    });
+    (registry, tokens)
+}
+
+#[test]
+fn credentials_never_go_over_plain_http_to_another_host() {
+    // issue 9 item 3: the registry is 127.0.0.1:P; its token server is `localhost`, another
+    // host name, over plain HTTP. Even with insecure mode (plain HTTP to the registry
+    // accepted), the password must not go there.
+    let (registry, tokens) = registry_with_token_server_at("localhost");
+    let mut config = mock_config(&registry);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::CredentialsWithheld { .. }),
+        "{e:?}"
+    );
+    let shown = e.to_string();
+    assert!(shown.contains("over plain HTTP"), "{shown}");
+    assert!(shown.contains("another host than 127.0.0.1"), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    assert!(
+        tokens.requests().iter().all(|r| r.header("authorization").is_none()),
+        "{:?}",
+        tokens.requests()
+    );
+
+    // The same token server on the registry's own host (another port): the operator
+    // named that host, so it gets the credentials.
+    let (registry, tokens) = registry_with_token_server_at("127.0.0.1");
+    let mut config = mock_config(&registry);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), None);
+    assert!(tokens
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization").is_some_and(|a| a.starts_with("Basic "))));
+
+    // Anonymous: nothing to withhold, the token server is asked without credentials.
+    let (registry, tokens) = registry_with_token_server_at("localhost");
+    let client = client_for(&registry);
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(
+        !matches!(e, RegistryError::CredentialsWithheld { .. }),
+        "{e:?}"
+    );
+    drop(tokens);
+}
+
+#[test]
+fn retries_last_as_long_as_the_time_bound_not_six_attempts() {
+    // issue 9 item 11: a 503 storm of 11 s, retried within 20 s (`--retry-for 20`), with
+    // the default attempt limit: the request succeeds once the storm ends.
+    let started = Instant::now();
+    let storm = Duration::from_secs(11);
+    let server = MockServer::start(move |_| {
+        if started.elapsed() < storm {
+            Reply::error(503, "UNAVAILABLE", "storm")
+        } else {
+            Reply::status(200)
+                .header("content-length", "1")
+                .header("docker-content-digest", sha256(b"x").to_string())
+        }
+    });
+    let mut config = mock_config(&server);
+    config.retry = registry_client::RetryPolicy {
+        initial_delay: Duration::from_millis(500),
+        max_delay: Duration::from_secs(2),
+        max_elapsed: Duration::from_secs(20),
+        ..registry_client::RetryPolicy::default()
+    };
+    let client = Client::new(config).unwrap();
+    assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), Some(1));
+    assert!(server.count("HEAD", "/v2/") > 6, "{}", server.count("HEAD", "/v2/"));
+    assert!(started.elapsed() < Duration::from_secs(16), "{:?}", started.elapsed());
+}
