@@ -35,11 +35,14 @@ pub struct Config {
     /// `host[:port]`, or `https://host[:port]`, or `http://host[:port]`. The scheme:
     /// - `https` by default, with the certificate verified against the system's roots
     ///   plus `ca_cert`;
-    /// - with `insecure`: plain `http` for a loopback host (`localhost`, `127.0.0.0/8`,
-    ///   `[::1]`) and for an address given as `http://…`; `https` without certificate
-    ///   verification otherwise (and for `https://…`);
-    /// - `http://…` without `insecure` is refused. No scheme is ever guessed by trying one
-    ///   and falling back to the other: that would let a network attacker choose.
+    /// - with `insecure`: plain `http` first for a loopback host (`localhost`,
+    ///   `127.0.0.0/8`, `[::1]`), `https` without certificate verification first for
+    ///   other hosts; [`Client::connect`] then uses the other scheme if the server speaks
+    ///   only that one (as podman's `--tls-verify=false` does: in insecure mode a network
+    ///   attacker can read and change everything anyway). `http://…` and `https://…` fix
+    ///   the scheme;
+    /// - without `insecure`: verified `https` only; `http://…` is refused. Nothing falls
+    ///   back to plain HTTP.
     pub registry: String,
     pub insecure: bool,
     /// A PEM file of CA certificates trusted in addition to the system's.

@@ -240,6 +240,31 @@ pub enum RegistryError {
         rule: &'static str,
     },
 
+    /// The registry's host name does not resolve (checked before the first request).
+    #[error("the registry's name {host} does not resolve ({problem})")]
+    NameNotResolved { host: String, problem: String },
+
+    /// Nothing listens on the registry's port.
+    #[error("GET {url}: connection refused: nothing listens on that port")]
+    ConnectionRefused { url: String },
+
+    /// HTTPS was asked for, and the server speaks plain HTTP (it answered there as a
+    /// registry).
+    #[error("{asked}: the registry speaks plain HTTP, not HTTPS (it answers at {url})")]
+    PlainHttpRegistry { url: String, asked: String },
+
+    /// Plain HTTP was asked for, and the server speaks HTTPS.
+    #[error("{asked}: the registry speaks HTTPS (TLS), not plain HTTP (it answers at {url})")]
+    TlsRegistry { url: String, asked: String },
+
+    /// Something answered `GET /v2/`, but not as a registry does.
+    #[error("GET {url}: this is not a container registry: it {problem}; its answer began {body_excerpt:?}")]
+    NotARegistry {
+        url: String,
+        problem: String,
+        body_excerpt: String,
+    },
+
     /// The registry's token server is reached over plain HTTP where credentials may not go.
     #[error("the registry {registry} sends logins to the token server {realm} over plain HTTP: {why}. Credentials were not sent. Serve the token server over HTTPS (credentials then go to it, as docker and podman send them), or on the registry's host")]
     CredentialsWithheld {

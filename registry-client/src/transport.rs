@@ -217,6 +217,12 @@ fn is_redirect(status: u16) -> bool {
 impl Transport {
     pub(crate) fn new(config: &Config) -> Result<Transport> {
         let origin = registry_origin(&config.registry, config.insecure)?;
+        Transport::with_origin(config, origin)
+    }
+
+    /// A transport for `origin` rather than the one `config.registry` names (the probe
+    /// tries the other scheme with it).
+    pub(crate) fn with_origin(config: &Config, origin: Origin) -> Result<Transport> {
         let tls = tls_config(config, &origin)?;
         let agent = ureq::Agent::config_builder()
             // Registry errors are answers to read, not failures of the call.
@@ -598,6 +604,11 @@ fn tls_hint(problem: &str) -> String {
     }
 }
 
+/// Whether `config.registry` names its scheme (`http://…`, `https://…`).
+pub(crate) fn scheme_given(registry: &str) -> bool {
+    registry.trim().contains("://")
+}
+
 /// `host[:port]`, or `http://…`/`https://…`, to the registry's origin (see
 /// [`Config::registry`] for the rules).
 pub(crate) fn registry_origin(registry: &str, insecure: bool) -> Result<Origin> {
@@ -630,7 +641,7 @@ pub(crate) fn registry_origin(registry: &str, insecure: bool) -> Result<Origin> 
     let scheme = match scheme {
         Some(Scheme::Http) if !insecure => {
             return Err(bad(format!(
-                "{text:?} is plain HTTP, which is only used in insecure mode"
+                "{text:?} is plain HTTP, which is only used in insecure mode (--insecure)"
             )))
         }
         Some(s) => s,
