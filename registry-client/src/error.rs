@@ -120,6 +120,14 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     out
 }
 
+fn began(excerpt: &str) -> String {
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!("; its answer began {excerpt:?}")
+    }
+}
+
 /// Errors of the registry client.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -258,7 +266,7 @@ pub enum RegistryError {
     TlsRegistry { url: String, asked: String },
 
     /// Something answered `GET /v2/`, but not as a registry does.
-    #[error("GET {url}: this is not a container registry: it {problem}; its answer began {body_excerpt:?}")]
+    #[error("GET {url}: this is not a container registry: it {problem}{}", began(body_excerpt))]
     NotARegistry {
         url: String,
         problem: String,

@@ -58,8 +58,27 @@ impl Client {
         else {
             return Err(first);
         };
-        if !answers_as_registry(&config, &other) {
-            return Err(first);
+        match what_answers(&config, &other) {
+            Speaks::Registry => {}
+            // The TLS handshake failed for want of TLS (not for a certificate), and no
+            // registry answers plain HTTP there either: something else listens.
+            Speaks::OtherHttp(status) if other_scheme == Scheme::Http && !certificate(&first) => {
+                return Err(RegistryError::NotARegistry {
+                    url: format!("{}/v2/", preferred.base()),
+                    problem: format!(
+                        "speaks neither TLS nor the Distribution API (over plain HTTP it answered {status})"
+                    ),
+                    body_excerpt: String::new(),
+                })
+            }
+            Speaks::Nothing if other_scheme == Scheme::Http && !certificate(&first) => {
+                return Err(RegistryError::NotARegistry {
+                    url: format!("{}/v2/", preferred.base()),
+                    problem: "speaks neither TLS nor HTTP".into(),
+                    body_excerpt: String::new(),
+                })
+            }
+            _ => return Err(first),
         }
         let explicit = scheme_given(&config.registry);
         match other_scheme {
@@ -150,8 +169,22 @@ fn not_a_registry(resp: &Response, has_header: bool) -> RegistryError {
 }
 
 /// A refused connection, named as such: the port is wrong or the registry is not running.
+/// An answer that is not HTTP at all: something else listens there.
 fn refused(e: RegistryError) -> RegistryError {
     match &e {
+        RegistryError::Transport { url, source, .. }
+            if url.starts_with("http://")
+                && matches!(
+                    source.downcast_ref::<ureq::Error>(),
+                    Some(ureq::Error::Protocol(_))
+                ) =>
+        {
+            RegistryError::NotARegistry {
+                url: url.clone(),
+                problem: format!("answered with something that is not HTTP ({source})"),
+                body_excerpt: String::new(),
+            }
+        }
         RegistryError::Transport { url, source, .. }
             if io_kind(source.as_ref()) == Some(io::ErrorKind::ConnectionRefused) =>
         {
@@ -189,9 +222,18 @@ fn may_be_the_other_scheme(e: &RegistryError) -> bool {
     )
 }
 
-/// Whether an anonymous `GET /v2/` over `origin` gets a registry's answer. Never with
-/// credentials, and with TLS unverified: it only finds out what the server speaks.
-fn answers_as_registry(config: &Config, origin: &Origin) -> bool {
+/// What an anonymous `GET /v2/` over `origin` meets.
+enum Speaks {
+    Registry,
+    /// An HTTP answer, not a registry's.
+    OtherHttp(u16),
+    /// No HTTP answer (not HTTP, or a TLS handshake that failed).
+    Nothing,
+}
+
+/// Asks anonymously over `origin`, never with credentials and with TLS unverified: it only
+/// finds out what the server speaks.
+fn what_answers(config: &Config, origin: &Origin) -> Speaks {
     let mut quiet = config.clone();
     quiet.credentials = None;
     quiet.insecure = true;
@@ -200,15 +242,29 @@ fn answers_as_registry(config: &Config, origin: &Origin) -> bool {
         ..RetryPolicy::default()
     };
     let Ok(t) = Transport::with_origin(&quiet, origin.clone()) else {
-        return false;
+        return Speaks::Nothing;
     };
     let mut req = Request::new("GET", format!("{}/v2/", origin.base()), None);
     req.retry = false;
     match t.exchange(&mut req) {
-        Ok(resp) => {
-            matches!(resp.status, 200 | 401) && resp.header(API_VERSION_HEADER).is_some()
+        Ok(resp)
+            if matches!(resp.status, 200 | 401) && resp.header(API_VERSION_HEADER).is_some() =>
+        {
+            Speaks::Registry
         }
-        Err(_) => false,
+        Ok(resp) => Speaks::OtherHttp(resp.status),
+        Err(_) => Speaks::Nothing,
+    }
+}
+
+/// A TLS failure about the certificate (the server does speak TLS).
+fn certificate(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Tls { problem, .. } => {
+            let p = problem.to_ascii_lowercase();
+            p.contains("certificate") || p.contains("issuer") || p.contains("notvalidforname")
+        }
+        _ => false,
     }
 }
 
