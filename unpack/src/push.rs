@@ -336,7 +336,12 @@ pub fn run_push(args: &PushArgs) -> Outcome {
 }
 
 fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs: f64) {
-    for i in &report.images {
+    // Images left by an interrupt or a registry that stopped answering are counted once
+    // below, not listed one by one with the same reason (issue 9 item 10).
+    let left = |i: &push::ImageOutcome| {
+        matches!(i.error.as_deref(), Some(e) if e == push::NOT_TRIED || e == push::NOT_FINISHED)
+    };
+    for i in report.images.iter().filter(|i| !left(i)) {
         let tags = if i.tags.is_empty() {
             String::new()
         } else {
@@ -354,8 +359,7 @@ fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs:
                 ferry_format::bundle::list(&i.waiting_on)
             );
         }
-        // Said once below, not for every image.
-        if let Some(e) = i.error.as_deref().filter(|e| *e != push::NOT_TRIED) {
+        if let Some(e) = &i.error {
             println!("         {e}");
         }
     }
@@ -381,14 +385,23 @@ fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs:
     for o in outputs {
         println!("wrote {}", o.display());
     }
-    let not_tried = report
-        .images
-        .iter()
-        .filter(|i| i.error.as_deref() == Some(push::NOT_TRIED))
-        .count();
+    let count = |what: &str| {
+        report
+            .images
+            .iter()
+            .filter(|i| i.error.as_deref() == Some(what))
+            .count()
+    };
     if let Some(why) = &report.stopped_by {
         println!(
-            "the registry stopped answering ({why}); {not_tried} image(s) not tried"
+            "the registry stopped answering ({why}); {} image(s) not tried",
+            count(push::NOT_TRIED)
+        );
+    }
+    if report.interrupted {
+        println!(
+            "{} image(s) not finished: interrupted",
+            count(push::NOT_FINISHED)
         );
     }
     if report.failed() > 0 && !report.interrupted {
