@@ -230,6 +230,15 @@ impl Client {
 
     /// `HEAD /v2/<repo>/blobs/<digest>`: the blob's size if the repository has it.
     pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        self.head_blob(repo, digest, true)
+    }
+
+    /// [`Client::blob_exists`] without retries.
+    pub(crate) fn blob_exists_once(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        self.head_blob(repo, digest, false)
+    }
+
+    fn head_blob(&self, repo: &str, digest: &Digest, retry: bool) -> Result<Option<u64>> {
         check_repository(repo)?;
         let scopes = Scopes::pull(repo);
         let mut req = Request::new(
@@ -237,6 +246,7 @@ impl Client {
             self.url(&format!("/v2/{repo}/blobs/{digest}")),
             Some(scopes.clone()),
         );
+        req.retry = retry;
         let resp = self.transport.exchange(&mut req)?;
         match resp.status {
             200 => {

@@ -20,8 +20,9 @@ pub struct RetryPolicy {
     pub initial_delay: Duration,
     /// The longest backoff wait (a `Retry-After` may ask for more).
     pub max_delay: Duration,
-    /// No retry starts once this much time has passed since the first attempt, nor one
-    /// whose wait would end after it.
+    /// Retries go on until this much time has passed since the first attempt: the last
+    /// wait is cut to end then, and no retry starts after it (nor one a `Retry-After`
+    /// would delay past it).
     pub max_elapsed: Duration,
 }
 
@@ -79,13 +80,21 @@ impl<'p> Backoff<'p> {
             .saturating_mul(1u32 << exp)
             .min(self.policy.max_delay);
         let jittered = base.mul_f64(0.5 + 0.5 * random_unit());
+        // The last wait is cut to end at the bound, so the last attempt comes when the
+        // operator's time is up, not up to `max_delay` before it. A `Retry-After` that
+        // asks for more than is left is not honoured by hammering: give up.
+        let left = self
+            .policy
+            .max_elapsed
+            .saturating_sub(now.saturating_duration_since(self.started));
+        if left.is_zero() || retry_after.is_some_and(|ra| ra > left) {
+            return None;
+        }
         let delay = match retry_after {
             Some(ra) => ra.max(jittered),
             None => jittered,
-        };
-        if now.saturating_duration_since(self.started) + delay > self.policy.max_elapsed {
-            return None;
         }
+        .min(left);
         self.attempts += 1;
         Some(delay)
     }
@@ -235,9 +244,8 @@ mod tests {
         }
         let waited = now - b.started;
         assert!(waits > 8, "{waits} waits");
-        assert!(waited <= Duration::from_secs(20), "{waited:?}");
-        // The last wait that did not fit is at most max_delay long.
-        assert!(waited >= Duration::from_secs(18), "{waited:?}");
+        // The last attempt is at the bound.
+        assert_eq!(waited, Duration::from_secs(20));
         // And with 10 minutes, it keeps going for minutes.
         let long = RetryPolicy {
             max_elapsed: Duration::from_secs(600),
@@ -248,7 +256,7 @@ mod tests {
         while let Some(d) = b.next_delay_at(now, None) {
             now += d;
         }
-        assert!(now - b.started > Duration::from_secs(580), "{:?}", now - b.started);
+        assert_eq!(now - b.started, Duration::from_secs(600));
     }
 
     #[test]
