@@ -294,6 +294,16 @@ pub enum RegistryError {
     #[error("CA certificate {}: {problem}", path.display())]
     CaCert { path: PathBuf, problem: String },
 
+    /// A docker credential helper named in an auth file is missing or failed.
+    #[error("credential helper {helper} (named by `{setting}` in {}), asked for {server}: {problem}. Install or fix it, or give credentials another way: an auth file with an `auths` entry for {server} (--authfile FILE; `podman login --authfile FILE {server}` writes one)", config.display())]
+    CredentialHelper {
+        helper: String,
+        config: PathBuf,
+        setting: String,
+        server: String,
+        problem: String,
+    },
+
     /// An auth file cannot be read or parsed.
     #[error("auth file {}: {problem}", path.display())]
     AuthFile { path: PathBuf, problem: String },

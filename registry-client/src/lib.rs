@@ -31,6 +31,7 @@
 mod auth;
 mod challenge;
 mod client;
+mod credential_helper;
 pub mod credentials;
 mod endpoint;
 pub mod error;
