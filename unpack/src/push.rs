@@ -91,6 +91,20 @@ fn client(
             INTERRUPTED,
             "interrupted before anything was sent to the registry".to_owned(),
         ),
+        // A registry that is there but keeps failing (5xx, 429 past --retry-for) or does
+        // not answer in time: like an outage in the middle of a push, exit 1 and resume.
+        e if matches!(
+            e,
+            RegistryError::RetriesExhausted { .. } | RegistryError::Timeout { .. }
+        ) || e.is_transient() =>
+        {
+            (
+                1,
+                format!(
+                    "{e}\n  the registry is not answering as it should: run the same command again to resume (a longer --retry-for waits longer); nothing was sent"
+                ),
+            )
+        }
         e => (2, connect_advice(&e, args, target)),
     })?;
     if args.insecure {
