@@ -385,7 +385,8 @@ pub(crate) fn check_plain_http_realm(
             registry.host
         )
     } else {
-        "credentials go over plain HTTP only with --insecure, and only to the registry's own host".to_owned()
+        "credentials go over plain HTTP only with --insecure, and only to the registry's own host"
+            .to_owned()
     };
     Err(RegistryError::CredentialsWithheld {
         registry: registry.base(),
@@ -406,8 +407,8 @@ mod tests {
         assert!(check_plain_http_realm(&reg, &o("http://registry.lab:5001"), true, url).is_ok());
         let e = check_plain_http_realm(&reg, &o(url), true, url).unwrap_err();
         assert!(e.to_string().contains("another host"), "{e}");
-        let e = check_plain_http_realm(&reg, &o("http://registry.lab:5001"), false, url)
-            .unwrap_err();
+        let e =
+            check_plain_http_realm(&reg, &o("http://registry.lab:5001"), false, url).unwrap_err();
         assert!(e.to_string().contains("--insecure"), "{e}");
     }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::credentials::Credentials;
-use crate::error::{excerpt, RegistryError};
+use crate::error::{excerpt, HelperFailure, RegistryError};
 
 /// A helper that has not answered by then is stuck (waiting for a keyring unlock that no
 /// one will type, say).
@@ -41,15 +41,17 @@ pub(crate) fn get(
     name: &str,
     server: &str,
     config: &Path,
-    setting: &str,
+    setting: &'static str,
 ) -> Result<HelperAnswer, RegistryError> {
     let program = format!("docker-credential-{name}");
-    let fail = |problem: String| RegistryError::CredentialHelper {
-        helper: program.clone(),
-        config: config.to_owned(),
-        setting: setting.to_owned(),
-        server: server.to_owned(),
-        problem,
+    let fail = |problem: String| {
+        RegistryError::CredentialHelper(Box::new(HelperFailure {
+            helper: program.clone(),
+            config: config.to_owned(),
+            setting,
+            server: server.to_owned(),
+            problem,
+        }))
     };
     if name.is_empty()
         || !name

@@ -469,9 +469,10 @@ mod tests {
         assert!(id.secret == Secret::IdentityToken("refresh-me".into()));
         assert!(lookup(&json, "empty.example").is_none());
         // A credential helper that is not installed: said, naming it, never ignored.
-        let e = Credentials::from_auth_json(json.as_bytes(), Path::new("/x/auth.json"), "ecr.example")
-            .unwrap_err()
-            .to_string();
+        let e =
+            Credentials::from_auth_json(json.as_bytes(), Path::new("/x/auth.json"), "ecr.example")
+                .unwrap_err()
+                .to_string();
         assert!(
             e.contains("docker-credential-ecr-login") && e.contains("not installed"),
             "{e}"

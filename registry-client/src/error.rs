@@ -120,6 +120,37 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     out
 }
 
+/// What went wrong with a docker credential helper.
+#[derive(Debug)]
+pub struct HelperFailure {
+    /// `docker-credential-<name>`.
+    pub helper: String,
+    /// The auth file that names it.
+    pub config: PathBuf,
+    /// `credsStore` or `credHelpers`.
+    pub setting: &'static str,
+    /// The server it was asked for.
+    pub server: String,
+    pub problem: String,
+}
+
+impl fmt::Display for HelperFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let HelperFailure {
+            helper,
+            config,
+            setting,
+            server,
+            problem,
+        } = self;
+        write!(
+            f,
+            "credential helper {helper} (named by `{setting}` in {}), asked for {server}: {problem}. Install or fix it, or give credentials another way: an auth file with an `auths` entry for {server} (--authfile FILE; `podman login --authfile FILE {server}` writes one)",
+            config.display()
+        )
+    }
+}
+
 fn began(excerpt: &str) -> String {
     if excerpt.is_empty() {
         String::new()
@@ -266,7 +297,10 @@ pub enum RegistryError {
     TlsRegistry { url: String, asked: String },
 
     /// Something answered `GET /v2/`, but not as a registry does.
-    #[error("GET {url}: this is not a container registry: it {problem}{}", began(body_excerpt))]
+    #[error(
+        "GET {url}: this is not a container registry: it {problem}{}",
+        began(body_excerpt)
+    )]
     NotARegistry {
         url: String,
         problem: String,
@@ -295,14 +329,8 @@ pub enum RegistryError {
     CaCert { path: PathBuf, problem: String },
 
     /// A docker credential helper named in an auth file is missing or failed.
-    #[error("credential helper {helper} (named by `{setting}` in {}), asked for {server}: {problem}. Install or fix it, or give credentials another way: an auth file with an `auths` entry for {server} (--authfile FILE; `podman login --authfile FILE {server}` writes one)", config.display())]
-    CredentialHelper {
-        helper: String,
-        config: PathBuf,
-        setting: String,
-        server: String,
-        problem: String,
-    },
+    #[error("{0}")]
+    CredentialHelper(Box<HelperFailure>),
 
     /// An auth file cannot be read or parsed.
     #[error("auth file {}: {problem}", path.display())]

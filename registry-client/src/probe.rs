@@ -54,8 +54,7 @@ impl Client {
             Scheme::Https => Scheme::Http,
             Scheme::Http => Scheme::Https,
         };
-        let Some(other) = Origin::from_authority(other_scheme, authority(&config.registry))
-        else {
+        let Some(other) = Origin::from_authority(other_scheme, authority(&config.registry)) else {
             return Err(first);
         };
         match what_answers(&config, &other) {

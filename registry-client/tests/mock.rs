@@ -743,7 +743,10 @@ fn credentials_never_go_over_plain_http_to_another_host() {
     assert!(shown.contains("another host than 127.0.0.1"), "{shown}");
     assert!(!shown.contains(PASSWORD), "{shown}");
     assert!(
-        tokens.requests().iter().all(|r| r.header("authorization").is_none()),
+        tokens
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
         "{:?}",
         tokens.requests()
     );
@@ -755,10 +758,9 @@ fn credentials_never_go_over_plain_http_to_another_host() {
     config.credentials = Some(Credentials::basic(USER, PASSWORD));
     let client = Client::new(config).unwrap();
     assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), None);
-    assert!(tokens
-        .requests()
-        .iter()
-        .any(|r| r.header("authorization").is_some_and(|a| a.starts_with("Basic "))));
+    assert!(tokens.requests().iter().any(|r| r
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic "))));
 
     // Anonymous: nothing to withhold, the token server is asked without credentials.
     let (registry, tokens) = registry_with_token_server_at("localhost");
@@ -794,7 +796,18 @@ fn retries_last_as_long_as_the_time_bound_not_six_attempts() {
         ..registry_client::RetryPolicy::default()
     };
     let client = Client::new(config).unwrap();
-    assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), Some(1));
-    assert!(server.count("HEAD", "/v2/") > 6, "{}", server.count("HEAD", "/v2/"));
-    assert!(started.elapsed() < Duration::from_secs(16), "{:?}", started.elapsed());
+    assert_eq!(
+        client.blob_exists("ns/app", &sha256(b"x")).unwrap(),
+        Some(1)
+    );
+    assert!(
+        server.count("HEAD", "/v2/") > 6,
+        "{}",
+        server.count("HEAD", "/v2/")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(16),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -266,7 +266,10 @@ pub fn push(
                         } else {
                             e.message
                         };
-                        failed_blobs.lock().expect("failures").insert(*blob, message);
+                        failed_blobs
+                            .lock()
+                            .expect("failures")
+                            .insert(*blob, message);
                     }
                 }
             });

@@ -25,9 +25,17 @@ fn site() -> Site {
 #[track_caller]
 fn assert_never_shown(out: &Output, secret: &str, what: &str) {
     let text = out.text();
-    assert!(!text.contains(secret), "{what}: the secret is shown\n{}", out.dump());
+    assert!(
+        !text.contains(secret),
+        "{what}: the secret is shown\n{}",
+        out.dump()
+    );
     let b64 = b64(&format!("{USER}:{secret}"));
-    assert!(!text.contains(&b64), "{what}: its base64 is shown\n{}", out.dump());
+    assert!(
+        !text.contains(&b64),
+        "{what}: its base64 is shown\n{}",
+        out.dump()
+    );
 }
 
 /// Every file under `dir` that holds `secret`.
@@ -153,16 +161,27 @@ fn a_missing_or_failing_helper_is_named_with_what_to_do() {
         ],
         "names the helper and what to do",
     );
-    assert!(!out.text().contains("no credentials were given"), "{}", out.dump());
+    assert!(
+        !out.text().contains("no credentials were given"),
+        "{}",
+        out.dump()
+    );
 
     // Failing with a message of its own.
     let bin = helper(tmp.path(), "broken", "echo 'keyring is locked' >&2; exit 1");
-    docker_config(&site, serde_json::json!({"credHelpers": {reg.host(): "broken"}}));
+    docker_config(
+        &site,
+        serde_json::json!({"credHelpers": {reg.host(): "broken"}}),
+    );
     let out = push_with_path(&site, &to, &[], &bin);
     assert_exit(&out, 2, "failing helper");
     assert_mentions(
         &out,
-        &["docker-credential-broken", "keyring is locked", "`credHelpers`"],
+        &[
+            "docker-credential-broken",
+            "keyring is locked",
+            "`credHelpers`",
+        ],
         "names the helper and quotes it",
     );
 

@@ -39,8 +39,17 @@ fn assert_said_once(out: &Output, took: Duration, needle: &str, what: &str) {
         "{what}: {needle:?} is not said exactly once\n{}",
         out.dump()
     );
-    for noise in ["stopped answering", "FAILED", "panicked", "run the same command"] {
-        assert!(!text.contains(noise), "{what}: says {noise:?}\n{}", out.dump());
+    for noise in [
+        "stopped answering",
+        "FAILED",
+        "panicked",
+        "run the same command",
+    ] {
+        assert!(
+            !text.contains(noise),
+            "{what}: says {noise:?}\n{}",
+            out.dump()
+        );
     }
     assert!(
         took < Duration::from_secs(20),
@@ -76,7 +85,10 @@ fn a_plain_http_registry_reached_by_name_is_usable_with_insecure() {
     assert_ok(&out, "plain registry by name, --insecure");
     assert_mentions(
         &out,
-        &[&format!("pushing to http://127.1:{} over plain HTTP", reg.port)],
+        &[&format!(
+            "pushing to http://127.1:{} over plain HTTP",
+            reg.port
+        )],
         "says plain HTTP is in use",
     );
     assert!(!reg.catalog().is_empty(), "images went in");
@@ -93,7 +105,12 @@ fn a_plain_http_registry_reached_by_name_is_usable_with_insecure() {
 
     // http:// without --insecure: refused before anything is sent.
     let (out, took) = push(&site, &format!("http://127.1:{}/z", reg.port), &[]);
-    assert_said_once(&out, took, "only used in insecure mode (--insecure)", "http:// alone");
+    assert_said_once(
+        &out,
+        took,
+        "only used in insecure mode (--insecure)",
+        "http:// alone",
+    );
 }
 
 #[test]
@@ -102,11 +119,7 @@ fn a_tls_registry_with_insecure_is_reached_over_unverified_tls_and_says_so() {
     let site = site();
     // `localhost` is loopback: plain HTTP is tried first, the server answers as a TLS
     // server does, and TLS (unverified: --insecure) is used instead.
-    let (out, _) = push(
-        &site,
-        &format!("localhost:{}/x", reg.port),
-        &["--insecure"],
-    );
+    let (out, _) = push(&site, &format!("localhost:{}/x", reg.port), &["--insecure"]);
     assert_ok(&out, "TLS registry, --insecure");
     assert_mentions(
         &out,
@@ -171,7 +184,12 @@ fn a_port_that_is_not_a_registry_is_named_as_such() {
         b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 22\r\nConnection: close\r\n\r\n<html>not here</html>\n",
     );
     let (out, took) = push(&site, &format!("127.0.0.1:{web}/x"), &["--insecure"]);
-    assert_said_once(&out, took, "this is not a container registry", "a web server");
+    assert_said_once(
+        &out,
+        took,
+        "this is not a container registry",
+        "a web server",
+    );
     assert_mentions(&out, &["no Distribution API (v2) here"], "why");
 }
 

@@ -177,9 +177,9 @@ impl std::str::FromStr for RetryFor {
             Some(i) => t.split_at(i),
             None => (t, "s"),
         };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?} is not a duration: give seconds (60) or 30s, 10m, 2h"))?;
+        let n: u64 = number.parse().map_err(|_| {
+            format!("{text:?} is not a duration: give seconds (60) or 30s, 10m, 2h")
+        })?;
         let scale = match unit {
             "s" => 1,
             "m" => 60,

@@ -352,9 +352,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
 fn print_report(report: &push::Report, outputs: &[PathBuf], dry_run: bool, secs: f64) {
     // Images left by an interrupt or a registry that stopped answering are counted once
     // below, not listed one by one with the same reason (issue 9 item 10).
-    let left = |i: &push::ImageOutcome| {
-        matches!(i.error.as_deref(), Some(e) if e == push::NOT_TRIED || e == push::NOT_FINISHED)
-    };
+    let left = |i: &push::ImageOutcome| matches!(i.error.as_deref(), Some(e) if e == push::NOT_TRIED || e == push::NOT_FINISHED);
     for i in report.images.iter().filter(|i| !left(i)) {
         let tags = if i.tags.is_empty() {
             String::new()
