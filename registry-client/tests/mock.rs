@@ -811,3 +811,72 @@ fn retries_last_as_long_as_the_time_bound_not_six_attempts() {
         started.elapsed()
     );
 }
+
+/// A reader over `data` that sets `flag` once `after` bytes have been read (Ctrl-C in the
+/// middle of a body).
+struct InterruptingReader {
+    data: std::io::Cursor<Vec<u8>>,
+    after: u64,
+    flag: &'static std::sync::atomic::AtomicBool,
+}
+
+impl std::io::Read for InterruptingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.position() >= self.after {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        let n = buf.len().min(4096);
+        self.data.read(&mut buf[..n])
+    }
+}
+
+#[test]
+fn an_interrupt_mid_body_cancels_the_upload_session() {
+    // issue 9 item 7: the cancel flag set in the middle of a blob (monolithic and chunked):
+    // the body stops, the session is deleted, nothing starts after it, and the call says
+    // it was interrupted.
+    for chunked in [false, true] {
+        let (server, mini) = registry_with(|_, _| None);
+        let flag: &'static std::sync::atomic::AtomicBool =
+            Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
+        let mut config = mock_config(&server);
+        config.cancel = Some(flag);
+        if chunked {
+            config.upload = UploadPolicy {
+                chunk_size: 64 * 1024,
+                max_monolithic: Some(0),
+            };
+        }
+        let client = Client::new(config).unwrap();
+        let data = bytes(9, 1 << 20);
+        let d = sha256(&data);
+        let started = Instant::now();
+        let e = client
+            .upload_blob("ns/app", &d, data.len() as u64, || {
+                Ok(InterruptingReader {
+                    data: std::io::Cursor::new(data.clone()),
+                    after: 200 * 1024,
+                    flag,
+                })
+            })
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::Cancelled), "{chunked}: {e:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let reqs = server.requests();
+        let deletes: Vec<&MockRequest> = reqs.iter().filter(|r| r.method == "DELETE").collect();
+        assert_eq!(deletes.len(), 1, "{chunked}: {reqs:?}");
+        assert!(
+            deletes[0].path().ends_with("/blobs/uploads/s1"),
+            "{deletes:?}"
+        );
+        let mini = mini.lock().unwrap();
+        assert!(mini.sessions.is_empty(), "{chunked}: sessions left open");
+        assert!(mini.blobs.is_empty());
+        // Nothing after the DELETE: no new session, no HEAD.
+        assert_eq!(reqs.last().unwrap().method, "DELETE", "{chunked}: {reqs:?}");
+        assert_eq!(server.count("POST", "/v2/"), 1);
+        // And later calls do not start.
+        let e = client.blob_exists("ns/app", &d).unwrap_err();
+        assert!(matches!(e, RegistryError::Cancelled), "{e:?}");
+    }
+}

@@ -191,3 +191,22 @@ impl std::str::FromStr for RetryFor {
             .ok_or_else(|| format!("{text:?} is too long"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RetryFor;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_for_takes_seconds_and_units() {
+        let d = |t: &str| t.parse::<RetryFor>().map(|r| r.0);
+        assert_eq!(d("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(d("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(d("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(d("0"), Ok(Duration::ZERO));
+        for bad in ["", "s", "-1", "1.5m", "10d", "99999999999999999999h"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -78,6 +78,13 @@ fn client(
     let credentials: Option<Credentials> =
         Credentials::from_auth_files(&target.registry, args.authfile.as_deref())
             .map_err(|e| (2, e.to_string()))?;
+    if let (None, Some(file)) = (&credentials, &args.authfile) {
+        eprintln!(
+            "ferry-unpack: warning: {} has no entry for {} (its `auths` keys are registry hosts, as `podman login` writes them): pushing without credentials",
+            file.display(),
+            target.registry
+        );
+    }
     let mut config = Config::new(target.registry_address());
     config.insecure = args.insecure;
     config.ca_cert = args.ca_cert.clone();
