@@ -108,7 +108,7 @@ fn client(
             (
                 1,
                 format!(
-                    "{e}\n  the registry is not answering as it should: run the same command again to resume (a longer --retry-for waits longer); nothing was sent"
+                    "{e}\n  the registry is not answering as it should: run the same command again to resume (a longer --retry-for waits longer); nothing was pushed"
                 ),
             )
         }
