@@ -88,6 +88,7 @@ fn client(
     let mut config = Config::new(target.registry_address());
     config.insecure = args.insecure;
     config.ca_cert = args.ca_cert.clone();
+    let anonymous = credentials.is_none();
     config.credentials = credentials;
     config.user_agent = format!("ferry-unpack/{}", env!("CARGO_PKG_VERSION"));
     config.max_idle_connections = config.max_idle_connections.max(jobs * 2);
@@ -112,7 +113,7 @@ fn client(
                 ),
             )
         }
-        e => (2, connect_advice(&e, args, target)),
+        e => (2, connect_advice(&e, args, target, anonymous)),
     })?;
     if args.insecure {
         // Say which of the two things --insecure allows is in use.
@@ -131,7 +132,12 @@ fn client(
 }
 
 /// The error of the first contact, with what to do about it.
-fn connect_advice(e: &RegistryError, args: &RegistryArgs, target: &Target) -> String {
+fn connect_advice(
+    e: &RegistryError,
+    args: &RegistryArgs,
+    target: &Target,
+    anonymous: bool,
+) -> String {
     use replay::mapping::Scheme;
     let to = target.to_string();
     let advice = match e {
@@ -158,6 +164,21 @@ fn connect_advice(e: &RegistryError, args: &RegistryArgs, target: &Target) -> St
         RegistryError::NotARegistry { .. } => format!(
             "check the host and port in --to {to}: they must be the registry's own (for OpenShift's, the route of image-registry)"
         ),
+        RegistryError::Unauthorized { .. } if anonymous => {
+            let searched: Vec<String> = match &args.authfile {
+                Some(f) => vec![f.display().to_string()],
+                None => Credentials::auth_file_search_path()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            };
+            format!(
+                "give credentials for {}: --authfile FILE (a containers auth.json, docker config.json or OpenShift pull secret with an `auths` entry for it; `podman login --authfile FILE {}` writes one). Searched: {}",
+                target.registry,
+                target.registry,
+                searched.join(", ")
+            )
+        }
         RegistryError::Tls { .. } if !args.insecure => {
             "give the registry's CA certificate with --ca-cert FILE (or --insecure to skip verification, only on a network you trust)".to_owned()
         }
