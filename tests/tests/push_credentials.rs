@@ -194,7 +194,11 @@ fn a_missing_or_failing_helper_is_named_with_what_to_do() {
     docker_config(&site, serde_json::json!({"credsStore": "empty"}));
     let out = push_with_path(&site, &to, &[], &bin);
     assert_exit(&out, 2, "helper without an entry");
-    assert_mentions(&out, &["no credentials were given"], "says so");
+    assert_mentions(
+        &out,
+        &["no credentials were given", "give credentials for", "Searched: "],
+        "says so, where it looked and how to give them",
+    );
     assert_eq!(reg.catalog(), Vec::<String>::new(), "nothing went in");
 }
 
