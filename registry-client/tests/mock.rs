@@ -880,3 +880,54 @@ fn an_interrupt_mid_body_cancels_the_upload_session() {
         assert!(matches!(e, RegistryError::Cancelled), "{e:?}");
     }
 }
+
+#[test]
+fn connect_probes_v2_once_and_names_what_answers() {
+    // issue 9 item 10, at the client: a web server's 200 without the API version header is
+    // not a registry; a registry is; a registry starting up (503) is waited for.
+    let web = MockServer::start(|_| Reply::status(200).body(b"<html>hello</html>"));
+    let e = Client::connect(mock_config(&web)).unwrap_err();
+    assert!(matches!(e, RegistryError::NotARegistry { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("without the Docker-Distribution-API-Version header"),
+        "{e}"
+    );
+
+    let started = Instant::now();
+    let registry = MockServer::start(move |req| {
+        if started.elapsed() < Duration::from_millis(300) {
+            return Reply::error(503, "UNAVAILABLE", "starting");
+        }
+        assert_eq!(req.path(), "/v2/");
+        Reply::json(200, "{}").header("docker-distribution-api-version", "registry/2.0")
+    });
+    let mut config = mock_config(&registry);
+    config.retry = registry_client::RetryPolicy {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+        max_elapsed: Duration::from_secs(5),
+        ..registry_client::RetryPolicy::default()
+    };
+    let client = Client::connect(config).unwrap();
+    assert_eq!(client.base_url(), registry.base());
+    assert!(registry.count("GET", "/v2/") >= 2);
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = registry_client::Config::new(format!("127.0.0.1:{port}"));
+    config.insecure = true;
+    config.proxy_from_env = false;
+    let started = Instant::now();
+    let e = Client::connect(config).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::ConnectionRefused { .. }),
+        "{e:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refusal is not retried"
+    );
+}

@@ -196,7 +196,11 @@ fn a_missing_or_failing_helper_is_named_with_what_to_do() {
     assert_exit(&out, 2, "helper without an entry");
     assert_mentions(
         &out,
-        &["no credentials were given", "give credentials for", "Searched: "],
+        &[
+            "no credentials were given",
+            "give credentials for",
+            "Searched: ",
+        ],
         "says so, where it looked and how to give them",
     );
     assert_eq!(reg.catalog(), Vec::<String>::new(), "nothing went in");
