@@ -385,6 +385,14 @@ fn registry_dies_mid_push_then_push_again(flags: &[&str], deadline: Duration) ->
         ],
         "the failure names the registry and what to do",
     );
+    // issue 9 item 10: said once, not once per image left untried.
+    let text = first.text();
+    assert!(
+        text.matches("stopped answering").count() <= 1
+            && !text.contains("not tried: the registry stopped answering"),
+        "the outage is repeated per image\n{}",
+        first.dump()
+    );
 
     reg.restart();
     assert_eq!(reg.host(), host, "restarted on the same port");
