@@ -275,13 +275,8 @@ impl Transport {
             ),
         })?;
         let creds = self.credentials.as_ref();
-        if creds.is_some() && realm_origin.scheme == Scheme::Http && !self.insecure {
-            return Err(RegistryError::Config {
-                problem: format!(
-                    "the registry sends credentials to a plain-HTTP token server ({}); that is only done in insecure mode",
-                    display_url(realm)
-                ),
-            });
+        if creds.is_some() && realm_origin.scheme == Scheme::Http {
+            check_plain_http_realm(&self.origin, &realm_origin, self.insecure, realm)?;
         }
         let mut query: Vec<(&str, String)> = Vec::new();
         if let Some(s) = service {
@@ -370,9 +365,52 @@ impl Transport {
     }
 }
 
+/// Whether credentials may go to a token server over plain HTTP (issue 9 item 3). Over
+/// HTTPS they go to the realm wherever it is, as docker and podman send them. Over plain
+/// HTTP anyone on the way reads them, so only with `--insecure` (the operator accepted
+/// that for the registry) and only to the host the operator named: a registry must not
+/// be able to send them in the clear to a host of its choosing.
+pub(crate) fn check_plain_http_realm(
+    registry: &Origin,
+    realm: &Origin,
+    insecure: bool,
+    realm_url: &str,
+) -> Result<()> {
+    if insecure && realm.host == registry.host {
+        return Ok(());
+    }
+    let why = if insecure {
+        format!(
+            "that is another host than {}, the one named in --to; ferry sends credentials over plain HTTP to no other host",
+            registry.host
+        )
+    } else {
+        "credentials go over plain HTTP only with --insecure, and only to the registry's own host"
+            .to_owned()
+    };
+    Err(RegistryError::CredentialsWithheld {
+        registry: registry.base(),
+        realm: display_url(realm_url),
+        why,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_realms_get_credentials_only_on_the_named_host() {
+        let o = |u: &str| Origin::of_url(u).unwrap();
+        let reg = o("http://registry.lab:5000");
+        let url = "http://auth.lab:5001/token";
+        assert!(check_plain_http_realm(&reg, &o("http://registry.lab:5001"), true, url).is_ok());
+        let e = check_plain_http_realm(&reg, &o(url), true, url).unwrap_err();
+        assert!(e.to_string().contains("another host"), "{e}");
+        let e =
+            check_plain_http_realm(&reg, &o("http://registry.lab:5001"), false, url).unwrap_err();
+        assert!(e.to_string().contains("--insecure"), "{e}");
+    }
 
     #[test]
     fn scope_sets() {

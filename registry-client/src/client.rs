@@ -2,6 +2,7 @@
 //! `upload.rs`.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::auth::Scopes;
@@ -34,11 +35,14 @@ pub struct Config {
     /// `host[:port]`, or `https://host[:port]`, or `http://host[:port]`. The scheme:
     /// - `https` by default, with the certificate verified against the system's roots
     ///   plus `ca_cert`;
-    /// - with `insecure`: plain `http` for a loopback host (`localhost`, `127.0.0.0/8`,
-    ///   `[::1]`) and for an address given as `http://…`; `https` without certificate
-    ///   verification otherwise (and for `https://…`);
-    /// - `http://…` without `insecure` is refused. No scheme is ever guessed by trying one
-    ///   and falling back to the other: that would let a network attacker choose.
+    /// - with `insecure`: plain `http` first for a loopback host (`localhost`,
+    ///   `127.0.0.0/8`, `[::1]`), `https` without certificate verification first for
+    ///   other hosts; [`Client::connect`] then uses the other scheme if the server speaks
+    ///   only that one (as podman's `--tls-verify=false` does: in insecure mode a network
+    ///   attacker can read and change everything anyway). `http://…` and `https://…` fix
+    ///   the scheme;
+    /// - without `insecure`: verified `https` only; `http://…` is refused. Nothing falls
+    ///   back to plain HTTP.
     pub registry: String,
     pub insecure: bool,
     /// A PEM file of CA certificates trusted in addition to the system's.
@@ -52,6 +56,11 @@ pub struct Config {
     pub max_idle_connections: usize,
     /// Honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`.
     pub proxy_from_env: bool,
+    /// A cancel flag (a binary sets it on Ctrl-C or SIGTERM). Once it is set, no new
+    /// request starts (but the `DELETE`s that cancel upload sessions), a body being sent
+    /// stops at its next read, the upload session it was for is cancelled, retry waits end,
+    /// and calls return [`RegistryError::Cancelled`].
+    pub cancel: Option<&'static AtomicBool>,
 }
 
 impl Config {
@@ -69,6 +78,7 @@ impl Config {
             upload: UploadPolicy::default(),
             max_idle_connections: 16,
             proxy_from_env: true,
+            cancel: None,
         }
     }
 }
@@ -220,6 +230,15 @@ impl Client {
 
     /// `HEAD /v2/<repo>/blobs/<digest>`: the blob's size if the repository has it.
     pub fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        self.head_blob(repo, digest, true)
+    }
+
+    /// [`Client::blob_exists`] without retries.
+    pub(crate) fn blob_exists_once(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        self.head_blob(repo, digest, false)
+    }
+
+    fn head_blob(&self, repo: &str, digest: &Digest, retry: bool) -> Result<Option<u64>> {
         check_repository(repo)?;
         let scopes = Scopes::pull(repo);
         let mut req = Request::new(
@@ -227,6 +246,7 @@ impl Client {
             self.url(&format!("/v2/{repo}/blobs/{digest}")),
             Some(scopes.clone()),
         );
+        req.retry = retry;
         let resp = self.transport.exchange(&mut req)?;
         match resp.status {
             200 => {

@@ -10,8 +10,13 @@
 //! a scheme (`https://quay.example/v1/`, the docker legacy form) stands for its host, and
 //! `docker.io`, `index.docker.io` and `registry-1.docker.io` are one registry. Keys may name
 //! a namespace or repository (`quay.example/ocp/release`, podman); the most specific key
-//! that matches wins. `credHelpers` and `credsStore` are not run: an air-gapped push host
-//! has no credential helper to ask (see the crate documentation).
+//! that matches wins.
+//!
+//! Docker's credential helpers are asked first when the file names one: `credHelpers`
+//! for the registry's host, else `credsStore` (docker `cli/config/credentials`); when the
+//! helper has nothing for the registry, the `auths` entry (if any) is used. A helper that
+//! is missing or fails is an error naming it (`credential_helper.rs`), never a silent
+//! "no credentials".
 //!
 //! A secret is never shown: `Debug` prints the user name and `<redacted>`.
 
@@ -22,6 +27,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::credential_helper::{self, HelperAnswer};
 use crate::error::RegistryError;
 
 /// A user name with a password, or an identity token (a docker `identitytoken`, which is an
@@ -39,16 +45,27 @@ pub(crate) enum Secret {
     IdentityToken(String),
 }
 
-/// Where credentials were found: the file, and the key of `auths` that matched.
+/// Where credentials were found: the file, and the key of `auths` that matched (or the
+/// registry host a credential helper was asked for).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialSource {
     pub path: PathBuf,
     pub key: String,
+    /// `docker-credential-<name>` when a credential helper gave them.
+    pub helper: Option<String>,
 }
 
 impl fmt::Display for CredentialSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (key {:?})", self.path.display(), self.key)
+        match &self.helper {
+            Some(h) => write!(
+                f,
+                "credential helper {h} (named in {}) for {:?}",
+                self.path.display(),
+                self.key
+            ),
+            None => write!(f, "{} (key {:?})", self.path.display(), self.key),
+        }
     }
 }
 
@@ -161,7 +178,8 @@ impl Credentials {
     }
 
     /// Finds credentials for `registry` in the bytes of one auth file (`path` is for
-    /// messages and [`Credentials::source`]).
+    /// messages and [`Credentials::source`]), running the credential helper the file
+    /// names for it, if any.
     pub fn from_auth_json(
         bytes: &[u8],
         path: &Path,
@@ -174,6 +192,38 @@ impl Credentials {
         // serde_json's messages give a line and column, never the text around them.
         let file: AuthFile =
             serde_json::from_slice(bytes).map_err(|e| bad(format!("is not an auth file: {e}")))?;
+        let full = normalise_key(registry);
+        let host = full.split('/').next().unwrap_or_default().to_owned();
+        let helper = file
+            .cred_helpers
+            .iter()
+            .filter(|(k, _)| normalise_key(k) == host)
+            .map(|(_, name)| (name.clone(), "credHelpers"))
+            .min()
+            .or_else(|| {
+                file.creds_store
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| (s, "credsStore"))
+            });
+        if let Some((name, setting)) = helper {
+            // Docker Hub's helpers store it under its legacy URL, as `docker login` did.
+            let server = if host == "docker.io" {
+                "https://index.docker.io/v1/"
+            } else {
+                host.as_str()
+            };
+            if let HelperAnswer::Found(c) = credential_helper::get(&name, server, path, setting)? {
+                return Ok(Some(Credentials {
+                    source: Some(CredentialSource {
+                        path: path.to_owned(),
+                        key: server.to_owned(),
+                        helper: Some(format!("docker-credential-{name}")),
+                    }),
+                    ..c
+                }));
+            }
+        }
         let mut by_key: HashMap<String, Vec<(&String, &AuthEntry)>> = HashMap::new();
         for (key, entry) in &file.auths {
             by_key
@@ -194,6 +244,7 @@ impl Credentials {
                         source: Some(CredentialSource {
                             path: path.to_owned(),
                             key: (*key).clone(),
+                            helper: None,
                         }),
                         ..c
                     }));
@@ -208,6 +259,10 @@ impl Credentials {
 struct AuthFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -413,7 +468,15 @@ mod tests {
         assert!(id.is_identity_token());
         assert!(id.secret == Secret::IdentityToken("refresh-me".into()));
         assert!(lookup(&json, "empty.example").is_none());
-        assert!(lookup(&json, "ecr.example").is_none());
+        // A credential helper that is not installed: said, naming it, never ignored.
+        let e =
+            Credentials::from_auth_json(json.as_bytes(), Path::new("/x/auth.json"), "ecr.example")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("docker-credential-ecr-login") && e.contains("not installed"),
+            "{e}"
+        );
         assert!(lookup(&json, "quay.example:5000").is_none());
     }
 

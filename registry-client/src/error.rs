@@ -120,6 +120,45 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     out
 }
 
+/// What went wrong with a docker credential helper.
+#[derive(Debug)]
+pub struct HelperFailure {
+    /// `docker-credential-<name>`.
+    pub helper: String,
+    /// The auth file that names it.
+    pub config: PathBuf,
+    /// `credsStore` or `credHelpers`.
+    pub setting: &'static str,
+    /// The server it was asked for.
+    pub server: String,
+    pub problem: String,
+}
+
+impl fmt::Display for HelperFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let HelperFailure {
+            helper,
+            config,
+            setting,
+            server,
+            problem,
+        } = self;
+        write!(
+            f,
+            "credential helper {helper} (named by `{setting}` in {}), asked for {server}: {problem}. Install or fix it, or give credentials another way: an auth file with an `auths` entry for {server} (--authfile FILE; `podman login --authfile FILE {server}` writes one)",
+            config.display()
+        )
+    }
+}
+
+fn began(excerpt: &str) -> String {
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!("; its answer began {excerpt:?}")
+    }
+}
+
 /// Errors of the registry client.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -240,6 +279,47 @@ pub enum RegistryError {
         rule: &'static str,
     },
 
+    /// The registry's host name does not resolve (checked before the first request).
+    #[error("the registry's name {host} does not resolve ({problem})")]
+    NameNotResolved { host: String, problem: String },
+
+    /// Nothing listens on the registry's port.
+    #[error("GET {url}: connection refused: nothing listens on that port")]
+    ConnectionRefused { url: String },
+
+    /// HTTPS was asked for, and the server speaks plain HTTP (it answered there as a
+    /// registry).
+    #[error("{asked}: the registry speaks plain HTTP, not HTTPS (it answers at {url})")]
+    PlainHttpRegistry { url: String, asked: String },
+
+    /// Plain HTTP was asked for, and the server speaks HTTPS.
+    #[error("{asked}: the registry speaks HTTPS (TLS), not plain HTTP (it answers at {url})")]
+    TlsRegistry { url: String, asked: String },
+
+    /// Something answered `GET /v2/`, but not as a registry does.
+    #[error(
+        "GET {url}: this is not a container registry: it {problem}{}",
+        began(body_excerpt)
+    )]
+    NotARegistry {
+        url: String,
+        problem: String,
+        body_excerpt: String,
+    },
+
+    /// The registry's token server is reached over plain HTTP where credentials may not go.
+    #[error("the registry {registry} sends logins to the token server {realm} over plain HTTP: {why}. Credentials were not sent. Serve the token server over HTTPS (credentials then go to it, as docker and podman send them), or on the registry's host")]
+    CredentialsWithheld {
+        registry: String,
+        realm: String,
+        why: String,
+    },
+
+    /// The cancel flag was set (Ctrl-C): the request was not sent, or its body was cut
+    /// short and its upload session cancelled.
+    #[error("interrupted")]
+    Cancelled,
+
     /// The client configuration cannot work (address, scheme).
     #[error("registry configuration: {problem}")]
     Config { problem: String },
@@ -247,6 +327,10 @@ pub enum RegistryError {
     /// The CA certificate file given to trust cannot be used.
     #[error("CA certificate {}: {problem}", path.display())]
     CaCert { path: PathBuf, problem: String },
+
+    /// A docker credential helper named in an auth file is missing or failed.
+    #[error("{0}")]
+    CredentialHelper(Box<HelperFailure>),
 
     /// An auth file cannot be read or parsed.
     #[error("auth file {}: {problem}", path.display())]

@@ -9,6 +9,8 @@
 //!   every digest checked.
 //! - Auth: anonymous, Basic, Bearer tokens (scoped, cached, refreshed; identity tokens via
 //!   OAuth2), from [`Credentials::from_auth_files`] (podman, docker, OpenShift pull secret).
+//! - First contact: [`Client::connect`] probes `GET /v2/` once and names what is wrong
+//!   (name, port, HTTP against HTTPS, not a registry, credentials refused).
 //! - Transport: TLS with the system's roots plus an optional CA file; plain HTTP or
 //!   unverified TLS only in insecure mode ([`Config::registry`] has the rules). Redirects
 //!   are followed here, and credentials never go to another origin. Transient failures are
@@ -21,16 +23,19 @@
 //! Credentials, tokens and passwords never appear in `Debug` output or in errors; URLs in
 //! errors lose user information and long query values. ureq logs requests at `debug` level
 //! with sensitive headers redacted, but at `trace` level it logs the wire unredacted: never
-//! enable `trace` for `ureq` on a machine whose logs leave it. Credential helpers
-//! (`credHelpers`, `credsStore`) are not run.
+//! enable `trace` for `ureq` on a machine whose logs leave it. Credentials go over plain
+//! HTTP only in insecure mode and only to the registry's own host (a token server on
+//! another host gets them over HTTPS only).
 #![forbid(unsafe_code)]
 
 mod auth;
 mod challenge;
 mod client;
+mod credential_helper;
 pub mod credentials;
 mod endpoint;
 pub mod error;
+mod probe;
 mod reference;
 mod retry;
 mod transport;

@@ -1,13 +1,18 @@
-//! Retrying transient failures: bounded attempts and time, exponential backoff with
-//! jitter, and the registry's `Retry-After` (RFC 9110 section 10.2.3: seconds or an HTTP
-//! date) honoured as a floor.
+//! Retrying transient failures: bounded in time (and, if asked, in attempts), exponential
+//! backoff with jitter, and the registry's `Retry-After` (RFC 9110 section 10.2.3: seconds
+//! or an HTTP date) honoured as a floor. Waits end early when the cancel flag is set.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often and how long transient failures (connection errors, timeouts, 5xx, 408, 429)
 /// are retried. The first attempt counts: `max_attempts: 1` never retries.
+///
+/// `max_elapsed` is the bound an operator sets (`--retry-for`); `max_attempts` is only a
+/// safety net and by default no bound at all, so that a longer `max_elapsed` really waits
+/// longer (issue 9 item 11: 6 attempts used to end every retry after about 10 s).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
@@ -15,16 +20,18 @@ pub struct RetryPolicy {
     pub initial_delay: Duration,
     /// The longest backoff wait (a `Retry-After` may ask for more).
     pub max_delay: Duration,
-    /// No retry starts once this much time has passed since the first attempt, nor one
-    /// whose wait would end after it.
+    /// Retries go on until this much time has passed since the first attempt: the last
+    /// wait is cut to end then, and no retry starts after it (nor one a `Retry-After`
+    /// would delay past it).
     pub max_elapsed: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 6 attempts within 60 s: waits of about 0.5, 1, 2, 4 and 8 s (jittered to 50–100%).
+    /// Retries for 60 s: waits of about 0.5, 1, 2, 4, 8, then 16 s each (jittered to
+    /// 50–100%), as many as fit.
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 6,
+            max_attempts: u32::MAX,
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(16),
             max_elapsed: Duration::from_secs(60),
@@ -58,6 +65,11 @@ impl<'p> Backoff<'p> {
 
     /// After a failed attempt: the wait before the next one, or `None` to give up.
     pub(crate) fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        self.next_delay_at(Instant::now(), retry_after)
+    }
+
+    /// [`Backoff::next_delay`] at time `now` (tests pass a clock of their own).
+    fn next_delay_at(&mut self, now: Instant, retry_after: Option<Duration>) -> Option<Duration> {
         if self.attempts >= self.policy.max_attempts {
             return None;
         }
@@ -68,26 +80,50 @@ impl<'p> Backoff<'p> {
             .saturating_mul(1u32 << exp)
             .min(self.policy.max_delay);
         let jittered = base.mul_f64(0.5 + 0.5 * random_unit());
+        // The last wait is cut to end at the bound, so the last attempt comes when the
+        // operator's time is up, not up to `max_delay` before it. A `Retry-After` that
+        // asks for more than is left is not honoured by hammering: give up.
+        let left = self
+            .policy
+            .max_elapsed
+            .saturating_sub(now.saturating_duration_since(self.started));
+        if left.is_zero() || retry_after.is_some_and(|ra| ra > left) {
+            return None;
+        }
         let delay = match retry_after {
             Some(ra) => ra.max(jittered),
             None => jittered,
-        };
-        if self.started.elapsed() + delay > self.policy.max_elapsed {
-            return None;
         }
+        .min(left);
         self.attempts += 1;
         Some(delay)
     }
 
-    /// Sleeps before the next attempt; `false` means give up.
-    pub(crate) fn wait(&mut self, retry_after: Option<Duration>) -> bool {
+    /// Sleeps before the next attempt; `false` means give up (also when `cancel` is set
+    /// before or during the wait).
+    pub(crate) fn wait(&mut self, retry_after: Option<Duration>, cancel: &AtomicBool) -> bool {
+        if cancel.load(Ordering::Relaxed) {
+            return false;
+        }
         match self.next_delay(retry_after) {
-            Some(d) => {
-                std::thread::sleep(d);
-                true
-            }
+            Some(d) => sleep_unless_cancelled(d, cancel),
             None => false,
         }
+    }
+}
+
+/// Sleeps `d` in short steps; `false` if `cancel` was set meanwhile.
+pub(crate) fn sleep_unless_cancelled(d: Duration, cancel: &AtomicBool) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
     }
 }
 
@@ -187,6 +223,52 @@ mod tests {
             ..RetryPolicy::default()
         };
         assert_eq!(Backoff::new(&once).next_delay(None), None);
+    }
+
+    #[test]
+    fn the_time_bound_is_the_bound() {
+        // issue 9 item 11: `--retry-for 20` must keep retrying for about 20 s, not stop
+        // after 6 attempts (about 10 s of waits). The clock is the sum of the waits.
+        let policy = RetryPolicy {
+            max_elapsed: Duration::from_secs(20),
+            max_delay: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        };
+        let mut b = Backoff::new(&policy);
+        let mut now = b.started;
+        let mut waits = 0;
+        while let Some(d) = b.next_delay_at(now, None) {
+            now += d;
+            waits += 1;
+            assert!(waits < 1000);
+        }
+        let waited = now - b.started;
+        assert!(waits > 8, "{waits} waits");
+        // The last attempt is at the bound.
+        assert_eq!(waited, Duration::from_secs(20));
+        // And with 10 minutes, it keeps going for minutes.
+        let long = RetryPolicy {
+            max_elapsed: Duration::from_secs(600),
+            ..RetryPolicy::default()
+        };
+        let mut b = Backoff::new(&long);
+        let mut now = b.started;
+        while let Some(d) = b.next_delay_at(now, None) {
+            now += d;
+        }
+        assert_eq!(now - b.started, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_cancelled_wait_ends_at_once() {
+        let cancel = AtomicBool::new(true);
+        let policy = RetryPolicy {
+            initial_delay: Duration::from_secs(30),
+            ..RetryPolicy::default()
+        };
+        let started = Instant::now();
+        assert!(!Backoff::new(&policy).wait(None, &cancel));
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

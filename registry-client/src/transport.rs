@@ -4,6 +4,7 @@
 //! challenge, and transient failures retried with backoff when the body can be sent again.
 
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -32,7 +33,11 @@ pub(crate) struct Transport {
     pub(crate) auth: Mutex<AuthState>,
     /// Held while a token is fetched, so N workers that miss the cache fetch it once.
     pub(crate) token_fetch: Mutex<()>,
+    pub(crate) cancel: &'static AtomicBool,
 }
+
+/// The cancel flag of a client that was given none: never set.
+static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) enum Body<'a> {
     Empty,
@@ -165,12 +170,19 @@ struct GuardedReader<'a> {
     sent: u64,
     failure: Option<io::Error>,
     ended_early: bool,
+    cancel: &'a AtomicBool,
+    cancelled: bool,
 }
 
 impl Read for GuardedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(0);
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            // Cuts the body: the request fails and the upload session is cancelled.
+            self.cancelled = true;
+            return Err(io::Error::other("interrupted"));
         }
         let max = buf
             .len()
@@ -205,6 +217,12 @@ fn is_redirect(status: u16) -> bool {
 impl Transport {
     pub(crate) fn new(config: &Config) -> Result<Transport> {
         let origin = registry_origin(&config.registry, config.insecure)?;
+        Transport::with_origin(config, origin)
+    }
+
+    /// A transport for `origin` rather than the one `config.registry` names (the probe
+    /// tries the other scheme with it).
+    pub(crate) fn with_origin(config: &Config, origin: Origin) -> Result<Transport> {
         let tls = tls_config(config, &origin)?;
         let agent = ureq::Agent::config_builder()
             // Registry errors are answers to read, not failures of the call.
@@ -235,7 +253,12 @@ impl Transport {
             credentials: config.credentials.clone(),
             auth: Mutex::new(AuthState::default()),
             token_fetch: Mutex::new(()),
+            cancel: config.cancel.unwrap_or(&NEVER_CANCELLED),
         })
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
 
     /// Sends a request: credentials, redirects, one retry after a 401 challenge, and
@@ -246,6 +269,11 @@ impl Transport {
         let mut backoff = Backoff::new(&self.retry);
         let mut auth_retried = false;
         loop {
+            // After Ctrl-C only the DELETEs that cancel upload sessions still go out (and
+            // the token request one of them may need: the only requests without scopes).
+            if self.cancelled() && req.method != "DELETE" && req.scopes.is_some() {
+                return Err(RegistryError::Cancelled);
+            }
             let (result, sent_auth) = self.attempt(req, replayable);
             match result {
                 Ok(resp)
@@ -264,8 +292,11 @@ impl Transport {
                     return Err(self.error_from(&resp, req.scopes.as_ref()));
                 }
                 Ok(resp) if req.retry && replayable && is_transient_status(resp.status) => {
-                    if backoff.wait(resp.retry_after()) {
+                    if backoff.wait(resp.retry_after(), self.cancel) {
                         continue;
+                    }
+                    if self.cancelled() {
+                        return Err(RegistryError::Cancelled);
                     }
                     return Err(gave_up(
                         &backoff,
@@ -274,8 +305,11 @@ impl Transport {
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if req.retry && replayable && e.is_transient() => {
-                    if backoff.wait(None) {
+                    if backoff.wait(None, self.cancel) {
                         continue;
+                    }
+                    if self.cancelled() {
+                        return Err(RegistryError::Cancelled);
                     }
                     return Err(gave_up(&backoff, e));
                 }
@@ -392,12 +426,17 @@ impl Transport {
                     sent: 0,
                     failure: None,
                     ended_early: false,
+                    cancel: self.cancel,
+                    cancelled: false,
                 };
                 let request = builder
                     .header(http::header::CONTENT_LENGTH, *len)
                     .body(ureq::SendBody::from_reader(&mut guard))
                     .map_err(bad_request)?;
                 let result = self.agent.run(request);
+                if guard.cancelled {
+                    return Err(RegistryError::Cancelled);
+                }
                 if let Some(source) = guard.failure.take() {
                     return Err(RegistryError::BlobRead {
                         digest: (*digest).clone(),
@@ -565,6 +604,11 @@ fn tls_hint(problem: &str) -> String {
     }
 }
 
+/// Whether `config.registry` names its scheme (`http://…`, `https://…`).
+pub(crate) fn scheme_given(registry: &str) -> bool {
+    registry.trim().contains("://")
+}
+
 /// `host[:port]`, or `http://…`/`https://…`, to the registry's origin (see
 /// [`Config::registry`] for the rules).
 pub(crate) fn registry_origin(registry: &str, insecure: bool) -> Result<Origin> {
@@ -597,7 +641,7 @@ pub(crate) fn registry_origin(registry: &str, insecure: bool) -> Result<Origin> 
     let scheme = match scheme {
         Some(Scheme::Http) if !insecure => {
             return Err(bad(format!(
-                "{text:?} is plain HTTP, which is only used in insecure mode"
+                "{text:?} is plain HTTP, which is only used in insecure mode (--insecure)"
             )))
         }
         Some(s) => s,

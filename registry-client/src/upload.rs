@@ -102,7 +102,10 @@ impl Client {
                     return Err(error);
                 }
                 auth_restarted = true;
-            } else if !backoff.wait(retry_after) {
+            } else if !backoff.wait(retry_after, self.transport.cancel) {
+                if self.transport.cancelled() {
+                    return Err(RegistryError::Cancelled);
+                }
                 return Err(if backoff.attempts() <= 1 {
                     error
                 } else {
@@ -114,8 +117,9 @@ impl Client {
                 });
             }
             report.restarts += 1;
-            // The answer to the last PUT may have been lost after the blob was stored.
-            if let Ok(Some(found)) = self.blob_exists(repo, digest) {
+            // The answer to the last PUT may have been lost after the blob was stored. One
+            // try: retrying is this loop's job, within the one time bound of the upload.
+            if let Ok(Some(found)) = self.blob_exists_once(repo, digest) {
                 if found == size {
                     return Ok(report);
                 }
@@ -142,9 +146,20 @@ impl Client {
             self.url(&format!("/v2/{repo}/blobs/uploads/")),
             Some(scopes.clone()),
         );
-        let resp = t.exchange(&mut req).map_err(Failure::Fatal)?;
+        // Transient failures start the blob over in `upload_blob`'s loop, whose backoff
+        // is the only one: retries nested in it would outlast the time bound.
+        req.retry = false;
+        let transient = |error: RegistryError, retry_after| {
+            if error.is_transient() {
+                Failure::Restart { error, retry_after }
+            } else {
+                Failure::Fatal(error)
+            }
+        };
+        let resp = t.exchange(&mut req).map_err(|e| transient(e, None))?;
         if resp.status != 202 {
-            return Err(Failure::Fatal(t.error_from(&resp, Some(&scopes))));
+            let retry_after = resp.retry_after();
+            return Err(transient(t.error_from(&resp, Some(&scopes)), retry_after));
         }
         let mut location = self.upload_location(&resp).map_err(Failure::Fatal)?;
         let min_chunk = resp
@@ -297,6 +312,11 @@ impl Client {
     ) -> Failure {
         match error {
             RegistryError::BlobRead { .. } | RegistryError::BlobLength { .. } => {
+                Failure::Fatal(error)
+            }
+            RegistryError::Cancelled => {
+                // Interrupted: the session would stay open in the registry until it expires.
+                self.cancel(repo, location);
                 Failure::Fatal(error)
             }
             RegistryError::Unauthorized { .. } => Failure::Restart {

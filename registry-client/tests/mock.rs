@@ -700,3 +700,234 @@ fn upload_location_on_another_host_gets_no_credentials() {
     assert_eq!(put.body, b"data");
     assert_eq!(put.header("authorization"), None);
 }
+
+/// A registry that sends clients to a token server at `realm_host` (a host name or
+/// address for 127.0.0.1) on another port, over plain HTTP.
+fn registry_with_token_server_at(realm_host: &str) -> (MockServer, MockServer) {
+    let tokens = MockServer::start(|req| {
+        if req.header("authorization").is_some() {
+            Reply::json(200, r#"{"token":"tok-1"}"#)
+        } else {
+            Reply::json(401, r#"{"details":"who are you"}"#)
+        }
+    });
+    let realm = format!("http://{realm_host}:{}/token", tokens.port());
+    let registry = MockServer::start(move |req| {
+        if req.header("authorization") == Some("Bearer tok-1") {
+            return Reply::status(404);
+        }
+        Reply::error(401, "UNAUTHORIZED", "authentication required").header(
+            "www-authenticate",
+            format!(r#"Bearer realm="{realm}",service="mock""#),
+        )
+    });
+    (registry, tokens)
+}
+
+#[test]
+fn credentials_never_go_over_plain_http_to_another_host() {
+    // issue 9 item 3: the registry is 127.0.0.1:P; its token server is `localhost`, another
+    // host name, over plain HTTP. Even with insecure mode (plain HTTP to the registry
+    // accepted), the password must not go there.
+    let (registry, tokens) = registry_with_token_server_at("localhost");
+    let mut config = mock_config(&registry);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::CredentialsWithheld { .. }),
+        "{e:?}"
+    );
+    let shown = e.to_string();
+    assert!(shown.contains("over plain HTTP"), "{shown}");
+    assert!(shown.contains("another host than 127.0.0.1"), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    assert!(
+        tokens
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
+        "{:?}",
+        tokens.requests()
+    );
+
+    // The same token server on the registry's own host (another port): the operator
+    // named that host, so it gets the credentials.
+    let (registry, tokens) = registry_with_token_server_at("127.0.0.1");
+    let mut config = mock_config(&registry);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), None);
+    assert!(tokens.requests().iter().any(|r| r
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic "))));
+
+    // Anonymous: nothing to withhold, the token server is asked without credentials.
+    let (registry, tokens) = registry_with_token_server_at("localhost");
+    let client = client_for(&registry);
+    let e = client.blob_exists("ns/app", &sha256(b"x")).unwrap_err();
+    assert!(
+        !matches!(e, RegistryError::CredentialsWithheld { .. }),
+        "{e:?}"
+    );
+    drop(tokens);
+}
+
+#[test]
+fn retries_last_as_long_as_the_time_bound_not_six_attempts() {
+    // issue 9 item 11: a 503 storm of 11 s, retried within 20 s (`--retry-for 20`), with
+    // the default attempt limit: the request succeeds once the storm ends.
+    let started = Instant::now();
+    let storm = Duration::from_secs(11);
+    let server = MockServer::start(move |_| {
+        if started.elapsed() < storm {
+            Reply::error(503, "UNAVAILABLE", "storm")
+        } else {
+            Reply::status(200)
+                .header("content-length", "1")
+                .header("docker-content-digest", sha256(b"x").to_string())
+        }
+    });
+    let mut config = mock_config(&server);
+    config.retry = registry_client::RetryPolicy {
+        initial_delay: Duration::from_millis(500),
+        max_delay: Duration::from_secs(2),
+        max_elapsed: Duration::from_secs(20),
+        ..registry_client::RetryPolicy::default()
+    };
+    let client = Client::new(config).unwrap();
+    assert_eq!(
+        client.blob_exists("ns/app", &sha256(b"x")).unwrap(),
+        Some(1)
+    );
+    assert!(
+        server.count("HEAD", "/v2/") > 6,
+        "{}",
+        server.count("HEAD", "/v2/")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(16),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A reader over `data` that sets `flag` once `after` bytes have been read (Ctrl-C in the
+/// middle of a body).
+struct InterruptingReader {
+    data: std::io::Cursor<Vec<u8>>,
+    after: u64,
+    flag: &'static std::sync::atomic::AtomicBool,
+}
+
+impl std::io::Read for InterruptingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.position() >= self.after {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        let n = buf.len().min(4096);
+        self.data.read(&mut buf[..n])
+    }
+}
+
+#[test]
+fn an_interrupt_mid_body_cancels_the_upload_session() {
+    // issue 9 item 7: the cancel flag set in the middle of a blob (monolithic and chunked):
+    // the body stops, the session is deleted, nothing starts after it, and the call says
+    // it was interrupted.
+    for chunked in [false, true] {
+        let (server, mini) = registry_with(|_, _| None);
+        let flag: &'static std::sync::atomic::AtomicBool =
+            Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
+        let mut config = mock_config(&server);
+        config.cancel = Some(flag);
+        if chunked {
+            config.upload = UploadPolicy {
+                chunk_size: 64 * 1024,
+                max_monolithic: Some(0),
+            };
+        }
+        let client = Client::new(config).unwrap();
+        let data = bytes(9, 1 << 20);
+        let d = sha256(&data);
+        let started = Instant::now();
+        let e = client
+            .upload_blob("ns/app", &d, data.len() as u64, || {
+                Ok(InterruptingReader {
+                    data: std::io::Cursor::new(data.clone()),
+                    after: 200 * 1024,
+                    flag,
+                })
+            })
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::Cancelled), "{chunked}: {e:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let reqs = server.requests();
+        let deletes: Vec<&MockRequest> = reqs.iter().filter(|r| r.method == "DELETE").collect();
+        assert_eq!(deletes.len(), 1, "{chunked}: {reqs:?}");
+        assert!(
+            deletes[0].path().ends_with("/blobs/uploads/s1"),
+            "{deletes:?}"
+        );
+        let mini = mini.lock().unwrap();
+        assert!(mini.sessions.is_empty(), "{chunked}: sessions left open");
+        assert!(mini.blobs.is_empty());
+        // Nothing after the DELETE: no new session, no HEAD.
+        assert_eq!(reqs.last().unwrap().method, "DELETE", "{chunked}: {reqs:?}");
+        assert_eq!(server.count("POST", "/v2/"), 1);
+        // And later calls do not start.
+        let e = client.blob_exists("ns/app", &d).unwrap_err();
+        assert!(matches!(e, RegistryError::Cancelled), "{e:?}");
+    }
+}
+
+#[test]
+fn connect_probes_v2_once_and_names_what_answers() {
+    // issue 9 item 10, at the client: a web server's 200 without the API version header is
+    // not a registry; a registry is; a registry starting up (503) is waited for.
+    let web = MockServer::start(|_| Reply::status(200).body(b"<html>hello</html>"));
+    let e = Client::connect(mock_config(&web)).unwrap_err();
+    assert!(matches!(e, RegistryError::NotARegistry { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("without the Docker-Distribution-API-Version header"),
+        "{e}"
+    );
+
+    let started = Instant::now();
+    let registry = MockServer::start(move |req| {
+        if started.elapsed() < Duration::from_millis(300) {
+            return Reply::error(503, "UNAVAILABLE", "starting");
+        }
+        assert_eq!(req.path(), "/v2/");
+        Reply::json(200, "{}").header("docker-distribution-api-version", "registry/2.0")
+    });
+    let mut config = mock_config(&registry);
+    config.retry = registry_client::RetryPolicy {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+        max_elapsed: Duration::from_secs(5),
+        ..registry_client::RetryPolicy::default()
+    };
+    let client = Client::connect(config).unwrap();
+    assert_eq!(client.base_url(), registry.base());
+    assert!(registry.count("GET", "/v2/") >= 2);
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = registry_client::Config::new(format!("127.0.0.1:{port}"));
+    config.insecure = true;
+    config.proxy_from_env = false;
+    let started = Instant::now();
+    let e = Client::connect(config).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::ConnectionRefused { .. }),
+        "{e:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refusal is not retried"
+    );
+}

@@ -19,6 +19,7 @@ fn fail(e: registry_client::RegistryError) -> RegistryFailure {
         && (e.is_transient()
             || matches!(e, registry_client::RegistryError::RetriesExhausted { .. }));
     RegistryFailure {
+        interrupted: matches!(e, registry_client::RegistryError::Cancelled),
         message: e.to_string(),
         unreachable,
         server_error,

@@ -4,35 +4,78 @@
 
 use std::fmt;
 
-/// `HOST[:PORT][/PREFIX]` as given to `--to`.
+/// `[http://|https://]HOST[:PORT][/PREFIX]` as given to `--to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// `host[:port]`.
     pub registry: String,
     /// Path components under the registry, possibly empty.
     pub prefix: Vec<String>,
+    /// The scheme, when `--to` named one (`http://` asks for plain HTTP, which push only
+    /// uses with `--insecure`); `None` lets the registry client decide.
+    pub scheme: Option<Scheme>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct MappingError(pub String);
 
+/// `text` as it may be shown: user information before an `@` in the host part
+/// (`user:password@host`) is replaced, since it may hold a password (issue 9 item 2).
+pub fn shown_target(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), text),
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{scheme}<user information removed>{}", &rest[at..]),
+        None => text.to_owned(),
+    }
+}
+
 impl Target {
     pub fn parse(text: &str) -> Result<Target, MappingError> {
+        let shown = shown_target(text);
         let bad = |why: &str| {
-            MappingError(format!("--to {text:?}: {why} (expected HOST[:PORT][/PREFIX], e.g. registry.internal:8443/efk-mirror)"))
+            MappingError(format!("--to {shown:?}: {why} (expected [http://]HOST[:PORT][/PREFIX], e.g. registry.internal:8443/efk-mirror)"))
         };
         let t = text.trim().trim_end_matches('/');
-        if t.contains("://") {
-            return Err(bad(
-                "give the registry without a scheme; use --insecure for plain HTTP",
-            ));
-        }
+        let (scheme, t) = if let Some(rest) = strip_prefix_ignore_case(t, "http://") {
+            (Some(Scheme::Http), rest)
+        } else if let Some(rest) = strip_prefix_ignore_case(t, "https://") {
+            (Some(Scheme::Https), rest)
+        } else if t.contains("://") {
+            return Err(bad("only http:// and https:// registries exist"));
+        } else {
+            (None, t)
+        };
         let mut parts = t.split('/');
         let registry = parts
             .next()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| bad("no registry host"))?;
+        if registry.contains('@') {
+            // Never repeated: what precedes `@` may be a password.
+            return Err(bad(
+                "the registry address holds user information (user:password@); never put a password on the command line: give credentials in an auth file (--authfile FILE, or `podman login` / `docker login`)",
+            ));
+        }
         if !registry
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
@@ -50,8 +93,24 @@ impl Target {
         Ok(Target {
             registry: registry.to_owned(),
             prefix,
+            scheme,
         })
     }
+
+    /// The registry as the client is to be given it: `host[:port]`, with the scheme when
+    /// `--to` named one.
+    pub fn registry_address(&self) -> String {
+        match self.scheme {
+            Some(s) => format!("{}://{}", s.as_str(), self.registry),
+            None => self.registry.clone(),
+        }
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 impl fmt::Display for Target {
@@ -174,9 +233,38 @@ mod tests {
             Target::parse("127.0.0.1:5000").unwrap().prefix,
             Vec::<String>::new()
         );
-        assert!(Target::parse("https://x").is_err());
+        let t = Target::parse("http://registry.lab:5000/mirror").unwrap();
+        assert_eq!(t.scheme, Some(Scheme::Http));
+        assert_eq!(t.registry, "registry.lab:5000");
+        assert_eq!(t.to_string(), "registry.lab:5000/mirror");
+        assert_eq!(t.registry_address(), "http://registry.lab:5000");
+        assert_eq!(
+            Target::parse("HTTPS://x").unwrap().registry_address(),
+            "https://x"
+        );
+        assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("/x").is_err());
         assert!(Target::parse("host/UPPER").is_err());
+    }
+
+    #[test]
+    fn a_password_in_the_target_is_never_repeated() {
+        for text in [
+            "bob:hunter2@registry.internal:8443/efk",
+            "http://bob:hunter2@registry.internal",
+            "bob:hunter2@",
+            "bob:hunter2@reg/UPPER",
+            "b@b:hunter2@reg",
+        ] {
+            let e = Target::parse(text).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(e.contains("--authfile"), "{e}");
+        }
+        assert_eq!(
+            shown_target("http://a:pw@h:1/x@y"),
+            "http://<user information removed>@h:1/x@y"
+        );
+        assert_eq!(shown_target("h/x@y"), "h/x@y");
     }
 
     #[test]

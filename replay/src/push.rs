@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use ferry_format::bundle::Bundle;
@@ -62,7 +62,19 @@ pub struct Report {
     pub target: String,
     pub images: Vec<ImageOutcome>,
     pub totals: Totals,
+    /// The cancel flag was set: work in flight was stopped (upload sessions cancelled) and
+    /// nothing more was started; images not finished are `failed` with [`NOT_FINISHED`].
+    pub interrupted: bool,
+    /// Why the rest of the run was not tried, when the registry stopped answering: said
+    /// once here; the images not tried carry [`NOT_TRIED`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
 }
+
+/// The error of an image left because of an interrupt.
+pub const NOT_FINISHED: &str = "not finished: interrupted";
+/// The error of an image not tried because the registry stopped answering.
+pub const NOT_TRIED: &str = "not tried: the registry stopped answering";
 
 impl Report {
     pub fn failed(&self) -> usize {
@@ -132,11 +144,14 @@ fn manifests_bottom_up(m: &BundleManifest, img: &Image) -> Vec<u32> {
     out
 }
 
+/// Pushes what the bundle's volumes hold. Once `cancel` is set no new blob or image is
+/// started; the registry client stops the transfers in flight (it holds the same flag).
 pub fn push(
     bundle: &Bundle,
     registry: &dyn Registry,
     opts: &Options,
     events: &(dyn Fn(Event<'_>) + Sync),
+    cancel: &AtomicBool,
 ) -> Result<Report, PushError> {
     let m = &*bundle.manifest;
     let repos = map_images(m, opts)?;
@@ -195,10 +210,10 @@ pub fn push(
     let present: Mutex<BTreeSet<(String, u32)>> = Mutex::new(BTreeSet::new());
     // Once the registry stops answering (after the client's own retries), the remaining
     // jobs are not tried: waiting for it again per blob would only delay the message.
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
     let first_failure: Mutex<Option<String>> = Mutex::new(None);
     let give_up = |e: &RegistryFailure| {
-        if e.unreachable {
+        if e.unreachable && !e.interrupted {
             first_failure
                 .lock()
                 .expect("failure")
@@ -206,13 +221,16 @@ pub fn push(
             stop.store(true, Ordering::Relaxed);
         }
     };
-    let stopped =
-        || {
-            format!(
-            "not tried: the registry stopped answering ({}); run the same command again to resume",
-            first_failure.lock().expect("failure").clone().unwrap_or_default()
-        )
-        };
+    // Why a job is not started, if it is not.
+    let halted = || {
+        if cancel.load(Ordering::Relaxed) {
+            Some(NOT_FINISHED.to_owned())
+        } else if stop.load(Ordering::Relaxed) {
+            Some(NOT_TRIED.to_owned())
+        } else {
+            None
+        }
+    };
     let next = AtomicUsize::new(0);
     let uploaded_bytes = AtomicU64::new(0);
     std::thread::scope(|scope| {
@@ -222,11 +240,8 @@ pub fn push(
                 let Some((blob, repos)) = jobs.get(k) else {
                     return;
                 };
-                if stop.load(Ordering::Relaxed) {
-                    failed_blobs
-                        .lock()
-                        .expect("failures")
-                        .insert(*blob, stopped());
+                if let Some(why) = halted() {
+                    failed_blobs.lock().expect("failures").insert(*blob, why);
                     continue;
                 }
                 match blob_job(
@@ -246,10 +261,15 @@ pub fn push(
                     }
                     Err(e) => {
                         give_up(&e);
+                        let message = if e.interrupted {
+                            NOT_FINISHED.to_owned()
+                        } else {
+                            e.message
+                        };
                         failed_blobs
                             .lock()
                             .expect("failures")
-                            .insert(*blob, e.message);
+                            .insert(*blob, message);
                     }
                 }
             });
@@ -266,8 +286,8 @@ pub fn push(
             scope.spawn(|| loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(img) = m.images.get(k) else { return };
-                if stop.load(Ordering::Relaxed) {
-                    results.lock().expect("results").push((k, Err(stopped())));
+                if let Some(why) = halted() {
+                    results.lock().expect("results").push((k, Err(why)));
                     continue;
                 }
                 let repo = &repos[k];
@@ -278,7 +298,11 @@ pub fn push(
                     .filter(|&b| m.blobs[b as usize].media_type.is_none())
                     .collect();
                 let r = if let Some(e) = layers.iter().find_map(|b| failed_blobs.get(b)) {
-                    Err(format!("a blob did not upload: {e}"))
+                    Err(if e == NOT_FINISHED || e == NOT_TRIED {
+                        e.clone()
+                    } else {
+                        format!("a blob did not upload: {e}")
+                    })
                 } else {
                     let absent: BTreeSet<u32> = layers
                         .iter()
@@ -288,7 +312,11 @@ pub fn push(
                     let done = if absent.is_empty() {
                         image_job(bundle, registry, img, repo, opts.dry_run, &totals).map_err(|e| {
                             give_up(&e);
-                            e.message
+                            if e.interrupted {
+                                NOT_FINISHED.to_owned()
+                            } else {
+                                e.message
+                            }
                         })
                     } else {
                         Ok(Done::Waiting(absent.into_iter().collect()))
@@ -339,11 +367,16 @@ pub fn push(
         });
     }
     let totals = totals.into_inner().expect("totals");
+    let interrupted = outcomes
+        .iter()
+        .any(|o| o.error.as_deref() == Some(NOT_FINISHED));
     Ok(Report {
         bundle_id: m.bundle_id,
         target: opts.target.to_string(),
         images: outcomes,
         totals,
+        interrupted,
+        stopped_by: first_failure.into_inner().expect("failure"),
     })
 }
 

@@ -15,6 +15,9 @@ pub struct RegistryFailure {
     pub unreachable: bool,
     /// The registry answered with a server error (5xx) for this one request.
     pub server_error: bool,
+    /// The cancel flag was set (Ctrl-C): the request was not sent, or was cut short and
+    /// its upload session cancelled.
+    pub interrupted: bool,
 }
 
 impl RegistryFailure {
@@ -23,6 +26,7 @@ impl RegistryFailure {
             message: message.into(),
             unreachable: false,
             server_error: false,
+            interrupted: false,
         }
     }
 }

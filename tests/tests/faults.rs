@@ -678,12 +678,37 @@ fn signal_mid_push(sig: &str) {
     });
     let ended = t0.elapsed();
     let what = format!("SIG{sig} after the first upload");
+    // issue 9 item 7: exit 130, what is done, and the command that resumes.
+    assert_exit(&out, 130, &what);
+    assert!(!out.text().contains("panicked"), "{what}\n{}", out.dump());
+    assert_mentions(
+        &out,
+        &[
+            "ferry-unpack: interrupted: ",
+            "blob(s) were uploaded",
+            "To resume, run the same command again:",
+            &format!("push {} --trust", site.out.display()),
+            &format!("--to {to} "),
+        ],
+        &format!("{what}: says what is done and what to run"),
+    );
     assert!(
-        !out.status.success(),
-        "{what}: the push ended well (too late?)\n{}",
+        ended < Duration::from_secs(10),
+        "{what}: took {ended:?} to stop\n{}",
         out.dump()
     );
-    assert!(!out.text().contains("panicked"), "{what}\n{}", out.dump());
+    // Upload sessions in flight were cancelled (DELETE), not left open in the registry.
+    let open = open_upload_sessions(&reg);
+    assert!(
+        open.is_empty(),
+        "{what}: upload sessions left open in the registry: {open:?}\n{}",
+        out.dump()
+    );
+    assert!(
+        !Path::new(&site.path("m1")).exists(),
+        "{what}: cluster manifests written for an interrupted push"
+    );
+    println!("{what}: stdout and stderr:\n{}", out.text());
     let tagged = assert_tags_whole(&reg, &expected, &what);
     let second = site.push(
         &to,
@@ -709,6 +734,37 @@ fn signal_mid_push(sig: &str) {
         totals["blobs_uploaded"],
         expected.len()
     );
+}
+
+/// Upload sessions the registry still holds: distribution keeps each under
+/// `docker/registry/v2/repositories/<repo>/_uploads/<uuid>/` until it is completed or
+/// cancelled.
+fn open_upload_sessions(reg: &Registry) -> Vec<String> {
+    let root = reg.storage().join("docker/registry/v2/repositories");
+    let mut open = Vec::new();
+    for entry in walk(&root) {
+        if entry.file_name().is_some_and(|n| n == "_uploads") && entry.is_dir() {
+            for session in fs::read_dir(&entry).expect("read _uploads").flatten() {
+                open.push(session.path().display().to_string());
+            }
+        }
+    }
+    open
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]

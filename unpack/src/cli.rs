@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
     version,
     about = "Verify ferry volumes at the gap; push them into a registry inside (or extract them).",
     after_help = "Exit status: 0 success; 1 verification failed (or, for push, an image failed); \
-2 usage or I/O error; 3 (push) everything given went in but some images wait on volumes not given.
+2 usage or I/O error, or (push) the registry cannot be reached as given; 3 (push) everything given \
+went in but some images wait on volumes not given; 130 interrupted (Ctrl-C, SIGTERM): run the same \
+command again to resume.
 
 The EFK operators case (README), inside:
   ferry-unpack verify /media/usb1 --trust site.key.pub
@@ -110,6 +112,8 @@ pub struct RegistryArgs {
     #[arg(long, required = true, value_name = "PUB")]
     pub trust: Vec<PathBuf>,
     /// Destination: HOST[:PORT][/PREFIX]; each image goes to PREFIX/<its original repository path>.
+    /// `http://HOST…` asks for plain HTTP (with --insecure). Never put a password here: give
+    /// credentials in --authfile.
     #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
     pub to: String,
     /// Credentials file (containers auth.json, docker config.json, OpenShift pull-secret.json);
@@ -119,7 +123,9 @@ pub struct RegistryArgs {
     /// Extra CA certificates (PEM) to trust for the registry's TLS certificate.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
-    /// Allow plain HTTP (loopback hosts) or unverified TLS. Only when you mean it.
+    /// Allow plain HTTP or unverified TLS, only when you mean it: TLS is tried first
+    /// (plain HTTP first for loopback hosts) and the other is used if the registry speaks
+    /// only that; push says which. `http://` or `https://` in --to fixes the scheme.
     #[arg(long)]
     pub insecure: bool,
     /// Flatten destination paths to at most N components, as `oc image mirror` does
@@ -127,9 +133,9 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_components: usize,
     /// How long to keep retrying a registry that fails (5xx, 429, connection errors) before
-    /// giving up on a request; running the command again resumes.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub retry_for: u64,
+    /// giving up on a request (seconds, or 30s, 10m, 2h); running the command again resumes.
+    #[arg(long, value_name = "DURATION", default_value = "60")]
+    pub retry_for: RetryFor,
 }
 
 #[derive(Debug, clap::Args)]
@@ -163,4 +169,50 @@ pub struct PushArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--retry-for`: seconds, or a number with `s`, `m` or `h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryFor(pub std::time::Duration);
+
+impl std::str::FromStr for RetryFor {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => t.split_at(i),
+            None => (t, "s"),
+        };
+        let n: u64 = number.parse().map_err(|_| {
+            format!("{text:?} is not a duration: give seconds (60) or 30s, 10m, 2h")
+        })?;
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => return Err(format!("{text:?}: unknown unit {unit:?}; use s, m or h")),
+        };
+        n.checked_mul(scale)
+            .map(|s| RetryFor(std::time::Duration::from_secs(s)))
+            .ok_or_else(|| format!("{text:?} is too long"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryFor;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_for_takes_seconds_and_units() {
+        let d = |t: &str| t.parse::<RetryFor>().map(|r| r.0);
+        assert_eq!(d("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(d("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(d("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(d("0"), Ok(Duration::ZERO));
+        for bad in ["", "s", "-1", "1.5m", "10d", "99999999999999999999h"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use ferry_format::bundle::Bundle;
@@ -9,7 +10,7 @@ use ferry_format::read::Volume;
 use ferry_format::size::human;
 use ferry_format::stage::{Stage, StateLock};
 use ferry_format::verify::collect_inputs;
-use registry_client::{Client, Config, Credentials};
+use registry_client::{Client, Config, Credentials, RegistryError};
 use replay::mapping::Target;
 use replay::push::{self, Event, Options};
 
@@ -18,6 +19,9 @@ use crate::{load_keys, Outcome};
 
 /// Exit status when everything given went in, but some images wait on volumes not given.
 const INCOMPLETE: u8 = 3;
+/// Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as a shell reports a process it
+/// ended; README "Exit status").
+const INTERRUPTED: u8 = 130;
 
 /// A bundle of the volumes that opened, the trusted keys, and the volumes left out.
 type Opened = (Bundle, Vec<ferry_format::key::PublicKey>, Vec<String>);
@@ -63,18 +67,142 @@ fn open_bundle(args: &RegistryArgs) -> Result<Opened, (u8, String)> {
     Ok((bundle, keys, problems))
 }
 
-fn client(args: &RegistryArgs, target: &Target, jobs: usize) -> Result<Client, (u8, String)> {
+/// The registry client, after one `GET /v2/` showed a registry there (issue 9 item 10):
+/// what is wrong with the address is said here, once, with exit 2.
+fn client(
+    args: &RegistryArgs,
+    target: &Target,
+    jobs: usize,
+    cancel: &'static AtomicBool,
+) -> Result<Client, (u8, String)> {
     let credentials: Option<Credentials> =
         Credentials::from_auth_files(&target.registry, args.authfile.as_deref())
             .map_err(|e| (2, e.to_string()))?;
-    let mut config = Config::new(target.registry.clone());
+    if let (None, Some(file)) = (&credentials, &args.authfile) {
+        eprintln!(
+            "ferry-unpack: warning: {} has no entry for {} (its `auths` keys are registry hosts, as `podman login` writes them): pushing without credentials",
+            file.display(),
+            target.registry
+        );
+    }
+    let mut config = Config::new(target.registry_address());
     config.insecure = args.insecure;
     config.ca_cert = args.ca_cert.clone();
+    let anonymous = credentials.is_none();
     config.credentials = credentials;
     config.user_agent = format!("ferry-unpack/{}", env!("CARGO_PKG_VERSION"));
     config.max_idle_connections = config.max_idle_connections.max(jobs * 2);
-    config.retry.max_elapsed = std::time::Duration::from_secs(args.retry_for);
-    Client::new(config).map_err(|e| (2, e.to_string()))
+    config.retry.max_elapsed = args.retry_for.0;
+    config.cancel = Some(cancel);
+    let client = Client::connect(config).map_err(|e| match e {
+        RegistryError::Cancelled => (
+            INTERRUPTED,
+            "interrupted before anything was sent to the registry".to_owned(),
+        ),
+        // A registry that is there but keeps failing (5xx, 429 past --retry-for) or does
+        // not answer in time: like an outage in the middle of a push, exit 1 and resume.
+        e if matches!(
+            e,
+            RegistryError::RetriesExhausted { .. } | RegistryError::Timeout { .. }
+        ) || e.is_transient() =>
+        {
+            (
+                1,
+                format!(
+                    "{e}\n  the registry is not answering as it should: run the same command again to resume (a longer --retry-for waits longer); nothing was pushed"
+                ),
+            )
+        }
+        e => (2, connect_advice(&e, args, target, anonymous)),
+    })?;
+    if args.insecure {
+        // Say which of the two things --insecure allows is in use.
+        let base = client.base_url();
+        if base.starts_with("http://") {
+            eprintln!(
+                "ferry-unpack: --insecure: pushing to {base} over plain HTTP: nothing is encrypted, credentials included"
+            );
+        } else {
+            eprintln!(
+                "ferry-unpack: --insecure: {base} speaks TLS; its certificate is not verified"
+            );
+        }
+    }
+    Ok(client)
+}
+
+/// The error of the first contact, with what to do about it.
+fn connect_advice(
+    e: &RegistryError,
+    args: &RegistryArgs,
+    target: &Target,
+    anonymous: bool,
+) -> String {
+    use replay::mapping::Scheme;
+    let to = target.to_string();
+    let advice = match e {
+        RegistryError::NameNotResolved { .. } => format!(
+            "check the host name in --to {to} (spelling; /etc/hosts or the DNS server this machine uses)"
+        ),
+        RegistryError::ConnectionRefused { .. } => format!(
+            "check the port in --to {to}, and that the registry is running and listens there"
+        ),
+        RegistryError::PlainHttpRegistry { .. } if target.scheme == Some(Scheme::Https) => {
+            "drop https:// from --to, and give --insecure to push over plain HTTP".to_owned()
+        }
+        RegistryError::PlainHttpRegistry { .. } => format!(
+            "to push over plain HTTP (nothing encrypted, credentials included), give --insecure: ferry-unpack push … --to {to} --insecure"
+        ),
+        RegistryError::TlsRegistry { .. } => {
+            let tls = if args.insecure {
+                "with --insecure, TLS is then used without verifying the certificate"
+            } else {
+                "give --ca-cert FILE if its certificate is signed by your own CA"
+            };
+            format!("drop http:// from --to ({tls})")
+        }
+        RegistryError::NotARegistry { .. } => format!(
+            "check the host and port in --to {to}: they must be the registry's own (for OpenShift's, the route of image-registry)"
+        ),
+        RegistryError::Unauthorized { .. } if anonymous => {
+            let searched: Vec<String> = match &args.authfile {
+                Some(f) => vec![f.display().to_string()],
+                None => Credentials::auth_file_search_path()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            };
+            format!(
+                "give credentials for {}: --authfile FILE (a containers auth.json, docker config.json or OpenShift pull secret with an `auths` entry for it; `podman login --authfile FILE {}` writes one). Searched: {}",
+                target.registry,
+                target.registry,
+                searched.join(", ")
+            )
+        }
+        RegistryError::Tls { .. } if !args.insecure => {
+            "give the registry's CA certificate with --ca-cert FILE (or --insecure to skip verification, only on a network you trust)".to_owned()
+        }
+        _ => return e.to_string(),
+    };
+    format!("{e}\n  {advice}")
+}
+
+/// The command line of this run, quoted for a POSIX shell: what to run to resume.
+fn same_command() -> String {
+    std::env::args_os()
+        .map(|a| {
+            let a = a.to_string_lossy().into_owned();
+            let plain = !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn default_state() -> PathBuf {
@@ -124,7 +252,8 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             )
         })?;
     }
-    let client = client(r, &target, args.jobs)?;
+    let cancel = cli_support::interrupt_flag();
+    let client = client(r, &target, args.jobs, cancel)?;
     let opts = Options {
         target: target.clone(),
         max_components: r.max_components,
@@ -184,7 +313,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             }
         }
     }
-    let report = push::push(&bundle, &client, &opts, &events).map_err(|e| {
+    let report = push::push(&bundle, &client, &opts, &events, cancel).map_err(|e| {
         let code = if matches!(e, push::PushError::Mapping(_)) {
             2
         } else {
@@ -196,7 +325,9 @@ pub fn run_push(args: &PushArgs) -> Outcome {
     let mut outputs = Vec::new();
     let mut applied = None;
     let mut notes = Vec::new();
-    if !args.dry_run {
+    if report.interrupted {
+        // Nothing is written for the cluster: the run did not finish.
+    } else if !args.dry_run {
         let written = write_cluster_outputs(args, &manifests_dir, &bundle, &report, &target)?;
         outputs = written.files;
         notes = written.notes;
@@ -219,6 +350,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
                 "manifests_partial": !args.dry_run && report.failed() > 0 && !outputs.is_empty(),
                 "left_out": problems, "dry_run": args.dry_run,
                 "failed": report.failed(), "waiting": report.waiting(),
+                "interrupted": report.interrupted, "stopped_by": report.stopped_by,
             }),
         );
     } else {
@@ -229,6 +361,20 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             args.dry_run,
             started.elapsed().as_secs_f64(),
         );
+    }
+    if report.interrupted {
+        let done = report
+            .images
+            .iter()
+            .filter(|i| matches!(i.status, "pushed" | "present"))
+            .count();
+        eprintln!(
+            "ferry-unpack: interrupted: {done} of {} image(s) are in the registry, {} blob(s) were uploaded; the uploads in flight were cancelled. To resume, run the same command again:\n  {}",
+            report.images.len(),
+            report.totals.blobs_uploaded,
+            same_command()
+        );
+        return Ok(INTERRUPTED);
     }
     Ok(if report.failed() > 0 || !problems.is_empty() {
         1
@@ -303,7 +449,10 @@ fn print_report(
     dry_run: bool,
     secs: f64,
 ) {
-    for i in &report.images {
+    // Images left by an interrupt or a registry that stopped answering are counted once
+    // below, not listed one by one with the same reason.
+    let left = |i: &push::ImageOutcome| matches!(i.error.as_deref(), Some(e) if e == push::NOT_TRIED || e == push::NOT_FINISHED);
+    for i in report.images.iter().filter(|i| !left(i)) {
         let tags = if i.tags.is_empty() {
             String::new()
         } else {
@@ -363,7 +512,26 @@ fn print_report(
             );
         }
     }
-    if report.failed() > 0 {
+    let count = |what: &str| {
+        report
+            .images
+            .iter()
+            .filter(|i| i.error.as_deref() == Some(what))
+            .count()
+    };
+    if let Some(why) = &report.stopped_by {
+        println!(
+            "the registry stopped answering ({why}); {} image(s) not tried",
+            count(push::NOT_TRIED)
+        );
+    }
+    if report.interrupted {
+        println!(
+            "{} image(s) not finished: interrupted",
+            count(push::NOT_FINISHED)
+        );
+    }
+    if report.failed() > 0 && !report.interrupted {
         println!(
             "{} image(s) failed: run the same command again to resume",
             report.failed()
@@ -377,7 +545,8 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
     for p in &problems {
         eprintln!("ferry-unpack: {p}");
     }
-    let client = client(args, &target, 4)?;
+    let cancel = cli_support::interrupt_flag();
+    let client = client(args, &target, 4, cancel)?;
     let opts = Options {
         target: target.clone(),
         max_components: args.max_components,
@@ -386,7 +555,10 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
     };
     let repos = push::map_images(&bundle.manifest, &opts).map_err(|e| (2, e.to_string()))?;
     let mut report =
-        push::push(&bundle, &client, &opts, &|_| {}).map_err(|e| (2, e.to_string()))?;
+        push::push(&bundle, &client, &opts, &|_| {}, cancel).map_err(|e| (2, e.to_string()))?;
+    if report.interrupted {
+        return Err((INTERRUPTED, "interrupted; no receipt printed".into()));
+    }
     // A dry run says "planned"; the receipt wants what is there: the manifest by digest.
     for (o, repo) in report.images.iter_mut().zip(&repos) {
         let there =
