@@ -116,6 +116,13 @@ pub struct UploadPolicy {
     pub chunk_size: u64,
     /// Blobs larger than this are sent in chunks from the start.
     pub max_monolithic: Option<u64>,
+    /// After Ctrl-C, a request body with at most this many bytes still to send is finished
+    /// rather than cut. Cutting a body races with the registry: distribution goes on
+    /// writing the cut request's data and hash state after the connection closes, so a
+    /// DELETE sent at once may find the session in flux (404) or be undone by that late
+    /// write, and the session's files stay until the registry purges old uploads. A
+    /// finished body leaves nothing behind; only bodies with more than this left are cut.
+    pub finish_after_cancel: u64,
 }
 
 impl Default for UploadPolicy {
@@ -123,6 +130,7 @@ impl Default for UploadPolicy {
         UploadPolicy {
             chunk_size: 32 * 1024 * 1024,
             max_monolithic: None,
+            finish_after_cancel: 32 * 1024 * 1024,
         }
     }
 }

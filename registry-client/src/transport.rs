@@ -34,6 +34,8 @@ pub(crate) struct Transport {
     /// Held while a token is fetched, so N workers that miss the cache fetch it once.
     pub(crate) token_fetch: Mutex<()>,
     pub(crate) cancel: &'static AtomicBool,
+    /// See `UploadPolicy::finish_after_cancel`.
+    pub(crate) finish_after_cancel: u64,
 }
 
 /// The cancel flag of a client that was given none: never set.
@@ -172,6 +174,8 @@ struct GuardedReader<'a> {
     ended_early: bool,
     cancel: &'a AtomicBool,
     cancelled: bool,
+    /// Bytes still to send at or below which a cancelled body is finished, not cut.
+    finish_after_cancel: u64,
 }
 
 impl Read for GuardedReader<'_> {
@@ -179,7 +183,7 @@ impl Read for GuardedReader<'_> {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(0);
         }
-        if self.cancel.load(Ordering::Relaxed) {
+        if self.remaining > self.finish_after_cancel && self.cancel.load(Ordering::Relaxed) {
             // Cuts the body: the request fails and the upload session is cancelled.
             self.cancelled = true;
             return Err(io::Error::other("interrupted"));
@@ -254,6 +258,7 @@ impl Transport {
             auth: Mutex::new(AuthState::default()),
             token_fetch: Mutex::new(()),
             cancel: config.cancel.unwrap_or(&NEVER_CANCELLED),
+            finish_after_cancel: config.upload.finish_after_cancel,
         })
     }
 
@@ -428,6 +433,7 @@ impl Transport {
                     ended_early: false,
                     cancel: self.cancel,
                     cancelled: false,
+                    finish_after_cancel: self.finish_after_cancel,
                 };
                 let request = builder
                     .header(http::header::CONTENT_LENGTH, *len)

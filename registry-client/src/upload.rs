@@ -316,6 +316,9 @@ impl Client {
             }
             RegistryError::Cancelled => {
                 // Interrupted: the session would stay open in the registry until it expires.
+                // A body cut short may still be in the registry's hands for a moment (see
+                // `UploadPolicy::finish_after_cancel`): give it that moment first.
+                std::thread::sleep(CUT_SETTLE);
                 self.cancel(repo, location);
                 Failure::Fatal(error)
             }
@@ -347,6 +350,10 @@ impl Client {
         let _ = self.transport.exchange(&mut req);
     }
 }
+
+/// How long a cancelled upload waits before its DELETE, so that the registry has seen the
+/// connection of a cut body close and stopped writing to the session.
+const CUT_SETTLE: Duration = Duration::from_millis(250);
 
 /// The last byte of `Range: 0-<end>` (also `bytes=0-<end>`).
 fn range_end(value: &str) -> Option<u64> {

@@ -89,6 +89,7 @@ fn out_of_range_patch_restarts_the_blob_in_a_new_session() {
     config.upload = UploadPolicy {
         chunk_size: 1000,
         max_monolithic: Some(0),
+        ..UploadPolicy::default()
     };
     let client = Client::new(config).unwrap();
     let data = bytes(2, 2500);
@@ -127,6 +128,7 @@ fn chunk_size_rises_to_the_registry_minimum() {
     config.upload = UploadPolicy {
         chunk_size: 1000,
         max_monolithic: Some(0),
+        ..UploadPolicy::default()
     };
     let client = Client::new(config).unwrap();
     let data = bytes(3, 10_000);
@@ -841,10 +843,13 @@ fn an_interrupt_mid_body_cancels_the_upload_session() {
             Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
         let mut config = mock_config(&server);
         config.cancel = Some(flag);
+        // Every body left is cut here (the default finishes short ones: see the next test).
+        config.upload.finish_after_cancel = 0;
         if chunked {
             config.upload = UploadPolicy {
                 chunk_size: 64 * 1024,
                 max_monolithic: Some(0),
+                finish_after_cancel: 0,
             };
         }
         let client = Client::new(config).unwrap();
@@ -879,6 +884,37 @@ fn an_interrupt_mid_body_cancels_the_upload_session() {
         let e = client.blob_exists("ns/app", &d).unwrap_err();
         assert!(matches!(e, RegistryError::Cancelled), "{e:?}");
     }
+}
+
+#[test]
+fn an_interrupt_lets_a_short_body_finish_and_starts_nothing_after_it() {
+    // A body with little left is finished rather than cut (a cut one races with the
+    // registry's own writes to the session): the blob is stored, no session is left, and
+    // nothing starts after it.
+    let (server, mini) = registry_with(|_, _| None);
+    let flag: &'static std::sync::atomic::AtomicBool =
+        Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
+    let mut config = mock_config(&server);
+    config.cancel = Some(flag);
+    let client = Client::new(config).unwrap();
+    let data = bytes(7, 1 << 20);
+    let d = sha256(&data);
+    client
+        .upload_blob("ns/app", &d, data.len() as u64, || {
+            Ok(InterruptingReader {
+                data: std::io::Cursor::new(data.clone()),
+                after: 200 * 1024,
+                flag,
+            })
+        })
+        .expect("a body with 800 KiB left is finished after the interrupt");
+    let mini = mini.lock().unwrap();
+    assert!(mini.sessions.is_empty(), "sessions left open");
+    assert_eq!(mini.blobs.len(), 1, "the blob is stored whole");
+    assert_eq!(server.count("DELETE", "/v2/"), 0);
+    drop(mini);
+    let e = client.blob_exists("ns/app", &d).unwrap_err();
+    assert!(matches!(e, RegistryError::Cancelled), "{e:?}");
 }
 
 #[test]

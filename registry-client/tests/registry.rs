@@ -274,6 +274,7 @@ fn chunked_uploads_against_distribution() {
     config.upload = UploadPolicy {
         chunk_size: 100_000,
         max_monolithic: Some(0),
+        ..UploadPolicy::default()
     };
     let client = Client::new(config).unwrap();
     for (seed, len) in [(5u64, 350_000usize), (6, 100_000), (7, 1), (8, 0)] {
