@@ -51,7 +51,10 @@ impl BlockList {
     }
 
     /// Splits references into those kept and those blocked (with the pattern's text).
-    pub fn partition<T: AsRef<str>>(&self, refs: impl IntoIterator<Item = T>) -> (Vec<T>, Vec<(T, String)>) {
+    pub fn partition<T: AsRef<str>>(
+        &self,
+        refs: impl IntoIterator<Item = T>,
+    ) -> (Vec<T>, Vec<(T, String)>) {
         let mut kept = Vec::new();
         let mut blocked = Vec::new();
         for r in refs {
@@ -96,14 +99,19 @@ mod tests {
         // Anchors work as in Go.
         let b = list(&["^registry\\.redhat\\.io/ubi8/"]);
         assert!(b.blocking_str("registry.redhat.io/ubi8/ubi:8.9").is_some());
-        assert!(b.blocking_str("quay.io/registry.redhat.io/ubi8/x:1").is_none());
+        assert!(b
+            .blocking_str("quay.io/registry.redhat.io/ubi8/x:1")
+            .is_none());
     }
 
     #[test]
     fn canonical_form_is_tried_too() {
         let b = list(&["^docker\\.io/library/"]);
         let n = ImageName::parse("ubuntu:22.04").unwrap();
-        assert_eq!(b.blocking(&n).map(|p| p.as_str()), Some("^docker\\.io/library/"));
+        assert_eq!(
+            b.blocking(&n).map(|p| p.as_str()),
+            Some("^docker\\.io/library/")
+        );
         assert!(b.blocking_str("ubuntu:22.04").is_some());
         assert!(b.blocking_str("quay.io/ubuntu:22.04").is_none());
         // A pattern on the written form alone still matches.

@@ -56,7 +56,8 @@ impl ImageSet {
             at: at(key),
             detail,
         };
-        let start = format!("an image set starts with `apiVersion: {API_VERSION}` and `kind: {KIND}`");
+        let start =
+            format!("an image set starts with `apiVersion: {API_VERSION}` and `kind: {KIND}`");
         match header.kind.as_ref().map(|v| v.as_str()) {
             None => {
                 return Err(ImageSetError::Invalid {
@@ -116,7 +117,10 @@ impl ImageSet {
     }
 
     pub(crate) fn finding(&self, path: &[Seg], what: &str) -> (Option<(usize, usize)>, String) {
-        (self.locate(path), format!("{}: {what}", locate::render(path)))
+        (
+            self.locate(path),
+            format!("{}: {what}", locate::render(path)),
+        )
     }
 }
 

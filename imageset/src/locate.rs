@@ -219,8 +219,15 @@ mod tests {
         let text = "kind: X\nmirror:\n  additionalImages:\n  - name: a:1\n  - name: b:1\n    platforms:\n    - os: linux\n  operators:\n  - catalog: c:1\n";
         let k = |p: &[Seg]| locate(text, p);
         assert_eq!(k(&[Seg::Key("kind")]), Some((1, 1)));
-        assert_eq!(k(&[Seg::Key("mirror"), Seg::Key("operators")]), Some((8, 3)));
-        let item1 = [Seg::Key("mirror"), Seg::Key("additionalImages"), Seg::Index(1)];
+        assert_eq!(
+            k(&[Seg::Key("mirror"), Seg::Key("operators")]),
+            Some((8, 3))
+        );
+        let item1 = [
+            Seg::Key("mirror"),
+            Seg::Key("additionalImages"),
+            Seg::Index(1),
+        ];
         assert_eq!(k(&item1), Some((5, 5)));
         let os = [
             Seg::Key("mirror"),
@@ -233,6 +240,13 @@ mod tests {
         assert_eq!(k(&os), Some((7, 7)));
         assert_eq!(render(&os), "mirror.additionalImages[1].platforms[0].os");
         assert_eq!(k(&[Seg::Key("mirror"), Seg::Key("helm")]), None);
-        assert_eq!(k(&[Seg::Key("mirror"), Seg::Key("additionalImages"), Seg::Index(7)]), None);
+        assert_eq!(
+            k(&[
+                Seg::Key("mirror"),
+                Seg::Key("additionalImages"),
+                Seg::Index(7)
+            ]),
+            None
+        );
     }
 }

@@ -35,9 +35,15 @@ impl Platform {
         if self.os.is_empty() {
             Some(("os", "the operating system is empty (e.g. linux)".into()))
         } else if self.architecture.is_empty() {
-            Some(("architecture", "the architecture is empty (e.g. amd64, arm64)".into()))
+            Some((
+                "architecture",
+                "the architecture is empty (e.g. amd64, arm64)".into(),
+            ))
         } else if self.variant.as_deref() == Some("") {
-            Some(("variant", "the variant is empty (leave it out to keep every variant)".into()))
+            Some((
+                "variant",
+                "the variant is empty (leave it out to keep every variant)".into(),
+            ))
         } else {
             None
         }

@@ -138,7 +138,11 @@ impl ImageSet {
             let path = [Seg::Key("mirror"), Seg::Key(AI), Seg::Index(i)];
             for (j, p) in entry.platforms.iter().enumerate() {
                 if let Some((field, why)) = p.problem() {
-                    let at = [&path[..], &[Seg::Key("platforms"), Seg::Index(j), Seg::Key(field)]].concat();
+                    let at = [
+                        &path[..],
+                        &[Seg::Key("platforms"), Seg::Index(j), Seg::Key(field)],
+                    ]
+                    .concat();
                     return Err(invalid(&at, &why));
                 }
             }
@@ -168,7 +172,10 @@ impl ImageSet {
             match same_place {
                 Some(o) if o.platforms == image.platforms => {
                     let first = o.at.map_or(String::new(), |(l, _)| format!(" (line {l})"));
-                    note(&path, format!("{} is listed twice{first}; pulled once", entry.name));
+                    note(
+                        &path,
+                        format!("{} is listed twice{first}; pulled once", entry.name),
+                    );
                 }
                 Some(o) => {
                     let first = o.at.map_or(String::new(), |(l, _)| format!(" on line {l}"));

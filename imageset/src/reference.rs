@@ -41,7 +41,10 @@ impl Reference {
         let (name, tag) = match name_tag[last_slash..].rfind(':') {
             Some(i) => {
                 let at = last_slash + i;
-                (&name_tag[..at], Some(check_tag(&name_tag[at + 1..])?.to_string()))
+                (
+                    &name_tag[..at],
+                    Some(check_tag(&name_tag[at + 1..])?.to_string()),
+                )
             }
             None => (name_tag, None),
         };
@@ -180,7 +183,11 @@ fn parse_digest(d: &str) -> Result<String, String> {
     let hex = d.strip_prefix("sha256:").ok_or_else(|| {
         format!("digest {d:?} is not sha256:<64 hex digits> (the only algorithm registries use)")
     })?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(format!(
             "digest {d:?} is not sha256:<64 lowercase hex digits>"
         ));
@@ -209,7 +216,10 @@ mod tests {
     #[test]
     fn hosts_ports_tags_digests() {
         let r = Reference::parse("localhost:5000/a/b:v1").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("localhost:5000", "a/b"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("localhost:5000", "a/b")
+        );
         assert_eq!(r.tag.as_deref(), Some("v1"));
         let s = format!("quay.io/openshifttest/hello-openshift@{D}");
         let r = Reference::parse(&s).unwrap();
@@ -217,7 +227,10 @@ mod tests {
         assert_eq!(r.to_string(), s);
         let s = format!("registry.redhat.io/ubi8/ubi:8.9@{D}");
         let r = Reference::parse(&s).unwrap();
-        assert_eq!((r.tag.as_deref(), r.digest.as_deref()), (Some("8.9"), Some(D)));
+        assert_eq!(
+            (r.tag.as_deref(), r.digest.as_deref()),
+            (Some("8.9"), Some(D))
+        );
         assert_eq!(r.name(), "registry.redhat.io/ubi8/ubi");
     }
 

@@ -358,7 +358,9 @@ impl<'de> Deserialize<'de> for TargetRepo {
 
 impl<'de> Deserialize<'de> for Tag {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, "a tag", |s| reference::check_tag(s).map(|t| Tag(t.to_string())))
+        checked(d, "a tag", |s| {
+            reference::check_tag(s).map(|t| Tag(t.to_string()))
+        })
     }
 }
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::{ImageSet, ImageSetError, Platform};
 
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
 }
 
 fn parse(text: &str) -> Result<ImageSet, ImageSetError> {
@@ -18,7 +20,11 @@ fn err(text: &str) -> String {
 }
 
 fn pull_err(text: &str) -> String {
-    parse(text).unwrap().validate_for_pull().unwrap_err().to_string()
+    parse(text)
+        .unwrap()
+        .validate_for_pull()
+        .unwrap_err()
+        .to_string()
 }
 
 const HEAD: &str = "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\n";
@@ -29,10 +35,17 @@ fn efk_additional_images_pull_set() {
     let pull = set.validate_for_pull().unwrap();
     let names: Vec<String> = pull.images.iter().map(|i| i.name.to_string()).collect();
     assert_eq!(names.len(), 5);
-    assert_eq!(names[0], "registry.redhat.io/openshift4/ose-elasticsearch-operator:v4.6");
-    assert!(names[3].ends_with("@sha256:272de9b117e8b76572954ad57a6f89c07b40d3362b41e39650d048134e49fd81"));
+    assert_eq!(
+        names[0],
+        "registry.redhat.io/openshift4/ose-elasticsearch-operator:v4.6"
+    );
+    assert!(names[3]
+        .ends_with("@sha256:272de9b117e8b76572954ad57a6f89c07b40d3362b41e39650d048134e49fd81"));
     let fluentd = &pull.images[2];
-    assert_eq!(fluentd.platforms, vec!["linux/amd64".parse::<Platform>().unwrap()]);
+    assert_eq!(
+        fluentd.platforms,
+        vec!["linux/amd64".parse::<Platform>().unwrap()]
+    );
     assert_eq!(fluentd.at, Some((11, 5)));
     // --platform applies where the entry has none.
     let cli = ["linux/arm64".parse::<Platform>().unwrap()];
@@ -41,14 +54,20 @@ fn efk_additional_images_pull_set() {
     // archiveSize is accepted and noted, not silently dropped.
     assert_eq!(pull.notes.len(), 1);
     let note = pull.notes[0].to_string();
-    assert!(note.contains("efk-additional-images.yaml:6:1: note: archiveSize: 4"), "{note}");
+    assert!(
+        note.contains("efk-additional-images.yaml:6:1: note: archiveSize: 4"),
+        "{note}"
+    );
 }
 
 #[test]
 fn oc_mirror_examples_parse_and_are_refused_by_section() {
     let docs = ImageSet::from_file(&testdata("oc-mirror-docs-image-set-config.yaml")).unwrap();
     assert_eq!(docs.config.mirror.operators[0].packages.len(), 3);
-    assert_eq!(docs.config.mirror.helm.repositories[0].charts[0].name, "cosigned");
+    assert_eq!(
+        docs.config.mirror.helm.repositories[0].charts[0].name,
+        "cosigned"
+    );
     let e = docs.validate_for_pull().unwrap_err();
     assert!(matches!(e, ImageSetError::Unsupported { .. }));
     let msg = e.to_string();
@@ -59,24 +78,41 @@ fn oc_mirror_examples_parse_and_are_refused_by_section() {
 
     let e2e = ImageSet::from_file(&testdata("oc-mirror-e2e-config-72708.yaml")).unwrap();
     assert_eq!(e2e.config.mirror.platform.architectures, vec!["s390x"]);
-    assert!(e2e.validate_for_pull().unwrap_err().to_string().contains(":8:3: mirror.operators:"));
+    assert!(e2e
+        .validate_for_pull()
+        .unwrap_err()
+        .to_string()
+        .contains(":8:3: mirror.operators:"));
 
     let blocked = ImageSet::from_file(&testdata("oc-mirror-e2e-config-83582.yaml")).unwrap();
     let msg = blocked.validate_for_pull().unwrap_err().to_string();
-    assert!(msg.contains(":5:3: mirror.platform: OpenShift release payloads are not supported"), "{msg}");
+    assert!(
+        msg.contains(":5:3: mirror.platform: OpenShift release payloads are not supported"),
+        "{msg}"
+    );
 
     let efk = ImageSet::from_file(&testdata("efk-operators.yaml")).unwrap();
     let op = &efk.config.mirror.operators[0];
-    assert_eq!(op.target_catalog.as_ref().unwrap().0, "my-operator/my-operator-index");
-    assert_eq!(op.packages[0].channels[0].min_version.as_deref(), Some("5.1.0"));
+    assert_eq!(
+        op.target_catalog.as_ref().unwrap().0,
+        "my-operator/my-operator-index"
+    );
+    assert_eq!(
+        op.packages[0].channels[0].min_version.as_deref(),
+        Some("5.1.0")
+    );
     assert_eq!(op.platforms[0].architecture, "amd64");
 }
 
 #[test]
 fn helm_and_samples_are_refused() {
     let helm = format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n  helm:\n    local:\n    - name: c\n      path: /x\n");
-    assert!(pull_err(&helm).contains("imageset.yaml:6:3: mirror.helm: Helm charts are not supported"));
-    let samples = format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n  samples:\n  - name: s\n");
+    assert!(
+        pull_err(&helm).contains("imageset.yaml:6:3: mirror.helm: Helm charts are not supported")
+    );
+    let samples = format!(
+        "{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n  samples:\n  - name: s\n"
+    );
     assert!(pull_err(&samples).contains("imageset.yaml:6:3: mirror.samples:"));
     // An empty section is no request: `helm: {}` and `operators: []` pass.
     let empty = format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n  helm: {{}}\n  operators: []\n  platform:\n");
@@ -98,7 +134,10 @@ fn malformed_reference_names_file_line_column_field() {
     ] {
         let text = format!("{HEAD}mirror:\n  additionalImages:\n  - name: {name}\n");
         let e = err(&text);
-        assert!(e.starts_with("imageset.yaml:5:11: mirror.additionalImages[0].name: "), "{e}");
+        assert!(
+            e.starts_with("imageset.yaml:5:11: mirror.additionalImages[0].name: "),
+            "{e}"
+        );
         assert!(e.contains(why), "{name}: {e}");
     }
     // docker:// is oc-mirror's default transport and is accepted.
@@ -109,50 +148,93 @@ fn malformed_reference_names_file_line_column_field() {
 
 #[test]
 fn unknown_fields_are_errors_with_their_place() {
-    let text = format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n    targetrepo: x\n");
+    let text =
+        format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n    targetrepo: x\n");
     let e = err(&text);
     assert!(e.starts_with("imageset.yaml:6:5: mirror.additionalImages[0]: unknown field `targetrepo`, expected one of `name`, `targetRepo`"), "{e}");
     let text = format!("{HEAD}storageConfig:\n  local:\n    path: /x\nmirror: {{}}\n");
     let e = err(&text);
-    assert!(e.starts_with("imageset.yaml:3:1: unknown field `storageConfig`"), "{e}");
+    assert!(
+        e.starts_with("imageset.yaml:3:1: unknown field `storageConfig`"),
+        "{e}"
+    );
     let text = format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n    platforms:\n    - os: linux\n      arch: amd64\n");
     let e = err(&text);
-    assert!(e.starts_with("imageset.yaml:8:7: mirror.additionalImages[0].platforms[0]: unknown field `arch`"), "{e}");
+    assert!(
+        e.starts_with(
+            "imageset.yaml:8:7: mirror.additionalImages[0].platforms[0]: unknown field `arch`"
+        ),
+        "{e}"
+    );
     // Duplicate keys are refused, as Go's strict YAML does.
     let text = format!("{HEAD}mirror:\n  additionalImages: []\n  additionalImages: []\n");
-    assert_eq!(err(&text), "imageset.yaml:4:3: mirror: duplicate entry with key \"additionalImages\"");
+    assert_eq!(
+        err(&text),
+        "imageset.yaml:4:3: mirror: duplicate entry with key \"additionalImages\""
+    );
 }
 
 #[test]
 fn kind_and_api_version() {
-    let e = err("apiVersion: mirror.openshift.io/v2alpha1\nkind: DeleteImageSetConfiguration\ndelete: {}\n");
+    let e = err(
+        "apiVersion: mirror.openshift.io/v2alpha1\nkind: DeleteImageSetConfiguration\ndelete: {}\n",
+    );
     assert!(e.starts_with("imageset.yaml:2:1: kind: DeleteImageSetConfiguration is oc-mirror's list of images to delete"), "{e}");
     let e = err("apiVersion: v1\nkind: ConfigMap\n");
-    assert!(e.starts_with("imageset.yaml:2:1: kind: \"ConfigMap\" is not an image set"), "{e}");
+    assert!(
+        e.starts_with("imageset.yaml:2:1: kind: \"ConfigMap\" is not an image set"),
+        "{e}"
+    );
     let e = err("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v1alpha2\nstorageConfig: {}\nmirror: {}\n");
-    assert!(e.starts_with("imageset.yaml:2:1: apiVersion: mirror.openshift.io/v1alpha2 is oc-mirror v1's format"), "{e}");
+    assert!(
+        e.starts_with(
+            "imageset.yaml:2:1: apiVersion: mirror.openshift.io/v1alpha2 is oc-mirror v1's format"
+        ),
+        "{e}"
+    );
     let e = err("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v3\nmirror: {}\n");
-    assert!(e.contains("apiVersion: \"mirror.openshift.io/v3\" is not supported"), "{e}");
-    assert!(err("kind: ImageSetConfiguration\nmirror: {}\n").contains("imageset.yaml: apiVersion: missing"));
+    assert!(
+        e.contains("apiVersion: \"mirror.openshift.io/v3\" is not supported"),
+        "{e}"
+    );
+    assert!(err("kind: ImageSetConfiguration\nmirror: {}\n")
+        .contains("imageset.yaml: apiVersion: missing"));
     assert!(err("mirror: {}\n").contains("imageset.yaml: kind: missing"));
     assert!(err("").contains("imageset.yaml: the file is empty"));
     assert!(err("   \n# nothing\n").contains("the file is empty"));
-    let e = err(&HEAD.to_string());
+    let e = err(HEAD);
     assert!(e.contains("missing field `mirror`"), "{e}");
     let e = err("- a\n- b\n");
     assert!(e.contains("expected an image set (a mapping)"), "{e}");
-    let e = err(&format!("{HEAD}mirror:\n  additionalImages:\n  - name: [a\n"));
+    let e = err(&format!(
+        "{HEAD}mirror:\n  additionalImages:\n  - name: [a\n"
+    ));
     assert!(e.starts_with("imageset.yaml:"), "{e}");
-    let e = ImageSet::from_file(Path::new("/nonexistent/imageset.yaml")).unwrap_err().to_string();
-    assert!(e.starts_with("/nonexistent/imageset.yaml: cannot read the image set:"), "{e}");
+    let e = ImageSet::from_file(Path::new("/nonexistent/imageset.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/nonexistent/imageset.yaml: cannot read the image set:"),
+        "{e}"
+    );
 }
 
 #[test]
 fn targets_tags_patterns_platforms_are_checked() {
-    let t = |entry: &str| err(&format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n    {entry}\n"));
-    assert!(t("targetRepo: quay.io/x:1").contains("mirror.additionalImages[0].targetRepo: \"quay.io/x:1\" is not a repository path"));
-    assert!(t("targetTag: \"bad tag\"").contains("imageset.yaml:6:16: mirror.additionalImages[0].targetTag: tag \"bad tag\" is not a tag"));
-    let e = err(&format!("{HEAD}mirror:\n  blockedImages:\n  - name: \"(unclosed\"\n"));
+    let t = |entry: &str| {
+        err(&format!(
+            "{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n    {entry}\n"
+        ))
+    };
+    assert!(t("targetRepo: quay.io/x:1").contains(
+        "mirror.additionalImages[0].targetRepo: \"quay.io/x:1\" is not a repository path"
+    ));
+    assert!(t("targetTag: \"bad tag\"").contains(
+        "imageset.yaml:6:16: mirror.additionalImages[0].targetTag: tag \"bad tag\" is not a tag"
+    ));
+    let e = err(&format!(
+        "{HEAD}mirror:\n  blockedImages:\n  - name: \"(unclosed\"\n"
+    ));
     assert!(e.starts_with("imageset.yaml:5:11: mirror.blockedImages[0].name: \"(unclosed\" is not a regular expression"), "{e}");
     let e = pull_err(&format!("{HEAD}mirror:\n  additionalImages:\n  - name: a.io/b:1\n    platforms:\n    - os: linux\n      architecture: \"\"\n"));
     assert_eq!(e, "imageset.yaml:8:7: mirror.additionalImages[0].platforms[0].architecture: the architecture is empty (e.g. amd64, arm64)");
@@ -162,8 +244,13 @@ fn targets_tags_patterns_platforms_are_checked() {
     assert_eq!(pull.images[0].target_tag.as_deref(), Some("1.0"));
     assert_eq!(pull.images[0].target_repo.as_deref(), Some("mirror/b"));
     // Null sections are empty sections, as in oc-mirror.
-    let e = pull_err(&format!("{HEAD}mirror:\n  additionalImages:\n  operators:\n"));
-    assert!(e.starts_with("imageset.yaml:3:1: mirror: no images to pull"), "{e}");
+    let e = pull_err(&format!(
+        "{HEAD}mirror:\n  additionalImages:\n  operators:\n"
+    ));
+    assert!(
+        e.starts_with("imageset.yaml:3:1: mirror: no images to pull"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -183,5 +270,10 @@ fn blocked_and_duplicates() {
 
     let text = format!("{HEAD}mirror:\n  additionalImages:\n  - name: quay.io/a/b:1\n  blockedImages:\n  - name: \"^quay\\\\.io/\"\n");
     let e = pull_err(&text);
-    assert!(e.starts_with("imageset.yaml:6:3: mirror.blockedImages: every image of additionalImages is blocked"), "{e}");
+    assert!(
+        e.starts_with(
+            "imageset.yaml:6:3: mirror.blockedImages: every image of additionalImages is blocked"
+        ),
+        "{e}"
+    );
 }

@@ -32,6 +32,7 @@ pub mod credentials;
 mod endpoint;
 pub mod error;
 mod reference;
+pub mod registries_conf;
 mod retry;
 mod transport;
 mod upload;
