@@ -26,7 +26,7 @@ pub mod schema;
 
 pub use blocked::BlockList;
 pub use error::ImageSetError;
-pub use load::{ImageSet, API_VERSION, KIND};
+pub use load::{ImageSet, API_VERSION, KIND, MAX_FILE_BYTES};
 pub use platform::Platform;
 pub use pull::{Note, PullImage, PullSet};
 pub use reference::{Reference, DOCKER_HUB};

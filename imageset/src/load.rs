@@ -12,6 +12,8 @@ use crate::schema::ImageSetConfiguration;
 
 pub const API_VERSION: &str = "mirror.openshift.io/v2alpha1";
 pub const KIND: &str = "ImageSetConfiguration";
+/// An image set is a hand-written list; anything larger is not one (and is not read whole).
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// An image set file, read and checked against the schema. What ferry's pull does with it
 /// is decided by [`ImageSet::validate_for_pull`].
@@ -33,10 +35,21 @@ struct Header {
 impl ImageSet {
     /// Reads and parses `file`.
     pub fn from_file(file: &Path) -> Result<ImageSet, ImageSetError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ImageSetError::Read {
+        let read_err = |source| ImageSetError::Read {
             file: file.to_path_buf(),
             source,
-        })?;
+        };
+        let mut text = String::new();
+        let f = std::fs::File::open(file).map_err(read_err)?;
+        std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_FILE_BYTES + 1), &mut text)
+            .map_err(read_err)?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(ImageSetError::Invalid {
+                file: file.to_path_buf(),
+                at: None,
+                detail: format!("larger than {} MiB: not an image set", MAX_FILE_BYTES >> 20),
+            });
+        }
         ImageSet::parse(text, file)
     }
 

@@ -76,18 +76,18 @@ fn oc_mirror_examples_parse_and_are_refused_by_section() {
         "{msg}"
     );
 
-    let e2e = ImageSet::from_file(&testdata("oc-mirror-e2e-config-72708.yaml")).unwrap();
+    let e2e = ImageSet::from_file(&testdata("oc-mirror-e2e/config-72708.yaml")).unwrap();
     assert_eq!(e2e.config.mirror.platform.architectures, vec!["s390x"]);
     assert!(e2e
         .validate_for_pull()
         .unwrap_err()
         .to_string()
-        .contains(":8:3: mirror.operators:"));
+        .contains(":7:3: mirror.operators:"));
 
-    let blocked = ImageSet::from_file(&testdata("oc-mirror-e2e-config-83582.yaml")).unwrap();
+    let blocked = ImageSet::from_file(&testdata("oc-mirror-e2e/config-83582.yaml")).unwrap();
     let msg = blocked.validate_for_pull().unwrap_err().to_string();
     assert!(
-        msg.contains(":5:3: mirror.platform: OpenShift release payloads are not supported"),
+        msg.contains(":4:3: mirror.platform: OpenShift release payloads are not supported"),
         "{msg}"
     );
 
@@ -210,6 +210,16 @@ fn kind_and_api_version() {
         "{HEAD}mirror:\n  additionalImages:\n  - name: [a\n"
     ));
     assert!(e.starts_with("imageset.yaml:"), "{e}");
+    let e = err(&format!("{HEAD}mirror: {{}}\n---\n{HEAD}mirror: {{}}\n"));
+    assert!(e.contains("more than one document"), "{e}");
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        big.path(),
+        vec![b'#'; (crate::load::MAX_FILE_BYTES + 1) as usize],
+    )
+    .unwrap();
+    let e = ImageSet::from_file(big.path()).unwrap_err().to_string();
+    assert!(e.ends_with(": larger than 4 MiB: not an image set"), "{e}");
     let e = ImageSet::from_file(Path::new("/nonexistent/imageset.yaml"))
         .unwrap_err()
         .to_string();
@@ -276,4 +286,49 @@ fn blocked_and_duplicates() {
         ),
         "{e}"
     );
+}
+
+#[test]
+fn every_oc_mirror_e2e_config_parses() {
+    let dir = testdata("oc-mirror-e2e");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 50, "{}", files.len());
+    let (mut parsed, mut pullable, mut v1) = (0, 0, 0);
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let text = std::fs::read_to_string(f).unwrap();
+        match ImageSet::from_file(f) {
+            Ok(set) => {
+                parsed += 1;
+                if set.validate_for_pull().is_ok() {
+                    pullable += 1;
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if text.contains("mirror.openshift.io/v1alpha2") {
+                    assert!(e.contains("is oc-mirror v1's format"), "{e}");
+                    v1 += 1;
+                } else if name == "config-73783.yaml" {
+                    assert!(
+                        e.contains(":6:12: mirror.additionalImages[1].name: ")
+                            && e.contains("is not sha256:<64 lowercase hex digits>"),
+                        "{e}"
+                    );
+                } else if name == "config-88132-invalid.yaml" {
+                    assert!(e.contains(":6:19: mirror.additionalImages[0].targetRepo: \"invalid:@tag\" is not a repository path"), "{e}");
+                } else {
+                    panic!("oc-mirror's {name} does not parse: {e}");
+                }
+            }
+        }
+    }
+    assert_eq!(v1, 5);
+    assert_eq!(parsed, files.len() - v1 - 2);
+    assert!(pullable >= 5, "{pullable}");
 }

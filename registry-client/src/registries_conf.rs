@@ -59,6 +59,8 @@ pub const SYSTEM_DIR: &str = "/etc/containers/registries.conf.d";
 /// Relative to `$HOME`.
 pub const USER_FILE: &str = ".config/containers/registries.conf";
 pub const USER_DIR: &str = ".config/containers/registries.conf.d";
+/// A registries.conf is a short hand-written file; a larger one is refused, not read whole.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Something wrong with a registries.conf file, or a reference it cannot resolve.
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +249,7 @@ impl RegistriesConf {
     pub fn load_from(paths: &SearchPaths) -> Result<RegistriesConf, RegistriesConfError> {
         let mut conf = RegistriesConf::default();
         let mut by_prefix: BTreeMap<String, Registry> = BTreeMap::new();
-        match std::fs::read_to_string(&paths.main) {
+        match read_capped(&paths.main) {
             Ok(text) => {
                 let parsed = parse_file(&paths.main, &text, false)?;
                 conf.merge(&mut by_prefix, parsed, &paths.main);
@@ -262,7 +264,7 @@ impl RegistriesConf {
         }
         for dir in &paths.drop_in_dirs {
             for file in drop_ins(dir)? {
-                let text = match std::fs::read_to_string(&file) {
+                let text = match read_capped(&file) {
                     Ok(t) => t,
                     // Removed since the listing: containers/image ignores that race too.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -555,6 +557,24 @@ impl Ref {
             implied_host: !has_host,
         })
     }
+}
+
+fn read_capped(file: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(file)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: not a registries.conf",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(text)
 }
 
 /// A drop-in directory's `*.conf` files, sorted by name; a missing directory has none.

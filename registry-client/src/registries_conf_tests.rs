@@ -328,6 +328,13 @@ fn default_search_and_drop_ins_merge_like_containers_image() {
     let e = RegistriesConf::load(Some(&tmp.path().join("missing.conf")), None).unwrap_err();
     assert!(matches!(e, RegistriesConfError::Read { .. }), "{e}");
 
+    let big = tmp.path().join("big.conf");
+    fs::write(&big, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
+    let e = RegistriesConf::load(Some(&big), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("big.conf: cannot read the registries configuration: larger than 1 MiB: not a registries.conf"), "{e}");
+
     // No files at all: nothing configured, which is not an error.
     let none = SearchPaths::with_system(
         None,
