@@ -91,11 +91,12 @@ pub enum RegistriesConfError {
     #[error("{reference:?} is not an image reference: {message}")]
     BadReference { reference: String, message: String },
     /// Every endpoint for the reference is under a `blocked = true` registry.
-    #[error("{reference} is blocked: registry prefix {prefix:?} has blocked = true in {} (remove it, or add a [[registry.mirror]] to pull from)", file.display())]
+    #[error("{reference} is blocked: registry prefix {prefix:?} has blocked = true in {}, and no mirror serves a pull by {} (remove blocked, or add a [[registry.mirror]] that does)", file.display(), if *by_digest { "digest" } else { "tag" })]
     Blocked {
         reference: String,
         prefix: String,
         file: PathBuf,
+        by_digest: bool,
     },
     /// Replacing the prefix by a location gave something that is not a reference.
     #[error("{}: {key}: {detail}", file.display())]
@@ -207,7 +208,8 @@ pub struct RegistriesConf {
     files: Vec<PathBuf>,
 }
 
-/// One place to try, in order.
+/// One place to try, in order. Credentials are looked up for each endpoint's own host:
+/// containers/image never sends credentials meant for the source to a mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// `host[:port]` as configured (`docker.io` is served by `registry-1.docker.io`: the
@@ -431,6 +433,7 @@ impl RegistriesConf {
                 reference: r.full,
                 prefix: b.prefix.clone(),
                 file: b.file.clone(),
+                by_digest: digested,
             });
         }
         Ok(Resolved {

@@ -62,6 +62,23 @@ fn ferry_test_config_points_redhat_at_the_local_registry() {
         r.blocked,
         ["registry.redhat.io/openshift4/ose-elasticsearch-proxy:v4.6"]
     );
+    // A digest-only mirror does not serve a tag pull of a blocked registry.
+    let c2 = conf("[[registry]]\nlocation = \"registry.redhat.io\"\nblocked = true\n[[registry.mirror]]\nlocation = \"127.0.0.1:5000\"\npull-from-mirror = \"digest-only\"\n");
+    let e = c2
+        .resolve("registry.redhat.io/ubi8/ubi:8.9", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("has blocked = true in r.conf, and no mirror serves a pull by tag"),
+        "{e}"
+    );
+    assert_eq!(
+        c2.resolve("registry.redhat.io/ubi8/ubi:8.9", true)
+            .unwrap()
+            .endpoints[0]
+            .host,
+        "127.0.0.1:5000"
+    );
     // A namespace prefix with a port, rewritten to a location with a path.
     let r = c
         .resolve(
