@@ -37,6 +37,7 @@ mod endpoint;
 pub mod error;
 mod probe;
 mod reference;
+pub mod registries_conf;
 mod retry;
 mod transport;
 mod upload;

@@ -1,0 +1,202 @@
+//! What ferry's pull (issue 11) takes from an image set: `mirror.additionalImages` less
+//! `mirror.blockedImages`. Every section it cannot pull yet is refused by name, never
+//! skipped: `operators` (part 2), `platform` (release payloads), `helm`, `samples`.
+
+use std::fmt;
+
+use crate::blocked::BlockList;
+use crate::error::ImageSetError;
+use crate::load::ImageSet;
+use crate::locate::Seg;
+use crate::platform::Platform;
+use crate::schema::ImageName;
+
+/// The images to pull, in file order, duplicates merged.
+#[derive(Debug)]
+pub struct PullSet {
+    pub images: Vec<PullImage>,
+    /// Images the `blockedImages` patterns removed, with the pattern that did.
+    pub blocked: Vec<(ImageName, String)>,
+    /// Things the user should hear about (ignored oc-mirror settings, merged duplicates).
+    pub notes: Vec<Note>,
+}
+
+/// One `additionalImages[]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullImage {
+    pub name: ImageName,
+    /// `targetRepo`: the repository path to use at the destination instead of the source's.
+    pub target_repo: Option<String>,
+    /// `targetTag`: the tag at the destination.
+    pub target_tag: Option<String>,
+    /// The entry's own `platforms` (empty: not restricted by the file).
+    pub platforms: Vec<Platform>,
+    /// Where the entry is (`additionalImages[i]`), 1-based line and column.
+    pub at: Option<(usize, usize)>,
+}
+
+impl PullImage {
+    /// The platforms to keep: the entry's own list when it has one (the more specific
+    /// setting wins), else `--platform`'s; empty keeps every child of an index.
+    pub fn platforms_or<'a>(&'a self, cli: &'a [Platform]) -> &'a [Platform] {
+        if self.platforms.is_empty() {
+            cli
+        } else {
+            &self.platforms
+        }
+    }
+}
+
+/// A remark about the file, shown as `file:line:col: note: ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub file: std::path::PathBuf,
+    pub at: Option<(usize, usize)>,
+    pub text: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((l, c)) => write!(f, "{}:{l}:{c}: note: {}", self.file.display(), self.text),
+            None => write!(f, "{}: note: {}", self.file.display(), self.text),
+        }
+    }
+}
+
+const AI: &str = "additionalImages";
+
+impl ImageSet {
+    /// Checks that everything the file asks for is something ferry pulls today, and returns
+    /// it. Errors name the file, line, column and field.
+    pub fn validate_for_pull(&self) -> Result<PullSet, ImageSetError> {
+        let m = &self.config.mirror;
+        let unsupported = |key: &'static str, why: &str| {
+            let (at, detail) = self.finding(&[Seg::Key("mirror"), Seg::Key(key)], why);
+            ImageSetError::Unsupported {
+                file: self.file.clone(),
+                at,
+                detail,
+            }
+        };
+        if !m.operators.is_empty() {
+            return Err(unsupported(
+                "operators",
+                "operator catalogs come with the next ferry; until then list their images under additionalImages",
+            ));
+        }
+        if m.platform.is_set() {
+            return Err(unsupported(
+                "platform",
+                "OpenShift release payloads are not supported by ferry: mirror them with oc-mirror, or list the images under additionalImages",
+            ));
+        }
+        if m.helm.is_set() {
+            return Err(unsupported(
+                "helm",
+                "Helm charts are not supported by ferry: list the charts' images under additionalImages",
+            ));
+        }
+        if !m.samples.is_empty() {
+            return Err(unsupported(
+                "samples",
+                "samples are not supported (oc-mirror does not implement them either)",
+            ));
+        }
+        let invalid = |path: &[Seg], why: &str| {
+            let (at, detail) = self.finding(path, why);
+            ImageSetError::Invalid {
+                file: self.file.clone(),
+                at,
+                detail,
+            }
+        };
+        let mut notes = Vec::new();
+        let mut note = |path: &[Seg], text: String| {
+            notes.push(Note {
+                file: self.file.clone(),
+                at: self.locate(path),
+                text,
+            })
+        };
+        if let Some(size) = self.config.archive_size {
+            note(
+                &[Seg::Key("archiveSize")],
+                format!("archiveSize: {size} is oc-mirror's archive segment size; ferry ignores it and splits the bundle by --volume-size"),
+            );
+        }
+        if m.additional_images.is_empty() {
+            return Err(invalid(
+                &[Seg::Key("mirror")],
+                "no images to pull: list them under mirror.additionalImages (- name: host/repository:tag)",
+            ));
+        }
+        let blocklist = BlockList::new(&m.blocked_images);
+        let mut images: Vec<PullImage> = Vec::new();
+        let mut blocked = Vec::new();
+        for (i, entry) in m.additional_images.iter().enumerate() {
+            let path = [Seg::Key("mirror"), Seg::Key(AI), Seg::Index(i)];
+            for (j, p) in entry.platforms.iter().enumerate() {
+                if let Some((field, why)) = p.problem() {
+                    let at = [
+                        &path[..],
+                        &[Seg::Key("platforms"), Seg::Index(j), Seg::Key(field)],
+                    ]
+                    .concat();
+                    return Err(invalid(&at, &why));
+                }
+            }
+            if let Some(p) = blocklist.blocking(&entry.name) {
+                blocked.push((entry.name.clone(), p.as_str().to_string()));
+                continue;
+            }
+            let r = &entry.name.reference;
+            if r.tag.is_some() && r.digest.is_some() {
+                note(
+                    &[&path[..], &[Seg::Key("name")]].concat(),
+                    format!("{} has a tag and a digest: pulled by the digest, the tag is kept as the name (as oc-mirror does)", entry.name.written),
+                );
+            }
+            let image = PullImage {
+                name: entry.name.clone(),
+                target_repo: entry.target_repo.as_ref().map(|t| t.0.clone()),
+                target_tag: entry.target_tag.as_ref().map(|t| t.0.clone()),
+                platforms: entry.platforms.clone(),
+                at: self.locate(&path),
+            };
+            let same_place = images.iter().find(|o| {
+                o.name.reference == image.name.reference
+                    && o.target_repo == image.target_repo
+                    && o.target_tag == image.target_tag
+            });
+            match same_place {
+                Some(o) if o.platforms == image.platforms => {
+                    let first = o.at.map_or(String::new(), |(l, _)| format!(" (line {l})"));
+                    note(
+                        &path,
+                        format!("{} is listed twice{first}; pulled once", entry.name),
+                    );
+                }
+                Some(o) => {
+                    let first = o.at.map_or(String::new(), |(l, _)| format!(" on line {l}"));
+                    return Err(invalid(
+                        &path,
+                        &format!("{} is listed again{first} with other platforms: list it once with every platform it needs", entry.name),
+                    ));
+                }
+                None => images.push(image),
+            }
+        }
+        if images.is_empty() {
+            return Err(invalid(
+                &[Seg::Key("mirror"), Seg::Key("blockedImages")],
+                "every image of additionalImages is blocked: nothing is left to pull",
+            ));
+        }
+        Ok(PullSet {
+            images,
+            blocked,
+            notes,
+        })
+    }
+}
