@@ -92,6 +92,28 @@ fn stop_while_writing(child: &mut Child, out: &Path) -> bool {
     false
 }
 
+/// Runs `command` until one run is caught (stopped) while it writes a volume into `out`,
+/// at most ATTEMPTS times: the whole pack takes tens of milliseconds, and polling `/proc`
+/// can miss the window. Each missed run is cleared away (its volumes removed) before the
+/// next; a test that never catches one fails, it does not pass.
+fn spawn_stopped_while_writing(out: &Path, command: impl Fn() -> Command) -> Child {
+    const ATTEMPTS: usize = 10;
+    for _ in 0..ATTEMPTS {
+        let mut child = command().spawn().unwrap();
+        if stop_while_writing(&mut child, out) {
+            return child;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Ok(entries) = fs::read_dir(out) {
+            for e in entries.flatten() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    panic!("ferry-pack ended before it could be caught writing a volume, {ATTEMPTS} times");
+}
+
 fn signal(child: &Child, sig: &str) {
     let o = run("kill", [format!("-{sig}"), child.id().to_string()]);
     assert_ok(&o, &format!("kill -{sig}"));
@@ -520,11 +542,9 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     let key = keygen(t.path(), "k");
     let disk = tmpfs("2m");
     let mirror = fixture("oc-mirror");
-    let mut child = pack_command(&mirror, &disk.path, "48KiB", &key)
-        .spawn()
-        .unwrap();
-    let stopped = stop_while_writing(&mut child, &disk.path);
-    assert!(stopped, "ferry-pack ended before the disk could be filled");
+    let mut child = spawn_stopped_while_writing(&disk.path, || {
+        pack_command(&mirror, &disk.path, "48KiB", &key)
+    });
     let filled = disk.fill();
     assert!(filled > 0);
     signal(&child, "CONT");
@@ -589,11 +609,8 @@ fn interrupted_by(sig: &str) {
     let key = keygen(t.path(), "k");
     let out = t.path().join("out");
     let mirror = fixture("oc-mirror");
-    let mut child = pack_command(&mirror, &out, "48KiB", &key).spawn().unwrap();
-    assert!(
-        stop_while_writing(&mut child, &out),
-        "ferry-pack ended before it could be interrupted"
-    );
+    let mut child =
+        spawn_stopped_while_writing(&out, || pack_command(&mirror, &out, "48KiB", &key));
     signal(&child, sig);
     signal(&child, "CONT");
     let o = child.wait_with_output().unwrap();
