@@ -542,7 +542,7 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     let key = keygen(t.path(), "k");
     let disk = tmpfs("2m");
     let mirror = fixture("oc-mirror");
-    let mut child = spawn_stopped_while_writing(&disk.path, || {
+    let child = spawn_stopped_while_writing(&disk.path, || {
         pack_command(&mirror, &disk.path, "48KiB", &key)
     });
     let filled = disk.fill();
@@ -609,8 +609,7 @@ fn interrupted_by(sig: &str) {
     let key = keygen(t.path(), "k");
     let out = t.path().join("out");
     let mirror = fixture("oc-mirror");
-    let mut child =
-        spawn_stopped_while_writing(&out, || pack_command(&mirror, &out, "48KiB", &key));
+    let child = spawn_stopped_while_writing(&out, || pack_command(&mirror, &out, "48KiB", &key));
     signal(&child, sig);
     signal(&child, "CONT");
     let o = child.wait_with_output().unwrap();
