@@ -15,6 +15,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PrivateKey;
 use crate::manifest::{Blob, BundleManifest, Encoding, Image, TreeEntry, BUNDLE_VERSION};
+use crate::order::Candidate;
 use crate::plan::{plan, Plan, VolumePlan};
 use crate::table::{Chunk, FileRef, VolumeTable, TABLE_VERSION};
 use crate::volume::{self, entry_len, BLOCK};
@@ -50,6 +51,47 @@ pub struct Source {
     pub tree: Vec<TreeEntry>,
     /// `ferry/index.json`: the OCI index of every image.
     pub index_json: Vec<u8>,
+}
+
+impl Source {
+    /// The newest modification time of any file packed: the bundle's time when
+    /// SOURCE_DATE_EPOCH is not set, so packing the same mirror twice gives the same bytes.
+    pub fn newest_mtime(&self) -> u64 {
+        self.blobs
+            .iter()
+            .filter_map(|b| std::fs::metadata(&b.path).ok()?.modified().ok())
+            .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Other files among `files` (the mirror's tree) that claim to hold a packed blob —
+    /// copies in other repositories where the mirror did not hard-link — each distinct file
+    /// once, so that every file the bundle stands for is re-hashed ([`check_copies`]), not
+    /// only the copy that is packed.
+    pub fn other_copies(&self, files: &[Candidate]) -> Vec<SourceBlob> {
+        use std::os::unix::fs::MetadataExt;
+        let inode = |p: &Path| fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
+        let mut seen: std::collections::HashSet<(u64, u64)> =
+            self.blobs.iter().filter_map(|b| inode(&b.path)).collect();
+        let by_digest: std::collections::HashMap<Digest, &SourceBlob> =
+            self.blobs.iter().map(|b| (b.digest, b)).collect();
+        let mut copies = Vec::new();
+        for f in files {
+            let Some(packed) = by_digest.get(&f.digest) else {
+                continue;
+            };
+            if packed.path == f.path || !inode(&f.path).is_some_and(|i| seen.insert(i)) {
+                continue;
+            }
+            copies.push(SourceBlob {
+                path: f.path.clone(),
+                ..(*packed).clone()
+            });
+        }
+        copies
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -338,18 +380,8 @@ pub fn write_volumes(
         .iter()
         .filter(|v| only.is_empty() || only.contains(&v.volume))
         .collect();
-    if let Some(n) = only
-        .iter()
-        .find(|&&n| n == 0 || n as usize > plan.volumes.len())
-    {
-        return Err(stopped(
-            FormatError::Plan(format!(
-                "--only-volume {n}: the bundle has {} volumes (1 to {})",
-                plan.volumes.len(),
-                plan.volumes.len()
-            )),
-            Vec::new(),
-        ));
+    if let Err(e) = plan.check_only(only) {
+        return Err(stopped(e, Vec::new()));
     }
     let mut written = Vec::new();
     let result = write_selected(
