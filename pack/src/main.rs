@@ -17,8 +17,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use ferry_format::key::PrivateKey;
-use ferry_format::pack::{self, Options};
-use ferry_format::room::{self, free_space, Room};
+use ferry_format::media::Selection;
+use ferry_format::order::Candidate;
+use ferry_format::pack::{self, Options, Source};
+use ferry_format::room::{self, Room};
 use ferry_format::size::{human, parse_size};
 
 use cli::{Cli, Command, PackArgs};
@@ -74,52 +76,8 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
             eprintln!("ferry-pack: {text}");
         }
     };
-    let base = base::load(&args.base)?;
-    let mut mirror = mirror::read_mirror(mirror_dir)?;
-    let named = match &args.origin {
-        Some(origin) => Some(source::apply_origin(&mut mirror, origin)?),
-        None => None,
-    };
-    let (source, files) = source::to_source(&mirror, &base)?;
+    let (source, files) = read_source(mirror_dir, args, &say)?;
     let total: u64 = source.blobs.iter().map(|b| b.size).sum();
-    let repos: std::collections::BTreeSet<&str> = mirror
-        .images
-        .iter()
-        .map(|i| i.repository.as_str())
-        .collect();
-    say(format!(
-        "{}: {} layout, {} images in {} repositories, {} blobs, {}",
-        mirror_dir.display(),
-        mirror.kind.name(),
-        mirror.images.len(),
-        repos.len(),
-        source.blobs.len(),
-        human(total)
-    ));
-    if let (Some(n), Some(origin)) = (named, &args.origin) {
-        say(format!(
-            "--origin {origin}: {n} image(s) without a recorded original are recorded as {origin}/<repository>"
-        ));
-    } else {
-        let unknown = mirror.images.iter().filter(|i| i.source.is_none()).count();
-        if unknown > 0 {
-            say(format!(
-                "{unknown} of {} image(s) have no original reference in this layout: push can write no mirror set for them; give --origin REGISTRY to name where they came from",
-                mirror.images.len()
-            ));
-        }
-    }
-    for line in source::catalog_report(&mirror, &source) {
-        say(line);
-    }
-    if !mirror.skipped.is_empty() {
-        // Shown even with --quiet: the operator must know the mirror run had failures.
-        eprintln!(
-            "ferry-pack: skipped {} leftover(s) of failed mirror runs (not packed): {}",
-            mirror.skipped.len(),
-            mirror.skipped.join(", ")
-        );
-    }
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.trim().parse::<u64>().map_err(|_| {
             PackError::Input(format!(
@@ -164,22 +122,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let manifest_size = pack::manifest_copy_size(&plan);
     let room = Room::new(&args.out, &selection, &manifest_name, manifest_size);
     if !args.plan {
-        for (p, _) in selection.partials {
-            say(format!(
-                "removing {}, left by an interrupted run",
-                p.display()
-            ));
-            let _ = std::fs::remove_file(p);
-        }
-        for d in &selection.replace {
-            say(format!(
-                "volume {} at {} is not intact ({}): it is written again",
-                d.volume,
-                d.path.display(),
-                d.reason
-            ));
-            let _ = std::fs::remove_file(&d.path);
-        }
+        clear_leftovers(&selection, &say);
     }
     for k in kept {
         say(format!(
@@ -203,36 +146,16 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
         );
         if let Some(s) = &shortfall {
             // As the real run would: a plan that does not fit is a failure for scripts too.
-            return Err(PackError::DoesNotFit(format!(
-                "the bundle does not fit the outputs given: volume {} onwards has no room ({}). Give more --out directories (one per disk), free space, or choose another --volume-size",
-                s.volume,
-                s.describe(&args.out)
+            return Err(PackError::DoesNotFit(report::plan_does_not_fit(
+                s, &args.out,
             )));
         }
         return Ok(());
     }
     if let Some(s) = &shortfall {
         if !destinations.interactive() {
-            let need: u64 = selected.iter().map(|v| v.file_size).sum();
-            let free: Vec<String> = args
-                .out
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{} ({} free)",
-                        d.display(),
-                        human(free_space(d).unwrap_or(0))
-                    )
-                })
-                .collect();
-            return Err(PackError::DoesNotFit(format!(
-                "the bundle does not fit: {} volume(s) to write, {} in all, and volume {} onwards has no room ({}; outputs: {}). Nothing was written. \
-                 Give more --out directories (one per disk), free space, or choose another --volume-size; --plan shows the layout",
-                selected.len(),
-                human(need),
-                s.volume,
-                s.describe(&args.out),
-                free.join(", ")
+            return Err(PackError::DoesNotFit(report::does_not_fit(
+                selected, s, &args.out,
             )));
         }
     }
@@ -295,4 +218,81 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
         say(done.summary_line());
     }
     Ok(())
+}
+
+/// The mirror, read and put in pack order (with `--origin` and `--base` applied), and what
+/// pack says about it.
+fn read_source(
+    mirror_dir: &Path,
+    args: &PackArgs,
+    say: &dyn Fn(String),
+) -> Result<(Source, Vec<Candidate>), PackError> {
+    let base = base::load(&args.base)?;
+    let mut mirror = mirror::read_mirror(mirror_dir)?;
+    let named = match &args.origin {
+        Some(origin) => Some(source::apply_origin(&mut mirror, origin)?),
+        None => None,
+    };
+    let (source, files) = source::to_source(&mirror, &base)?;
+    let total: u64 = source.blobs.iter().map(|b| b.size).sum();
+    let repos: std::collections::BTreeSet<&str> = mirror
+        .images
+        .iter()
+        .map(|i| i.repository.as_str())
+        .collect();
+    say(format!(
+        "{}: {} layout, {} images in {} repositories, {} blobs, {}",
+        mirror_dir.display(),
+        mirror.kind.name(),
+        mirror.images.len(),
+        repos.len(),
+        source.blobs.len(),
+        human(total)
+    ));
+    if let (Some(n), Some(origin)) = (named, &args.origin) {
+        say(format!(
+            "--origin {origin}: {n} image(s) without a recorded original are recorded as {origin}/<repository>"
+        ));
+    } else {
+        let unknown = mirror.images.iter().filter(|i| i.source.is_none()).count();
+        if unknown > 0 {
+            say(format!(
+                "{unknown} of {} image(s) have no original reference in this layout: push can write no mirror set for them; give --origin REGISTRY to name where they came from",
+                mirror.images.len()
+            ));
+        }
+    }
+    for line in source::catalog_report(&mirror, &source) {
+        say(line);
+    }
+    if !mirror.skipped.is_empty() {
+        // Shown even with --quiet: the operator must know the mirror run had failures.
+        eprintln!(
+            "ferry-pack: skipped {} leftover(s) of failed mirror runs (not packed): {}",
+            mirror.skipped.len(),
+            mirror.skipped.join(", ")
+        );
+    }
+    Ok((source, files))
+}
+
+/// Removes what an earlier run left (its temporaries, damaged volumes this run writes
+/// again), saying so, before free space is counted.
+fn clear_leftovers(selection: &Selection<'_>, say: &dyn Fn(String)) {
+    for (p, _) in selection.partials {
+        say(format!(
+            "removing {}, left by an interrupted run",
+            p.display()
+        ));
+        let _ = std::fs::remove_file(p);
+    }
+    for d in &selection.replace {
+        say(format!(
+            "volume {} at {} is not intact ({}): it is written again",
+            d.volume,
+            d.path.display(),
+            d.reason
+        ));
+        let _ = std::fs::remove_file(&d.path);
+    }
 }

@@ -8,7 +8,7 @@ use ferry_format::manifest::{BundleManifest, Encoding};
 use ferry_format::media::Kept;
 use ferry_format::pack::{self, Written};
 use ferry_format::plan::{Plan, VolumePlan};
-use ferry_format::room::free_space;
+use ferry_format::room::{free_space, Shortfall};
 use ferry_format::size::human;
 
 /// "bundle sha256:… — N volume(s) of at most …, … stored (… compressed with zstd), key …".
@@ -35,6 +35,40 @@ pub fn bundle_line(m: &BundleManifest, volume_size: u64) -> String {
             String::new()
         },
         m.key
+    )
+}
+
+/// `--plan` when some volume has no room: the first that does not fit, and the arithmetic.
+pub fn plan_does_not_fit(s: &Shortfall, outs: &[PathBuf]) -> String {
+    format!(
+        "the bundle does not fit the outputs given: volume {} onwards has no room ({}). Give more --out directories (one per disk), free space, or choose another --volume-size",
+        s.volume,
+        s.describe(outs)
+    )
+}
+
+/// A run (not on a terminal, so no other medium can be asked for) whose volumes do not
+/// fit: how much is to be written, where it fails, and what each output has free.
+pub fn does_not_fit(selected: &[&VolumePlan], s: &Shortfall, outs: &[PathBuf]) -> String {
+    let need: u64 = selected.iter().map(|v| v.file_size).sum();
+    let free: Vec<String> = outs
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ({} free)",
+                d.display(),
+                human(free_space(d).unwrap_or(0))
+            )
+        })
+        .collect();
+    format!(
+        "the bundle does not fit: {} volume(s) to write, {} in all, and volume {} onwards has no room ({}; outputs: {}). Nothing was written. \
+         Give more --out directories (one per disk), free space, or choose another --volume-size; --plan shows the layout",
+        selected.len(),
+        human(need),
+        s.volume,
+        s.describe(outs),
+        free.join(", ")
     )
 }
 
