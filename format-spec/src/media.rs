@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::FormatError;
 use crate::key::PublicKey;
-use crate::plan::Plan;
+use crate::plan::{Plan, VolumePlan};
 use crate::read::Volume;
 use crate::volume;
 
@@ -37,6 +37,80 @@ pub struct Found {
     pub damaged: Vec<Damaged>,
     /// Temporaries of an interrupted run of this bundle, with their sizes.
     pub partials: Vec<(PathBuf, u64)>,
+}
+
+/// What a run does with what it found: the volumes it writes, the complete ones it keeps,
+/// and the files it removes first (its temporaries, and damaged volumes it writes again).
+#[derive(Debug)]
+pub struct Selection<'a> {
+    pub kept: Vec<&'a Kept>,
+    pub write: Vec<&'a VolumePlan>,
+    pub replace: Vec<&'a Damaged>,
+    pub partials: &'a [(PathBuf, u64)],
+}
+
+impl Found {
+    /// The volumes of `plan` a run writes: those in `only` (all when it is empty) that are
+    /// not kept.
+    pub fn select<'a>(&'a self, plan: &'a Plan, only: &[u32]) -> Selection<'a> {
+        let wanted = |n: u32| only.is_empty() || only.contains(&n);
+        let kept: Vec<&Kept> = self.kept.iter().filter(|k| wanted(k.volume)).collect();
+        let write: Vec<&VolumePlan> = plan
+            .volumes
+            .iter()
+            .filter(|v| wanted(v.volume))
+            .filter(|v| !kept.iter().any(|k| k.volume == v.volume))
+            .collect();
+        let replace = self
+            .damaged
+            .iter()
+            .filter(|d| write.iter().any(|v| v.volume == d.volume))
+            .collect();
+        Selection {
+            kept,
+            write,
+            replace,
+            partials: &self.partials,
+        }
+    }
+}
+
+impl Selection<'_> {
+    /// Bytes removing this run's leftovers frees on `dir` before anything is written.
+    pub fn reclaim(&self, dir: &Path) -> u64 {
+        let partials: u64 = self
+            .partials
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir))
+            .map(|(_, n)| n)
+            .sum();
+        let damaged: u64 = self
+            .replace
+            .iter()
+            .filter(|x| x.path.parent() == Some(dir))
+            .map(|x| x.size)
+            .sum();
+        partials + damaged
+    }
+}
+
+/// The standalone manifests (`ferry-*.bundle.json`) in `dirs`, sorted: the bundles
+/// already on the media.
+pub fn standalone_manifests(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if volume::is_manifest_file_name(&name) {
+                found.push(e.path());
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Looks in `dirs` for the volumes of `plan` and for its leftover temporaries. A complete
@@ -117,12 +191,7 @@ fn old_partial_of(file_name: &str, dest_name: &str) -> bool {
         == Some(durable_file::PARTIAL_SUFFIX)
 }
 
-fn check(
-    plan: &Plan,
-    key: &PublicKey,
-    planned: &crate::plan::VolumePlan,
-    path: &Path,
-) -> Result<(), String> {
+fn check(plan: &Plan, key: &PublicKey, planned: &VolumePlan, path: &Path) -> Result<(), String> {
     let vol = Volume::open(path, std::slice::from_ref(key)).map_err(|e| e.to_string())?;
     let same_chunks = vol.table.chunks.len() == planned.chunks.len()
         && vol.table.chunks.iter().zip(&planned.chunks).all(|(a, b)| {

@@ -150,6 +150,19 @@ pub struct Plan {
     pub volumes: Vec<VolumePlan>,
 }
 
+impl Plan {
+    /// Refuses a volume selection (`--only-volume`) naming a volume the bundle lacks.
+    pub fn check_only(&self, only: &[u32]) -> Result<(), FormatError> {
+        let count = self.volumes.len();
+        match only.iter().find(|&&n| n == 0 || n as usize > count) {
+            Some(n) => Err(FormatError::Plan(format!(
+                "--only-volume {n}: the bundle has {count} volumes (1 to {count})"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// `manifest` has everything but `volume_count`, the blobs' volumes and `bundle_id`.
 pub fn plan(
     mut manifest: BundleManifest,

@@ -108,6 +108,11 @@ pub fn manifest_file_name(bundle_id: &Digest) -> String {
     format!("ferry-{}.bundle.json", &bundle_id.hex()[..12])
 }
 
+/// Whether a file name is that of some bundle's standalone manifest (`ferry-*.bundle.json`).
+pub fn is_manifest_file_name(name: &str) -> bool {
+    name.starts_with("ferry-") && name.ends_with(".bundle.json")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

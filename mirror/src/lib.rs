@@ -8,6 +8,7 @@
 //!   layout holding every image, with the `index.json` from [`oci_index_json`].
 #![forbid(unsafe_code)]
 
+mod catalog;
 mod closure;
 mod detect;
 pub mod digest;

@@ -3,107 +3,88 @@
 //! there are left out of a delta bundle, each with the original repository of an image
 //! that held it, so the push can mount it from there.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use ferry_format::Digest;
+use ferry_format::manifest::BundleManifest;
+use ferry_format::order::Base;
+use ferry_format::receipt::{Receipt, ReceiptError};
 
-/// Blob digest → original repository path of an image holding it (when known).
-#[derive(Debug, Default)]
-pub struct Base {
-    pub blobs: HashMap<Digest, Option<String>>,
+use crate::error::PackError;
+
+/// Every `--base` file, in the order given (the first place known for a blob is kept).
+pub fn load(paths: &[PathBuf]) -> Result<Base, PackError> {
+    let mut base = Base::default();
+    for p in paths {
+        add(&mut base, p)
+            .map_err(|why| PackError::Input(format!("--base {}: {why}", p.display())))?;
+    }
+    Ok(base)
 }
 
-/// The repository path of an original reference: `registry.redhat.io/a/b:tag` → `a/b`.
-fn source_path(reference: &str) -> String {
-    let name = reference.split('@').next().unwrap_or(reference);
-    let slash = name.rfind('/').map_or(0, |i| i + 1);
-    let name = match name[slash..].rfind(':') {
-        Some(i) => &name[..slash + i],
-        None => name,
-    };
-    match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            rest.to_owned()
-        }
-        _ => name.to_owned(),
-    }
-}
-
-impl Base {
-    pub fn load(paths: &[std::path::PathBuf]) -> Result<Base, String> {
-        let mut base = Base::default();
-        for p in paths {
-            base.add(p)?;
-        }
-        Ok(base)
-    }
-
-    fn add(&mut self, path: &Path) -> Result<(), String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("--base {}: {e}", path.display()))?;
-        let doc: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("--base {}: not JSON: {e}", path.display()))?;
-        let digest = |v: &serde_json::Value| v.as_str().and_then(|s| Digest::parse(s).ok());
-        if doc.get("ferry_receipt").is_some() {
-            let images = doc["images"].as_array().cloned().unwrap_or_default();
-            for img in &images {
-                let at = img["source"].as_str().map(source_path);
-                for b in img["blobs"].as_array().into_iter().flatten() {
-                    if let Some(d) = digest(b) {
-                        let entry = self.blobs.entry(d).or_insert(None);
-                        if entry.is_none() {
-                            entry.clone_from(&at);
-                        }
-                    }
+fn add(base: &mut Base, path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    match Receipt::parse(&bytes) {
+        Ok(receipt) => {
+            for img in &receipt.images {
+                let at = img.source.as_deref().and_then(repository_path);
+                for &d in &img.blobs {
+                    base.hold(d, at.as_deref());
                 }
             }
             // Receipts list every blob held, even where no image says which.
-            for b in doc["blobs"].as_array().into_iter().flatten() {
-                if let Some(d) = digest(b) {
-                    self.blobs.entry(d).or_insert(None);
-                }
+            for &d in &receipt.blobs {
+                base.hold(d, None);
             }
-            return Ok(());
+            Ok(())
         }
-        if doc.get("ferry_bundle").is_some() {
-            let m = ferry_format::manifest::BundleManifest::parse(&bytes)
-                .map_err(|e| format!("--base {}: {e}", path.display()))?;
+        Err(ReceiptError::BundleManifest) => {
+            let m = BundleManifest::parse(&bytes).map_err(|e| e.to_string())?;
             for img in &m.images {
-                let at = Some(
-                    img.source
-                        .as_deref()
-                        .map_or_else(|| img.repository.clone(), source_path),
-                );
+                let at = match img.source.as_deref() {
+                    Some(s) => repository_path(s),
+                    None => Some(img.repository.clone()),
+                };
                 for &b in &img.blobs {
-                    let blob = &m.blobs[b as usize];
-                    let entry = self.blobs.entry(blob.digest).or_insert(None);
-                    if entry.is_none() {
-                        entry.clone_from(&at);
-                    }
+                    base.hold(m.blobs[b as usize].digest, at.as_deref());
                 }
             }
-            return Ok(());
+            Ok(())
         }
-        Err(format!(
-            "--base {}: neither a receipt (ferry-unpack receipt) nor a bundle manifest (ferry-*.bundle.json)",
-            path.display()
-        ))
+        Err(ReceiptError::NotAReceipt) => Err(
+            "neither a receipt (ferry-unpack receipt) nor a bundle manifest (ferry-*.bundle.json)"
+                .into(),
+        ),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+/// The repository path of an original reference (`registry.redhat.io/a/b:tag` → `a/b`),
+/// where a push of the base put the image's blobs; none when it is not a reference.
+fn repository_path(reference: &str) -> Option<String> {
+    oci::Reference::parse(reference)
+        .ok()
+        .map(|r| r.path().to_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::source_path;
+    use super::repository_path;
 
     #[test]
-    fn source_paths() {
+    fn repository_paths() {
+        let hex = "0".repeat(64);
         assert_eq!(
-            source_path("registry.redhat.io/openshift4/x@sha256:00"),
-            "openshift4/x"
+            repository_path(&format!("registry.redhat.io/openshift4/x@sha256:{hex}")).as_deref(),
+            Some("openshift4/x")
         );
-        assert_eq!(source_path("registry.example.com:5000/a/b:v1"), "a/b");
-        assert_eq!(source_path("library/busybox:1"), "library/busybox");
+        assert_eq!(
+            repository_path("registry.example.com:5000/a/b:v1").as_deref(),
+            Some("a/b")
+        );
+        assert_eq!(
+            repository_path("library/busybox:1").as_deref(),
+            Some("library/busybox")
+        );
+        assert_eq!(repository_path("not a reference"), None);
     }
 }

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use ferry_format::drift::drift;
 use ferry_format::manifest::BundleManifest;
+use ferry_format::media::standalone_manifests;
 use ferry_format::plan::Plan;
 
 use crate::cli::PackArgs;
+use crate::error::PackError;
 
 /// The originals to compare with: `--like`, or with `--only-volume` the standalone
 /// manifests (`ferry-*.bundle.json`) on the `--out` directories.
@@ -20,35 +22,23 @@ fn originals(args: &PackArgs) -> Vec<PathBuf> {
     if args.only_volume.is_empty() {
         return Vec::new();
     }
-    let mut found = Vec::new();
-    for out in &args.out {
-        let Ok(entries) = std::fs::read_dir(out) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("ferry-") && name.ends_with(".bundle.json") {
-                found.push(e.path());
-            }
-        }
-    }
-    found.sort();
-    found
+    standalone_manifests(&args.out)
 }
 
-fn read(path: &Path) -> Result<BundleManifest, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("--like {}: {e}", path.display()))?;
+fn read(path: &Path) -> Result<BundleManifest, PackError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| PackError::Input(format!("--like {}: {e}", path.display())))?;
     // Read to compare, never to trust: a match only means this run makes the same bytes.
     BundleManifest::parse(&bytes).map_err(|e| {
-        format!(
+        PackError::Input(format!(
             "--like {}: not a ferry bundle manifest ({e}); give the ferry-<id>.bundle.json written beside the original volumes",
             path.display()
-        )
+        ))
     })
 }
 
 /// Refuses when this run would make another bundle than the original(s) found.
-pub fn check(args: &PackArgs, plan: &Plan) -> Result<(), String> {
+pub fn check(args: &PackArgs, plan: &Plan) -> Result<(), PackError> {
     let paths = originals(args);
     if paths.is_empty() {
         return Ok(());
@@ -78,7 +68,7 @@ pub fn check(args: &PackArgs, plan: &Plan) -> Result<(), String> {
             ferry_format::bundle::list(&args.only_volume)
         )
     };
-    Err(format!(
+    Err(PackError::OtherBundle(format!(
         "{what} would write volumes of bundle {}, not of the original bundle, so they would not fit with the original's other volumes. Nothing was written.\n{}\nRun with the original's mirror and options (the repair command `ferry-unpack verify` prints has them){}",
         plan.manifest.bundle_id,
         reports.join("\n"),
@@ -87,5 +77,5 @@ pub fn check(args: &PackArgs, plan: &Plan) -> Result<(), String> {
         } else {
             ""
         }
-    ))
+    )))
 }

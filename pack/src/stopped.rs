@@ -8,22 +8,24 @@ use ferry_format::media::Kept;
 use ferry_format::pack;
 use ferry_format::plan::Plan;
 
-use crate::Failure;
+use crate::error::PackError;
 
 /// What to say when writing stopped part-way (a full disk, Ctrl-C, a medium refused): the
 /// partial volume is gone, which volumes are complete and where, and the command that
 /// writes the rest.
-pub fn message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped) -> Failure {
+pub fn message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped) -> PackError {
     use ferry_format::FormatError;
     if matches!(
         stopped.error,
         FormatError::InputDigestMismatch { .. } | FormatError::InputChanged { .. }
     ) {
-        return format!(
-            "{}. The volumes of this run were removed: they belong to a bundle that cannot be finished",
-            stopped.error
-        )
-        .into();
+        return PackError::Stopped {
+            message: format!(
+                "{}. The volumes of this run were removed: they belong to a bundle that cannot be finished",
+                stopped.error
+            ),
+            interrupted: false,
+        };
     }
     let interrupted = matches!(stopped.error, FormatError::Interrupted);
     let mut complete: Vec<(u32, PathBuf)> = stopped
@@ -89,9 +91,9 @@ pub fn message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped
             ));
         }
     }
-    Failure {
+    PackError::Stopped {
         message: text,
-        code: if interrupted { 130 } else { 1 },
+        interrupted,
     }
 }
 

@@ -24,8 +24,6 @@ use std::path::{Path, PathBuf};
 
 use ferry_format::bundle::Bundle;
 use ferry_format::manifest::Image;
-use ferry_format::Digest;
-use serde::{Deserialize, Serialize};
 
 use crate::mapping::SourceRef;
 use crate::openshift::{self, CatalogKey, Pushed, Rendered};
@@ -46,29 +44,9 @@ pub const CATALOG_FILE: &str = "catalogSource.yaml";
 pub const MAPPING_FILE: &str = "mapping.txt";
 pub const RECEIPT_FILE: &str = "receipt.json";
 
-/// The receipt, version 1: what a registry holds of a bundle's images.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Receipt {
-    pub ferry_receipt: u32,
-    pub registry: String,
-    pub bundle_id: Digest,
-    pub images: Vec<ReceiptImage>,
-    /// Every blob (layers, configs, manifests) of the images held, sorted.
-    pub blobs: Vec<Digest>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiptImage {
-    pub destination: String,
-    pub digest: Digest,
-    pub tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// The image's blobs, so a delta bundle knows where each can be mounted from.
-    pub blobs: Vec<Digest>,
-}
+/// The receipt (SPEC.md §6.5) is a ferry file: its type, writer and reader are the format
+/// crate's; what goes into it is decided here, from what a push got in.
+pub use ferry_format::receipt::{Receipt, ReceiptImage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -172,7 +150,7 @@ pub fn receipt(bundle: &Bundle, report: &Report, registry: &str) -> Receipt {
         }
     }
     Receipt {
-        ferry_receipt: 1,
+        ferry_receipt: ferry_format::receipt::RECEIPT_VERSION,
         registry: registry.to_owned(),
         bundle_id: m.bundle_id,
         images,
@@ -327,11 +305,7 @@ pub fn write_outputs(
         (root.join(MAPPING_FILE), Some(rendered.mapping.clone())),
         (
             root.join(RECEIPT_FILE),
-            Some(
-                serde_json::to_string_pretty(&receipt(bundle, report, registry))
-                    .expect("receipt serializes")
-                    + "\n",
-            ),
+            Some(receipt(bundle, report, registry).to_json()),
         ),
     ];
     for (path, text) in files {

@@ -326,3 +326,60 @@ fn every_copy_of_a_shared_blob_is_rehashed() {
         assert_no_volumes(&out);
     }
 }
+
+/// `--base` reads receipts with the format crate's reader: another version, a member it
+/// does not know, or a file that is neither a receipt nor a bundle manifest is refused,
+/// naming the file and why, before anything is written (a receipt read in part would leave
+/// out blobs the inside may lack).
+#[test]
+fn base_that_is_not_a_receipt_this_ferry_reads_is_refused_naming_why() {
+    let tmp = tempdir();
+    let key = keygen(tmp.path(), "site.key");
+    let receipt = |version: &str, extra: &str| {
+        format!(
+            r#"{{"ferry_receipt": {version}, "registry": "registry.local:5000/efk", "bundle_id": "sha256:{zero}", "images": [], "blobs": ["sha256:{CA_LAYER}"]{extra}}}"#,
+            zero = "0".repeat(64)
+        )
+    };
+    for (case, text, why) in [
+        ("v2", receipt("2", ""), "receipt version 2 is not supported"),
+        (
+            "unknown",
+            receipt("1", r#", "pushed_at": 1"#),
+            "not a valid receipt: unknown field `pushed_at`",
+        ),
+        ("array", "[1, 2]".to_string(), "neither a receipt"),
+        ("text", "receipt".to_string(), "not JSON"),
+    ] {
+        let base = tmp.path().join(format!("{case}.json"));
+        fs::write(&base, text).unwrap();
+        let out = tmp.path().join(format!("out-{case}"));
+        let o = pack_with(
+            &fixture("oci"),
+            &out,
+            "64KiB",
+            &key.private,
+            &["--base", &base.display().to_string()],
+        );
+        assert_exit(&o, 1, &format!("--base {case}"));
+        assert_mentions(&o, &[&format!("--base {}", base.display()), why], case);
+        assert_no_volumes(&out);
+    }
+    // The same receipt at version 1 is read: the layer it lists is left to the base.
+    let base = tmp.path().join("good.json");
+    fs::write(&base, receipt("1", "")).unwrap();
+    let out = tmp.path().join("out-good");
+    let o = pack_with(
+        &fixture("oci"),
+        &out,
+        "64KiB",
+        &key.private,
+        &["--base", &base.display().to_string()],
+    );
+    assert_exit(&o, 0, "--base with a version 1 receipt");
+    assert_mentions(
+        &o,
+        &["1 left to the base"],
+        "--base with a version 1 receipt",
+    );
+}

@@ -1,0 +1,60 @@
+//! Other files of the mirror that hold a packed blob (copies in other repositories where
+//! the mirror did not hard-link): each is re-hashed before anything is written, so every
+//! file the bundle stands for is checked, not only the copy that is packed.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
+
+use super::input::{check_digest, open_checked, HashingReader};
+use super::{Source, SourceBlob};
+use crate::digest::Digest;
+use crate::error::FormatError;
+use crate::order::Candidate;
+
+impl Source {
+    /// Other files among `files` (the mirror's tree) that claim to hold a packed blob —
+    /// copies in other repositories where the mirror did not hard-link — each distinct file
+    /// once, so that every file the bundle stands for is re-hashed ([`check_copies`]), not
+    /// only the copy that is packed.
+    pub fn other_copies(&self, files: &[Candidate]) -> Vec<SourceBlob> {
+        use std::os::unix::fs::MetadataExt;
+        let inode = |p: &Path| fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
+        let mut seen: std::collections::HashSet<(u64, u64)> =
+            self.blobs.iter().filter_map(|b| inode(&b.path)).collect();
+        let by_digest: std::collections::HashMap<Digest, &SourceBlob> =
+            self.blobs.iter().map(|b| (b.digest, b)).collect();
+        let mut copies = Vec::new();
+        for f in files {
+            let Some(packed) = by_digest.get(&f.digest) else {
+                continue;
+            };
+            if packed.path == f.path || !inode(&f.path).is_some_and(|i| seen.insert(i)) {
+                continue;
+            }
+            copies.push(SourceBlob {
+                path: f.path.clone(),
+                ..(*packed).clone()
+            });
+        }
+        copies
+    }
+}
+
+/// Re-hashes files that hold the same blob as a packed one (copies the mirror did not
+/// hard-link), both cores at once; a copy that differs fails the pack naming the file.
+pub fn check_copies(copies: &[SourceBlob]) -> Result<(), FormatError> {
+    copies.par_iter().try_for_each(|blob| {
+        let file = open_checked(blob)?;
+        let mut hashing = HashingReader {
+            inner: file,
+            hasher: Sha256::new(),
+            count: 0,
+        };
+        io::copy(&mut hashing, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+        check_digest(blob, hashing.hasher, hashing.count)
+    })
+}

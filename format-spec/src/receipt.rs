@@ -1,0 +1,147 @@
+//! The receipt `receipt.json` (SPEC.md §6.5): what a registry holds of a bundle's images.
+//! A push writes it (and `ferry-unpack receipt` prints it) on the inside; `ferry-pack --base`
+//! reads it on the connected side to leave out what the inside already holds (§4.5).
+//!
+//! It is not signed: it can only make a bundle larger (a blob it omits is carried) or a
+//! push refuse (a blob it claims but the registry lacks is named before anything is sent).
+//! So it is read strictly for shape, to catch a wrong file, not for trust.
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// The receipt version this ferry writes and reads.
+pub const RECEIPT_VERSION: u32 = 1;
+
+/// A receipt, version 1 (SPEC.md §6.5; the members in that order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    pub ferry_receipt: u32,
+    /// `HOST[:PORT][/PREFIX]` pushed to.
+    pub registry: String,
+    pub bundle_id: Digest,
+    /// Each image the registry holds.
+    pub images: Vec<ReceiptImage>,
+    /// Every blob (layers, configs, manifests) of the images held, sorted.
+    pub blobs: Vec<Digest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptImage {
+    /// Where the image is in the registry (`HOST[:PORT]/path`).
+    pub destination: String,
+    pub digest: Digest,
+    pub tags: Vec<String>,
+    /// The original reference, when the bundle recorded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The image's blobs, so a delta bundle knows where each can be mounted from.
+    pub blobs: Vec<Digest>,
+}
+
+/// Why bytes are not a receipt this ferry reads.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// A ferry bundle manifest (it has `ferry_bundle`), which is not a receipt.
+    #[error("a bundle manifest, not a receipt")]
+    BundleManifest,
+    /// JSON without a `ferry_receipt` member.
+    #[error("not a receipt (it has no ferry_receipt member)")]
+    NotAReceipt,
+    #[error("receipt version {found} is not supported (this ferry reads version {RECEIPT_VERSION}; use the ferry that wrote it)")]
+    UnknownVersion { found: serde_json::Value },
+    #[error("not a valid receipt: {0}")]
+    Invalid(serde_json::Error),
+}
+
+impl Receipt {
+    /// Reads a receipt: one JSON object, version [`RECEIPT_VERSION`], exactly the members
+    /// of SPEC.md §6.5 with well-formed digests. The version is read first, so a receipt of
+    /// another version is named as such rather than as one with unknown members.
+    pub fn parse(bytes: &[u8]) -> Result<Receipt, ReceiptError> {
+        serde_json::from_slice::<IgnoredAny>(bytes).map_err(ReceiptError::NotJson)?;
+        // A derived struct also accepts a JSON array; a receipt is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ReceiptError::NotAReceipt);
+        }
+        #[derive(Deserialize)]
+        struct Peek {
+            ferry_receipt: Option<serde_json::Value>,
+            ferry_bundle: Option<IgnoredAny>,
+        }
+        let peek: Peek = serde_json::from_slice(bytes).map_err(ReceiptError::Invalid)?;
+        let version = match (peek.ferry_receipt, peek.ferry_bundle) {
+            (Some(v), _) => v,
+            (None, Some(_)) => return Err(ReceiptError::BundleManifest),
+            (None, None) => return Err(ReceiptError::NotAReceipt),
+        };
+        if version.as_u64() != Some(u64::from(RECEIPT_VERSION)) {
+            return Err(ReceiptError::UnknownVersion { found: version });
+        }
+        serde_json::from_slice(bytes).map_err(ReceiptError::Invalid)
+    }
+
+    /// The file's text: pretty-printed JSON and a final newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a receipt serializes") + "\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Receipt {
+        let d = |n: u8| Digest([n; 32]);
+        Receipt {
+            ferry_receipt: RECEIPT_VERSION,
+            registry: "registry.local:5000/efk".into(),
+            bundle_id: d(1),
+            images: vec![ReceiptImage {
+                destination: "registry.local:5000/efk/openshift4/x".into(),
+                digest: d(2),
+                tags: vec!["v4.6".into()],
+                source: Some("registry.redhat.io/openshift4/x:v4.6".into()),
+                blobs: vec![d(2), d(3)],
+            }],
+            blobs: vec![d(2), d(3)],
+        }
+    }
+
+    #[test]
+    fn reads_what_it_writes() {
+        let r = sample();
+        let text = r.to_json();
+        assert!(text.starts_with("{\n  \"ferry_receipt\": 1,\n"), "{text}");
+        assert!(text.ends_with("}\n"));
+        assert_eq!(Receipt::parse(text.as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        let text = sample().to_json();
+        let err = |s: &str| Receipt::parse(s.as_bytes()).unwrap_err();
+        assert!(matches!(err("{"), ReceiptError::NotJson(_)));
+        assert!(matches!(err("[1, 2]"), ReceiptError::NotAReceipt));
+        assert!(matches!(err(r#"{"a": 1}"#), ReceiptError::NotAReceipt));
+        assert!(matches!(
+            err(r#"{"ferry_bundle": 1, "blobs": []}"#),
+            ReceiptError::BundleManifest
+        ));
+        let v2 = text.replace("\"ferry_receipt\": 1", "\"ferry_receipt\": 2");
+        let e = err(&v2);
+        assert!(matches!(e, ReceiptError::UnknownVersion { .. }), "{e}");
+        assert!(e.to_string().contains("receipt version 2"), "{e}");
+        let e = err(&text.replace("\"tags\"", "\"labels\""));
+        assert!(matches!(e, ReceiptError::Invalid(_)), "{e}");
+        assert!(e.to_string().contains("labels"), "{e}");
+        let e = err(&text.replace("sha256:0303", "sha256:03x3"));
+        assert!(matches!(e, ReceiptError::Invalid(_)), "{e}");
+    }
+}
