@@ -358,6 +358,38 @@ mod tests {
         assert_eq!(s.staged(), (0, 0), "no temporary left among the chunks");
     }
 
+    /// What `verify --state` and a push keep is what `status` reads back.
+    #[test]
+    fn status_reads_back_what_verify_and_push_recorded() {
+        use crate::verify::{record_verified, verify_set};
+        use crate::volume_set::{Trust, VolumeSet};
+        let t = tempfile::tempdir().unwrap();
+        let state = StateDir::new(t.path().join("state"));
+        assert!(state.bundles().unwrap().is_none(), "no state directory yet");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/valid-single-volume");
+        let keys = vec![PublicKey::load(&dir.join("key.pub")).unwrap()];
+        let set = VolumeSet::open(&[dir], Trust::Keys(&keys)).unwrap();
+        let report = verify_set(&set, &keys, &|_| {});
+        assert!(report.ok);
+        assert!(record_verified(&set, &report, &state).is_empty());
+        // A directory without a kept manifest is not a bundle of the state directory.
+        fs::create_dir_all(state.root().join("not-a-bundle")).unwrap();
+        let bundles = state.bundles().unwrap().expect("recorded");
+        assert_eq!(bundles.len(), 1);
+        let b = &bundles[0];
+        let v = set.given[0].volume.as_ref().unwrap();
+        assert_eq!(b.manifest.bundle_id, v.manifest.bundle_id);
+        assert_eq!(b.volumes_seen, vec![v.table.volume]);
+        assert_eq!((b.staged_chunks, b.staged_bytes), (0, 0));
+        assert!(b.last_push.is_none());
+        state
+            .stage(&v.manifest.bundle_id)
+            .save_last_push(br#"{"target":"r/x"}"#)
+            .unwrap();
+        let bundles = state.bundles().unwrap().expect("recorded");
+        assert_eq!(bundles[0].last_push.as_ref().unwrap()["target"], "r/x");
+    }
+
     #[test]
     fn one_run_at_a_time_holds_a_state_directory() {
         let t = tempfile::tempdir().unwrap();

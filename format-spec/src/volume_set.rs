@@ -290,3 +290,189 @@ pub fn open_bundle(
         lock,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A committed test vector (SPEC.md §10): its directory and its trusted key.
+    fn vector(name: &str) -> (PathBuf, Vec<PublicKey>) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("vectors")
+            .join(name);
+        let key = PublicKey::load(&dir.join("key.pub")).unwrap();
+        (dir, vec![key])
+    }
+
+    /// A file named like a volume that is not one.
+    fn garbage(t: &tempfile::TempDir) -> PathBuf {
+        let p = t.path().join("ferry-000000000000-009-of-009.tar");
+        std::fs::write(&p, vec![7u8; 4096]).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_push_leaves_out_what_does_not_open_and_names_it_with_its_rule() {
+        let (dir, keys) = vector("valid-bundle");
+        let t = tempfile::tempdir().unwrap();
+        let bad = garbage(&t);
+        let o = open_bundle(&[dir, bad.clone()], &keys, Unopened::LeaveOut, None).unwrap();
+        assert_eq!(o.bundle.volumes.len(), 5);
+        assert!(o.bundle.missing_volumes().is_empty());
+        assert_eq!(o.left_out.len(), 1);
+        assert_eq!(o.left_out[0].path, bad);
+        assert!(o.left_out[0].rule().is_some(), "{:?}", o.left_out[0]);
+        let text = o.left_out[0].to_string();
+        assert!(
+            text.starts_with("left out: ") && text.contains(&bad.display().to_string()),
+            "{text}"
+        );
+        assert!(o.lock.is_none() && o.bundle.stage.is_none());
+    }
+
+    #[test]
+    fn extract_refuses_the_set_for_one_volume_that_does_not_open() {
+        let (dir, keys) = vector("valid-bundle");
+        let t = tempfile::tempdir().unwrap();
+        let bad = garbage(&t);
+        match open_bundle(&[dir, bad.clone()], &keys, Unopened::Refuse, None) {
+            Err(SetError::Refused(e)) => {
+                assert!(e.to_string().contains(&bad.display().to_string()), "{e}");
+            }
+            other => panic!("not refused: {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn nothing_opened_and_nothing_given_are_told_apart_by_policy() {
+        let (dir, keys) = vector("untrusted-key");
+        match open_bundle(&[dir], &keys, Unopened::LeaveOut, None) {
+            Err(e @ SetError::NoneOpened { .. }) => {
+                let SetError::NoneOpened { left_out } = &e else {
+                    unreachable!()
+                };
+                assert_eq!(left_out.len(), 1);
+                assert_eq!(left_out[0].rule(), Some(Rule::R3));
+                let text = e.to_string();
+                assert!(
+                    text.starts_with("no volume could be opened\n  left out: "),
+                    "{text}"
+                );
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        let empty = tempfile::tempdir().unwrap();
+        let paths = [empty.path().to_owned()];
+        assert!(matches!(
+            open_bundle(&paths, &keys, Unopened::LeaveOut, None).err(),
+            Some(SetError::NoneOpened { left_out }) if left_out.is_empty()
+        ));
+        assert!(matches!(
+            open_bundle(&paths, &keys, Unopened::Refuse, None).err(),
+            Some(SetError::NoVolumeFiles)
+        ));
+        assert!(matches!(
+            open_every(&paths, Trust::Unverified).err(),
+            Some(SetError::NoVolumeFiles)
+        ));
+        assert!(matches!(
+            VolumeSet::open(&[empty.path().join("gone")], Trust::Keys(&keys)).err(),
+            Some(SetError::Inputs(FormatError::Io { .. }))
+        ));
+    }
+
+    #[test]
+    fn volumes_of_two_bundles_are_refused_naming_both() {
+        let (dir, keys) = vector("foreign-volume");
+        match open_bundle(&[dir], &keys, Unopened::LeaveOut, None) {
+            Err(e @ SetError::SeveralBundles { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.starts_with("the volumes given belong to 2 bundles (sha256:")
+                        && text.ends_with("); push one bundle at a time"),
+                    "{text}"
+                );
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        // Same bundle id, other padding: R27 from the grouping itself.
+        let (dir, keys) = vector("volume-padding-differs");
+        match open_bundle(&[dir], &keys, Unopened::Refuse, None) {
+            Err(SetError::Mixed(e)) => {
+                assert_eq!(e.rule(), Some(Rule::R27));
+                assert!(e.to_string().contains("not byte-identical"), "{e}");
+            }
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn inspect_opens_unverified_without_keys_and_verified_with_them() {
+        let (dir, keys) = vector("untrusted-key");
+        let v = open_every(std::slice::from_ref(&dir), Trust::Unverified).unwrap();
+        assert_eq!(v.len(), 1);
+        assert!(v[0].signed_by.is_none());
+        assert!(matches!(
+            open_every(&[dir], Trust::Keys(&keys)).err(),
+            Some(SetError::Refused(FormatError::Untrusted { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_push_takes_the_state_lock_after_the_volumes_and_a_dry_run_creates_nothing() {
+        let (dir, keys) = vector("valid-single-volume");
+        let t = tempfile::tempdir().unwrap();
+        let state = StateDir::new(t.path().join("state"));
+        let paths = [dir];
+        let read = open_bundle(
+            &paths,
+            &keys,
+            Unopened::LeaveOut,
+            Some(StateUse::Read(&state)),
+        )
+        .unwrap();
+        assert!(read.lock.is_none() && read.bundle.stage.is_some());
+        assert!(
+            !state.root().exists(),
+            "a dry run created the state directory"
+        );
+        let held = open_bundle(
+            &paths,
+            &keys,
+            Unopened::LeaveOut,
+            Some(StateUse::Write(&state)),
+        )
+        .unwrap();
+        assert!(held.lock.is_some());
+        // A second run meets the lock; the volumes it left out are still its to name.
+        let bad = garbage(&t);
+        let both = [paths[0].clone(), bad.clone()];
+        match open_bundle(
+            &both,
+            &keys,
+            Unopened::LeaveOut,
+            Some(StateUse::Write(&state)),
+        ) {
+            Err(SetError::State {
+                source: FormatError::StateBusy { .. },
+                left_out,
+            }) => {
+                assert_eq!(left_out.len(), 1);
+                assert_eq!(left_out[0].path, bad);
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        // Volumes that do not open are said before the state directory is touched.
+        drop(held);
+        let (untrusted, _) = vector("untrusted-key");
+        let fresh = StateDir::new(t.path().join("fresh"));
+        assert!(open_bundle(
+            &[untrusted],
+            &keys,
+            Unopened::LeaveOut,
+            Some(StateUse::Write(&fresh))
+        )
+        .is_err());
+        assert!(!fresh.root().exists(), "a refused push created its state");
+    }
+}

@@ -741,3 +741,29 @@ fn read_small(bundle: &Bundle, blob: u32) -> Result<Vec<u8>, RegistryFailure> {
         .map_err(RegistryFailure::Read)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ImageStatus;
+
+    /// Reports, `--json` and the state directory's last-push.json carry these words.
+    #[test]
+    fn image_statuses_serialize_as_the_words_reports_use() {
+        for (status, word) in [
+            (ImageStatus::Pushed, "pushed"),
+            (ImageStatus::Present, "present"),
+            (ImageStatus::Waiting, "waiting"),
+            (ImageStatus::Failed, "failed"),
+            (ImageStatus::Planned, "planned"),
+            (ImageStatus::Absent, "absent"),
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), word);
+            assert_eq!(status.as_str(), word);
+            assert_eq!(
+                serde_json::from_value::<ImageStatus>(word.into()).unwrap(),
+                status
+            );
+            assert_eq!(status.in_registry(), matches!(word, "pushed" | "present"));
+        }
+    }
+}
