@@ -744,7 +744,117 @@ fn read_small(bundle: &Bundle, blob: u32) -> Result<Vec<u8>, RegistryFailure> {
 
 #[cfg(test)]
 mod tests {
-    use super::ImageStatus;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use ferry_format::key::PublicKey;
+    use ferry_format::volume_set::{open_bundle, Unopened};
+
+    use super::*;
+    use crate::registry::fake::FakeRegistry;
+
+    /// The committed five-volume bundle of the format's test vectors.
+    fn bundle() -> Bundle {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../format-spec/vectors/valid-bundle");
+        let keys = vec![PublicKey::load(&dir.join("key.pub")).unwrap()];
+        open_bundle(&[dir], &keys, Unopened::Refuse, None)
+            .unwrap()
+            .bundle
+    }
+
+    fn options() -> Options {
+        Options {
+            target: Target::parse("registry.test/mirror").unwrap(),
+            max_components: 0,
+            jobs: 2,
+            dry_run: false,
+        }
+    }
+
+    fn run(bundle: &Bundle, registry: &FakeRegistry) -> Report {
+        push(
+            bundle,
+            registry,
+            &options(),
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_push_puts_every_image_in_and_a_second_finds_them_present() {
+        let bundle = bundle();
+        let registry = FakeRegistry::default();
+        let first = run(&bundle, &registry);
+        assert!(!first.images.is_empty());
+        assert!(
+            first.images.iter().all(|i| i.status == ImageStatus::Pushed),
+            "{:?}",
+            first.images
+        );
+        assert_eq!(first.failed() + first.waiting(), 0);
+        // Every tag names the image's top manifest.
+        let tags = registry.tags();
+        for (img, o) in bundle.manifest.images.iter().zip(&first.images) {
+            let repo = o.destination.strip_prefix("registry.test/").unwrap();
+            for t in &img.tags {
+                assert_eq!(tags.get(&(repo.to_owned(), t.clone())), Some(&img.digest));
+            }
+        }
+        let second = run(&bundle, &registry);
+        assert!(second
+            .images
+            .iter()
+            .all(|i| i.status == ImageStatus::Present));
+        assert_eq!(second.totals.blobs_uploaded, 0);
+        assert_eq!(second.totals.manifests_pushed, 0);
+    }
+
+    #[test]
+    fn a_registry_that_is_down_stops_the_push_once_with_what_it_said() {
+        let bundle = bundle();
+        let registry = FakeRegistry::default();
+        registry.down.store(true, Ordering::Relaxed);
+        let report = run(&bundle, &registry);
+        let said = report.stopped_by.as_deref().expect("stopped");
+        assert!(said.contains("http://registry.test/v2/"), "{said}");
+        assert!(report
+            .images
+            .iter()
+            .all(|i| i.status == ImageStatus::Failed));
+        // Said once, above: each image only says it was not tried.
+        for i in &report.images {
+            assert_eq!(i.error.as_deref(), Some(NOT_TRIED), "{i:?}");
+        }
+    }
+
+    #[test]
+    fn registry_failures_keep_what_the_registry_said_as_their_source() {
+        use registry_client::{RegistryError, RemoteErrors};
+        let answered = |status| {
+            RegistryFailure::Registry(RegistryError::Registry {
+                method: "HEAD".into(),
+                url: "https://r/v2/x/blobs/sha256:0".into(),
+                status,
+                errors: RemoteErrors::default(),
+            })
+        };
+        let e = answered(500);
+        assert!(e.server_error() && !e.unreachable() && !e.interrupted());
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.downcast_ref::<RegistryError>().is_some());
+        assert_eq!(e.to_string(), source.to_string());
+        assert!(!answered(404).server_error() && !answered(404).unreachable());
+        let cancelled = RegistryFailure::Registry(RegistryError::Cancelled);
+        assert!(cancelled.interrupted());
+        let gone = RegistryFailure::Registry(RegistryError::Timeout {
+            method: "PUT".into(),
+            url: "https://r/v2/".into(),
+            phase: "reading the answer".into(),
+        });
+        assert!(gone.unreachable() && !gone.server_error());
+    }
 
     /// Reports, `--json` and the state directory's last-push.json carry these words.
     #[test]

@@ -144,3 +144,102 @@ impl Registry for Client {
             .map_err(RegistryFailure::Registry)
     }
 }
+
+/// An in-memory registry for the pusher's unit tests: blobs and manifests by repository,
+/// and a switch that makes every request fail as a registry that is down would.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct FakeRegistry {
+        blobs: Mutex<BTreeSet<(String, Digest)>>,
+        /// (repository, tag or digest) → the digest of the manifest it names.
+        manifests: Mutex<BTreeMap<(String, String), Digest>>,
+        /// Every request fails with no connection, as after the client's retries.
+        pub down: AtomicBool,
+    }
+
+    impl FakeRegistry {
+        fn up(&self) -> Result<(), RegistryFailure> {
+            if self.down.load(Ordering::Relaxed) {
+                return Err(RegistryFailure::Registry(RegistryError::Transport {
+                    method: "HEAD".into(),
+                    url: "http://registry.test/v2/".into(),
+                    source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+                }));
+            }
+            Ok(())
+        }
+
+        pub fn tags(&self) -> BTreeMap<(String, String), Digest> {
+            let m = self.manifests.lock().unwrap();
+            m.iter()
+                .filter(|((_, r), _)| !r.starts_with("sha256:"))
+                .map(|(k, d)| (k.clone(), *d))
+                .collect()
+        }
+    }
+
+    impl Registry for FakeRegistry {
+        fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, RegistryFailure> {
+            self.up()?;
+            Ok(self.blobs.lock().unwrap().contains(&(repo.to_owned(), *d)))
+        }
+
+        fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, RegistryFailure> {
+            self.up()?;
+            let mut blobs = self.blobs.lock().unwrap();
+            let there = blobs.contains(&(from.to_owned(), *d));
+            if there {
+                blobs.insert((repo.to_owned(), *d));
+            }
+            Ok(there)
+        }
+
+        fn upload_blob(
+            &self,
+            repo: &str,
+            d: &Digest,
+            size: u64,
+            open: &OpenBody<'_>,
+        ) -> Result<(), RegistryFailure> {
+            self.up()?;
+            let mut bytes = Vec::new();
+            open()?
+                .read_to_end(&mut bytes)
+                .map_err(RegistryFailure::Read)?;
+            // What a registry checks before it keeps a blob.
+            assert_eq!((bytes.len() as u64, Digest::of(&bytes)), (size, *d));
+            self.blobs.lock().unwrap().insert((repo.to_owned(), *d));
+            Ok(())
+        }
+
+        fn manifest_digest(
+            &self,
+            repo: &str,
+            reference: &str,
+        ) -> Result<Option<Digest>, RegistryFailure> {
+            self.up()?;
+            let m = self.manifests.lock().unwrap();
+            Ok(m.get(&(repo.to_owned(), reference.to_owned())).copied())
+        }
+
+        fn put_manifest(
+            &self,
+            repo: &str,
+            reference: &str,
+            _media_type: &str,
+            bytes: &[u8],
+        ) -> Result<(), RegistryFailure> {
+            self.up()?;
+            let mut m = self.manifests.lock().unwrap();
+            m.insert((repo.to_owned(), reference.to_owned()), Digest::of(bytes));
+            Ok(())
+        }
+    }
+}
