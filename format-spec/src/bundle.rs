@@ -13,7 +13,7 @@ use crate::error::{FormatError, Invalid};
 use crate::manifest::{BundleManifest, Encoding};
 use crate::read::Volume;
 use crate::rule::Rule;
-use crate::stage::Stage;
+use crate::state::Stage;
 use crate::table::{Chunk, VolumeTable};
 
 /// Volumes of one bundle, by number, and what a state directory kept of others.
@@ -52,10 +52,7 @@ impl Bundle {
                     rule: Rule::R27,
                     reason: if v.manifest.bundle_id == manifest.bundle_id {
                         // Same canonical text (M18, M4), other trailing spaces.
-                        format!(
-                            "carries a bundle.json of bundle {} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume",
-                            v.manifest.bundle_id
-                        )
+                        padding_differs(&v.manifest.bundle_id)
                     } else {
                         format!(
                             "belongs to bundle {}, not {} like the others",
@@ -293,6 +290,14 @@ impl Bundle {
             hash: true,
         })
     }
+}
+
+/// R27's finding for a volume of the right bundle whose `bundle.json` differs from the
+/// others' in padding only: the same words wherever volumes are grouped.
+pub(crate) fn padding_differs(bundle_id: &Digest) -> String {
+    format!(
+        "carries a bundle.json of bundle {bundle_id} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume"
+    )
 }
 
 pub fn list(numbers: &[u32]) -> String {

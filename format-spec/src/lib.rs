@@ -17,10 +17,11 @@ pub mod receipt;
 pub mod room;
 pub mod rule;
 pub mod size;
-pub mod stage;
+pub mod state;
 pub mod table;
 pub mod verify;
 pub mod volume;
+pub mod volume_set;
 
 pub use digest::Digest;
 pub use error::{FormatError, Invalid};

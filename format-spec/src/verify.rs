@@ -12,48 +12,11 @@ use crate::error::FormatError;
 use crate::key::PublicKey;
 use crate::read::Volume;
 use crate::rule::Rule;
+use crate::state::StateDir;
+use crate::volume_set::{Trust, VolumeSet};
 
-/// Volume files and standalone manifests found among the paths given.
-#[derive(Debug, Default)]
-pub struct Inputs {
-    pub volumes: Vec<PathBuf>,
-    pub manifests: Vec<PathBuf>,
-}
-
-/// Files are taken as given; directories are searched (not recursively) for `*.tar`
-/// volumes and `*.bundle.json` manifests.
-pub fn collect_inputs(paths: &[PathBuf]) -> Result<Inputs, FormatError> {
-    let mut inputs = Inputs::default();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(FormatError::io(p))?;
-        if meta.is_dir() {
-            let mut names: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(FormatError::io(p))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            names.sort();
-            for n in names {
-                let name = n
-                    .file_name()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if name.starts_with('.') {
-                    continue; // .partial files of an unfinished pack
-                }
-                if name.ends_with(".tar") {
-                    inputs.volumes.push(n);
-                } else if name.ends_with(".bundle.json") {
-                    inputs.manifests.push(n);
-                }
-            }
-        } else if p.to_string_lossy().ends_with(".bundle.json") {
-            inputs.manifests.push(p.clone());
-        } else {
-            inputs.volumes.push(p.clone());
-        }
-    }
-    Ok(inputs)
-}
+// Where the volumes given are found and opened; kept here too for callers of `verify`.
+pub use crate::volume_set::{collect_inputs, Inputs};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -171,10 +134,28 @@ pub struct DamageReport {
 
 /// Verifies every volume alone (signatures first, then every byte) and groups them.
 pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + Sync)) -> Report {
+    let inputs = Inputs {
+        volumes: inputs.volumes.clone(),
+        manifests: inputs.manifests.clone(),
+    };
+    verify_set(
+        &VolumeSet::from_inputs(inputs, Trust::Keys(trusted)),
+        trusted,
+        progress,
+    )
+}
+
+/// [`verify`] over volumes already opened with the keys `trusted`: every byte of each
+/// one that opened, then the grouping into "this" bundle.
+pub fn verify_set(
+    set: &VolumeSet,
+    trusted: &[PublicKey],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Report {
     let mut reports = Vec::new();
-    let mut opened: Vec<(usize, Volume)> = Vec::new();
-    for path in &inputs.volumes {
-        match Volume::open(path, trusted) {
+    let mut opened: Vec<(usize, &Volume)> = Vec::new();
+    for crate::volume_set::Given { path, volume } in &set.given {
+        match volume {
             Ok(v) => {
                 let damage = v.verify_chunks(progress);
                 let m = &v.manifest;
@@ -242,7 +223,7 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
     // Which bundle is "this" one: the standalone manifest's if one was given and verifies,
     // else the bundle most volumes belong to (the newest on a tie).
     let mut problems = Vec::new();
-    let standalone = inputs
+    let standalone = set
         .manifests
         .iter()
         .filter_map(|p| match read_standalone(p, trusted) {
@@ -290,10 +271,7 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
             let r = &mut reports[*i];
             r.status = VolumeStatus::Foreign;
             r.rule = Some(Rule::R27);
-            r.error = Some(format!(
-                "carries a bundle.json of bundle {} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume",
-                v.table.bundle_id
-            ));
+            r.error = Some(crate::bundle::padding_differs(&v.table.bundle_id));
         } else if Some(v.table.bundle_id) == chosen {
             seen.insert(v.table.volume);
             summary.get_or_insert_with(|| BundleSummary {
@@ -375,6 +353,38 @@ pub fn verify(inputs: &Inputs, trusted: &[PublicKey], progress: &(dyn Fn(u64) + 
         repair_command,
         trusted_keys: trusted.iter().map(PublicKey::fingerprint).collect(),
     }
+}
+
+/// A volume `verify --state` could not record, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("could not record {} in {}: {error}", .path.display(), .state.display())]
+pub struct NotRecorded {
+    pub path: PathBuf,
+    pub state: PathBuf,
+    pub error: FormatError,
+}
+
+/// Keeps, in the state directory, the manifest and signed table of every volume of `set`
+/// that `report` found `ok`, for `status` and later pushes (SPEC.md §6.4).
+pub fn record_verified(set: &VolumeSet, report: &Report, state: &StateDir) -> Vec<NotRecorded> {
+    let mut not_recorded = Vec::new();
+    for (given, r) in set.given.iter().zip(&report.volumes) {
+        let (VolumeStatus::Ok, Ok(v)) = (r.status, &given.volume) else {
+            continue;
+        };
+        let stage = state.stage(&v.manifest.bundle_id);
+        if let Err(error) = stage
+            .save_manifest(&v.manifest_bytes)
+            .and_then(|()| stage.save_table(v))
+        {
+            not_recorded.push(NotRecorded {
+                path: given.path.clone(),
+                state: state.root().to_owned(),
+                error,
+            });
+        }
+    }
+    not_recorded
 }
 
 /// A volume whose signatures do not verify with any trusted key: when the volume is whole

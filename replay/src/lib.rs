@@ -2,7 +2,6 @@
 //! goes, the push itself, and what it leaves for the cluster and the next bundle.
 #![forbid(unsafe_code)]
 
-pub mod client;
 pub mod mapping;
 pub mod openshift;
 pub mod outputs;

@@ -111,7 +111,7 @@ pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
         .iter()
         .zip(&m.images)
         .enumerate()
-        .filter(|(_, (o, _))| o.status == "pushed" || o.status == "present")
+        .filter(|(_, (o, _))| o.status.in_registry())
         .map(|(i, (o, img))| {
             let source = img.source.as_deref().map(SourceRef::parse);
             Pushed {
@@ -134,7 +134,7 @@ pub fn receipt(bundle: &Bundle, report: &Report, registry: &str) -> Receipt {
     let mut images = Vec::new();
     let mut blobs = std::collections::BTreeSet::new();
     for (o, img) in report.images.iter().zip(&m.images) {
-        if o.status == "pushed" || o.status == "present" {
+        if o.status.in_registry() {
             images.push(ReceiptImage {
                 destination: o.destination.clone(),
                 digest: img.digest,

@@ -6,13 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use ferry_format::bundle::Bundle;
 use ferry_format::manifest::{BundleManifest, Image};
 use ferry_format::Digest;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mapping::{destination, MappingError, SourceRef, Target};
 use crate::registry::{Registry, RegistryFailure};
@@ -33,13 +33,54 @@ pub struct ImageOutcome {
     pub destination: String,
     pub tags: Vec<String>,
     pub source: Option<String>,
-    /// `pushed`, `present` (nothing needed sending), `waiting` (volumes missing), `failed`,
-    /// or `planned` (dry run).
-    pub status: &'static str,
+    pub status: ImageStatus,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub waiting_on: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Where an image stands after a push (its `status` in reports and `--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStatus {
+    /// Something was sent for it (a manifest or a tag); it is complete in the registry.
+    Pushed,
+    /// It was complete in the registry already: nothing needed sending.
+    Present,
+    /// Blobs or manifests of it are on volumes not given (`waiting_on`).
+    Waiting,
+    /// It did not go in (`error` says why).
+    Failed,
+    /// A dry run: what a push would do.
+    Planned,
+    /// `receipt`: its manifest is not in the registry.
+    Absent,
+}
+
+impl ImageStatus {
+    /// The word of reports and `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageStatus::Pushed => "pushed",
+            ImageStatus::Present => "present",
+            ImageStatus::Waiting => "waiting",
+            ImageStatus::Failed => "failed",
+            ImageStatus::Planned => "planned",
+            ImageStatus::Absent => "absent",
+        }
+    }
+
+    /// Complete in the registry now (what the cluster manifests and the receipt list).
+    pub fn in_registry(self) -> bool {
+        matches!(self, ImageStatus::Pushed | ImageStatus::Present)
+    }
+}
+
+impl std::fmt::Display for ImageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -78,10 +119,16 @@ pub const NOT_TRIED: &str = "not tried: the registry stopped answering";
 
 impl Report {
     pub fn failed(&self) -> usize {
-        self.images.iter().filter(|i| i.status == "failed").count()
+        self.images
+            .iter()
+            .filter(|i| i.status == ImageStatus::Failed)
+            .count()
     }
     pub fn waiting(&self) -> usize {
-        self.images.iter().filter(|i| i.status == "waiting").count()
+        self.images
+            .iter()
+            .filter(|i| i.status == ImageStatus::Waiting)
+            .count()
     }
 }
 
@@ -95,7 +142,7 @@ pub enum PushError {
         missing: Vec<String>,
     },
     #[error("checking the delta bundle's base in the registry: {0}")]
-    BaseCheck(String),
+    BaseCheck(#[source] RegistryFailure),
 }
 
 /// Progress the caller may show.
@@ -156,7 +203,6 @@ pub fn push(
     let m = &*bundle.manifest;
     let repos = map_images(m, opts)?;
     let host = &opts.target.registry;
-    let totals = Mutex::new(Totals::default());
     let mut outcomes: Vec<ImageOutcome> = m
         .images
         .iter()
@@ -167,7 +213,7 @@ pub fn push(
             destination: format!("{host}/{repo}"),
             tags: img.tags.clone(),
             source: img.source.clone(),
-            status: "planned",
+            status: ImageStatus::Planned,
             waiting_on: Vec::new(),
             error: None,
         })
@@ -187,178 +233,29 @@ pub fn push(
             ))
         })
         .collect();
-    check_base(bundle, registry, &repos, &hints, host)?;
-
-    // One job per blob digest (configs and layers): every repository that needs it, for
-    // every image, complete or not: what a disk holds goes in now, so an image whose other
-    // blobs come on a later disk completes then, with this disk gone.
-    let mut wanted: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    for (i, img) in m.images.iter().enumerate() {
-        for &b in &img.blobs {
-            if m.blobs[b as usize].media_type.is_none() {
-                let list = wanted.entry(b).or_default();
-                if !list.contains(&repos[i]) {
-                    list.push(repos[i].clone());
-                }
-            }
-        }
-    }
-    let mut jobs: Vec<(u32, Vec<String>)> = wanted.into_iter().collect();
-    // Largest first, so the two cores and the network stay busy to the end.
-    jobs.sort_by_key(|(b, _)| std::cmp::Reverse(m.blobs[*b as usize].size));
-    let failed_blobs: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
-    let present: Mutex<BTreeSet<(String, u32)>> = Mutex::new(BTreeSet::new());
-    // Once the registry stops answering (after the client's own retries), the remaining
-    // jobs are not tried: waiting for it again per blob would only delay the message.
-    let stop = AtomicBool::new(false);
-    let first_failure: Mutex<Option<String>> = Mutex::new(None);
-    let give_up = |e: &RegistryFailure| {
-        if e.unreachable && !e.interrupted {
-            first_failure
-                .lock()
-                .expect("failure")
-                .get_or_insert_with(|| e.message.clone());
-            stop.store(true, Ordering::Relaxed);
-        }
+    let run = Run {
+        bundle,
+        registry,
+        opts,
+        events,
+        cancel,
+        repos,
+        hints,
+        totals: Mutex::new(Totals::default()),
+        stop: AtomicBool::new(false),
+        first_failure: Mutex::new(None),
     };
-    // Why a job is not started, if it is not.
-    let halted = || {
-        if cancel.load(Ordering::Relaxed) {
-            Some(NOT_FINISHED.to_owned())
-        } else if stop.load(Ordering::Relaxed) {
-            Some(NOT_TRIED.to_owned())
-        } else {
-            None
-        }
-    };
-    let next = AtomicUsize::new(0);
-    let uploaded_bytes = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1) {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some((blob, repos)) = jobs.get(k) else {
-                    return;
-                };
-                if let Some(why) = halted() {
-                    failed_blobs.lock().expect("failures").insert(*blob, why);
-                    continue;
-                }
-                match blob_job(
-                    bundle,
-                    registry,
-                    *blob,
-                    repos,
-                    hints.get(blob),
-                    opts.dry_run,
-                    &totals,
-                    &uploaded_bytes,
-                    events,
-                ) {
-                    Ok(there) => {
-                        let mut p = present.lock().expect("present");
-                        p.extend(there.into_iter().map(|r| (r, *blob)));
-                    }
-                    Err(e) => {
-                        give_up(&e);
-                        let message = if e.interrupted {
-                            NOT_FINISHED.to_owned()
-                        } else {
-                            e.message
-                        };
-                        failed_blobs
-                            .lock()
-                            .expect("failures")
-                            .insert(*blob, message);
-                    }
-                }
-            });
-        }
-    });
-    let failed_blobs = failed_blobs.into_inner().expect("failures");
-    let present = present.into_inner().expect("present");
-
-    // Manifests and tags of every image whose blobs are all in the registry now.
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Done, String>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1) {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(img) = m.images.get(k) else { return };
-                if let Some(why) = halted() {
-                    results.lock().expect("results").push((k, Err(why)));
-                    continue;
-                }
-                let repo = &repos[k];
-                let layers: Vec<u32> = img
-                    .blobs
-                    .iter()
-                    .copied()
-                    .filter(|&b| m.blobs[b as usize].media_type.is_none())
-                    .collect();
-                let r = if let Some(e) = layers.iter().find_map(|b| failed_blobs.get(b)) {
-                    Err(if e == NOT_FINISHED || e == NOT_TRIED {
-                        e.clone()
-                    } else {
-                        format!("a blob did not upload: {e}")
-                    })
-                } else {
-                    let absent: BTreeSet<u32> = layers
-                        .iter()
-                        .filter(|&&b| !present.contains(&(repo.clone(), b)))
-                        .flat_map(|&b| bundle.blob_missing_volumes(b))
-                        .collect();
-                    let done = if absent.is_empty() {
-                        image_job(bundle, registry, img, repo, opts.dry_run, &totals).map_err(|e| {
-                            give_up(&e);
-                            if e.interrupted {
-                                NOT_FINISHED.to_owned()
-                            } else {
-                                e.message
-                            }
-                        })
-                    } else {
-                        Ok(Done::Waiting(absent.into_iter().collect()))
-                    };
-                    if let (Ok(Done::Status(_)), Some(stage)) = (&done, &bundle.stage) {
-                        // In the registry now: staged copies of its manifests are done with.
-                        for &b in img
-                            .blobs
-                            .iter()
-                            .filter(|&&b| m.blobs[b as usize].media_type.is_some())
-                        {
-                            if let Ok(chunks) = bundle.chunks_of(b) {
-                                for (_, c) in chunks {
-                                    stage.forget_chunk(&bundle.chunk_name(&c));
-                                }
-                            }
-                        }
-                    }
-                    match done {
-                        // Its manifests cannot go in before its blobs; keep the ones this disk
-                        // holds (they are small) so the run with the last disk can finish it.
-                        Ok(Done::Waiting(volumes)) if !opts.dry_run => {
-                            stage_manifests(bundle, img, &totals, volumes.into_iter().collect())
-                        }
-                        other => other,
-                    }
-                };
-                results.lock().expect("results").push((k, r));
-            });
-        }
-    });
-    let mut results = results.into_inner().expect("results");
-    results.sort_by_key(|(i, _)| *i);
-    for (i, r) in results {
+    run.check_base()?;
+    let blobs = run.blobs();
+    for (i, r) in run.images(&blobs) {
         match r {
             Ok(Done::Status(status)) => outcomes[i].status = status,
             Ok(Done::Waiting(volumes)) => {
-                outcomes[i].status = "waiting";
+                outcomes[i].status = ImageStatus::Waiting;
                 outcomes[i].waiting_on = volumes;
             }
             Err(e) => {
-                outcomes[i].status = "failed";
+                outcomes[i].status = ImageStatus::Failed;
                 outcomes[i].error = Some(e);
             }
         }
@@ -366,7 +263,6 @@ pub fn push(
             outcome: &outcomes[i],
         });
     }
-    let totals = totals.into_inner().expect("totals");
     let interrupted = outcomes
         .iter()
         .any(|o| o.error.as_deref() == Some(NOT_FINISHED));
@@ -374,310 +270,610 @@ pub fn push(
         bundle_id: m.bundle_id,
         target: opts.target.to_string(),
         images: outcomes,
-        totals,
+        totals: run.totals.into_inner().expect("totals"),
         interrupted,
-        stopped_by: first_failure.into_inner().expect("failure"),
+        stopped_by: run.first_failure.into_inner().expect("failure"),
     })
 }
 
-/// Puts one blob into every repository that needs it, as far as the volumes at hand allow.
-/// Returns the repositories that hold it afterwards (in a dry run: would hold it).
-#[allow(clippy::too_many_arguments)]
-fn blob_job(
-    bundle: &Bundle,
-    registry: &dyn Registry,
-    blob: u32,
-    repos: &[String],
-    hint: Option<&String>,
-    dry_run: bool,
-    totals: &Mutex<Totals>,
-    uploaded: &AtomicU64,
-    events: &(dyn Fn(Event<'_>) + Sync),
-) -> Result<Vec<String>, RegistryFailure> {
-    let b = &bundle.manifest.blobs[blob as usize];
-    let mut holder: Option<&str> = None;
-    let mut there = Vec::new();
-    let mut missing = Vec::new();
-    for repo in repos {
-        // A registry that crashed can answer 500 for a blob whose link file it left empty;
-        // sending the blob again rewrites the link, so a resume can finish.
-        let exists = match registry.blob_exists(repo, &b.digest) {
-            Err(e) if e.server_error => false,
-            other => other?,
-        };
-        if exists {
-            holder.get_or_insert(repo);
-            there.push(repo.clone());
-            totals.lock().expect("totals").blobs_present += 1;
+/// One push: what its blob and image jobs share, on every worker thread.
+struct Run<'a> {
+    bundle: &'a Bundle,
+    registry: &'a dyn Registry,
+    opts: &'a Options,
+    events: &'a (dyn Fn(Event<'_>) + Sync),
+    cancel: &'a AtomicBool,
+    /// The destination repository of each image, in manifest order.
+    repos: Vec<String>,
+    /// Where a delta bundle's base put each base blob, to mount it from.
+    hints: BTreeMap<u32, String>,
+    totals: Mutex<Totals>,
+    /// Set once the registry stops answering (after the client's own retries): the jobs
+    /// left are not tried, as waiting for it again per blob would only delay the message.
+    stop: AtomicBool,
+    /// What the registry said when it stopped answering.
+    first_failure: Mutex<Option<String>>,
+}
+
+/// What the blob jobs left for the image jobs.
+struct Blobs {
+    /// Blobs that did not go in, with why.
+    failed: BTreeMap<u32, String>,
+    /// (repository, blob) pairs the registry holds now (in a dry run: would hold).
+    present: BTreeSet<(String, u32)>,
+}
+
+/// How an image's manifests went.
+enum Done {
+    Status(ImageStatus),
+    /// A manifest or blob is neither in the registry nor on the volumes at hand.
+    Waiting(Vec<u32>),
+}
+
+impl Run<'_> {
+    /// Stops the run at the first failure that says the registry is gone.
+    fn give_up(&self, e: &RegistryFailure) {
+        if e.unreachable() && !e.interrupted() {
+            self.first_failure
+                .lock()
+                .expect("failure")
+                .get_or_insert_with(|| e.to_string());
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Why a job is not started, if it is not.
+    fn halted(&self) -> Option<String> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Some(NOT_FINISHED.to_owned())
+        } else if self.stop.load(Ordering::Relaxed) {
+            Some(NOT_TRIED.to_owned())
         } else {
-            missing.push(repo.as_str());
+            None
         }
     }
-    if missing.is_empty() {
-        return Ok(there);
+
+    /// What an image's error says of a registry failure.
+    fn image_error(&self, e: RegistryFailure) -> String {
+        self.give_up(&e);
+        if e.interrupted() {
+            NOT_FINISHED.to_owned()
+        } else {
+            e.to_string()
+        }
     }
-    if bundle.is_base(blob) {
-        // Not on any volume: mount it from a repository of this push or where the base put it.
-        let from = holder
-            .map(str::to_owned)
-            .or_else(|| hint.cloned())
-            .ok_or_else(|| {
-                RegistryFailure::new(format!(
-                    "base blob {} is in none of the repositories that need it",
-                    b.digest
-                ))
-            })?;
-        for repo in missing {
-            if dry_run {
-                there.push(repo.to_string());
-                continue;
+
+    /// One job per blob digest (configs and layers): every repository that needs it, for
+    /// every image, complete or not: what a disk holds goes in now, so an image whose other
+    /// blobs come on a later disk completes then, with this disk gone.
+    fn blobs(&self) -> Blobs {
+        let m = &*self.bundle.manifest;
+        let mut wanted: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for (i, img) in m.images.iter().enumerate() {
+            for &b in &img.blobs {
+                if m.blobs[b as usize].media_type.is_none() {
+                    let list = wanted.entry(b).or_default();
+                    if !list.contains(&self.repos[i]) {
+                        list.push(self.repos[i].clone());
+                    }
+                }
             }
-            if !registry.mount_blob(repo, &b.digest, &from)? {
-                return Err(RegistryFailure::new(format!(
-                    "base blob {} could not be mounted into {repo} from {from}",
-                    b.digest
-                )));
-            }
-            totals.lock().expect("totals").blobs_mounted += 1;
-            events(Event::BlobMounted {
-                digest: &b.digest,
-                repo,
-                from: &from,
-            });
-            there.push(repo.to_string());
         }
-        return Ok(there);
-    }
-    let available = bundle.blob_missing_volumes(blob).is_empty();
-    if dry_run {
-        if available {
-            let mut t = totals.lock().expect("totals");
-            if holder.is_none() {
-                t.would_upload += 1;
-                t.would_upload_bytes += b.size;
-            }
-            there.extend(missing.iter().map(|r| r.to_string()));
-        }
-        return Ok(there);
-    }
-    if !available {
-        // Part of it may be on this disk: keep those chunks for the run that brings the rest.
-        if bundle.blob_missing_volumes(blob).len() < (b.last_volume - b.first_volume + 1) as usize {
-            let n = bundle.stage_present_chunks(blob).map_err(|e| {
-                RegistryFailure::new(format!("staging chunks of blob {}: {e}", b.digest))
-            })?;
-            totals.lock().expect("totals").bytes_staged += n;
-        }
-        return Ok(there);
-    }
-    for repo in missing {
-        if let Some(from) = holder {
-            if registry.mount_blob(repo, &b.digest, from)? {
-                totals.lock().expect("totals").blobs_mounted += 1;
-                events(Event::BlobMounted {
-                    digest: &b.digest,
-                    repo,
-                    from,
+        let mut jobs: Vec<(u32, Vec<String>)> = wanted.into_iter().collect();
+        // Largest first, so the two cores and the network stay busy to the end.
+        jobs.sort_by_key(|(b, _)| std::cmp::Reverse(m.blobs[*b as usize].size));
+        let failed: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
+        let present: Mutex<BTreeSet<(String, u32)>> = Mutex::new(BTreeSet::new());
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..self.opts.jobs.max(1) {
+                scope.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((blob, repos)) = jobs.get(k) else {
+                        return;
+                    };
+                    if let Some(why) = self.halted() {
+                        failed.lock().expect("failures").insert(*blob, why);
+                        continue;
+                    }
+                    match self.blob_job(*blob, repos) {
+                        Ok(there) => {
+                            let mut p = present.lock().expect("present");
+                            p.extend(there.into_iter().map(|r| (r, *blob)));
+                        }
+                        Err(e) => {
+                            let message = self.image_error(e);
+                            failed.lock().expect("failures").insert(*blob, message);
+                        }
+                    }
                 });
-                there.push(repo.to_string());
-                continue;
+            }
+        });
+        Blobs {
+            failed: failed.into_inner().expect("failures"),
+            present: present.into_inner().expect("present"),
+        }
+    }
+
+    /// Manifests and tags of every image whose blobs are all in the registry now; the
+    /// outcome of each image by its position, in manifest order.
+    fn images(&self, blobs: &Blobs) -> Vec<(usize, Result<Done, String>)> {
+        let m = &*self.bundle.manifest;
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, Result<Done, String>)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..self.opts.jobs.max(1) {
+                scope.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(img) = m.images.get(k) else { return };
+                    let r = match self.halted() {
+                        Some(why) => Err(why),
+                        None => self.image(img, &self.repos[k], blobs),
+                    };
+                    results.lock().expect("results").push((k, r));
+                });
+            }
+        });
+        let mut results = results.into_inner().expect("results");
+        results.sort_by_key(|(i, _)| *i);
+        results
+    }
+
+    /// One image, once the blob jobs are done: its manifests and tags if all its blobs are
+    /// in, else what it waits for (its manifests on this disk kept for a later run).
+    fn image(&self, img: &Image, repo: &str, blobs: &Blobs) -> Result<Done, String> {
+        let (bundle, m) = (self.bundle, &*self.bundle.manifest);
+        let layers: Vec<u32> = img
+            .blobs
+            .iter()
+            .copied()
+            .filter(|&b| m.blobs[b as usize].media_type.is_none())
+            .collect();
+        if let Some(e) = layers.iter().find_map(|b| blobs.failed.get(b)) {
+            return Err(if e == NOT_FINISHED || e == NOT_TRIED {
+                e.clone()
+            } else {
+                format!("a blob did not upload: {e}")
+            });
+        }
+        let absent: BTreeSet<u32> = layers
+            .iter()
+            .filter(|&&b| !blobs.present.contains(&(repo.to_owned(), b)))
+            .flat_map(|&b| bundle.blob_missing_volumes(b))
+            .collect();
+        let done = if absent.is_empty() {
+            self.image_job(img, repo).map_err(|e| self.image_error(e))
+        } else {
+            Ok(Done::Waiting(absent.into_iter().collect()))
+        };
+        if let Ok(Done::Status(_)) = &done {
+            // In the registry now: staged copies of its manifests are done with.
+            for &b in img
+                .blobs
+                .iter()
+                .filter(|&&b| m.blobs[b as usize].media_type.is_some())
+            {
+                self.forget_staged(b);
             }
         }
-        let open = || -> Result<Box<dyn Read + '_>, RegistryFailure> {
-            bundle
-                .open_blob_for_upload(blob)
-                .map(|r| Box::new(r) as Box<dyn Read>)
-                .map_err(|e| RegistryFailure::new(e.to_string()))
-        };
-        registry.upload_blob(repo, &b.digest, b.size, &open)?;
-        uploaded.fetch_add(b.size, Ordering::Relaxed);
-        {
-            let mut t = totals.lock().expect("totals");
-            t.blobs_uploaded += 1;
-            t.bytes_uploaded += b.size;
+        match done {
+            // Its manifests cannot go in before its blobs; keep the ones this disk holds
+            // (they are small) so the run with the last disk can finish it.
+            Ok(Done::Waiting(volumes)) if !self.opts.dry_run => {
+                self.stage_manifests(img, volumes.into_iter().collect())
+            }
+            other => other,
         }
-        events(Event::BlobUploaded {
-            digest: &b.digest,
-            repo,
-            bytes: b.size,
-        });
-        holder = Some(repo);
-        there.push(repo.to_string());
     }
-    // Staged pieces of this blob are no longer needed once it is in the registry.
-    if let Some(stage) = &bundle.stage {
+
+    /// Removes the staged chunks of a blob that is in the registry now.
+    fn forget_staged(&self, blob: u32) {
+        let bundle = self.bundle;
+        let Some(stage) = &bundle.stage else { return };
         if let Ok(chunks) = bundle.chunks_of(blob) {
             for (_, c) in chunks {
                 stage.forget_chunk(&bundle.chunk_name(&c));
             }
         }
     }
-    Ok(there)
-}
 
-/// Keeps verified copies of an image's manifests that are on the volumes at hand.
-/// `waiting` holds the volumes its layers not yet in the registry need; the result adds
-/// those its manifests need.
-fn stage_manifests(
-    bundle: &Bundle,
-    img: &Image,
-    totals: &Mutex<Totals>,
-    mut waiting: BTreeSet<u32>,
-) -> Result<Done, String> {
-    let m = &*bundle.manifest;
-    for &b in &img.blobs {
-        if m.blobs[b as usize].media_type.is_none() {
-            continue;
-        }
-        let missing = bundle.blob_missing_volumes(b);
-        if missing.is_empty() {
-            let n = bundle
-                .stage_present_chunks(b)
-                .map_err(|e| format!("staging manifest {}: {e}", m.blobs[b as usize].digest))?;
-            totals.lock().expect("totals").bytes_staged += n;
-        }
-        waiting.extend(missing);
-    }
-    Ok(Done::Waiting(waiting.into_iter().collect()))
-}
-
-/// Refuses a delta bundle whose base is not in the registry (read-only: HEAD only).
-fn check_base(
-    bundle: &Bundle,
-    registry: &dyn Registry,
-    repos: &[String],
-    hints: &BTreeMap<u32, String>,
-    host: &str,
-) -> Result<(), PushError> {
-    let m = &*bundle.manifest;
-    if !m.is_delta() {
-        return Ok(());
-    }
-    let mut needed: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, img) in m.images.iter().enumerate() {
-        for &b in img.blobs.iter().filter(|&&b| bundle.is_base(b)) {
-            needed.entry(b).or_default().push(i);
-        }
-    }
-    let mut missing = Vec::new();
-    for (b, images) in needed {
-        let digest = &m.blobs[b as usize].digest;
-        let mut places: Vec<&String> = images.iter().map(|&i| &repos[i]).collect();
-        places.extend(hints.get(&b));
-        places.dedup();
-        let mut found = false;
-        for repo in &places {
-            if registry
-                .blob_exists(repo, digest)
-                .map_err(|e| PushError::BaseCheck(e.message))?
-            {
-                found = true;
-                break;
+    /// Puts one blob into every repository that needs it, as far as the volumes at hand
+    /// allow. Returns the repositories that hold it afterwards (in a dry run: would hold it).
+    fn blob_job(&self, blob: u32, repos: &[String]) -> Result<Vec<String>, RegistryFailure> {
+        let (bundle, registry, dry_run) = (self.bundle, self.registry, self.opts.dry_run);
+        let b = &bundle.manifest.blobs[blob as usize];
+        let mut holder: Option<&str> = None;
+        let mut there = Vec::new();
+        let mut missing = Vec::new();
+        for repo in repos {
+            // A registry that crashed can answer 500 for a blob whose link file it left
+            // empty; sending the blob again rewrites the link, so a resume can finish.
+            let exists = match registry.blob_exists(repo, &b.digest) {
+                Err(e) if e.server_error() => false,
+                other => other?,
+            };
+            if exists {
+                holder.get_or_insert(repo);
+                there.push(repo.clone());
+                self.totals.lock().expect("totals").blobs_present += 1;
+            } else {
+                missing.push(repo.as_str());
             }
         }
-        if !found {
-            let names: Vec<String> = images.iter().map(|&i| m.images[i].display_name()).collect();
-            missing.push(format!(
-                "  {digest} (needed by {}; looked in {})",
-                names.join(", "),
-                places
-                    .iter()
-                    .map(|r| format!("{host}/{r}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+        if missing.is_empty() {
+            return Ok(there);
         }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        let total = missing.len();
-        if total > 20 {
-            missing.truncate(20);
-            missing.push(format!("  … and {} more", total - 20));
+        if bundle.is_base(blob) {
+            // Not on any volume: mount it from a repository of this push or where the base
+            // put it.
+            let from = holder
+                .map(str::to_owned)
+                .or_else(|| self.hints.get(&blob).cloned())
+                .ok_or(RegistryFailure::BaseNowhere { digest: b.digest })?;
+            for repo in missing {
+                if dry_run {
+                    there.push(repo.to_string());
+                    continue;
+                }
+                if !registry.mount_blob(repo, &b.digest, &from)? {
+                    return Err(RegistryFailure::MountDeclined {
+                        digest: b.digest,
+                        repo: repo.to_owned(),
+                        from,
+                    });
+                }
+                self.totals.lock().expect("totals").blobs_mounted += 1;
+                (self.events)(Event::BlobMounted {
+                    digest: &b.digest,
+                    repo,
+                    from: &from,
+                });
+                there.push(repo.to_string());
+            }
+            return Ok(there);
         }
-        Err(PushError::BaseMissing {
-            registry: host.to_owned(),
-            missing,
-        })
-    }
-}
-
-/// How an image's manifests went.
-enum Done {
-    Status(&'static str),
-    /// A manifest or blob is neither in the registry nor on the volumes at hand.
-    Waiting(Vec<u32>),
-}
-
-/// Manifests bottom-up by digest, then tags (only once every manifest is in).
-fn image_job(
-    bundle: &Bundle,
-    registry: &dyn Registry,
-    img: &Image,
-    repo: &str,
-    dry_run: bool,
-    totals: &Mutex<Totals>,
-) -> Result<Done, RegistryFailure> {
-    let m = &*bundle.manifest;
-    let mut sent = false;
-    for b in manifests_bottom_up(m, img) {
-        let blob = &m.blobs[b as usize];
-        let reference = blob.digest.to_string();
-        // As for blobs: a 500 for one manifest is answered by putting it again.
-        let there = match registry.manifest_digest(repo, &reference) {
-            Err(e) if e.server_error => None,
-            other => other?,
-        };
-        if there.is_some() {
-            continue;
-        }
-        let missing = bundle.blob_missing_volumes(b);
-        if !missing.is_empty() {
-            return Ok(Done::Waiting(missing));
-        }
+        let available = bundle.blob_missing_volumes(blob).is_empty();
         if dry_run {
-            continue;
+            if available {
+                let mut t = self.totals.lock().expect("totals");
+                if holder.is_none() {
+                    t.would_upload += 1;
+                    t.would_upload_bytes += b.size;
+                }
+                there.extend(missing.iter().map(|r| r.to_string()));
+            }
+            return Ok(there);
         }
-        let bytes = read_small(bundle, b)?;
-        let media_type = blob.media_type.as_deref().unwrap_or_default();
-        registry.put_manifest(repo, &reference, media_type, &bytes)?;
-        totals.lock().expect("totals").manifests_pushed += 1;
-        sent = true;
-    }
-    let top = &m.blobs[img.blobs[0] as usize];
-    for tag in &img.tags {
-        let tagged = match registry.manifest_digest(repo, tag) {
-            Err(e) if e.server_error => None,
-            other => other?,
-        };
-        if dry_run || tagged == Some(top.digest) {
-            continue;
+        if !available {
+            // Part of it may be on this disk: keep those chunks for the run that brings the rest.
+            if bundle.blob_missing_volumes(blob).len()
+                < (b.last_volume - b.first_volume + 1) as usize
+            {
+                let n = bundle.stage_present_chunks(blob).map_err(|source| {
+                    RegistryFailure::Staging {
+                        digest: b.digest,
+                        source,
+                    }
+                })?;
+                self.totals.lock().expect("totals").bytes_staged += n;
+            }
+            return Ok(there);
         }
-        let bytes = read_small(bundle, img.blobs[0])?;
-        let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
-        registry.put_manifest(repo, tag, media_type, &bytes)?;
-        totals.lock().expect("totals").tags_pushed += 1;
-        sent = true;
+        for repo in missing {
+            if let Some(from) = holder {
+                if registry.mount_blob(repo, &b.digest, from)? {
+                    self.totals.lock().expect("totals").blobs_mounted += 1;
+                    (self.events)(Event::BlobMounted {
+                        digest: &b.digest,
+                        repo,
+                        from,
+                    });
+                    there.push(repo.to_string());
+                    continue;
+                }
+            }
+            let open = || -> Result<Box<dyn Read + '_>, RegistryFailure> {
+                bundle
+                    .open_blob_for_upload(blob)
+                    .map(|r| Box::new(r) as Box<dyn Read>)
+                    .map_err(RegistryFailure::Volumes)
+            };
+            registry.upload_blob(repo, &b.digest, b.size, &open)?;
+            {
+                let mut t = self.totals.lock().expect("totals");
+                t.blobs_uploaded += 1;
+                t.bytes_uploaded += b.size;
+            }
+            (self.events)(Event::BlobUploaded {
+                digest: &b.digest,
+                repo,
+                bytes: b.size,
+            });
+            holder = Some(repo);
+            there.push(repo.to_string());
+        }
+        // Staged pieces of this blob are no longer needed once it is in the registry.
+        self.forget_staged(blob);
+        Ok(there)
     }
-    Ok(Done::Status(if dry_run {
-        "planned"
-    } else if sent {
-        "pushed"
-    } else {
-        "present"
-    }))
+
+    /// Keeps verified copies of an image's manifests that are on the volumes at hand.
+    /// `waiting` holds the volumes its layers not yet in the registry need; the result adds
+    /// those its manifests need.
+    fn stage_manifests(&self, img: &Image, mut waiting: BTreeSet<u32>) -> Result<Done, String> {
+        let (bundle, m) = (self.bundle, &*self.bundle.manifest);
+        for &b in &img.blobs {
+            if m.blobs[b as usize].media_type.is_none() {
+                continue;
+            }
+            let missing = bundle.blob_missing_volumes(b);
+            if missing.is_empty() {
+                let n = bundle
+                    .stage_present_chunks(b)
+                    .map_err(|e| format!("staging manifest {}: {e}", m.blobs[b as usize].digest))?;
+                self.totals.lock().expect("totals").bytes_staged += n;
+            }
+            waiting.extend(missing);
+        }
+        Ok(Done::Waiting(waiting.into_iter().collect()))
+    }
+
+    /// Refuses a delta bundle whose base is not in the registry (read-only: HEAD only).
+    fn check_base(&self) -> Result<(), PushError> {
+        let (bundle, m) = (self.bundle, &*self.bundle.manifest);
+        if !m.is_delta() {
+            return Ok(());
+        }
+        let host = &self.opts.target.registry;
+        let mut needed: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, img) in m.images.iter().enumerate() {
+            for &b in img.blobs.iter().filter(|&&b| bundle.is_base(b)) {
+                needed.entry(b).or_default().push(i);
+            }
+        }
+        let mut missing = Vec::new();
+        for (b, images) in needed {
+            let digest = &m.blobs[b as usize].digest;
+            let mut places: Vec<&String> = images.iter().map(|&i| &self.repos[i]).collect();
+            places.extend(self.hints.get(&b));
+            places.dedup();
+            let mut found = false;
+            for repo in &places {
+                if self
+                    .registry
+                    .blob_exists(repo, digest)
+                    .map_err(PushError::BaseCheck)?
+                {
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                let names: Vec<String> =
+                    images.iter().map(|&i| m.images[i].display_name()).collect();
+                missing.push(format!(
+                    "  {digest} (needed by {}; looked in {})",
+                    names.join(", "),
+                    places
+                        .iter()
+                        .map(|r| format!("{host}/{r}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            let total = missing.len();
+            if total > 20 {
+                missing.truncate(20);
+                missing.push(format!("  … and {} more", total - 20));
+            }
+            Err(PushError::BaseMissing {
+                registry: host.to_owned(),
+                missing,
+            })
+        }
+    }
+
+    /// Manifests bottom-up by digest, then tags (only once every manifest is in).
+    fn image_job(&self, img: &Image, repo: &str) -> Result<Done, RegistryFailure> {
+        let (bundle, registry, dry_run) = (self.bundle, self.registry, self.opts.dry_run);
+        let m = &*bundle.manifest;
+        let mut sent = false;
+        for b in manifests_bottom_up(m, img) {
+            let blob = &m.blobs[b as usize];
+            let reference = blob.digest.to_string();
+            // As for blobs: a 500 for one manifest is answered by putting it again.
+            let there = match registry.manifest_digest(repo, &reference) {
+                Err(e) if e.server_error() => None,
+                other => other?,
+            };
+            if there.is_some() {
+                continue;
+            }
+            let missing = bundle.blob_missing_volumes(b);
+            if !missing.is_empty() {
+                return Ok(Done::Waiting(missing));
+            }
+            if dry_run {
+                continue;
+            }
+            let bytes = read_small(bundle, b)?;
+            let media_type = blob.media_type.as_deref().unwrap_or_default();
+            registry.put_manifest(repo, &reference, media_type, &bytes)?;
+            self.totals.lock().expect("totals").manifests_pushed += 1;
+            sent = true;
+        }
+        let top = &m.blobs[img.blobs[0] as usize];
+        for tag in &img.tags {
+            let tagged = match registry.manifest_digest(repo, tag) {
+                Err(e) if e.server_error() => None,
+                other => other?,
+            };
+            if dry_run || tagged == Some(top.digest) {
+                continue;
+            }
+            let bytes = read_small(bundle, img.blobs[0])?;
+            let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
+            registry.put_manifest(repo, tag, media_type, &bytes)?;
+            self.totals.lock().expect("totals").tags_pushed += 1;
+            sent = true;
+        }
+        Ok(Done::Status(if dry_run {
+            ImageStatus::Planned
+        } else if sent {
+            ImageStatus::Pushed
+        } else {
+            ImageStatus::Present
+        }))
+    }
 }
 
 /// Manifests are small (registries cap them at 4 MiB); read them whole.
 fn read_small(bundle: &Bundle, blob: u32) -> Result<Vec<u8>, RegistryFailure> {
-    let r = bundle
-        .open_blob(blob)
-        .map_err(|e| RegistryFailure::new(e.to_string()))?;
+    let r = bundle.open_blob(blob).map_err(RegistryFailure::Volumes)?;
     let mut out = Vec::new();
     // Bounded here too, whatever the manifest declares (M24 caps it at validation).
     r.take(ferry_format::manifest::MAX_MANIFEST_SIZE + 1)
         .read_to_end(&mut out)
-        .map_err(|e| RegistryFailure::new(e.to_string()))?;
+        .map_err(RegistryFailure::Read)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use ferry_format::key::PublicKey;
+    use ferry_format::volume_set::{open_bundle, Unopened};
+
+    use super::*;
+    use crate::registry::fake::FakeRegistry;
+
+    /// The committed five-volume bundle of the format's test vectors.
+    fn bundle() -> Bundle {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../format-spec/vectors/valid-bundle");
+        let keys = vec![PublicKey::load(&dir.join("key.pub")).unwrap()];
+        open_bundle(&[dir], &keys, Unopened::Refuse, None)
+            .unwrap()
+            .bundle
+    }
+
+    fn options() -> Options {
+        Options {
+            target: Target::parse("registry.test/mirror").unwrap(),
+            max_components: 0,
+            jobs: 2,
+            dry_run: false,
+        }
+    }
+
+    fn run(bundle: &Bundle, registry: &FakeRegistry) -> Report {
+        push(
+            bundle,
+            registry,
+            &options(),
+            &|_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_push_puts_every_image_in_and_a_second_finds_them_present() {
+        let bundle = bundle();
+        let registry = FakeRegistry::default();
+        let first = run(&bundle, &registry);
+        assert!(!first.images.is_empty());
+        assert!(
+            first.images.iter().all(|i| i.status == ImageStatus::Pushed),
+            "{:?}",
+            first.images
+        );
+        assert_eq!(first.failed() + first.waiting(), 0);
+        // Every tag names the image's top manifest.
+        let tags = registry.tags();
+        for (img, o) in bundle.manifest.images.iter().zip(&first.images) {
+            let repo = o.destination.strip_prefix("registry.test/").unwrap();
+            for t in &img.tags {
+                assert_eq!(tags.get(&(repo.to_owned(), t.clone())), Some(&img.digest));
+            }
+        }
+        let second = run(&bundle, &registry);
+        assert!(second
+            .images
+            .iter()
+            .all(|i| i.status == ImageStatus::Present));
+        assert_eq!(second.totals.blobs_uploaded, 0);
+        assert_eq!(second.totals.manifests_pushed, 0);
+    }
+
+    #[test]
+    fn a_registry_that_is_down_stops_the_push_once_with_what_it_said() {
+        let bundle = bundle();
+        let registry = FakeRegistry::default();
+        registry.down.store(true, Ordering::Relaxed);
+        let report = run(&bundle, &registry);
+        let said = report.stopped_by.as_deref().expect("stopped");
+        assert!(said.contains("http://registry.test/v2/"), "{said}");
+        assert!(report
+            .images
+            .iter()
+            .all(|i| i.status == ImageStatus::Failed));
+        // Said once, above: each image only says it was not tried.
+        for i in &report.images {
+            assert_eq!(i.error.as_deref(), Some(NOT_TRIED), "{i:?}");
+        }
+    }
+
+    #[test]
+    fn registry_failures_keep_what_the_registry_said_as_their_source() {
+        use registry_client::{RegistryError, RemoteErrors};
+        let answered = |status| {
+            RegistryFailure::Registry(RegistryError::Registry {
+                method: "HEAD".into(),
+                url: "https://r/v2/x/blobs/sha256:0".into(),
+                status,
+                errors: RemoteErrors::default(),
+            })
+        };
+        let e = answered(500);
+        assert!(e.server_error() && !e.unreachable() && !e.interrupted());
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.downcast_ref::<RegistryError>().is_some());
+        assert_eq!(e.to_string(), source.to_string());
+        assert!(!answered(404).server_error() && !answered(404).unreachable());
+        let cancelled = RegistryFailure::Registry(RegistryError::Cancelled);
+        assert!(cancelled.interrupted());
+        let gone = RegistryFailure::Registry(RegistryError::Timeout {
+            method: "PUT".into(),
+            url: "https://r/v2/".into(),
+            phase: "reading the answer".into(),
+        });
+        assert!(gone.unreachable() && !gone.server_error());
+    }
+
+    /// Reports, `--json` and the state directory's last-push.json carry these words.
+    #[test]
+    fn image_statuses_serialize_as_the_words_reports_use() {
+        for (status, word) in [
+            (ImageStatus::Pushed, "pushed"),
+            (ImageStatus::Present, "present"),
+            (ImageStatus::Waiting, "waiting"),
+            (ImageStatus::Failed, "failed"),
+            (ImageStatus::Planned, "planned"),
+            (ImageStatus::Absent, "absent"),
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), word);
+            assert_eq!(status.as_str(), word);
+            assert_eq!(
+                serde_json::from_value::<ImageStatus>(word.into()).unwrap(),
+                status
+            );
+            assert_eq!(status.in_registry(), matches!(word, "pushed" | "present"));
+        }
+    }
 }

@@ -1,33 +1,63 @@
-//! What the pusher needs of a registry. The real one is `registry_client::Client`
-//! (adapted in `client.rs`); tests use an in-memory fake.
+//! What the pusher needs of a registry ([`Registry`]), and the real one: a
+//! `registry_client::Client`, adapted at the end of this module.
 
 use std::io::Read;
 
-use ferry_format::Digest;
+use ferry_format::{Digest, FormatError};
+use registry_client::{Client, MountOutcome, RegistryError};
 
-/// A registry failure, already worded for the operator (URL, status, registry message).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct RegistryFailure {
-    pub message: String,
-    /// The registry could not be reached, or kept failing after every retry: the rest of
-    /// the run would only wait for it too, so the push stops and says to run it again.
-    pub unreachable: bool,
-    /// The registry answered with a server error (5xx) for this one request.
-    pub server_error: bool,
-    /// The cancel flag was set (Ctrl-C): the request was not sent, or was cut short and
-    /// its upload session cancelled.
-    pub interrupted: bool,
+/// Why one registry operation of a push failed, worded for the operator (URL, status,
+/// registry message); what the registry said stays the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryFailure {
+    /// The registry refused or failed the request (after the client's own retries).
+    #[error("{0}")]
+    Registry(#[source] RegistryError),
+    /// A blob's bytes could not be read from the volumes, or did not match their tables.
+    #[error("{0}")]
+    Volumes(#[source] FormatError),
+    /// Reading a manifest from the volumes failed part way.
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    /// A delta bundle's base blob is in no repository it could be mounted from.
+    #[error("base blob {digest} is in none of the repositories that need it")]
+    BaseNowhere { digest: Digest },
+    #[error("base blob {digest} could not be mounted into {repo} from {from}")]
+    MountDeclined {
+        digest: Digest,
+        repo: String,
+        from: String,
+    },
+    /// Keeping a blob's chunks in the state directory for a later run failed.
+    #[error("staging chunks of blob {digest}: {source}")]
+    Staging { digest: Digest, source: FormatError },
 }
 
 impl RegistryFailure {
-    pub fn new(message: impl Into<String>) -> RegistryFailure {
-        RegistryFailure {
-            message: message.into(),
-            unreachable: false,
-            server_error: false,
-            interrupted: false,
+    /// The registry answered with a server error (5xx) for this one request.
+    pub fn server_error(&self) -> bool {
+        matches!(self, RegistryFailure::Registry(e) if e.status().is_some_and(|s| s >= 500))
+    }
+
+    /// The registry could not be reached, or kept failing after every retry: the rest of
+    /// the run would only wait for it too, so the push stops and says to run it again.
+    pub fn unreachable(&self) -> bool {
+        // No answer at all (connection refused, reset, timeout, even after retries): the
+        // registry is down. A 5xx for one request is that request's trouble, not the registry's.
+        match self {
+            RegistryFailure::Registry(e) => {
+                !self.server_error()
+                    && (e.is_transient() || matches!(e, RegistryError::RetriesExhausted { .. }))
+            }
+            _ => false,
         }
+    }
+
+    /// The cancel flag was set (Ctrl-C): the request was not sent, or was cut short and
+    /// its upload session cancelled.
+    pub fn interrupted(&self) -> bool {
+        matches!(self, RegistryFailure::Registry(RegistryError::Cancelled))
     }
 }
 
@@ -58,4 +88,158 @@ pub trait Registry: Sync {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<(), RegistryFailure>;
+}
+
+fn digest(d: &Digest) -> registry_client::Digest {
+    registry_client::Digest::parse(&d.to_string()).expect("ferry digests are valid OCI digests")
+}
+
+impl Registry for Client {
+    fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, RegistryFailure> {
+        Client::blob_exists(self, repo, &digest(d))
+            .map(|s| s.is_some())
+            .map_err(RegistryFailure::Registry)
+    }
+
+    fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, RegistryFailure> {
+        Client::mount_blob(self, repo, &digest(d), from)
+            .map(|o| o == MountOutcome::Mounted)
+            .map_err(RegistryFailure::Registry)
+    }
+
+    fn upload_blob(
+        &self,
+        repo: &str,
+        d: &Digest,
+        size: u64,
+        open: &OpenBody<'_>,
+    ) -> Result<(), RegistryFailure> {
+        let opener = || -> std::io::Result<Box<dyn Read + '_>> {
+            open().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+        };
+        Client::upload_blob(self, repo, &digest(d), size, opener)
+            .map(|_| ())
+            .map_err(RegistryFailure::Registry)
+    }
+
+    fn manifest_digest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryFailure> {
+        let info =
+            Client::manifest_exists(self, repo, reference).map_err(RegistryFailure::Registry)?;
+        Ok(info.and_then(|i| Digest::parse(i.digest.as_str()).ok()))
+    }
+
+    fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), RegistryFailure> {
+        Client::put_manifest(self, repo, reference, media_type, bytes)
+            .map(|_| ())
+            .map_err(RegistryFailure::Registry)
+    }
+}
+
+/// An in-memory registry for the pusher's unit tests: blobs and manifests by repository,
+/// and a switch that makes every request fail as a registry that is down would.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct FakeRegistry {
+        blobs: Mutex<BTreeSet<(String, Digest)>>,
+        /// (repository, tag or digest) → the digest of the manifest it names.
+        manifests: Mutex<BTreeMap<(String, String), Digest>>,
+        /// Every request fails with no connection, as after the client's retries.
+        pub down: AtomicBool,
+    }
+
+    impl FakeRegistry {
+        fn up(&self) -> Result<(), RegistryFailure> {
+            if self.down.load(Ordering::Relaxed) {
+                return Err(RegistryFailure::Registry(RegistryError::Transport {
+                    method: "HEAD".into(),
+                    url: "http://registry.test/v2/".into(),
+                    source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+                }));
+            }
+            Ok(())
+        }
+
+        pub fn tags(&self) -> BTreeMap<(String, String), Digest> {
+            let m = self.manifests.lock().unwrap();
+            m.iter()
+                .filter(|((_, r), _)| !r.starts_with("sha256:"))
+                .map(|(k, d)| (k.clone(), *d))
+                .collect()
+        }
+    }
+
+    impl Registry for FakeRegistry {
+        fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, RegistryFailure> {
+            self.up()?;
+            Ok(self.blobs.lock().unwrap().contains(&(repo.to_owned(), *d)))
+        }
+
+        fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, RegistryFailure> {
+            self.up()?;
+            let mut blobs = self.blobs.lock().unwrap();
+            let there = blobs.contains(&(from.to_owned(), *d));
+            if there {
+                blobs.insert((repo.to_owned(), *d));
+            }
+            Ok(there)
+        }
+
+        fn upload_blob(
+            &self,
+            repo: &str,
+            d: &Digest,
+            size: u64,
+            open: &OpenBody<'_>,
+        ) -> Result<(), RegistryFailure> {
+            self.up()?;
+            let mut bytes = Vec::new();
+            open()?
+                .read_to_end(&mut bytes)
+                .map_err(RegistryFailure::Read)?;
+            // What a registry checks before it keeps a blob.
+            assert_eq!((bytes.len() as u64, Digest::of(&bytes)), (size, *d));
+            self.blobs.lock().unwrap().insert((repo.to_owned(), *d));
+            Ok(())
+        }
+
+        fn manifest_digest(
+            &self,
+            repo: &str,
+            reference: &str,
+        ) -> Result<Option<Digest>, RegistryFailure> {
+            self.up()?;
+            let m = self.manifests.lock().unwrap();
+            Ok(m.get(&(repo.to_owned(), reference.to_owned())).copied())
+        }
+
+        fn put_manifest(
+            &self,
+            repo: &str,
+            reference: &str,
+            _media_type: &str,
+            bytes: &[u8],
+        ) -> Result<(), RegistryFailure> {
+            self.up()?;
+            let mut m = self.manifests.lock().unwrap();
+            m.insert((repo.to_owned(), reference.to_owned()), Digest::of(bytes));
+            Ok(())
+        }
+    }
 }

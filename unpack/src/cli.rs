@@ -171,6 +171,18 @@ pub struct PushArgs {
     pub json: bool,
 }
 
+/// The state directory when `--state` is not given: `$XDG_STATE_HOME/ferry`, else
+/// `~/.local/state/ferry`.
+pub fn default_state() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("ferry");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/state/ferry"),
+        None => PathBuf::from(".ferry-state"),
+    }
+}
+
 /// `--retry-for`: seconds, or a number with `s`, `m` or `h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryFor(pub std::time::Duration);

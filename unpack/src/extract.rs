@@ -5,20 +5,38 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use ferry_format::bundle::Bundle;
+use ferry_format::bundle::{list, Bundle};
 use ferry_format::manifest::{BundleManifest, TreeEntry};
+use ferry_format::Digest;
 
 use crate::cli::Layout;
 
-pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String> {
+/// Why a bundle cannot be extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("bundle {bundle} has {volume_count} volumes; volume(s) {} are not given — extract needs them all", list(.missing))]
+    VolumesMissing {
+        bundle: Digest,
+        volume_count: u32,
+        missing: Vec<u32>,
+    },
+    #[error("bundle {bundle} is a delta bundle: {left} blob(s) are left to its base (a registry that already holds them), so it cannot be extracted on its own; push it into that registry instead")]
+    Delta { bundle: Digest, left: usize },
+    #[error("the OCI index rebuilt from the bundle manifest differs from the signed ferry/index.json; this ferry cannot extract this bundle as an OCI layout (use --layout original)")]
+    IndexDiffers,
+    /// Writing the layout failed, or a blob read from the volumes did not check.
+    #[error(transparent)]
+    Write(#[from] mirror::MirrorError),
+}
+
+pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), ExtractError> {
     let missing = bundle.missing_volumes();
     if !missing.is_empty() {
-        return Err(format!(
-            "bundle {} has {} volumes; volume(s) {} are not given — extract needs them all",
-            bundle.manifest.bundle_id,
-            bundle.manifest.volume_count,
-            ferry_format::bundle::list(&missing)
-        ));
+        return Err(ExtractError::VolumesMissing {
+            bundle: bundle.manifest.bundle_id,
+            volume_count: bundle.manifest.volume_count,
+            missing,
+        });
     }
     let m: &BundleManifest = &bundle.manifest;
     if m.is_delta() {
@@ -27,10 +45,10 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
             .iter()
             .filter(|b| b.encoding == ferry_format::manifest::Encoding::Base)
             .count();
-        return Err(format!(
-            "bundle {} is a delta bundle: {left} blob(s) are left to its base (a registry that already holds them), so it cannot be extracted on its own; push it into that registry instead",
-            m.bundle_id
-        ));
+        return Err(ExtractError::Delta {
+            bundle: m.bundle_id,
+            left,
+        });
     }
     let index_of: BTreeMap<String, u32> = m
         .blobs
@@ -77,7 +95,7 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
                     },
                 })
                 .collect();
-            mirror::write_tree(to, &tree, open).map_err(|e| e.to_string())
+            Ok(mirror::write_tree(to, &tree, open)?)
         }
         Layout::Oci => {
             let images: Vec<mirror::Image> = m
@@ -107,17 +125,16 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), String>
                 .map(|b| (b.digest.to_string(), b.size))
                 .collect();
             // The index written must be the one that was signed (SPEC.md §6.3).
-            let rebuilt =
-                mirror::oci_index_json(&images, &types, &sizes).map_err(|e| e.to_string())?;
+            let rebuilt = mirror::oci_index_json(&images, &types, &sizes)?;
             let signed = bundle
                 .volumes
                 .values()
                 .next()
                 .map(|v| v.index_bytes.as_slice());
             if signed != Some(rebuilt.as_slice()) {
-                return Err("the OCI index rebuilt from the bundle manifest differs from the signed ferry/index.json; this ferry cannot extract this bundle as an OCI layout (use --layout original)".into());
+                return Err(ExtractError::IndexDiffers);
             }
-            mirror::write_oci_layout(to, &images, &types, &sizes, open).map_err(|e| e.to_string())
+            Ok(mirror::write_oci_layout(to, &images, &types, &sizes, open)?)
         }
     }
 }

@@ -2,25 +2,23 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod error;
 mod extract;
 mod push;
 mod report;
 mod status;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferry_format::bundle::Bundle;
 use ferry_format::key::PublicKey;
-use ferry_format::read::Volume;
-use ferry_format::verify::{collect_inputs, verify, VolumeStatus};
+use ferry_format::state::StateDir;
+use ferry_format::verify::{record_verified, verify_set, VolumeStatus};
+use ferry_format::volume_set::{open_bundle, Trust, Unopened, VolumeSet};
 
 use cli::{Cli, Command};
-
-/// Exit codes (README "Exit status"): 0 ok, 1 verification failed, 2 usage or I/O error.
-const FAILED: u8 = 1;
-const USAGE_OR_IO: u8 = 2;
+use error::{Error, Exit};
 
 fn main() -> ExitCode {
     cli_support::exit_quietly_on_broken_pipe();
@@ -46,57 +44,52 @@ fn main() -> ExitCode {
         } => report::inspect(&volumes, &trust, json),
         Command::Push(args) => push::run_push(&args),
         Command::Receipt(args) => push::run_receipt(&args),
-        Command::Status { state, json } => {
-            status::status(&state.unwrap_or_else(push::default_state), json)
-        }
+        Command::Status { state, json } => status::status(
+            &StateDir::new(state.unwrap_or_else(cli::default_state)),
+            json,
+        ),
     };
     match result {
-        Ok(code) => ExitCode::from(code),
-        Err((code, message)) => {
-            eprintln!("ferry-unpack: error: {message}");
-            ExitCode::from(code)
+        Ok(exit) => ExitCode::from(exit.exit_code()),
+        Err(e) => {
+            eprintln!("ferry-unpack: error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-type Outcome = Result<u8, (u8, String)>;
+type Outcome = Result<Exit, Error>;
 
-pub(crate) fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, (u8, String)> {
+pub(crate) fn load_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Error> {
     paths
         .iter()
-        .map(|p| PublicKey::load(p).map_err(|e| (USAGE_OR_IO, e.to_string())))
+        .map(|p| PublicKey::load(p).map_err(Error::from))
         .collect()
 }
 
-fn run_verify(
-    volumes: &[PathBuf],
-    trust: &[PathBuf],
-    json: bool,
-    state: Option<&std::path::Path>,
-) -> Outcome {
+fn run_verify(volumes: &[PathBuf], trust: &[PathBuf], json: bool, state: Option<&Path>) -> Outcome {
     let keys = load_keys(trust)?;
+    let state = state.map(StateDir::new);
     let _one_run_at_a_time = state
-        .map(ferry_format::stage::StateLock::acquire)
+        .as_ref()
+        .map(StateDir::lock)
         .transpose()
-        .map_err(|e| (USAGE_OR_IO, e.to_string()))?;
-    let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
-    if inputs.volumes.is_empty() {
-        return Err((
-            USAGE_OR_IO,
-            "no volume files (*.tar) among the paths given".into(),
-        ));
-    }
-    let total: u64 = inputs
-        .volumes
+        .map_err(Error::State)?;
+    let set = VolumeSet::open(volumes, Trust::Keys(&keys))?;
+    let total: u64 = set
+        .given
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
+        .filter_map(|g| std::fs::metadata(&g.path).ok())
         .map(|m| m.len())
         .fold(0, u64::saturating_add);
     let bar = progress::Progress::new(progress::Mode::detect(false, json), "verify", total);
-    let report = verify(&inputs, &keys, &|n| bar.add(n));
+    let report = verify_set(&set, &keys, &|n| bar.add(n));
     bar.finish();
-    if let Some(state) = state {
-        record_verified(state, &report, &keys);
+    if let Some(state) = &state {
+        // Keeps the signed tables of the volumes that verified, for `status` and later pushes.
+        for e in record_verified(&set, &report, state) {
+            eprintln!("ferry-unpack: warning: {e}");
+        }
     }
     if json {
         // JSON Lines (docs/events.md): one `volume` event per volume, then the `summary`.
@@ -121,67 +114,23 @@ fn run_verify(
         .iter()
         .all(|v| matches!(v.status, VolumeStatus::Ok | VolumeStatus::Unreadable));
     Ok(if report.ok {
-        0
+        Exit::Success
     } else if io_only {
-        USAGE_OR_IO
+        Exit::Unreadable
     } else {
-        FAILED
+        Exit::Failed
     })
 }
 
-/// Keeps the signed tables of the volumes that verified, for `status` and later pushes.
-fn record_verified(
-    state: &std::path::Path,
-    report: &ferry_format::verify::Report,
-    keys: &[PublicKey],
-) {
-    for v in report
-        .volumes
-        .iter()
-        .filter(|v| v.status == VolumeStatus::Ok)
-    {
-        let Ok(vol) = Volume::open(&v.path, keys) else {
-            continue;
-        };
-        let stage = ferry_format::stage::Stage::new(state, &vol.manifest.bundle_id);
-        let saved = stage
-            .save_manifest(&vol.manifest_bytes)
-            .and_then(|()| stage.save_table(&vol));
-        if let Err(e) = saved {
-            eprintln!(
-                "ferry-unpack: warning: could not record {} in {}: {e}",
-                v.path.display(),
-                state.display()
-            );
-        }
-    }
-}
-
-fn run_extract(
-    volumes: &[PathBuf],
-    trust: &[PathBuf],
-    to: &std::path::Path,
-    layout: cli::Layout,
-) -> Outcome {
+fn run_extract(volumes: &[PathBuf], trust: &[PathBuf], to: &Path, layout: cli::Layout) -> Outcome {
     let keys = load_keys(trust)?;
-    let inputs = collect_inputs(volumes).map_err(|e| (USAGE_OR_IO, e.to_string()))?;
-    let mut opened = Vec::new();
-    for p in &inputs.volumes {
-        opened.push(Volume::open(p, &keys).map_err(|e| (FAILED, e.to_string()))?);
-    }
-    if opened.is_empty() {
-        return Err((
-            USAGE_OR_IO,
-            "no volume files (*.tar) among the paths given".into(),
-        ));
-    }
-    let bundle = Bundle::new(opened).map_err(|e| (FAILED, e.to_string()))?;
-    extract::extract(&bundle, to, layout).map_err(|e| (FAILED, e))?;
+    let bundle = open_bundle(volumes, &keys, Unopened::Refuse, None)?.bundle;
+    extract::extract(&bundle, to, layout)?;
     eprintln!(
         "ferry-unpack: extracted {} images ({} blobs) to {}",
         bundle.manifest.images.len(),
         bundle.manifest.blobs.len(),
         to.display()
     );
-    Ok(0)
+    Ok(Exit::Success)
 }

@@ -1,70 +1,41 @@
 //! `push` and `receipt`: glue between the volumes, the registry client and the replay engine.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use ferry_format::bundle::Bundle;
-use ferry_format::read::Volume;
+use ferry_format::key::PublicKey;
 use ferry_format::size::human;
-use ferry_format::stage::{Stage, StateLock};
-use ferry_format::verify::collect_inputs;
+use ferry_format::state::StateDir;
+use ferry_format::volume_set::{self, OpenBundle, SetError, StateUse, Unopened};
 use registry_client::{Client, Config, Credentials, RegistryError};
 use replay::mapping::Target;
-use replay::push::{self, Event, Options};
+use replay::push::{self, Event, ImageStatus, Options};
 
 use crate::cli::{PushArgs, RegistryArgs};
+use crate::error::{Error, Exit};
 use crate::{load_keys, Outcome};
 
-/// Exit status when everything given went in, but some images wait on volumes not given.
-const INCOMPLETE: u8 = 3;
-/// Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as a shell reports a process it
-/// ended; README "Exit status").
-const INTERRUPTED: u8 = 130;
-
-/// A bundle of the volumes that opened, the trusted keys, and the volumes left out.
-type Opened = (Bundle, Vec<ferry_format::key::PublicKey>, Vec<String>);
-
-/// Opens the volumes given; those that fail are named and left out (a push uses what it can).
-fn open_bundle(args: &RegistryArgs) -> Result<Opened, (u8, String)> {
-    let keys = load_keys(&args.trust)?;
-    let inputs = collect_inputs(&args.volumes).map_err(|e| (2, e.to_string()))?;
-    let mut opened = Vec::new();
-    let mut problems = Vec::new();
-    for p in &inputs.volumes {
-        match Volume::open(p, &keys) {
-            Ok(v) => opened.push(v),
-            Err(e) => problems.push(format!("left out: {e}")),
+/// Opens the volumes given as one bundle; those that fail are named and left out (a push
+/// uses what it can).
+fn open_bundle(
+    args: &RegistryArgs,
+    keys: &[PublicKey],
+    state: Option<StateUse<'_>>,
+) -> Result<OpenBundle, Error> {
+    let opened = volume_set::open_bundle(&args.volumes, keys, Unopened::LeaveOut, state);
+    if let Err(SetError::State { left_out, .. }) = &opened {
+        // Said before the state directory was tried, as they were found.
+        for l in left_out {
+            eprintln!("ferry-unpack: {l}");
         }
     }
-    if opened.is_empty() {
-        let mut msg = "no volume could be opened".to_string();
-        for p in &problems {
-            msg.push_str("\n  ");
-            msg.push_str(p);
-        }
-        return Err((1, msg));
+    let opened = opened?;
+    for l in &opened.left_out {
+        eprintln!("ferry-unpack: {l}");
     }
-    let mut ids: BTreeMap<_, usize> = BTreeMap::new();
-    for v in &opened {
-        *ids.entry(v.table.bundle_id).or_default() += 1;
-    }
-    if ids.len() > 1 {
-        return Err((
-            1,
-            format!(
-                "the volumes given belong to {} bundles ({}); push one bundle at a time",
-                ids.len(),
-                ids.keys()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    }
-    let bundle = Bundle::new(opened).map_err(|e| (1, e.to_string()))?;
-    Ok((bundle, keys, problems))
+    Ok(opened)
 }
 
 /// The registry client, after one `GET /v2/` showed a registry there (issue 9 item 10):
@@ -74,10 +45,10 @@ fn client(
     target: &Target,
     jobs: usize,
     cancel: &'static AtomicBool,
-) -> Result<Client, (u8, String)> {
+) -> Result<Client, Error> {
     let credentials: Option<Credentials> =
         Credentials::from_auth_files(&target.registry, args.authfile.as_deref())
-            .map_err(|e| (2, e.to_string()))?;
+            .map_err(|e| Error::Credentials(Box::new(e)))?;
     if let (None, Some(file)) = (&credentials, &args.authfile) {
         eprintln!(
             "ferry-unpack: warning: {} has no entry for {} (its `auths` keys are registry hosts, as `podman login` writes them): pushing without credentials",
@@ -95,10 +66,7 @@ fn client(
     config.retry.max_elapsed = args.retry_for.0;
     config.cancel = Some(cancel);
     let client = Client::connect(config).map_err(|e| match e {
-        RegistryError::Cancelled => (
-            INTERRUPTED,
-            "interrupted before anything was sent to the registry".to_owned(),
-        ),
+        RegistryError::Cancelled => Error::InterruptedBeforeSending,
         // A registry that is there but keeps failing (5xx, 429 past --retry-for) or does
         // not answer in time: like an outage in the middle of a push, exit 1 and resume.
         e if matches!(
@@ -106,14 +74,14 @@ fn client(
             RegistryError::RetriesExhausted { .. } | RegistryError::Timeout { .. }
         ) || e.is_transient() =>
         {
-            (
-                1,
-                format!(
-                    "{e}\n  the registry is not answering as it should: run the same command again to resume (a longer --retry-for waits longer); nothing was pushed"
-                ),
-            )
+            Error::RegistryNotAnswering {
+                source: Box::new(e),
+            }
         }
-        e => (2, connect_advice(&e, args, target, anonymous)),
+        e => Error::Connect {
+            advice: connect_advice(&e, args, target, anonymous),
+            source: Box::new(e),
+        },
     })?;
     if args.insecure {
         // Say which of the two things --insecure allows is in use.
@@ -131,13 +99,13 @@ fn client(
     Ok(client)
 }
 
-/// The error of the first contact, with what to do about it.
+/// What to do about the error of the first contact, when there is something to say.
 fn connect_advice(
     e: &RegistryError,
     args: &RegistryArgs,
     target: &Target,
     anonymous: bool,
-) -> String {
+) -> Option<String> {
     use replay::mapping::Scheme;
     let to = target.to_string();
     let advice = match e {
@@ -182,9 +150,9 @@ fn connect_advice(
         RegistryError::Tls { .. } if !args.insecure => {
             "give the registry's CA certificate with --ca-cert FILE (or --insecure to skip verification, only on a network you trust)".to_owned()
         }
-        _ => return e.to_string(),
+        _ => return None,
     };
-    format!("{e}\n  {advice}")
+    Some(advice)
 }
 
 /// The command line of this run, quoted for a POSIX shell: what to run to resume.
@@ -205,33 +173,25 @@ fn same_command() -> String {
         .join(" ")
 }
 
-pub fn default_state() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("ferry");
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/state/ferry"),
-        None => PathBuf::from(".ferry-state"),
-    }
-}
-
 pub fn run_push(args: &PushArgs) -> Outcome {
     let started = Instant::now();
     let r = &args.registry;
-    let target = Target::parse(&r.to).map_err(|e| (2, e.to_string()))?;
-    let (bundle, keys, problems) = open_bundle(r)?;
-    for p in &problems {
-        eprintln!("ferry-unpack: {p}");
-    }
-    let state_root = args.state.clone().unwrap_or_else(default_state);
+    let target = Target::parse(&r.to)?;
+    let keys = load_keys(&r.trust)?;
+    let state = StateDir::new(args.state.clone().unwrap_or_else(crate::cli::default_state));
     // A dry run only reads the state (and must not create it).
-    let _one_run_at_a_time = (!args.dry_run)
-        .then(|| StateLock::acquire(&state_root))
-        .transpose()
-        .map_err(|e| (2, e.to_string()))?;
-    let stage = Stage::new(&state_root, &bundle.manifest.bundle_id);
-    let (bundle, stage_problems) = bundle.with_stage(stage, &keys);
-    for p in &stage_problems {
+    let state_use = if args.dry_run {
+        StateUse::Read(&state)
+    } else {
+        StateUse::Write(&state)
+    };
+    let OpenBundle {
+        bundle,
+        left_out,
+        state_problems,
+        lock: _one_run_at_a_time,
+    } = open_bundle(r, &keys, Some(state_use))?;
+    for p in &state_problems {
         eprintln!("ferry-unpack: state: {p}");
     }
     let id12 = &bundle.manifest.bundle_id.hex()[..12];
@@ -242,14 +202,9 @@ pub fn run_push(args: &PushArgs) -> Outcome {
     if !args.dry_run {
         // Before anything is sent: a --manifests-dir that cannot take the outputs must not
         // fail only after the whole push.
-        replay::outputs::prepare(&manifests_dir).map_err(|e| {
-            (
-                2,
-                format!(
-                    "--manifests-dir {}: {e}; nothing was pushed",
-                    manifests_dir.display()
-                ),
-            )
+        replay::outputs::prepare(&manifests_dir).map_err(|source| Error::ManifestsDir {
+            dir: manifests_dir.clone(),
+            source,
         })?;
     }
     let cancel = cli_support::interrupt_flag();
@@ -313,14 +268,8 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             }
         }
     }
-    let report = push::push(&bundle, &client, &opts, &events, cancel).map_err(|e| {
-        let code = if matches!(e, push::PushError::Mapping(_)) {
-            2
-        } else {
-            1
-        };
-        (code, e.to_string())
-    })?;
+    let report = push::push(&bundle, &client, &opts, &events, cancel)
+        .map_err(|e| Error::Push(Box::new(e)))?;
     bar.finish();
     let mut outputs = Vec::new();
     let mut applied = None;
@@ -335,7 +284,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
     }
     if let (false, Some(stage)) = (args.dry_run, &bundle.stage) {
         let record = serde_json::to_vec_pretty(&report).expect("report serializes");
-        if let Err(e) = stage.save_record("last-push.json", &record) {
+        if let Err(e) = stage.save_last_push(&record) {
             eprintln!(
                 "ferry-unpack: warning: could not record the push in the state directory: {e}"
             );
@@ -348,7 +297,8 @@ pub fn run_push(args: &PushArgs) -> Outcome {
                 "bundle_id": report.bundle_id, "target": report.target, "totals": report.totals,
                 "outputs": outputs, "manifests_notes": notes,
                 "manifests_partial": !args.dry_run && report.failed() > 0 && !outputs.is_empty(),
-                "left_out": problems, "dry_run": args.dry_run,
+                "left_out": left_out.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "dry_run": args.dry_run,
                 "failed": report.failed(), "waiting": report.waiting(),
                 "interrupted": report.interrupted, "stopped_by": report.stopped_by,
             }),
@@ -366,7 +316,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         let done = report
             .images
             .iter()
-            .filter(|i| matches!(i.status, "pushed" | "present"))
+            .filter(|i| i.status.in_registry())
             .count();
         eprintln!(
             "ferry-unpack: interrupted: {done} of {} image(s) are in the registry, {} blob(s) were uploaded; the uploads in flight were cancelled. To resume, run the same command again:\n  {}",
@@ -374,14 +324,14 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             report.totals.blobs_uploaded,
             same_command()
         );
-        return Ok(INTERRUPTED);
+        return Ok(Exit::Interrupted);
     }
-    Ok(if report.failed() > 0 || !problems.is_empty() {
-        1
+    Ok(if report.failed() > 0 || !left_out.is_empty() {
+        Exit::Failed
     } else if report.waiting() > 0 {
-        INCOMPLETE
+        Exit::Incomplete
     } else {
-        0
+        Exit::Success
     })
 }
 
@@ -389,11 +339,11 @@ pub fn run_push(args: &PushArgs) -> Outcome {
 /// `partial/` when some image failed), and on stderr why a kind has no file.
 fn write_cluster_outputs(
     args: &PushArgs,
-    dir: &std::path::Path,
+    dir: &Path,
     bundle: &Bundle,
     report: &push::Report,
     target: &Target,
-) -> Result<replay::outputs::Written, (u8, String)> {
+) -> Result<replay::outputs::Written, Error> {
     let id12 = &bundle.manifest.bundle_id.hex()[..12];
     let name = format!("ferry-{id12}");
     let bundle_id = bundle.manifest.bundle_id.to_string();
@@ -414,11 +364,9 @@ fn write_cluster_outputs(
         },
     };
     let written = replay::outputs::write_outputs(dir, bundle, report, &target.to_string(), &os)
-        .map_err(|e| {
-            (
-                2,
-                format!("writing the cluster manifests into {}: {e}", dir.display()),
-            )
+        .map_err(|source| Error::Outputs {
+            dir: dir.to_owned(),
+            source,
         })?;
     for n in &written.notes {
         eprintln!("ferry-unpack: cluster manifests: {n}");
@@ -445,7 +393,7 @@ fn write_cluster_outputs(
 fn print_report(
     report: &push::Report,
     outputs: &[PathBuf],
-    root: Option<&std::path::Path>,
+    root: Option<&Path>,
     dry_run: bool,
     secs: f64,
 ) {
@@ -460,7 +408,7 @@ fn print_report(
         };
         println!(
             "{:<8} {} -> {}{tags}",
-            i.status.to_uppercase(),
+            i.status.as_str().to_uppercase(),
             i.image,
             i.destination
         );
@@ -540,11 +488,9 @@ fn print_report(
 }
 
 pub fn run_receipt(args: &RegistryArgs) -> Outcome {
-    let target = Target::parse(&args.to).map_err(|e| (2, e.to_string()))?;
-    let (bundle, _keys, problems) = open_bundle(args)?;
-    for p in &problems {
-        eprintln!("ferry-unpack: {p}");
-    }
+    let target = Target::parse(&args.to)?;
+    let keys = load_keys(&args.trust)?;
+    let bundle = open_bundle(args, &keys, None)?.bundle;
     let cancel = cli_support::interrupt_flag();
     let client = client(args, &target, 4, cancel)?;
     let opts = Options {
@@ -553,23 +499,27 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
         jobs: 4,
         dry_run: true,
     };
-    let repos = push::map_images(&bundle.manifest, &opts).map_err(|e| (2, e.to_string()))?;
-    let mut report =
-        push::push(&bundle, &client, &opts, &|_| {}, cancel).map_err(|e| (2, e.to_string()))?;
+    let repos = push::map_images(&bundle.manifest, &opts)?;
+    let mut report = push::push(&bundle, &client, &opts, &|_| {}, cancel)
+        .map_err(|e| Error::ReceiptPush(Box::new(e)))?;
     if report.interrupted {
-        return Err((INTERRUPTED, "interrupted; no receipt printed".into()));
+        return Err(Error::ReceiptInterrupted);
     }
     // A dry run says "planned"; the receipt wants what is there: the manifest by digest.
     for (o, repo) in report.images.iter_mut().zip(&repos) {
         let there =
             replay::registry::Registry::manifest_digest(&client, repo, &o.digest.to_string())
-                .map_err(|e| (2, e.to_string()))?;
-        o.status = if there.is_some() { "present" } else { "absent" };
+                .map_err(|e| Error::ReceiptRegistry(Box::new(e)))?;
+        o.status = if there.is_some() {
+            ImageStatus::Present
+        } else {
+            ImageStatus::Absent
+        };
     }
     let receipt = replay::outputs::receipt(&bundle, &report, &target.to_string());
     println!(
         "{}",
         serde_json::to_string_pretty(&receipt).expect("serializes")
     );
-    Ok(0)
+    Ok(Exit::Success)
 }

@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use ferry_format::read::Volume;
 use ferry_format::size::human;
-use ferry_format::verify::{collect_inputs, Report, VolumeReport, VolumeStatus};
+use ferry_format::verify::{Report, VolumeReport, VolumeStatus};
+use ferry_format::volume_set::{open_every, Trust};
 
+use crate::error::Exit;
 use crate::{load_keys, Outcome};
 
 pub fn print_verify(r: &Report) {
@@ -142,19 +143,13 @@ pub fn utc(secs: u64) -> String {
 
 pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     let keys = load_keys(trust)?;
-    let inputs = collect_inputs(volumes).map_err(|e| (2, e.to_string()))?;
-    let mut opened = Vec::new();
-    for p in &inputs.volumes {
-        let v = if keys.is_empty() {
-            Volume::open_unverified(p)
-        } else {
-            Volume::open(p, &keys)
-        };
-        opened.push(v.map_err(|e| (1, e.to_string()))?);
-    }
-    let Some(first) = opened.first() else {
-        return Err((2, "no volume files (*.tar) among the paths given".into()));
+    let trust = if keys.is_empty() {
+        Trust::Unverified
+    } else {
+        Trust::Keys(&keys)
     };
+    let opened = open_every(volumes, trust)?;
+    let first = &opened[0]; // open_every gives one volume at least
     let m = &first.manifest;
     if json {
         // JSON Lines (docs/events.md): the `bundle`, then each `volume` and `image`.
@@ -189,7 +184,7 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 }),
             );
         }
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     let raw: u64 = m.blobs.iter().map(|b| b.size).fold(0, u64::saturating_add);
     let stored: u64 = m
@@ -244,5 +239,5 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 .unwrap_or_default()
         );
     }
-    Ok(0)
+    Ok(Exit::Success)
 }

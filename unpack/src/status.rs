@@ -1,76 +1,56 @@
 //! `status`: where a site stands with each bundle — volumes seen and verified, images in the
 //! registry, images waiting and on which volumes, pieces staged — from the state directory.
 
-use std::path::Path;
-
-use ferry_format::digest::Digest;
-use ferry_format::manifest::BundleManifest;
 use ferry_format::size::human;
-use ferry_format::stage::Stage;
+use ferry_format::state::StateDir;
+use replay::push::ImageStatus;
 
+use crate::error::{Error, Exit};
 use crate::Outcome;
 
-pub fn status(state: &Path, json: bool) -> Outcome {
-    let entries = match std::fs::read_dir(state) {
-        Ok(entries) => entries,
+pub fn status(state: &StateDir, json: bool) -> Outcome {
+    let recorded = state.bundles().map_err(|source| Error::StateUnreadable {
+        dir: state.root().to_owned(),
+        source,
+    })?;
+    let Some(recorded) = recorded else {
         // A fresh machine: nothing has been verified or pushed with this state directory.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !json {
-                println!(
-                    "nothing pushed or verified yet: {} does not exist (push, and verify --state, record their progress there)",
-                    state.display()
-                );
-            }
-            return Ok(0);
+        if !json {
+            println!(
+                "nothing pushed or verified yet: {} does not exist (push, and verify --state, record their progress there)",
+                state.root().display()
+            );
         }
-        Err(e) => return Err((2, format!("state directory {}: {e}", state.display()))),
+        return Ok(Exit::Success);
     };
-    let mut dirs: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("bundle.json").is_file())
+    let all: Vec<serde_json::Value> = recorded
+        .into_iter()
+        .map(|r| {
+            let m = &r.manifest;
+            let missing: Vec<u32> = (1..=m.volume_count)
+                .filter(|n| !r.volumes_seen.contains(n))
+                .collect();
+            serde_json::json!({
+                "bundle_id": m.bundle_id, "created": m.created, "volume_count": m.volume_count,
+                "volumes_seen": r.volumes_seen, "volumes_not_seen": missing,
+                "staged_chunks": r.staged_chunks, "staged_bytes": r.staged_bytes,
+                "last_push": r.last_push,
+            })
+        })
         .collect();
-    dirs.sort();
-    let mut all = Vec::new();
-    for dir in dirs {
-        let Some(id) = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(Digest::from_hex)
-        else {
-            continue;
-        };
-        let stage = Stage::new(state, &id);
-        // Local state, written by push from verified volumes: shown, not re-verified.
-        let manifest = std::fs::read(dir.join("bundle.json"))
-            .ok()
-            .and_then(|b| BundleManifest::parse(&b).ok());
-        let Some(m) = manifest else { continue };
-        let seen = stage.volumes_seen();
-        let missing: Vec<u32> = (1..=m.volume_count).filter(|n| !seen.contains(n)).collect();
-        let (staged_files, staged_bytes) = stage.staged();
-        let last: Option<serde_json::Value> = std::fs::read(dir.join("last-push.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        all.push(serde_json::json!({
-            "bundle_id": m.bundle_id, "created": m.created, "volume_count": m.volume_count,
-            "volumes_seen": seen, "volumes_not_seen": missing,
-            "staged_chunks": staged_files, "staged_bytes": staged_bytes,
-            "last_push": last,
-        }));
-    }
     if json {
         let events = progress::Events::new(true);
         for b in &all {
             events.emit("bundle", b);
         }
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     if all.is_empty() {
         println!(
             "no bundle recorded in {} yet (push records its progress there)",
-            state.display()
+            state.root().display()
         );
-        return Ok(0);
+        return Ok(Exit::Success);
     }
     for b in &all {
         println!(
@@ -108,7 +88,7 @@ pub fn status(state: &Path, json: bool) -> Outcome {
                 println!("  last push to {}:", p["target"].as_str().unwrap_or("?"));
                 for img in p["images"].as_array().into_iter().flatten() {
                     let status = img["status"].as_str().unwrap_or("?");
-                    let wait = if status == "waiting" {
+                    let wait = if status == ImageStatus::Waiting.as_str() {
                         format!(" (waits on {})", volumes(&numbers(&img["waiting_on"])))
                     } else {
                         String::new()
@@ -118,7 +98,7 @@ pub fn status(state: &Path, json: bool) -> Outcome {
             }
         }
     }
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 fn numbers(v: &serde_json::Value) -> Vec<u64> {

@@ -1,43 +1,136 @@
-//! A state directory's share of a bundle (SPEC.md §6.4): the signed tables of volumes seen,
-//! and verified copies of the chunks of blobs that span into volumes not at hand, so disks
-//! can arrive one at a time, in any order, without extracting anything else.
+//! The state directory (SPEC.md §6.4): what a reader keeps between runs so disks can
+//! arrive one at a time, in any order, without extracting anything else — the signed tables
+//! of volumes seen, verified copies of the chunks of blobs that span into volumes not at
+//! hand, the bundle manifest and the record of the last push (for `status`), and the lock
+//! that keeps it to one run at a time. This module alone knows the names of its files:
 //!
 //! ```text
+//! STATE/lock                                              held by the one run using STATE
 //! STATE/<bundle id hex>/tables/volume-NNNN.json(.sig)   exact signed bytes
 //! STATE/<bundle id hex>/chunks/<chunk entry name's file part>
-//! STATE/lock                                              held by the one run using STATE
+//! STATE/<bundle id hex>/bundle.json                      the manifest, for `status`
+//! STATE/<bundle id hex>/last-push.json                   the report of the last push
 //! ```
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PublicKey;
+use crate::manifest::BundleManifest;
 use crate::read::Volume;
 use crate::table::VolumeTable;
 
-pub struct Stage {
-    pub dir: PathBuf,
+/// The name of the lock file in a state directory's root.
+const LOCK_NAME: &str = "lock";
+const TABLES_DIR: &str = "tables";
+const CHUNKS_DIR: &str = "chunks";
+const MANIFEST_NAME: &str = "bundle.json";
+const LAST_PUSH_NAME: &str = "last-push.json";
+
+/// A state directory: its root, and the bundles recorded under it.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
 }
 
-impl Stage {
-    /// The bundle's directory under the state root (created on first write).
-    pub fn new(root: &Path, bundle_id: &Digest) -> Stage {
+/// What a state directory holds of one bundle, as `status` shows it: local records,
+/// written from verified volumes, shown without being verified again.
+#[derive(Debug)]
+pub struct Recorded {
+    pub manifest: BundleManifest,
+    /// Volume numbers whose signed tables were kept.
+    pub volumes_seen: Vec<u32>,
+    /// Staged chunk files and their total size.
+    pub staged_chunks: usize,
+    pub staged_bytes: u64,
+    /// The record of the last push (its report), when there was one and it reads as JSON.
+    pub last_push: Option<serde_json::Value>,
+}
+
+impl StateDir {
+    pub fn new(root: impl Into<PathBuf>) -> StateDir {
+        StateDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the lock on this state directory (see [`StateLock::acquire`]).
+    pub fn lock(&self) -> Result<StateLock, FormatError> {
+        StateLock::acquire(&self.root)
+    }
+
+    /// The share of one bundle (its directory is created on first write).
+    pub fn stage(&self, bundle_id: &Digest) -> Stage {
         Stage {
-            dir: root.join(bundle_id.hex()),
+            dir: self.root.join(bundle_id.hex()),
         }
     }
 
+    /// Every bundle recorded (one whose manifest was kept and parses), by bundle id.
+    /// `None` when the state directory does not exist: nothing was recorded yet.
+    pub fn bundles(&self) -> io::Result<Option<Vec<Recorded>>> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(MANIFEST_NAME).is_file())
+            .collect();
+        dirs.sort();
+        let mut out = Vec::new();
+        for dir in dirs {
+            let Some(id) = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(Digest::from_hex)
+            else {
+                continue;
+            };
+            let stage = self.stage(&id);
+            let manifest = fs::read(stage.dir.join(MANIFEST_NAME))
+                .ok()
+                .and_then(|b| BundleManifest::parse(&b).ok());
+            let Some(manifest) = manifest else { continue };
+            let (staged_chunks, staged_bytes) = stage.staged();
+            out.push(Recorded {
+                manifest,
+                volumes_seen: stage.volumes_seen(),
+                staged_chunks,
+                staged_bytes,
+                last_push: stage.last_push(),
+            });
+        }
+        Ok(Some(out))
+    }
+}
+
+/// A state directory's share of one bundle: its signed tables, staged chunks and records.
+#[derive(Debug)]
+pub struct Stage {
+    dir: PathBuf,
+}
+
+impl Stage {
+    /// The bundle's directory under the state root.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn tables(&self) -> PathBuf {
-        self.dir.join("tables")
+        self.dir.join(TABLES_DIR)
     }
 
     fn chunks(&self) -> PathBuf {
-        self.dir.join("chunks")
+        self.dir.join(CHUNKS_DIR)
     }
-
     /// Keeps a volume's signed table, so later runs know its chunks without the disk.
     pub fn save_table(&self, v: &Volume) -> Result<(), FormatError> {
         let (bytes, sig) = v.signed_table();
@@ -92,17 +185,25 @@ impl Stage {
         (tables, problems)
     }
 
-    /// Keeps the bundle manifest (for `status`) and a JSON record of the last push.
+    /// Keeps the bundle manifest, for `status`.
     pub fn save_manifest(&self, bytes: &[u8]) -> Result<(), FormatError> {
-        write_atomic(&self.dir.join("bundle.json"), bytes)
+        write_atomic(&self.dir.join(MANIFEST_NAME), bytes)
     }
 
-    pub fn save_record(&self, name: &str, bytes: &[u8]) -> Result<(), FormatError> {
-        write_atomic(&self.dir.join(name), bytes)
+    /// Keeps the report of a push (JSON; its fields are the pusher's, not the format's).
+    pub fn save_last_push(&self, bytes: &[u8]) -> Result<(), FormatError> {
+        write_atomic(&self.dir.join(LAST_PUSH_NAME), bytes)
+    }
+
+    /// The report the last push kept, if it reads as JSON.
+    pub fn last_push(&self) -> Option<serde_json::Value> {
+        fs::read(self.dir.join(LAST_PUSH_NAME))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
     }
 
     /// Volume numbers whose signed tables were kept.
-    pub fn volumes_seen(&self) -> Vec<u32> {
+    fn volumes_seen(&self) -> Vec<u32> {
         let mut out: Vec<u32> = fs::read_dir(self.tables())
             .into_iter()
             .flatten()
@@ -119,7 +220,7 @@ impl Stage {
     }
 
     /// Staged chunk files and their total size.
-    pub fn staged(&self) -> (usize, u64) {
+    fn staged(&self) -> (usize, u64) {
         fs::read_dir(self.chunks())
             .into_iter()
             .flatten()
@@ -129,7 +230,7 @@ impl Stage {
     }
 
     /// Where a staged chunk lives (whether or not it exists).
-    pub fn chunk_path(&self, entry_name: &str) -> PathBuf {
+    pub(crate) fn chunk_path(&self, entry_name: &str) -> PathBuf {
         let file = entry_name.rsplit('/').next().unwrap_or(entry_name);
         self.chunks().join(file)
     }
@@ -153,9 +254,6 @@ impl Stage {
 pub struct StateLock {
     _file: fs::File,
 }
-
-/// The name of the lock file in a state directory's root.
-pub const LOCK_NAME: &str = "lock";
 
 impl StateLock {
     /// Takes the lock on the state directory `root` (created if need be), or says which
@@ -225,7 +323,7 @@ mod tests {
     use super::*;
 
     fn stage(root: &Path) -> Stage {
-        Stage::new(root, &Digest::of(b"a bundle"))
+        StateDir::new(root).stage(&Digest::of(b"a bundle"))
     }
 
     #[cfg(unix)]
@@ -244,7 +342,7 @@ mod tests {
             ));
             std::os::unix::fs::symlink(&victim, old).unwrap();
         }
-        s.save_record("last-push.json", b"{}").unwrap();
+        s.save_last_push(b"{}").unwrap();
         assert_eq!(fs::read(s.dir.join("last-push.json")).unwrap(), b"{}");
         // A link at the final name is refused, and what it points at is left alone.
         std::os::unix::fs::symlink(&victim, s.dir.join("bundle.json")).unwrap();
@@ -258,6 +356,38 @@ mod tests {
         assert!(s.stage_chunk("chunks/c.0001", b"chunk").is_err());
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         assert_eq!(s.staged(), (0, 0), "no temporary left among the chunks");
+    }
+
+    /// What `verify --state` and a push keep is what `status` reads back.
+    #[test]
+    fn status_reads_back_what_verify_and_push_recorded() {
+        use crate::verify::{record_verified, verify_set};
+        use crate::volume_set::{Trust, VolumeSet};
+        let t = tempfile::tempdir().unwrap();
+        let state = StateDir::new(t.path().join("state"));
+        assert!(state.bundles().unwrap().is_none(), "no state directory yet");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/valid-single-volume");
+        let keys = vec![PublicKey::load(&dir.join("key.pub")).unwrap()];
+        let set = VolumeSet::open(&[dir], Trust::Keys(&keys)).unwrap();
+        let report = verify_set(&set, &keys, &|_| {});
+        assert!(report.ok);
+        assert!(record_verified(&set, &report, &state).is_empty());
+        // A directory without a kept manifest is not a bundle of the state directory.
+        fs::create_dir_all(state.root().join("not-a-bundle")).unwrap();
+        let bundles = state.bundles().unwrap().expect("recorded");
+        assert_eq!(bundles.len(), 1);
+        let b = &bundles[0];
+        let v = set.given[0].volume.as_ref().unwrap();
+        assert_eq!(b.manifest.bundle_id, v.manifest.bundle_id);
+        assert_eq!(b.volumes_seen, vec![v.table.volume]);
+        assert_eq!((b.staged_chunks, b.staged_bytes), (0, 0));
+        assert!(b.last_push.is_none());
+        state
+            .stage(&v.manifest.bundle_id)
+            .save_last_push(br#"{"target":"r/x"}"#)
+            .unwrap();
+        let bundles = state.bundles().unwrap().expect("recorded");
+        assert_eq!(bundles[0].last_push.as_ref().unwrap()["target"], "r/x");
     }
 
     #[test]
