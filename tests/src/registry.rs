@@ -465,9 +465,22 @@ impl Registry {
         let mut dangling = Vec::new();
         for repo in self.catalog() {
             for tag in self.tags(&repo) {
-                let Some(bytes) = self.manifest(&repo, &tag) else {
-                    dangling.push(format!("{repo}:{tag}"));
-                    continue;
+                // A tag the registry cannot resolve: 404, or the 500 distribution answers for
+                // a tag link file its own crash left empty (it writes links in place). Such a
+                // tag names no image at all, so it is not a tag on an incomplete image; the
+                // rerun puts it right.
+                let r = self.request(
+                    "GET",
+                    &format!("/v2/{repo}/manifests/{tag}"),
+                    Some(MANIFEST_ACCEPT),
+                );
+                let bytes = match r.status {
+                    200 => r.body,
+                    404 | 500 => {
+                        dangling.push(format!("{repo}:{tag}"));
+                        continue;
+                    }
+                    s => panic!("GET manifest {repo}:{tag}: {s} {}", r.text()),
                 };
                 self.check_complete(&repo, &bytes, &format!("{repo}:{tag}"))?;
                 out.insert(format!("{repo}:{tag}"), sha256_hex(&bytes));
