@@ -35,7 +35,7 @@ pub fn status(state: &Path, json: bool) -> Outcome {
         let Some(id) = dir
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(Digest::from_hex)
+            .and_then(|n| Digest::from_hex(n).ok())
         else {
             continue;
         };
