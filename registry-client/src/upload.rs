@@ -20,9 +20,9 @@ use crate::auth::Scopes;
 use crate::client::{check_repository, Client};
 use crate::endpoint::{display_url, with_query, Origin, Scheme};
 use crate::error::{is_transient_status, RegistryError, Result};
-use crate::reference::Digest;
 use crate::retry::Backoff;
 use crate::transport::{Body, Request, Response};
+use oci::Digest;
 
 /// Bodies at least this large are sent with `Expect: 100-continue`, so a registry or proxy
 /// that refuses them (401, 404, 413) says so before the bytes go out.
@@ -181,7 +181,7 @@ impl Client {
                 let mut reader = open_reader(open)?;
                 let mut req = Request::new(
                     "PUT",
-                    with_query(&location, "digest", digest.as_str()),
+                    with_query(&location, "digest", &digest.to_string()),
                     Some(scopes.clone()),
                 )
                 .header("content-type", "application/octet-stream")
@@ -240,7 +240,7 @@ impl Client {
         }
         let mut req = Request::new(
             "PUT",
-            with_query(&location, "digest", digest.as_str()),
+            with_query(&location, "digest", &digest.to_string()),
             Some(scopes),
         );
         // Not retried here: a PUT that reached the registry cannot be told from one that

@@ -7,10 +7,6 @@ use registry_client::{Client, MountOutcome};
 
 use crate::registry::{OpenBody, Registry, RegistryFailure};
 
-fn digest(d: &Digest) -> registry_client::Digest {
-    registry_client::Digest::parse(&d.to_string()).expect("ferry digests are valid OCI digests")
-}
-
 fn fail(e: registry_client::RegistryError) -> RegistryFailure {
     let server_error = e.status().is_some_and(|s| s >= 500);
     // No answer at all (connection refused, reset, timeout, even after retries): the
@@ -28,13 +24,13 @@ fn fail(e: registry_client::RegistryError) -> RegistryFailure {
 
 impl Registry for Client {
     fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, RegistryFailure> {
-        Client::blob_exists(self, repo, &digest(d))
+        Client::blob_exists(self, repo, d)
             .map(|s| s.is_some())
             .map_err(fail)
     }
 
     fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, RegistryFailure> {
-        Client::mount_blob(self, repo, &digest(d), from)
+        Client::mount_blob(self, repo, d, from)
             .map(|o| o == MountOutcome::Mounted)
             .map_err(fail)
     }
@@ -49,7 +45,7 @@ impl Registry for Client {
         let opener = || -> std::io::Result<Box<dyn Read + '_>> {
             open().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.message))
         };
-        Client::upload_blob(self, repo, &digest(d), size, opener)
+        Client::upload_blob(self, repo, d, size, opener)
             .map(|_| ())
             .map_err(fail)
     }
@@ -60,7 +56,7 @@ impl Registry for Client {
         reference: &str,
     ) -> Result<Option<Digest>, RegistryFailure> {
         let info = Client::manifest_exists(self, repo, reference).map_err(fail)?;
-        Ok(info.and_then(|i| Digest::parse(i.digest.as_str()).ok()))
+        Ok(info.map(|i| i.digest))
     }
 
     fn put_manifest(
