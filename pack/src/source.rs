@@ -169,23 +169,17 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, SourceError> 
     }
     let mut parts = o.split('/');
     let host = parts.next().unwrap_or_default();
-    if !mirror::reference::looks_like_host(host)
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-    {
+    // The host and path grammars are oci's (the distribution spec's), as push reads them.
+    if !(oci::name::marks_host(host) && oci::name::is_host(host)) {
         return Err(bad(&format!(
             "{host:?} is not a registry host (a host has a '.' or a ':port', or is localhost)"
         )));
     }
     for c in parts {
-        let ok = !c.is_empty()
-            && c.as_bytes()[0].is_ascii_alphanumeric()
-            && c.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-        if !ok {
+        if let Err(e) = oci::name::check_path_component(c) {
             return Err(bad(&format!(
-                "{c:?} is not a valid repository path component"
+                "{c:?} is not a valid repository path component: {}",
+                e.problem
             )));
         }
     }
@@ -351,6 +345,7 @@ mod tests {
             "quay.io/Org",
             "quay.io//x",
             "a b.io",
+            "quay.io/ab-",
         ] {
             let e = apply_origin(&mut mirror_of(Vec::new()), bad).unwrap_err();
             assert!(e.0.contains("--origin"), "{bad}: {}", e.0);
