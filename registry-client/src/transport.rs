@@ -154,7 +154,7 @@ impl Response {
                 Err(RegistryError::DigestMismatch {
                     method: self.method.to_owned(),
                     url: self.shown_url(),
-                    expected: expected.clone(),
+                    expected: *expected,
                     actual: excerpt(actual.as_bytes()),
                 })
             }
@@ -440,13 +440,13 @@ impl Transport {
                 }
                 if let Some(source) = guard.failure.take() {
                     return Err(RegistryError::BlobRead {
-                        digest: (*digest).clone(),
+                        digest: **digest,
                         source,
                     });
                 }
                 if guard.ended_early {
                     return Err(RegistryError::BlobLength {
-                        digest: (*digest).clone(),
+                        digest: **digest,
                         expected: *len,
                         actual: guard.sent,
                     });
