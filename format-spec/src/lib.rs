@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
-pub mod digest;
 pub mod drift;
 pub mod error;
 pub mod key;
@@ -23,6 +22,11 @@ pub mod verify;
 pub mod volume;
 pub mod volume_set;
 
-pub use digest::Digest;
+/// The format's digests (SPEC.md §3: `sha256:` and 64 lowercase hex digits; bare hex in
+/// tables) are the OCI digests every ferry crate shares. Re-exported so that
+/// `ferry_format::digest::Digest` and `ferry_format::Digest` name that one type.
+pub use oci::digest;
+pub use oci::Digest;
+
 pub use error::{FormatError, Invalid};
 pub use rule::Rule;

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
 use crate::error::Invalid;
 use crate::rule::Rule;
+use crate::Digest;
 
 /// The only version written and read (SPEC.md §4.1).
 pub const BUNDLE_VERSION: u32 = 1;
@@ -425,56 +425,16 @@ pub(crate) fn peek_version(bytes: &[u8], field: &str, rule: Rule) -> Result<u32,
         .map_err(|_| Invalid::new(rule, format!("{field} version {v} is not supported")))
 }
 
-/// Repository paths as the distribution spec allows: components
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by `/`.
+/// M10: the repository path is the distribution spec's `<name>`, checked by the one
+/// grammar every ferry crate shares. The message is oci's, which opens as this check's
+/// always did (`repository name "…" is not valid`) and then says which byte breaks what.
 fn check_repository(repo: &str) -> Result<(), Invalid> {
-    fn component(c: &str) -> bool {
-        let b = c.as_bytes();
-        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-            return false;
-        }
-        let mut i = 0;
-        while i < b.len() {
-            if alnum(b[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < b.len() && !alnum(b[i]) {
-                i += 1;
-            }
-            let sep = &c[start..i];
-            if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-                return false;
-            }
-        }
-        true
-    }
-    let ok = !repo.is_empty() && repo.len() <= 255 && repo.split('/').all(component);
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(
-            Rule::M10,
-            format!("repository name {repo:?} is not valid"),
-        ))
-    }
+    oci::name::check_repository(repo).map_err(|e| Invalid::new(Rule::M10, e.to_string()))
 }
 
-/// Tags: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` (distribution spec).
+/// M11: a tag of the distribution spec (`tag "…" is not valid: …`).
 fn check_tag(tag: &str) -> Result<(), Invalid> {
-    let b = tag.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(Rule::M11, format!("tag {tag:?} is not valid")))
-    }
+    oci::name::check_tag(tag).map_err(|e| Invalid::new(Rule::M11, e.to_string()))
 }
 
 /// A path taken from a bundle: relative, `/`-separated, no empty, `.` or `..` component, no NUL.
@@ -538,6 +498,41 @@ mod tests {
         assert!(check_symlink("a/b", "../c").is_ok());
         assert!(check_symlink("a/b", "../../c").is_err());
         assert!(check_symlink("a", "/etc/passwd").is_err());
+    }
+
+    /// M10 and M11 are the distribution grammar (oci's): the rule is carried, the message
+    /// opens as it always did and says where the name breaks.
+    #[test]
+    fn names_follow_the_distribution_grammar() {
+        for ok in ["openshift4/ose-x", "a__b/c--d", "0"] {
+            assert!(check_repository(ok).is_ok(), "{ok}");
+        }
+        for (bad, reason) in [
+            ("example/a..b", "at byte 9"),
+            ("Example", "uppercase"),
+            ("ab-", "at byte 2"),
+            ("", "empty"),
+        ] {
+            let e = check_repository(bad).unwrap_err();
+            assert_eq!(e.rule, Rule::M10, "{bad:?}");
+            assert!(
+                e.detail
+                    .starts_with(&format!("repository name {bad:?} is not valid"))
+                    && e.detail.contains(reason),
+                "{e}"
+            );
+        }
+        assert!(check_repository(&"a".repeat(255)).is_ok());
+        assert_eq!(
+            check_repository(&"a".repeat(256)).unwrap_err().rule,
+            Rule::M10
+        );
+        assert!(check_tag(&"v".repeat(128)).is_ok());
+        for bad in [".x", "-x", "a/b", "", &"v".repeat(129)] {
+            let e = check_tag(bad).unwrap_err();
+            assert_eq!(e.rule, Rule::M11, "{bad:?}");
+            assert!(e.detail.starts_with("tag "), "{e}");
+        }
     }
 
     /// Malformed JSON of any kind is M1 (§4.4), a well-formed document of the wrong shape

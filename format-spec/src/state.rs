@@ -90,7 +90,7 @@ impl StateDir {
             let Some(id) = dir
                 .file_name()
                 .and_then(|n| n.to_str())
-                .and_then(Digest::from_hex)
+                .and_then(|h| Digest::from_hex(h).ok())
             else {
                 continue;
             };

@@ -124,7 +124,7 @@ impl Collector {
                 size: len,
             });
         self.manifest_types
-            .insert(digest.to_string(), m.media_type.clone());
+            .insert(digest.to_string(), m.media_type().to_string());
         self.parsed.insert(path.to_path_buf(), (Rc::clone(&m), len));
         Ok((m, len))
     }
@@ -146,7 +146,7 @@ impl Collector {
     ) -> Result<BTreeSet<String>, MirrorError> {
         let mut children = BTreeSet::new();
         for d in digests {
-            let Some(hex) = digest::sha256_hex(d) else {
+            let Some(hex) = digest::is_digest(d).then(|| &d[digest::SHA256_PREFIX.len()..]) else {
                 continue;
             };
             let Some((path, _)) = store.manifest_file(hex)? else {
@@ -154,7 +154,7 @@ impl Collector {
             };
             let m = self.manifest_at(&path, d)?;
             if m.is_index() {
-                children.extend(m.manifests.iter().map(|c| c.digest.clone()));
+                children.extend(m.manifests.iter().map(|c| c.digest.to_string()));
             }
         }
         Ok(children)
@@ -183,11 +183,7 @@ impl Collector {
             if !seen.insert(item.digest.clone()) {
                 continue;
             }
-            let hex =
-                digest::sha256_hex(&item.digest).ok_or_else(|| MirrorError::UnsupportedDigest {
-                    path: item.referrer.clone(),
-                    digest: item.digest.clone(),
-                })?;
+            let hex = digest::hex_of(&item.referrer, &item.digest)?;
             match item.want {
                 Want::Manifest => {
                     let Some((path, _)) = store.manifest_file(hex)? else {
@@ -197,13 +193,13 @@ impl Collector {
                     let (m, len) = self.read_manifest(&path, &item.digest)?;
                     check_size(&path, &item, len)?;
                     if top_type.is_none() {
-                        top_type = Some(m.media_type.clone());
+                        top_type = Some(m.media_type().to_string());
                     }
                     out.push(item.digest.clone());
                     let mut next = Vec::new();
                     for c in &m.manifests {
                         next.push(Item {
-                            digest: c.digest.clone(),
+                            digest: c.digest.to_string(),
                             size: c.size,
                             want: Want::Manifest,
                             referrer: path.clone(),
@@ -211,7 +207,7 @@ impl Collector {
                     }
                     for b in m.config.iter().chain(m.layers.iter()) {
                         next.push(Item {
-                            digest: b.digest.clone(),
+                            digest: b.digest.to_string(),
                             size: b.size,
                             want: Want::Blob {
                                 foreign: b.is_foreign(),

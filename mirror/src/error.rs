@@ -47,8 +47,13 @@ pub enum MirrorError {
     #[error("{}: unsupported manifest: {reason}", path.display())]
     UnsupportedManifest { path: PathBuf, reason: String },
 
-    #[error("{}: unsupported or malformed digest {digest:?} (only sha256:<64 lowercase hex> is accepted)", path.display())]
-    UnsupportedDigest { path: PathBuf, digest: String },
+    /// `reason` quotes the digest and says what is wrong with it (sha512 by name).
+    #[error("{}: {reason}", path.display())]
+    UnsupportedDigest {
+        path: PathBuf,
+        digest: String,
+        reason: oci::DigestError,
+    },
 
     #[error("{}: not valid JSON: {source}", path.display())]
     InvalidJson {

@@ -17,7 +17,6 @@ pub mod manifest;
 pub mod model;
 mod oc_file;
 pub mod oci_layout;
-pub mod reference;
 mod registry_storage;
 mod skopeo_dir;
 #[cfg(test)]

@@ -16,13 +16,13 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use oci::{Reference, ReferenceError, Written};
 use walkdir::WalkDir;
 
 use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::digest;
 use crate::error::MirrorError;
 use crate::model::{CatalogMark, Image};
-use crate::reference::{qualify_source, Reference};
 use crate::tree::{relative, Class};
 
 /// Cap on a mapping.txt: a full operator catalog maps ~10^4 images in a few MB.
@@ -115,7 +115,7 @@ pub(crate) fn classify(rel: &str, is_dir: bool) -> Class {
     if name.ends_with(".download") || (parent_name == "blobs" && name.starts_with(".tmp-")) {
         return Class::Skip;
     }
-    if !is_dir && digest::sha256_hex(name).is_some() {
+    if !is_dir && digest::is_digest(name) {
         return Class::Blob(name.to_string());
     }
     Class::Plain
@@ -143,7 +143,7 @@ pub(crate) fn read_images(
                 continue;
             }
             let ft = entry.file_type().map_err(|e| MirrorError::io(&path, e))?;
-            if digest::sha256_hex(&name).is_some() {
+            if digest::is_digest(&name) {
                 if !ft.is_dir() {
                     digests.insert(name);
                 }
@@ -153,7 +153,7 @@ pub(crate) fn read_images(
                 let base = target
                     .file_name()
                     .and_then(|b| b.to_str())
-                    .filter(|b| digest::sha256_hex(b).is_some())
+                    .filter(|b| digest::is_digest(b))
                     .ok_or_else(|| {
                         MirrorError::malformed(
                             &path,
@@ -281,15 +281,21 @@ fn apply_mapping(path: &Path, c: &mut Collector) -> Result<(), MirrorError> {
         }
         // `file:///x` loses one leading slash (imagesource.ParseReference).
         let dst = dst.strip_prefix('/').unwrap_or(dst);
-        let d = Reference::parse(dst);
-        let s = Reference::parse(&src);
+        // oc wrote both sides with distribution's parser: a side that does not parse is
+        // not oc's, and would name a repository no registry takes.
+        let bad = |side: &str, e: ReferenceError| {
+            MirrorError::malformed(path, format!("{side} of {src}={dst}: {e}"))
+        };
+        let d = Written::parse(dst).map_err(|e| bad("the destination", e))?;
+        let s = Written::parse(&src).map_err(|e| bad("the source", e))?;
         // A destination without a tag takes the source's (mappings.go parseArgs).
         let digest = match d.tag.or(s.tag) {
             Some(tag) => c.tagged(d.path, tag).map(str::to_string),
-            None => d.digest.or(s.digest).map(str::to_string),
+            None => d.digest.or(s.digest).map(|d| d.to_string()),
         };
         if let Some(digest) = digest {
-            c.add_source(d.path, &digest, qualify_source(&src));
+            let source = qualify_source(&src).map_err(|e| bad("the source", e))?;
+            c.add_source(d.path, &digest, source);
         }
     }
     Ok(())
@@ -380,13 +386,16 @@ fn names_image(reference: &str, img: &Image) -> bool {
     let local = reference
         .strip_prefix("file://")
         .map(|r| r.strip_prefix('/').unwrap_or(r));
-    let r = Reference::parse(local.unwrap_or(reference));
+    // A reference that does not parse names no image.
+    let Ok(r) = Written::parse(local.unwrap_or(reference)) else {
+        return false;
+    };
     let path = match r.host {
         Some(h) => format!("{h}/{}", r.path),
         None => r.path.to_owned(),
     };
     let same_version = match (r.tag, r.digest) {
-        (_, Some(d)) => d == img.digest,
+        (_, Some(d)) => d.to_string() == img.digest,
         (Some(t), None) => img.tags.iter().any(|x| x == t),
         (None, None) => true,
     };
@@ -395,7 +404,20 @@ fn names_image(reference: &str, img: &Image) -> bool {
     }
     img.source
         .as_deref()
-        .is_some_and(|s| s == reference || s == qualify_source(reference))
+        .is_some_and(|s| s == reference || qualify_source(reference).is_ok_and(|q| q == s))
+}
+
+/// The source reference as a bundle records it. Kept as written when it names its
+/// registry (`index.docker.io/x` stays so); otherwise Docker Hub's host is added the way
+/// docker reads it (`busybox:1` → `docker.io/library/busybox:1`). This is what mirrors
+/// recorded before the references were oci's: oci's parser validates and splits here,
+/// it does not respell what bundles record.
+fn qualify_source(s: &str) -> Result<String, ReferenceError> {
+    if Written::parse(s)?.host.is_some() {
+        Ok(s.to_string())
+    } else {
+        Ok(Reference::parse(s)?.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -523,6 +545,56 @@ mod tests {
         assert_eq!(l.blobs, list.closure);
     }
 
+    /// What a bundle records as an image's source is what mirrors recorded before the
+    /// references were oci's: as written when it names a registry, else docker's reading.
+    #[test]
+    fn sources_are_recorded_as_before() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        for (written, recorded) in [
+            ("quay.io/a/b:1", "quay.io/a/b:1".to_string()),
+            ("index.docker.io/x:1", "index.docker.io/x:1".to_string()),
+            ("docker.io/busybox", "docker.io/busybox".to_string()),
+            ("localhost:5000/a", "localhost:5000/a".to_string()),
+            ("busybox:1", "docker.io/library/busybox:1".to_string()),
+            ("busybox", "docker.io/library/busybox".to_string()),
+            (&format!("a/b@{d}"), format!("docker.io/a/b@{d}")),
+            // An uppercase first component is a host, as distribution reads it (it was
+            // `docker.io/Ab/c` before, a name no registry takes).
+            ("Ab/c", "Ab/c".to_string()),
+        ] {
+            assert_eq!(qualify_source(written).unwrap(), recorded, "{written}");
+        }
+        for bad in ["quay.io/ns/ab-:1", "a/b@sha256:abc", "a@sha512:00", "a/B"] {
+            assert!(qualify_source(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// oc writes both sides of mapping.txt with distribution's parser: a side that breaks
+    /// the grammar is refused, naming the file and the line's references.
+    #[test]
+    fn a_mapping_line_that_does_not_parse_is_refused() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", true, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        put(root, &kit, "m/app", &a, &[&a.digest], Some("v1"));
+        let mapping = root.join("manifests-app-1/mapping.txt");
+        write(&mapping, b"quay.io/ns/ab-:v1=file://m/app:v1\n");
+        let e = crate::read_mirror(root).unwrap_err();
+        assert!(matches!(e, MirrorError::MalformedLayout { .. }), "{e}");
+        let e = e.to_string();
+        assert!(
+            e.contains("mapping.txt")
+                && e.contains("quay.io/ns/ab-:v1")
+                && e.contains("at byte 13"),
+            "{e}"
+        );
+        // The same line with a name registries take is the image's source.
+        write(&mapping, b"quay.io/ns/ab:v1=file://m/app:v1\n");
+        let m = crate::read_mirror(root).unwrap();
+        assert_eq!(m.images[0].source.as_deref(), Some("quay.io/ns/ab:v1"));
+    }
+
     #[test]
     fn catalog_source_yaml_naming_an_absent_image_is_said() {
         let mut kit = Kit::default();
@@ -588,15 +660,15 @@ mod tests {
         let foreign = format!("sha256:{}", "f".repeat(64));
         let json = format!(
             r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{cd}","size":{cs}}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"{foreign}","size":9,"urls":["https://example.com/l"]}}]}}"#,
-            crate::manifest::DOCKER_MANIFEST,
-            crate::manifest::DOCKER_CONFIG
+            oci::media_type::DOCKER_MANIFEST,
+            oci::media_type::DOCKER_CONFIG
         );
         let (d, s) = kit.blob(json.as_bytes());
         let made = Made {
             digest: d.clone(),
             size: s,
             closure: vec![d.clone(), cd.clone()],
-            media_type: crate::manifest::DOCKER_MANIFEST,
+            media_type: oci::media_type::DOCKER_MANIFEST,
         };
         let t = tempfile::tempdir().unwrap();
         put(t.path(), &kit, "win", &made, &[&d], Some("ltsc"));

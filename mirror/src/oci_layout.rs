@@ -39,11 +39,11 @@ use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::detect::repository_for_dir;
 use crate::digest;
 use crate::error::MirrorError;
-use crate::manifest::OCI_INDEX;
 use crate::model::Image;
-use crate::reference::Reference;
 use crate::tree::Class;
 use crate::write::{prepare_dest, write_verified, BoxError};
+use oci::media_type::OCI_INDEX;
+use oci::Written;
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -131,13 +131,12 @@ fn name_image(
     }
     if let Some(c) = containerd_name {
         // containerd and docker save: ref.name is the tag, the full name is here.
-        let p = Reference::parse(c);
-        if p.path.is_empty() || p.tag == Some("") {
-            return Err(MirrorError::malformed(
+        let p = Written::parse(c).map_err(|e| {
+            MirrorError::malformed(
                 index,
-                format!("{CONTAINERD_NAME} {c:?} is not a reference"),
-            ));
-        }
+                format!("{CONTAINERD_NAME} {c:?} is not a reference: {e}"),
+            )
+        })?;
         let tag = bare_tag.or(p.tag).map(str::to_string);
         return Ok((p.path.to_string(), tag, Some(c.to_string())));
     }
@@ -145,21 +144,17 @@ fn name_image(
 }
 
 /// A ref.name that is a whole reference; one pinned to a digest must pin this descriptor's.
-fn parse_full<'a>(r: &'a str, digest: &str, index: &Path) -> Result<Reference<'a>, MirrorError> {
-    let p = Reference::parse(r);
+fn parse_full<'a>(r: &'a str, digest: &str, index: &Path) -> Result<Written<'a>, MirrorError> {
+    let p = Written::parse(r).map_err(|e| {
+        MirrorError::malformed(index, format!("ref.name {r:?} is not a reference: {e}"))
+    })?;
     if let Some(pinned) = p.digest {
-        if pinned != digest {
+        if pinned.to_string() != digest {
             return Err(MirrorError::malformed(
                 index,
                 format!("ref.name {r:?} pins {pinned}, but its descriptor is {digest}"),
             ));
         }
-    }
-    if p.path.is_empty() || p.tag == Some("") {
-        return Err(MirrorError::malformed(
-            index,
-            format!("ref.name {r:?} is not a reference"),
-        ));
     }
     Ok(p)
 }
@@ -256,11 +251,7 @@ pub fn oci_index_json(
     let mut named: BTreeMap<String, DescriptorOut> = BTreeMap::new();
     for image in images {
         let label = || format!("{}@{}", image.repository, image.digest);
-        let bad_digest = || MirrorError::UnsupportedDigest {
-            path: PathBuf::from("index.json"),
-            digest: image.digest.clone(),
-        };
-        digest::sha256_hex(&image.digest).ok_or_else(bad_digest)?;
+        digest::checked(Path::new("index.json"), &image.digest)?;
         let media_type = manifest_types
             .get(&image.digest)
             .map(String::as_str)
@@ -342,10 +333,10 @@ where
     let mut blobs: BTreeMap<&str, u64> = BTreeMap::new();
     for image in images {
         for b in &image.blobs {
-            digest::sha256_hex(b).ok_or_else(|| MirrorError::UnsupportedDigest {
-                path: PathBuf::from(format!("{}@{}", image.repository, image.digest)),
-                digest: b.clone(),
-            })?;
+            digest::checked(
+                Path::new(&format!("{}@{}", image.repository, image.digest)),
+                b,
+            )?;
             let size = *blob_sizes
                 .get(b)
                 .ok_or_else(|| MirrorError::MissingMetadata {
@@ -490,7 +481,7 @@ mod tests {
             repository: repo.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             digest: format!("sha256:{}", d.to_string().repeat(64)),
-            media_type: crate::manifest::OCI_MANIFEST.into(),
+            media_type: oci::media_type::OCI_MANIFEST.into(),
             source: source.map(str::to_string),
             blobs: vec![],
         }

@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(l.blobs, list.closure);
         assert_eq!(
             m.manifest_types[&child.digest],
-            crate::manifest::OCI_MANIFEST
+            oci::media_type::OCI_MANIFEST
         );
         assert_eq!(m.blobs.len(), 1 + 3 + 4 + 3);
     }

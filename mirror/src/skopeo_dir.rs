@@ -21,8 +21,8 @@ use crate::detect::repository_for_dir;
 use crate::digest;
 use crate::error::MirrorError;
 use crate::manifest::MAX_MANIFEST_SIZE;
-use crate::reference::Reference;
 use crate::tree::Class;
+use oci::Written;
 
 pub const VERSION_FILE: &str = "version";
 pub const VERSION_PREFIX: &[u8] = b"Directory Transport Version";
@@ -75,18 +75,17 @@ fn name_dir(
     } else {
         rel.to_string()
     };
-    let r = Reference::parse(&full);
     let path = if rel.is_empty() {
         root.to_path_buf()
     } else {
         root.join(rel)
     };
-    if r.path.is_empty() || r.tag == Some("") {
-        return Err(MirrorError::malformed(
+    let r = Written::parse(&full).map_err(|e| {
+        MirrorError::malformed(
             path,
-            format!("cannot name an image from the directory name {full:?}"),
-        ));
-    }
+            format!("cannot name an image from the directory name {full:?}: {e}"),
+        )
+    })?;
     let source = r.host.map(|_| full.clone());
     Ok((r.path.to_string(), r.tag.map(str::to_string), source))
 }
@@ -248,6 +247,6 @@ mod tests {
             ]
         );
         assert_eq!(m.images[1].blobs, list.closure);
-        assert_eq!(m.images[1].media_type, crate::manifest::DOCKER_LIST);
+        assert_eq!(m.images[1].media_type, oci::media_type::DOCKER_LIST);
     }
 }

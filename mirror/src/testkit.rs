@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::digest::sha256_bytes;
-use crate::manifest::{
+use oci::media_type::{
     DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
 

@@ -15,7 +15,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use sha2::{Digest as _, Sha256};
+use oci::Sha256;
 
 use crate::error::MirrorError;
 use crate::model::TreeEntry;
@@ -100,11 +100,8 @@ fn validate(tree: &[TreeEntry]) -> Result<(), MirrorError> {
                     format!("hard link to {target:?}, which is not a file listed before it"),
                 ))
             }
-            TreeEntry::File { digest, .. } if crate::digest::sha256_hex(digest).is_none() => {
-                return Err(MirrorError::UnsupportedDigest {
-                    path: path.into(),
-                    digest: digest.clone(),
-                })
+            TreeEntry::File { digest, .. } => {
+                crate::digest::checked(Path::new(path), digest)?;
             }
             _ => {}
         }
@@ -213,7 +210,7 @@ fn copy_checked(
     if written < size {
         return Err(mismatch(format!("{written} bytes, but {size} declared")));
     }
-    let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let actual = hasher.finish().to_string();
     if actual != digest {
         return Err(mismatch(format!("content hashes to {actual}")));
     }

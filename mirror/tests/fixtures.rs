@@ -8,10 +8,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mirror::reference::Reference;
 use mirror::{
     read_mirror, write_oci_layout, write_tree, Image, LayoutKind, Mirror, MirrorError, TreeEntry,
 };
+use oci::Written;
 
 const LAYOUTS: [(&str, LayoutKind); 4] = [
     ("oc-mirror", LayoutKind::OcFile),
@@ -55,7 +55,7 @@ fn oc_as_original(i: &Image) -> Key {
         .source
         .as_deref()
         .unwrap_or_else(|| panic!("{} has no source", i.repository));
-    let r = Reference::parse(source);
+    let r = Written::parse(source).unwrap_or_else(|e| panic!("{source}: {e}"));
     let mut k = key(i);
     k.0 = r.path.to_string();
     k.1 = r.tag.map(|t| vec![t.to_string()]).unwrap_or_default();
@@ -100,7 +100,7 @@ fn all_layouts_read_to_the_same_images_and_blobs() {
         .iter()
         .find(|i| i.digest == FLUENTD)
         .unwrap();
-    assert_eq!(fluentd.media_type, mirror::manifest::DOCKER_LIST);
+    assert_eq!(fluentd.media_type, oci::media_type::DOCKER_LIST);
     assert_eq!(fluentd.blobs[0], FLUENTD);
     assert_eq!(
         fluentd.blobs.len(),

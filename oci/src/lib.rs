@@ -31,4 +31,4 @@ pub use manifest::{
 };
 pub use name::{NameError, NameKind, Problem};
 pub use platform::{PlatformError, PlatformSpec};
-pub use reference::{Reference, ReferenceError, TagOrDigest, TagOrDigestError};
+pub use reference::{Reference, ReferenceError, TagOrDigest, TagOrDigestError, Written};

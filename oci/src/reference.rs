@@ -9,6 +9,9 @@
 //!   `docker.io/library/ubuntu`;
 //! - a bare 64-hex-digit string is an image ID, not a name, and is refused.
 //!
+//! [`Written`] splits and checks a reference the same way without normalising it, for
+//! callers that must keep what a mirror or a user wrote (`busybox` stays `busybox`).
+//!
 //! No tag is added when none is given (distribution's `TagNameOnly` is a separate step
 //! that ferry does not take: a missing tag is a decision for the caller).
 //!
@@ -82,82 +85,163 @@ impl ReferenceError {
     }
 }
 
-impl Reference {
-    /// Parses and normalises a reference (see the module documentation).
-    pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
-        if text.is_empty() {
-            return Err(ReferenceError::Empty);
+/// A reference split as written: host, path, tag and digest checked exactly as
+/// [`Reference::parse`] checks them, but nothing normalised: no `docker.io` is added where
+/// no host is written, no `library/`, and `index.docker.io` stays as it is.
+///
+/// For callers that record, compare or map references as a mirror or a user wrote them:
+/// what a bundle records and where an image goes must not change with the spelling ferry
+/// would have chosen. [`Reference::parse`] of the same text is the reference it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<'a> {
+    /// The registry host with its port, when the reference names one.
+    pub host: Option<&'a str>,
+    /// The repository path as written (`busybox`, not `library/busybox`).
+    pub path: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<Digest>,
+}
+
+/// The parts of a reference before they are checked beyond their grammar's shape: the
+/// host and the path's grammar are checked; the path's length, the tag and the digest not
+/// yet, so that each caller checks the length of the path it keeps, in the same order.
+struct Pieces<'a> {
+    host: Option<&'a str>,
+    path: &'a str,
+    /// Byte offset of the path in the text.
+    path_at: usize,
+    tag: Option<(&'a str, usize)>,
+    digest: Option<(&'a str, usize)>,
+}
+
+fn pieces(text: &str) -> Result<Pieces<'_>, ReferenceError> {
+    if text.is_empty() {
+        return Err(ReferenceError::Empty);
+    }
+    if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(ReferenceError::ImageId { text: text.into() });
+    }
+    // Neither name nor tag can hold `@`: the first one starts the digest.
+    let (name_and_tag, digest) = match text.split_once('@') {
+        Some((n, d)) => (n, Some((d, n.len() + 1))),
+        None => (text, None),
+    };
+    let (host, rest, path_at) = match name_and_tag.split_once('/') {
+        Some((first, rest)) if marks_host(first) => {
+            if let Some(p) = name::host_problem(first) {
+                return Err(ReferenceError::name(text, NameKind::Host, p));
+            }
+            (Some(first), rest, first.len() + 1)
         }
-        if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(ReferenceError::ImageId { text: text.into() });
+        _ => (None, name_and_tag, 0),
+    };
+    // A path holds no `:`, so the first one after the host starts the tag.
+    let (path, tag) = match rest.split_once(':') {
+        Some((p, t)) => (p, Some((t, path_at + p.len() + 1))),
+        None => (rest, None),
+    };
+    if let Some((at, problem)) = name::repository_problem(path) {
+        // The length is checked by the caller, on the path it keeps.
+        if !matches!(problem, Problem::RepositoryTooLong { .. }) {
+            return Err(ReferenceError::name(
+                text,
+                NameKind::Repository,
+                (path_at + at, problem),
+            ));
         }
-        // Neither name nor tag can hold `@`: the first one starts the digest.
-        let (name_and_tag, digest_part) = match text.split_once('@') {
-            Some((n, d)) => (n, Some((d, n.len() + 1))),
-            None => (text, None),
-        };
-        let (host, rest, rest_at) = match name_and_tag.split_once('/') {
-            Some((first, rest)) if marks_host(first) => {
-                if let Some(p) = name::host_problem(first) {
-                    return Err(ReferenceError::name(text, NameKind::Host, p));
+    }
+    Ok(Pieces {
+        host,
+        path,
+        path_at,
+        tag,
+        digest,
+    })
+}
+
+impl<'a> Pieces<'a> {
+    fn checked_tag(&self, text: &str) -> Result<Option<&'a str>, ReferenceError> {
+        match self.tag {
+            None => Ok(None),
+            Some((t, at)) => match name::tag_problem(t) {
+                Some((i, problem)) => {
+                    Err(ReferenceError::name(text, NameKind::Tag, (at + i, problem)))
                 }
-                let host = if first == DOCKER_HUB_LEGACY {
-                    DOCKER_HUB
-                } else {
-                    first
-                };
-                (host, rest, first.len() + 1)
-            }
-            _ => (DOCKER_HUB, name_and_tag, 0),
-        };
-        // A path holds no `:`, so the first one after the host starts the tag.
-        let (written_path, tag) = match rest.split_once(':') {
-            Some((p, t)) => (p, Some((t, rest_at + p.len() + 1))),
-            None => (rest, None),
-        };
-        if let Some((at, problem)) = name::repository_problem(written_path) {
-            // The length is checked below, on the path as normalised.
-            if !matches!(problem, Problem::RepositoryTooLong { .. }) {
-                return Err(ReferenceError::name(
-                    text,
-                    NameKind::Repository,
-                    (rest_at + at, problem),
-                ));
-            }
+                None => Ok(Some(t)),
+            },
         }
-        let path = if host == DOCKER_HUB && !written_path.contains('/') {
-            format!("{OFFICIAL_NAMESPACE}/{written_path}")
-        } else {
-            written_path.to_owned()
-        };
-        if path.len() > REPOSITORY_MAX {
-            let added = path.len() - written_path.len();
+    }
+
+    fn checked_digest(&self, text: &str) -> Result<Option<Digest>, ReferenceError> {
+        match self.digest {
+            None => Ok(None),
+            Some((d, at)) => Digest::parse(d)
+                .map(Some)
+                .map_err(|source| ReferenceError::Digest {
+                    text: quoted(text),
+                    at: at + source.at(),
+                    source,
+                }),
+        }
+    }
+}
+
+impl<'a> Written<'a> {
+    /// Splits and checks `text` (see [`Reference::parse`] for what is refused); the path's
+    /// 255-character limit applies to the path as written.
+    pub fn parse(text: &'a str) -> Result<Written<'a>, ReferenceError> {
+        let p = pieces(text)?;
+        if p.path.len() > REPOSITORY_MAX {
             return Err(ReferenceError::name(
                 text,
                 NameKind::Repository,
                 (
-                    rest_at + REPOSITORY_MAX.saturating_sub(added),
+                    p.path_at + REPOSITORY_MAX,
+                    Problem::RepositoryTooLong { len: p.path.len() },
+                ),
+            ));
+        }
+        Ok(Written {
+            host: p.host,
+            path: p.path,
+            tag: p.checked_tag(text)?,
+            digest: p.checked_digest(text)?,
+        })
+    }
+}
+
+/// A one-component path on Docker Hub is an official image, in `library/`.
+fn normalized_path(host: &str, written: &str) -> String {
+    if host == DOCKER_HUB && !written.contains('/') {
+        format!("{OFFICIAL_NAMESPACE}/{written}")
+    } else {
+        written.to_owned()
+    }
+}
+
+impl Reference {
+    /// Parses and normalises a reference (see the module documentation).
+    pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
+        let p = pieces(text)?;
+        let host = match p.host {
+            // Docker Hub's old name is normalised; no host at all is Docker Hub.
+            None | Some(DOCKER_HUB_LEGACY) => DOCKER_HUB,
+            Some(h) => h,
+        };
+        let path = normalized_path(host, p.path);
+        if path.len() > REPOSITORY_MAX {
+            let added = path.len() - p.path.len();
+            return Err(ReferenceError::name(
+                text,
+                NameKind::Repository,
+                (
+                    p.path_at + REPOSITORY_MAX.saturating_sub(added),
                     Problem::RepositoryTooLong { len: path.len() },
                 ),
             ));
         }
-        let tag = match tag {
-            None => None,
-            Some((t, at)) => {
-                if let Some((i, problem)) = name::tag_problem(t) {
-                    return Err(ReferenceError::name(text, NameKind::Tag, (at + i, problem)));
-                }
-                Some(t.to_owned())
-            }
-        };
-        let digest = match digest_part {
-            None => None,
-            Some((d, at)) => Some(Digest::parse(d).map_err(|source| ReferenceError::Digest {
-                text: quoted(text),
-                at: at + source.at(),
-                source,
-            })?),
-        };
+        let tag = p.checked_tag(text)?.map(str::to_owned);
+        let digest = p.checked_digest(text)?;
         Ok(Reference {
             host: host.to_owned(),
             path,
@@ -427,6 +511,57 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn written_keeps_the_spelling_and_checks_the_same() {
+        let d = Digest::of(b"x");
+        let text = format!("busybox:1@{d}");
+        let w = Written::parse(&text).unwrap();
+        assert_eq!(
+            w,
+            Written {
+                host: None,
+                path: "busybox",
+                tag: Some("1"),
+                digest: Some(d)
+            }
+        );
+        let w = Written::parse("index.docker.io/debian").unwrap();
+        assert_eq!((w.host, w.path), (Some("index.docker.io"), "debian"));
+        let w = Written::parse("localhost:5000/a/b:t").unwrap();
+        assert_eq!(
+            (w.host, w.path, w.tag),
+            (Some("localhost:5000"), "a/b", Some("t"))
+        );
+        // Refused as Reference::parse refuses, with the same error.
+        for bad in [
+            "",
+            "quay.io/ns/ab-:1",
+            "a:",
+            "a@sha256:abc",
+            "a@sha512:00",
+            "foo_bar.com/x",
+        ] {
+            assert_eq!(
+                Written::parse(bad).unwrap_err(),
+                Reference::parse(bad).unwrap_err(),
+                "{bad:?}"
+            );
+        }
+        // The length limit is on the path kept: as written, 248 characters fit; normalised,
+        // `library/` takes them past 255.
+        let long = "a".repeat(248);
+        assert_eq!(Written::parse(&long).unwrap().path, long);
+        assert!(Reference::parse(&long).is_err());
+        assert!(matches!(
+            Written::parse(&"a".repeat(256)),
+            Err(ReferenceError::Name {
+                at: 255,
+                problem: Problem::RepositoryTooLong { len: 256 },
+                ..
+            })
+        ));
     }
 
     #[test]

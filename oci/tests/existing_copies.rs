@@ -4,7 +4,7 @@
 //! copies drifted, the answer chosen, with the copy that answered otherwise named.
 
 use oci::name::{check_host, check_path_component, check_repository, check_tag, is_repository};
-use oci::{Digest, DigestError, Reference, TagOrDigest};
+use oci::{Digest, DigestError, Reference, TagOrDigest, Written};
 
 /// format-spec `digest.rs` round_trips_and_rejects_other_spellings: unchanged.
 #[test]
@@ -74,12 +74,17 @@ fn registry_client_names() {
     assert!(TagOrDigest::parse(&sha512).is_err());
 }
 
-/// mirror `reference.rs` splits_references / qualifies_sources. Same hosts, paths and tags;
-/// what changed: Docker Hub defaults are applied (`ns/name` is `docker.io/ns/name`, as
-/// mirror's `qualify_source` already did) and digests are checked (mirror kept
-/// `sha256:abc` as text).
+/// mirror `reference.rs` splits_references / qualifies_sources. mirror splits with
+/// [`Written`] (nothing normalised, as its copy did): same hosts, paths and tags; what
+/// changed is that digests are checked (mirror kept `sha256:abc` as text). [`Reference`]
+/// gives what `qualify_source` added for names without a host.
 #[test]
 fn mirror_references() {
+    let w = Written::parse("ns/name").unwrap();
+    assert_eq!((w.host, w.path), (None, "ns/name"));
+    let w = Written::parse("example.com").unwrap();
+    assert_eq!((w.host, w.path), (None, "example.com"));
+    assert!(Written::parse("localhost:5000/a/b@sha256:abc").is_err());
     let r = Reference::parse("registry.redhat.io/openshift4/ose-cli:v4.14").unwrap();
     assert_eq!(
         (r.host(), r.path(), r.tag()),
@@ -147,8 +152,11 @@ fn replay_components_follow_the_one_grammar() {
     for host in ["a..b", "-a", "a:b:c", "[zz]", "::1"] {
         assert!(check_host(host).is_err(), "{host}");
     }
-    // SourceRef: registries and paths as replay split them, except that a Docker Hub
-    // official image gains `library/` (replay kept `busybox`).
+    // SourceRef: registries and paths as replay split them. replay splits with `Written`,
+    // so `busybox` stays `busybox` (destinations do not move); normalised, a Docker Hub
+    // official image gains `library/`.
+    let w = Written::parse("busybox:1").unwrap();
+    assert_eq!((w.host, w.path, w.tag), (None, "busybox", Some("1")));
     let r = Reference::parse("registry.example.com:5000/my-operator/my-operator-index:v1").unwrap();
     assert_eq!(
         (r.host(), r.path(), r.tag()),

@@ -60,10 +60,11 @@ fn add(base: &mut Base, path: &Path) -> Result<(), String> {
 
 /// The repository path of an original reference (`registry.redhat.io/a/b:tag` → `a/b`),
 /// where a push of the base put the image's blobs; none when it is not a reference.
+/// As written (`busybox` stays `busybox`), because push maps the path as written.
 fn repository_path(reference: &str) -> Option<String> {
-    oci::Reference::parse(reference)
+    oci::Written::parse(reference)
         .ok()
-        .map(|r| r.path().to_owned())
+        .map(|r| r.path.to_owned())
 }
 
 #[cfg(test)]
@@ -85,6 +86,7 @@ mod tests {
             repository_path("library/busybox:1").as_deref(),
             Some("library/busybox")
         );
+        assert_eq!(repository_path("busybox:1").as_deref(), Some("busybox"));
         assert_eq!(repository_path("not a reference"), None);
     }
 }

@@ -153,15 +153,17 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, PackError> {
     // this host and this path.
     let mut parts = o.split('/');
     let host = parts.next().unwrap_or_default();
-    if !oci::name::marks_host(host) || !oci::name::is_host(host) {
+    // The host and path grammars are oci's (the distribution spec's), as push reads them.
+    if !(oci::name::marks_host(host) && oci::name::is_host(host)) {
         return Err(bad(&format!(
             "{host:?} is not a registry host (a host has a '.' or a ':port', or is localhost)"
         )));
     }
     for c in parts {
-        if oci::name::check_path_component(c).is_err() {
+        if let Err(e) = oci::name::check_path_component(c) {
             return Err(bad(&format!(
-                "{c:?} is not a valid repository path component"
+                "{c:?} is not a valid repository path component: {}",
+                e.problem
             )));
         }
     }
@@ -239,6 +241,7 @@ mod tests {
             "quay.io/Org",
             "quay.io//x",
             "a b.io",
+            "quay.io/ab-",
         ] {
             let e = apply_origin(&mut mirror_of(Vec::new()), bad).unwrap_err();
             assert!(e.to_string().contains("--origin"), "{bad}: {e}");

@@ -9,23 +9,17 @@ use crate::auth::Scopes;
 use crate::credentials::Credentials;
 use crate::endpoint::{display_url, with_query};
 use crate::error::{RegistryError, Result};
-use crate::reference::{is_repository, Digest, Reference, REPOSITORY_RULE, TAG_RULE};
 use crate::retry::RetryPolicy;
 use crate::transport::{Body, Request, Transport};
+use oci::name::{REPOSITORY_RULE, TAG_RULE};
+use oci::{media_type, Digest, TagOrDigest, TagOrDigestError};
 
 /// The manifest media types asked for (`Accept`) when checking or fetching a manifest:
 /// OCI manifests and indexes (image-spec `media-types.md`), docker schema 2 manifests and
 /// lists, and docker schema 1 so that old content is still found.
-pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    "application/vnd.docker.distribution.manifest.v1+json",
-];
+pub const MANIFEST_MEDIA_TYPES: &[&str] = &media_type::MANIFEST_TYPES;
 
-/// The largest manifest fetched. distribution refuses manifests over 4 MiB; twice that
+/// The largest manifest fetched (this client's policy). distribution refuses manifests over 4 MiB; twice that
 /// leaves room for registries that allow more without letting a server fill memory.
 pub const MAX_MANIFEST_BYTES: usize = 8 * 1024 * 1024;
 
@@ -178,33 +172,39 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Everything that goes into a URL path is checked against the distribution spec's grammar
+/// first (oci's), so a name can never smuggle `..`, `?` or `#` into a request.
 pub(crate) fn check_repository(repo: &str) -> Result<()> {
-    if is_repository(repo) {
-        Ok(())
-    } else {
-        Err(RegistryError::InvalidName {
-            what: "repository name",
-            value: repo.chars().take(300).collect(),
-            rule: REPOSITORY_RULE,
-        })
-    }
+    oci::name::check_repository(repo).map_err(|e| RegistryError::InvalidName {
+        what: "repository name",
+        value: repo.chars().take(300).collect(),
+        reason: format!(
+            "{} (at byte {}; expected {REPOSITORY_RULE})",
+            e.problem, e.at
+        ),
+    })
 }
 
-fn check_reference(reference: &str) -> Result<Reference> {
-    Reference::parse(reference).ok_or_else(|| RegistryError::InvalidName {
+/// The `<reference>` of a manifest URL: a tag, or a digest (sha256; sha512 is refused by
+/// name).
+fn check_reference(reference: &str) -> Result<TagOrDigest> {
+    TagOrDigest::parse(reference).map_err(|e| RegistryError::InvalidName {
         what: "tag or digest",
         value: reference.chars().take(300).collect(),
-        rule: TAG_RULE,
+        reason: match e {
+            TagOrDigestError::Tag(e) => format!(
+                "{} (at byte {}; expected a tag, {TAG_RULE}, or a digest)",
+                e.problem, e.at
+            ),
+            TagOrDigestError::Digest(e) => e.to_string(),
+            other => other.to_string(),
+        },
     })
 }
 
 /// `Content-Type` without parameters (`; charset=utf-8`).
 fn media_type_of(content_type: Option<&str>) -> String {
-    content_type
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
+    media_type::without_parameters(content_type.unwrap_or_default()).to_owned()
 }
 
 impl Client {
@@ -288,7 +288,7 @@ impl Client {
             &with_query(
                 &self.url(&format!("/v2/{dst_repo}/blobs/uploads/")),
                 "mount",
-                digest.as_str(),
+                &digest.to_string(),
             ),
             "from",
             from_repo,
@@ -335,27 +335,23 @@ impl Client {
     ) -> Result<Digest> {
         check_repository(repo)?;
         let reference = check_reference(reference)?;
-        let url = self.url(&format!("/v2/{repo}/manifests/{}", reference.as_str()));
-        let digest = match &reference {
-            Reference::Digest(d) => {
-                let actual = d.recompute(bytes);
-                if &actual != d {
-                    return Err(RegistryError::DigestMismatch {
-                        method: "PUT".into(),
-                        url: display_url(&url),
-                        expected: d.clone(),
-                        actual: format!("{actual} (the bytes given, not sent)"),
-                    });
-                }
-                actual
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let digest = Digest::of(bytes);
+        if let TagOrDigest::Digest(d) = &reference {
+            if &digest != d {
+                return Err(RegistryError::DigestMismatch {
+                    method: "PUT".into(),
+                    url: display_url(&url),
+                    expected: *d,
+                    actual: format!("{digest} (the bytes given, not sent)"),
+                });
             }
-            Reference::Tag(_) => Digest::sha256(bytes),
-        };
+        }
         if media_type.is_empty() || media_type.bytes().any(|b| b.is_ascii_control()) {
             return Err(RegistryError::InvalidName {
                 what: "media type",
                 value: media_type.chars().take(300).collect(),
-                rule: "a non-empty media type such as application/vnd.oci.image.manifest.v1+json",
+                reason: "expected a non-empty media type such as application/vnd.oci.image.manifest.v1+json".into(),
             });
         }
         let scopes = Scopes::push(repo);
@@ -379,7 +375,7 @@ impl Client {
         let scopes = Scopes::pull(repo);
         let mut req = Request::new(
             "HEAD",
-            self.url(&format!("/v2/{repo}/manifests/{}", reference.as_str())),
+            self.url(&format!("/v2/{repo}/manifests/{reference}")),
             Some(scopes.clone()),
         )
         .header("accept", MANIFEST_MEDIA_TYPES.join(", "));
@@ -393,15 +389,15 @@ impl Client {
             .header("docker-content-digest")
             .and_then(|v| Digest::parse(v.trim()).ok());
         let digest = match (&reference, header_digest) {
-            (Reference::Digest(d), _) => {
+            (TagOrDigest::Digest(d), _) => {
                 resp.check_digest(d)?;
-                d.clone()
+                *d
             }
-            (Reference::Tag(_), Some(d)) => d,
+            (TagOrDigest::Tag(_), Some(d)) => d,
             // No digest header for a tag: fetch the manifest and hash it.
-            (Reference::Tag(_), None) => {
+            (TagOrDigest::Tag(_), None) => {
                 return Ok(self
-                    .get_manifest(repo, reference.as_str())?
+                    .get_manifest(repo, &reference.to_string())?
                     .map(|m| ManifestInfo {
                         size: m.bytes.len() as u64,
                         digest: m.digest,
@@ -429,7 +425,7 @@ impl Client {
         let scopes = Scopes::pull(repo);
         let mut req = Request::new(
             "GET",
-            self.url(&format!("/v2/{repo}/manifests/{}", reference.as_str())),
+            self.url(&format!("/v2/{repo}/manifests/{reference}")),
             Some(scopes.clone()),
         )
         .header("accept", MANIFEST_MEDIA_TYPES.join(", "));
@@ -445,21 +441,17 @@ impl Client {
                 "the manifest is larger than {MAX_MANIFEST_BYTES} bytes"
             )));
         }
-        let digest = match &reference {
-            Reference::Digest(d) => {
-                let actual = d.recompute(&resp.body);
-                if &actual != d {
-                    return Err(RegistryError::DigestMismatch {
-                        method: "GET".into(),
-                        url: resp.shown_url(),
-                        expected: d.clone(),
-                        actual: format!("{actual} (hash of the bytes received)"),
-                    });
-                }
-                actual
+        let digest = Digest::of(&resp.body);
+        if let TagOrDigest::Digest(d) = &reference {
+            if &digest != d {
+                return Err(RegistryError::DigestMismatch {
+                    method: "GET".into(),
+                    url: resp.shown_url(),
+                    expected: *d,
+                    actual: format!("{digest} (hash of the bytes received)"),
+                });
             }
-            Reference::Tag(_) => Digest::sha256(&resp.body),
-        };
+        }
         resp.check_digest(&digest)?;
         Ok(Some(Manifest {
             digest,
@@ -483,7 +475,7 @@ mod tests {
     fn names_are_checked_before_any_request() {
         // Port 9 (discard) on loopback: nothing may be sent, so nothing must listen.
         let client = Client::new(Config::new("127.0.0.1:9")).unwrap();
-        let d = Digest::sha256(b"x");
+        let d = Digest::of(b"x");
         for bad in ["../etc", "A", "a?b=c", ""] {
             let e = client.blob_exists(bad, &d).unwrap_err();
             assert!(matches!(e, RegistryError::InvalidName { .. }), "{e}");
@@ -493,13 +485,32 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, RegistryError::InvalidName { .. }), "{e}");
         let e = client
-            .put_manifest("a", Digest::sha256(b"other").as_str(), "t", b"{}")
+            .put_manifest("a", &Digest::of(b"other").to_string(), "t", b"{}")
             .unwrap_err();
         assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
         let e = client
             .put_manifest("a", "t", "bad\ntype", b"{}")
             .unwrap_err();
         assert!(matches!(e, RegistryError::InvalidName { .. }), "{e}");
+        // The reason is said: which byte breaks which rule, and sha512 by name (this
+        // client verified sha512 digests before it used oci's; ferry carries sha256 only).
+        let e = client.blob_exists("ns/ab-", &d).unwrap_err().to_string();
+        assert!(
+            e.contains("at byte 5") && e.contains("repository name"),
+            "{e}"
+        );
+        let sha512 = format!("sha512:{}", "a".repeat(128));
+        for e in [
+            client.get_manifest("a", &sha512).unwrap_err(),
+            client.manifest_exists("a", &sha512).unwrap_err(),
+            client.put_manifest("a", &sha512, "t", b"{}").unwrap_err(),
+        ] {
+            assert!(matches!(e, RegistryError::InvalidName { .. }), "{e}");
+            assert!(
+                e.to_string().contains("sha512 digests are not supported"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::reference::Digest;
+use oci::Digest;
 
 /// One entry of a registry's `{"errors":[…]}` body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -271,12 +271,13 @@ pub enum RegistryError {
         actual: u64,
     },
 
-    /// A repository name, tag or digest that cannot be put in a request.
-    #[error("{value:?} is not a valid {what} ({rule})")]
+    /// A repository name, tag or digest that cannot be put in a request: `reason` says
+    /// what breaks the grammar and where.
+    #[error("{value:?} is not a valid {what}: {reason}")]
     InvalidName {
         what: &'static str,
         value: String,
-        rule: &'static str,
+        reason: String,
     },
 
     /// The registry's host name does not resolve (checked before the first request).

@@ -36,7 +36,6 @@ pub mod credentials;
 mod endpoint;
 pub mod error;
 mod probe;
-mod reference;
 pub mod registries_conf;
 mod retry;
 mod transport;
@@ -48,6 +47,8 @@ pub use client::{
 };
 pub use credentials::{CredentialSource, Credentials};
 pub use error::{RegistryError, RemoteError, RemoteErrors, Result};
-pub use reference::{BadDigest, Digest};
+/// Digests are oci's (sha256 only: a sha512 digest is refused by name wherever one is
+/// parsed), so the digests a caller has are the ones it passes here.
+pub use oci::Digest;
 pub use retry::RetryPolicy;
 pub use upload::UploadReport;

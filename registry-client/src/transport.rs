@@ -15,8 +15,8 @@ use crate::client::Config;
 use crate::credentials::Credentials;
 use crate::endpoint::{display_url, join_location, Origin, Scheme};
 use crate::error::{decode_error_body, excerpt, is_transient_status, RegistryError, Result};
-use crate::reference::Digest;
 use crate::retry::{parse_retry_after, Backoff, RetryPolicy};
+use oci::Digest;
 
 /// Error bodies, token answers: anything longer is cut (and the connection dropped).
 pub(crate) const SMALL_BODY: usize = 64 * 1024;
@@ -143,19 +143,20 @@ impl Response {
     }
 
     /// Checks `Docker-Content-Digest` against the digest asked for, when it is sent with
-    /// the same algorithm.
+    /// the same algorithm (a registry may report another algorithm's digest of the same
+    /// bytes, which cannot be compared).
     pub(crate) fn check_digest(&self, expected: &Digest) -> Result<()> {
         let same_algorithm =
             |actual: &str| actual.split_once(':').map(|(a, _)| a) == Some(expected.algorithm());
         match self.header("docker-content-digest").map(str::trim) {
             Some(actual)
-                if actual != expected.as_str()
+                if actual != expected.to_string()
                     && (same_algorithm(actual) || !actual.contains(':')) =>
             {
                 Err(RegistryError::DigestMismatch {
                     method: self.method.to_owned(),
                     url: self.shown_url(),
-                    expected: expected.clone(),
+                    expected: *expected,
                     actual: excerpt(actual.as_bytes()),
                 })
             }
@@ -445,13 +446,13 @@ impl Transport {
                 }
                 if let Some(source) = guard.failure.take() {
                     return Err(RegistryError::BlobRead {
-                        digest: (*digest).clone(),
+                        digest: **digest,
                         source,
                     });
                 }
                 if guard.ended_early {
                     return Err(RegistryError::BlobLength {
-                        digest: (*digest).clone(),
+                        digest: **digest,
                         expected: *len,
                         actual: guard.sent,
                     });

@@ -20,9 +20,9 @@ use crate::auth::Scopes;
 use crate::client::{check_repository, Client};
 use crate::endpoint::{display_url, with_query, Origin, Scheme};
 use crate::error::{is_transient_status, RegistryError, Result};
-use crate::reference::Digest;
 use crate::retry::Backoff;
 use crate::transport::{Body, Request, Response};
+use oci::Digest;
 
 /// Bodies at least this large are sent with `Expect: 100-continue`, so a registry or proxy
 /// that refuses them (401, 404, 413) says so before the bytes go out.
@@ -41,9 +41,9 @@ pub struct UploadReport {
 
 /// Why one try of an upload ended without the blob.
 enum Failure {
-    /// Start over after a backoff wait.
+    /// Start over after a backoff wait. Boxed so that a `Result<_, Failure>` stays small.
     Restart {
-        error: RegistryError,
+        error: Box<RegistryError>,
         retry_after: Option<Duration>,
     },
     /// 413: the body was too large for something on the way.
@@ -94,7 +94,7 @@ impl Client {
                     report.restarts += 1;
                     continue;
                 }
-                Err(Failure::Restart { error, retry_after }) => (error, retry_after),
+                Err(Failure::Restart { error, retry_after }) => (*error, retry_after),
             };
             if matches!(error, RegistryError::Unauthorized { .. }) {
                 // The token lapsed during a long body: the challenge was learnt, go again once.
@@ -151,7 +151,10 @@ impl Client {
         req.retry = false;
         let transient = |error: RegistryError, retry_after| {
             if error.is_transient() {
-                Failure::Restart { error, retry_after }
+                Failure::Restart {
+                    error: Box::new(error),
+                    retry_after,
+                }
             } else {
                 Failure::Fatal(error)
             }
@@ -169,7 +172,7 @@ impl Client {
         let open_reader = |open: &mut F| {
             open().map_err(|source| {
                 Failure::Fatal(RegistryError::BlobRead {
-                    digest: digest.clone(),
+                    digest: *digest,
                     source,
                 })
             })
@@ -181,7 +184,7 @@ impl Client {
                 let mut reader = open_reader(open)?;
                 let mut req = Request::new(
                     "PUT",
-                    with_query(&location, "digest", digest.as_str()),
+                    with_query(&location, "digest", &digest.to_string()),
                     Some(scopes.clone()),
                 )
                 .header("content-type", "application/octet-stream")
@@ -240,7 +243,7 @@ impl Client {
         }
         let mut req = Request::new(
             "PUT",
-            with_query(&location, "digest", digest.as_str()),
+            with_query(&location, "digest", &digest.to_string()),
             Some(scopes),
         );
         // Not retried here: a PUT that reached the registry cannot be told from one that
@@ -291,7 +294,7 @@ impl Client {
             Failure::TooLarge(error)
         } else if dead_session {
             Failure::Restart {
-                error,
+                error: Box::new(error),
                 retry_after: None,
             }
         } else if is_transient_status(resp.status) || resp.status == 416 {
@@ -323,7 +326,7 @@ impl Client {
                 Failure::Fatal(error)
             }
             RegistryError::Unauthorized { .. } => Failure::Restart {
-                error,
+                error: Box::new(error),
                 retry_after: None,
             },
             e if e.is_transient()
@@ -334,7 +337,7 @@ impl Client {
             {
                 self.cancel(repo, location);
                 Failure::Restart {
-                    error: e,
+                    error: Box::new(e),
                     retry_after,
                 }
             }

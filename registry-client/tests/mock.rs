@@ -75,7 +75,7 @@ fn relative_location_with_query_gets_the_digest_appended() {
     assert_eq!(put.header("content-length"), Some("5000"));
     assert_eq!(put.header("content-type"), Some("application/octet-stream"));
     assert_eq!(put.header("transfer-encoding"), None);
-    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+    assert_eq!(mini.lock().unwrap().blobs[&d.to_string()], data);
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn out_of_range_patch_restarts_the_blob_in_a_new_session() {
         .upload_blob("ns/app", &d, data.len() as u64, reader_of(&data))
         .unwrap();
     assert_eq!((report.restarts, report.chunked), (1, true));
-    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+    assert_eq!(mini.lock().unwrap().blobs[&d.to_string()], data);
     let reqs = server.requests();
     // The dead session was cancelled; the new one got three ranged chunks.
     assert!(reqs
@@ -167,7 +167,7 @@ fn body_too_large_falls_back_to_chunks() {
         .upload_blob("ns/big", &d, data.len() as u64, reader_of(&data))
         .unwrap();
     assert!(report.chunked);
-    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+    assert_eq!(mini.lock().unwrap().blobs[&d.to_string()], data);
     let reqs = server.requests();
     // The refused PUT asked for 100-continue, so its 5 MiB were never sent.
     let refused = reqs.iter().find(|r| r.method == "PUT").unwrap();
@@ -196,7 +196,7 @@ fn reset_in_the_middle_of_a_body_restarts_the_blob() {
         .unwrap();
     assert_eq!(report.restarts, 1);
     assert_eq!(opened, 2, "a fresh reader for the restart");
-    assert_eq!(mini.lock().unwrap().blobs[d.as_str()], data);
+    assert_eq!(mini.lock().unwrap().blobs[&d.to_string()], data);
     // Before starting over, the client asked whether the blob had arrived anyway.
     assert!(server.count("HEAD", "/v2/ns/app/blobs/sha256:") >= 1);
 }
@@ -214,7 +214,7 @@ fn dead_session_restarts_the_blob() {
         .upload_blob("ns/app", &d, data.len() as u64, reader_of(&data))
         .unwrap();
     assert_eq!(report.restarts, 1);
-    assert!(mini.lock().unwrap().blobs.contains_key(d.as_str()));
+    assert!(mini.lock().unwrap().blobs.contains_key(&d.to_string()));
 }
 
 #[test]
@@ -342,9 +342,9 @@ fn registry_digest_that_disagrees_is_an_error() {
     let server = MockServer::start(|req| match req.method.as_str() {
         "POST" => Reply::status(202).header("location", "/v2/ns/app/blobs/uploads/u"),
         "PUT" if req.path().contains("/manifests/") => {
-            Reply::status(201).header("docker-content-digest", sha256(b"other").as_str())
+            Reply::status(201).header("docker-content-digest", sha256(b"other").to_string())
         }
-        "PUT" => Reply::status(201).header("docker-content-digest", sha256(b"other").as_str()),
+        "PUT" => Reply::status(201).header("docker-content-digest", sha256(b"other").to_string()),
         "GET" => Reply::status(200)
             .header("content-type", OCI_MANIFEST)
             .body(b"{\"tampered\":true}"),
@@ -361,7 +361,7 @@ fn registry_digest_that_disagrees_is_an_error() {
     assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
     // A manifest fetched by digest is hashed: a registry cannot substitute one.
     let e = client
-        .get_manifest("ns/app", sha256(b"{}").as_str())
+        .get_manifest("ns/app", &sha256(b"{}").to_string())
         .unwrap_err();
     assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
 }

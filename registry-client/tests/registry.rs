@@ -113,12 +113,12 @@ fn push_mount_and_read_back_with_skopeo() {
     assert_eq!(info.media_type, OCI_MANIFEST);
     assert_eq!(info.size, manifest.len() as u64);
     let by_digest = client
-        .manifest_exists("ferry/app", digest.as_str())
+        .manifest_exists("ferry/app", &digest.to_string())
         .unwrap()
         .unwrap();
     assert_eq!(by_digest, info);
     let fetched = client
-        .get_manifest("ferry/app", digest.as_str())
+        .get_manifest("ferry/app", &digest.to_string())
         .unwrap()
         .unwrap();
     assert_eq!(fetched.bytes, manifest);
@@ -136,7 +136,7 @@ fn push_mount_and_read_back_with_skopeo() {
     client
         .put_manifest(
             "ferry/app",
-            index_digest.as_str(),
+            &index_digest.to_string(),
             OCI_INDEX,
             index.as_bytes(),
         )
@@ -146,7 +146,7 @@ fn push_mount_and_read_back_with_skopeo() {
     assert_eq!(skopeo_inspect(&registry, "ferry/app:v1", true), manifest);
     let inspected: serde_json::Value =
         serde_json::from_slice(&skopeo_inspect(&registry, "ferry/app:v1", false)).unwrap();
-    assert_eq!(inspected["Digest"], digest.as_str());
+    assert_eq!(inspected["Digest"], digest.to_string());
     assert_eq!(
         skopeo_inspect(&registry, "ferry/app:multi", true),
         index.as_bytes()

@@ -1,8 +1,17 @@
 //! Where each image goes: the destination repository is the prefix plus the image's
 //! original repository path, flattened to `--max-components` the way `oc image mirror`
 //! does for registries without nested repositories (Quay organisations, Harbor projects).
+//!
+//! Hosts, path components and original references are checked with oci's grammar (the
+//! distribution spec's), so a name no registry takes (`ab-`, `a..b`) is refused here,
+//! before anything is sent. Original references are split as written, never normalised:
+//! `busybox` goes to `PREFIX/busybox`, as it always did.
 
 use std::fmt;
+
+use oci::name::{check_host, check_path_component};
+use oci::reference::DOCKER_HUB;
+use oci::{Digest, Written};
 
 /// `[http://|https://]HOST[:PORT][/PREFIX]` as given to `--to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,18 +85,20 @@ impl Target {
                 "the registry address holds user information (user:password@); never put a password on the command line: give credentials in an auth file (--authfile FILE, or `podman login` / `docker login`)",
             ));
         }
-        if !registry
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-        {
-            return Err(bad(
-                "the registry host has characters a host name cannot have",
-            ));
+        // A host by its place in `--to`, so a name without `.` or `:port` (`h`) is one too.
+        if let Err(e) = check_host(registry) {
+            return Err(bad(&format!(
+                "the registry host is not valid: {} (at byte {})",
+                e.problem, e.at
+            )));
         }
         let prefix: Vec<String> = parts.map(str::to_owned).collect();
         for c in &prefix {
-            if !valid_component(c) {
-                return Err(bad(&format!("{c:?} is not a valid repository path component (lowercase letters, digits, '.', '_', '-')")));
+            if let Err(e) = check_path_component(c) {
+                return Err(bad(&format!(
+                    "{c:?} is not a valid repository path component: {}",
+                    e.problem
+                )));
             }
         }
         Ok(Target {
@@ -123,50 +134,30 @@ impl fmt::Display for Target {
     }
 }
 
-fn valid_component(c: &str) -> bool {
-    !c.is_empty()
-        && c.as_bytes()[0].is_ascii_alphanumeric()
-        && c.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-}
-
 /// An original reference split into its parts: `registry.redhat.io/openshift4/ose-x@sha256:…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRef {
     /// `registry.redhat.io`; `docker.io` when the reference names none.
     pub registry: String,
-    /// `openshift4/ose-x`.
+    /// `openshift4/ose-x`, as written: `busybox` stays `busybox` (no `library/`), so
+    /// destinations and mirror-set sources are what they always were.
     pub path: String,
     pub tag: Option<String>,
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 impl SourceRef {
-    pub fn parse(text: &str) -> SourceRef {
-        let (rest, digest) = match text.split_once('@') {
-            Some((r, d)) => (r, Some(d.to_owned())),
-            None => (text, None),
-        };
-        // A tag is after the last ':' that follows the last '/'.
-        let slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[slash..].rfind(':') {
-            Some(i) => (&rest[..slash + i], Some(rest[slash + i + 1..].to_owned())),
-            None => (rest, None),
-        };
-        let (registry, path) = match name.split_once('/') {
-            Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (first.to_owned(), path.to_owned())
-            }
-            _ => ("docker.io".to_owned(), name.to_owned()),
-        };
-        SourceRef {
-            registry,
-            path,
-            tag,
-            digest,
-        }
+    /// Splits and checks an original reference with oci's parser, without normalising it
+    /// (see [`SourceRef::path`]).
+    pub fn parse(text: &str) -> Result<SourceRef, MappingError> {
+        let w = Written::parse(text)
+            .map_err(|e| MappingError(format!("original reference {text:?}: {e}")))?;
+        Ok(SourceRef {
+            registry: w.host.unwrap_or(DOCKER_HUB).to_owned(),
+            path: w.path.to_owned(),
+            tag: w.tag.map(str::to_owned),
+            digest: w.digest,
+        })
     }
 
     /// `registry/path`, the form mirror sets use as `source`.
@@ -204,13 +195,19 @@ pub fn destination(
         parts.push(tail);
     }
     for p in &parts {
-        if !valid_component(p) {
+        if let Err(e) = check_path_component(p) {
             return Err(MappingError(format!(
-                "destination component {p:?} of {source_path:?} is not a valid repository name"
+                "destination component {p:?} of {source_path:?} is not a valid repository name: {}",
+                e.problem
             )));
         }
     }
     let repo = parts.join("/");
+    // replay's own rule, stricter than distribution's (since distribution/reference v0.6.0
+    // its 255 counts the path alone, which oci checks): containers/image, which the
+    // cluster's CRI-O pulls with, keeps a fork of the older parser (`docker/reference`
+    // `Parse`) that caps the whole `host/path` at 255, so a longer destination could be
+    // pushed and then never pulled.
     if target.registry.len() + 1 + repo.len() > 255 {
         return Err(MappingError(format!(
             "destination {}/{repo} is longer than 255 characters; use --max-components",
@@ -269,15 +266,102 @@ mod tests {
 
     #[test]
     fn source_refs() {
-        let s =
-            SourceRef::parse("registry.redhat.io/openshift4/ose-elasticsearch-proxy@sha256:abc");
+        let d = Digest::of(b"x");
+        let s = SourceRef::parse(&format!(
+            "registry.redhat.io/openshift4/ose-elasticsearch-proxy@{d}"
+        ))
+        .unwrap();
         assert_eq!(s.registry, "registry.redhat.io");
         assert_eq!(s.path, "openshift4/ose-elasticsearch-proxy");
-        assert_eq!(s.digest.as_deref(), Some("sha256:abc"));
-        let s = SourceRef::parse("registry.example.com:5000/my-operator/my-operator-index:v1");
+        assert_eq!(s.digest, Some(d));
+        let s =
+            SourceRef::parse("registry.example.com:5000/my-operator/my-operator-index:v1").unwrap();
         assert_eq!(s.registry, "registry.example.com:5000");
         assert_eq!(s.tag.as_deref(), Some("v1"));
-        assert_eq!(SourceRef::parse("library/busybox:1").registry, "docker.io");
+        assert_eq!(
+            SourceRef::parse("library/busybox:1").unwrap().registry,
+            "docker.io"
+        );
+        // Split as written, never normalised: the destination and the mirror-set source
+        // are what they were before references were oci's.
+        for (text, repository) in [
+            ("busybox", "docker.io/busybox"),
+            ("busybox:1", "docker.io/busybox"),
+            ("docker.io/busybox", "docker.io/busybox"),
+            ("index.docker.io/x/y", "index.docker.io/x/y"),
+            ("localhost:5000/a", "localhost:5000/a"),
+        ] {
+            assert_eq!(
+                SourceRef::parse(text).unwrap().repository(),
+                repository,
+                "{text}"
+            );
+        }
+        let t = Target::parse("quay.internal/org").unwrap();
+        let path = SourceRef::parse("busybox:1").unwrap().path;
+        assert_eq!(destination(&t, &path, 0).unwrap(), "org/busybox");
+        // What a registry refuses is refused here, with the reason.
+        for bad in [
+            "registry.redhat.io/x@sha256:abc",
+            "quay.io/a@sha512:00",
+            "quay.io/ns/ab-:1",
+            "quay.io/a:",
+        ] {
+            let e = SourceRef::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("original reference") && e.contains(bad), "{e}");
+        }
+        assert!(SourceRef::parse("quay.io/a@sha512:00")
+            .unwrap_err()
+            .to_string()
+            .contains("sha512 digests are not supported"));
+    }
+
+    /// Issue 10: replay's own component check took `ab-`, which the distribution grammar
+    /// (and format-spec's M10) refuses; a registry would refuse the push. Now one grammar.
+    #[test]
+    fn components_follow_the_distribution_grammar() {
+        for bad in ["ab-", "a..b", "a___b", "a.-b", "_a", "a_"] {
+            assert!(Target::parse(&format!("h/{bad}")).is_err(), "--to h/{bad}");
+            let e = destination(&Target::parse("h").unwrap(), &format!("org/{bad}"), 0)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        let e = Target::parse("h/ab-").unwrap_err().to_string();
+        assert!(
+            e.contains("\"ab-\" is not a valid repository path component")
+                && e.contains("ends with '-'"),
+            "{e}"
+        );
+        for ok in ["efk-mirror", "a__b", "a--b", "a.b_c"] {
+            assert_eq!(Target::parse(&format!("h/{ok}")).unwrap().prefix, [ok]);
+        }
+        // Hosts by the host grammar (replay took any of `[A-Za-z0-9-.:[]]`).
+        for bad in ["a..b", "-a", "a:b:c", "[zz]", "h:0", "h:99999"] {
+            assert!(Target::parse(bad).is_err(), "--to {bad}");
+        }
+        for ok in [
+            "h",
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "Registry.Internal:8443",
+        ] {
+            assert_eq!(Target::parse(ok).unwrap().registry, ok);
+        }
+    }
+
+    /// replay's own rule beyond the distribution grammar: `host/path` at most 255
+    /// characters, for containers/image (see `destination`).
+    #[test]
+    fn host_and_path_together_fit_in_255() {
+        let host = format!("{}.example", "h".repeat(200));
+        let t = Target::parse(&host).unwrap();
+        let path = "a".repeat(255 - host.len() - 1);
+        assert!(destination(&t, &path, 0).is_ok());
+        let e = destination(&t, &format!("{path}a"), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than 255 characters"), "{e}");
     }
 
     #[test]

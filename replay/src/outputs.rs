@@ -86,9 +86,10 @@ fn catalog_names(bundle: &Bundle) -> BTreeMap<usize, String> {
 /// Everything from the original reference (or, without one, the image's path in the
 /// bundle): never the destination, which `--to` and `--max-components` change.
 fn catalog_key(img: &Image) -> CatalogKey {
-    let path = source_path(img);
+    // A source that does not parse never gets here: push refused it before sending anything.
+    let path = source_path(img).unwrap_or_else(|_| img.repository.clone());
     let image = path.rsplit('/').next().unwrap_or("catalog").to_owned();
-    let source = img.source.as_deref().map(SourceRef::parse);
+    let source = img.source.as_deref().and_then(|s| SourceRef::parse(s).ok());
     let hex = img.digest.hex();
     let tag = source
         .as_ref()
@@ -113,7 +114,7 @@ pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
         .enumerate()
         .filter(|(_, (o, _))| o.status.in_registry())
         .map(|(i, (o, img))| {
-            let source = img.source.as_deref().map(SourceRef::parse);
+            let source = img.source.as_deref().and_then(|s| SourceRef::parse(s).ok());
             Pushed {
                 source_repository: source.as_ref().map(SourceRef::repository),
                 source_reference: img.source.clone(),

@@ -166,16 +166,16 @@ pub enum Event<'a> {
 pub fn map_images(m: &BundleManifest, opts: &Options) -> Result<Vec<String>, MappingError> {
     m.images
         .iter()
-        .map(|img| destination(&opts.target, &source_path(img), opts.max_components))
+        .map(|img| destination(&opts.target, &source_path(img)?, opts.max_components))
         .collect()
 }
 
 /// The path the destination is built from: the original repository without its registry,
 /// or the repository the image had in the mirror when no original is recorded.
-pub fn source_path(img: &Image) -> String {
+pub fn source_path(img: &Image) -> Result<String, MappingError> {
     match &img.source {
-        Some(s) => SourceRef::parse(s).path,
-        None => img.repository.clone(),
+        Some(s) => SourceRef::parse(s).map(|s| s.path),
+        None => Ok(img.repository.clone()),
     }
 }
 

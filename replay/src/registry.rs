@@ -90,19 +90,15 @@ pub trait Registry: Sync {
     ) -> Result<(), RegistryFailure>;
 }
 
-fn digest(d: &Digest) -> registry_client::Digest {
-    registry_client::Digest::parse(&d.to_string()).expect("ferry digests are valid OCI digests")
-}
-
 impl Registry for Client {
     fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, RegistryFailure> {
-        Client::blob_exists(self, repo, &digest(d))
+        Client::blob_exists(self, repo, d)
             .map(|s| s.is_some())
             .map_err(RegistryFailure::Registry)
     }
 
     fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, RegistryFailure> {
-        Client::mount_blob(self, repo, &digest(d), from)
+        Client::mount_blob(self, repo, d, from)
             .map(|o| o == MountOutcome::Mounted)
             .map_err(RegistryFailure::Registry)
     }
@@ -117,7 +113,7 @@ impl Registry for Client {
         let opener = || -> std::io::Result<Box<dyn Read + '_>> {
             open().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
         };
-        Client::upload_blob(self, repo, &digest(d), size, opener)
+        Client::upload_blob(self, repo, d, size, opener)
             .map(|_| ())
             .map_err(RegistryFailure::Registry)
     }
@@ -129,7 +125,7 @@ impl Registry for Client {
     ) -> Result<Option<Digest>, RegistryFailure> {
         let info =
             Client::manifest_exists(self, repo, reference).map_err(RegistryFailure::Registry)?;
-        Ok(info.and_then(|i| Digest::parse(i.digest.as_str()).ok()))
+        Ok(info.map(|i| i.digest))
     }
 
     fn put_manifest(

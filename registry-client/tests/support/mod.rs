@@ -274,7 +274,7 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 pub fn sha256(data: &[u8]) -> Digest {
-    Digest::sha256(data)
+    Digest::of(data)
 }
 
 /// The body closure `upload_blob` wants, over bytes in memory.
@@ -745,7 +745,7 @@ impl MiniRegistry {
                     data.extend_from_slice(&req.body);
                     let data = self.sessions.remove(&id).unwrap();
                     let want = req.query("digest").pop().unwrap_or_default();
-                    if sha256(&data).as_str() != want {
+                    if sha256(&data).to_string() != want {
                         return Reply::error(
                             400,
                             "DIGEST_INVALID",
