@@ -13,9 +13,10 @@
 //! Every case pushes into its own fresh registry ([`crate::registry::Registry`]), so a blob
 //! found there came from that case's push.
 //!
-//! Cases that change a signed document are re-signed with the test's own trusted key,
-//! the way `format-spec/tests/vectors.rs` does (its `Parts`): take the volume apart with
-//! the format library, change it, put it together and sign it again.
+//! Cases that change a signed document are re-signed with the test's own trusted key, with
+//! the test kit's `Parts` (test-support/src/resign.rs, which also makes format-spec's
+//! vectors): take the volume apart with the format library, change it, put it together
+//! and sign it again.
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
@@ -32,6 +33,8 @@ use ferry_format::volume::{self, entry_len, BLOCK, SIGNATURE_SIZE};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
+
+pub use test_support::resign::{resign_volumes, Parts};
 
 use crate::registry::Registry;
 use crate::{
@@ -148,150 +151,7 @@ fn file_name(p: &Path) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Taking a volume apart and putting it together again (format-spec/tests/vectors.rs)
-
-/// A volume's parts, to be written again after a change and re-signed.
-#[derive(Clone)]
-pub struct Parts {
-    pub manifest: Vec<u8>,
-    pub index: Vec<u8>,
-    pub table: VolumeTable,
-    /// Chunk data, in table order.
-    pub chunks: Vec<Vec<u8>>,
-    /// Chunk entry names, in table order.
-    pub names: Vec<String>,
-    pub mtime: u64,
-    /// Entries written after the chunks and before the table, which the table does not name.
-    pub unnamed: Vec<(String, Vec<u8>)>,
-    /// A second `ferry/bundle.json` entry right after the first.
-    pub duplicate_manifest: bool,
-}
-
-impl Parts {
-    pub fn read(path: &Path, trusted: &PublicKey) -> Parts {
-        let v = Volume::open(path, std::slice::from_ref(trusted))
-            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-        let chunks = v
-            .table
-            .chunks
-            .iter()
-            .map(|c| v.read_chunk(c).expect("read a good chunk"))
-            .collect();
-        let names = v
-            .table
-            .chunks
-            .iter()
-            .map(|c| {
-                let b = &v.manifest.blobs[c.blob as usize];
-                volume::chunk_name(&b.digest, b.encoding, c.stream_offset)
-            })
-            .collect();
-        Parts {
-            manifest: v.manifest_bytes.to_vec(),
-            index: v.index_bytes.clone(),
-            table: v.table.clone(),
-            chunks,
-            names,
-            mtime: v.manifest.created,
-            unnamed: Vec::new(),
-            duplicate_manifest: false,
-        }
-    }
-
-    pub fn manifest(&self) -> BundleManifest {
-        serde_json::from_slice(&self.manifest).expect("a parseable manifest")
-    }
-
-    /// Seals a changed manifest (bundle_id recomputed) and points the table at it.
-    pub fn set_manifest(&mut self, m: &mut BundleManifest) {
-        m.seal();
-        self.manifest = m.to_bytes(0);
-        self.table.bundle_id = m.bundle_id;
-        self.table.volume_count = m.volume_count;
-        self.mtime = m.created;
-        self.names = self
-            .table
-            .chunks
-            .iter()
-            .map(|c| match m.blobs.get(c.blob as usize) {
-                Some(b) => volume::chunk_name(&b.digest, b.encoding, c.stream_offset),
-                None => self.names[0].clone(),
-            })
-            .collect();
-    }
-
-    /// Written and signed by `key` throughout, the table's offsets and document
-    /// references recomputed to match the file.
-    pub fn write(&self, key: &PrivateKey) -> Vec<u8> {
-        self.write_with(key, key, &|_| {}, &|b| b)
-    }
-
-    /// As [`Parts::write`], with the table signed by `table_key`, the manifest and index
-    /// by `docs_key`; `edit` changes the table after its offsets were computed (a lie the
-    /// file does not match) and `raw` its bytes before they are signed.
-    pub fn write_with(
-        &self,
-        table_key: &PrivateKey,
-        docs_key: &PrivateKey,
-        edit: &dyn Fn(&mut VolumeTable),
-        raw: &dyn Fn(Vec<u8>) -> Vec<u8>,
-    ) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mtime = self.mtime;
-        let entry = |out: &mut Vec<u8>, name: &str, data: &[u8]| {
-            out.extend_from_slice(&volume::header(name, data.len() as u64, mtime));
-            out.extend_from_slice(data);
-            out.resize(out.len().div_ceil(BLOCK as usize) * BLOCK as usize, 0);
-        };
-        entry(&mut out, volume::BUNDLE_NAME, &self.manifest);
-        if self.duplicate_manifest {
-            entry(&mut out, volume::BUNDLE_NAME, &self.manifest);
-        }
-        entry(
-            &mut out,
-            volume::BUNDLE_SIG_NAME,
-            &docs_key.sign(&self.manifest),
-        );
-        entry(&mut out, volume::INDEX_NAME, &self.index);
-        entry(
-            &mut out,
-            volume::INDEX_SIG_NAME,
-            &docs_key.sign(&self.index),
-        );
-        let mut table = self.table.clone();
-        table.bundle_manifest.digest = Digest::of(&self.manifest);
-        table.bundle_manifest.size = self.manifest.len() as u64;
-        table.index.digest = Digest::of(&self.index);
-        table.index.size = self.index.len() as u64;
-        for ((c, data), name) in table.chunks.iter_mut().zip(&self.chunks).zip(&self.names) {
-            c.offset = out.len() as u64;
-            entry(&mut out, name, data);
-        }
-        for (name, data) in &self.unnamed {
-            entry(&mut out, name, data);
-        }
-        edit(&mut table);
-        let table_bytes = raw(table.to_bytes());
-        let table_offset = out.len() as u64;
-        entry(
-            &mut out,
-            &volume::table_name(self.table.volume),
-            &table_bytes,
-        );
-        entry(
-            &mut out,
-            &volume::table_sig_name(self.table.volume),
-            &table_key.sign(&table_bytes),
-        );
-        entry(
-            &mut out,
-            volume::TRAILER_NAME,
-            &volume::trailer(table_offset, table_bytes.len() as u64),
-        );
-        out.extend_from_slice(&[0u8; 1024]);
-        out
-    }
-}
+// Re-signing (the kit's `Parts`: take the volume apart, change it, sign it again)
 
 /// Every volume of a bundle with its manifest changed by `edit`, sealed and re-signed.
 fn resign_bundle(
@@ -300,25 +160,6 @@ fn resign_bundle(
     edit: &dyn Fn(&mut BundleManifest),
 ) -> Vec<(String, Vec<u8>)> {
     resign_volumes(paths, &fx.secret, edit)
-}
-
-/// Every volume of a bundle signed by `key`, with its manifest changed by `edit`, sealed
-/// and re-signed by `key`: (file name, bytes).
-pub fn resign_volumes(
-    paths: &[PathBuf],
-    key: &PrivateKey,
-    edit: &dyn Fn(&mut BundleManifest),
-) -> Vec<(String, Vec<u8>)> {
-    paths
-        .iter()
-        .map(|p| {
-            let mut parts = Parts::read(p, &key.public());
-            let mut m = parts.manifest();
-            edit(&mut m);
-            parts.set_manifest(&mut m);
-            (file_name(p), parts.write(key))
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -728,6 +569,7 @@ fn scratch_bundle(key: &PrivateKey, blobs: &[ScratchBlob]) -> Vec<u8> {
         mtime: created,
         unnamed: Vec::new(),
         duplicate_manifest: false,
+        original: std::sync::Arc::new(m),
     }
     .write(key)
 }
