@@ -2,7 +2,7 @@
 //! crafted tar entries, lying sizes, a table pointing outside the file, foreign and
 //! replayed bundles, untrusted keys, unknown versions and fields, zstd bombs. Each is
 //! given to the real `ferry-unpack` under a 1 GiB address-space cap and pushed into a
-//! real `docker-registry`; see `tests/src/hostile.rs` for what is asserted.
+//! real `docker-registry`; see `tests/src/hostile/` for what is asserted.
 //!
 //! Needs `cargo build -p pack -p unpack`, `docker-registry` and `prlimit` (util-linux).
 //! `FERRY_HOSTILE_FILTER=text` runs only the cases whose name contains `text`.
