@@ -1,7 +1,7 @@
 //! Tar header surgery, as a forger would do it: fields rewritten and the checksum fixed,
 //! whole entries made, bytes inserted, the trailer rewritten in its exact form.
 
-use ferry_format::volume;
+use test_support::resign::entry;
 
 /// Rewrites the 512-byte header at `at` and fixes its checksum, as a forger would.
 pub(super) fn rewrite_header(bytes: &mut [u8], at: u64, f: impl FnOnce(&mut [u8])) {
@@ -47,9 +47,8 @@ pub(super) fn set_device(h: &mut [u8], kind: u8, major: u32, minor: u32) {
 
 /// A whole tar entry (header, data, padding) as a plain tar would write it.
 pub(super) fn tar_entry(name: &str, data: &[u8], mtime: u64) -> Vec<u8> {
-    let mut out = volume::header(name, data.len() as u64, mtime).to_vec();
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
+    let mut out = Vec::new();
+    entry(&mut out, name, data, mtime);
     out
 }
 

@@ -249,7 +249,8 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
 fn mutated_vector_volumes_are_never_accepted() {
     use ferry_format::key::PrivateKey;
     use ferry_format::read::Volume;
-    use ferry_format::volume::{self, entry_len, BLOCK};
+    use ferry_format::volume::{self, entry_len};
+    use test_support::resign::entry;
 
     let vectors = tests::workspace().join("format-spec/vectors");
     let key = PrivateKey::load(&vectors.join("vector-key.pem")).unwrap();
@@ -297,9 +298,7 @@ fn mutated_vector_volumes_are_never_accepted() {
                     volume::trailer(offset, t.len() as u64).to_vec(),
                 ),
             ] {
-                out.extend_from_slice(&volume::header(&name, data.len() as u64, mtime));
-                out.extend_from_slice(&data);
-                out.resize(out.len().div_ceil(BLOCK as usize) * BLOCK as usize, 0);
+                entry(&mut out, &name, &data, mtime);
             }
             out.extend_from_slice(&[0u8; 1024]);
             assert_eq!(out.len() as u64, offset + entry_len(t.len() as u64) + 3072);
