@@ -20,7 +20,7 @@
 # libFuzzer needs nightly compiler flags; on a stable toolchain RUSTC_BOOTSTRAP=1 allows
 # them. A crash is saved in fuzz/artifacts/<target>/ and the script exits non-zero; replay
 # it with `RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>`, then
-# turn it into a regression test (format-spec/tests or tests/tests/hostile.rs).
+# turn it into a regression test (format-spec/tests or tests/tests/e2e/hostile.rs).
 # The corpus grows in fuzz/corpus/<target>/ (not committed); delete it to start afresh.
 # fuzz/ferry.dict gives libFuzzer the JSON members and boundary numbers (2^32, 2^63, 2^64-1).
 set -euo pipefail

@@ -25,7 +25,8 @@ use ferry_format::read::Volume;
 use ferry_format::rule::Rule;
 use ferry_format::table::VolumeTable;
 use ferry_format::verify::{self as verify_op, Inputs, VolumeStatus};
-use ferry_format::volume::{self, entry_len, BLOCK};
+use ferry_format::volume::{self, entry_len};
+use test_support::resign::Parts;
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
@@ -147,92 +148,22 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
     written.into_iter().map(|w| w.path).collect()
 }
 
-/// A volume taken apart, to be put together again after a change and re-signed: the way
-/// to make a volume that is validly signed yet breaks a rule.
-struct Parts {
-    manifest: Vec<u8>,
-    index: Vec<u8>,
-    table: VolumeTable,
-    chunks: Vec<Vec<u8>>,
-    mtime: u64,
-    /// The manifest as read, for chunk names when the changed one does not parse.
-    original: BundleManifest,
+/// A volume of the valid bundle taken apart (the test kit's [`Parts`]), to be put together
+/// again after a change and re-signed: the way to make a volume that is validly signed yet
+/// breaks a rule.
+fn read_parts(path: &Path) -> Parts {
+    Parts::read(path, &vector_key().public())
 }
 
-impl Parts {
-    fn read(path: &Path) -> Parts {
-        let v = Volume::open(path, &[vector_key().public()]).unwrap();
-        let chunks = v
-            .table
-            .chunks
-            .iter()
-            .map(|c| v.read_chunk(c).unwrap())
-            .collect();
-        Parts {
-            manifest: v.manifest_bytes.to_vec(),
-            index: v.index_bytes.clone(),
-            table: v.table.clone(),
-            chunks,
-            mtime: v.manifest.created,
-            original: (*v.manifest).clone(),
-        }
-    }
-
-    /// Re-seals a changed manifest and points the table at it.
-    fn set_manifest(&mut self, m: &mut BundleManifest) {
-        m.seal();
-        self.manifest = serde_json::to_vec(m).unwrap();
-        self.table.bundle_id = m.bundle_id;
-        self.mtime = m.created;
-    }
-
-    /// Writes the volume; offsets and document digests are recomputed unless `raw_table`
-    /// gives the exact table bytes to sign.
-    fn write(&self, key: &PrivateKey, raw_table: Option<Vec<u8>>) -> Vec<u8> {
-        let mut table = self.table.clone();
-        table.bundle_manifest.digest = Digest::of(&self.manifest);
-        table.bundle_manifest.size = self.manifest.len() as u64;
-        table.index.digest = Digest::of(&self.index);
-        table.index.size = self.index.len() as u64;
-        let mut offset = volume::head_len(self.manifest.len() as u64, self.index.len() as u64);
-        for c in &mut table.chunks {
-            c.offset = offset;
-            offset += entry_len(c.size);
-        }
-        let table_bytes = raw_table.unwrap_or_else(|| table.to_bytes());
-        let mut out = Vec::new();
-        let mut entry = |name: &str, data: &[u8]| {
-            out.extend_from_slice(&volume::header(name, data.len() as u64, self.mtime));
-            out.extend_from_slice(data);
-            out.resize(out.len().div_ceil(BLOCK as usize) * BLOCK as usize, 0);
-        };
-        entry(volume::BUNDLE_NAME, &self.manifest);
-        entry(volume::BUNDLE_SIG_NAME, &key.sign(&self.manifest));
-        entry(volume::INDEX_NAME, &self.index);
-        entry(volume::INDEX_SIG_NAME, &key.sign(&self.index));
-        let m: BundleManifest =
-            serde_json::from_slice(&self.manifest).unwrap_or_else(|_| self.original.clone());
-        for (c, data) in table.chunks.iter().zip(&self.chunks) {
-            // A chunk naming a blob the manifest lacks keeps a name of the right shape.
-            let b = m.blobs.get(c.blob as usize).unwrap_or(&m.blobs[0]);
-            entry(
-                &volume::chunk_name(&b.digest, b.encoding, c.stream_offset),
-                data,
-            );
-        }
-        let table_offset = offset;
-        entry(&volume::table_name(table.volume), &table_bytes);
-        entry(
-            &volume::table_sig_name(table.volume),
-            &key.sign(&table_bytes),
-        );
-        entry(
-            volume::TRAILER_NAME,
-            &volume::trailer(table_offset, table_bytes.len() as u64),
-        );
-        out.extend_from_slice(&[0u8; 1024]);
-        out
-    }
+/// The volume written and signed by `key`, chunks named after the manifest as it is now;
+/// offsets and document digests are recomputed unless `raw_table` gives the exact table
+/// bytes to sign.
+fn resigned(p: &Parts, key: &PrivateKey, raw_table: Option<Vec<u8>>) -> Vec<u8> {
+    let mut p = p.clone();
+    p.name_chunks();
+    p.write_with(key, key, &|_| {}, &|table| {
+        raw_table.clone().unwrap_or(table)
+    })
 }
 
 fn flip(bytes: &mut [u8], at: usize) {
@@ -286,7 +217,7 @@ fn generate() -> BTreeMap<String, Vector> {
     );
 
     let v0 = &bytes[0];
-    let p0 = Parts::read(&paths[0]);
+    let p0 = read_parts(&paths[0]);
     let first_chunk = p0.table.chunks[0];
     let (table_offset, table_bytes) = {
         let v = Volume::open(&paths[0], &[key.public()]).unwrap();
@@ -428,25 +359,25 @@ fn generate() -> BTreeMap<String, Vector> {
         "R3",
         "not signed by any trusted key",
         "signed by a key that is not trusted",
-        one(0, p0.write(&other_key(), None)),
+        one(0, resigned(&p0, &other_key(), None)),
     );
 
     let resign = |f: &dyn Fn(&mut Parts)| {
-        let mut p = Parts::read(&paths[0]);
+        let mut p = read_parts(&paths[0]);
         f(&mut p);
-        p.write(&key, None)
+        resigned(&p, &key, None)
     };
     let resign_typed = |f: &dyn Fn(&mut VolumeTable)| {
-        let p = Parts::read(&paths[0]);
+        let p = read_parts(&paths[0]);
         let mut t = VolumeTable::parse(&table_bytes).unwrap();
         f(&mut t);
-        p.write(&key, Some(t.to_bytes()))
+        resigned(&p, &key, Some(t.to_bytes()))
     };
     let resign_raw = |f: &dyn Fn(&mut serde_json::Value)| {
-        let p = Parts::read(&paths[0]);
+        let p = read_parts(&paths[0]);
         let mut t: serde_json::Value = serde_json::from_slice(&table_bytes).unwrap();
         f(&mut t);
-        p.write(&key, Some(serde_json::to_vec(&t).unwrap()))
+        resigned(&p, &key, Some(serde_json::to_vec(&t).unwrap()))
     };
     add(
         "table-version-2",
@@ -530,7 +461,7 @@ fn generate() -> BTreeMap<String, Vector> {
         resign(&|p| {
             let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
             f(&mut m);
-            p.set_manifest(&mut m);
+            p.put_manifest(&mut m);
         })
     };
     add(
@@ -894,7 +825,7 @@ fn generate() -> BTreeMap<String, Vector> {
         let mut files = Vec::new();
         let mut bomb_found = false;
         for (i, p) in paths.iter().enumerate() {
-            let mut parts = Parts::read(p);
+            let mut parts = read_parts(p);
             let mut m: BundleManifest = serde_json::from_slice(&parts.manifest).unwrap();
             // The config, not the manifest: the index names the manifest's size, and an
             // extract refuses an index that does not match before it reads any blob.
@@ -906,8 +837,8 @@ fn generate() -> BTreeMap<String, Vector> {
                 b.size -= 100;
                 bomb_found = true;
             }
-            parts.set_manifest(&mut m);
-            files.push((names[i].clone(), parts.write(&key, None)));
+            parts.put_manifest(&mut m);
+            files.push((names[i].clone(), resigned(&parts, &key, None)));
         }
         assert!(bomb_found, "the vector bundle must hold a zstd blob");
         add(
@@ -927,30 +858,30 @@ fn generate() -> BTreeMap<String, Vector> {
         "volumes of two bundles given together",
         {
             let mut files = all.clone();
-            let mut p = Parts::read(&paths[1]);
+            let mut p = read_parts(&paths[1]);
             let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
             m.created += 1;
-            p.set_manifest(&mut m);
-            files[1].1 = p.write(&key, None);
+            p.put_manifest(&mut m);
+            files[1].1 = resigned(&p, &key, None);
             files
         },
     );
     // Volume `i` (0-based) taken apart, changed and signed again.
     let resign_at = |i: usize, f: &dyn Fn(&mut Parts)| {
-        let mut p = Parts::read(&paths[i]);
+        let mut p = read_parts(&paths[i]);
         f(&mut p);
-        p.write(&key, None)
+        resigned(&p, &key, None)
     };
     // Every volume with the same change to the manifest, so they still form one bundle.
     let every_volume = |f: &dyn Fn(&mut BundleManifest), change: &dyn Fn(usize, &mut Parts)| {
         let mut files = Vec::new();
         for (i, p) in paths.iter().enumerate() {
-            let mut parts = Parts::read(p);
+            let mut parts = read_parts(p);
             let mut m: BundleManifest = serde_json::from_slice(&parts.manifest).unwrap();
             f(&mut m);
-            parts.set_manifest(&mut m);
+            parts.put_manifest(&mut m);
             change(i, &mut parts);
-            files.push((names[i].clone(), parts.write(&key, None)));
+            files.push((names[i].clone(), resigned(&parts, &key, None)));
         }
         files
     };
@@ -1084,7 +1015,7 @@ fn generate() -> BTreeMap<String, Vector> {
                 resign_at(1, &|p| {
                     let mut m: BundleManifest = serde_json::from_slice(&p.manifest).unwrap();
                     m.blobs[layer as usize].last_volume = 2;
-                    p.set_manifest(&mut m);
+                    p.put_manifest(&mut m);
                 }),
             )],
         );
@@ -1196,7 +1127,7 @@ fn generate() -> BTreeMap<String, Vector> {
                         }
                     }
                 }
-                p.set_manifest(&mut m);
+                p.put_manifest(&mut m);
             }),
         ),
     );

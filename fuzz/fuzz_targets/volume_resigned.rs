@@ -16,12 +16,14 @@ use std::sync::OnceLock;
 
 use ferry_format::manifest::BundleManifest;
 use ferry_format::table::VolumeTable;
-use ferry_fuzz::{put, read_everything, relocate, trusted, Parts, VALID_BUNDLE};
+use ferry_fuzz::{
+    parts_of, put, read_everything, relocate, trusted, Parts, VectorKey, VALID_BUNDLE,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn parts() -> &'static Vec<Parts> {
     static P: OnceLock<Vec<Parts>> = OnceLock::new();
-    P.get_or_init(|| VALID_BUNDLE.iter().map(|b| Parts::of(b)).collect())
+    P.get_or_init(|| VALID_BUNDLE.iter().map(|b| parts_of(b)).collect())
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -33,16 +35,7 @@ fuzz_target!(|data: &[u8]| {
         None => (rest, None),
     };
     let k = usize::from(flags & 7) % VALID_BUNDLE.len();
-    let mut vols: Vec<Parts> = parts()
-        .iter()
-        .map(|p| Parts {
-            manifest: p.manifest.clone(),
-            index: p.index.clone(),
-            table: p.table.clone(),
-            chunks: p.chunks.clone(),
-            mtime: p.mtime,
-        })
-        .collect();
+    let mut vols: Vec<Parts> = parts().clone();
     if let Some(m) = manifest {
         let sealed = (flags & 0x40 != 0)
             .then(|| serde_json::from_slice::<BundleManifest>(m).ok())
@@ -51,13 +44,11 @@ fuzz_target!(|data: &[u8]| {
             Some(mut m) => {
                 m.seal();
                 let bytes = m.to_bytes(0);
+                // Each table follows the manifest; writing recomputes its offsets and
+                // document digests (as `relocate` does for the fuzzed table below).
                 for v in &mut vols {
-                    if let Ok(mut t) = serde_json::from_slice::<VolumeTable>(&v.table) {
-                        t.bundle_id = m.bundle_id;
-                        t.volume_count = m.volume_count;
-                        relocate(&mut t, &bytes, &v.index);
-                        v.table = t.to_bytes();
-                    }
+                    v.table.bundle_id = m.bundle_id;
+                    v.table.volume_count = m.volume_count;
                     v.manifest = bytes.clone();
                     v.mtime = m.created;
                 }
@@ -68,14 +59,15 @@ fuzz_target!(|data: &[u8]| {
     let canonical = (flags & 0x80 != 0)
         .then(|| serde_json::from_slice::<VolumeTable>(table).ok())
         .flatten();
-    vols[k].table = match canonical {
+    let table_k = match canonical {
         Some(mut t) => {
             relocate(&mut t, &vols[k].manifest, &vols[k].index);
             t.to_bytes()
         }
         None => table.to_vec(),
     };
-    let number = serde_json::from_slice::<VolumeTable>(&vols[k].table)
+    // The table entry is named for the volume the fuzzed table claims to be, if it says.
+    vols[k].table.volume = serde_json::from_slice::<VolumeTable>(&table_k)
         .map(|t| t.volume)
         .unwrap_or(k as u32 + 1);
     // With only the table changed, volume k alone is read (and the blobs it holds whole):
@@ -86,7 +78,13 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .enumerate()
         .filter(|(i, _)| all || *i == k)
-        .map(|(i, v)| v.write(if i == k { number } else { i as u32 + 1 }))
+        .map(|(i, v)| {
+            if i == k {
+                v.write_with(&VectorKey, &VectorKey, &|_| {}, &|_| table_k.clone())
+            } else {
+                v.write(&VectorKey)
+            }
+        })
         .collect();
     let paths: Vec<_> = datas
         .iter()

@@ -1,6 +1,7 @@
-//! Shared by the fuzz targets: the published vector key, the valid vector bundle, a
-//! volume writer that re-signs, and the oracle "an accepted volume is exactly what its
-//! signed parts rebuild" (SPEC.md §2: every byte is checked; nothing unverified is used).
+//! Shared by the fuzz targets: the published vector key, the valid vector bundle taken
+//! apart to be re-signed (the workspace test kit's `Parts`, test-support/src/resign.rs),
+//! and the oracle "an accepted volume is exactly what its signed parts rebuild" (SPEC.md
+//! §2: every byte is checked; nothing unverified is used).
 
 use std::fs;
 use std::io::Read;
@@ -8,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ferry_format::bundle::Bundle;
-use ferry_format::digest::Digest;
 use ferry_format::key::{PrivateKey, PublicKey};
 use ferry_format::read::Volume;
 use ferry_format::volume::{self, entry_len, BLOCK, SIGNATURE_SIZE};
+pub use test_support::resign::{entry, relocate, Parts, Sign};
 
 /// `format-spec/vectors/vector-key.pem`: a published test key, trusted by nothing else.
 const VECTOR_KEY: &str = include_str!("../../format-spec/vectors/vector-key.pem");
@@ -53,13 +54,6 @@ pub fn put(name: &str, bytes: &[u8]) -> PathBuf {
     let p = scratch().join(name);
     fs::write(&p, bytes).expect("write scratch volume");
     p
-}
-
-/// One tar entry as ferry writes it: header, data, zero padding.
-pub fn entry(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: u64) {
-    out.extend_from_slice(&volume::header(name, data.len() as u64, mtime));
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(BLOCK as usize) * BLOCK as usize, 0);
 }
 
 /// The oracle: a volume that opened with the trusted key and whose chunks all verified is
@@ -157,114 +151,31 @@ pub fn read_everything(paths: &[PathBuf], datas: &[&[u8]], keys: Option<&[Public
 }
 
 /// A valid vector volume taken apart, to be put together again with other documents and
-/// re-signed with the vector key, so fuzzed tables and manifests get past R3 and R10.
-pub struct Parts {
-    pub manifest: Vec<u8>,
-    pub index: Vec<u8>,
-    pub table: Vec<u8>,
-    /// Chunk entries as they are: (name, data).
-    pub chunks: Vec<(String, Vec<u8>)>,
-    pub mtime: u64,
-}
-
-impl Parts {
-    pub fn of(bytes: &[u8]) -> Parts {
-        let p = put("parts.tar", bytes);
-        let v = Volume::open(&p, trusted()).expect("a valid vector volume");
-        let m = &v.manifest;
-        let chunks = v
-            .table
-            .chunks
-            .iter()
-            .map(|c| {
-                let b = &m.blobs[c.blob as usize];
-                (
-                    volume::chunk_name(&b.digest, b.encoding, c.stream_offset),
-                    v.read_chunk(c).expect("chunk"),
-                )
-            })
-            .collect();
-        Parts {
-            manifest: v.manifest_bytes.to_vec(),
-            index: v.index_bytes.clone(),
-            table: v.signed_table().0.to_vec(),
-            chunks,
-            mtime: m.created,
-        }
-    }
-
-    /// The volume file: documents signed by the vector key, the table named as volume
-    /// `number`, the trailer pointing at wherever the table lands.
-    pub fn write(&self, number: u32) -> Vec<u8> {
-        let mut out = Vec::new();
-        entry(&mut out, volume::BUNDLE_NAME, &self.manifest, self.mtime);
-        entry(
-            &mut out,
-            volume::BUNDLE_SIG_NAME,
-            &sign(&self.manifest),
-            self.mtime,
-        );
-        entry(&mut out, volume::INDEX_NAME, &self.index, self.mtime);
-        entry(
-            &mut out,
-            volume::INDEX_SIG_NAME,
-            &sign(&self.index),
-            self.mtime,
-        );
-        for (name, data) in &self.chunks {
-            entry(&mut out, name, data, self.mtime);
-        }
-        let table_offset = out.len() as u64;
-        entry(
-            &mut out,
-            &volume::table_name(number),
-            &self.table,
-            self.mtime,
-        );
-        entry(
-            &mut out,
-            &volume::table_sig_name(number),
-            &sign(&self.table),
-            self.mtime,
-        );
-        entry(
-            &mut out,
-            volume::TRAILER_NAME,
-            &volume::trailer(table_offset, self.table.len() as u64),
-            self.mtime,
-        );
-        out.extend_from_slice(&[0u8; 1024]);
-        out
-    }
+/// re-signed with the vector key ([`VectorKey`]), so fuzzed tables and manifests get past
+/// R3 and R10.
+pub fn parts_of(bytes: &[u8]) -> Parts {
+    let p = put("parts.tar", bytes);
+    Parts::read(&p, &trusted()[0])
 }
 
 /// Signs with the vector key, remembering the signatures of the documents that do not
 /// change between runs (instrumented Ed25519 is what makes re-signing targets slow).
-pub fn sign(message: &[u8]) -> [u8; 64] {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, [u8; 64]>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut c = cache.lock().unwrap();
-    if let Some(s) = c.get(message) {
-        return *s;
-    }
-    let s = vector_key().sign(message);
-    if c.len() < 64 {
-        c.insert(message.to_vec(), s);
-    }
-    s
-}
+pub struct VectorKey;
 
-/// Table offsets recomputed for a manifest of another length: what a writer would sign.
-pub fn relocate(table: &mut ferry_format::table::VolumeTable, manifest: &[u8], index: &[u8]) {
-    table.bundle_manifest.digest = Digest::of(manifest);
-    table.bundle_manifest.size = manifest.len() as u64;
-    table.index.digest = Digest::of(index);
-    table.index.size = index.len() as u64;
-    let mut offset = volume::head_len(manifest.len() as u64, index.len() as u64);
-    for c in &mut table.chunks {
-        c.offset = offset;
-        offset = offset.saturating_add(entry_len(c.size));
+impl Sign for VectorKey {
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+        static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, [u8; 64]>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut c = cache.lock().unwrap();
+        if let Some(s) = c.get(message) {
+            return *s;
+        }
+        let s = vector_key().sign(message);
+        if c.len() < 64 {
+            c.insert(message.to_vec(), s);
+        }
+        s
     }
 }

@@ -7,11 +7,10 @@ use std::path::Path;
 use walkdir::WalkDir;
 
 use crate::error::MirrorError;
+use crate::layout_dir::{OCI_LAYOUT_FILE, VERSION_FILE, VERSION_PREFIX};
 use crate::model::LayoutKind;
 use crate::oc_file::{self, OcRepo};
-use crate::oci_layout::OCI_LAYOUT_FILE;
 use crate::registry_storage::{self, RegistryRepo};
-use crate::skopeo_dir::{VERSION_FILE, VERSION_PREFIX};
 use crate::tree::relative;
 
 /// What was looked for, in the words of the `NotAMirror` message.
@@ -155,22 +154,6 @@ fn shown(dirs: &[String]) -> String {
         s.push("…");
     }
     s.join(", ")
-}
-
-/// The repository a layout directory stands for: its path below the root, or, for the root
-/// itself, the root's own directory name.
-pub(crate) fn repository_for_dir(root: &Path, rel: &str) -> Result<String, MirrorError> {
-    if !rel.is_empty() {
-        return Ok(rel.to_string());
-    }
-    let canonical = fs::canonicalize(root).map_err(|e| MirrorError::io(root, e))?;
-    canonical
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            MirrorError::malformed(root, "cannot name a repository after this directory")
-        })
 }
 
 #[cfg(test)]

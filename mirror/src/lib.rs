@@ -13,6 +13,7 @@ mod closure;
 mod detect;
 pub mod digest;
 pub mod error;
+mod layout_dir;
 pub mod manifest;
 pub mod model;
 mod oc_file;

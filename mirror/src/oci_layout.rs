@@ -36,9 +36,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::closure::{existing_file, read_capped, Collector, Store};
-use crate::detect::repository_for_dir;
 use crate::digest;
 use crate::error::MirrorError;
+use crate::layout_dir::repository_for_dir;
 use crate::model::Image;
 use crate::tree::Class;
 use crate::write::{prepare_dest, write_verified, BoxError};
@@ -47,7 +47,7 @@ use oci::Written;
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
-pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+pub use crate::layout_dir::OCI_LAYOUT_FILE;
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// index.json of a full catalog lists ~10^4 descriptors: a few MB.
 const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;

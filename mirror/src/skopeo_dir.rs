@@ -17,15 +17,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::closure::{existing_file, read_capped, Collector, Store};
-use crate::detect::repository_for_dir;
 use crate::digest;
 use crate::error::MirrorError;
+use crate::layout_dir::repository_for_dir;
 use crate::manifest::MAX_MANIFEST_SIZE;
 use crate::tree::Class;
 use oci::Written;
-
-pub const VERSION_FILE: &str = "version";
-pub const VERSION_PREFIX: &[u8] = b"Directory Transport Version";
 
 struct DirStore {
     dir: PathBuf,
@@ -126,6 +123,7 @@ pub(crate) fn read_images(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout_dir::VERSION_FILE;
 
     #[test]
     fn names_dirs() {

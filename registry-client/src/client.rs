@@ -1,15 +1,10 @@
-//! The client: configuration, existence checks, mounts, manifests. Blob uploads are in
-//! `upload.rs`.
-
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+//! The client: existence checks, mounts, manifests. Its configuration is in `config.rs`,
+//! blob uploads are in `upload.rs`.
 
 use crate::auth::Scopes;
-use crate::credentials::Credentials;
+use crate::config::{Config, UploadPolicy};
 use crate::endpoint::{display_url, with_query};
 use crate::error::{RegistryError, Result};
-use crate::retry::RetryPolicy;
 use crate::transport::{Body, Request, Transport};
 use oci::name::{REPOSITORY_RULE, TAG_RULE};
 use oci::{media_type, Digest, TagOrDigest, TagOrDigestError};
@@ -22,112 +17,6 @@ pub const MANIFEST_MEDIA_TYPES: &[&str] = &media_type::MANIFEST_TYPES;
 /// The largest manifest fetched (this client's policy). distribution refuses manifests over 4 MiB; twice that
 /// leaves room for registries that allow more without letting a server fill memory.
 pub const MAX_MANIFEST_BYTES: usize = 8 * 1024 * 1024;
-
-/// How to reach and talk to one registry.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// `host[:port]`, or `https://host[:port]`, or `http://host[:port]`. The scheme:
-    /// - `https` by default, with the certificate verified against the system's roots
-    ///   plus `ca_cert`;
-    /// - with `insecure`: plain `http` first for a loopback host (`localhost`,
-    ///   `127.0.0.0/8`, `[::1]`), `https` without certificate verification first for
-    ///   other hosts; [`Client::connect`] then uses the other scheme if the server speaks
-    ///   only that one (as podman's `--tls-verify=false` does: in insecure mode a network
-    ///   attacker can read and change everything anyway). `http://…` and `https://…` fix
-    ///   the scheme;
-    /// - without `insecure`: verified `https` only; `http://…` is refused. Nothing falls
-    ///   back to plain HTTP.
-    pub registry: String,
-    pub insecure: bool,
-    /// A PEM file of CA certificates trusted in addition to the system's.
-    pub ca_cert: Option<PathBuf>,
-    pub credentials: Option<Credentials>,
-    pub user_agent: String,
-    pub timeouts: Timeouts,
-    pub retry: RetryPolicy,
-    pub upload: UploadPolicy,
-    /// Idle connections kept per host: at least the number of worker threads.
-    pub max_idle_connections: usize,
-    /// Honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`.
-    pub proxy_from_env: bool,
-    /// A cancel flag (a binary sets it on Ctrl-C or SIGTERM). Once it is set, no new
-    /// request starts (but the `DELETE`s that cancel upload sessions), a body being sent
-    /// stops at its next read, the upload session it was for is cancelled, retry waits end,
-    /// and calls return [`RegistryError::Cancelled`].
-    pub cancel: Option<&'static AtomicBool>,
-}
-
-impl Config {
-    /// Defaults for `registry`: verified TLS, no credentials, [`Timeouts::default`],
-    /// [`RetryPolicy::default`], [`UploadPolicy::default`].
-    pub fn new(registry: impl Into<String>) -> Config {
-        Config {
-            registry: registry.into(),
-            insecure: false,
-            ca_cert: None,
-            credentials: None,
-            user_agent: concat!("ferry-registry-client/", env!("CARGO_PKG_VERSION")).to_owned(),
-            timeouts: Timeouts::default(),
-            retry: RetryPolicy::default(),
-            upload: UploadPolicy::default(),
-            max_idle_connections: 16,
-            proxy_from_env: true,
-            cancel: None,
-        }
-    }
-}
-
-/// Network timeouts. `idle` bounds each wait for the peer (one read or write, including
-/// the wait for an answer after a body), not a whole transfer: a large layer on a slow
-/// link may take hours and still be healthy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Connection setup, TLS handshake included.
-    pub connect: Duration,
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    /// 30 s to connect; 5 minutes of silence, since a registry may take minutes to move a
-    /// finished multi-gigabyte upload into object storage before it answers the last PUT.
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(30),
-            idle: Duration::from_secs(300),
-        }
-    }
-}
-
-/// How blobs are sent.
-///
-/// Blobs go in one streamed `PUT` (distribution-spec "Pushing a blob monolithically"):
-/// one request, no server-side appends. Chunked `PATCH` uploads are the fallback for
-/// proxies that limit body sizes (an answer of 413), and are used from the start for
-/// blobs above `max_monolithic`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UploadPolicy {
-    /// Bytes per `PATCH`; raised to the registry's `OCI-Chunk-Min-Length` if that is more.
-    pub chunk_size: u64,
-    /// Blobs larger than this are sent in chunks from the start.
-    pub max_monolithic: Option<u64>,
-    /// After Ctrl-C, a request body with at most this many bytes still to send is finished
-    /// rather than cut. Cutting a body races with the registry: distribution goes on
-    /// writing the cut request's data and hash state after the connection closes, so a
-    /// DELETE sent at once may find the session in flux (404) or be undone by that late
-    /// write, and the session's files stay until the registry purges old uploads. A
-    /// finished body leaves nothing behind; only bodies with more than this left are cut.
-    pub finish_after_cancel: u64,
-}
-
-impl Default for UploadPolicy {
-    fn default() -> Self {
-        UploadPolicy {
-            chunk_size: 32 * 1024 * 1024,
-            max_monolithic: None,
-            finish_after_cancel: 32 * 1024 * 1024,
-        }
-    }
-}
 
 /// What a cross-repository mount did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -31,6 +31,7 @@
 mod auth;
 mod challenge;
 mod client;
+mod config;
 mod credential_helper;
 pub mod credentials;
 mod endpoint;
@@ -42,9 +43,9 @@ mod transport;
 mod upload;
 
 pub use client::{
-    Client, Config, Manifest, ManifestInfo, MountOutcome, Timeouts, UploadPolicy,
-    MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES,
+    Client, Manifest, ManifestInfo, MountOutcome, MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES,
 };
+pub use config::{Config, Timeouts, UploadPolicy};
 pub use credentials::{CredentialSource, Credentials};
 pub use error::{RegistryError, RemoteError, RemoteErrors, Result};
 /// Digests are oci's (sha256 only: a sha512 digest is refused by name wherever one is

@@ -17,7 +17,8 @@ use std::io;
 use std::net::ToSocketAddrs;
 
 use crate::auth::Scopes;
-use crate::client::{Client, Config};
+use crate::client::Client;
+use crate::config::Config;
 use crate::endpoint::{Origin, Scheme};
 use crate::error::{excerpt, is_transient_status, RegistryError, Result};
 use crate::retry::{Backoff, RetryPolicy};

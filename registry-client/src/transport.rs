@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use ureq::http;
 
 use crate::auth::{AuthState, Scopes};
-use crate::client::Config;
+use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::endpoint::{display_url, join_location, Origin, Scheme};
 use crate::error::{decode_error_body, excerpt, is_transient_status, RegistryError, Result};

@@ -296,10 +296,7 @@ fn chunked_uploads_against_distribution() {
 
 #[test]
 fn many_workers_share_one_client() {
-    let registry = Registry::start(RegistryOptions {
-        htpasswd: true,
-        ..Default::default()
-    });
+    let registry = Registry::htpasswd(USER, PASSWORD);
     let mut config = registry.config();
     config.credentials = Some(Credentials::basic(USER, PASSWORD));
     let client = Client::new(config).unwrap();
@@ -333,10 +330,7 @@ fn many_workers_share_one_client() {
 
 #[test]
 fn basic_auth_right_wrong_and_missing_credentials() {
-    let registry = Registry::start(RegistryOptions {
-        htpasswd: true,
-        ..Default::default()
-    });
+    let registry = Registry::htpasswd(USER, PASSWORD);
 
     // Right password, from an auth file the way podman writes it.
     let auth = registry.dir.path().join("auth.json");
@@ -400,10 +394,7 @@ fn basic_auth_right_wrong_and_missing_credentials() {
 
 #[test]
 fn tls_with_the_test_ca_and_without_it() {
-    let registry = Registry::start(RegistryOptions {
-        tls: true,
-        ..Default::default()
-    });
+    let registry = Registry::tls();
     let client = registry.client();
     assert_eq!(client.base_url(), format!("https://{}", registry.host()));
     client.ping().unwrap();

@@ -2,7 +2,7 @@
 //! crafted tar entries, lying sizes, a table pointing outside the file, foreign and
 //! replayed bundles, untrusted keys, unknown versions and fields, zstd bombs. Each is
 //! given to the real `ferry-unpack` under a 1 GiB address-space cap and pushed into a
-//! real `docker-registry`; see `tests/src/hostile.rs` for what is asserted.
+//! real `docker-registry`; see `tests/src/hostile/` for what is asserted.
 //!
 //! Needs `cargo build -p pack -p unpack`, `docker-registry` and `prlimit` (util-linux).
 //! `FERRY_HOSTILE_FILTER=text` runs only the cases whose name contains `text`.
@@ -249,7 +249,8 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
 fn mutated_vector_volumes_are_never_accepted() {
     use ferry_format::key::PrivateKey;
     use ferry_format::read::Volume;
-    use ferry_format::volume::{self, entry_len, BLOCK};
+    use ferry_format::volume::{self, entry_len};
+    use test_support::resign::entry;
 
     let vectors = tests::workspace().join("format-spec/vectors");
     let key = PrivateKey::load(&vectors.join("vector-key.pem")).unwrap();
@@ -297,9 +298,7 @@ fn mutated_vector_volumes_are_never_accepted() {
                     volume::trailer(offset, t.len() as u64).to_vec(),
                 ),
             ] {
-                out.extend_from_slice(&volume::header(&name, data.len() as u64, mtime));
-                out.extend_from_slice(&data);
-                out.resize(out.len().div_ceil(BLOCK as usize) * BLOCK as usize, 0);
+                entry(&mut out, &name, &data, mtime);
             }
             out.extend_from_slice(&[0u8; 1024]);
             assert_eq!(out.len() as u64, offset + entry_len(t.len() as u64) + 3072);

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use tests::faults::Proc;
 use tests::registry::*;
 use tests::*;
 
@@ -293,7 +294,7 @@ fn registry_killed_mid_push_and_restarted_at_once_the_push_recovers_or_resumes()
         ],
     );
     let started = Instant::now();
-    let first = Watched::spawn(site.sandbox.command(args));
+    let first = Proc::spawn(site.sandbox.command(args));
     assert!(
         first.wait_for_line("uploaded sha256", Duration::from_secs(60)),
         "the push never reported an upload"
@@ -360,7 +361,7 @@ fn registry_dies_mid_push_then_push_again(flags: &[&str], deadline: Duration) ->
     let mut extra = vec!["--insecure", "--manifests-dir", &m1];
     extra.extend(flags);
     let args = site.push_args(std::slice::from_ref(&site.out), &to, &extra);
-    let push = Watched::spawn(site.sandbox.command(args));
+    let push = Proc::spawn(site.sandbox.command(args));
     assert!(
         push.wait_for_line("uploaded sha256", Duration::from_secs(60)),
         "the push never reported an upload"

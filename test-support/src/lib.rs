@@ -1,0 +1,23 @@
+//! The test kit of the ferry workspace: what more than one test suite needs, once.
+//!
+//! - [`cmd`]: running a command and reading what it did ([`cmd::OutputExt`]), temporary
+//!   directories;
+//! - [`process`]: a command in the background whose stderr is watched line by line and that
+//!   can be signalled ([`process::Proc`]), or stopped at an exact system call
+//!   ([`process::StoppedAt`]);
+//! - [`registry`]: a real registry, Debian's `docker-registry` (CNCF distribution 2.8.2) on
+//!   127.0.0.1 — plain HTTP, TLS with a test CA made by `openssl`, or htpasswd Basic auth —
+//!   and a reader of what it holds, through the Distribution API;
+//! - [`mock`]: a scripted HTTP/1.1 server for what a real registry will not do on demand;
+//! - [`resign`]: a ferry volume taken apart and put together again, re-signed, to make
+//!   volumes that are validly signed yet break a rule.
+//!
+//! Used by registry-client's tests, format-spec's vector tests, the end-to-end tests
+//! (`tests/`) and the fuzz targets (`fuzz/`). Test code only: it panics on anything
+//! unexpected, with a message, and is never a dependency of a shipped crate.
+
+pub mod cmd;
+pub mod mock;
+pub mod process;
+pub mod registry;
+pub mod resign;

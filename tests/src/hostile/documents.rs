@@ -1,0 +1,169 @@
+//! Parts 7 and 8: validly signed documents that break the format: unknown versions and
+//! fields, and hostile paths in the manifest (M14, M17, M22).
+
+use ferry_format::manifest::TreeEntry;
+use serde_json::Value;
+
+use super::case::Cases;
+use super::fixture::Good;
+
+/// Unknown versions and fields, then hostile paths.
+pub(super) fn add(cs: &mut Cases, g: &Good) {
+    versions(cs, g);
+    paths(cs, g);
+}
+
+/// Unknown versions and fields, validly signed.
+fn versions(cs: &mut Cases, g: &Good) {
+    let (fx, good) = (g.fx, g.bytes());
+    // 7. Unknown versions and fields, validly signed.
+    let table_raw = |f: &dyn Fn(&mut Value)| {
+        g.parts.write_with(&fx.secret, &fx.secret, &|_| {}, &|b| {
+            let mut v: Value = serde_json::from_slice(&b).unwrap();
+            f(&mut v);
+            serde_json::to_vec(&v).unwrap()
+        })
+    };
+    let table_text = |from: &'static str, to: &'static str| {
+        g.parts
+            .write_with(&fx.secret, &fx.secret, &|_| {}, &move |b| {
+                let s = String::from_utf8(b).unwrap();
+                assert!(s.contains(from), "table text has {from}");
+                s.replacen(from, to, 1).into_bytes()
+            })
+    };
+    cs.invalid(
+        "version or field",
+        "table version 2",
+        table_text("{\"ferry_volume\":1,", "{\"ferry_volume\":2,"),
+        &["volume table version 2 is not supported"],
+    );
+    cs.invalid(
+        "version or field",
+        "table version 2^32",
+        table_text("{\"ferry_volume\":1,", "{\"ferry_volume\":4294967296,"),
+        &["ferry_volume version 4294967296 is not supported"],
+    );
+    cs.invalid(
+        "version or field",
+        "table version missing",
+        table_text("{\"ferry_volume\":1,", "{"),
+        &["no ferry_volume version field"],
+    );
+    cs.invalid(
+        "version or field",
+        "table with an unknown member",
+        table_raw(&|t| t["compression"] = "lz4".into()),
+        &["volume table", "unknown field"],
+    );
+    cs.invalid(
+        "version or field",
+        "table chunk with an unknown member",
+        table_text(
+            "\"stream_offset\":0,",
+            "\"stream_offset\":0,\"encrypted\":false,",
+        ),
+        &["volume table", "unknown field"],
+    );
+    cs.invalid(
+        "version or field",
+        "table with a member twice",
+        table_text("\"volume\":1,", "\"volume\":1,\"volume\":1,"),
+        &["volume table", "duplicate field"],
+    );
+    let manifest_text = |from: &'static str, to: &'static str| {
+        let mut p = g.parts.clone();
+        let s = String::from_utf8(p.manifest.clone()).unwrap();
+        assert!(s.contains(from), "manifest text has {from}");
+        p.manifest = s.replacen(from, to, 1).into_bytes();
+        p.write(&fx.secret)
+    };
+    cs.invalid(
+        "version or field",
+        "manifest version 2",
+        manifest_text("{\"ferry_bundle\":1,", "{\"ferry_bundle\":2,"),
+        &["bundle manifest version 2 is not supported"],
+    );
+    cs.invalid(
+        "version or field",
+        "manifest with an unknown member",
+        manifest_text(
+            "{\"ferry_bundle\":1,",
+            "{\"ferry_bundle\":1,\"signed_by\":\"nobody\",",
+        ),
+        &["bundle manifest", "unknown field"],
+    );
+    cs.invalid(
+        "version or field",
+        "manifest blob with an unknown member",
+        manifest_text("\"encoding\":", "\"compression\":\"lz4\",\"encoding\":"),
+        &["bundle manifest", "unknown field"],
+    );
+    cs.invalid(
+        "version or field",
+        "manifest tree entry of an unknown kind",
+        manifest_text("{\"kind\":\"dir\",", "{\"kind\":\"fifo\","),
+        &["bundle manifest", "unknown variant"],
+    );
+    let mut b = good.clone();
+    let n = b.len();
+    b[n - 1536 + 21] = b'2';
+    cs.invalid(
+        "version or field",
+        "trailer version 2",
+        b,
+        &["no ferry trailer"],
+    );
+}
+
+/// Hostile paths in the signed manifest, re-signed.
+fn paths(cs: &mut Cases, g: &Good) {
+    // 8. Hostile paths in the signed manifest (M14, M17, M22), re-signed.
+    cs.invalid(
+        "manifest path",
+        "a tree file ../../etc/cron.d/x",
+        g.with_manifest(&|m| {
+            m.tree.push(TreeEntry::File {
+                path: "../../etc/cron.d/x".into(),
+                blob: 0,
+                mode: 0o644,
+            })
+        }),
+        &["not a safe relative path"],
+    );
+    cs.invalid(
+        "manifest path",
+        "a tree directory /etc",
+        g.with_manifest(&|m| {
+            m.tree.insert(
+                0,
+                TreeEntry::Dir {
+                    path: "/etc".into(),
+                },
+            )
+        }),
+        &["not a safe relative path"],
+    );
+    cs.invalid(
+        "manifest path",
+        "a tree symlink to ../../../etc/passwd",
+        g.with_manifest(&|m| {
+            m.tree.push(TreeEntry::Symlink {
+                path: "zz".into(),
+                target: "../../../etc/passwd".into(),
+            })
+        }),
+        &["leaves the tree"],
+    );
+    cs.invalid(
+        "manifest path",
+        "a tree hard link to /etc/shadow",
+        g.with_manifest(&|m| {
+            m.tree.push(TreeEntry::Link {
+                path: "zz".into(),
+                target: "/etc/shadow".into(),
+            })
+        }),
+        &["not a file listed before it"],
+    );
+}
