@@ -12,7 +12,8 @@
 //! and its canonical form (`ubuntu:22.04` is also tried as `docker.io/library/ubuntu:22.04`),
 //! so that `^docker\.io/` blocks short names too.
 
-use crate::reference::Reference;
+use oci::Reference;
+
 use crate::schema::{BlockedImage, ImageName, Pattern};
 
 /// The compiled `blockedImages` patterns, in file order.

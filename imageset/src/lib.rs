@@ -21,16 +21,16 @@ mod load;
 pub mod locate;
 mod platform;
 mod pull;
-mod reference;
 pub mod schema;
 
 pub use blocked::BlockList;
 pub use error::ImageSetError;
 pub use load::{ImageSet, API_VERSION, KIND, MAX_FILE_BYTES};
+pub use oci::reference::DOCKER_HUB;
+pub use oci::Reference;
 pub use platform::Platform;
 pub use pull::{Note, PullImage, PullSet};
-pub use reference::{Reference, DOCKER_HUB};
-pub use schema::ImageName;
+pub use schema::{ImageName, ImageNameError};
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use oci::{PlatformError, PlatformSpec};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
@@ -28,6 +29,15 @@ impl Platform {
         self.os == os
             && self.architecture == architecture
             && self.variant.as_deref().is_none_or(|v| Some(v) == variant)
+    }
+
+    /// The same platform as oci's `--platform` value (`linux/arm/v7`).
+    pub fn spec(&self) -> PlatformSpec {
+        PlatformSpec {
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self.variant.clone(),
+        }
     }
 
     /// oc-mirror's `Validate`: neither `os` nor `architecture` may be empty.
@@ -52,29 +62,24 @@ impl Platform {
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
+        self.spec().fmt(f)
     }
 }
 
-/// `OS/ARCH[/VARIANT]`, as `--platform` takes it.
+/// `OS/ARCH[/VARIANT]`, as `--platform` takes it: oci's grammar, the one every ferry
+/// `--platform` reads. Only the matching differs (oc-mirror's filter, [`Platform::matches`]).
 impl FromStr for Platform {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Platform, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let ok = (2..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty());
-        if !ok {
-            return Err(format!(
-                "{s:?} is not a platform: write OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm/v7)"
-            ));
-        }
+    type Err = PlatformError;
+    fn from_str(s: &str) -> Result<Platform, PlatformError> {
+        let PlatformSpec {
+            os,
+            architecture,
+            variant,
+        } = PlatformSpec::parse(s)?;
         Ok(Platform {
-            os: parts[0].to_string(),
-            architecture: parts[1].to_string(),
-            variant: parts.get(2).map(|v| v.to_string()),
+            os,
+            architecture,
+            variant,
         })
     }
 }
@@ -94,8 +99,13 @@ mod tests {
         assert!(!p.matches("linux", "arm", Some("v6")));
         assert!(!p.matches("linux", "arm", None));
         assert_eq!(p.to_string(), "linux/arm/v7");
-        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", ""] {
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", "", "linux/amd 64"] {
             assert!(bad.parse::<Platform>().is_err(), "{bad}");
         }
+        // oci's grammar and message, as every ferry --platform.
+        assert_eq!(
+            "linux/".parse::<Platform>().unwrap_err().to_string(),
+            "platform \"linux/\": the architecture is empty (expected os/architecture[/variant], e.g. linux/amd64 or linux/arm64/v8)"
+        );
     }
 }

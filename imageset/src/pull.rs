@@ -151,7 +151,7 @@ impl ImageSet {
                 continue;
             }
             let r = &entry.name.reference;
-            if r.tag.is_some() && r.digest.is_some() {
+            if r.tag().is_some() && r.digest().is_some() {
                 note(
                     &[&path[..], &[Seg::Key("name")]].concat(),
                     format!("{} has a tag and a digest: pulled by the digest, the tag is kept as the name (as oc-mirror does)", entry.name.written),

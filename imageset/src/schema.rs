@@ -22,8 +22,10 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use oci::name::{self, NameError};
+use oci::{Reference, ReferenceError};
+
 use crate::platform::Platform;
-use crate::reference::{self, Reference};
 
 /// The whole file: `apiVersion`, `kind` (checked before this is read, see `load.rs`),
 /// `mirror` (required, as in oc-mirror) and `archiveSize`.
@@ -246,26 +248,69 @@ pub struct ImageName {
 }
 
 impl ImageName {
-    pub fn parse(s: &str) -> Result<ImageName, String> {
-        let bad = |why: String| format!("{s:?} is not a reference: {why}");
+    pub fn parse(s: &str) -> Result<ImageName, ImageNameError> {
         let written = s.strip_prefix("docker://").unwrap_or(s);
         if let Some((transport, _)) = written.split_once("://") {
-            return Err(bad(format!(
-                "the {transport}:// transport is not supported: ferry pulls from registries \
-                 (write host/repository:tag or host/repository@sha256:...)"
-            )));
+            return Err(ImageNameError::Transport {
+                text: s.to_string(),
+                transport: transport.to_string(),
+            });
         }
-        let reference = Reference::parse(written).map_err(bad)?;
-        if reference.tag.is_none() && reference.digest.is_none() {
-            return Err(bad(
-                "no tag or digest (write :latest if that is the image you mean)".into(),
-            ));
+        let reference = Reference::parse(written).map_err(|source| ImageNameError::Reference {
+            text: s.to_string(),
+            source,
+        })?;
+        if reference.tag().is_none() && reference.digest().is_none() {
+            return Err(ImageNameError::NoTagOrDigest {
+                text: s.to_string(),
+            });
         }
         Ok(ImageName {
             written: written.to_string(),
             reference,
         })
     }
+}
+
+/// Why an image set's image name is refused. `text` is the value as the file has it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageNameError {
+    #[error("{text:?} is not a reference: the {transport}:// transport is not supported: ferry pulls from registries (write host/repository:tag or host/repository@sha256:...)")]
+    Transport { text: String, transport: String },
+    /// oci's finding, told without repeating the reference the message opens with.
+    #[error("{text:?} is not a reference: {}", finding(source))]
+    Reference {
+        text: String,
+        #[source]
+        source: ReferenceError,
+    },
+    #[error("{text:?} is not a reference: no tag or digest (write :latest if that is the image you mean)")]
+    NoTagOrDigest { text: String },
+}
+
+/// What oci found wrong and where, without the `image reference "…":` it opens with.
+fn finding(e: &ReferenceError) -> String {
+    match e {
+        ReferenceError::Name {
+            at, kind, problem, ..
+        } => format!(
+            "the {kind} at byte {at}: {problem} (expected {})",
+            kind.rule()
+        ),
+        ReferenceError::Digest { at, source, .. } => format!("the digest at byte {at}: {source}"),
+        other => other.to_string(),
+    }
+}
+
+/// A name's problem and where, without the `<kind> "…" is not valid:` it opens with.
+fn name_finding(e: &NameError) -> String {
+    format!(
+        "{} (at byte {}; expected {})",
+        e.problem,
+        e.at,
+        e.kind.rule()
+    )
 }
 
 impl fmt::Display for ImageName {
@@ -286,7 +331,9 @@ impl ImageSource {
         match s.strip_prefix("oci://") {
             Some(path) if !path.is_empty() => Ok(ImageSource::OciLayout(path.to_string())),
             Some(_) => Err(format!("{s:?} names no OCI layout directory")),
-            None => ImageName::parse(s).map(ImageSource::Registry),
+            None => ImageName::parse(s)
+                .map(ImageSource::Registry)
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -334,7 +381,9 @@ fn checked<'de, D: Deserializer<'de>, T>(
 
 impl<'de> Deserialize<'de> for ImageName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, "an image reference", ImageName::parse)
+        checked(d, "an image reference", |s| {
+            ImageName::parse(s).map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -347,10 +396,13 @@ impl<'de> Deserialize<'de> for ImageSource {
 impl<'de> Deserialize<'de> for TargetRepo {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked(d, "a repository path", |s| {
-            reference::check_path(s)
+            name::check_repository(s)
                 .map(|()| TargetRepo(s.to_string()))
-                .map_err(|why| {
-                    format!("{s:?} is not a repository path (no host, tag or digest): {why}")
+                .map_err(|e| {
+                    format!(
+                        "{s:?} is not a repository path (no host, tag or digest): {}",
+                        name_finding(&e)
+                    )
                 })
         })
     }
@@ -359,7 +411,9 @@ impl<'de> Deserialize<'de> for TargetRepo {
 impl<'de> Deserialize<'de> for Tag {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked(d, "a tag", |s| {
-            reference::check_tag(s).map(|t| Tag(t.to_string()))
+            name::check_tag(s)
+                .map(|()| Tag(s.to_string()))
+                .map_err(|e| format!("tag {s:?} is not a tag: {}", name_finding(&e)))
         })
     }
 }

@@ -50,6 +50,7 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use oci::{Reference, ReferenceError, Written};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -88,8 +89,13 @@ pub enum RegistriesConfError {
         key: String,
         message: String,
     },
-    #[error("{reference:?} is not an image reference: {message}")]
-    BadReference { reference: String, message: String },
+    /// The reference to resolve does not parse (oci's message names it, where and why).
+    #[error("{source}")]
+    BadReference {
+        reference: String,
+        #[source]
+        source: ReferenceError,
+    },
     /// Every endpoint for the reference is under a `blocked = true` registry.
     #[error("{reference} is blocked: registry prefix {prefix:?} has blocked = true in {}, and no mirror serves a pull by {} (remove blocked, or add a [[registry.mirror]] that does)", file.display(), if *by_digest { "digest" } else { "tag" })]
     Blocked {
@@ -349,22 +355,24 @@ impl RegistriesConf {
         reference: &str,
         by_digest: bool,
     ) -> Result<Resolved, RegistriesConfError> {
-        let r = Ref::parse(reference).map_err(|message| RegistriesConfError::BadReference {
+        // skopeo's transport prefix; what follows is the reference.
+        let written = reference.strip_prefix("docker://").unwrap_or(reference);
+        let r = Reference::parse(written).map_err(|source| RegistriesConfError::BadReference {
             reference: reference.to_string(),
-            message,
+            source,
         })?;
-        let digested = by_digest || r.digested;
-        let name = &r.full[..r.name_len];
-        let Some(reg) = self.find_registry(name) else {
-            let (host, repository) = split_host(name);
+        let digested = by_digest || r.digest().is_some();
+        // Prefixes match the canonical name and rewrite the canonical reference.
+        let full = r.to_string();
+        let Some(reg) = self.find_registry(&r.name()) else {
             return Ok(Resolved {
-                reference: r.full.clone(),
+                reference: full.clone(),
                 endpoints: vec![Endpoint {
-                    host: host.to_string(),
-                    repository: repository.to_string(),
+                    host: r.host().to_string(),
+                    repository: r.path().to_string(),
                     insecure: false,
                     mirror: false,
-                    reference: r.full.clone(),
+                    reference: full,
                 }],
                 registry: None,
                 blocked: Vec::new(),
@@ -398,46 +406,47 @@ impl RegistriesConf {
         let mut blocked = Vec::new();
         let mut blocked_by: Option<&Registry> = None;
         for (key, location, insecure, mirror) in sources {
-            let rewritten = rewrite(&r.full, &reg.prefix, location);
-            let physical = Ref::parse(&rewritten)
+            let rewritten = rewrite(&full, &reg.prefix, location);
+            // A rewritten reference must name its host: one read as a Docker Hub short
+            // name would send the pull somewhere the file never said.
+            let physical = Written::parse(&rewritten)
                 .ok()
-                .filter(|p| !p.implied_host)
+                .filter(|w| w.host.is_some())
+                .and_then(|_| Reference::parse(&rewritten).ok())
                 .ok_or_else(|| RegistriesConfError::Rewrite {
                     file: reg.file.clone(),
                     key: key.clone(),
                     detail: format!(
                         "{location:?} rewrites {} to {rewritten:?}, which is not a reference: \
                          the location must start with a registry host (host[:port][/path])",
-                        r.full
+                        full
                     ),
                 })?;
-            let physical_name = &physical.full[..physical.name_len];
             // docker_client.go: `blocked` is looked up for each endpoint's own name.
-            if let Some(b) = self.find_registry(physical_name).filter(|b| b.blocked) {
-                blocked.push(physical.full.clone());
+            if let Some(b) = self.find_registry(&physical.name()).filter(|b| b.blocked) {
+                blocked.push(physical.to_string());
                 blocked_by.get_or_insert(b);
                 continue;
             }
-            let (host, repository) = split_host(physical_name);
             endpoints.push(Endpoint {
-                host: host.to_string(),
-                repository: repository.to_string(),
+                host: physical.host().to_string(),
+                repository: physical.path().to_string(),
                 insecure,
                 mirror,
-                reference: physical.full.clone(),
+                reference: physical.to_string(),
             });
         }
         if endpoints.is_empty() {
             let b = blocked_by.unwrap_or(reg);
             return Err(RegistriesConfError::Blocked {
-                reference: r.full,
+                reference: full,
                 prefix: b.prefix.clone(),
                 file: b.file.clone(),
                 by_digest: digested,
             });
         }
         Ok(Resolved {
-            reference: r.full,
+            reference: full,
             endpoints,
             registry: Some((reg.prefix.clone(), reg.file.clone())),
             blocked,
@@ -476,89 +485,6 @@ fn matching_prefix_len(reference: &str, prefix: &str) -> Option<usize> {
     match rest.as_bytes().first() {
         None | Some(b':' | b'/' | b'@') => Some(prefix.len()),
         Some(_) => None,
-    }
-}
-
-fn split_host(name: &str) -> (&str, &str) {
-    name.split_once('/').unwrap_or((name, ""))
-}
-
-/// A reference in canonical form, for matching and rewriting: Docker Hub's defaults
-/// applied, the name's length known.
-// replaced by oci::Reference when that crate lands
-struct Ref {
-    full: String,
-    name_len: usize,
-    digested: bool,
-    /// No host was written (a Docker Hub short name): a rewritten reference must have one.
-    implied_host: bool,
-}
-
-impl Ref {
-    fn parse(s: &str) -> Result<Ref, String> {
-        let s = s.strip_prefix("docker://").unwrap_or(s);
-        let (name_tag, digest) = match s.split_once('@') {
-            Some((n, d)) => {
-                let hex = d
-                    .strip_prefix("sha256:")
-                    .ok_or("the digest is not sha256:<hex>")?;
-                if hex.len() != 64
-                    || !hex
-                        .bytes()
-                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-                {
-                    return Err("the digest is not sha256:<64 lowercase hex digits>".into());
-                }
-                (n, Some(d))
-            }
-            None => (s, None),
-        };
-        let slash = name_tag.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match name_tag[slash..].find(':') {
-            Some(i) => (&name_tag[..slash + i], Some(&name_tag[slash + i + 1..])),
-            None => (name_tag, None),
-        };
-        if tag == Some("") {
-            return Err("empty tag".into());
-        }
-        let first = name.split('/').next().unwrap_or("");
-        let has_host = name.contains('/')
-            && (first.contains('.') || first.contains(':') || first == "localhost");
-        let mut canonical = if has_host {
-            name.to_string()
-        } else if name.contains('/') {
-            format!("docker.io/{name}")
-        } else {
-            format!("docker.io/library/{name}")
-        };
-        // distribution's legacy name for Docker Hub.
-        if let Some(rest) = canonical.strip_prefix("index.docker.io/") {
-            canonical = format!("docker.io/{rest}");
-        }
-        let (host, path) = split_host(&canonical);
-        let bad_path = path.is_empty()
-            || path.split('/').any(|c| c.is_empty())
-            || !path
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/".contains(&b));
-        if host.is_empty() || bad_path {
-            return Err("not host/repository (lowercase letters, digits, `.`, `_`, `-`)".into());
-        }
-        let name_len = canonical.len();
-        if let Some(t) = tag {
-            canonical.push(':');
-            canonical.push_str(t);
-        }
-        if let Some(d) = digest {
-            canonical.push('@');
-            canonical.push_str(d);
-        }
-        Ok(Ref {
-            full: canonical,
-            name_len,
-            digested: digest.is_some(),
-            implied_host: !has_host,
-        })
     }
 }
 

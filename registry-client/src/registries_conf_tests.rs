@@ -274,7 +274,7 @@ insecure = true
     let e = c.resolve("Ubuntu:1", false).unwrap_err();
     assert!(matches!(e, RegistriesConfError::BadReference { .. }), "{e}");
     let e = c.resolve("quay.io/a/b:", false).unwrap_err().to_string();
-    assert!(e.contains("empty tag"), "{e}");
+    assert!(e.contains("the tag is empty"), "{e}");
 }
 
 #[test]
@@ -431,6 +431,37 @@ fn refusals_name_file_line_and_key() {
     let e = c.resolve("a.io/x:1", false).unwrap_err().to_string();
     assert!(
         e.contains("r.conf: registry[0].location: \"nohost\" rewrites a.io/x:1 to \"nohost/x:1\""),
+        "{e}"
+    );
+}
+
+/// The reference is read by oci (skopeo's `docker://` dropped first), and a location that
+/// rewrites it into a name without a host is refused, not read as a Docker Hub short name.
+#[test]
+fn references_are_read_by_oci_and_rewrites_must_name_a_host() {
+    let c = conf(
+        r#"
+[[registry]]
+prefix = "quay.io/a"
+location = "mirror"
+[[registry]]
+prefix = "quay.io/ok"
+location = "docker.io/busybox"
+"#,
+    );
+    let e = c.resolve("quay.io/a/b:1", false).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "r.conf: registry[0].location: \"mirror\" rewrites quay.io/a/b:1 to \"mirror/b:1\", which is not a reference: the location must start with a registry host (host[:port][/path])"
+    );
+    // The rewritten reference is normalised as the pull will read it: Docker Hub's library/.
+    let r = c.resolve("docker://quay.io/ok:2", false).unwrap();
+    assert_eq!(r.reference, "quay.io/ok:2");
+    assert_eq!(r.endpoints[0].reference, "docker.io/library/busybox:2");
+    assert_eq!(hosts(&r), ["docker.io|library/busybox|false"]);
+    let e = c.resolve("quay.io/a/b:", false).unwrap_err().to_string();
+    assert!(
+        e.starts_with("image reference \"quay.io/a/b:\": the tag at byte 12: the tag is empty"),
         "{e}"
     );
 }
