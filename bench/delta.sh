@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Delta benchmark (issue 4): how large is the second bundle of a mirror in which about 10% of
+# Delta benchmark: how large is the second bundle of a mirror in which about 10% of
 # the images changed, packed with --base against the first bundle? Makes mirror A
 # (generate.py bench, OCI layout), mirror B = A with every tenth image's largest own layer
 # replaced by new random content, packs A, packs B against A's manifest, prints the sizes.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Push benchmark (issue 3): `ferry-unpack push` of a packed bundle against `skopeo sync`
+# Push benchmark: `ferry-unpack push` of a packed bundle against `skopeo sync`
 # of the same images (their skopeo dir: layout, `--all --preserve-digests`), each into a
 # fresh local docker-registry (CNCF distribution) on 127.0.0.1, in one run; then a second
 # push of the same bundle into the filled registry. Medians of BENCH_RUNS rounds.

@@ -246,7 +246,7 @@ measure() {
 }
 
 # ---------------------------------------------------------------------------- push (later)
-# Room for the push benchmark (DESIGN.md "Scale and speed": ferry-unpack push against
+# Room for the push benchmark (ferry-unpack push against
 # skopeo copy/sync into a local registry). Intended shape, per round:
 #   push_setup     start docker-registry (distribution 2.8.x) on 127.0.0.1 with a fresh
 #                  root directory under $W, wait for /v2/

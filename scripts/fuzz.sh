@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the volume reader (issue 5) with cargo-fuzz and libFuzzer: each target runs for
+# Fuzzes the volume reader with cargo-fuzz and libFuzzer: each target runs for
 # ${FUZZ_SECONDS:-30} seconds, seeded from the test vectors (format-spec/vectors/*/).
 #
 #   scripts/fuzz.sh                           # every target, 30 s each

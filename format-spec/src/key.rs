@@ -142,7 +142,7 @@ impl PrivateKey {
     }
 
     /// PKCS#8 v1 without the embedded public key: OpenSSL 3.0 rejects the v2 form that
-    /// `SigningKey::to_pkcs8_pem` writes (research/protocols.md C).
+    /// `SigningKey::to_pkcs8_pem` writes (OpenSSL reads and writes the same PKCS#8 v1 form).
     pub fn to_pem(&self) -> String {
         let bytes = ed25519_dalek::pkcs8::KeypairBytes {
             secret_key: self.key.to_bytes(),

@@ -1,5 +1,9 @@
 //! The ferry bundle format, version 1 (`SPEC.md` beside this crate is normative):
-//! types, writing, reading and verifying volumes. No network.
+//! types, writing, reading and verifying volumes.
+//!
+//! What this crate must not do: touch the network, print, or read a byte of a volume it
+//! has not checked against a signature (SPEC.md §2); names and digests come from `oci`,
+//! files are written through `durable-file`.
 #![forbid(unsafe_code)]
 
 pub mod bundle;
@@ -18,13 +22,14 @@ pub mod rule;
 pub mod size;
 pub mod state;
 pub mod table;
+pub mod time;
 pub mod verify;
 pub mod volume;
 pub mod volume_set;
 
 /// The format's digests (SPEC.md §3: `sha256:` and 64 lowercase hex digits; bare hex in
 /// tables) are the OCI digests every ferry crate shares. Re-exported so that
-/// `ferry_format::digest::Digest` and `ferry_format::Digest` name that one type.
+/// `format_spec::digest::Digest` and `format_spec::Digest` name that one type.
 pub use oci::digest;
 pub use oci::Digest;
 

@@ -2,7 +2,7 @@
 //! before trusting a byte of it, then check every other byte against it.
 //!
 //! Reads use `pread`, never a memory map: a pulled USB stick must give an I/O error, not
-//! a SIGBUS (STYLE.md 5). Nothing is ever written next to a volume.
+//! a SIGBUS that kills the process. Nothing is ever written next to a volume.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use ed25519_dalek::Verifier as _;
-use ferry_format::digest::Digest;
-use ferry_format::key::{fingerprint_of, PrivateKey, PublicKey};
-use ferry_format::size::parse_size;
-use ferry_format::volume::{self, entry_len};
+use format_spec::digest::Digest;
+use format_spec::key::{fingerprint_of, PrivateKey, PublicKey};
+use format_spec::size::parse_size;
+use format_spec::volume::{self, entry_len};
 use sha2::{Digest as _, Sha256};
 
 #[test]

@@ -15,17 +15,17 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ferry_format::bundle::Bundle;
-use ferry_format::digest::Digest;
-use ferry_format::error::rule_of_io;
-use ferry_format::key::{PrivateKey, PublicKey};
-use ferry_format::manifest::{BundleManifest, Encoding, Image, TreeEntry};
-use ferry_format::pack::{self, Options, Source, SourceBlob};
-use ferry_format::read::Volume;
-use ferry_format::rule::Rule;
-use ferry_format::table::VolumeTable;
-use ferry_format::verify::{self as verify_op, Inputs, VolumeStatus};
-use ferry_format::volume::{self, entry_len};
+use format_spec::bundle::Bundle;
+use format_spec::digest::Digest;
+use format_spec::error::rule_of_io;
+use format_spec::key::{PrivateKey, PublicKey};
+use format_spec::manifest::{BundleManifest, Encoding, Image, TreeEntry};
+use format_spec::pack::{self, Options, Source, SourceBlob};
+use format_spec::read::Volume;
+use format_spec::rule::Rule;
+use format_spec::table::VolumeTable;
+use format_spec::verify::{self as verify_op, Inputs, VolumeStatus};
+use format_spec::volume::{self, entry_len};
 use test_support::resign::Parts;
 
 fn vectors_dir() -> PathBuf {
@@ -1090,7 +1090,7 @@ fn generate() -> BTreeMap<String, Vector> {
     );
     // An empty blob (stored size 0) gets one chunk of size 0 (§5.3); a table that leaves
     // it out breaks R20 when a chunk follows, and R29 when it was the bundle's last blob.
-    let empty_blob = |volume: u32| ferry_format::manifest::Blob {
+    let empty_blob = |volume: u32| format_spec::manifest::Blob {
         digest: Digest::of(b""),
         size: 0,
         encoding: Encoding::Raw,
@@ -1264,7 +1264,7 @@ fn run_verify(files: Vec<PathBuf>, key: &PublicKey) -> Finding {
 /// `extract` (SPEC.md §6.2) without writing: every volume opened, combined, and every
 /// blob read back whole.
 fn run_extract(files: Vec<PathBuf>, key: &PublicKey) -> Finding {
-    let failed = |e: ferry_format::FormatError| Some((e.rule(), e.to_string()));
+    let failed = |e: format_spec::FormatError| Some((e.rule(), e.to_string()));
     let mut volumes = Vec::new();
     for f in &files {
         match Volume::open(f, std::slice::from_ref(key)) {

@@ -2,7 +2,7 @@
 //! accepts is canonical (serializing it again gives the same bytes less padding).
 #![no_main]
 
-use ferry_format::manifest::BundleManifest;
+use format_spec::manifest::BundleManifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

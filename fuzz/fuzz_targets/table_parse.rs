@@ -2,8 +2,8 @@
 //! accepts is exactly its canonical form.
 #![no_main]
 
-use ferry_format::manifest::MAX_CHUNK_SIZE;
-use ferry_format::table::VolumeTable;
+use format_spec::manifest::MAX_CHUNK_SIZE;
+use format_spec::table::VolumeTable;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

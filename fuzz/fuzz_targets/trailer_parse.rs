@@ -2,7 +2,7 @@
 //! the exact text `volume::trailer` writes.
 #![no_main]
 
-use ferry_format::volume;
+use format_spec::volume;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -14,8 +14,8 @@
 
 use std::sync::OnceLock;
 
-use ferry_format::manifest::BundleManifest;
-use ferry_format::table::VolumeTable;
+use format_spec::manifest::BundleManifest;
+use format_spec::table::VolumeTable;
 use ferry_fuzz::{
     parts_of, put, read_everything, relocate, trusted, Parts, VectorKey, VALID_BUNDLE,
 };

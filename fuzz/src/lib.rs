@@ -8,10 +8,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ferry_format::bundle::Bundle;
-use ferry_format::key::{PrivateKey, PublicKey};
-use ferry_format::read::Volume;
-use ferry_format::volume::{self, entry_len, BLOCK, SIGNATURE_SIZE};
+use format_spec::bundle::Bundle;
+use format_spec::key::{PrivateKey, PublicKey};
+use format_spec::read::Volume;
+use format_spec::volume::{self, entry_len, BLOCK, SIGNATURE_SIZE};
 pub use test_support::resign::{entry, relocate, Parts, Sign};
 
 /// `format-spec/vectors/vector-key.pem`: a published test key, trusted by nothing else.

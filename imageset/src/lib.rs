@@ -2,6 +2,9 @@
 //! `kind: ImageSetConfiguration`), read so that a file users already have for oc-mirror
 //! works with `ferry-pack --config`.
 //!
+//! What this crate must not do: fetch, resolve or pull anything (it reads one file and says
+//! what it asks for), or parse references itself (`oci` does).
+//!
 //! - [`ImageSet::from_file`] reads the whole v2alpha1 schema ([`schema`]), strictly:
 //!   unknown fields, a wrong kind or apiVersion, a malformed reference, tag, repository
 //!   path or pattern are errors of the form `file:line:col: field.path: what`.

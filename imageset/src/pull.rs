@@ -1,4 +1,4 @@
-//! What ferry's pull (issue 11) takes from an image set: `mirror.additionalImages` less
+//! What ferry's pull takes from an image set: `mirror.additionalImages` less
 //! `mirror.blockedImages`. Every section it cannot pull yet is refused by name, never
 //! skipped: `operators` (part 2), `platform` (release payloads), `helm`, `samples`.
 

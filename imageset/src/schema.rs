@@ -128,7 +128,7 @@ pub struct Operator {
     pub target_tag: Option<Tag>,
     #[serde(default)]
     pub full: bool,
-    /// Declared by oc-mirror but never read there (research/catalogs.md section 1).
+    /// Declared by oc-mirror but never read there (its catalog filter takes no such input).
     #[serde(default)]
     pub skip_dependencies: bool,
     #[serde(default)]

@@ -1,4 +1,4 @@
-//! Which of the four layouts a directory holds (DESIGN.md "Inputs").
+//! Which of the four layouts a directory holds (README.md "Input layouts").
 
 use std::fs;
 use std::io::Read;
@@ -11,6 +11,7 @@ use crate::layout_dir::{OCI_LAYOUT_FILE, VERSION_FILE, VERSION_PREFIX};
 use crate::model::LayoutKind;
 use crate::oc_file::{self, OcRepo};
 use crate::registry_storage::{self, RegistryRepo};
+use crate::tree::is_dir_no_follow;
 use crate::tree::relative;
 
 /// What was looked for, in the words of the `NotAMirror` message.
@@ -64,14 +65,7 @@ fn find_layout_dirs(root: &Path) -> Result<(Vec<String>, Vec<String>), MirrorErr
         .sort_by_file_name()
         .into_iter();
     while let Some(next) = it.next() {
-        let entry = next.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            MirrorError::io(
-                path,
-                e.into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("walk")),
-            )
-        })?;
+        let entry = next.map_err(|e| MirrorError::walk(root, e))?;
         if !entry.file_type().is_dir() {
             continue;
         }
@@ -126,10 +120,6 @@ pub(crate) fn detect(root: &Path) -> Result<Detected, MirrorError> {
             looked_for: format!("{LOOKED_FOR}{}", hint(root)),
         }),
     }
-}
-
-fn is_dir_no_follow(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
 
 /// A pointer to the right directory when `root` looks like the inside of a mirror.

@@ -133,6 +133,16 @@ impl MirrorError {
             reason: reason.into(),
         }
     }
+
+    /// A directory walk that failed below `root`: the entry it failed at, and why (a
+    /// loop of directories is the one failure walkdir reports without an I/O error).
+    pub(crate) fn walk(root: &std::path::Path, e: walkdir::Error) -> Self {
+        let path = e.path().unwrap_or(root).to_path_buf();
+        match e.into_io_error() {
+            Some(io) => MirrorError::io(path, io),
+            None => MirrorError::malformed(path, "filesystem loop"),
+        }
+    }
 }
 
 fn describe_missing(missing: &[MissingIn]) -> String {

@@ -2,6 +2,9 @@
 //! (oc `file://`, OCI image layouts, distribution registry storage, skopeo `dir:`),
 //! and writing the layouts ferry-unpack extracts to.
 //!
+//! What this crate must not do: know bundles or registries, or trust a byte of a mirror it
+//! has not hashed (every blob is re-hashed and a mismatch names the file).
+//!
 //! - [`read_mirror`] detects the layout of a directory and reads it into a [`Mirror`]:
 //!   blobs, manifest media types, images with their closures, and the whole file tree.
 //! - [`write_tree`] restores a tree byte for byte; [`write_oci_layout`] writes one OCI
@@ -36,7 +39,7 @@ pub use write::write_tree;
 use closure::Collector;
 use detect::Detected;
 
-/// Detects which layout `root` holds and reads it (DESIGN.md "Inputs").
+/// Detects which layout `root` holds and reads it (README.md "Input layouts").
 ///
 /// Manifests are read, hashed against their digests and parsed; other blobs are only
 /// located (ferry-pack re-hashes them). Files that are not blobs are hashed for the tree.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The on-disk layouts ferry-pack reads (DESIGN.md "Inputs").
+/// The on-disk layouts ferry-pack reads (README.md "Input layouts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LayoutKind {
     /// `oc image mirror` / `oc adm catalog mirror … file://DIR`.

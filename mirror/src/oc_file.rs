@@ -1,5 +1,5 @@
 //! The `oc image mirror` / `oc adm catalog mirror … file://DIR` layout
-//! (research/protocols.md A1; openshift/oc `pkg/cli/image/imagesource/file.go`):
+//! (openshift/oc `pkg/cli/image/imagesource/file.go`):
 //!
 //! ```text
 //! v2/<repo>/blobs/sha256:<hex>        every blob, manifests included
@@ -23,7 +23,7 @@ use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::digest;
 use crate::error::MirrorError;
 use crate::model::{CatalogMark, Image};
-use crate::tree::{relative, Class};
+use crate::tree::{is_dir_no_follow, relative, sorted_dir, Class};
 
 /// Cap on a mapping.txt: a full operator catalog maps ~10^4 images in a few MB.
 const MAX_MAPPING_SIZE: u64 = 256 * 1024 * 1024;
@@ -48,19 +48,6 @@ impl Store for OcRepo {
     fn blob_file(&self, hex: &str) -> Result<Option<(PathBuf, u64)>, MirrorError> {
         existing_file(self.dir.join("blobs").join(format!("sha256:{hex}")))
     }
-}
-
-fn is_dir_no_follow(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
-}
-
-fn sorted_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, MirrorError> {
-    let mut entries = fs::read_dir(dir)
-        .map_err(|e| MirrorError::io(dir, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| MirrorError::io(dir, e))?;
-    entries.sort_by_key(|e| e.file_name());
-    Ok(entries)
 }
 
 /// The repositories below `root/v2`: directories holding both `blobs/` and `manifests/`.
@@ -210,14 +197,7 @@ fn manifests_files(root: &Path, name: &str) -> Result<Vec<PathBuf>, MirrorError>
             .follow_links(false)
             .sort_by_file_name()
         {
-            let e = e.map_err(|e| {
-                let path = e.path().unwrap_or(root).to_path_buf();
-                MirrorError::io(
-                    path,
-                    e.into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("walk")),
-                )
-            })?;
+            let e = e.map_err(|e| MirrorError::walk(root, e))?;
             if e.file_type().is_file() && e.file_name() == name {
                 files.push(e.into_path());
             }

@@ -1,4 +1,4 @@
-//! OCI image layouts (image-spec `image-layout.md`; research/protocols.md A2): reading one
+//! OCI image layouts (image-spec `image-layout.md`): reading one
 //! or many, and writing one that holds every image of a bundle.
 //!
 //! ```text

@@ -1,5 +1,4 @@
-//! A CNCF distribution registry's filesystem storage (research/protocols.md A3;
-//! distribution `registry/storage/paths.go`):
+//! A CNCF distribution registry's filesystem storage (distribution `registry/storage/paths.go`):
 //!
 //! ```text
 //! docker/registry/v2/blobs/sha256/<hex[..2]>/<hex>/data
@@ -13,13 +12,12 @@
 //! blobs, so what an image needs is computed from its manifests.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::digest;
 use crate::error::MirrorError;
-use crate::tree::{relative, Class};
+use crate::tree::{is_dir_no_follow, relative, sorted_dir, Class};
 
 const V2: &str = "docker/registry/v2";
 
@@ -52,19 +50,6 @@ impl Store for BlobStore {
 pub(crate) struct RegistryRepo {
     pub name: String,
     pub dir: PathBuf,
-}
-
-fn is_dir_no_follow(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
-}
-
-fn sorted_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, MirrorError> {
-    let mut entries = fs::read_dir(dir)
-        .map_err(|e| MirrorError::io(dir, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| MirrorError::io(dir, e))?;
-    entries.sort_by_key(|e| e.file_name());
-    Ok(entries)
 }
 
 /// `None` when `root` is not registry storage; otherwise its repositories (maybe none).
@@ -205,6 +190,7 @@ pub(crate) fn read_images(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn classifies() {

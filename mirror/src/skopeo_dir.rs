@@ -1,4 +1,4 @@
-//! skopeo `dir:` layouts (research/protocols.md A4; containers/image `directory/`):
+//! skopeo `dir:` layouts (containers/image `directory/`):
 //!
 //! ```text
 //! <dir>/version                 "Directory Transport Version: 1.1\n"

@@ -1,6 +1,7 @@
 //! The file tree of a mirror: every directory, file and symlink below the root, so the
 //! layout can be restored byte for byte, and the path rules that keep a tree inside its root.
 
+use std::fs;
 use std::path::{Component, Path};
 
 use walkdir::WalkDir;
@@ -152,13 +153,7 @@ pub(crate) fn walk(
         .sort_by_file_name()
         .into_iter();
     while let Some(next) = it.next() {
-        let entry = next.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            match e.into_io_error() {
-                Some(io) => MirrorError::io(path, io),
-                None => MirrorError::malformed(path, "filesystem loop"),
-            }
-        })?;
+        let entry = next.map_err(|e| MirrorError::walk(root, e))?;
         let path = entry.path();
         let rel = relative(root, path)?;
         let ft = entry.file_type();
@@ -245,6 +240,22 @@ pub(crate) fn walk(
     }
     skipped.sort();
     Ok((entries, skipped))
+}
+
+/// Whether `path` is a directory itself, not a link to one (layouts are read without
+/// following links out of the mirror).
+pub(crate) fn is_dir_no_follow(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// A directory's entries in name order, so every reader sees a layout the same way.
+pub(crate) fn sorted_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, MirrorError> {
+    let mut entries = fs::read_dir(dir)
+        .map_err(|e| MirrorError::io(dir, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| MirrorError::io(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
 }
 
 #[cfg(test)]

@@ -389,7 +389,7 @@ mod tests {
         }
     }
 
-    /// Issue 9 item 1: extract's temporary names were predictable (`.NAME.ferry-partial`);
+    /// Extract's temporary names were predictable (`.NAME.ferry-partial`);
     /// a link planted there (or at the final name) must never be written through.
     #[cfg(unix)]
     #[test]

@@ -561,7 +561,7 @@ fn write_tree_refuses_dot_dot_entries_from_a_real_tree() {
     assert!(!t.path().join("escaped").exists());
 }
 
-/// Issue 9 item 18: oc's own `manifests-*/catalogSource.yaml` names the catalog (here through
+/// oc's own `manifests-*/catalogSource.yaml` names the catalog (here through
 /// the registry destination and the mapping.txt beside it); the other layouts name none.
 #[test]
 fn oc_catalog_source_yaml_marks_the_index_image() {

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_format::manifest::BundleManifest;
-use ferry_format::order::Base;
-use ferry_format::receipt::{Receipt, ReceiptError};
+use format_spec::manifest::BundleManifest;
+use format_spec::order::Base;
+use format_spec::receipt::{Receipt, ReceiptError};
 
 use crate::error::PackError;
 

@@ -1,15 +1,15 @@
 //! Where volumes go: the `--out` directories, checked before anything is read, filled in
-//! turn (the room on each is `ferry_format::room`'s), and on a terminal whatever medium
+//! turn (the room on each is `format_spec::room`'s), and on a terminal whatever medium
 //! the operator provides when the last one is full.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_format::plan::VolumePlan;
-use ferry_format::room::{free_space, manifest_room, nearest_existing, MARGIN};
-use ferry_format::size::human;
-use ferry_format::FormatError;
+use format_spec::plan::VolumePlan;
+use format_spec::room::{free_space, manifest_room, nearest_existing, MARGIN};
+use format_spec::size::human;
+use format_spec::FormatError;
 
 use crate::error::PackError;
 

@@ -3,9 +3,9 @@
 //! script needs no more: the message says what to do), 130 when Ctrl-C or SIGTERM stopped
 //! the run, as a shell reports it. clap's own usage errors exit 2 before any of this runs.
 
-use ferry_format::key::KeyError;
-use ferry_format::size::BadSize;
-use ferry_format::FormatError;
+use format_spec::key::KeyError;
+use format_spec::size::BadSize;
+use format_spec::FormatError;
 use mirror::MirrorError;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_format::drift::drift;
-use ferry_format::manifest::BundleManifest;
-use ferry_format::media::standalone_manifests;
-use ferry_format::plan::Plan;
+use format_spec::drift::drift;
+use format_spec::manifest::BundleManifest;
+use format_spec::media::standalone_manifests;
+use format_spec::plan::Plan;
 
 use crate::cli::PackArgs;
 use crate::error::PackError;
@@ -65,7 +65,7 @@ pub fn check(args: &PackArgs, plan: &Plan) -> Result<(), PackError> {
     } else {
         format!(
             "--only-volume {}",
-            ferry_format::bundle::list(&args.only_volume)
+            format_spec::bundle::list(&args.only_volume)
         )
     };
     Err(PackError::OtherBundle(format!(

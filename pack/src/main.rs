@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
-use ferry_format::key::PrivateKey;
-use ferry_format::media::Selection;
-use ferry_format::order::Candidate;
-use ferry_format::pack::{self, Options, Source};
-use ferry_format::room::{self, Room};
-use ferry_format::size::{human, parse_size};
+use format_spec::key::PrivateKey;
+use format_spec::media::Selection;
+use format_spec::order::Candidate;
+use format_spec::pack::{self, Options, Source};
+use format_spec::room::{self, Room};
+use format_spec::size::{human, parse_size};
 
 use cli::{Cli, Command, PackArgs};
 use destinations::Destinations;
@@ -95,7 +95,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let hashing = Instant::now();
     pack::check_copies(&source.other_copies(&files))?;
     let prepared = pack::prepare(&source.blobs, cancel).map_err(|e| match e {
-        ferry_format::FormatError::Interrupted => PackError::Interrupted(
+        format_spec::FormatError::Interrupted => PackError::Interrupted(
             "interrupted while sizing the mirror's blobs; nothing was written".into(),
         ),
         e => e.into(),
@@ -103,7 +103,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let prepare_secs = hashing.elapsed().as_secs_f64();
     let plan = pack::make_plan(&source, &prepared, &options, &key)?;
     // Self-check: what we are about to sign must pass every rule a reader applies.
-    ferry_format::manifest::BundleManifest::parse(&plan.manifest_bytes)
+    format_spec::manifest::BundleManifest::parse(&plan.manifest_bytes)
         .map_err(|e| PackError::Unpackable(format!("the mirror cannot be packed: {e}")))?;
     let m = &plan.manifest;
     plan.check_only(&args.only_volume)?;
@@ -115,10 +115,10 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     }
     // A rerun (after Ctrl-C, a full disk, or a complete run): its complete volumes are
     // checked and kept; its own temporaries and damaged volumes make room.
-    let found = ferry_format::media::find(&plan, &key.public(), &args.out)?;
+    let found = format_spec::media::find(&plan, &key.public(), &args.out)?;
     let selection = found.select(&plan, &args.only_volume);
     let (kept, selected) = (&selection.kept, &selection.write);
-    let manifest_name = ferry_format::volume::manifest_file_name(&m.bundle_id);
+    let manifest_name = format_spec::volume::manifest_file_name(&m.bundle_id);
     let manifest_size = pack::manifest_copy_size(&plan);
     let room = Room::new(&args.out, &selection, &manifest_name, manifest_size);
     if !args.plan {

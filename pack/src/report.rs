@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ferry_format::manifest::{BundleManifest, Encoding};
-use ferry_format::media::Kept;
-use ferry_format::pack::{self, Written};
-use ferry_format::plan::{Plan, VolumePlan};
-use ferry_format::room::{free_space, Shortfall};
-use ferry_format::size::human;
+use format_spec::manifest::{BundleManifest, Encoding};
+use format_spec::media::Kept;
+use format_spec::pack::{self, Written};
+use format_spec::plan::{Plan, VolumePlan};
+use format_spec::room::{free_space, Shortfall};
+use format_spec::size::human;
 
 /// "bundle sha256:… — N volume(s) of at most …, … stored (… compressed with zstd), key …".
 pub fn bundle_line(m: &BundleManifest, volume_size: u64) -> String {
@@ -139,7 +139,7 @@ impl Done<'_> {
                 format!(", kept {} already complete", self.kept.len())
             },
             self.seconds,
-            ferry_format::volume::manifest_file_name(&self.manifest.bundle_id)
+            format_spec::volume::manifest_file_name(&self.manifest.bundle_id)
         )
     }
 }
@@ -155,7 +155,7 @@ pub fn print_plan(
     total: u64,
 ) {
     let m = &plan.manifest;
-    let sum = |e: Encoding, f: fn(&ferry_format::manifest::Blob) -> u64| -> u64 {
+    let sum = |e: Encoding, f: fn(&format_spec::manifest::Blob) -> u64| -> u64 {
         m.blobs.iter().filter(|b| b.encoding == e).map(f).sum()
     };
     println!("bundle {}", m.bundle_id);

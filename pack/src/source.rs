@@ -1,14 +1,14 @@
 //! From a mirror as read by the `mirror` crate to what the format writer packs: the
 //! mirror's images, blobs and tree in the format's terms, numbered in the pack order
-//! (`ferry_format::order`), with the OCI index every volume carries (built by the `mirror`
+//! (`format_spec::order`), with the OCI index every volume carries (built by the `mirror`
 //! crate, which writes the same index into the OCI layouts `extract` makes).
 
 use std::collections::BTreeMap;
 
-use ferry_format::manifest::{Image, TreeEntry};
-use ferry_format::order::{pack_order, Base, Candidate};
-use ferry_format::pack::Source;
-use ferry_format::Digest;
+use format_spec::manifest::{Image, TreeEntry};
+use format_spec::order::{pack_order, Base, Candidate};
+use format_spec::pack::Source;
+use format_spec::Digest;
 use mirror::Mirror;
 
 use crate::error::PackError;
@@ -213,7 +213,7 @@ mod tests {
         }
     }
 
-    /// Issue 9 item 16: `--origin` gives layouts without originals ORIGIN/<repository>.
+    /// `--origin` gives layouts without originals ORIGIN/<repository>.
     #[test]
     fn origin_names_images_without_a_recorded_original() {
         let mut m = mirror_of(vec![

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_format::media::Kept;
-use ferry_format::pack;
-use ferry_format::plan::Plan;
+use format_spec::media::Kept;
+use format_spec::pack;
+use format_spec::plan::Plan;
 
 use crate::error::PackError;
 
@@ -14,7 +14,7 @@ use crate::error::PackError;
 /// partial volume is gone, which volumes are complete and where, and the command that
 /// writes the rest.
 pub fn message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped) -> PackError {
-    use ferry_format::FormatError;
+    use format_spec::FormatError;
     if matches!(
         stopped.error,
         FormatError::InputDigestMismatch { .. } | FormatError::InputChanged { .. }
@@ -67,7 +67,7 @@ pub fn message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped
             .map(|(d, v)| {
                 format!(
                     "volume(s) {} on {}",
-                    ferry_format::bundle::list(v),
+                    format_spec::bundle::list(v),
                     d.display()
                 )
             })
@@ -87,7 +87,7 @@ pub fn message(plan: &Plan, kept: &[&Kept], only: &[u32], stopped: pack::Stopped
         } else {
             text.push_str(&format!(
                 ". To write the rest (volume(s) {}) on another disk, mount it and run:\n  {command}",
-                ferry_format::bundle::list(&rest)
+                format_spec::bundle::list(&rest)
             ));
         }
     }

@@ -2,6 +2,9 @@
 //! every few seconds elsewhere; nothing with `--quiet` or `--json`), and the JSON Lines
 //! event stream of `--json` (docs/events.md): one object per line on stdout, each with a
 //! `type`. Progress goes to stderr, so stdout stays clean for machines.
+//!
+//! What this crate must not do: decide anything, or write anything but stderr (progress)
+//! and stdout (events).
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal, Write};

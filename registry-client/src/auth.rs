@@ -365,7 +365,7 @@ impl Transport {
     }
 }
 
-/// Whether credentials may go to a token server over plain HTTP (issue 9 item 3). Over
+/// Whether credentials may go to a token server over plain HTTP. Over
 /// HTTPS they go to the realm wherever it is, as docker and podman send them. Over plain
 /// HTTP anyone on the way reads them, so only with `--insecure` (the operator accepted
 /// that for the registry) and only to the host the operator named: a registry must not

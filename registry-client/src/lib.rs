@@ -1,6 +1,10 @@
-//! A blocking client for the OCI Distribution API, built for pushing (issue 3): the
-//! `ferry-unpack push` workers share one [`Client`] to replay verified blobs and
-//! manifests into Quay, Harbor, OpenShift's registry or CNCF distribution.
+//! A blocking client for the OCI Distribution API: the `ferry-unpack push` workers share
+//! one [`Client`] to replay verified blobs and manifests into Quay, Harbor, OpenShift's
+//! registry or CNCF distribution; [`registries_conf`] resolves where a reference is fetched
+//! from, for the pull side.
+//!
+//! What this crate must not do: know bundles or volumes, print, or let a credential reach
+//! an output, a log or a host the user did not name (SECURITY.md).
 //!
 //! - Blobs: [`Client::blob_exists`], [`Client::mount_blob`] (a 202 is cancelled and reported
 //!   as [`MountOutcome::NotMounted`]), [`Client::upload_blob`] (streamed monolithic `PUT`,
@@ -16,8 +20,8 @@
 //!   are followed here, and credentials never go to another origin. Transient failures are
 //!   retried within a [`RetryPolicy`], honouring `Retry-After`.
 //!
-//! Protocol notes and the behaviour of distribution 2.8.2 this follows are in
-//! `shared/research/protocols.md` section B.
+//! Where distribution 2.8.2 departs from the distribution spec, the module that copes with
+//! it says so in a comment (uploads: `upload.rs`; mounts and manifests: `client.rs`).
 //!
 //! # Security
 //! Credentials, tokens and passwords never appear in `Debug` output or in errors; URLs in

@@ -1,6 +1,5 @@
-//! The first contact with a registry: one `GET /v2/` before anything else (issue 9
-//! item 10), so that a wrong address is said once, plainly, instead of as a failure of
-//! every request after it.
+//! The first contact with a registry: one `GET /v2/` before anything else, so that a wrong
+//! address is said once, plainly, instead of as a failure of every request after it.
 //!
 //! distribution-spec "Determining support": a registry answers `GET /v2/` with 200 (or 401
 //! when it wants credentials) and sends `Docker-Distribution-API-Version: registry/2.0`.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 ///
 /// `max_elapsed` is the bound an operator sets (`--retry-for`); `max_attempts` is only a
 /// safety net and by default no bound at all, so that a longer `max_elapsed` really waits
-/// longer (issue 9 item 11: 6 attempts used to end every retry after about 10 s).
+/// longer (a count of 6 attempts once ended every retry after about 10 s).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn the_time_bound_is_the_bound() {
-        // issue 9 item 11: `--retry-for 20` must keep retrying for about 20 s, not stop
+        // `--retry-for 20` must keep retrying for about 20 s, not stop
         // after 6 attempts (about 10 s of waits). The clock is the sum of the waits.
         let policy = RetryPolicy {
             max_elapsed: Duration::from_secs(20),

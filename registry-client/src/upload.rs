@@ -8,7 +8,7 @@
 //!
 //! A session that dies (404 `BLOB_UPLOAD_UNKNOWN`/`BLOB_UPLOAD_INVALID`, a reset in the
 //! middle of a body, 5xx, 416) is not resumed: on distribution 2.8.2 a `PATCH` cut short
-//! cannot be resumed (research/protocols.md B "distribution quirks"). The blob starts over
+//! cannot be resumed (it answers 416 or keeps bytes it never acknowledged). The blob starts over
 //! in a new session with a fresh reader from the caller, after a backoff wait, and only
 //! after a `HEAD` shows the blob did not arrive anyway. Memory stays bounded: bodies are
 //! streamed from the caller's reader, never buffered.

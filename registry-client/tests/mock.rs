@@ -728,7 +728,7 @@ fn registry_with_token_server_at(realm_host: &str) -> (MockServer, MockServer) {
 
 #[test]
 fn credentials_never_go_over_plain_http_to_another_host() {
-    // issue 9 item 3: the registry is 127.0.0.1:P; its token server is `localhost`, another
+    // The registry is 127.0.0.1:P; its token server is `localhost`, another
     // host name, over plain HTTP. Even with insecure mode (plain HTTP to the registry
     // accepted), the password must not go there.
     let (registry, tokens) = registry_with_token_server_at("localhost");
@@ -777,7 +777,7 @@ fn credentials_never_go_over_plain_http_to_another_host() {
 
 #[test]
 fn retries_last_as_long_as_the_time_bound_not_six_attempts() {
-    // issue 9 item 11: a 503 storm of 11 s, retried within 20 s (`--retry-for 20`), with
+    // A 503 storm of 11 s, retried within 20 s (`--retry-for 20`), with
     // the default attempt limit: the request succeeds once the storm ends.
     let started = Instant::now();
     let storm = Duration::from_secs(11);
@@ -834,7 +834,7 @@ impl std::io::Read for InterruptingReader {
 
 #[test]
 fn an_interrupt_mid_body_cancels_the_upload_session() {
-    // issue 9 item 7: the cancel flag set in the middle of a blob (monolithic and chunked):
+    // The cancel flag set in the middle of a blob (monolithic and chunked):
     // the body stops, the session is deleted, nothing starts after it, and the call says
     // it was interrupted.
     for chunked in [false, true] {
@@ -919,7 +919,7 @@ fn an_interrupt_lets_a_short_body_finish_and_starts_nothing_after_it() {
 
 #[test]
 fn connect_probes_v2_once_and_names_what_answers() {
-    // issue 9 item 10, at the client: a web server's 200 without the API version header is
+    // A web server's 200 without the API version header is
     // not a registry; a registry is; a registry starting up (503) is waited for.
     let web = MockServer::start(|_| Reply::status(200).body(b"<html>hello</html>"));
     let e = Client::connect(mock_config(&web)).unwrap_err();

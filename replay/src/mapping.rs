@@ -45,7 +45,7 @@ impl Scheme {
 pub struct MappingError(pub String);
 
 /// `text` as it may be shown: user information before an `@` in the host part
-/// (`user:password@host`) is replaced, since it may hold a password (issue 9 item 2).
+/// (`user:password@host`) is replaced, since it may hold a password.
 pub fn shown_target(text: &str) -> String {
     let (scheme, rest) = match text.split_once("://") {
         Some((s, r)) => (format!("{s}://"), r),
@@ -316,7 +316,7 @@ mod tests {
             .contains("sha512 digests are not supported"));
     }
 
-    /// Issue 10: replay's own component check took `ab-`, which the distribution grammar
+    /// Replay's own component check took `ab-`, which the distribution grammar
     /// (and format-spec's M10) refuses; a registry would refuse the push. Now one grammar.
     #[test]
     fn components_follow_the_distribution_grammar() {

@@ -464,7 +464,7 @@ mod tests {
         }
     }
 
-    /// Issue 9 item 17: two catalogs whose paths end in the same long component made the
+    /// Two catalogs whose paths end in the same long component made the
     /// unique-name search loop forever (the cut to 63 removed the suffix).
     #[test]
     fn long_colliding_catalog_names_end_and_stay_unique() {

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use ferry_format::bundle::Bundle;
-use ferry_format::manifest::Image;
+use format_spec::bundle::Bundle;
+use format_spec::manifest::Image;
 
 use crate::mapping::SourceRef;
 use crate::openshift::{self, CatalogKey, Pushed, Rendered};
@@ -46,7 +46,7 @@ pub const RECEIPT_FILE: &str = "receipt.json";
 
 /// The receipt (SPEC.md §6.5) is a ferry file: its type, writer and reader are the format
 /// crate's; what goes into it is decided here, from what a push got in.
-pub use ferry_format::receipt::{Receipt, ReceiptImage};
+pub use format_spec::receipt::{Receipt, ReceiptImage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -151,7 +151,7 @@ pub fn receipt(bundle: &Bundle, report: &Report, registry: &str) -> Receipt {
         }
     }
     Receipt {
-        ferry_receipt: ferry_format::receipt::RECEIPT_VERSION,
+        ferry_receipt: format_spec::receipt::RECEIPT_VERSION,
         registry: registry.to_owned(),
         bundle_id: m.bundle_id,
         images,
@@ -371,24 +371,7 @@ fn clear_partial(p: &Path) -> Result<(), OutputError> {
 
 /// Seconds since the Unix epoch as RFC 3339 UTC (`2026-12-01T08:05:04Z`), for annotations.
 pub fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (no dates before it here).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format_spec::time::Utc::from_unix(secs).rfc3339()
 }
 
 #[cfg(test)]

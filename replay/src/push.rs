@@ -9,9 +9,9 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use ferry_format::bundle::Bundle;
-use ferry_format::manifest::{BundleManifest, Image};
-use ferry_format::Digest;
+use format_spec::bundle::Bundle;
+use format_spec::manifest::{BundleManifest, Image};
+use format_spec::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::mapping::{destination, MappingError, SourceRef, Target};
@@ -736,7 +736,7 @@ fn read_small(bundle: &Bundle, blob: u32) -> Result<Vec<u8>, RegistryFailure> {
     let r = bundle.open_blob(blob).map_err(RegistryFailure::Volumes)?;
     let mut out = Vec::new();
     // Bounded here too, whatever the manifest declares (M24 caps it at validation).
-    r.take(ferry_format::manifest::MAX_MANIFEST_SIZE + 1)
+    r.take(format_spec::manifest::MAX_MANIFEST_SIZE + 1)
         .read_to_end(&mut out)
         .map_err(RegistryFailure::Read)?;
     Ok(out)
@@ -747,8 +747,8 @@ mod tests {
     use std::path::Path;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use ferry_format::key::PublicKey;
-    use ferry_format::volume_set::{open_bundle, Unopened};
+    use format_spec::key::PublicKey;
+    use format_spec::volume_set::{open_bundle, Unopened};
 
     use super::*;
     use crate::registry::fake::FakeRegistry;

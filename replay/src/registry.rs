@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use ferry_format::{Digest, FormatError};
+use format_spec::{Digest, FormatError};
 use registry_client::{Client, MountOutcome, RegistryError};
 
 /// Why one registry operation of a push failed, worded for the operator (URL, status,

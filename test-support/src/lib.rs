@@ -1,4 +1,5 @@
 //! The test kit of the ferry workspace: what more than one test suite needs, once.
+//! It must not ship (publish = false) nor reach any address but 127.0.0.1.
 //!
 //! - [`cmd`]: running a command and reading what it did ([`cmd::OutputExt`]), temporary
 //!   directories;

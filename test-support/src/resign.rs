@@ -11,12 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ferry_format::digest::Digest;
-use ferry_format::key::{PrivateKey, PublicKey};
-use ferry_format::manifest::BundleManifest;
-use ferry_format::read::Volume;
-use ferry_format::table::VolumeTable;
-use ferry_format::volume::{self, entry_len, BLOCK};
+use format_spec::digest::Digest;
+use format_spec::key::{PrivateKey, PublicKey};
+use format_spec::manifest::BundleManifest;
+use format_spec::read::Volume;
+use format_spec::table::VolumeTable;
+use format_spec::volume::{self, entry_len, BLOCK};
 
 /// What signs the documents of a re-made volume: a [`PrivateKey`], or a signer of the
 /// caller's own (the fuzz targets cache the signatures of documents that do not change).

@@ -1,4 +1,4 @@
-//! Fault injection for the end-to-end tests (issue 5, parts 3 and 4): a TCP proxy between
+//! Fault injection for the end-to-end tests: a TCP proxy between
 //! ferry and the registry that drops, cuts, refuses or slows connections; tmpfs mounts
 //! that fill up; a background process that can be signalled (the test kit's [`Proc`] and
 //! [`StoppedAt`], re-exported); and the checks every fault

@@ -2,6 +2,8 @@
 //! run against the fixtures and checked with the tools a user would use (tar, diff,
 //! skopeo, openssl).
 //!
+//! What this crate must not do: ship, or reach any address but 127.0.0.1.
+//!
 //! The binaries are not built by `cargo test -p tests` (a test crate cannot depend on a
 //! binary on stable Cargo): run `cargo build -p pack -p unpack` first, or point
 //! `FERRY_BIN_DIR` at a directory holding them.

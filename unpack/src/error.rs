@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use ferry_format::key::KeyError;
-use ferry_format::volume_set::SetError;
-use ferry_format::FormatError;
+use format_spec::key::KeyError;
+use format_spec::volume_set::SetError;
+use format_spec::FormatError;
 use registry_client::RegistryError;
 use replay::mapping::MappingError;
 use replay::outputs::OutputError;

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use ferry_format::bundle::{list, Bundle};
-use ferry_format::manifest::{BundleManifest, TreeEntry};
-use ferry_format::Digest;
+use format_spec::bundle::{list, Bundle};
+use format_spec::manifest::{BundleManifest, TreeEntry};
+use format_spec::Digest;
 
 use crate::cli::Layout;
 
@@ -43,7 +43,7 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
         let left = m
             .blobs
             .iter()
-            .filter(|b| b.encoding == ferry_format::manifest::Encoding::Base)
+            .filter(|b| b.encoding == format_spec::manifest::Encoding::Base)
             .count();
         return Err(ExtractError::Delta {
             bundle: m.bundle_id,

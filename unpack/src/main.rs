@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferry_format::key::PublicKey;
-use ferry_format::state::StateDir;
-use ferry_format::verify::{record_verified, verify_set, VolumeStatus};
-use ferry_format::volume_set::{open_bundle, Trust, Unopened, VolumeSet};
+use format_spec::key::PublicKey;
+use format_spec::state::StateDir;
+use format_spec::verify::{record_verified, verify_set, VolumeStatus};
+use format_spec::volume_set::{open_bundle, Trust, Unopened, VolumeSet};
 
 use cli::{Cli, Command};
 use error::{Error, Exit};

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use ferry_format::bundle::Bundle;
-use ferry_format::key::PublicKey;
-use ferry_format::size::human;
-use ferry_format::state::StateDir;
-use ferry_format::volume_set::{self, OpenBundle, SetError, StateUse, Unopened};
+use format_spec::bundle::Bundle;
+use format_spec::key::PublicKey;
+use format_spec::size::human;
+use format_spec::state::StateDir;
+use format_spec::volume_set::{self, OpenBundle, SetError, StateUse, Unopened};
 use registry_client::{Client, Config, Credentials, RegistryError};
 use replay::mapping::Target;
 use replay::push::{self, Event, ImageStatus, Options};
@@ -38,7 +38,7 @@ fn open_bundle(
     Ok(opened)
 }
 
-/// The registry client, after one `GET /v2/` showed a registry there (issue 9 item 10):
+/// The registry client, after one `GET /v2/` showed a registry there:
 /// what is wrong with the address is said here, once, with exit 2.
 fn client(
     args: &RegistryArgs,
@@ -415,7 +415,7 @@ fn print_report(
         if !i.waiting_on.is_empty() {
             println!(
                 "         waits on volume(s) {}",
-                ferry_format::bundle::list(&i.waiting_on)
+                format_spec::bundle::list(&i.waiting_on)
             );
         }
         if let Some(e) = &i.error {

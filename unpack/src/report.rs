@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use ferry_format::size::human;
-use ferry_format::verify::{Report, VolumeReport, VolumeStatus};
-use ferry_format::volume_set::{open_every, Trust};
+use format_spec::size::human;
+use format_spec::verify::{Report, VolumeReport, VolumeStatus};
+use format_spec::volume_set::{open_every, Trust};
 
 use crate::error::Exit;
 use crate::{load_keys, Outcome};
@@ -61,7 +61,7 @@ pub fn print_verify(r: &Report) {
         println!(
             "{} {} of {} not given{}: verify {} when {} arrive",
             if n == 1 { "volume" } else { "volumes" },
-            ferry_format::bundle::list(&r.missing_volumes),
+            format_spec::bundle::list(&r.missing_volumes),
             r.bundle.as_ref().map_or(0, |b| b.volume_count),
             if unverifiable {
                 " (or among the unverifiable files above)"
@@ -120,25 +120,9 @@ pub fn print_verify(r: &Report) {
     }
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (civil-from-days, no time crate needed).
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format_spec::time::Utc::from_unix(secs).human()
 }
 
 pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {

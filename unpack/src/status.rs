@@ -1,8 +1,8 @@
 //! `status`: where a site stands with each bundle — volumes seen and verified, images in the
 //! registry, images waiting and on which volumes, pieces staged — from the state directory.
 
-use ferry_format::size::human;
-use ferry_format::state::StateDir;
+use format_spec::size::human;
+use format_spec::state::StateDir;
 use replay::push::ImageStatus;
 
 use crate::error::{Error, Exit};

@@ -1,8 +1,8 @@
 //! Part 9: signed lies only reading the blob reveals (the whole bundle re-signed), and zstd
 //! bombs: verify passes them (SPEC.md §6.1), extract or push must refuse them.
 
-use ferry_format::digest::Digest;
-use ferry_format::manifest::{BundleManifest, Encoding};
+use format_spec::digest::Digest;
+use format_spec::manifest::{BundleManifest, Encoding};
 
 use super::case::{Case, Cases, CaughtBy};
 use super::fixture::{resign_bundle, Good};

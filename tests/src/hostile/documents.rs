@@ -1,7 +1,7 @@
 //! Parts 7 and 8: validly signed documents that break the format: unknown versions and
 //! fields, and hostile paths in the manifest (M14, M17, M22).
 
-use ferry_format::manifest::TreeEntry;
+use format_spec::manifest::TreeEntry;
 use serde_json::Value;
 
 use super::case::Cases;

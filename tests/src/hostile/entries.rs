@@ -1,8 +1,8 @@
 //! Part 2: tar entries crafted by rewriting headers (so the signed table no longer
 //! matches), entries no table names, and duplicate entries.
 
-use ferry_format::volume;
-use ferry_format::volume::entry_len;
+use format_spec::volume;
+use format_spec::volume::entry_len;
 
 use super::case::{Cases, Craft};
 use super::fixture::Good;

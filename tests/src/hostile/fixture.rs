@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ferry_format::key::{PrivateKey, PublicKey};
-use ferry_format::manifest::BundleManifest;
-use ferry_format::read::Volume;
-use ferry_format::table::{Chunk, VolumeTable};
+use format_spec::key::{PrivateKey, PublicKey};
+use format_spec::manifest::BundleManifest;
+use format_spec::read::Volume;
+use format_spec::table::{Chunk, VolumeTable};
 use tempfile::TempDir;
 use test_support::resign::{resign_volumes, Parts};
 

@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use ferry_format::volume::BLOCK;
+use format_spec::volume::BLOCK;
 
 use super::case::{Case, Cases, CaughtBy};
 use super::fixture::{file_name, Good};
@@ -13,7 +13,7 @@ pub(super) fn add(cs: &mut Cases, g: &Good) {
     let (fx, l, good) = (g.fx, &g.l, g.bytes());
     // 6. Keys.
     let untrusted_says = &["not signed by any trusted key", "volume table signature"];
-    // Whole volumes that name a key not trusted: the key does not match (issue 9, item 12).
+    // Whole volumes that name a key not trusted: the key does not match.
     let other_key_says = &["not by a trusted key", "the --trust key does not match"];
     let f = file_name(&fx.untrusted[0]);
     cs.alone(

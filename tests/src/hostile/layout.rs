@@ -4,10 +4,10 @@
 use std::fs;
 use std::path::Path;
 
-use ferry_format::manifest::BundleManifest;
-use ferry_format::table::Chunk;
-use ferry_format::volume;
-use ferry_format::volume::{entry_len, BLOCK, SIGNATURE_SIZE};
+use format_spec::manifest::BundleManifest;
+use format_spec::table::Chunk;
+use format_spec::volume;
+use format_spec::volume::{entry_len, BLOCK, SIGNATURE_SIZE};
 
 use super::fixture::Fixture;
 

@@ -1,4 +1,4 @@
-//! Hostile volumes (issue 5): a generator of malformed bundles, made at test time from a
+//! Hostile volumes: a generator of malformed bundles, made at test time from a
 //! good bundle of `fixtures/oci` (no committed opaque blobs), and a runner that gives each
 //! one to the real `ferry-unpack verify`, `extract` and `push` under a memory cap.
 //!

@@ -1,7 +1,7 @@
 //! Part 1: every region of a volume (SPEC.md §5.2) with a bit flipped, cut short at a
 //! block, and with a block inserted; and a few cuts and insertions off the blocks.
 
-use ferry_format::volume::BLOCK;
+use format_spec::volume::BLOCK;
 
 use super::case::Cases;
 use super::fixture::Good;

@@ -1,11 +1,11 @@
 //! Bundles made from nothing, signed lies no packer would write, and the zstd bomb: a
 //! frame of RLE blocks, each 4 bytes standing for 128 KiB of zeros.
 
-use ferry_format::digest::Digest;
-use ferry_format::key::PrivateKey;
-use ferry_format::manifest::BundleManifest;
-use ferry_format::table::VolumeTable;
-use ferry_format::volume;
+use format_spec::digest::Digest;
+use format_spec::key::PrivateKey;
+use format_spec::manifest::BundleManifest;
+use format_spec::table::VolumeTable;
+use format_spec::volume;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use test_support::resign::Parts;

@@ -1,8 +1,8 @@
 //! Parts 3 and 4: sizes that lie (in tar headers, the re-signed table, the trailer and
 //! the re-signed manifest), and a table pointing outside the file.
 
-use ferry_format::manifest::Encoding;
-use ferry_format::volume::entry_len;
+use format_spec::manifest::Encoding;
+use format_spec::volume::entry_len;
 
 use super::case::Cases;
 use super::fixture::Good;

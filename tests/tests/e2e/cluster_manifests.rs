@@ -1,5 +1,5 @@
 //! The cluster manifests `ferry-unpack push` writes, judged the way a cluster and `oc apply`
-//! judge them (issue 9, items 15–19): the README's `oc apply -f DIR/` form, run with
+//! judge them: the README's `oc apply -f DIR/` form, run with
 //! kubectl against a minimal fake API discovery endpoint; every object checked against the
 //! facts the published CRD schemas state, and the Kubernetes name rules; no empty files;
 //! CatalogSource names that are unique, bounded and independent of push options;
@@ -502,7 +502,7 @@ fn site_and_pack_output(mirror: &Path, size: &str, extra: &[&str]) -> (Site, Out
     (site, packed)
 }
 
-/// Issue 9 item 18: pack says which images it takes as catalogs and why — oc's own
+/// Pack says which images it takes as catalogs and why — oc's own
 /// catalogSource.yaml, or a catalog label — and says so when an oc layout holds none.
 #[test]
 fn pack_says_which_images_are_catalogs_and_why() {
@@ -562,7 +562,7 @@ fn pack_says_which_images_are_catalogs_and_why() {
     );
 }
 
-/// Issue 9 item 15: `oc apply -f DIR/` of each directory push writes applies (kubectl,
+/// `oc apply -f DIR/` of each directory push writes applies (kubectl,
 /// client side), and holds only objects for one range of cluster versions; receipt.json
 /// and mapping.txt are beside, not inside. Each object is what the CRDs accept.
 #[test]
@@ -694,7 +694,7 @@ fn each_apply_directory_applies_and_holds_what_the_crds_accept() {
     assert_mentions(&top, &["receipt.json"], "kubectl decodes receipt.json");
 }
 
-/// Issue 9 item 16: a layout that records no original reference gets no empty mirror-set
+/// A layout that records no original reference gets no empty mirror-set
 /// files (push says why), and `ferry-pack --origin` names the original so it gets them.
 #[test]
 fn no_empty_files_and_origin_gives_mirror_sets_to_layouts_without_originals() {
@@ -772,7 +772,7 @@ fn no_empty_files_and_origin_gives_mirror_sets_to_layouts_without_originals() {
     yaml_docs(&man.join("cluster-before-4.13/imageContentSourcePolicy.yaml"));
 }
 
-/// Issue 9 item 16 (exit 3): a push of one volume, whose images mostly wait on others,
+/// A push of one volume, whose images mostly wait on others,
 /// writes no file without an object in it; every file there parses to at least one.
 #[test]
 fn a_push_that_waits_on_volumes_writes_no_empty_file() {
@@ -813,7 +813,7 @@ fn colliding_catalogs(dir: &Path, long: &str) -> PathBuf {
     mirror
 }
 
-/// Issue 9 items 17 and 18: two catalogs whose repositories end in the same component of
+/// Two catalogs whose repositories end in the same component of
 /// 60 characters made push spin forever; now each CatalogSource has a unique valid name,
 /// and the names do not change with --max-components.
 #[test]
@@ -866,7 +866,7 @@ fn long_colliding_catalog_names_end_unique_and_do_not_follow_max_components() {
     );
 }
 
-/// Issue 9 item 14: `--manifests-dir FILE` is refused before anything is pushed, with a
+/// `--manifests-dir FILE` is refused before anything is pushed, with a
 /// message that says what is wrong; and item 1: a link planted at a name push writes is
 /// refused, not followed, its target untouched.
 #[test]
@@ -951,7 +951,7 @@ fn a_manifests_dir_that_cannot_take_the_outputs_is_refused_before_the_push() {
     assert!(partial_files(&man).is_empty(), "{:?}", partial_files(&man));
 }
 
-/// Issue 9 item 19: a push where one image fails writes the manifests and receipt for the
+/// A push where one image fails writes the manifests and receipt for the
 /// images that went in, marked partial, into partial/, and leaves nothing there once a
 /// later push is complete.
 #[test]

@@ -1,4 +1,4 @@
-//! Faults in the middle of the work (issue 5, parts 3 and 4): a registry killed at many
+//! Faults in the middle of the work: a registry killed at many
 //! points of a push, connections dropped or cut by a proxy, a 5xx storm, a slow registry,
 //! a full state directory, signals to `ferry-unpack push`, a volume cut short while it is
 //! read; and for `ferry-pack`, a full output disk, a source blob changing while it is
@@ -678,7 +678,7 @@ fn signal_mid_push(sig: &str) {
     });
     let ended = t0.elapsed();
     let what = format!("SIG{sig} after the first upload");
-    // issue 9 item 7: exit 130, what is done, and the command that resumes.
+    // Exit 130, what is done, and the command that resumes.
     assert_exit(&out, 130, &what);
     assert!(!out.text().contains("panicked"), "{what}\n{}", out.dump());
     assert_mentions(
@@ -866,7 +866,7 @@ fn pack_output_disk_filling_up_mid_write_fails_cleanly_and_leaves_only_whole_vol
     let page = 4096;
     // Disk A has room for volume 1 only; disk B for the rest (the up-front check passes).
     // Every medium that gets a volume also gets the standalone manifest and its signature
-    // (issue 9 item 4: the free-space check counts them).
+    // (the free-space check counts them).
     let manifest: u64 = names(&probe)
         .iter()
         .filter(|n| n.contains(".bundle.json"))
@@ -1093,7 +1093,7 @@ fn a_disk_full_before_the_next_volume_suggests_a_command_that_finishes_the_bundl
     let margin = 64 << 10;
     let page = 4096;
     // Every medium that gets a volume also gets the standalone manifest and its signature
-    // (issue 9 item 4: the free-space check counts them).
+    // (the free-space check counts them).
     let manifest: u64 = names(&probe)
         .iter()
         .filter(|n| n.contains(".bundle.json"))

@@ -1,4 +1,4 @@
-//! Hostile volumes (issue 5, SPEC.md §2): every region of a volume damaged three ways,
+//! Hostile volumes (SPEC.md §2): every region of a volume damaged three ways,
 //! crafted tar entries, lying sizes, a table pointing outside the file, foreign and
 //! replayed bundles, untrusted keys, unknown versions and fields, zstd bombs. Each is
 //! given to the real `ferry-unpack` under a 1 GiB address-space cap and pushed into a
@@ -247,9 +247,9 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
 /// must then be the original one.
 #[test]
 fn mutated_vector_volumes_are_never_accepted() {
-    use ferry_format::key::PrivateKey;
-    use ferry_format::read::Volume;
-    use ferry_format::volume::{self, entry_len};
+    use format_spec::key::PrivateKey;
+    use format_spec::read::Volume;
+    use format_spec::volume::{self, entry_len};
     use test_support::resign::entry;
 
     let vectors = tests::workspace().join("format-spec/vectors");
@@ -363,10 +363,10 @@ fn mutated_vector_volumes_are_never_accepted() {
 /// `push` alike (both read through `Bundle::open_blob`).
 #[test]
 fn blob_declared_u64_max_is_refused_without_panic() {
-    use ferry_format::bundle::Bundle;
-    use ferry_format::key::PrivateKey;
-    use ferry_format::manifest::Encoding;
-    use ferry_format::read::Volume;
+    use format_spec::bundle::Bundle;
+    use format_spec::key::PrivateKey;
+    use format_spec::manifest::Encoding;
+    use format_spec::read::Volume;
     use std::io::Read;
 
     let vectors = tests::workspace().join("format-spec/vectors");

@@ -1,4 +1,4 @@
-//! Removable media in practice (issue 4): a plan before writing, disks that are too small,
+//! Removable media in practice: a plan before writing, disks that are too small,
 //! several disks filled in turn, volumes pushed one at a time in any order across a registry
 //! restart, `status`, deltas against what the inside holds, and repair of one disk.
 

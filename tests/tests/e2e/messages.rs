@@ -1,4 +1,4 @@
-//! The wording of the errors users meet most (issue 6): each says what happened, where,
+//! The wording of the errors users meet most: each says what happened, where,
 //! and what to do next. Changing one of these is a user-visible change: update the README's
 //! troubleshooting table with it.
 
@@ -7,7 +7,7 @@ use tests::*;
 /// The fingerprint `inspect` shows for a bundle signed with the key whose public half is
 /// at `public` (what `keygen` printed on the connected side).
 fn fingerprint(public: &std::path::Path) -> String {
-    ferry_format::key::PublicKey::load(public)
+    format_spec::key::PublicKey::load(public)
         .expect("a public key")
         .fingerprint()
 }

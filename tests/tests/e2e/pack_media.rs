@@ -1,4 +1,4 @@
-//! ferry-pack on real media, as issue 9 found it: links planted at the names it writes, the
+//! ferry-pack on real media, as operators meet it: links planted at the names it writes, the
 //! bundle manifest that did not fit, reruns onto media that hold complete volumes, the
 //! next-medium prompt on a terminal, a disk filled mid-run, Ctrl-C, `--only-volume` drifting
 //! into another bundle, keygen's directory, and the messages for bad outputs, sizes and keys.
@@ -163,7 +163,7 @@ fn volume_numbers(dir: &Path) -> Vec<u32> {
 
 // ---------------------------------------------------------------------------------------
 
-/// Issue 9 item 1: the temporary names were predictable (`.ferry-<id>-NNN-of-MMM.tar.partial`,
+/// The temporary names were predictable (`.ferry-<id>-NNN-of-MMM.tar.partial`,
 /// `.ferry-<id>.bundle.json.partial`) and opened with a plain create, so a link planted
 /// there made ferry-pack overwrite its target; a link at a final name was followed too.
 #[test]
@@ -283,7 +283,7 @@ fn remount(disk: &Tmpfs, opts: &str) {
     assert_ok(&o, &format!("mount -o remount,{opts}"));
 }
 
-/// Issue 9 items 4 and 9: the free-space check and `--plan` ignored the standalone manifest
+/// The free-space check and `--plan` ignored the standalone manifest
 /// written into every --out, so a medium that held the volumes but not the manifest was
 /// "fit", got every volume, then failed with ENOSPC; and `--plan` exited 0 for a bundle
 /// that does not fit.
@@ -313,8 +313,8 @@ fn the_space_check_and_plan_count_the_bundle_manifest_on_every_medium() {
     assert!(e.contains("Nothing was written"), "{e}");
     let margin = format!(
         "free, needs {} for 1 volume(s) + {} for the bundle manifest",
-        ferry_format::size::human(volume),
-        ferry_format::size::human(manifest)
+        format_spec::size::human(volume),
+        format_spec::size::human(manifest)
     );
     assert!(e.contains(&margin), "wanted {margin:?} in\n{e}");
     assert!(names(&disk.path).is_empty(), "{:?}", names(&disk.path));
@@ -335,7 +335,7 @@ fn the_space_check_and_plan_count_the_bundle_manifest_on_every_medium() {
     standalone_manifest(&disk.path);
 }
 
-/// Issue 9 item 5: rerunning the same pack on media that hold its complete volumes said
+/// Rerunning the same pack on media that hold its complete volumes said
 /// "does not fit": it counted neither its own volumes nor its own temporaries.
 #[test]
 fn a_rerun_keeps_complete_volumes_and_replaces_its_own_partials_and_damaged_volumes() {
@@ -467,7 +467,7 @@ impl Drop for Screen {
     }
 }
 
-/// Issue 9 item 6: on a terminal the "Insert the next medium" question was erased by the
+/// On a terminal the "Insert the next medium" question was erased by the
 /// progress bar's next redraw, leaving the operator a stalled bar.
 #[test]
 fn on_a_terminal_the_next_medium_question_stays_on_screen_until_answered() {
@@ -534,7 +534,7 @@ fn on_a_terminal_the_next_medium_question_stays_on_screen_until_answered() {
     standalone_manifest(&disk.path);
 }
 
-/// Issue 9 item 7: a disk filled by someone else mid-run removed the partial but did not
+/// A disk filled by someone else mid-run removed the partial but did not
 /// say what was complete, nor how to go on.
 #[test]
 fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
@@ -560,7 +560,7 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     assert!(
         e.contains(&format!(
             "Complete and good: volume(s) {} on {}",
-            ferry_format::bundle::list(&done),
+            format_spec::bundle::list(&done),
             disk.path.display()
         )),
         "{e}"
@@ -586,7 +586,7 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     );
     println!(
         "disk filled after volume(s) {}: stopped by {}",
-        ferry_format::bundle::list(&done),
+        format_spec::bundle::list(&done),
         if e.contains("No space left on device") {
             "ENOSPC while writing"
         } else {
@@ -595,7 +595,7 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     );
 }
 
-/// Issue 9 item 7: Ctrl-C (SIGINT) left the partial volume behind and printed nothing;
+/// Ctrl-C (SIGINT) left the partial volume behind and printed nothing;
 /// SIGTERM (a service manager, `timeout`) is the same.
 #[test]
 fn ctrl_c_removes_the_partial_and_running_the_same_command_again_finishes() {
@@ -624,7 +624,7 @@ fn interrupted_by(sig: &str) {
     assert!(
         e.contains(&format!(
             "Complete and good: volume(s) {} on {}",
-            ferry_format::bundle::list(&done),
+            format_spec::bundle::list(&done),
             out.display()
         )),
         "{e}"
@@ -636,7 +636,7 @@ fn interrupted_by(sig: &str) {
     verify_ok(&[&out], &key, "after Ctrl-C and a rerun");
 }
 
-/// Issue 9 item 8: `--only-volume N` with other options silently wrote volume N of
+/// `--only-volume N` with other options silently wrote volume N of
 /// another bundle.
 #[test]
 fn only_volume_refuses_to_write_a_volume_of_another_bundle_naming_what_differs() {
@@ -713,7 +713,7 @@ fn only_volume_refuses_to_write_a_volume_of_another_bundle_naming_what_differs()
     assert_eq!(file_sha256(&again[0]), original[1].1);
 }
 
-/// Issue 9 item 9: `keygen ~/.ferry/site.key`, the README's own step, failed when
+/// `keygen ~/.ferry/site.key`, the README's own step, failed when
 /// ~/.ferry did not exist.
 #[test]
 fn keygen_creates_a_missing_directory_0700_and_never_writes_through_a_link() {
@@ -743,7 +743,7 @@ fn keygen_creates_a_missing_directory_0700_and_never_writes_through_a_link() {
     assert!(!target.exists());
 }
 
-/// Issue 9 item 14 (pack): each of these came out as a misleading message ("does not fit",
+/// Each of these came out as a misleading message ("does not fit",
 /// "unknown unit", "unsupported algorithm OID: 1.3.101.112", the Ed25519 OID itself).
 #[test]
 fn bad_outputs_sizes_and_keys_say_what_is_wrong_and_what_to_do() {

@@ -696,7 +696,7 @@ fn basic_auth_from_an_auth_file_and_never_a_password_in_the_output() {
         args.extend(extra);
         let refused = site.push(&format!("{host}/wrong"), &args);
         // The first contact (GET /v2/ with the credentials, as `docker login` checks them)
-        // says it once, exit 2, before anything is tried (issue 9 item 10).
+        // says it once, exit 2, before anything is tried.
         assert_exit(&refused, 2, &format!("wrong password {extra:?}"));
         assert_eq!(
             refused.text().matches("unauthorized (401)").count(),

@@ -1,4 +1,4 @@
-//! Credentials of `ferry-unpack push` (issue 9 items 2 and 14): a password on the command
+//! Credentials of `ferry-unpack push`: a password on the command
 //! line is never repeated, and docker's credential helpers (`credsStore`, `credHelpers`
 //! in `~/.docker/config.json`) are asked — with their secret never printed, and a clear
 //! message naming the helper when it is missing or fails — instead of being ignored.
@@ -208,7 +208,7 @@ fn a_missing_or_failing_helper_is_named_with_what_to_do() {
 
 #[test]
 fn a_password_in_to_is_never_repeated() {
-    // issue 9 item 2: `--to user:pass@host` is refused without echoing the password, in
+    // `--to user:pass@host` is refused without echoing the password, in
     // every output form, and nothing is written that holds it.
     let reg = Registry::htpasswd(USER, PASSWORD);
     let site = site();

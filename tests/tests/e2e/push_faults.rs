@@ -386,7 +386,7 @@ fn registry_dies_mid_push_then_push_again(flags: &[&str], deadline: Duration) ->
         ],
         "the failure names the registry and what to do",
     );
-    // issue 9 item 10: said once, not once per image left untried.
+    // Said once, not once per image left untried.
     let text = first.text();
     assert!(
         text.matches("stopped answering").count() <= 1
@@ -440,7 +440,7 @@ fn registry_killed_mid_push_fails_the_push_cleanly_and_a_second_push_completes()
 
 #[test]
 fn registry_killed_mid_push_fails_the_push_once_retry_for_has_passed() {
-    // issue 9 item 11: `--retry-for` is the bound — the push keeps trying for about that
+    // `--retry-for` is the bound — the push keeps trying for about that
     // long (not ~10 s, when 6 attempts used to end it), and then ends.
     let took = registry_dies_mid_push_then_push_again(
         &["--jobs", "2", "--retry-for", "15s"],

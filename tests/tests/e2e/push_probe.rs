@@ -1,4 +1,4 @@
-//! The first contact of `ferry-unpack push` with the registry (issue 9 item 10): one
+//! The first contact of `ferry-unpack push` with the registry: one
 //! `GET /v2/` before anything else, and a wrong address said once, plainly, with exit 2 —
 //! not "the registry stopped answering … run the same command again" once per image.
 //! Every case against a real listener on 127.0.0.1: docker-registry plain and TLS, a TCP

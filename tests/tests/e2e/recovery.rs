@@ -1,6 +1,5 @@
 //! Without ferry: the images come back with tar, zstd, cat, sha256sum and openssl alone,
-//! and keys and signatures interoperate with OpenSSL (DESIGN.md "Signatures",
-//! "Recoverable with standard tools").
+//! and keys and signatures interoperate with OpenSSL (SPEC.md §7 and §8).
 
 use std::ffi::OsStr;
 use std::fs;

@@ -1,4 +1,4 @@
-//! The state directory as a site lives with it (issue 9, items 13 and 1): `status` on a
+//! The state directory as a site lives with it: `status` on a
 //! fresh machine, with some volumes seen, and after a push; and two runs sharing one
 //! `--state` at once (the second refuses, naming the first, instead of splitting the work).
 
