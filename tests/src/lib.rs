@@ -332,6 +332,22 @@ pub fn pack_ok(mirror: &Path, out: &Path, size: &str, key: &Key, extra: &[&str])
     o
 }
 
+/// `ferry-unpack extract VOLS --trust KEY.pub --to TO --layout LAYOUT`, asserted to succeed.
+pub fn extract_ok(vols: &Path, key: &Key, to: &Path, layout: &str) -> Output {
+    let o = unpack([
+        OsStr::new("extract"),
+        vols.as_os_str(),
+        OsStr::new("--trust"),
+        key.public.as_os_str(),
+        OsStr::new("--to"),
+        to.as_os_str(),
+        OsStr::new("--layout"),
+        OsStr::new(layout),
+    ]);
+    assert_ok(&o, &format!("extract --layout {layout}"));
+    o
+}
+
 /// The same, returning whatever happened.
 pub fn pack_with(mirror: &Path, out: &Path, size: &str, key: &Path, extra: &[&str]) -> Output {
     let mut args: Vec<&OsStr> = vec![

@@ -2,7 +2,6 @@
 //! no volume left in --out. Leftovers of failed mirror runs are skipped and reported.
 //! Key generation never overwrites and keeps the private key private.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -142,17 +141,7 @@ fn leftovers_of_failed_mirror_runs_are_skipped_and_reported() {
     }
 
     let original = tmp.path().join("original");
-    let ex = unpack([
-        OsStr::new("extract"),
-        out.as_os_str(),
-        OsStr::new("--trust"),
-        key.public.as_os_str(),
-        OsStr::new("--to"),
-        original.as_os_str(),
-        OsStr::new("--layout"),
-        OsStr::new("original"),
-    ]);
-    assert_ok(&ex, "extract --layout original");
+    extract_ok(&out, &key, &original, "original");
     // Equal to the fixture as it was before the leftovers were added.
     let diff = diff_r(&fixture("oc-mirror"), &original);
     assert!(

@@ -110,17 +110,7 @@ fn round_trip(layout: &str) {
 
     // Back to the original layout: identical, tag symlinks and mapping.txt included.
     let original = tmp.path().join("original");
-    let ex = unpack([
-        OsStr::new("extract"),
-        out.as_os_str(),
-        OsStr::new("--trust"),
-        key.public.as_os_str(),
-        OsStr::new("--to"),
-        original.as_os_str(),
-        OsStr::new("--layout"),
-        OsStr::new("original"),
-    ]);
-    assert_ok(&ex, "extract --layout original");
+    extract_ok(&out, &key, &original, "original");
     let diff = diff_r(&fixture(layout), &original);
     assert!(
         diff.code() == 0 && diff.stdout.is_empty(),
@@ -143,17 +133,7 @@ fn round_trip(layout: &str) {
 
     // To one OCI layout that skopeo reads.
     let oci = tmp.path().join("oci");
-    let ex = unpack([
-        OsStr::new("extract"),
-        out.as_os_str(),
-        OsStr::new("--trust"),
-        key.public.as_os_str(),
-        OsStr::new("--to"),
-        oci.as_os_str(),
-        OsStr::new("--layout"),
-        OsStr::new("oci"),
-    ]);
-    assert_ok(&ex, "extract --layout oci");
+    extract_ok(&out, &key, &oci, "oci");
     let image = info["images"]
         .as_array()
         .expect("images")
@@ -275,16 +255,6 @@ fn original_layout_keeps_hard_links() {
     let vols = tmp.path().join("vols");
     pack_ok(&mirror, &vols, "256KiB", &key, &[]);
     let original = tmp.path().join("original");
-    let ex = unpack([
-        OsStr::new("extract"),
-        vols.as_os_str(),
-        OsStr::new("--trust"),
-        key.public.as_os_str(),
-        OsStr::new("--to"),
-        original.as_os_str(),
-        OsStr::new("--layout"),
-        OsStr::new("original"),
-    ]);
-    assert_ok(&ex, "extract --layout original");
+    extract_ok(&vols, &key, &original, "original");
     assert_eq!(groups(&original), before, "hard-linked files after extract");
 }
