@@ -84,26 +84,6 @@ fn crd_repository_pattern(s: &str) -> bool {
     path.is_none_or(|p| p.split('/').all(component))
 }
 
-/// Kubernetes: a DNS-1123 label, `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
-fn dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    (1..=63).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-/// Names of cluster-scoped objects such as the mirror sets: a DNS-1123 subdomain.
-fn dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(dns1123_label)
-}
-
-/// CatalogSource names: OLM makes a Service of the same name, so a DNS-1035 label.
-fn dns1035_label(s: &str) -> bool {
-    dns1123_label(s) && s.as_bytes()[0].is_ascii_lowercase()
-}
-
 /// Annotation and label keys: `[prefix/]name`, prefix a DNS-1123 subdomain, name at most 63
 /// of `[A-Za-z0-9._-]`, alphanumeric at both ends.
 fn qualified_name(key: &str) -> bool {

@@ -72,27 +72,6 @@ fn yaml_docs(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Kubernetes: a DNS-1123 label, `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
-fn dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    (1..=63).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-/// Most object names (mirror sets, ICSP): a DNS-1123 subdomain, dot-separated labels, at
-/// most 253 characters.
-fn dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(dns1123_label)
-}
-
-/// CatalogSource names (OLM makes a Service of it): a DNS-1035 label, starting with a letter.
-fn dns1035_label(s: &str) -> bool {
-    dns1123_label(s) && s.as_bytes()[0].is_ascii_lowercase()
-}
-
 fn text_of(v: &Value, what: &str) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("{what} is not a string: {v}"))
