@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tests::faults::Proc;
+use tests::faults::{assert_tags_whole, Proc};
 use tests::registry::*;
 use tests::*;
 
@@ -28,27 +28,6 @@ fn shuffled(n: usize) -> Vec<usize> {
         order.swap(i, j);
     }
     order
-}
-
-/// Panics unless every tag in the registry is a complete image, with the digest expected
-/// for it (`repo:tag → digest`); returns the tags there are.
-#[track_caller]
-fn assert_tags_whole(
-    reg: &Registry,
-    expected: &BTreeMap<String, String>,
-    when: &str,
-) -> BTreeSet<String> {
-    let tagged = reg
-        .tagged_images()
-        .unwrap_or_else(|e| panic!("{when}: a tag points at an incomplete image: {e}"));
-    for (tag, digest) in &tagged {
-        assert_eq!(
-            expected.get(tag),
-            Some(digest),
-            "{when}: {tag} points at {digest}, not at the bundle's image"
-        );
-    }
-    tagged.into_keys().collect()
 }
 
 /// `efk/<path>:<tag> → digest` for the oc-mirror fixture pushed under `efk`.
