@@ -851,6 +851,27 @@ fn a_volume_cut_short_mid_push_fails_naming_it_and_an_intact_copy_finishes() {
 // ---------------------------------------------------------------------------------------
 // 7. ferry-pack: output disk full, a source blob changing, SIGINT
 
+/// Two small disks for a pack whose volumes (packed first into `probe`) have `sizes`: disk
+/// A with room for volume 1 only, disk B for the rest, so the up-front check passes. Each
+/// needs the 64 KiB margin the space check keeps (format-spec/src/room.rs `MARGIN`) and,
+/// since every medium that gets a volume also gets them, the standalone manifest and its
+/// signature.
+fn disks_for_volume_one_and_the_rest(probe: &Path, sizes: &[u64]) -> (Tmpfs, Tmpfs) {
+    let margin = 64 << 10;
+    let page = 4096;
+    let manifest: u64 = names(probe)
+        .iter()
+        .filter(|n| n.contains(".bundle.json"))
+        .map(|n| file_size(&probe.join(n)))
+        .sum();
+    let a_bytes = (sizes[0] + margin + manifest + 8192).div_ceil(page) * page;
+    let b_bytes = (sizes[1..].iter().sum::<u64>() + margin + (1 << 20)).div_ceil(page) * page;
+    (
+        Tmpfs::require(&format!("{}k", a_bytes / 1024)),
+        Tmpfs::require(&format!("{}k", b_bytes / 1024)),
+    )
+}
+
 #[test]
 fn pack_output_disk_filling_up_mid_write_fails_cleanly_and_leaves_only_whole_volumes() {
     let tmp = tempdir();
@@ -861,21 +882,7 @@ fn pack_output_disk_filling_up_mid_write_fails_cleanly_and_leaves_only_whole_vol
     pack_ok(&mirror, &probe, "4MiB", &key, &[]);
     let sizes: Vec<u64> = volumes(&probe).iter().map(|v| file_size(v)).collect();
     assert!(sizes.len() >= 3, "4MiB: {} volumes", sizes.len());
-    // pack/src/space.rs MARGIN: a volume goes where it fits with 64 KiB to spare.
-    let margin = 64 << 10;
-    let page = 4096;
-    // Disk A has room for volume 1 only; disk B for the rest (the up-front check passes).
-    // Every medium that gets a volume also gets the standalone manifest and its signature
-    // (the free-space check counts them).
-    let manifest: u64 = names(&probe)
-        .iter()
-        .filter(|n| n.contains(".bundle.json"))
-        .map(|n| file_size(&probe.join(n)))
-        .sum();
-    let a_bytes = (sizes[0] + margin + manifest + 8192).div_ceil(page) * page;
-    let b_bytes = (sizes[1..].iter().sum::<u64>() + margin + (1 << 20)).div_ceil(page) * page;
-    let a = Tmpfs::require(&format!("{}k", a_bytes / 1024));
-    let b = Tmpfs::require(&format!("{}k", b_bytes / 1024));
+    let (a, b) = disks_for_volume_one_and_the_rest(&probe, &sizes);
     let mut p = Proc::spawn(pack_command(&mirror, &[&a.path, &b.path], "4MiB", &key));
     // The moment volume 2 starts on disk B, something else fills B.
     let started_on_b = p.wait_until(Duration::from_secs(120), || {
@@ -1090,19 +1097,7 @@ fn a_disk_full_before_the_next_volume_suggests_a_command_that_finishes_the_bundl
     let vols = volumes(&probe);
     let sizes: Vec<u64> = vols.iter().map(|v| file_size(v)).collect();
     assert!(sizes.len() >= 3, "4MiB: {} volumes", sizes.len());
-    let margin = 64 << 10;
-    let page = 4096;
-    // Every medium that gets a volume also gets the standalone manifest and its signature
-    // (the free-space check counts them).
-    let manifest: u64 = names(&probe)
-        .iter()
-        .filter(|n| n.contains(".bundle.json"))
-        .map(|n| file_size(&probe.join(n)))
-        .sum();
-    let a_bytes = (sizes[0] + margin + manifest + 8192).div_ceil(page) * page;
-    let b_bytes = (sizes[1..].iter().sum::<u64>() + margin + (1 << 20)).div_ceil(page) * page;
-    let a = Tmpfs::require(&format!("{}k", a_bytes / 1024));
-    let b = Tmpfs::require(&format!("{}k", b_bytes / 1024));
+    let (a, b) = disks_for_volume_one_and_the_rest(&probe, &sizes);
     let first = a.path.join(vols[0].file_name().expect("a volume name"));
     let mut c = pack_command(&mirror, &[&a.path, &b.path], "4MiB", &key);
     c.env("SOURCE_DATE_EPOCH", EPOCH);
