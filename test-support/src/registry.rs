@@ -437,17 +437,11 @@ impl Registry {
     /// child of an index, and every config and layer they name are there (by digest, in
     /// that repository). Returns `repo:tag → manifest digest`, or what is missing.
     pub fn tagged_images(&self) -> Result<BTreeMap<String, String>, String> {
-        let mut out = BTreeMap::new();
-        for repo in self.catalog() {
-            for tag in self.tags(&repo) {
-                let bytes = self
-                    .manifest(&repo, &tag)
-                    .ok_or_else(|| format!("{repo}:{tag} is listed but has no manifest"))?;
-                self.check_complete(&repo, &bytes, &format!("{repo}:{tag}"))?;
-                out.insert(format!("{repo}:{tag}"), sha256_hex(&bytes));
-            }
+        let (out, dangling) = self.tagged_images_and_dangling()?;
+        match dangling.first() {
+            Some(tag) => Err(format!("{tag} is listed but has no manifest")),
+            None => Ok(out),
         }
-        Ok(out)
     }
 
     /// Like [`Registry::tagged_images`], but a tag that resolves to nothing at all (listed,
