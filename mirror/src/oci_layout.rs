@@ -45,9 +45,8 @@ use crate::write::{prepare_dest, write_verified, BoxError};
 use oci::media_type::OCI_INDEX;
 use oci::Written;
 
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub use crate::layout_dir::OCI_LAYOUT_FILE;
+pub use oci::annotation::{CONTAINERD_NAME, REF_NAME};
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// index.json of a full catalog lists ~10^4 descriptors: a few MB.
 const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod annotation;
 pub mod digest;
 pub mod manifest;
 pub mod media_type;

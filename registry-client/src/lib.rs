@@ -38,6 +38,7 @@ mod client;
 mod config;
 mod credential_helper;
 pub mod credentials;
+mod download;
 mod endpoint;
 pub mod error;
 mod probe;
@@ -51,6 +52,7 @@ pub use client::{
 };
 pub use config::{Config, Timeouts, UploadPolicy};
 pub use credentials::{CredentialSource, Credentials};
+pub use download::BlobStream;
 pub use error::{RegistryError, RemoteError, RemoteErrors, Result};
 /// Digests are oci's (sha256 only: a sha512 digest is refused by name wherever one is
 /// parsed), so the digests a caller has are the ones it passes here.

@@ -1,0 +1,17 @@
+//! The annotation keys ferry reads and writes on the descriptors of an OCI layout's
+//! `index.json`. The first two are the ecosystem's (image-spec `annotations.md`,
+//! containerd); the `dev.ferry.*` keys are ferry's own, written by the pull cache and read
+//! back by the `mirror` reader, so the same constant serves both sides.
+
+/// image-spec: the name of the image within the layout (a tag, or ferry's
+/// `<repository>:<tag>` / `<repository>@sha256:<hex>`).
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// containerd (and `docker save` ≥ 25): the full original reference of the image.
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// ferry: when the tag of the original reference was resolved to this descriptor's digest
+/// (RFC 3339, UTC, seconds). Absent for an image pulled by digest.
+pub const FERRY_RESOLVED_AT: &str = "dev.ferry.resolved-at";
+/// ferry: the platforms (`os/arch[/variant]`, sorted, comma-separated) whose children of
+/// this multi-arch index are present; absent when every child is. The index itself is
+/// byte-identical to the registry's: only children not listed here may be missing.
+pub const FERRY_PLATFORMS: &str = "dev.ferry.platforms";

@@ -1,0 +1,26 @@
+//! What a pull tells its caller as it goes (the binary turns these into progress bars,
+//! lines, or the JSON Lines events of `docs/events.md`). Never a credential.
+
+use std::time::Duration;
+
+use crate::plan::{Failure, ResolvedImage};
+
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// An image's manifests are resolved (tag → digest, children chosen).
+    Resolved(&'a ResolvedImage),
+    /// Bytes of blobs written to the cache (for bars and rates).
+    Bytes(u64),
+    /// A request failed transiently and is tried again after `wait`.
+    Retry {
+        /// What was being fetched: `registry.redhat.io/ubi8/ubi@sha256:…` or a blob.
+        what: String,
+        attempt: u32,
+        wait: Duration,
+        error: String,
+    },
+    /// Every blob of the image is in the cache and it is recorded in `index.json`.
+    Pulled(&'a ResolvedImage),
+    /// The image could not be resolved or pulled.
+    Failed(&'a Failure),
+}

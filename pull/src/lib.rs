@@ -1,0 +1,25 @@
+//! The connected side: turns an image set ([`imageset::PullSet`]) into images by digest
+//! ([`plan`]), fills an OCI-layout [`Cache`] with them ([`fetch`]), and removes what a set
+//! no longer needs ([`prune`]). `ferry-pack pull` and `ferry-pack --config` are thin glue
+//! over these; `ferry-pack` then packs the set's images from the cache through `mirror`.
+//!
+//! What this crate must not do: know bundles or volumes, print (it reports through an
+//! [`Event`] callback and returns reports), or let a credential reach an event, an error or
+//! a host it was not meant for (credentials are looked up per endpoint: a mirror never
+//! gets the source's).
+//!
+//! Catalogs (issue 12) plug in as another resolver that yields references by digest for
+//! [`plan`] to take as it takes `additionalImages`.
+#![forbid(unsafe_code)]
+
+pub mod cache;
+mod error;
+pub mod event;
+mod options;
+mod plan;
+
+pub use cache::{Cache, CachedImage, PruneReport};
+pub use error::{CacheError, PullError};
+pub use event::Event;
+pub use options::Options;
+pub use plan::{fetch, plan, prune, Failure, Plan, Report, ResolvedImage};

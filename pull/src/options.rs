@@ -1,0 +1,33 @@
+//! How a pull reaches registries and how hard it tries.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use imageset::Platform;
+
+/// The pull options of both `ferry-pack pull` and `ferry-pack --config`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--platform` (repeatable): the children of multi-arch indexes to keep. An image's
+    /// own `platforms` in the image set win over these; empty keeps every child.
+    pub platforms: Vec<Platform>,
+    /// `--authfile`: the only auth file read (otherwise the standard search path).
+    pub authfile: Option<PathBuf>,
+    /// `--registries-conf`: the only registries.conf read (otherwise the standard files).
+    pub registries_conf: Option<PathBuf>,
+    /// `$HOME`, for the per-user registries.conf (None: none).
+    pub home: Option<PathBuf>,
+    /// `--ca-cert`: a PEM file of CAs trusted in addition to the system's, for every registry.
+    pub ca_cert: Option<PathBuf>,
+    /// `--insecure`: plain HTTP / unverified TLS for every registry (registries.conf can
+    /// also say it per registry).
+    pub insecure: bool,
+    /// `--jobs`: blobs downloaded at once.
+    pub jobs: usize,
+    /// `--retry-for`: how long one request keeps retrying transient failures.
+    pub retry_for: Duration,
+    /// Set on Ctrl-C / SIGTERM: no new request starts, downloads stop at their next read
+    /// (the partial is kept for the next run to resume).
+    pub cancel: &'static AtomicBool,
+}

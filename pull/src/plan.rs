@@ -1,0 +1,116 @@
+//! From an image set to images by digest ([`plan`]: manifests only), to images in the
+//! cache ([`fetch`]: the blobs), and what a set no longer needs ([`prune`]).
+//
+// SKELETON (integrator): types and signatures are the contract for the CLI; bodies come
+// with the resolver/fetcher work (which may split this file into resolve.rs, sources.rs,
+// fetch.rs, prune.rs).
+
+use imageset::PullSet;
+use oci::Digest;
+
+use crate::cache::{Cache, PruneReport};
+use crate::error::PullError;
+use crate::event::Event;
+use crate::options::Options;
+
+/// One image of the set, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedImage {
+    /// The reference as the image set wrote it, canonical (`registry.redhat.io/ubi8/ubi:8.9`):
+    /// what the bundle records as the source, whichever endpoint served it.
+    pub source: String,
+    /// The repository path at the destination (`targetRepo`, else the source's path).
+    pub repository: String,
+    /// The tag at the destination (`targetTag`, else the source's tag); None: by digest only.
+    pub tag: Option<String>,
+    /// The cache's `ref.name` for it (`<repository>:<tag>` or `<repository>@<digest>`).
+    pub ref_name: String,
+    /// The top manifest or index.
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// When a tag was resolved (RFC 3339); None for a digest reference.
+    pub resolved_at: Option<String>,
+    /// The endpoint that answered (`host[:port]`, a mirror's or the registry's own).
+    pub endpoint: String,
+    /// For an index: every child's platform (`os/arch[/variant]`), in index order.
+    pub platforms_available: Vec<String>,
+    /// For an index of which only some children are kept: those (sorted). None: all kept.
+    pub platforms_kept: Option<Vec<String>>,
+    /// Every blob the image needs that is not a manifest (configs, layers), each once,
+    /// with its size. Manifests are already in the cache once planned.
+    pub blobs: Vec<(Digest, u64)>,
+}
+
+/// One image that could not be resolved or pulled, with the registry's own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The reference as written.
+    pub reference: String,
+    /// The endpoint(s) tried.
+    pub registry: String,
+    pub error: String,
+}
+
+/// What [`plan`] found: manifests resolved (and cached), no layer fetched.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub images: Vec<ResolvedImage>,
+    pub failed: Vec<Failure>,
+    /// Distinct non-manifest blobs the set needs, and their bytes.
+    pub blobs_total: usize,
+    pub bytes_total: u64,
+    /// Of those, already complete in the cache.
+    pub blobs_cached: usize,
+    pub bytes_cached: u64,
+    /// Bytes of interrupted downloads that will be resumed.
+    pub bytes_partial: u64,
+    /// Bytes still to download (total − cached − partial).
+    pub bytes_to_fetch: u64,
+    /// Free bytes on the cache's filesystem now.
+    pub cache_free: u64,
+}
+
+/// What [`fetch`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub pulled: Vec<ResolvedImage>,
+    pub failed: Vec<Failure>,
+    pub blobs_fetched: usize,
+    pub bytes_fetched: u64,
+    pub seconds: f64,
+}
+
+/// Resolves every image of `set` (tags to digests, indexes to the children kept) and
+/// stores their manifests in the cache; downloads no layer. An image that cannot be
+/// resolved is a [`Failure`]; an error is for the run (the cache, registries.conf, an
+/// auth file).
+pub fn plan(
+    cache: &Cache,
+    set: &PullSet,
+    options: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Plan, PullError> {
+    let _ = (cache, set, options, events);
+    todo!()
+}
+
+/// Downloads what the plan's images lack (largest blobs first, `options.jobs` at once,
+/// transient failures retried), then records each complete image in `index.json`.
+/// Refuses to start when the cache's filesystem lacks the room.
+pub fn fetch(
+    cache: &Cache,
+    plan: &Plan,
+    options: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Report, PullError> {
+    let _ = (cache, plan, options, events);
+    todo!()
+}
+
+/// Removes from the cache what `set` does not need, reading only the cache (tags resolve
+/// to what the cache recorded for them).
+pub fn prune(cache: &Cache, set: &PullSet, options: &Options) -> Result<PruneReport, PullError> {
+    let _ = (cache, set, options);
+    todo!()
+}
