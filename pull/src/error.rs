@@ -29,4 +29,54 @@ pub enum PullError {
     Config(String),
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// The cache's filesystem lacks room for what is still to download: refused before the
+    /// first byte.
+    #[error("the cache {} needs {} for the blobs still to download, but its filesystem has {} free: free {} more there, or give another --cache", path.display(), bytes(*needed), bytes(*free), human(needed.saturating_sub(*free)))]
+    NoSpace {
+        path: PathBuf,
+        needed: u64,
+        free: u64,
+    },
+}
+
+/// `1.5 GiB (1610612736 bytes)`: people read the first, scripts the second.
+pub(crate) fn bytes(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    format!("{} ({n} bytes)", human(n))
+}
+
+/// `1.5 GiB`.
+pub(crate) fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_space_says_how_much_is_missing() {
+        let e = PullError::NoSpace {
+            path: PathBuf::from("/c"),
+            needed: 3 << 30,
+            free: 1 << 30,
+        };
+        assert_eq!(
+            e.to_string(),
+            "the cache /c needs 3.0 GiB (3221225472 bytes) for the blobs still to download, but its filesystem has 1.0 GiB (1073741824 bytes) free: free 2.0 GiB more there, or give another --cache"
+        );
+        assert_eq!(bytes(5), "5 bytes");
+    }
 }

@@ -15,8 +15,12 @@
 pub mod cache;
 mod error;
 pub mod event;
+mod fetch;
 mod options;
 mod plan;
+mod prune;
+mod resolve;
+mod sources;
 
 pub use cache::{Cache, CachedImage, PruneReport};
 pub use error::{CacheError, PullError};

@@ -31,3 +31,24 @@ pub struct Options {
     /// (the partial is kept for the next run to resume).
     pub cancel: &'static AtomicBool,
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Options for unit tests: no files, one job, short retries.
+    pub(crate) fn options() -> Options {
+        static CANCEL: AtomicBool = AtomicBool::new(false);
+        Options {
+            platforms: Vec::new(),
+            authfile: None,
+            registries_conf: None,
+            home: None,
+            ca_cert: None,
+            insecure: false,
+            jobs: 1,
+            retry_for: Duration::from_secs(1),
+            cancel: &CANCEL,
+        }
+    }
+}

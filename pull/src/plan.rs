@@ -1,17 +1,19 @@
 //! From an image set to images by digest ([`plan`]: manifests only), to images in the
-//! cache ([`fetch`]: the blobs), and what a set no longer needs ([`prune`]).
-//
-// SKELETON (integrator): types and signatures are the contract for the CLI; bodies come
-// with the resolver/fetcher work (which may split this file into resolve.rs, sources.rs,
-// fetch.rs, prune.rs).
+//! cache ([`fetch`]: the blobs), and what a set no longer needs ([`prune`]). The work is in
+//! `resolve.rs` (manifests), `sources.rs` (endpoints and clients), `fetch.rs` (blobs) and
+//! `prune.rs`; this module holds the types the CLI reads.
+
+use std::collections::BTreeMap;
 
 use imageset::PullSet;
 use oci::Digest;
+use registry_client::registries_conf::Endpoint;
 
 use crate::cache::{Cache, PruneReport};
 use crate::error::PullError;
 use crate::event::Event;
 use crate::options::Options;
+use crate::sources::Sources;
 
 /// One image of the set, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +33,23 @@ pub struct ResolvedImage {
     pub size: u64,
     /// When a tag was resolved (RFC 3339); None for a digest reference.
     pub resolved_at: Option<String>,
-    /// The endpoint that answered (`host[:port]`, a mirror's or the registry's own).
+    /// The endpoint that answered (`host[:port]`, a mirror's or the registry's own). For
+    /// an image resolved from the cache alone, the first endpoint its blobs are asked of.
     pub endpoint: String,
+    /// Where the blobs are fetched from, in order: the endpoint that served the manifests,
+    /// then the others registries.conf gives for a pull by digest. Each has its own host
+    /// and repository (a mirror's path after rewriting).
+    pub endpoints: Vec<Endpoint>,
+    /// Resolved from the cache without asking a registry (a digest reference whose
+    /// manifests were all cached).
+    pub offline: bool,
     /// For an index: every child's platform (`os/arch[/variant]`), in index order.
     pub platforms_available: Vec<String>,
     /// For an index of which only some children are kept: those (sorted). None: all kept.
     pub platforms_kept: Option<Vec<String>>,
+    /// Every manifest of the image, the top one first, then the children kept, with sizes.
+    /// All are in the cache once planned.
+    pub manifests: Vec<(Digest, u64)>,
     /// Every blob the image needs that is not a manifest (configs, layers), each once,
     /// with its size. Manifests are already in the cache once planned.
     pub blobs: Vec<(Digest, u64)>,
@@ -74,7 +87,10 @@ pub struct Plan {
 /// What [`fetch`] did.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// The images now recorded in the cache's `index.json`, in the plan's order.
     pub pulled: Vec<ResolvedImage>,
+    /// Every image of the plan not pulled: the plan's own failures first, then those of
+    /// the fetch. Empty means everything was pulled (exit 0).
     pub failed: Vec<Failure>,
     pub blobs_fetched: usize,
     pub bytes_fetched: u64,
@@ -91,8 +107,37 @@ pub fn plan(
     options: &Options,
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Plan, PullError> {
-    let _ = (cache, set, options, events);
-    todo!()
+    let sources = Sources::load(options)?;
+    let outcomes = crate::resolve::resolve_all(cache, &sources, &set.images, options, events)?;
+    let mut plan = Plan::default();
+    for o in outcomes {
+        match o {
+            Ok(image) => plan.images.push(image),
+            Err(f) => plan.failed.push(f),
+        }
+    }
+    let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
+    for image in &plan.images {
+        for (d, size) in &image.blobs {
+            blobs.entry(*d).or_insert(*size);
+        }
+    }
+    plan.blobs_total = blobs.len();
+    for (d, size) in &blobs {
+        plan.bytes_total += size;
+        if cache.has_blob(d).is_some() {
+            plan.blobs_cached += 1;
+            plan.bytes_cached += size;
+        } else {
+            plan.bytes_partial += cache.partial_len(d).min(*size);
+        }
+    }
+    plan.bytes_to_fetch = plan
+        .bytes_total
+        .saturating_sub(plan.bytes_cached)
+        .saturating_sub(plan.bytes_partial);
+    plan.cache_free = cache.free_space()?;
+    Ok(plan)
 }
 
 /// Downloads what the plan's images lack (largest blobs first, `options.jobs` at once,
@@ -104,13 +149,11 @@ pub fn fetch(
     options: &Options,
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Report, PullError> {
-    let _ = (cache, plan, options, events);
-    todo!()
+    crate::fetch::fetch(cache, plan, options, events)
 }
 
 /// Removes from the cache what `set` does not need, reading only the cache (tags resolve
 /// to what the cache recorded for them).
 pub fn prune(cache: &Cache, set: &PullSet, options: &Options) -> Result<PruneReport, PullError> {
-    let _ = (cache, set, options);
-    todo!()
+    crate::prune::prune(cache, set, options)
 }

@@ -1,0 +1,440 @@
+//! The blobs of a plan into the cache: each missing blob once, largest first, `--jobs` at
+//! a time, from the endpoint that served its image (the next one when that endpoint has
+//! not got it). A download that breaks off is resumed from its partial after a backoff,
+//! for as long as `--retry-for` allows; bytes that do not hash to their digest are fetched
+//! once more from zero, then refused naming the image, the blob and the registry. An image
+//! is recorded in `index.json` as soon as its last blob is in, so an interrupted run keeps
+//! every image it finished.
+
+use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use oci::Digest;
+use registry_client::RegistryError;
+
+use crate::cache::{Cache, CachedImage, DownloadError, Downloaded};
+use crate::error::{bytes, PullError};
+use crate::event::Event;
+use crate::options::Options;
+use crate::plan::{Failure, Plan, Report, ResolvedImage};
+use crate::sources::{endpoint_name, every_endpoint, Attempt, Sources};
+
+/// The first wait after a broken download; it doubles after each one, up to the longest.
+const FIRST_WAIT: Duration = Duration::from_millis(500);
+const LONGEST_WAIT: Duration = Duration::from_secs(16);
+
+/// One blob to download and the images (indexes into the plan) that need it.
+struct Job {
+    digest: Digest,
+    size: u64,
+    images: Vec<usize>,
+}
+
+/// How one blob's download ended badly.
+enum BlobEnd {
+    /// Every endpoint failed, or the bytes were wrong: the images needing it fail.
+    Failed {
+        registry: String,
+        error: String,
+    },
+    Cancelled,
+    Run(PullError),
+}
+
+/// Progress of the images, under one lock (it also serializes `index.json` writes).
+struct Images {
+    /// Blobs each image still waits for.
+    remaining: Vec<usize>,
+    failed: Vec<Option<Failure>>,
+    pulled: Vec<bool>,
+}
+
+pub(crate) fn fetch(
+    cache: &Cache,
+    plan: &Plan,
+    options: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Report, PullError> {
+    let started = Instant::now();
+    let sources = Sources::load(options)?;
+    let images = &plan.images;
+
+    let mut wanted: BTreeMap<Digest, Job> = BTreeMap::new();
+    for (i, image) in images.iter().enumerate() {
+        for (d, size) in &image.blobs {
+            let job = wanted.entry(*d).or_insert_with(|| Job {
+                digest: *d,
+                size: *size,
+                images: Vec::new(),
+            });
+            if !job.images.contains(&i) {
+                job.images.push(i);
+            }
+        }
+    }
+    let mut jobs: Vec<Job> = wanted
+        .into_values()
+        .filter(|j| cache.has_blob(&j.digest).is_none())
+        .collect();
+    let needed: u64 = jobs
+        .iter()
+        .map(|j| j.size.saturating_sub(cache.partial_len(&j.digest)))
+        .sum();
+    let free = cache.free_space()?;
+    if needed > free {
+        return Err(PullError::NoSpace {
+            path: cache.root().to_path_buf(),
+            needed,
+            free,
+        });
+    }
+    // Largest first: the long downloads start at once, the short ones fill the gaps.
+    jobs.sort_by(|a, b| b.size.cmp(&a.size).then(a.digest.cmp(&b.digest)));
+
+    let mut state = Images {
+        remaining: vec![0; images.len()],
+        failed: vec![None; images.len()],
+        pulled: vec![false; images.len()],
+    };
+    for job in &jobs {
+        for &i in &job.images {
+            state.remaining[i] += 1;
+        }
+    }
+    // A manifest gone since the plan (a prune in between) would make index.json lie.
+    for (i, image) in images.iter().enumerate() {
+        if let Some((d, _)) = image
+            .manifests
+            .iter()
+            .find(|(d, _)| cache.has_blob(d).is_none())
+        {
+            let f = Failure {
+                reference: image.source.clone(),
+                registry: image.endpoint.clone(),
+                error: format!("its manifest {d} is no longer in the cache: plan again"),
+            };
+            events(Event::Failed(&f));
+            state.failed[i] = Some(f);
+        }
+    }
+    let ready: Vec<usize> = (0..images.len())
+        .filter(|&i| state.remaining[i] == 0 && state.failed[i].is_none())
+        .collect();
+    record(cache, images, &ready, &mut state)?;
+    for &i in &ready {
+        events(Event::Pulled(&images[i]));
+    }
+
+    let state = Mutex::new(state);
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let blobs_fetched = AtomicUsize::new(0);
+    let bytes_fetched = AtomicU64::new(0);
+    let run_error: Mutex<Option<PullError>> = Mutex::new(None);
+    let threads = options.jobs.clamp(1, jobs.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) || options.cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                // Another blob of every image needing this one failed: nothing to gain.
+                {
+                    let st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    if job.images.iter().all(|&i| st.failed[i].is_some()) {
+                        continue;
+                    }
+                }
+                let first = &images[job.images[0]];
+                let outcome = download(cache, &sources, job, first, options, events);
+                let mut done = Vec::new();
+                let mut failures = Vec::new();
+                {
+                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    match outcome {
+                        Ok(d) => {
+                            blobs_fetched.fetch_add(1, Ordering::Relaxed);
+                            bytes_fetched.fetch_add(d.fetched, Ordering::Relaxed);
+                            for &i in &job.images {
+                                st.remaining[i] -= 1;
+                                if st.remaining[i] == 0 && st.failed[i].is_none() {
+                                    done.push(i);
+                                }
+                            }
+                            if let Err(e) = record(cache, images, &done, &mut st) {
+                                stop.store(true, Ordering::Relaxed);
+                                run_error
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .get_or_insert(e);
+                                return;
+                            }
+                        }
+                        Err(BlobEnd::Failed { registry, error }) => {
+                            for &i in &job.images {
+                                if st.failed[i].is_none() {
+                                    let f = Failure {
+                                        reference: images[i].source.clone(),
+                                        registry: registry.clone(),
+                                        error: format!("blob {}: {error}", job.digest),
+                                    };
+                                    failures.push(f.clone());
+                                    st.failed[i] = Some(f);
+                                }
+                            }
+                        }
+                        Err(BlobEnd::Cancelled) => return,
+                        Err(BlobEnd::Run(e)) => {
+                            stop.store(true, Ordering::Relaxed);
+                            run_error
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+                for f in &failures {
+                    events(Event::Failed(f));
+                }
+                for &i in &done {
+                    events(Event::Pulled(&images[i]));
+                }
+            });
+        }
+    });
+    if let Some(e) = run_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let pulled: Vec<ResolvedImage> = images
+        .iter()
+        .zip(&state.pulled)
+        .filter(|(_, p)| **p)
+        .map(|(i, _)| i.clone())
+        .collect();
+    let blobs_fetched = blobs_fetched.into_inner();
+    let bytes_fetched = bytes_fetched.into_inner();
+    let unfinished = images.len() - pulled.len() - state.failed.iter().flatten().count();
+    if unfinished > 0 && options.cancel.load(Ordering::Relaxed) {
+        return Err(PullError::Interrupted(format!(
+            "{} of {} images pulled, {blobs_fetched} blobs ({}) fetched; what was downloaded is kept: run the same command again to finish",
+            pulled.len(),
+            images.len(),
+            bytes(bytes_fetched)
+        )));
+    }
+    let mut failed = plan.failed.clone();
+    failed.extend(state.failed.into_iter().flatten());
+    Ok(Report {
+        pulled,
+        failed,
+        blobs_fetched,
+        bytes_fetched,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Records the images `which` (every blob in) in `index.json`.
+fn record(
+    cache: &Cache,
+    images: &[ResolvedImage],
+    which: &[usize],
+    state: &mut Images,
+) -> Result<(), PullError> {
+    if which.is_empty() {
+        return Ok(());
+    }
+    let entries: Vec<CachedImage> = which.iter().map(|&i| cached_image(&images[i])).collect();
+    cache.record(&entries)?;
+    for &i in which {
+        state.pulled[i] = true;
+    }
+    Ok(())
+}
+
+/// The `index.json` entry of a resolved image.
+pub(crate) fn cached_image(image: &ResolvedImage) -> CachedImage {
+    CachedImage {
+        ref_name: image.ref_name.clone(),
+        source: image.source.clone(),
+        digest: image.digest,
+        media_type: image.media_type.clone(),
+        size: image.size,
+        resolved_at: image.resolved_at.clone(),
+        platforms: image.platforms_kept.clone(),
+    }
+}
+
+/// Exponential backoff with jitter, bounded by `--retry-for` from the first failure.
+struct Backoff {
+    started: Instant,
+    limit: Duration,
+    attempts: u32,
+}
+
+impl Backoff {
+    fn new(limit: Duration) -> Backoff {
+        Backoff {
+            started: Instant::now(),
+            limit,
+            attempts: 1,
+        }
+    }
+
+    /// The wait before the next attempt, or None: the time is up.
+    fn next(&mut self) -> Option<Duration> {
+        let left = self.limit.saturating_sub(self.started.elapsed());
+        if left.is_zero() {
+            return None;
+        }
+        let base = FIRST_WAIT
+            .saturating_mul(1u32 << self.attempts.saturating_sub(1).min(20))
+            .min(LONGEST_WAIT);
+        // 50–100% of the base: workers that broke off together do not return together.
+        let mut h = RandomState::new().build_hasher();
+        h.write_u32(self.attempts);
+        let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+        self.attempts += 1;
+        Some(base.mul_f64(0.5 + 0.5 * unit).min(left))
+    }
+}
+
+/// Sleeps `d` in short steps; false when cancelled meanwhile.
+fn sleep_unless_cancelled(d: Duration, cancel: &AtomicBool) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if cancel.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
+    }
+    !cancel.load(Ordering::Relaxed)
+}
+
+/// Downloads one blob, trying the endpoints of `image` in order.
+fn download(
+    cache: &Cache,
+    sources: &Sources<'_>,
+    job: &Job,
+    image: &ResolvedImage,
+    options: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Downloaded, BlobEnd> {
+    let what = format!("blob {} of {}", job.digest, image.source);
+    let progress = |n: u64| events(Event::Bytes(n));
+    let mut attempts: Vec<Attempt> = Vec::new();
+    for endpoint in &image.endpoints {
+        let name = endpoint_name(endpoint);
+        let client = match sources.client(endpoint) {
+            Ok(c) => c,
+            Err(e) if matches!(*e, RegistryError::Cancelled) => return Err(BlobEnd::Cancelled),
+            Err(e) => {
+                attempts.push(Attempt {
+                    endpoint: name,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let mut backoff = Backoff::new(options.retry_for);
+        let mut mismatches = 0;
+        let mut attempt = 1;
+        let error = loop {
+            let mut again_at_once = false;
+            let mut open =
+                |offset: u64| client.fetch_blob(&endpoint.repository, &job.digest, offset);
+            let e = match cache.download(
+                &job.digest,
+                job.size,
+                &mut open,
+                &progress,
+                options.cancel,
+            ) {
+                Ok(d) => return Ok(d),
+                Err(
+                    DownloadError::Cancelled | DownloadError::Registry(RegistryError::Cancelled),
+                ) => return Err(BlobEnd::Cancelled),
+                Err(DownloadError::Cache(e)) => return Err(BlobEnd::Run(e.into())),
+                Err(DownloadError::NotFound(_)) => {
+                    break format!("no blob {} in {} (404)", job.digest, endpoint.repository)
+                }
+                Err(DownloadError::Mismatch { expected, actual }) => {
+                    mismatches += 1;
+                    let e = format!(
+                        "the bytes {} served for {expected} hash to {actual}",
+                        endpoint.host
+                    );
+                    if mismatches > 1 {
+                        return Err(BlobEnd::Failed {
+                            registry: endpoint.host.clone(),
+                            error: format!(
+                                "{e}, twice: {} (or something between it and ferry) serves wrong bytes for {}; nothing of it was kept",
+                                endpoint.host, image.source
+                            ),
+                        });
+                    }
+                    // Once more from zero: the partial was deleted with the bad bytes.
+                    again_at_once = true;
+                    e
+                }
+                Err(e @ DownloadError::BrokenOff { .. }) => e.to_string(),
+                Err(DownloadError::Registry(e)) if e.is_transient() => e.to_string(),
+                Err(DownloadError::Registry(e)) => break e.to_string(),
+            };
+            let wait = if again_at_once {
+                Some(Duration::ZERO)
+            } else {
+                backoff.next()
+            };
+            let Some(wait) = wait else { break e };
+            attempt += 1;
+            events(Event::Retry {
+                what: what.clone(),
+                attempt,
+                wait,
+                error: e.clone(),
+            });
+            if !sleep_unless_cancelled(wait, options.cancel) {
+                return Err(BlobEnd::Cancelled);
+            }
+        };
+        attempts.push(Attempt {
+            endpoint: name,
+            error,
+        });
+    }
+    let (registry, error) = every_endpoint(&attempts);
+    Err(BlobEnd::Failed { registry, error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_ends_with_the_time() {
+        let mut b = Backoff::new(Duration::from_secs(3600));
+        let waits: Vec<Duration> = (0..8).map(|_| b.next().unwrap()).collect();
+        for (w, cap) in waits
+            .iter()
+            .zip([500u64, 1000, 2000, 4000, 8000, 16000, 16000, 16000])
+        {
+            assert!(
+                *w >= Duration::from_millis(cap / 2) && *w <= Duration::from_millis(cap),
+                "{w:?} for {cap}"
+            );
+        }
+        let mut b = Backoff::new(Duration::ZERO);
+        assert_eq!(b.next(), None);
+        let mut b = Backoff::new(Duration::from_millis(100));
+        assert!(b.next().unwrap() <= Duration::from_millis(100));
+    }
+}
