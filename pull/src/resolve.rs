@@ -436,17 +436,18 @@ fn resolve_one(
         })
     };
     // A tag and a digest: pulled by the digest (the tag is only the name).
-    let want =
-        match (reference.digest(), reference.tag()) {
-            (Some(d), _) => Want::Digest(d),
-            (None, Some(t)) => Want::Tag(t),
-            (None, None) => return Err(failed(
+    let want = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => Want::Digest(d),
+        (None, Some(t)) => Want::Tag(t),
+        (None, None) => {
+            return Err(failed(
                 reference.host().to_owned(),
                 format!(
                     "{written} has neither a tag nor a digest: add one (:latest is not assumed)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let by_digest = matches!(want, Want::Digest(_));
     let resolved = ctx
         .sources
