@@ -1,0 +1,267 @@
+//! What a real registry will not do on demand, from a scripted one (test-support's mock):
+//! a mirror that has the manifests but not the blobs, a registry that keeps failing, bytes
+//! that do not match their digest.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use imageset::{ImageSet, PullSet};
+use oci::media_type::{OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
+use oci::Digest;
+use pull::{Cache, Event, Options};
+use test_support::cmd::tempdir;
+use test_support::mock::{MockRequest, MockServer, Reply};
+
+/// One small image: a config and a layer.
+struct Image {
+    manifest: Vec<u8>,
+    blobs: HashMap<String, Vec<u8>>,
+    layer: Digest,
+}
+
+fn image(seed: &str) -> Image {
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#).into_bytes();
+    let layer: Vec<u8> = (0..40_000u32)
+        .map(|i| (i * 7 + seed.len() as u32) as u8)
+        .collect();
+    let d = |b: &[u8]| Digest::of(b);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER_GZIP}","digest":"{}","size":{}}}]}}"#,
+        d(&config),
+        config.len(),
+        d(&layer),
+        layer.len()
+    )
+    .into_bytes();
+    let mut blobs = HashMap::new();
+    blobs.insert(d(&config).to_string(), config);
+    blobs.insert(d(&layer).to_string(), layer.clone());
+    Image {
+        manifest,
+        blobs,
+        layer: d(&layer),
+    }
+}
+
+/// How the scripted registry misbehaves.
+#[derive(Default, Clone)]
+struct Script {
+    /// 404 for every blob.
+    no_blobs: bool,
+    /// 503 for every manifest.
+    manifests_fail: bool,
+    /// These blobs are served with one byte flipped.
+    corrupt: Vec<String>,
+}
+
+/// A registry serving `images` (repository `app/<name>`, tag `v1`) as the script says.
+fn registry(images: Arc<Vec<(String, Image)>>, script: Script) -> MockServer {
+    MockServer::start(move |req: &MockRequest| {
+        let api = |r: Reply| r.header("docker-distribution-api-version", "registry/2.0");
+        let path = req.path();
+        if path == "/v2/" {
+            return api(Reply::json(200, "{}"));
+        }
+        for (name, img) in images.iter() {
+            let prefix = format!("/v2/app/{name}/");
+            let Some(rest) = path.strip_prefix(&prefix) else {
+                continue;
+            };
+            if let Some(reference) = rest.strip_prefix("manifests/") {
+                if script.manifests_fail {
+                    return api(Reply::error(503, "UNAVAILABLE", "try later"));
+                }
+                let digest = Digest::of(&img.manifest).to_string();
+                if reference != "v1" && reference != digest {
+                    return api(Reply::error(404, "MANIFEST_UNKNOWN", "manifest unknown"));
+                }
+                return api(Reply::status(200)
+                    .header("content-type", OCI_MANIFEST)
+                    .header("docker-content-digest", digest)
+                    .body(&img.manifest));
+            }
+            if let Some(digest) = rest.strip_prefix("blobs/") {
+                let Some(bytes) = img.blobs.get(digest).filter(|_| !script.no_blobs) else {
+                    return api(Reply::error(404, "BLOB_UNKNOWN", "blob unknown"));
+                };
+                let mut bytes = bytes.clone();
+                if script.corrupt.iter().any(|c| c == digest) {
+                    bytes[100] ^= 0xff;
+                }
+                return api(Reply::status(200)
+                    .header("docker-content-digest", digest)
+                    .body(&bytes));
+            }
+        }
+        api(Reply::error(404, "NAME_UNKNOWN", "repository unknown"))
+    })
+}
+
+fn set(dir: &Path, names: &[&str]) -> PullSet {
+    let path = dir.join("imageset.yaml");
+    let mut text = "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n".to_owned();
+    for n in names {
+        text.push_str(&format!("  - name: registry.example.com/app/{n}:v1\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    ImageSet::from_file(&path)
+        .unwrap()
+        .validate_for_pull()
+        .unwrap()
+}
+
+fn options(dir: &Path, location: &str, mirror: Option<&str>) -> Options {
+    static CANCEL: AtomicBool = AtomicBool::new(false);
+    let mut conf = format!(
+        "[[registry]]\nprefix = \"registry.example.com\"\nlocation = \"{location}\"\ninsecure = true\n"
+    );
+    if let Some(m) = mirror {
+        conf.push_str(&format!(
+            "[[registry.mirror]]\nlocation = \"{m}\"\ninsecure = true\n"
+        ));
+    }
+    let conf_path = dir.join("registries.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let auth: PathBuf = dir.join("auth.json");
+    std::fs::write(&auth, "{\"auths\":{}}").unwrap();
+    Options {
+        platforms: Vec::new(),
+        authfile: Some(auth),
+        registries_conf: Some(conf_path),
+        home: None,
+        ca_cert: None,
+        insecure: false,
+        jobs: 2,
+        retry_for: Duration::from_millis(600),
+        cancel: &CANCEL,
+    }
+}
+
+fn lines(seen: &Mutex<Vec<String>>) -> Vec<String> {
+    seen.lock().unwrap().clone()
+}
+
+fn record(seen: &Mutex<Vec<String>>, e: Event<'_>) {
+    let line = match e {
+        Event::Resolved(i) => format!("resolved {} at {}", i.source, i.endpoint),
+        Event::Pulled(i) => format!("pulled {}", i.source),
+        Event::Failed(f) => format!("failed {}", f.reference),
+        Event::Retry { what, .. } => format!("retry {what}"),
+        Event::Bytes(_) => return,
+    };
+    seen.lock().unwrap().push(line);
+}
+
+#[test]
+fn a_mirror_without_the_blobs_or_failing_gives_way_to_the_registry() {
+    let images = Arc::new(vec![("one".to_owned(), image("one"))]);
+    let location = registry(images.clone(), Script::default());
+    // The mirror has the manifest, not the blobs: they come from the location.
+    let mirror = registry(
+        images.clone(),
+        Script {
+            no_blobs: true,
+            ..Script::default()
+        },
+    );
+    let tmp = tempdir();
+    let opts = options(tmp.path(), &location.host(), Some(&mirror.host()));
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let s = set(tmp.path(), &["one"]);
+    let plan = pull::plan(&cache, &s, &opts, &|_| {}).unwrap();
+    assert_eq!(
+        plan.images[0].endpoint,
+        mirror.host(),
+        "the mirror comes first"
+    );
+    let report = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.blobs_fetched, 2);
+    assert_eq!(mirror.count("GET", "/v2/app/one/blobs/"), 2);
+    assert_eq!(location.count("GET", "/v2/app/one/blobs/"), 2);
+    assert!(cache.has_blob(&images[0].1.layer).is_some());
+
+    // A mirror that keeps answering 503 for manifests: after --retry-for, the location.
+    let failing = registry(
+        images,
+        Script {
+            manifests_fail: true,
+            ..Script::default()
+        },
+    );
+    let tmp = tempdir();
+    let opts = options(tmp.path(), &location.host(), Some(&failing.host()));
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let plan = pull::plan(&cache, &s, &opts, &|_| {}).unwrap();
+    assert!(plan.failed.is_empty(), "{:?}", plan.failed);
+    assert_eq!(plan.images[0].endpoint, location.host());
+    assert!(
+        failing.count("HEAD", "/v2/app/one/manifests/v1") > 1,
+        "retried"
+    );
+}
+
+#[test]
+fn bytes_that_do_not_match_are_fetched_once_more_then_refused_and_the_rest_goes_on() {
+    let good = image("good");
+    let bad = image("bad");
+    let bad_layer = bad.layer;
+    let images = Arc::new(vec![("good".to_owned(), good), ("bad".to_owned(), bad)]);
+    let server = registry(
+        images,
+        Script {
+            corrupt: vec![bad_layer.to_string()],
+            ..Script::default()
+        },
+    );
+    let tmp = tempdir();
+    let opts = options(tmp.path(), &server.host(), None);
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let seen = Mutex::new(Vec::new());
+    let events = |e: Event<'_>| record(&seen, e);
+    let plan = pull::plan(&cache, &set(tmp.path(), &["good", "bad"]), &opts, &events).unwrap();
+    let report = pull::fetch(&cache, &plan, &opts, &events).unwrap();
+    assert_eq!(report.pulled.len(), 1);
+    assert_eq!(report.pulled[0].source, "registry.example.com/app/good:v1");
+    let f = &report.failed[..];
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].reference, "registry.example.com/app/bad:v1");
+    assert_eq!(f[0].registry, server.host());
+    // The reference, the blob and the registry are named.
+    assert!(
+        f[0].error.starts_with(&format!(
+            "blob {bad_layer}: the bytes {} served for {bad_layer} hash to sha256:",
+            server.host()
+        )),
+        "{}",
+        f[0].error
+    );
+    assert!(f[0].error.contains("twice"), "{}", f[0].error);
+    // Once more from zero, then no more.
+    assert_eq!(
+        server.count("GET", &format!("/v2/app/bad/blobs/{bad_layer}")),
+        2
+    );
+    assert!(cache.has_blob(&bad_layer).is_none());
+    let l = lines(&seen);
+    assert!(
+        l.contains(&format!(
+            "retry blob {bad_layer} of registry.example.com/app/bad:v1"
+        )),
+        "{l:?}"
+    );
+    assert!(
+        l.contains(&"failed registry.example.com/app/bad:v1".to_owned()),
+        "{l:?}"
+    );
+    let names: Vec<String> = cache
+        .images()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.ref_name)
+        .collect();
+    assert_eq!(names, ["app/good:v1"]);
+}
