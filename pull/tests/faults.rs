@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ struct Script {
     manifests_fail: bool,
     /// These blobs are served with one byte flipped.
     corrupt: Vec<String>,
+    /// The first GET of this blob breaks off after so many bytes.
+    cut_once: Option<(String, usize, Arc<AtomicBool>)>,
 }
 
 /// A registry serving `images` (repository `app/<name>`, tag `v1`) as the script says.
@@ -264,4 +266,46 @@ fn bytes_that_do_not_match_are_fetched_once_more_then_refused_and_the_rest_goes_
         .map(|i| i.ref_name)
         .collect();
     assert_eq!(names, ["app/good:v1"]);
+}
+
+#[test]
+fn a_download_that_breaks_off_is_retried_and_resumed() {
+    let img = image("cut");
+    let layer = img.layer;
+    let images = Arc::new(vec![("cut".to_owned(), img)]);
+    let server = registry(
+        images,
+        Script {
+            cut_once: Some((layer.to_string(), 15_000, Arc::new(AtomicBool::new(false)))),
+            ..Script::default()
+        },
+    );
+    let tmp = tempdir();
+    let opts = options(tmp.path(), &server.host(), None);
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let seen = Mutex::new(Vec::new());
+    let events = |e: Event<'_>| record(&seen, e);
+    let plan = pull::plan(&cache, &set(tmp.path(), &["cut"]), &opts, &events).unwrap();
+    let report = pull::fetch(&cache, &plan, &opts, &events).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.pulled.len(), 1);
+    assert!(cache.has_blob(&layer).is_some());
+    let l = lines(&seen);
+    assert!(
+        l.contains(&format!(
+            "retry blob {layer} of registry.example.com/app/cut:v1"
+        )),
+        "{l:?}"
+    );
+    // The second request takes up where the first broke off.
+    let gets: Vec<MockRequest> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path().ends_with(&layer.to_string()))
+        .collect();
+    assert_eq!(gets.len(), 2);
+    assert_eq!(gets[0].header("range"), None);
+    assert_eq!(gets[1].header("range"), Some("bytes=15000-"));
+    // Only the rest came over the network the second time.
+    assert_eq!(report.bytes_fetched, plan.bytes_total - 15_000);
 }

@@ -84,6 +84,10 @@ pub enum Reply {
     ResetAfter(usize),
     /// Waits, then does the inner reply (a slow server).
     Delay(Duration, Box<Reply>),
+    /// Sends the inner reply's status, headers and `Content-Length` of the whole body, then
+    /// only this many bytes of the body, and closes the connection: a download that breaks
+    /// off mid-body.
+    CutAfter(usize, Box<Reply>),
 }
 
 impl Reply {
@@ -317,6 +321,11 @@ fn serve_connection(
             }
             reply = *inner;
         }
+        let mut cut = None;
+        if let Reply::CutAfter(n, inner) = reply {
+            cut = Some(n);
+            reply = *inner;
+        }
         match reply {
             Reply::ResetAfter(n) => {
                 if !body_read {
@@ -364,13 +373,18 @@ fn serve_connection(
                 head.push_str("\r\n");
                 let mut out = head.into_bytes();
                 if req.method != "HEAD" {
-                    out.extend_from_slice(&body);
+                    out.extend_from_slice(&body[..cut.unwrap_or(body.len()).min(body.len())]);
                 }
                 if writer.write_all(&out).is_err() || skip_body {
                     return;
                 }
+                if cut.is_some() {
+                    let _ = writer.flush();
+                    let _ = writer.shutdown(Shutdown::Both);
+                    return;
+                }
             }
-            Reply::Delay(..) => unreachable!(),
+            Reply::Delay(..) | Reply::CutAfter(..) => unreachable!(),
         }
     }
 }
