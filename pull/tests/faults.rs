@@ -93,9 +93,28 @@ fn registry(images: Arc<Vec<(String, Image)>>, script: Script) -> MockServer {
                 if script.corrupt.iter().any(|c| c == digest) {
                     bytes[100] ^= 0xff;
                 }
-                return api(Reply::status(200)
-                    .header("docker-content-digest", digest)
-                    .body(&bytes));
+                // Range: bytes=N- is honoured, as distribution does.
+                let from = req
+                    .header("range")
+                    .and_then(|r| r.strip_prefix("bytes="))
+                    .and_then(|r| r.strip_suffix('-'))
+                    .and_then(|n| n.parse::<usize>().ok());
+                let reply = match from {
+                    Some(n) if n < bytes.len() => Reply::status(206)
+                        .header(
+                            "content-range",
+                            format!("bytes {n}-{}/{}", bytes.len() - 1, bytes.len()),
+                        )
+                        .body(&bytes[n..]),
+                    _ => Reply::status(200).body(&bytes),
+                };
+                let reply = api(reply.header("docker-content-digest", digest));
+                if let Some((d, n, done)) = &script.cut_once {
+                    if d == digest && !done.swap(true, Ordering::SeqCst) {
+                        return Reply::CutAfter(*n, Box::new(reply));
+                    }
+                }
+                return reply;
             }
         }
         api(Reply::error(404, "NAME_UNKNOWN", "repository unknown"))
