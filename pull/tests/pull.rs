@@ -36,17 +36,19 @@ fn push(registry: &Registry, images: &[(&str, &str)]) {
     for (dir, dest) in images {
         let src = format!("dir:{}", fixtures().join(dir).display());
         let dst = format!("docker://{}/{dest}", registry.host());
-        let out = run(
-            "skopeo",
-            [
-                "copy",
-                "--all",
-                "--preserve-digests",
-                "--dest-tls-verify=false",
-                &src,
-                &dst,
-            ],
-        );
+        let mut args: Vec<String> = [
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some((user, password)) = &registry.credentials {
+            args.push(format!("--dest-creds={user}:{password}"));
+        }
+        args.extend([src.clone(), dst.clone()]);
+        let out = run("skopeo", &args);
         assert_ok(&out, &format!("skopeo copy {src} {dst}"));
     }
 }
@@ -115,7 +117,6 @@ fn the_three(dir: &Path) -> PullSet {
 }
 
 fn options(conf: &Path, platforms: &[&str]) -> Options {
-    static CANCEL: AtomicBool = AtomicBool::new(false);
     Options {
         platforms: platforms
             .iter()
@@ -128,7 +129,8 @@ fn options(conf: &Path, platforms: &[&str]) -> Options {
         insecure: false,
         jobs: 4,
         retry_for: Duration::from_secs(2),
-        cancel: &CANCEL,
+        // Each test its own flag: one that interrupts must not stop the others.
+        cancel: Box::leak(Box::new(AtomicBool::new(false))),
     }
 }
 
@@ -461,4 +463,105 @@ fn prune_keeps_what_the_set_names_from_the_cache_alone() {
     let mirror = mirror::read_mirror(&cache_dir).unwrap();
     assert_eq!(mirror.images.len(), 1);
     assert_eq!(mirror.images[0].digest, PROXY_DIGEST);
+}
+
+#[test]
+fn credentials_go_only_to_the_host_they_are_for() {
+    use test_support::mock::{MockServer, Reply};
+    let registry = Registry::htpasswd("puller", "s3cret");
+    push(
+        &registry,
+        &[(
+            "openshift4/ose-elasticsearch-proxy:v4.6",
+            &format!("{PROXY}:v4.6"),
+        )],
+    );
+    // A mirror that asks for credentials: it has none in the auth file, so it gets none.
+    let mirror = MockServer::start(|_| {
+        Reply::error(401, "UNAUTHORIZED", "authentication required")
+            .header("docker-distribution-api-version", "registry/2.0")
+            .header("www-authenticate", "Basic realm=\"mirror\"")
+    });
+    let tmp = tempdir();
+    let conf = registries_conf(tmp.path(), &registry.host(), Some(&mirror.host()));
+    let auth = tmp.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            registry.host(),
+            test_support::registry::b64("puller:s3cret")
+        ),
+    )
+    .unwrap();
+    let mut opts = options(&conf, &[]);
+    opts.authfile = Some(auth);
+    let set = image_set(
+        tmp.path(),
+        &format!("  - name: registry.redhat.io/{PROXY}:v4.6\n"),
+    );
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let plan = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    assert!(plan.failed.is_empty(), "{:?}", plan.failed);
+    assert_eq!(plan.images[0].endpoint, registry.host());
+    let report = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap();
+    assert_eq!(report.pulled.len(), 1, "{:?}", report.failed);
+    assert!(!mirror.requests().is_empty());
+    for r in mirror.requests() {
+        assert_eq!(r.header("authorization"), None, "{} {}", r.method, r.target);
+    }
+
+    // Without the auth file's entry, the registry's refusal is the failure.
+    let mut anonymous = options(&conf, &[]);
+    anonymous.registries_conf = Some(registries_conf(tmp.path(), &registry.host(), None));
+    let cache = Cache::open(&tmp.path().join("cache2")).unwrap();
+    let plan = pull::plan(&cache, &set, &anonymous, &|_| {}).unwrap();
+    assert_eq!(plan.failed.len(), 1);
+    assert_eq!(plan.failed[0].registry, registry.host());
+    assert!(
+        plan.failed[0].error.contains("unauthorized (401)"),
+        "{}",
+        plan.failed[0].error
+    );
+}
+
+#[test]
+fn an_interrupted_fetch_keeps_what_is_complete_and_the_next_run_finishes() {
+    let registry = Registry::plain();
+    push_all(&registry);
+    let tmp = tempdir();
+    let conf = registries_conf(tmp.path(), &registry.host(), None);
+    let set = the_three(tmp.path());
+    let mut opts = options(&conf, &[]);
+    opts.jobs = 1;
+    let cancel = opts.cancel;
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let plan = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    // Ctrl-C as the first image is recorded.
+    let e = pull::fetch(&cache, &plan, &opts, &|e| {
+        if matches!(e, Event::Pulled(_)) {
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    })
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, pull::PullError::Interrupted(_)), "{text}");
+    // One blob can complete two images at once.
+    let done = cache.images().unwrap().len();
+    assert!((1..3).contains(&done), "{done}");
+    assert!(
+        text.contains(&format!("{done} of 3 images pulled"))
+            && text.contains("run the same command again"),
+        "{text}"
+    );
+    let fetched_before = blob_gets(&registry);
+    assert!(fetched_before < plan.blobs_total, "{fetched_before}");
+
+    cancel.store(false, std::sync::atomic::Ordering::SeqCst);
+    let again = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    let report = pull::fetch(&cache, &again, &opts, &|_| {}).unwrap();
+    assert_eq!(report.pulled.len(), 3);
+    assert_eq!(cache.images().unwrap().len(), 3);
+    // Every blob fetched once over both runs.
+    assert_eq!(blob_gets(&registry), plan.blobs_total);
 }
