@@ -23,8 +23,12 @@ struct Image {
 }
 
 fn image(seed: &str) -> Image {
+    image_of(seed, 40_000)
+}
+
+fn image_of(seed: &str, layer_len: u32) -> Image {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#).into_bytes();
-    let layer: Vec<u8> = (0..40_000u32)
+    let layer: Vec<u8> = (0..layer_len)
         .map(|i| (i * 7 + seed.len() as u32) as u8)
         .collect();
     let d = |b: &[u8]| Digest::of(b);
@@ -327,4 +331,27 @@ fn a_download_that_breaks_off_is_retried_and_resumed() {
     assert_eq!(gets[1].header("range"), Some("bytes=15000-"));
     // Only the rest came over the network the second time.
     assert_eq!(report.bytes_fetched, plan.bytes_total - 15_000);
+}
+
+#[test]
+fn a_fetch_that_would_not_fit_is_refused_before_the_first_byte() {
+    let img = image_of("big", 1 << 20);
+    let images = Arc::new(vec![("big".to_owned(), img)]);
+    let server = registry(images, Script::default());
+    let tmp = tempdir();
+    let small = test_support::tmpfs::Tmpfs::require("256k");
+    let opts = options(tmp.path(), &server.host(), None);
+    let cache = Cache::open(&small.path.join("cache")).unwrap();
+    let plan = pull::plan(&cache, &set(tmp.path(), &["big"]), &opts, &|_| {}).unwrap();
+    assert!(plan.cache_free < plan.bytes_to_fetch, "{plan:?}");
+    let e = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap_err();
+    assert!(matches!(e, pull::PullError::NoSpace { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("needs 1.0 MiB ({} bytes)", plan.bytes_to_fetch))
+            && text.contains("or give another --cache"),
+        "{text}"
+    );
+    assert_eq!(server.count("GET", "/v2/app/big/blobs/"), 0);
+    drop(cache);
 }

@@ -10,6 +10,7 @@
 //!   127.0.0.1 — plain HTTP, TLS with a test CA made by `openssl`, or htpasswd Basic auth —
 //!   and a reader of what it holds, through the Distribution API;
 //! - [`mock`]: a scripted HTTP/1.1 server for what a real registry will not do on demand;
+//! - [`tmpfs`]: a small disk that fills up;
 //! - [`resign`]: a ferry volume taken apart and put together again, re-signed, to make
 //!   volumes that are validly signed yet break a rule.
 //!
@@ -22,3 +23,4 @@ pub mod mock;
 pub mod process;
 pub mod registry;
 pub mod resign;
+pub mod tmpfs;
