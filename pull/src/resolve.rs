@@ -601,6 +601,13 @@ fn from_endpoint(
             None => Err(Stop::Endpoint(format!("{what} {d} is not in {repo} (404)"))),
         }
     };
+    // Children: from the cache where it has them.
+    let mut child = |d: &Digest| -> Result<(Vec<u8>, bool), Stop> {
+        match cached(d)? {
+            Some(b) => Ok((b, false)),
+            None => get(d, "the child manifest").map(|(b, _)| (b, true)),
+        }
+    };
     let (digest, top, top_type, top_fetched) = match want {
         Want::Digest(d) => match cached(d)? {
             Some(b) => (*d, b, None, false),
@@ -610,7 +617,27 @@ fn from_endpoint(
             }
         },
         Want::Tag(tag) => {
-            let Some(info) = client.manifest_exists(repo, tag)? else {
+            let head = match client.manifest_exists(repo, tag) {
+                // A registry (or proxy) that does not allow HEAD: one GET says it all.
+                Err(e) if e.status() == Some(405) => {
+                    let Some(m) = client.get_manifest(repo, tag)? else {
+                        return Err(Stop::Endpoint(format!(
+                            "no manifest for tag {tag} in {repo} (404)"
+                        )));
+                    };
+                    let digest = m.digest;
+                    let mut tree = walk(
+                        reference,
+                        (&digest, &m.bytes, Some(&m.media_type)),
+                        platforms,
+                        &mut child,
+                    )?;
+                    tree.fetched.insert(0, (digest, m.bytes));
+                    return Ok((digest, tree));
+                }
+                other => other?,
+            };
+            let Some(info) = head else {
                 return Err(Stop::Endpoint(format!(
                     "no manifest for tag {tag} in {repo} (404)"
                 )));
@@ -631,10 +658,7 @@ fn from_endpoint(
         reference,
         (&digest, &top, top_type.as_deref()),
         platforms,
-        &mut |d| match cached(d)? {
-            Some(b) => Ok((b, false)),
-            None => get(d, "the child manifest").map(|(b, _)| (b, true)),
-        },
+        &mut child,
     )?;
     if top_fetched {
         tree.fetched.insert(0, (digest, top));

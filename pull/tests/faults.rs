@@ -57,6 +57,8 @@ struct Script {
     no_blobs: bool,
     /// 503 for every manifest.
     manifests_fail: bool,
+    /// 405 for HEAD (a proxy that allows only GET).
+    no_head: bool,
     /// These blobs are served with one byte flipped.
     corrupt: Vec<String>,
     /// The first GET of this blob breaks off after so many bytes.
@@ -79,6 +81,9 @@ fn registry(images: Arc<Vec<(String, Image)>>, script: Script) -> MockServer {
             if let Some(reference) = rest.strip_prefix("manifests/") {
                 if script.manifests_fail {
                     return api(Reply::error(503, "UNAVAILABLE", "try later"));
+                }
+                if script.no_head && req.method == "HEAD" {
+                    return api(Reply::status(405));
                 }
                 let digest = Digest::of(&img.manifest).to_string();
                 if reference != "v1" && reference != digest {
@@ -354,4 +359,23 @@ fn a_fetch_that_would_not_fit_is_refused_before_the_first_byte() {
     );
     assert_eq!(server.count("GET", "/v2/app/big/blobs/"), 0);
     drop(cache);
+}
+
+#[test]
+fn a_registry_without_head_is_asked_with_one_get() {
+    let images = Arc::new(vec![("one".to_owned(), image("one"))]);
+    let server = registry(
+        images,
+        Script {
+            no_head: true,
+            ..Script::default()
+        },
+    );
+    let tmp = tempdir();
+    let opts = options(tmp.path(), &server.host(), None);
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let plan = pull::plan(&cache, &set(tmp.path(), &["one"]), &opts, &|_| {}).unwrap();
+    assert!(plan.failed.is_empty(), "{:?}", plan.failed);
+    assert_eq!(server.count("GET", "/v2/app/one/manifests/v1"), 1);
+    assert!(cache.has_blob(&plan.images[0].digest).is_some());
 }
