@@ -58,7 +58,7 @@ const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Cache {
     root: PathBuf,
     /// `.ferry/lock`, flocked; `None` when opened read-only.
-    _lock: Option<File>,
+    lock: Option<File>,
     /// Serialises the read-modify-write of index.json between this run's threads.
     index: Mutex<()>,
     /// Digests being downloaded by a thread of this run (their partials are in use).
@@ -355,7 +355,7 @@ impl Cache {
         }
         let cache = Cache {
             root: root.to_owned(),
-            _lock: Some(lock),
+            lock: Some(lock),
             index: Mutex::new(()),
             downloading: Mutex::new(BTreeSet::new()),
         };
@@ -375,12 +375,23 @@ impl Cache {
         }
         let cache = Cache {
             root: root.to_owned(),
-            _lock: None,
+            lock: None,
             index: Mutex::new(()),
             downloading: Mutex::new(BTreeSet::new()),
         };
         cache.read_index()?;
         Ok(cache)
+    }
+
+    /// Writes need the lock: a cache opened read-only is only read.
+    fn writable(&self) -> Result<(), CacheError> {
+        match self.lock {
+            Some(_) => Ok(()),
+            None => Err(invalid(
+                &self.root,
+                "was opened read-only (without its lock); open it with Cache::open to write",
+            )),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -440,6 +451,7 @@ impl Cache {
 
     /// Stores bytes already in memory (a manifest) after checking they hash to `digest`.
     pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), CacheError> {
+        self.writable()?;
         let path = self.blob_path(digest);
         let actual = Digest::of(bytes);
         if actual != *digest {
@@ -474,6 +486,7 @@ impl Cache {
         progress: &dyn Fn(u64),
         cancel: &AtomicBool,
     ) -> Result<Downloaded, DownloadError> {
+        self.writable()?;
         let done = Downloaded {
             fetched: 0,
             resumed_from: 0,
@@ -537,13 +550,15 @@ impl Cache {
                         offset = 0;
                     }
                     Ok(Some(s)) => {
+                        drop(file);
+                        let _ = fs::remove_file(path);
                         return Err(DownloadError::Mismatch {
                             expected: *digest,
                             actual: format!(
                                 "nothing usable: asked from byte 0, the stream starts at {}",
                                 s.start
                             ),
-                        })
+                        });
                     }
                     Ok(None) => return Err(DownloadError::NotFound(*digest)),
                     Err(RegistryError::Cancelled) => return Err(DownloadError::Cancelled),
@@ -705,6 +720,7 @@ impl Cache {
     /// Adds or replaces (by `ref_name`) these images in `index.json`, written atomically.
     /// Call only when every blob each needs is in the cache.
     pub fn record(&self, images: &[CachedImage]) -> Result<(), CacheError> {
+        self.writable()?;
         let _serial = self.index.lock().expect("not poisoned");
         let mut index = self.read_index()?;
         for image in images {
@@ -740,6 +756,7 @@ impl Cache {
         keep_refs: &BTreeSet<String>,
         keep_blobs: &BTreeSet<Digest>,
     ) -> Result<PruneReport, CacheError> {
+        self.writable()?;
         let _serial = self.index.lock().expect("not poisoned");
         let mut report = PruneReport::default();
         let mut index = self.read_index()?;
@@ -967,8 +984,13 @@ mod tests {
         }
         let e = Cache::open(t.path()).unwrap_err().to_string();
         assert!(e.contains("in use by another ferry-pack"), "{e}");
-        // Reading does not need the lock.
-        Cache::open_read_only(t.path()).unwrap();
+        // Reading does not need the lock; writing does.
+        let reader = Cache::open_read_only(t.path()).unwrap();
+        assert!(reader.images().unwrap().is_empty());
+        let e = reader.record(&[]).unwrap_err().to_string();
+        assert!(e.contains("read-only"), "{e}");
+        assert!(reader.put_blob(&Digest::of(b""), b"").is_err());
+        assert!(reader.prune(&BTreeSet::new(), &BTreeSet::new()).is_err());
         drop(held);
         Cache::open(t.path()).expect("free again once the first run ends");
     }
