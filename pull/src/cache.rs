@@ -115,8 +115,10 @@ pub enum DownloadError {
         size: u64,
         source: std::io::Error,
     },
-    /// The bytes do not hash to the digest (or are too long): the partial is deleted.
-    #[error("the bytes received for {expected} hash to {actual}")]
+    /// The bytes are not the blob: they hash to another digest, there are more than its
+    /// size, or the registry announces a length that cannot add up. The partial is deleted.
+    /// `actual` says which (`they hash to sha256:…`).
+    #[error("the bytes received for {expected} are not that blob: {actual}")]
     Mismatch { expected: Digest, actual: String },
     /// The registry has no such blob.
     #[error("the registry has no blob {0}")]
@@ -499,7 +501,9 @@ impl Cache {
             // for is what is wrong (a manifest that misstates it).
             return Err(DownloadError::Mismatch {
                 expected: *digest,
-                actual: format!("{digest} (the cache holds it with {have} bytes, not {size})"),
+                actual: format!(
+                    "the cache already holds it with {have} bytes, not the {size} asked for"
+                ),
             });
         }
         let path = self.partial_path(digest);
@@ -555,7 +559,7 @@ impl Cache {
                         return Err(DownloadError::Mismatch {
                             expected: *digest,
                             actual: format!(
-                                "nothing usable: asked from byte 0, the stream starts at {}",
+                                "asked from byte 0, the registry's answer starts at byte {}",
                                 s.start
                             ),
                         });
@@ -578,7 +582,7 @@ impl Cache {
                 return Err(DownloadError::Mismatch {
                     expected: *digest,
                     actual: format!(
-                        "nothing checked: the registry sends {} bytes from byte {}, the blob has {size}",
+                        "the registry announces {} bytes from byte {}, the blob has {size}",
                         opened.length.unwrap_or_default(),
                         opened.start
                     ),
@@ -618,9 +622,7 @@ impl Cache {
                     let _ = fs::remove_file(path);
                     return Err(DownloadError::Mismatch {
                         expected: *digest,
-                        actual: format!(
-                            "nothing checked: the registry sent more than its {size} bytes"
-                        ),
+                        actual: format!("the registry sent more than its {size} bytes"),
                     });
                 }
                 // A full disk keeps what was written: those bytes are right, and the next
@@ -649,9 +651,9 @@ impl Cache {
             return Err(DownloadError::Mismatch {
                 expected: *digest,
                 actual: if resumed_from > 0 {
-                    format!("{actual} (the first {resumed_from} bytes were kept from an interrupted download; they are removed too)")
+                    format!("they hash to {actual} (the first {resumed_from} bytes were kept from an interrupted download; they are removed too)")
                 } else {
-                    actual.to_string()
+                    format!("they hash to {actual}")
                 },
             });
         }
@@ -1195,7 +1197,7 @@ mod tests {
         match &e {
             DownloadError::Mismatch { expected, actual } => {
                 assert_eq!(expected, &digest);
-                assert!(actual.starts_with("sha256:"), "{actual}");
+                assert!(actual.starts_with("they hash to sha256:"), "{actual}");
             }
             other => panic!("{other:?}"),
         }
@@ -1227,6 +1229,47 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, DownloadError::Mismatch { .. }), "{e}");
         assert!(entries(&t.path().join("blobs/sha256")).is_empty());
+        // A stream from somewhere else than asked, even from 0: not used.
+        let mut elsewhere = |_| {
+            Ok(Some(BlobStream::from_reader(
+                7,
+                None,
+                Cursor::new(vec![0u8; 10]),
+            )))
+        };
+        let e = cache
+            .download(&digest, 100_000, &mut elsewhere, &|_| {}, &never())
+            .unwrap_err();
+        assert!(e.to_string().contains("starts at byte 7"), "{e}");
+        // A partial longer than the blob cannot be a prefix of it: started over.
+        fs::write(cache.partial_path(&digest), vec![1u8; 100_001]).unwrap();
+        let asked = RefCell::new(Vec::new());
+        cache
+            .download(
+                &digest,
+                100_000,
+                &mut ranged(blob.clone(), &asked),
+                &|_| {},
+                &never(),
+            )
+            .unwrap();
+        assert_eq!(*asked.borrow(), [0]);
+        assert_eq!(fs::read(cache.blob_path(&digest)).unwrap(), blob);
+        // Present with another size than asked: the size asked for is wrong.
+        let e = cache
+            .download(
+                &digest,
+                99_999,
+                &mut ranged(blob.clone(), &asked),
+                &|_| {},
+                &never(),
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("already holds it with 100000 bytes"),
+            "{e}"
+        );
+        fs::remove_file(cache.blob_path(&digest)).unwrap();
         // A registry without the blob.
         let mut absent = |_| Ok(None);
         let e = cache
