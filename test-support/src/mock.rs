@@ -366,7 +366,12 @@ fn serve_connection(
                 if req.method != "HEAD" {
                     out.extend_from_slice(&body);
                 }
-                if writer.write_all(&out).is_err() || skip_body {
+                // `Connection: close` in the reply closes after it: with a Content-Length
+                // larger than the body, a body cut short.
+                let close = headers.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")
+                });
+                if writer.write_all(&out).is_err() || skip_body || close {
                     return;
                 }
             }
