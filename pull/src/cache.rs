@@ -928,6 +928,12 @@ mod tests {
     }
 
     #[test]
+    fn the_workers_of_a_run_share_one_cache() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Cache>();
+    }
+
+    #[test]
     fn open_creates_the_layout_and_refuses_what_is_not_a_cache() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("cache");
