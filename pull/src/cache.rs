@@ -934,6 +934,48 @@ mod tests {
     }
 
     #[test]
+    fn one_digest_is_downloaded_by_one_worker_at_a_time() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::open(t.path()).unwrap();
+        let blob = data(10_000, 12);
+        let digest = Digest::of(&blob);
+        let (started, wait_started) = std::sync::mpsc::channel();
+        let (go, wait_go) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let (cache, blob) = (&cache, &blob);
+            let first = s.spawn(move || {
+                let mut slow = |offset: u64| {
+                    started.send(()).unwrap();
+                    wait_go.recv().unwrap();
+                    let rest = blob[offset as usize..].to_vec();
+                    Ok(Some(BlobStream::from_reader(
+                        offset,
+                        None,
+                        Cursor::new(rest),
+                    )))
+                };
+                cache.download(&digest, 10_000, &mut slow, &|_| {}, &never())
+            });
+            wait_started.recv().unwrap();
+            let asked = RefCell::new(Vec::new());
+            let e = cache
+                .download(
+                    &digest,
+                    10_000,
+                    &mut ranged(blob.clone(), &asked),
+                    &|_| {},
+                    &never(),
+                )
+                .unwrap_err();
+            assert!(e.to_string().contains("another worker of this run"), "{e}");
+            assert!(asked.borrow().is_empty());
+            go.send(()).unwrap();
+            first.join().unwrap().unwrap();
+        });
+        assert_eq!(fs::read(cache.blob_path(&digest)).unwrap(), blob);
+    }
+
+    #[test]
     fn open_creates_the_layout_and_refuses_what_is_not_a_cache() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("cache");
