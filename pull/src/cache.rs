@@ -5,7 +5,7 @@
 //! CACHE/oci-layout                 {"imageLayoutVersion":"1.0.0"}
 //! CACHE/index.json                 one descriptor per image pulled (annotations below)
 //! CACHE/blobs/sha256/<hex>         complete blobs whose SHA-256 was checked as they streamed
-//! CACHE/.ferry/lock                held (flock) by the one run using the cache; holds its pid
+//! CACHE/.ferry/lock                held (flock) by the one run using the cache: `<pid> <start, unix s>`
 //! CACHE/.ferry/partial/<hex>       an interrupted download, resumed with Range
 //! CACHE/.ferry/views/              the index.json of each set packed from the cache
 //! ```
@@ -15,7 +15,9 @@
 //! original reference as the image set wrote it, canonical; `dev.ferry.resolved-at` for a
 //! tag; `dev.ferry.platforms` for a sparse index (`oci::annotation`).
 //!
-//! Invariant: a file under `blobs/` is complete and its bytes hash to its name; index.json
+//! Invariant: a file under `blobs/` is complete and its bytes hash to its name (but for the
+//! `.<hex>.<16 hex>.partial` temporaries of `durable_file`, which a kill can leave and
+//! [`Cache::prune`] removes); index.json
 //! names only images whose every needed blob is under `blobs/`. Both hold whenever the
 //! process is killed: a blob reaches `blobs/` by a rename after its hash was checked and
 //! its bytes fsynced, and index.json is replaced whole (`durable_file`) only after the
