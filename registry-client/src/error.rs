@@ -254,6 +254,18 @@ pub enum RegistryError {
         last: Box<RegistryError>,
     },
 
+    /// A download resumed with `Range` cannot go on from where it stopped: the registry
+    /// answered 416, or a `Content-Range` that does not start at the offset asked for.
+    /// What was kept is of no use with this answer: fetch the blob again from byte 0.
+    #[error("{method} {url}: cannot resume at byte {offset}: {problem}")]
+    RangeNotResumable {
+        method: String,
+        url: String,
+        offset: u64,
+        status: u16,
+        problem: String,
+    },
+
     /// The caller's reader for a blob failed (a disk error, a pulled medium). Not retried:
     /// the registry did nothing wrong.
     #[error("reading blob {digest} to upload it: {source}")]
@@ -346,7 +358,8 @@ impl RegistryError {
             | RegistryError::Unauthorized { status, .. }
             | RegistryError::Denied { status, .. }
             | RegistryError::Garbage { status, .. }
-            | RegistryError::Protocol { status, .. } => Some(*status).filter(|&s| s != 0),
+            | RegistryError::Protocol { status, .. }
+            | RegistryError::RangeNotResumable { status, .. } => Some(*status).filter(|&s| s != 0),
             RegistryError::RetriesExhausted { last, .. } => last.status(),
             _ => None,
         }

@@ -1,14 +1,16 @@
 //! A blocking client for the OCI Distribution API: the `ferry-unpack push` workers share
 //! one [`Client`] to replay verified blobs and manifests into Quay, Harbor, OpenShift's
-//! registry or CNCF distribution; [`registries_conf`] resolves where a reference is fetched
-//! from, for the pull side.
+//! registry or CNCF distribution; the pull side downloads with it, and [`registries_conf`]
+//! resolves where a reference is fetched from.
 //!
 //! What this crate must not do: know bundles or volumes, print, or let a credential reach
 //! an output, a log or a host the user did not name (SECURITY.md).
 //!
 //! - Blobs: [`Client::blob_exists`], [`Client::mount_blob`] (a 202 is cancelled and reported
 //!   as [`MountOutcome::NotMounted`]), [`Client::upload_blob`] (streamed monolithic `PUT`,
-//!   chunked `PATCH` after a 413, restart of the whole blob when a session dies).
+//!   chunked `PATCH` after a 413, restart of the whole blob when a session dies),
+//!   [`Client::fetch_blob`] (a streamed `GET`, resumed with `Range` and its `Content-Range`
+//!   checked; 416 or a range elsewhere is [`RegistryError::RangeNotResumable`]).
 //! - Manifests: [`Client::put_manifest`], [`Client::manifest_exists`], [`Client::get_manifest`],
 //!   every digest checked.
 //! - Auth: anonymous, Basic, Bearer tokens (scoped, cached, refreshed; identity tokens via

@@ -967,3 +967,161 @@ fn connect_probes_v2_once_and_names_what_answers() {
         "refusal is not retried"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Blob downloads
+
+const BLOB_PATH: &str = "/v2/ns/app/blobs/";
+
+fn read_stream(mut s: registry_client::BlobStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut s, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_registry_that_ignores_range_gives_a_stream_from_byte_zero() {
+    let data = bytes(3, 5000);
+    let d = sha256(&data);
+    let served = data.clone();
+    let server = MockServer::start(move |_| Reply::status(200).body(&served));
+    let client = client_for(&server);
+    let s = client.fetch_blob("ns/app", &d, 1234).unwrap().unwrap();
+    assert_eq!((s.start, s.length), (0, Some(5000)));
+    assert_eq!(read_stream(s), data);
+    let asked = &server.requests()[0];
+    assert_eq!(asked.header("range"), Some("bytes=1234-"));
+    // No Range when starting at 0.
+    client.fetch_blob("ns/app", &d, 0).unwrap().unwrap();
+    assert_eq!(server.requests()[1].header("range"), None);
+}
+
+#[test]
+fn a_content_range_elsewhere_or_a_416_is_not_resumable() {
+    let d = sha256(b"x");
+    for (reply, what) in [
+        (
+            Reply::status(206)
+                .header("content-range", "bytes 0-9/20")
+                .body(&[0; 10]),
+            "not from byte 10",
+        ),
+        (
+            Reply::status(206)
+                .header("content-range", "bytes 10-19/20")
+                .header("content-length", "5")
+                .body(&[0; 5]),
+            "Content-Length 5",
+        ),
+        (Reply::status(206).body(&[0; 10]), "unusable Content-Range"),
+        (
+            Reply::error(416, "RANGE_INVALID", "no"),
+            "refused the range",
+        ),
+    ] {
+        let reply = std::sync::Mutex::new(Some(reply));
+        let server = MockServer::start(move |_| reply.lock().unwrap().take().unwrap());
+        let e = client_for(&server)
+            .fetch_blob("ns/app", &d, 10)
+            .unwrap_err();
+        assert!(
+            matches!(e, RegistryError::RangeNotResumable { offset: 10, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(what), "{e}");
+        assert_eq!(server.requests().len(), 1, "not retried");
+    }
+}
+
+#[test]
+fn a_matching_content_range_resumes() {
+    let data = bytes(4, 100);
+    let d = sha256(&data);
+    let tail = data[40..].to_vec();
+    let server = MockServer::start(move |_| {
+        Reply::status(206)
+            .header("content-range", "bytes 40-99/100")
+            .header("docker-content-digest", d.to_string())
+            .body(&tail)
+    });
+    let s = client_for(&server)
+        .fetch_blob("ns/app", &d, 40)
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.start, s.length), (40, Some(60)));
+    assert_eq!(read_stream(s), &data[40..]);
+}
+
+#[test]
+fn blob_downloads_follow_redirects_without_credentials_and_retry_before_the_body() {
+    let data = bytes(5, 3000);
+    let d = sha256(&data);
+    let served = data.clone();
+    let cdn = MockServer::start(move |req| {
+        if req.query("sig") != ["1"] {
+            return Reply::status(403);
+        }
+        Reply::status(206)
+            .header("content-range", "bytes 1000-2999/3000")
+            .body(&served[1000..])
+    });
+    let target = format!("{}/storage/blob?sig=1", cdn.base());
+    let tries = AtomicUsize::new(0);
+    let registry = MockServer::start(move |req| {
+        if req.header("authorization").is_none() {
+            return Reply::error(401, "UNAUTHORIZED", "authentication required")
+                .header("www-authenticate", r#"Basic realm="mock""#);
+        }
+        // One transient failure first: retried before any body byte.
+        if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::status(503);
+        }
+        Reply::status(307).header("location", target.clone())
+    });
+    let mut config = mock_config(&registry);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    let client = Client::new(config).unwrap();
+    let s = client.fetch_blob("ns/app", &d, 1000).unwrap().unwrap();
+    assert_eq!((s.start, s.length), (1000, Some(2000)));
+    assert_eq!(read_stream(s), &data[1000..]);
+    let at_cdn = cdn.requests();
+    assert_eq!(at_cdn.len(), 1);
+    assert_eq!(at_cdn[0].header("authorization"), None, "{:?}", at_cdn[0]);
+    assert_eq!(at_cdn[0].header("range"), Some("bytes=1000-"));
+    assert!(registry
+        .requests()
+        .iter()
+        .all(|r| r.path().starts_with(BLOB_PATH)));
+    assert_eq!(registry.count("GET", BLOB_PATH), 3, "401, 503, then 307");
+}
+
+#[test]
+fn an_absent_blob_is_none_and_an_interrupt_stops_the_stream() {
+    let server = MockServer::start(|req| {
+        if req.path().ends_with(&sha256(b"absent").to_string()) {
+            return Reply::error(404, "BLOB_UNKNOWN", "blob unknown to registry");
+        }
+        Reply::status(200).body(&bytes(6, 1 << 20))
+    });
+    let flag: &'static std::sync::atomic::AtomicBool =
+        Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
+    let mut config = mock_config(&server);
+    config.cancel = Some(flag);
+    let client = Client::new(config).unwrap();
+    assert!(client
+        .fetch_blob("ns/app", &sha256(b"absent"), 0)
+        .unwrap()
+        .is_none());
+    let mut s = client
+        .fetch_blob("ns/app", &sha256(b"present"), 0)
+        .unwrap()
+        .unwrap();
+    let mut buf = [0u8; 1000];
+    std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+    flag.store(true, Ordering::SeqCst);
+    let e = std::io::Read::read(&mut s, &mut buf).unwrap_err();
+    assert!(e.to_string().contains("interrupted"), "{e}");
+    // Nothing new starts.
+    let e = client.fetch_blob("ns/app", &sha256(b"x"), 0).unwrap_err();
+    assert!(matches!(e, RegistryError::Cancelled), "{e:?}");
+}

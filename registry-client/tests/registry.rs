@@ -439,3 +439,58 @@ fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+#[test]
+fn blobs_download_whole_resumed_with_range_and_absent() {
+    let registry = Registry::start(RegistryOptions::default());
+    let client = registry.client();
+    // Large enough that distribution streams it in many reads.
+    let blob = bytes(7, 2 * 1024 * 1024 + 5);
+    let digest = sha256(&blob);
+    client
+        .upload_blob("ferry/dl", &digest, blob.len() as u64, reader_of(&blob))
+        .unwrap();
+
+    let read_all = |mut s: registry_client::BlobStream| {
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        out
+    };
+    let whole = client.fetch_blob("ferry/dl", &digest, 0).unwrap().unwrap();
+    assert_eq!((whole.start, whole.length), (0, Some(blob.len() as u64)));
+    assert_eq!(read_all(whole), blob);
+
+    // distribution 2.8 serves Range on blob GETs (206 from the asked offset).
+    let offset = 1_000_001u64;
+    let rest = client
+        .fetch_blob("ferry/dl", &digest, offset)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (rest.start, rest.length),
+        (offset, Some(blob.len() as u64 - offset))
+    );
+    assert_eq!(read_all(rest), &blob[offset as usize..]);
+    // The last byte alone.
+    let last = blob.len() as u64 - 1;
+    let tail = client
+        .fetch_blob("ferry/dl", &digest, last)
+        .unwrap()
+        .unwrap();
+    assert_eq!((tail.start, tail.length), (last, Some(1)));
+    assert_eq!(read_all(tail), &blob[last as usize..]);
+
+    // A range past the end is refused as such (416), for the caller to start over.
+    let e = client
+        .fetch_blob("ferry/dl", &digest, blob.len() as u64 + 10)
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::RangeNotResumable { .. }), "{e}");
+
+    // Absent blob, and a blob of another repository: None.
+    let absent = sha256(b"never uploaded");
+    assert!(client.fetch_blob("ferry/dl", &absent, 0).unwrap().is_none());
+    assert!(client
+        .fetch_blob("ferry/dl-other", &digest, 0)
+        .unwrap()
+        .is_none());
+}

@@ -375,7 +375,12 @@ fn serve_connection(
                 if req.method != "HEAD" {
                     out.extend_from_slice(&body[..cut.unwrap_or(body.len()).min(body.len())]);
                 }
-                if writer.write_all(&out).is_err() || skip_body {
+                // `Connection: close` in the reply closes after it: with a Content-Length
+                // larger than the body, a body cut short.
+                let close = headers.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")
+                });
+                if writer.write_all(&out).is_err() || skip_body || close {
                     return;
                 }
                 if cut.is_some() {
