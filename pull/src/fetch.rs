@@ -369,7 +369,7 @@ fn download(
                 Err(DownloadError::Mismatch { expected, actual }) => {
                     mismatches += 1;
                     let e = format!(
-                        "the bytes {} served for {expected} hash to {actual}",
+                        "the bytes {} served for {expected} are wrong: {actual}",
                         endpoint.host
                     );
                     if mismatches > 1 {

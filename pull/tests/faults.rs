@@ -263,7 +263,7 @@ fn bytes_that_do_not_match_are_fetched_once_more_then_refused_and_the_rest_goes_
     // The reference, the blob and the registry are named.
     assert!(
         f[0].error.starts_with(&format!(
-            "blob {bad_layer}: the bytes {} served for {bad_layer} hash to sha256:",
+            "blob {bad_layer}: the bytes {} served for {bad_layer} are wrong: they hash to sha256:",
             server.host()
         )),
         "{}",
