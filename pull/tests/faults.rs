@@ -59,6 +59,8 @@ struct Script {
     manifests_fail: bool,
     /// 405 for HEAD (a proxy that allows only GET).
     no_head: bool,
+    /// Manifests are Docker schema 1 (signed), as old registries still hold some.
+    schema1: bool,
     /// These blobs are served with one byte flipped.
     corrupt: Vec<String>,
     /// The first GET of this blob breaks off after so many bytes.
@@ -84,6 +86,13 @@ fn registry(images: Arc<Vec<(String, Image)>>, script: Script) -> MockServer {
                 }
                 if script.no_head && req.method == "HEAD" {
                     return api(Reply::status(405));
+                }
+                if script.schema1 {
+                    let body = br#"{"schemaVersion":1,"name":"app/old","tag":"v1","architecture":"amd64","fsLayers":[],"history":[],"signatures":[]}"#;
+                    return api(Reply::status(200)
+                        .header("content-type", oci::media_type::DOCKER_SCHEMA1_SIGNED)
+                        .header("docker-content-digest", Digest::of(body).to_string())
+                        .body(body));
                 }
                 let digest = Digest::of(&img.manifest).to_string();
                 if reference != "v1" && reference != digest {
@@ -378,4 +387,32 @@ fn a_registry_without_head_is_asked_with_one_get() {
     assert!(plan.failed.is_empty(), "{:?}", plan.failed);
     assert_eq!(server.count("GET", "/v2/app/one/manifests/v1"), 1);
     assert!(cache.has_blob(&plan.images[0].digest).is_some());
+}
+
+#[test]
+fn a_schema_1_image_is_refused_by_name() {
+    let images = Arc::new(vec![("old".to_owned(), image("old"))]);
+    let server = registry(
+        images,
+        Script {
+            schema1: true,
+            ..Script::default()
+        },
+    );
+    let tmp = tempdir();
+    let opts = options(tmp.path(), &server.host(), None);
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let plan = pull::plan(&cache, &set(tmp.path(), &["old"]), &opts, &|_| {}).unwrap();
+    assert!(plan.images.is_empty());
+    let f = &plan.failed[0];
+    assert_eq!(f.registry, server.host());
+    assert!(
+        f.error.starts_with(
+            "registry.example.com/app/old:v1 is a Docker schema 1 manifest, which ferry does not carry"
+        ) && f.error.contains("skopeo copy --format v2s2"),
+        "{}",
+        f.error
+    );
+    // Refused on the HEAD's media type: nothing was fetched.
+    assert_eq!(server.count("GET", "/v2/app/old/manifests/"), 0);
 }
