@@ -580,3 +580,46 @@ fn an_interrupted_fetch_keeps_what_is_complete_and_the_next_run_finishes() {
     // Every blob fetched once over both runs.
     assert_eq!(blob_gets(&registry), plan.blobs_total);
 }
+
+#[test]
+fn a_tag_that_moved_is_resolved_again_and_recorded_anew() {
+    let registry = Registry::plain();
+    let moving = "openshift4/moving";
+    push(
+        &registry,
+        &[(
+            "openshift4/ose-elasticsearch-proxy:v4.6",
+            &format!("{moving}:latest"),
+        )],
+    );
+    let tmp = tempdir();
+    let conf = registries_conf(tmp.path(), &registry.host(), None);
+    let opts = options(&conf, &[]);
+    let set = image_set(
+        tmp.path(),
+        &format!("  - name: registry.redhat.io/{moving}:latest\n"),
+    );
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let first = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    pull::fetch(&cache, &first, &opts, &|_| {}).unwrap();
+    assert_eq!(first.images[0].digest.to_string(), PROXY_DIGEST);
+
+    // The tag now names another image: the next plan sees it, the fetch records it.
+    push(
+        &registry,
+        &[(
+            &format!("openshift4/ose-oauth-proxy@{OAUTH_DIGEST}"),
+            &format!("{moving}:latest"),
+        )],
+    );
+    let second = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    assert_eq!(second.images[0].digest.to_string(), OAUTH_DIGEST);
+    assert!(second.bytes_cached > 0, "the shared layers are cached");
+    assert!(second.bytes_to_fetch > 0);
+    pull::fetch(&cache, &second, &opts, &|_| {}).unwrap();
+    let recorded = cache.images().unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].ref_name, format!("{moving}:latest"));
+    assert_eq!(recorded[0].digest.to_string(), OAUTH_DIGEST);
+    assert!(recorded[0].resolved_at.is_some());
+}
