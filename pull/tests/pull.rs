@@ -623,3 +623,32 @@ fn a_tag_that_moved_is_resolved_again_and_recorded_anew() {
     assert_eq!(recorded[0].digest.to_string(), OAUTH_DIGEST);
     assert!(recorded[0].resolved_at.is_some());
 }
+
+#[test]
+fn a_registry_gone_after_the_plan_fails_each_image_and_the_next_fetch_finishes() {
+    let mut registry = Registry::plain();
+    push_all(&registry);
+    let tmp = tempdir();
+    let conf = registries_conf(tmp.path(), &registry.host(), None);
+    let opts = options(&conf, &[]);
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let plan = pull::plan(&cache, &the_three(tmp.path()), &opts, &|_| {}).unwrap();
+    registry.kill();
+    let report = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap();
+    assert!(report.pulled.is_empty());
+    assert_eq!(report.failed.len(), 3);
+    for f in &report.failed {
+        assert_eq!(f.registry, registry.host());
+        assert!(
+            f.error.contains("connection refused"),
+            "{}: {}",
+            f.reference,
+            f.error
+        );
+    }
+    assert!(cache.images().unwrap().is_empty());
+    registry.restart();
+    let report = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.pulled.len(), 3);
+}
