@@ -9,7 +9,8 @@ use crate::plan::{Failure, ResolvedImage};
 pub enum Event<'a> {
     /// An image's manifests are resolved (tag → digest, children chosen).
     Resolved(&'a ResolvedImage),
-    /// Bytes of blobs written to the cache (for bars and rates).
+    /// This many more bytes of blobs written to the cache (for bars and rates; bytes of a
+    /// resumed partial are not counted again).
     Bytes(u64),
     /// A request failed transiently and is tried again after `wait`.
     Retry {

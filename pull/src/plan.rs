@@ -58,10 +58,11 @@ pub struct ResolvedImage {
 /// One image that could not be resolved or pulled, with the registry's own words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// The reference as written.
+    /// The reference as the image set wrote it, canonical (as [`ResolvedImage::source`]).
     pub reference: String,
-    /// The endpoint(s) tried.
+    /// The endpoint(s) tried, `host[:port]`, comma-separated in the order tried.
     pub registry: String,
+    /// What went wrong; when several endpoints were tried, each with its own error.
     pub error: String,
 }
 
