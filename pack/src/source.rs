@@ -69,6 +69,8 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<(Source, Vec<Candidate>), Pa
                 source: img.source.clone(),
                 blobs: blobs.clone(),
                 catalog: m.catalog_reason(k).is_some(),
+                // The mirror reader keeps them sorted and each once (SPEC.md M25).
+                platforms: img.platforms.clone(),
             })
         })
         .collect::<Result<Vec<_>, PackError>>()?;
@@ -210,6 +212,7 @@ mod tests {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             source: source.map(str::to_owned),
             blobs: Vec::new(),
+            platforms: None,
         }
     }
 
