@@ -163,7 +163,9 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 "image",
                 &serde_json::json!({
                     "repository": i.repository, "tags": i.tags, "digest": i.digest,
-XX: i.blobs.iter().map(|&b| m.blobs[b as usize].size).fold(0u64, u64::saturating_add),
+                    "media_type": i.media_type, "source": i.source,
+                    "platforms": i.platforms,
+                    "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).fold(0u64, u64::saturating_add),
                 }),
             );
         }
