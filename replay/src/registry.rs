@@ -34,7 +34,7 @@ pub enum RegistryFailure {
     Staging { digest: Digest, source: FormatError },
     /// The registry refused a sparse index (SPEC.md §4.2 `platforms`) for the children the
     /// bundle does not carry, as CNCF distribution 2.8 does (`MANIFEST_BLOB_UNKNOWN`).
-    #[error("{registry} refused the sparse multi-arch image {image}: the bundle carries only its {} children, and this registry accepts an index only with every child in it ({source}). Push it to a registry that accepts sparse indexes (README \"Sparse multi-arch images\": e.g. distribution 3 with validation.manifests.indexes.platforms, Quay with FEATURE_SPARSE_INDEX, Zot), or pack it without --platform", platforms.join(", "))]
+    #[error("{registry} refused the sparse multi-arch image {image}: the bundle carries only its {} children, and this registry accepts an index only with every child in it ({source}). Push it to a registry that accepts sparse indexes (README \"Sparse multi-arch images\": e.g. distribution 3 with validation.manifests.indexes.platforms set to none or list, Quay with FEATURE_SPARSE_INDEX), or pack it without --platform", platforms.join(", "))]
     SparseRefused {
         image: String,
         platforms: Vec<String>,
