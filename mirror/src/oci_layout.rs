@@ -789,7 +789,7 @@ mod tests {
         let e = crate::read_mirror(t.path()).unwrap_err();
         match &e {
             MirrorError::MissingBlobs { missing } => {
-                assert_eq!(missing[0].missing, [arm.digest.clone()], "{e}")
+                assert_eq!(missing[0].missing, std::slice::from_ref(&arm.digest), "{e}")
             }
             other => panic!("{other}"),
         }

@@ -689,7 +689,7 @@ impl Run<'_> {
                     image: img.display_name(),
                     platforms: platforms.clone(),
                     registry: self.opts.target.registry.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             }
             (e, _) => e,
@@ -908,7 +908,7 @@ mod tests {
             image: "ns/app:v1".into(),
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
             registry: "127.0.0.1:5000".into(),
-            source: answered(400, "MANIFEST_BLOB_UNKNOWN"),
+            source: Box::new(answered(400, "MANIFEST_BLOB_UNKNOWN")),
         };
         let text = e.to_string();
         for part in [

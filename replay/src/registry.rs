@@ -39,7 +39,8 @@ pub enum RegistryFailure {
         image: String,
         platforms: Vec<String>,
         registry: String,
-        source: RegistryError,
+        /// Boxed: the other variants stay small, and this one is rare.
+        source: Box<RegistryError>,
     },
 }
 
