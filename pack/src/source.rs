@@ -272,7 +272,6 @@ mod tests {
             .status()
             .unwrap();
         assert!(cp.success());
-        let list = "254625cd8a35cbd0e1fa7b06c202155d6e6b6852320db6340913814a5c33f18e";
         let arm64 = "c862ee143091d00facbfe6184f0434218b093f606054ab00249798f5d935a994";
         std::fs::remove_file(cache.join("blobs/sha256").join(arm64)).unwrap();
         let index_path = cache.join("index.json");
@@ -325,6 +324,11 @@ mod tests {
             .iter()
             .find(|i| i.repository == "openshift4/ose-logging-fluentd")
             .unwrap();
+        assert_eq!(
+            fluentd.digest.to_string(),
+            "sha256:254625cd8a35cbd0e1fa7b06c202155d6e6b6852320db6340913814a5c33f18e",
+            "the index is the registry's"
+        );
         assert_eq!(fluentd.platforms, Some(vec!["linux/amd64".to_string()]));
         assert_eq!(a.images.len(), 2, "only the set's images");
 
