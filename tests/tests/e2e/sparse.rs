@@ -167,8 +167,14 @@ fn a_sparse_index_packs_verifies_is_refused_by_distribution_2_8_and_extracts_spa
             "MANIFEST_BLOB_UNKNOWN",
             "registry that accepts sparse indexes",
             "without --platform",
+            "1 sparse multi-arch image(s) refused by this registry: running again will not help",
         ],
         "the refusal names the image, its platforms, the registry and the cure",
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("failed: run the same command again"),
+        "a refusal that running again cannot cure is not sent round the loop:\n{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     let repo = "in/openshift4/ose-logging-fluentd";
     assert!(
