@@ -10,6 +10,9 @@
 //!   127.0.0.1 — plain HTTP, TLS with a test CA made by `openssl`, or htpasswd Basic auth —
 //!   and a reader of what it holds, through the Distribution API;
 //! - [`mock`]: a scripted HTTP/1.1 server for what a real registry will not do on demand;
+//! - [`proxy`]: a forwarding proxy in front of a real registry that counts what passes and
+//!   breaks it on demand (a flipped byte, a cut with a reset, a throttle, down and up again,
+//!   Bearer tokens from a token server of its own);
 //! - [`resign`]: a ferry volume taken apart and put together again, re-signed, to make
 //!   volumes that are validly signed yet break a rule.
 //!
@@ -20,5 +23,6 @@
 pub mod cmd;
 pub mod mock;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod resign;
