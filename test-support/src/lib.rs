@@ -3,6 +3,8 @@
 //!
 //! - [`cmd`]: running a command and reading what it did ([`cmd::OutputExt`]), temporary
 //!   directories;
+//! - [`credential_helper`]: `docker-credential-test`, a credential helper script for one
+//!   server, and a docker `config.json` whose `credHelpers` name it;
 //! - [`process`]: a command in the background whose stderr is watched line by line and that
 //!   can be signalled ([`process::Proc`]), or stopped at an exact system call
 //!   ([`process::StoppedAt`]);
@@ -21,6 +23,7 @@
 //! unexpected, with a message, and is never a dependency of a shipped crate.
 
 pub mod cmd;
+pub mod credential_helper;
 pub mod mock;
 pub mod process;
 pub mod proxy;
