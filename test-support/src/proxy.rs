@@ -225,6 +225,19 @@ impl Proxy {
         self.state.bytes_sent.load(Ordering::SeqCst)
     }
 
+    /// Waits until at least `n` response body bytes have been passed to clients in all
+    /// ([`Self::bytes_sent`]); false at the deadline.
+    pub fn wait_for_bytes(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.bytes_sent() < n {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
     /// Forgets the requests seen so far (the blob GET numbering goes on).
     pub fn clear_log(&self) {
         lock(&self.state.log).clear();
@@ -562,7 +575,10 @@ fn handle(
             out.push_str("Connection: close\r\n");
         }
         out.push_str("\r\n");
-        out.push_str(&text);
+        // A HEAD answer has the length of the body it would have, but no body.
+        if head.method != "HEAD" {
+            out.push_str(&text);
+        }
         if client.write_all(out.as_bytes()).is_err() {
             return Next::Close;
         }

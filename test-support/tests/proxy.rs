@@ -400,14 +400,11 @@ fn down_refuses_connections_and_resets_a_transfer_then_comes_back_on_the_same_po
     let port = proxy.port();
     let p = path.clone();
     let reader = std::thread::spawn(move || exchange(port, "GET", &p, &[], b""));
-    let t = Instant::now();
-    while proxy.bytes_sent() < 20_000 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the transfer never started"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let before = proxy.bytes_sent();
+    assert!(
+        proxy.wait_for_bytes(before + 20_000, Duration::from_secs(10)),
+        "the transfer never started"
+    );
     proxy.set_down(true);
     let cut = reader.join().expect("reader thread");
     assert!(cut.body.len() < data.len(), "the transfer was cut short");
@@ -454,6 +451,9 @@ fn bearer_tokens_from_its_own_token_server_gate_the_registry() {
         )
     );
     assert_eq!(exchange(proxy.port(), "GET", "/v2/", &[], b"").status, 401);
+    let head = exchange(proxy.port(), "HEAD", manifest, &[], b"");
+    assert_eq!(head.status, 401);
+    assert!(head.body.is_empty(), "a HEAD answer has no body");
 
     // The token server wants the Basic credentials.
     let scope = "repository:openshift4/ose-logging-fluentd:pull";
