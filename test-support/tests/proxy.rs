@@ -65,7 +65,10 @@ fn exchange(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body:
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
-    if !body.is_empty() || method == "PUT" {
+    let chunked = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"));
+    if (!body.is_empty() || method == "PUT") && !chunked {
         req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
@@ -259,6 +262,53 @@ fn ranges_pass_through_and_every_request_is_counted() {
     assert_eq!((gets[0].status, gets[0].body_bytes), (Some(200), 100_000));
     assert_eq!((gets[1].status, gets[1].body_bytes), (Some(206), 60_000));
     assert!(proxy.bytes_sent() >= 160_000);
+}
+
+#[test]
+fn a_chunked_upload_passes_through_chunked() {
+    let reg = Registry::plain();
+    let proxy = Proxy::start(&reg.host(), ProxyOptions::default());
+    let post = exchange(
+        proxy.port(),
+        "POST",
+        "/v2/chunked/blob/blobs/uploads/",
+        &[],
+        b"",
+    );
+    assert_eq!(post.status, 202);
+    let location = post.header("location").expect("a Location").to_owned();
+    let path = location
+        .strip_prefix(&proxy.base())
+        .expect("proxy URL")
+        .to_owned();
+    // Two chunks, as a client streaming a body of unknown length sends it.
+    let patch = exchange(
+        proxy.port(),
+        "PATCH",
+        &path,
+        &[("Transfer-Encoding", "chunked")],
+        b"6\r\nhello \r\n5;ext=1\r\nworld\r\n0\r\n\r\n",
+    );
+    assert_eq!(
+        patch.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&patch.body)
+    );
+    assert_eq!(patch.header("range"), Some("0-10"), "11 bytes arrived");
+    let digest = sha256_hex(b"hello world");
+    let next = patch.header("location").expect("a Location");
+    let next = next.strip_prefix(&proxy.base()).expect("proxy URL");
+    let sep = if next.contains('?') { '&' } else { '?' };
+    let put = exchange(
+        proxy.port(),
+        "PUT",
+        &format!("{next}{sep}digest={digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    assert!(reg.blob_exists("chunked/blob", &digest));
 }
 
 #[test]

@@ -462,6 +462,42 @@ mod tests {
     }
 
     #[test]
+    fn a_source_behind_htpasswd_is_filled_with_its_credentials() {
+        let source = SourceRegistry::fill(Registry::htpasswd("src-user", "src-Pa55"));
+        let image = source.multi_arch();
+        assert!(
+            crate::registry::skopeo_raw(&image.location, &["--tls-verify=false"]).is_err(),
+            "anonymous reads are refused"
+        );
+        assert_eq!(
+            skopeo_digest(
+                &image.location,
+                &["--tls-verify=false", "--creds=src-user:src-Pa55"]
+            ),
+            image.digest
+        );
+    }
+
+    #[test]
+    fn a_sandboxed_ferry_pack_sees_none_of_the_developers_settings() {
+        let tmp = tempdir();
+        let sandbox = crate::registry::Sandbox::new(tmp.path());
+        let c = sandbox.pack_command(["pull"]);
+        let envs: Vec<_> = c.get_envs().collect();
+        for v in [
+            "REGISTRY_AUTH_FILE",
+            "CONTAINERS_REGISTRIES_CONF",
+            "DOCKER_CONFIG",
+        ] {
+            assert!(
+                envs.iter().any(|(k, val)| *k == v && val.is_none()),
+                "{v} is removed"
+            );
+        }
+        assert_eq!(c.get_program(), crate::bin_dir().join("ferry-pack"));
+    }
+
+    #[test]
     fn an_image_set_is_the_yaml_oc_mirror_reads() {
         let mut set = ImageSet::of(&["registry.redhat.io/ubi8/ubi:8.9", "quay.io/a/b@sha256:00"]);
         set.additional_images[0].platforms = vec!["linux/arm64/v8".into(), "linux/amd64".into()];
