@@ -94,6 +94,15 @@ impl ProxyRequest {
         self.header("range")
     }
 
+    /// The first byte asked for: `N` of `Range: bytes=N-`, 0 without a Range.
+    pub fn range_start(&self) -> u64 {
+        self.range()
+            .and_then(|r| r.trim().strip_prefix("bytes="))
+            .and_then(|r| r.split('-').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// `sha256:<hex>` of a `GET`/`HEAD /v2/<name>/blobs/<digest>`.
     pub fn blob_digest(&self) -> Option<&str> {
         blob_digest(self.path())

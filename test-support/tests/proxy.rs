@@ -259,6 +259,7 @@ fn ranges_pass_through_and_every_request_is_counted() {
     assert_eq!(gets.len(), 2);
     assert_eq!(gets[0].range(), None);
     assert_eq!(gets[1].range(), Some("bytes=40000-"));
+    assert_eq!((gets[0].range_start(), gets[1].range_start()), (0, 40000));
     assert_eq!((gets[0].status, gets[0].body_bytes), (Some(200), 100_000));
     assert_eq!((gets[1].status, gets[1].body_bytes), (Some(206), 60_000));
     assert!(proxy.bytes_sent() >= 160_000);
