@@ -3,7 +3,10 @@
 # fixture into several volumes, verify each volume alone, push them into a local registry
 # this script starts (docker-registry on 127.0.0.1, storage in a temp dir) and read the
 # images back with skopeo, show the OpenShift manifests, then extract the bundle as the
-# original layout (compared with diff -r) and as one OCI layout.
+# original layout (compared with diff -r) and as one OCI layout. Then the connected side
+# from registries: a second local registry stands for registry.redhat.io (a registries.conf
+# points the name at it), and one command pulls an image set from it into a cache and packs
+# it; the volumes are verified, pushed inside, and read back by their original digests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -22,22 +25,29 @@ for v in "$work"/volumes/*.tar; do
 done
 echo "== verify all volumes together"
 "$bin/ferry-unpack" verify "$work/volumes" --trust "$work/site.key.pub"
-echo "== start a local registry and push the volumes into it, one disk at a time"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/registry"
-cat >"$work/registry/config.yml" <<YML
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+# start_registry NAME: a docker-registry on 127.0.0.1, storage under $work/NAME; sets $port.
+start_registry() {
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/$1"
+  cat >"$work/$1/config.yml" <<YML
 version: 0.1
 log: {level: error}
-storage: {filesystem: {rootdirectory: $work/registry/data}}
+storage: {filesystem: {rootdirectory: $work/$1/data}}
 http: {addr: 127.0.0.1:$port, secret: ferry-demo}
 YML
-docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
-registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null && break
-  sleep 0.1
-done
+  docker-registry serve "$work/$1/config.yml" >"$work/$1/log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 50); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "docker-registry did not start: $(cat "$work/$1/log")" >&2
+  exit 1
+}
+echo "== start a local registry and push the volumes into it, one disk at a time"
+start_registry registry
 status=0
 for v in $(ls "$work"/volumes/*.tar | sort -r); do
   echo "-- push $(basename "$v")"
@@ -63,4 +73,50 @@ events = [json.loads(line) for line in sys.stdin if line.strip()]
 i = next(e for e in events if e["type"] == "image" and e["repository"].endswith("ose-elasticsearch-proxy"))
 print(i["repository"] + ":" + i["tags"][0])')
 skopeo inspect "oci:$work/oci:$name" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("skopeo reads", d["Name"] if d.get("Name") else "", d["Digest"])'
-echo "== done: volumes in $work/volumes"
+
+echo "== the connected side from registries: a registry standing for registry.redhat.io"
+inside=$port
+start_registry source
+source=$port
+for image in ose-elasticsearch-proxy:v4.6 ose-logging-fluentd:v4.6 ose-elasticsearch-operator:v4.6; do
+  skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
+    "dir:fixtures/skopeo-dir/openshift4/$image" "docker://127.0.0.1:$source/openshift4/$image"
+done
+cat >"$work/registries.conf" <<CONF
+# registry.redhat.io is served by the local registry (how a site mirror is named, too)
+[[registry]]
+prefix = "registry.redhat.io"
+location = "127.0.0.1:$source"
+insecure = true
+CONF
+cat >"$work/imageset.yaml" <<YAML
+apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+mirror:
+  additionalImages:
+  - name: registry.redhat.io/openshift4/ose-elasticsearch-proxy:v4.6
+  - name: registry.redhat.io/openshift4/ose-logging-fluentd:v4.6
+  - name: registry.redhat.io/openshift4/ose-elasticsearch-operator@sha256:b9dce18ae0e4fb237ac76ff3051431a83476269408639faf1a672474dfeff292
+YAML
+cat "$work/imageset.yaml"
+echo "-- plan: manifests only (with --platform linux/amd64 the fluentd index would be carried sparse)"
+"$bin/ferry-pack" pull --config "$work/imageset.yaml" --cache "$work/cache" \
+  --registries-conf "$work/registries.conf" --platform linux/amd64 --plan
+echo "-- pull into the cache and pack the set, in one command"
+"$bin/ferry-pack" --config "$work/imageset.yaml" --cache "$work/cache" \
+  --registries-conf "$work/registries.conf" \
+  --out "$work/pulled-volumes" --volume-size 256KiB --key "$work/site.key"
+echo "-- the same command again: nothing is downloaded, the volumes are checked and kept"
+"$bin/ferry-pack" --config "$work/imageset.yaml" --cache "$work/cache" \
+  --registries-conf "$work/registries.conf" \
+  --out "$work/pulled-volumes" --volume-size 256KiB --key "$work/site.key" -q
+"$bin/ferry-unpack" verify "$work/pulled-volumes" --trust "$work/site.key.pub"
+echo "-- push inside"
+"$bin/ferry-unpack" push "$work/pulled-volumes" --trust "$work/site.key.pub" --to "127.0.0.1:$inside/pulled" \
+  --insecure --state "$work/state" --manifests-dir "$work/pulled-manifests"
+skopeo inspect --tls-verify=false \
+  "docker://127.0.0.1:$inside/pulled/openshift4/ose-elasticsearch-operator@sha256:b9dce18ae0e4fb237ac76ff3051431a83476269408639faf1a672474dfeff292" \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print("inside, by its original digest:", d["Name"], d["Digest"])'
+echo "-- the mirror set names the real source, not the registry that served the pull"
+grep -B1 -A2 "source: registry.redhat.io" "$work/pulled-manifests/cluster/imageDigestMirrorSet.yaml" | head -8
+echo "== done: volumes in $work/volumes, pulled volumes in $work/pulled-volumes"

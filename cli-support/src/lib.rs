@@ -3,6 +3,10 @@
 //! argument (`&AtomicBool`) so they stay usable without signals.
 #![forbid(unsafe_code)]
 
+mod retry_for;
+
+pub use retry_for::RetryFor;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 

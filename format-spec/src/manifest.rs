@@ -110,6 +110,14 @@ pub struct Image {
     /// `operators.operatorframework.io.index.*` label. Push writes a CatalogSource for it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub catalog: bool,
+    /// A sparse index: the platforms (`os/arch[/variant]`, sorted) whose children the bundle
+    /// carries; the index's other children are not in the bundle (SPEC.md §4.2, M25).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub platforms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -310,6 +318,9 @@ impl BundleManifest {
                     )
                 }
             }
+            if let Some(platforms) = &img.platforms {
+                check_platforms(img, platforms)?;
+            }
         }
         let mut paths = HashSet::new();
         let mut files = HashSet::new();
@@ -437,6 +448,40 @@ fn check_tag(tag: &str) -> Result<(), Invalid> {
     oci::name::check_tag(tag).map_err(|e| Invalid::new(Rule::M11, e.to_string()))
 }
 
+/// M25: a sparse index names its platforms once each, sorted, in `os/arch[/variant]`
+/// form, and is an index (only an index has children to leave out).
+fn check_platforms(img: &Image, platforms: &[String]) -> Result<(), Invalid> {
+    let bad = |what: String| {
+        Err(Invalid::new(
+            Rule::M25,
+            format!(
+                "bundle manifest: image {}: platforms {what}",
+                img.display_name()
+            ),
+        ))
+    };
+    if !oci::media_type::is_index(&img.media_type) {
+        return bad(format!(
+            "given, but its media type {} is not an index",
+            img.media_type
+        ));
+    }
+    if platforms.is_empty() {
+        return bad("is empty".into());
+    }
+    for p in platforms {
+        if let Err(e) = oci::PlatformSpec::parse(p) {
+            return bad(format!("entry: {e}"));
+        }
+    }
+    if platforms.windows(2).any(|w| w[0] >= w[1]) {
+        return bad(format!(
+            "{platforms:?} are not sorted, each once, in byte order"
+        ));
+    }
+    Ok(())
+}
+
 /// A path taken from a bundle: relative, `/`-separated, no empty, `.` or `..` component, no NUL.
 pub fn check_relative_path(path: &str) -> Result<(), Invalid> {
     let ok = !path.is_empty()
@@ -551,6 +596,42 @@ mod tests {
         assert_eq!(rule(r#"{"ferry_bundle":2}"#), Rule::M2);
         assert_eq!(rule(r#"{"ferry_bundle":1}"#), Rule::M3);
         assert_eq!(rule(r#"{"ferry_bundle":1,"ferry_volume":"x"}"#), Rule::M3);
+    }
+
+    /// M25: a sparse index lists its platforms sorted, once, well formed; only an index can.
+    #[test]
+    fn platforms_are_those_of_a_sparse_index() {
+        let img = |media_type: &str| Image {
+            repository: "a".into(),
+            tags: vec![],
+            digest: Digest([1; 32]),
+            media_type: media_type.into(),
+            source: None,
+            blobs: vec![0],
+            catalog: false,
+            platforms: None,
+        };
+        let index = img(oci::media_type::OCI_INDEX);
+        let list = img(oci::media_type::DOCKER_LIST);
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_platforms(&index, &p(&["linux/amd64", "linux/arm/v7"])).is_ok());
+        assert!(check_platforms(&list, &p(&["linux/arm64"])).is_ok());
+        for (image, platforms, says) in [
+            (
+                &img(oci::media_type::OCI_MANIFEST),
+                p(&["linux/amd64"]),
+                "not an index",
+            ),
+            (&index, p(&[]), "is empty"),
+            (&index, p(&["linux/amd64", "linux/amd64"]), "not sorted"),
+            (&index, p(&["linux/arm64", "linux/amd64"]), "not sorted"),
+            (&index, p(&["linux"]), "expected os/architecture"),
+            (&index, p(&["linux/amd64/v2/x"]), "expected os/architecture"),
+        ] {
+            let e = check_platforms(image, &platforms).unwrap_err();
+            assert_eq!(e.rule, Rule::M25, "{platforms:?}");
+            assert!(e.detail.contains(says), "{platforms:?}: {e}");
+        }
     }
 
     #[test]

@@ -97,6 +97,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         source: Some("registry.example.com/example/app:v1".into()),
         blobs: vec![0, 1, 2],
         catalog: false,
+        platforms: None,
     };
     let index = format!(
         "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{{\"mediaType\":\"{manifest_type}\",\"digest\":\"{}\",\"size\":{},\"annotations\":{{\"io.containerd.image.name\":\"registry.example.com/example/app:v1\",\"org.opencontainers.image.ref.name\":\"example/app:v1\"}}}}]}}",
@@ -538,6 +539,20 @@ fn generate() -> BTreeMap<String, Vector> {
         one(
             0,
             with_manifest(&|m| m.images[0].tags = vec!["../x".into()]),
+        ),
+    );
+    add(
+        "manifest-platforms-unsorted",
+        "reject",
+        "M25",
+        "platforms",
+        "a sparse index whose platforms are not sorted",
+        one(
+            0,
+            with_manifest(&|m| {
+                m.images[0].media_type = "application/vnd.oci.image.index.v1+json".into();
+                m.images[0].platforms = Some(vec!["linux/arm64".into(), "linux/amd64".into()]);
+            }),
         ),
     );
     add(

@@ -16,6 +16,7 @@ use crate::digest;
 use crate::error::{MirrorError, MissingIn};
 use crate::manifest::{self, Manifest};
 use crate::model::{BlobFile, Image};
+use crate::sparse::Platforms;
 
 /// Where one scope (an oc repository, an OCI layout, the registry blob store, a `dir:`)
 /// keeps the files for a digest. `hex` is always 64 lowercase hex characters.
@@ -64,6 +65,18 @@ struct Draft {
     sources: BTreeSet<String>,
     media_type: String,
     blobs: Vec<String>,
+    /// For a sparse index: the platforms whose children it takes (`None`: every child).
+    platforms: Option<Platforms>,
+    /// Whether `platforms` left a child out (only then is the image sparse).
+    left_out: bool,
+}
+
+/// What the closure of one image came to.
+struct Closure {
+    blobs: Vec<String>,
+    media_type: String,
+    /// A sparse index left children out.
+    left_out: bool,
 }
 
 /// What a layout reader has found so far.
@@ -161,7 +174,8 @@ impl Collector {
     }
 
     /// The closure of `top` in `store`: `None` if `top` itself is absent (recorded as
-    /// missing against `referrer`). Returns the blob list and the top media type.
+    /// missing against `referrer`). With `sparse`, a top-level index takes only the
+    /// children of those platforms (`sparse.rs`).
     fn closure(
         &mut self,
         store: &dyn Store,
@@ -169,7 +183,8 @@ impl Collector {
         top: &str,
         top_size: Option<u64>,
         referrer: &Path,
-    ) -> Result<Option<(Vec<String>, String)>, MirrorError> {
+        sparse: Option<&Platforms>,
+    ) -> Result<Option<Closure>, MirrorError> {
         let mut stack = vec![Item {
             digest: top.to_string(),
             size: top_size,
@@ -179,6 +194,7 @@ impl Collector {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let mut top_type = None;
+        let mut left_out = false;
         while let Some(item) = stack.pop() {
             if !seen.insert(item.digest.clone()) {
                 continue;
@@ -192,12 +208,26 @@ impl Collector {
                     };
                     let (m, len) = self.read_manifest(&path, &item.digest)?;
                     check_size(&path, &item, len)?;
-                    if top_type.is_none() {
+                    let is_top = top_type.is_none();
+                    if is_top {
                         top_type = Some(m.media_type().to_string());
                     }
                     out.push(item.digest.clone());
+                    // Only the top-level index is sparse: a child index kept is kept whole.
+                    let keep = match sparse.filter(|_| is_top && m.is_index()) {
+                        Some(p) => {
+                            let image = format!("{repository}@{top}");
+                            p.check_listed(&m.manifests, referrer, &image)?;
+                            Some(p)
+                        }
+                        None => None,
+                    };
                     let mut next = Vec::new();
                     for c in &m.manifests {
+                        if keep.is_some_and(|p| !p.keeps(c)) {
+                            left_out = true;
+                            continue;
+                        }
                         next.push(Item {
                             digest: c.digest.to_string(),
                             size: c.size,
@@ -231,7 +261,11 @@ impl Collector {
                 },
             }
         }
-        Ok(top_type.map(|t| (out, t)))
+        Ok(top_type.map(|media_type| Closure {
+            blobs: out,
+            media_type,
+            left_out,
+        }))
     }
 
     /// Adds `repository` `digest` as an image (with `tag`, if any). `referrer` is the file
@@ -246,6 +280,25 @@ impl Collector {
         size: Option<u64>,
         source: Option<String>,
         referrer: &Path,
+    ) -> Result<(), MirrorError> {
+        self.add_sparse_image(store, repository, tag, digest, size, source, referrer, None)
+    }
+
+    /// [`Collector::add_image`] for a descriptor that may be a sparse index: `sparse` is
+    /// its `dev.ferry.platforms` (`None`: every child is needed). An image named by several
+    /// descriptors needs what any of them does: every child if one is not sparse, else the
+    /// children of all their platforms.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_sparse_image(
+        &mut self,
+        store: &dyn Store,
+        repository: &str,
+        tag: Option<&str>,
+        digest: &str,
+        size: Option<u64>,
+        source: Option<String>,
+        referrer: &Path,
+        sparse: Option<Platforms>,
     ) -> Result<(), MirrorError> {
         digest::checked(referrer, digest)?;
         if repository.is_empty() {
@@ -274,21 +327,43 @@ impl Collector {
             }
         }
         let key = (repository.to_string(), digest.to_string());
-        if !self.images.contains_key(&key) {
-            let Some((blobs, media_type)) =
-                self.closure(store, repository, digest, size, referrer)?
+        // The platforms the image needs now, when that differs from what its closure was
+        // built for (or it has none yet).
+        let wanted = match self.images.get(&key) {
+            None => Some(sparse),
+            Some(d) => match (&d.platforms, sparse) {
+                (None, _) => None,
+                (Some(_), None) => Some(None),
+                (Some(had), Some(new)) => {
+                    let both = had.union(&new);
+                    (both != *had).then_some(Some(both))
+                }
+            },
+        };
+        if let Some(platforms) = wanted {
+            let Some(closure) = self.closure(
+                store,
+                repository,
+                digest,
+                size,
+                referrer,
+                platforms.as_ref(),
+            )?
             else {
                 return Ok(());
             };
-            self.images.insert(
-                key.clone(),
-                Draft {
-                    tags: BTreeSet::new(),
-                    sources: BTreeSet::new(),
-                    media_type,
-                    blobs,
-                },
-            );
+            let draft = self.images.entry(key.clone()).or_insert_with(|| Draft {
+                tags: BTreeSet::new(),
+                sources: BTreeSet::new(),
+                media_type: String::new(),
+                blobs: Vec::new(),
+                platforms: None,
+                left_out: false,
+            });
+            draft.media_type = closure.media_type;
+            draft.blobs = closure.blobs;
+            draft.left_out = closure.left_out;
+            draft.platforms = platforms;
         }
         if let Some(draft) = self.images.get_mut(&key) {
             draft.tags.extend(tag.map(str::to_string));
@@ -370,6 +445,7 @@ impl Collector {
                     media_type: d.media_type,
                     source,
                     blobs: d.blobs,
+                    platforms: d.platforms.filter(|_| d.left_out).map(|p| p.names()),
                 }
             })
             .collect();

@@ -111,6 +111,10 @@ pub enum MirrorError {
         digest: String,
     },
 
+    /// Images asked for by ref.name that the pull cache's index.json does not list.
+    #[error("{} not in the cache {}: {}; run `ferry-pack pull --config … --cache {}` first", plural(absent.len()), cache.display(), absent.join(", "), cache.display())]
+    NotInCache { cache: PathBuf, absent: Vec<String> },
+
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -142,6 +146,14 @@ impl MirrorError {
             Some(io) => MirrorError::io(path, io),
             None => MirrorError::malformed(path, "filesystem loop"),
         }
+    }
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "1 image is".into()
+    } else {
+        format!("{n} images are")
     }
 }
 

@@ -7,6 +7,8 @@
 //!
 //! - [`read_mirror`] detects the layout of a directory and reads it into a [`Mirror`]:
 //!   blobs, manifest media types, images with their closures, and the whole file tree.
+//! - [`read_oci_selection`] reads only some images of an OCI layout (the pull cache) as a
+//!   mirror of their own, for packing one image set out of a cache holding many.
 //! - [`write_tree`] restores a tree byte for byte; [`write_oci_layout`] writes one OCI
 //!   layout holding every image, with the `index.json` from [`oci_index_json`].
 #![forbid(unsafe_code)]
@@ -22,7 +24,9 @@ pub mod model;
 mod oc_file;
 pub mod oci_layout;
 mod registry_storage;
+mod selection;
 mod skopeo_dir;
+mod sparse;
 #[cfg(test)]
 mod testkit;
 mod tree;
@@ -34,6 +38,7 @@ use std::path::Path;
 pub use error::{MirrorError, MissingIn};
 pub use model::{BlobFile, CatalogMark, Image, LayoutKind, Mirror, TreeEntry};
 pub use oci_layout::{oci_index_json, write_oci_layout};
+pub use selection::read_oci_selection;
 pub use write::write_tree;
 
 use closure::Collector;

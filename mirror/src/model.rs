@@ -55,6 +55,10 @@ pub struct Image {
     /// Every blob the image needs, each once: the top-level manifest first, then for each
     /// manifest its children (for an index), config and layers, depth first.
     pub blobs: Vec<String>,
+    /// A sparse index (`dev.ferry.platforms` in an OCI layout's index.json): the platforms
+    /// (`os/arch[/variant]`, sorted) whose children `blobs` holds; the other children are
+    /// left out. `None` when every child is there.
+    pub platforms: Option<Vec<String>>,
 }
 
 /// One entry of the mirror's file tree, relative to its root, `/`-separated.

@@ -18,6 +18,8 @@
 //!   descriptor with no name at all is a digest-only image of that repository.
 //!
 //! `io.containerd.image.name`, when present, is always the source (original reference).
+//! `dev.ferry.platforms` marks a sparse index: only those platforms' children are taken
+//! (`sparse.rs`), on read and, for an image that records it, again on write.
 //!
 //! Naming, on write: ref.name is `<repository>:<tag>` for each tag, or
 //! `<repository>@sha256:<hex>` for an image without tags; both match skopeo's `oci:DIR:NAME`
@@ -40,6 +42,7 @@ use crate::digest;
 use crate::error::MirrorError;
 use crate::layout_dir::repository_for_dir;
 use crate::model::Image;
+use crate::sparse::{Platforms, FERRY_PLATFORMS};
 use crate::tree::Class;
 use crate::write::{prepare_dest, write_verified, BoxError};
 use oci::media_type::OCI_INDEX;
@@ -51,8 +54,8 @@ pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// index.json of a full catalog lists ~10^4 descriptors: a few MB.
 const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
 
-struct OciStore {
-    dir: PathBuf,
+pub(crate) struct OciStore {
+    pub dir: PathBuf,
 }
 
 impl Store for OciStore {
@@ -109,7 +112,7 @@ pub(crate) fn classify(layouts: &BTreeSet<String>, rel: &str, is_dir: bool) -> C
 }
 
 /// Repository, tag and source of one index.json descriptor (see the module docs).
-fn name_image(
+pub(crate) fn name_image(
     layout_repo: &str,
     ref_name: Option<&str>,
     containerd_name: Option<&str>,
@@ -158,6 +161,38 @@ fn parse_full<'a>(r: &'a str, digest: &str, index: &Path) -> Result<Written<'a>,
     Ok(p)
 }
 
+/// Refuses a layout whose `oci-layout` is not image layout version 1.x.
+pub(crate) fn check_layout_version(dir: &Path) -> Result<(), MirrorError> {
+    let layout_file = dir.join(OCI_LAYOUT_FILE);
+    let v: LayoutVersion =
+        serde_json::from_slice(&read_capped(&layout_file, 4096)?).map_err(|e| {
+            MirrorError::InvalidJson {
+                path: layout_file.clone(),
+                source: e,
+            }
+        })?;
+    if !v.version.starts_with("1.") {
+        return Err(MirrorError::malformed(
+            &layout_file,
+            format!(
+                "image layout version {:?} is not supported (1.x is)",
+                v.version
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads an `index.json` (capped) into `T`.
+pub(crate) fn read_index<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, MirrorError> {
+    serde_json::from_slice(&read_capped(path, MAX_INDEX_SIZE)?).map_err(|e| {
+        MirrorError::InvalidJson {
+            path: path.to_path_buf(),
+            source: e,
+        }
+    })
+}
+
 pub(crate) fn read_images(
     root: &Path,
     layouts: &[String],
@@ -170,29 +205,9 @@ pub(crate) fn read_images(
         } else {
             root.join(rel)
         };
-        let layout_file = dir.join(OCI_LAYOUT_FILE);
-        let v: LayoutVersion =
-            serde_json::from_slice(&read_capped(&layout_file, 4096)?).map_err(|e| {
-                MirrorError::InvalidJson {
-                    path: layout_file.clone(),
-                    source: e,
-                }
-            })?;
-        if !v.version.starts_with("1.") {
-            return Err(MirrorError::malformed(
-                &layout_file,
-                format!(
-                    "image layout version {:?} is not supported (1.x is)",
-                    v.version
-                ),
-            ));
-        }
+        check_layout_version(&dir)?;
         let index_path = dir.join("index.json");
-        let index: IndexIn = serde_json::from_slice(&read_capped(&index_path, MAX_INDEX_SIZE)?)
-            .map_err(|e| MirrorError::InvalidJson {
-                path: index_path.clone(),
-                source: e,
-            })?;
+        let index: IndexIn = read_index(&index_path)?;
         let repo = repository_for_dir(root, rel)?;
         let store = OciStore { dir: dir.clone() };
         for d in &index.manifests {
@@ -204,7 +219,14 @@ pub(crate) fn read_images(
                 &d.digest,
                 &index_path,
             )?;
-            c.add_image(
+            let sparse = match d.annotations.get(FERRY_PLATFORMS) {
+                Some(v) => {
+                    let image = format!("{repository}@{}", d.digest);
+                    Some(Platforms::parse(v, &index_path, &image)?)
+                }
+                None => None,
+            };
+            c.add_sparse_image(
                 &store,
                 &repository,
                 tag.as_deref(),
@@ -212,6 +234,7 @@ pub(crate) fn read_images(
                 d.size,
                 source,
                 &index_path,
+                sparse,
             )?;
         }
     }
@@ -281,6 +304,11 @@ pub fn oci_index_json(
             annotations.insert(REF_NAME, name.clone());
             if let Some(source) = &image.source {
                 annotations.insert(CONTAINERD_NAME, source.clone());
+            }
+            // A sparse index says so again, so that reading this layout back (or pushing
+            // it with other tools' knowledge of ferry) knows which children are missing.
+            if let Some(platforms) = &image.platforms {
+                annotations.insert(FERRY_PLATFORMS, platforms.join(","));
             }
             let d = DescriptorOut {
                 media_type,
@@ -483,6 +511,7 @@ mod tests {
             media_type: oci::media_type::OCI_MANIFEST.into(),
             source: source.map(str::to_string),
             blobs: vec![],
+            platforms: None,
         }
     }
 
@@ -683,5 +712,151 @@ mod tests {
             std::fs::read_dir(out.join("blobs/sha256")).unwrap().count(),
             kit.blobs.len()
         );
+    }
+
+    /// A multi-arch index with an amd64 and an arm64 child, and a layout holding it.
+    fn two_platforms(
+        kit: &mut Kit,
+    ) -> (
+        crate::testkit::Made,
+        crate::testkit::Made,
+        crate::testkit::Made,
+    ) {
+        let amd = kit.image("amd", false, 1);
+        let arm = kit.image("arm", false, 2);
+        let list = kit.index_of(false, &[(&amd, "linux/amd64"), (&arm, "linux/arm64/v8")]);
+        (list, amd, arm)
+    }
+
+    fn drop_blobs(dir: &Path, made: &crate::testkit::Made) {
+        for b in &made.closure {
+            std::fs::remove_file(dir.join("blobs/sha256").join(hex(b))).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_sparse_index_takes_only_the_children_of_its_platforms() {
+        let mut kit = Kit::default();
+        let (list, amd, arm) = two_platforms(&mut kit);
+        let t = tempfile::tempdir().unwrap();
+        let ann = r#""dev.ferry.platforms":"linux/amd64","org.opencontainers.image.ref.name":"ns/app:v1""#;
+        layout(t.path(), &kit, &[(&list, ann)]);
+        drop_blobs(t.path(), &arm);
+        let m = crate::read_mirror(t.path()).unwrap();
+        let img = &m.images[0];
+        assert_eq!(
+            img.platforms.as_deref(),
+            Some(&["linux/amd64".to_string()][..])
+        );
+        let mut expected = vec![list.digest.clone()];
+        expected.extend(amd.closure.iter().cloned());
+        assert_eq!(img.blobs, expected);
+        assert!(!m.blobs.contains_key(&arm.digest));
+
+        // Written out again, the layout says so, and reads back the same.
+        let sizes: BTreeMap<String, u64> =
+            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let index =
+            String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
+                .unwrap();
+        assert!(
+            index.contains(r#""annotations":{"dev.ferry.platforms":"linux/amd64","org.opencontainers.image.ref.name":"ns/app:v1"}"#),
+            "{index}"
+        );
+        let out = t.path().join("out");
+        let blobs = kit.blobs.clone();
+        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &str| {
+            blobs
+                .get(d)
+                .map(|b| Box::new(Cursor::new(b.clone())) as Box<dyn Read>)
+                .ok_or("absent")
+        })
+        .unwrap();
+        assert_eq!(crate::read_mirror(&out).unwrap().images, m.images);
+    }
+
+    #[test]
+    fn without_the_annotation_a_missing_child_is_still_an_error() {
+        let mut kit = Kit::default();
+        let (list, _, arm) = two_platforms(&mut kit);
+        let t = tempfile::tempdir().unwrap();
+        layout(
+            t.path(),
+            &kit,
+            &[(&list, r#""org.opencontainers.image.ref.name":"ns/app:v1""#)],
+        );
+        drop_blobs(t.path(), &arm);
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        match &e {
+            MirrorError::MissingBlobs { missing } => {
+                assert_eq!(missing[0].missing, std::slice::from_ref(&arm.digest), "{e}")
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_listed_platform_must_be_there_whole() {
+        let mut kit = Kit::default();
+        let (list, _, arm) = two_platforms(&mut kit);
+        let t = tempfile::tempdir().unwrap();
+        // arm64 is listed (without its variant: every variant) but one of its layers is gone.
+        let ann = r#""dev.ferry.platforms":"linux/amd64,linux/arm64","org.opencontainers.image.ref.name":"ns/app:v1""#;
+        layout(t.path(), &kit, &[(&list, ann)]);
+        std::fs::remove_file(t.path().join("blobs/sha256").join(hex(&arm.closure[3]))).unwrap();
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::MissingBlobs { missing } if missing[0].missing == [arm.closure[3].clone()]),
+            "{e}"
+        );
+        // A platform the index does not have at all is refused, naming it.
+        let ann = r#""dev.ferry.platforms":"linux/amd64,linux/s390x","org.opencontainers.image.ref.name":"ns/app:v1""#;
+        layout(t.path(), &kit, &[(&list, ann)]);
+        let e = crate::read_mirror(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("lists linux/s390x") && e.contains("index.json"),
+            "{e}"
+        );
+        let ann =
+            r#""dev.ferry.platforms":"linux","org.opencontainers.image.ref.name":"ns/app:v1""#;
+        layout(t.path(), &kit, &[(&list, ann)]);
+        let e = crate::read_mirror(t.path()).unwrap_err().to_string();
+        assert!(e.contains("dev.ferry.platforms \"linux\""), "{e}");
+    }
+
+    #[test]
+    fn sparse_means_a_child_was_left_out() {
+        let mut kit = Kit::default();
+        let (list, amd, arm) = two_platforms(&mut kit);
+        let t = tempfile::tempdir().unwrap();
+        // Every child is present, but only amd64 is asked for: arm64 stays out of the image.
+        let ann = r#""dev.ferry.platforms":"linux/amd64","org.opencontainers.image.ref.name":"ns/app:v1""#;
+        layout(t.path(), &kit, &[(&list, ann)]);
+        let m = crate::read_mirror(t.path()).unwrap();
+        assert_eq!(m.images[0].platforms, Some(vec!["linux/amd64".to_string()]));
+        assert!(!m.images[0].blobs.contains(&arm.digest));
+        // Every platform listed: nothing left out, not sparse.
+        let ann = r#""dev.ferry.platforms":"linux/arm64/v8,linux/amd64","org.opencontainers.image.ref.name":"ns/app:v1""#;
+        layout(t.path(), &kit, &[(&list, ann)]);
+        let m = crate::read_mirror(t.path()).unwrap();
+        assert_eq!(m.images[0].platforms, None);
+        assert_eq!(m.images[0].blobs, list.closure);
+        // Two names for one image: one of them whole makes the image whole.
+        let sparse = r#""dev.ferry.platforms":"linux/amd64","org.opencontainers.image.ref.name":"ns/app:v1""#;
+        let whole = r#""org.opencontainers.image.ref.name":"ns/app:v2""#;
+        layout(t.path(), &kit, &[(&list, sparse), (&list, whole)]);
+        let m = crate::read_mirror(t.path()).unwrap();
+        assert_eq!((m.images.len(), m.images[0].platforms.clone()), (1, None));
+        assert_eq!(m.images[0].blobs, list.closure);
+        // Two sparse names: the children of both platforms.
+        let arm_only = r#""dev.ferry.platforms":"linux/arm64","org.opencontainers.image.ref.name":"ns/app:v2""#;
+        layout(t.path(), &kit, &[(&list, sparse), (&list, arm_only)]);
+        let m = crate::read_mirror(t.path()).unwrap();
+        assert_eq!(
+            m.images[0].platforms, None,
+            "both platforms: nothing left out"
+        );
+        assert_eq!(m.images[0].blobs, list.closure);
+        let _ = amd;
     }
 }

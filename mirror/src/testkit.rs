@@ -69,12 +69,25 @@ impl Kit {
     }
 
     pub fn index(&mut self, docker: bool, children: &[&Made]) -> Made {
+        let linux_amd64: Vec<(&Made, &str)> =
+            children.iter().map(|c| (*c, "linux/amd64")).collect();
+        self.index_of(docker, &linux_amd64)
+    }
+
+    /// An index whose children run on the given platforms (`os/arch[/variant]`).
+    pub fn index_of(&mut self, docker: bool, children: &[(&Made, &str)]) -> Made {
         let mt = if docker { DOCKER_LIST } else { OCI_INDEX };
         let entries: Vec<String> = children
             .iter()
-            .map(|c| {
+            .map(|(c, platform)| {
+                let mut p = platform.split('/');
+                let (os, arch) = (p.next().unwrap(), p.next().unwrap());
+                let variant = p
+                    .next()
+                    .map(|v| format!(r#","variant":"{v}""#))
+                    .unwrap_or_default();
                 format!(
-                    r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}}"#,
+                    r#"{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"architecture":"{arch}","os":"{os}"{variant}}}}}"#,
                     c.media_type, c.digest, c.size
                 )
             })
@@ -85,7 +98,7 @@ impl Kit {
         );
         let (d, s) = self.blob(json.as_bytes());
         let mut closure = vec![d.clone()];
-        for c in children {
+        for (c, _) in children {
             for b in &c.closure {
                 if !closure.contains(b) {
                     closure.push(b.clone());

@@ -100,13 +100,13 @@ pub(crate) fn unsafe_path_reason(path: &str) -> Option<&'static str> {
 }
 
 #[cfg(unix)]
-fn permission_bits(meta: &std::fs::Metadata) -> u32 {
+pub(crate) fn permission_bits(meta: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     meta.permissions().mode() & 0o777
 }
 
 #[cfg(not(unix))]
-fn permission_bits(meta: &std::fs::Metadata) -> u32 {
+pub(crate) fn permission_bits(meta: &std::fs::Metadata) -> u32 {
     if meta.permissions().readonly() {
         0o444
     } else {

@@ -14,7 +14,12 @@ use clap::{Parser, Subcommand};
 removable media. Reads the oc `file://` layout (oc adm catalog mirror … file://DIR), OCI image \
 layouts, a registry's storage directory, or skopeo dir: layouts, re-hashes every blob, and writes \
 volumes that ferry-unpack can verify and push one at a time, in any order.",
-    after_help = "The EFK operators case (README), connected side:
+    after_help = "From registries (an oc-mirror v2 ImageSetConfiguration), in one command:
+  ferry-pack --config imageset.yaml --cache ~/ferry-cache --out /media/usb1 --volume-size fat32 --key ~/.ferry/site.key
+  ferry-pack pull --config imageset.yaml --cache ~/ferry-cache --plan
+  ferry-pack cache prune --config imageset.yaml --cache ~/ferry-cache
+
+The EFK operators case (README), from an oc mirror directory:
   oc adm catalog mirror -a pull-secret.json registry.local:5000/my-operator/my-operator-index:v1 \\
       file:///efk-mirror --index-filter-by-os=linux/amd64
   ferry-pack keygen ~/.ferry/site.key
@@ -48,13 +53,104 @@ pub enum Command {
         /// Where to write the private key; the public key goes to KEY.pub.
         key: PathBuf,
     },
+    /// Pull the images of an image set into a cache (an OCI layout), resumably: what is
+    /// there is never fetched again, an interrupted blob resumes. Exit 0 when every image
+    /// is in the cache, 1 when some could not be pulled (each is named with the
+    /// registry's words), 2 for a bad command line, image set or cache.
+    Pull(PullCommand),
+    /// Look after a pull cache.
+    Cache {
+        #[command(subcommand)]
+        action: CacheCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove from the cache every image, blob and interrupted download that the image set
+    /// does not need (reads only the cache: tags keep the digest they were pulled at).
+    Prune {
+        /// The image set to keep (oc-mirror v2 ImageSetConfiguration).
+        #[arg(long, value_name = "IMAGESET")]
+        config: PathBuf,
+        /// The cache directory.
+        #[arg(long, value_name = "DIR")]
+        cache: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PullCommand {
+    /// The image set: an oc-mirror v2 ImageSetConfiguration (apiVersion:
+    /// mirror.openshift.io/v2alpha1), mirror.additionalImages and mirror.blockedImages.
+    #[arg(long, value_name = "IMAGESET")]
+    pub config: PathBuf,
+    /// The cache directory (an OCI image layout; created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub cache: PathBuf,
+    /// Resolve manifests only (no layer is downloaded) and say what the pull would fetch
+    /// and whether it fits.
+    #[arg(long)]
+    pub plan: bool,
+    #[command(flatten)]
+    pub pull: PullOptions,
+    /// Print no progress, only the result.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print JSON Lines events on stdout instead (docs/events.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to reach the registries an image set names (`pull`, and pack with `--config`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PullOptions {
+    /// Keep only these platforms' images of a multi-arch index (OS/ARCH[/VARIANT]; repeat
+    /// for several; no variant keeps every variant). The index itself is kept byte for
+    /// byte, so references by its digest keep working; the bundle records it as sparse.
+    /// An image's own `platforms` in the image set wins. Default: every platform.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Vec<String>,
+    /// Credentials file (podman/docker auth.json, or an OpenShift pull-secret.json). Default:
+    /// $REGISTRY_AUTH_FILE, then podman's and docker's usual places; credential helpers
+    /// (credHelpers, credsStore) are run as docker runs them.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// The registries.conf to use (containers-registries.conf(5): prefix, location,
+    /// mirrors, insecure, blocked). Default: ~/.config/containers/registries.conf or
+    /// /etc/containers/registries.conf, with their registries.conf.d/.
+    #[arg(long, value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for the registries' TLS certificates.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Allow plain HTTP or unverified TLS for every registry (registries.conf can say it
+    /// for one registry: insecure = true).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Blobs downloaded at once.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub jobs: usize,
+    /// How long to keep retrying a registry that fails (5xx, 429, connection errors)
+    /// before giving up on a request (seconds, or 30s, 10m, 2h); running again resumes.
+    #[arg(long, value_name = "DURATION", default_value = "60")]
+    pub retry_for: cli_support::RetryFor,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct PackArgs {
-    /// The mirror directory to pack.
-    #[arg(required = true)]
+    /// The mirror directory to pack (or give --config and --cache to pull from registries).
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
     pub mirror: Option<PathBuf>,
+    /// Pull the images of this image set (oc-mirror v2 ImageSetConfiguration) into --cache,
+    /// then pack exactly those images from the cache (not everything the cache holds).
+    #[arg(long, value_name = "IMAGESET", requires = "cache")]
+    pub config: Option<PathBuf>,
+    /// The pull cache for --config (an OCI image layout; created if missing).
+    #[arg(long, value_name = "DIR", requires = "config")]
+    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub pull: PullOptions,
     /// Directory to write volumes into (created if missing). Give it several times to fill
     /// several disks in turn (one mount point each); on a terminal, ferry-pack asks for the
     /// next medium when the last one is full.
@@ -91,7 +187,7 @@ pub struct PackArgs {
     /// oc layout without mapping.txt): each such image is recorded as
     /// ORIGIN/<its repository path in the layout>:<tag>, so push can write the mirror sets
     /// (ImageDigestMirrorSet …) for it. Originals the layout records are kept.
-    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]", conflicts_with = "config")]
     pub origin: Option<String>,
     /// Print no progress, only the result.
     #[arg(long, short)]

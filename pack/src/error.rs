@@ -1,7 +1,9 @@
 //! How a ferry-pack run fails: each variant is a kind of failure with its message, and
-//! [`PackError::exit_code`] says what the process exits with: 1 for every failure (a
-//! script needs no more: the message says what to do), 130 when Ctrl-C or SIGTERM stopped
-//! the run, as a shell reports it. clap's own usage errors exit 2 before any of this runs.
+//! [`PackError::exit_code`] says what the process exits with: 1 for every failure of a
+//! pack (a script needs no more: the message says what to do) and for images a pull could
+//! not pull; 2 for what the connected side's commands take from the user (a bad option
+//! value, image set, registries.conf, auth file or cache), as clap's own usage errors; 130
+//! when Ctrl-C or SIGTERM stopped the run, as a shell reports it.
 
 use format_spec::key::KeyError;
 use format_spec::size::BadSize;
@@ -10,6 +12,18 @@ use mirror::MirrorError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
+    /// An option value clap cannot check (`--platform`, `--retry-for`, a file that is not there).
+    #[error("{0}")]
+    Usage(String),
+    /// The image set cannot be used.
+    #[error(transparent)]
+    ImageSet(#[from] imageset::ImageSetError),
+    /// The pull could not run (the cache, registries.conf, an auth file) or was interrupted.
+    #[error(transparent)]
+    Pull(#[from] pull::PullError),
+    /// Some images could not be pulled; each is named.
+    #[error("{0}")]
+    NotPulled(String),
     /// A value given on the command line, or a file named there, that cannot be used:
     /// `--out`, `--origin`, `--base`, `SOURCE_DATE_EPOCH`.
     #[error("{0}")]
@@ -51,6 +65,8 @@ impl PackError {
             | PackError::Stopped {
                 interrupted: true, ..
             } => 130,
+            PackError::Pull(pull::PullError::Interrupted(_)) => 130,
+            PackError::Usage(_) | PackError::ImageSet(_) | PackError::Pull(_) => 2,
             _ => 1,
         }
     }
@@ -65,6 +81,16 @@ mod tests {
         assert_eq!(PackError::Input("x".into()).exit_code(), 1);
         assert_eq!(PackError::DoesNotFit("x".into()).exit_code(), 1);
         assert_eq!(PackError::Interrupted("x".into()).exit_code(), 130);
+        assert_eq!(PackError::NotPulled("x".into()).exit_code(), 1);
+        assert_eq!(PackError::Usage("x".into()).exit_code(), 2);
+        assert_eq!(
+            PackError::Pull(pull::PullError::Config("x".into())).exit_code(),
+            2
+        );
+        assert_eq!(
+            PackError::Pull(pull::PullError::Interrupted("x".into())).exit_code(),
+            130
+        );
         let stopped = |interrupted| PackError::Stopped {
             message: "x".into(),
             interrupted,

@@ -6,6 +6,7 @@ mod cli;
 mod destinations;
 mod error;
 mod like;
+mod pull;
 mod report;
 mod source;
 mod stopped;
@@ -23,7 +24,7 @@ use format_spec::pack::{self, Options, Source};
 use format_spec::room::{self, Room};
 use format_spec::size::{human, parse_size};
 
-use cli::{Cli, Command, PackArgs};
+use cli::{CacheCommand, Cli, Command, PackArgs};
 use destinations::Destinations;
 use error::PackError;
 
@@ -32,6 +33,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Keygen { key }) => keygen(&key),
+        Some(Command::Pull(cmd)) => pull::run_pull(&cmd),
+        Some(Command::Cache {
+            action: CacheCommand::Prune { config, cache },
+        }) => pull::run_prune(&config, &cache),
         None => run_pack(&cli.pack),
     };
     match result {
@@ -59,11 +64,12 @@ fn keygen(path: &Path) -> Result<(), PackError> {
 }
 
 fn run_pack(args: &PackArgs) -> Result<(), PackError> {
-    let (Some(mirror_dir), Some(size_text), Some(key_path)) =
-        (&args.mirror, &args.volume_size, &args.key)
-    else {
+    let (Some(size_text), Some(key_path)) = (&args.volume_size, &args.key) else {
         unreachable!("clap requires these arguments");
     };
+    if args.mirror.is_some() {
+        pull::refuse_without_config(&args.pull)?;
+    }
     let cancel = cli_support::interrupt_flag();
     let started = Instant::now();
     let volume_size = parse_size(size_text)?;
@@ -76,7 +82,11 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
             eprintln!("ferry-pack: {text}");
         }
     };
-    let (source, files) = read_source(mirror_dir, args, &say)?;
+    let Some((source, files)) = read_source(args, &say)? else {
+        // `--config … --plan` with blobs still to download: the pull plan was printed;
+        // a bundle plan needs the blobs (their compressed sizes) in the cache.
+        return Ok(());
+    };
     let total: u64 = source.blobs.iter().map(|b| b.size).sum();
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.trim().parse::<u64>().map_err(|_| {
@@ -221,14 +231,34 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
 }
 
 /// The mirror, read and put in pack order (with `--origin` and `--base` applied), and what
-/// pack says about it.
+/// pack says about it. With `--config`, the image set's images pulled into `--cache` and
+/// read from there; `None` for a `--plan` whose blobs are not all in the cache yet.
 fn read_source(
-    mirror_dir: &Path,
     args: &PackArgs,
     say: &dyn Fn(String),
-) -> Result<(Source, Vec<Candidate>), PackError> {
+) -> Result<Option<(Source, Vec<Candidate>)>, PackError> {
     let base = base::load(&args.base)?;
-    let mut mirror = mirror::read_mirror(mirror_dir)?;
+    let (mut mirror, mirror_dir) = match (&args.mirror, &args.config, &args.cache) {
+        (Some(dir), _, _) => (mirror::read_mirror(dir)?, dir.clone()),
+        (None, Some(config), Some(cache)) => {
+            let Some(pulled) =
+                pull::pull_for_pack(config, cache, &args.pull, args.plan, args.quiet, args.json)?
+            else {
+                say(format!(
+                    "the bundle's size and volumes can be planned once every blob is in {}: run `ferry-pack pull --config {} --cache {}` first",
+                    cache.display(),
+                    config.display(),
+                    cache.display()
+                ));
+                return Ok(None);
+            };
+            let views = cache.join(".ferry").join("views");
+            let m = mirror::read_oci_selection(cache, &pulled.ref_names, &views)?;
+            (m, cache.clone())
+        }
+        _ => unreachable!("clap requires a mirror or --config with --cache"),
+    };
+    let mirror_dir = mirror_dir.as_path();
     let named = match &args.origin {
         Some(origin) => Some(source::apply_origin(&mut mirror, origin)?),
         None => None,
@@ -273,7 +303,7 @@ fn read_source(
             mirror.skipped.join(", ")
         );
     }
-    Ok((source, files))
+    Ok(Some((source, files)))
 }
 
 /// Removes what an earlier run left (its temporaries, damaged volumes this run writes

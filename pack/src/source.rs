@@ -69,6 +69,8 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<(Source, Vec<Candidate>), Pa
                 source: img.source.clone(),
                 blobs: blobs.clone(),
                 catalog: m.catalog_reason(k).is_some(),
+                // The mirror reader keeps them sorted and each once (SPEC.md M25).
+                platforms: img.platforms.clone(),
             })
         })
         .collect::<Result<Vec<_>, PackError>>()?;
@@ -210,6 +212,7 @@ mod tests {
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             source: source.map(str::to_owned),
             blobs: Vec::new(),
+            platforms: None,
         }
     }
 
@@ -252,5 +255,89 @@ mod tests {
             m.images[0].source.as_deref(),
             Some("localhost:5000/mirror/a/b:t")
         );
+    }
+
+    /// Packing an image set from the pull cache: the same cache and the same set give the
+    /// same bundle, whatever else the cache gains meanwhile, and a sparse index stays one.
+    #[test]
+    fn a_selection_of_the_cache_packs_to_the_same_bundle_every_time() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/oci");
+        let t = tempfile::tempdir().unwrap();
+        let cache = t.path().join("cache");
+        // cp -a keeps the fixture's mtimes, as a cache keeps those of its downloads.
+        let cp = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&fixture)
+            .arg(&cache)
+            .status()
+            .unwrap();
+        assert!(cp.success());
+        let arm64 = "c862ee143091d00facbfe6184f0434218b093f606054ab00249798f5d935a994";
+        std::fs::remove_file(cache.join("blobs/sha256").join(arm64)).unwrap();
+        let index_path = cache.join("index.json");
+        let index = std::fs::read_to_string(&index_path).unwrap().replace(
+            r#""org.opencontainers.image.ref.name":"openshift4/ose-logging-fluentd:v4.6""#,
+            r#""dev.ferry.platforms":"linux/amd64","org.opencontainers.image.ref.name":"openshift4/ose-logging-fluentd:v4.6""#,
+        );
+        assert!(index.contains("dev.ferry.platforms"), "{index}");
+        std::fs::write(&index_path, &index).unwrap();
+        let set = [
+            "openshift4/ose-logging-fluentd:v4.6".to_string(),
+            "openshift4/ose-elasticsearch-proxy:v4.6".to_string(),
+        ];
+        let views = cache.join(".ferry/views");
+        let key = format_spec::key::PrivateKey::generate().unwrap();
+        let bundle = |m: &Mirror| {
+            let (source, _) = to_source(m, &Base::default()).unwrap();
+            let cancel = std::sync::atomic::AtomicBool::new(false);
+            let prepared = format_spec::pack::prepare(&source.blobs, &cancel).unwrap();
+            let options = format_spec::pack::Options {
+                volume_size: 64 << 20,
+                chunk_size: 4 << 20,
+                created: source.newest_mtime(),
+                creator: "test".into(),
+            };
+            format_spec::pack::make_plan(&source, &prepared, &options, &key)
+                .unwrap()
+                .manifest
+        };
+
+        let first = mirror::read_oci_selection(&cache, &set, &views).unwrap();
+        // Date the view back: written again, it would be the newest file packed and
+        // change `created`, hence the bundle.
+        let view = std::fs::read_dir(&views)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&view)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        let a = bundle(&first);
+        let fluentd = a
+            .images
+            .iter()
+            .find(|i| i.repository == "openshift4/ose-logging-fluentd")
+            .unwrap();
+        assert_eq!(
+            fluentd.digest.to_string(),
+            "sha256:254625cd8a35cbd0e1fa7b06c202155d6e6b6852320db6340913814a5c33f18e",
+            "the index is the registry's"
+        );
+        assert_eq!(fluentd.platforms, Some(vec!["linux/amd64".to_string()]));
+        assert_eq!(a.images.len(), 2, "only the set's images");
+
+        // Another set is pulled into the cache meanwhile: index.json is rewritten.
+        std::fs::write(&index_path, index.replace("]}", "]}\n")).unwrap();
+        let again = mirror::read_oci_selection(&cache, &set, &views).unwrap();
+        let b = bundle(&again);
+        assert_eq!(a.bundle_id, b.bundle_id);
+        assert_eq!(a.created, b.created);
+        assert_eq!(std::fs::read_dir(&views).unwrap().count(), 1);
     }
 }

@@ -231,8 +231,7 @@ pub(crate) fn fetch(
             bytes(bytes_fetched)
         )));
     }
-    let mut failed = plan.failed.clone();
-    failed.extend(state.failed.into_iter().flatten());
+    let failed: Vec<Failure> = state.failed.into_iter().flatten().collect();
     Ok(Report {
         pulled,
         failed,

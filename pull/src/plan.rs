@@ -90,8 +90,9 @@ pub struct Plan {
 pub struct Report {
     /// The images now recorded in the cache's `index.json`, in the plan's order.
     pub pulled: Vec<ResolvedImage>,
-    /// Every image of the plan not pulled: the plan's own failures first, then those of
-    /// the fetch. Empty means everything was pulled (exit 0).
+    /// The images of the plan the fetch could not pull (a blob missing everywhere, wrong
+    /// bytes, a registry gone). The plan's own failures are in [`Plan::failed`], not here:
+    /// everything was pulled when both are empty.
     pub failed: Vec<Failure>,
     pub blobs_fetched: usize,
     pub bytes_fetched: u64,

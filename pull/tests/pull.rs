@@ -424,10 +424,10 @@ fn endpoints_are_tried_in_order_and_a_failure_names_each() {
         "{:?}",
         seen.lines()
     );
-    // The fetch reports the plan's failure with its own result.
+    // The fetch pulls what the plan resolved; the plan's failure stays the plan's.
     let report = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap();
     assert_eq!(report.pulled.len(), 1);
-    assert_eq!(report.failed, plan.failed);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
 }
 
 #[test]

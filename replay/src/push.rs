@@ -677,7 +677,27 @@ impl Run<'_> {
         }
     }
 
+    /// A refused PUT of a sparse index, told as such: the registry wants children the
+    /// bundle does not carry (by design), so the cure is another registry or a full pack.
+    fn sparse_refusal(&self, img: &Image, blob: u32, e: RegistryFailure) -> RegistryFailure {
+        match (e, &img.platforms) {
+            (RegistryFailure::Registry(source), Some(platforms))
+                if img.blobs.first() == Some(&blob)
+                    && RegistryFailure::refuses_missing_children(&source) =>
+            {
+                RegistryFailure::SparseRefused {
+                    image: img.display_name(),
+                    platforms: platforms.clone(),
+                    registry: self.opts.target.registry.clone(),
+                    source: Box::new(source),
+                }
+            }
+            (e, _) => e,
+        }
+    }
+
     /// Manifests bottom-up by digest, then tags (only once every manifest is in).
+    /// A sparse index's children not in the bundle are not in `img.blobs`: they are not sent.
     fn image_job(&self, img: &Image, repo: &str) -> Result<Done, RegistryFailure> {
         let (bundle, registry, dry_run) = (self.bundle, self.registry, self.opts.dry_run);
         let m = &*bundle.manifest;
@@ -702,7 +722,9 @@ impl Run<'_> {
             }
             let bytes = read_small(bundle, b)?;
             let media_type = blob.media_type.as_deref().unwrap_or_default();
-            registry.put_manifest(repo, &reference, media_type, &bytes)?;
+            registry
+                .put_manifest(repo, &reference, media_type, &bytes)
+                .map_err(|e| self.sparse_refusal(img, b, e))?;
             self.totals.lock().expect("totals").manifests_pushed += 1;
             sent = true;
         }
@@ -854,6 +876,51 @@ mod tests {
             phase: "reading the answer".into(),
         });
         assert!(gone.unreachable() && !gone.server_error());
+    }
+
+    /// What distribution 2.8 answers for an index whose children it lacks is a refusal
+    /// for missing children; an auth or server failure is not.
+    #[test]
+    fn a_refused_sparse_index_says_what_and_what_to_do() {
+        use registry_client::{RegistryError, RemoteError, RemoteErrors};
+        let answered = |status, code: &str| RegistryError::Registry {
+            method: "PUT".into(),
+            url: "http://127.0.0.1:5000/v2/ns/app/manifests/sha256:00".into(),
+            status,
+            errors: RemoteErrors(vec![RemoteError {
+                code: code.into(),
+                message: "blob unknown to registry".into(),
+                detail: Some("\"sha256:11\"".into()),
+            }]),
+        };
+        assert!(RegistryFailure::refuses_missing_children(&answered(
+            400,
+            "MANIFEST_BLOB_UNKNOWN"
+        )));
+        assert!(!RegistryFailure::refuses_missing_children(&answered(
+            500,
+            "MANIFEST_BLOB_UNKNOWN"
+        )));
+        assert!(!RegistryFailure::refuses_missing_children(&answered(
+            403, "DENIED"
+        )));
+        let e = RegistryFailure::SparseRefused {
+            image: "ns/app:v1".into(),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+            registry: "127.0.0.1:5000".into(),
+            source: Box::new(answered(400, "MANIFEST_BLOB_UNKNOWN")),
+        };
+        let text = e.to_string();
+        for part in [
+            "127.0.0.1:5000 refused the sparse multi-arch image ns/app:v1",
+            "only its linux/amd64, linux/arm64 children",
+            "MANIFEST_BLOB_UNKNOWN",
+            "registry that accepts sparse indexes",
+            "without --platform",
+        ] {
+            assert!(text.contains(part), "{part:?} not in {text}");
+        }
+        assert!(!e.server_error() && !e.unreachable());
     }
 
     /// Reports, `--json` and the state directory's last-push.json carry these words.

@@ -32,6 +32,16 @@ pub enum RegistryFailure {
     /// Keeping a blob's chunks in the state directory for a later run failed.
     #[error("staging chunks of blob {digest}: {source}")]
     Staging { digest: Digest, source: FormatError },
+    /// The registry refused a sparse index (SPEC.md §4.2 `platforms`) for the children the
+    /// bundle does not carry, as CNCF distribution 2.8 does (`MANIFEST_BLOB_UNKNOWN`).
+    #[error("{registry} refused the sparse multi-arch image {image}: the bundle carries only its {} children, and this registry accepts an index only with every child in it ({source}). Push it to a registry that accepts sparse indexes (README \"Sparse multi-arch images\": e.g. distribution 3 with validation.manifests.indexes.platforms set to none or list, Quay with FEATURE_SPARSE_INDEX), or pack it without --platform", platforms.join(", "))]
+    SparseRefused {
+        image: String,
+        platforms: Vec<String>,
+        registry: String,
+        /// Boxed: the other variants stay small, and this one is rare.
+        source: Box<RegistryError>,
+    },
 }
 
 impl RegistryFailure {
@@ -49,6 +59,27 @@ impl RegistryFailure {
             RegistryFailure::Registry(e) => {
                 !self.server_error()
                     && (e.is_transient() || matches!(e, RegistryError::RetriesExhausted { .. }))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the registry's refusal of an index's PUT is one that missing children
+    /// cause: a child manifest unknown to the registry (distribution 2.8 answers 400
+    /// `MANIFEST_BLOB_UNKNOWN`; others name the child `MANIFEST_UNKNOWN` or `BLOB_UNKNOWN`,
+    /// or call the index `MANIFEST_INVALID`).
+    pub fn refuses_missing_children(e: &RegistryError) -> bool {
+        match e {
+            RegistryError::Registry { status, errors, .. } => {
+                (400..500).contains(status)
+                    && [
+                        "MANIFEST_BLOB_UNKNOWN",
+                        "MANIFEST_UNKNOWN",
+                        "BLOB_UNKNOWN",
+                        "MANIFEST_INVALID",
+                    ]
+                    .iter()
+                    .any(|c| errors.has_code(c))
             }
             _ => false,
         }

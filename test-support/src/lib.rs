@@ -3,6 +3,8 @@
 //!
 //! - [`cmd`]: running a command and reading what it did ([`cmd::OutputExt`]), temporary
 //!   directories;
+//! - [`credential_helper`]: `docker-credential-test`, a credential helper script for one
+//!   server, and a docker `config.json` whose `credHelpers` name it;
 //! - [`process`]: a command in the background whose stderr is watched line by line and that
 //!   can be signalled ([`process::Proc`]), or stopped at an exact system call
 //!   ([`process::StoppedAt`]);
@@ -10,6 +12,9 @@
 //!   127.0.0.1 — plain HTTP, TLS with a test CA made by `openssl`, or htpasswd Basic auth —
 //!   and a reader of what it holds, through the Distribution API;
 //! - [`mock`]: a scripted HTTP/1.1 server for what a real registry will not do on demand;
+//! - [`proxy`]: a forwarding proxy in front of a real registry that counts what passes and
+//!   breaks it on demand (a flipped byte, a cut with a reset, a throttle, down and up again,
+//!   Bearer tokens from a token server of its own);
 //! - [`tmpfs`]: a small disk that fills up;
 //! - [`resign`]: a ferry volume taken apart and put together again, re-signed, to make
 //!   volumes that are validly signed yet break a rule.
@@ -19,8 +24,10 @@
 //! unexpected, with a message, and is never a dependency of a shipped crate.
 
 pub mod cmd;
+pub mod credential_helper;
 pub mod mock;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod resign;
 pub mod tmpfs;

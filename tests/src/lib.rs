@@ -11,6 +11,7 @@
 pub mod faults;
 pub mod hostile;
 pub mod registry;
+pub mod source;
 
 pub use test_support::cmd::{assert_exit, assert_ok, run, run_command, tempdir, OutputExt};
 

@@ -36,10 +36,31 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Command::new(crate::ferry_unpack_bin());
+        self.command_of(crate::ferry_unpack_bin(), args)
+    }
+
+    /// `ferry-pack ARGS` in the sandbox, as [`Sandbox::command`] runs ferry-unpack: what
+    /// the pull tests run (`ferry-pack pull …`), so that no auth file, credential helper,
+    /// registries.conf or proxy of the developer's can answer for the test's.
+    pub fn pack_command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command_of(crate::ferry_pack_bin(), args)
+    }
+
+    fn command_of<I, S>(&self, program: PathBuf, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(program);
         c.args(args).current_dir(&self.dir);
         for v in [
             "REGISTRY_AUTH_FILE",
+            "CONTAINERS_REGISTRIES_CONF",
+            "CONTAINERS_AUTH_FILE",
             "DOCKER_CONFIG",
             "XDG_RUNTIME_DIR",
             "XDG_CONFIG_HOME",

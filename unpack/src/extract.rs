@@ -112,6 +112,8 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
                         .iter()
                         .map(|&b| m.blobs[b as usize].digest.to_string())
                         .collect(),
+                    // A sparse index is written with `dev.ferry.platforms` (SPEC.md §6.3).
+                    platforms: img.platforms.clone(),
                 })
                 .collect();
             let types: BTreeMap<String, String> = m

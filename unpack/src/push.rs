@@ -480,10 +480,26 @@ fn print_report(
         );
     }
     if report.failed() > 0 && !report.interrupted {
-        println!(
-            "{} image(s) failed: run the same command again to resume",
-            report.failed()
-        );
+        // A registry that refuses sparse indexes refuses them again: say so rather than
+        // send the operator round the same loop.
+        let sparse = report
+            .images
+            .iter()
+            .filter(|i| {
+                i.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("refused the sparse multi-arch image"))
+            })
+            .count();
+        let others = report.failed() - sparse;
+        if others > 0 {
+            println!("{others} image(s) failed: run the same command again to resume");
+        }
+        if sparse > 0 {
+            println!(
+                "{sparse} sparse multi-arch image(s) refused by this registry: running again will not help (see above for the cure)"
+            );
+        }
     }
 }
 

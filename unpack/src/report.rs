@@ -164,6 +164,7 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 &serde_json::json!({
                     "repository": i.repository, "tags": i.tags, "digest": i.digest,
                     "media_type": i.media_type, "source": i.source,
+                    "platforms": i.platforms,
                     "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).fold(0u64, u64::saturating_add),
                 }),
             );
@@ -222,6 +223,12 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 .map(|s| format!("  from {s}"))
                 .unwrap_or_default()
         );
+        if let Some(p) = &i.platforms {
+            println!(
+                "    sparse index: only the {} children are carried (a registry must accept sparse indexes to take it)",
+                p.join(", ")
+            );
+        }
     }
     Ok(Exit::Success)
 }

@@ -20,6 +20,7 @@ mod push_faults;
 mod push_probe;
 mod recovery;
 mod round_trip;
+mod sparse;
 mod state;
 mod vectors;
 mod volumes;

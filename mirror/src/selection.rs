@@ -1,0 +1,427 @@
+//! Some images of an OCI layout as a mirror of their own: what `ferry-pack --config … --cache
+//! DIR` packs, the images of one image set out of a pull cache that may hold many sets.
+//!
+//! The layout is read as `oci_layout.rs` reads one (same naming, same closures, sparse
+//! indexes allowed where `dev.ferry.platforms` says so), but only the index.json
+//! descriptors named, and the tree is not walked: it is made of exactly what those images
+//! need, so nothing else of the cache (other images' blobs, `.ferry/`) is carried.
+//!
+//! ```text
+//! oci-layout                the cache's
+//! index.json                only the named descriptors, in the order named (VIEW/index-<hex>.json)
+//! blobs/ blobs/sha256/      directories
+//! blobs/sha256/<hex>        each blob those images need, once
+//! ```
+//!
+//! The index is synthesized, so it is written to a file of its own (named by its SHA-256
+//! under `view_dir`, written once and left alone afterwards): the packer reads every tree
+//! file from disk, and the bundle's `created` is the newest modification time of what it
+//! packs, so the same cache and the same names pack to the same bundle every time.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use oci::media_type::OCI_INDEX;
+use oci::{Descriptor, Index};
+
+use crate::closure::{read_capped, Collector};
+use crate::digest::{self, SHA256_PREFIX};
+use crate::error::MirrorError;
+use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
+use crate::model::{LayoutKind, Mirror, TreeEntry};
+use crate::oci_layout::{check_layout_version, name_image, read_index, OciStore};
+use crate::sparse::{Platforms, FERRY_PLATFORMS};
+use crate::tree::permission_bits;
+use oci::annotation::{CONTAINERD_NAME, REF_NAME};
+
+/// Reads the images of the OCI layout at `root` whose `org.opencontainers.image.ref.name`
+/// is one of `ref_names`, as a [`Mirror`] of kind OCI holding only them (module docs). Names
+/// the layout lacks are refused all at once ([`MirrorError::NotInCache`]); a name given
+/// twice counts once. The synthesized index.json is kept in `view_dir` (created if absent).
+pub fn read_oci_selection(
+    root: &Path,
+    ref_names: &[String],
+    view_dir: &Path,
+) -> Result<Mirror, MirrorError> {
+    check_layout_version(root)?;
+    let index_path = root.join("index.json");
+    let index: Index = read_index(&index_path)?;
+
+    // ref.name → its descriptor. The same name for two digests is ambiguous: refused, as
+    // any layout reader refuses one tag naming two images.
+    let mut by_name: BTreeMap<&str, &Descriptor> = BTreeMap::new();
+    for d in &index.manifests {
+        let Some(name) = d.annotations.get(REF_NAME) else {
+            continue;
+        };
+        if let Some(first) = by_name.insert(name, d) {
+            if first.digest != d.digest {
+                let (repository, tag) = name.rsplit_once(':').unwrap_or((name, ""));
+                return Err(MirrorError::DuplicateTag {
+                    path: index_path,
+                    repository: repository.to_string(),
+                    tag: tag.to_string(),
+                    first: first.digest.to_string(),
+                    second: d.digest.to_string(),
+                });
+            }
+        }
+    }
+    let mut wanted: Vec<&str> = Vec::new();
+    let mut absent = Vec::new();
+    for name in ref_names {
+        if wanted.contains(&name.as_str()) || absent.contains(name) {
+            continue;
+        }
+        match by_name.contains_key(name.as_str()) {
+            true => wanted.push(name),
+            false => absent.push(name.clone()),
+        }
+    }
+    if !absent.is_empty() {
+        return Err(MirrorError::NotInCache {
+            cache: root.to_path_buf(),
+            absent,
+        });
+    }
+    let selected: Vec<Descriptor> = wanted.iter().map(|n| by_name[n].clone()).collect();
+
+    let store = OciStore {
+        dir: root.to_path_buf(),
+    };
+    let layout_repo = repository_for_dir(root, "")?;
+    let mut c = Collector::default();
+    for d in &selected {
+        let digest = d.digest.to_string();
+        let annotation = |key: &str| d.annotations.get(key).map(String::as_str);
+        let (repository, tag, source) = name_image(
+            &layout_repo,
+            annotation(REF_NAME),
+            annotation(CONTAINERD_NAME),
+            &digest,
+            &index_path,
+        )?;
+        let sparse = match annotation(FERRY_PLATFORMS) {
+            Some(v) => Some(Platforms::parse(
+                v,
+                &index_path,
+                &format!("{repository}@{digest}"),
+            )?),
+            None => None,
+        };
+        c.add_sparse_image(
+            &store,
+            &repository,
+            tag.as_deref(),
+            &digest,
+            d.size,
+            source,
+            &index_path,
+            sparse,
+        )?;
+    }
+    let (blobs, manifest_types, images) = c.finish()?;
+
+    let view = write_view(view_dir, &selected)?;
+    let (view_digest, view_size) = view.1;
+    let layout_file = root.join(OCI_LAYOUT_FILE);
+    let layout_bytes = read_capped(&layout_file, 4096)?;
+    let mut tree = vec![
+        TreeEntry::Dir {
+            path: "blobs".into(),
+        },
+        TreeEntry::Dir {
+            path: "blobs/sha256".into(),
+        },
+    ];
+    // `blobs` is keyed by digest, so the blob files come in path order.
+    for (d, f) in &blobs {
+        tree.push(TreeEntry::File {
+            path: format!("blobs/sha256/{}", &d[SHA256_PREFIX.len()..]),
+            digest: d.clone(),
+            size: f.size,
+            mode: mode_of(&f.path)?,
+            source: f.path.clone(),
+        });
+    }
+    tree.push(TreeEntry::File {
+        path: "index.json".into(),
+        digest: view_digest,
+        size: view_size,
+        mode: 0o644,
+        source: view.0,
+    });
+    tree.push(TreeEntry::File {
+        path: OCI_LAYOUT_FILE.into(),
+        digest: digest::sha256_bytes(&layout_bytes),
+        size: layout_bytes.len() as u64,
+        mode: mode_of(&layout_file)?,
+        source: layout_file,
+    });
+    Ok(Mirror {
+        root: root.to_path_buf(),
+        kind: LayoutKind::Oci,
+        blobs,
+        manifest_types,
+        images,
+        tree,
+        skipped: Vec::new(),
+        catalogs: Vec::new(),
+        unresolved_catalogs: Vec::new(),
+    })
+}
+
+/// The selection's index.json (compact, the descriptors as the cache has them, in the
+/// order named) at `view_dir/index-<hex>.json`: written only when that file is absent or
+/// holds other bytes, so its modification time stays that of the first pack of this set.
+/// Returns the path, the digest and the size.
+#[allow(clippy::type_complexity)]
+fn write_view(
+    view_dir: &Path,
+    selected: &[Descriptor],
+) -> Result<(std::path::PathBuf, (String, u64)), MirrorError> {
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(OCI_INDEX.to_string()),
+        artifact_type: None,
+        manifests: selected.to_vec(),
+        subject: None,
+        annotations: BTreeMap::new(),
+    };
+    let bytes = serde_json::to_vec(&index).map_err(|e| MirrorError::InvalidJson {
+        path: view_dir.join("index.json"),
+        source: e,
+    })?;
+    let d = digest::sha256_bytes(&bytes);
+    let path = view_dir.join(format!("index-{}.json", &d[SHA256_PREFIX.len()..]));
+    fs::create_dir_all(view_dir).map_err(|e| MirrorError::io(view_dir, e))?;
+    durable_file::refuse_symlink(&path).map_err(|e| MirrorError::io(&path, e))?;
+    let same = match fs::read(&path) {
+        Ok(old) => old == bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(MirrorError::io(&path, e)),
+    };
+    if !same {
+        durable_file::write(&path, &bytes).map_err(|e| MirrorError::io(&path, e))?;
+    }
+    Ok((path, (d, bytes.len() as u64)))
+}
+
+fn mode_of(path: &Path) -> Result<u32, MirrorError> {
+    let meta = fs::metadata(path).map_err(|e| MirrorError::io(path, e))?;
+    Ok(permission_bits(&meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::oci_layout::OCI_LAYOUT_CONTENT;
+    use crate::testkit::{hex, write, Kit, Made};
+
+    /// A pull cache: oci-layout, blobs, bookkeeping under `.ferry/`, and an index.json
+    /// whose descriptors carry the cache's annotations.
+    fn cache(root: &Path, kit: &Kit, entries: &[(&Made, &str)]) {
+        write(&root.join(OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT);
+        write(&root.join(".ferry/lock"), b"123");
+        write(
+            &root.join(".ferry/partial").join("f".repeat(64)),
+            b"half a blob",
+        );
+        let mut descs = Vec::new();
+        for (m, annotations) in entries {
+            for b in &m.closure {
+                write(&root.join("blobs/sha256").join(hex(b)), kit.bytes(b));
+            }
+            descs.push(format!(
+                r#"{{"mediaType":"{}","digest":"{}","size":{},"annotations":{{{annotations}}}}}"#,
+                m.media_type, m.digest, m.size
+            ));
+        }
+        write(
+            &root.join("index.json"),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+                descs.join(",")
+            )
+            .as_bytes(),
+        );
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn paths(m: &Mirror) -> Vec<&str> {
+        m.tree.iter().map(TreeEntry::path).collect()
+    }
+
+    #[test]
+    fn a_selection_holds_exactly_its_images() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 2);
+        let b = kit.image("b", true, 1);
+        let c = kit.image("c", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        let src = r#""io.containerd.image.name":"quay.io/ns/b:1","dev.ferry.resolved-at":"2026-01-01T00:00:00Z","#;
+        cache(
+            &root,
+            &kit,
+            &[
+                (&a, r#""org.opencontainers.image.ref.name":"ns/a:1""#),
+                (
+                    &b,
+                    &format!(r#"{src}"org.opencontainers.image.ref.name":"ns/b:1""#),
+                ),
+                (&c, r#""org.opencontainers.image.ref.name":"ns/c:1""#),
+            ],
+        );
+        let views = root.join(".ferry/views");
+        let m = read_oci_selection(&root, &names(&["ns/b:1", "ns/a:1", "ns/b:1"]), &views).unwrap();
+        assert_eq!(m.kind, LayoutKind::Oci);
+        let got: Vec<(&str, &[String], Option<&str>)> = m
+            .images
+            .iter()
+            .map(|i| {
+                (
+                    i.repository.as_str(),
+                    i.tags.as_slice(),
+                    i.source.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ns/a", &["1".to_string()][..], None),
+                ("ns/b", &["1".to_string()][..], Some("quay.io/ns/b:1"))
+            ]
+        );
+        // Only a's and b's blobs, and no .ferry/ bookkeeping.
+        let mut blobs: Vec<String> = a.closure.iter().chain(&b.closure).cloned().collect();
+        blobs.sort();
+        assert_eq!(m.blobs.keys().cloned().collect::<Vec<_>>(), blobs);
+        let mut expected = vec!["blobs".to_string(), "blobs/sha256".to_string()];
+        expected.extend(blobs.iter().map(|d| format!("blobs/sha256/{}", hex(d))));
+        expected.extend(["index.json".to_string(), OCI_LAYOUT_FILE.to_string()]);
+        assert_eq!(paths(&m), expected);
+
+        // The index: those descriptors, annotations kept, in the order named.
+        let TreeEntry::File { source, digest, .. } = &m.tree[m.tree.len() - 2] else {
+            panic!("index.json is a file");
+        };
+        let bytes = fs::read(source).unwrap();
+        assert_eq!(*digest, digest::sha256_bytes(&bytes));
+        assert_eq!(
+            source.file_name().unwrap().to_str().unwrap(),
+            format!("index-{}.json", &digest[7..])
+        );
+        assert!(source.starts_with(&views));
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                concat!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","manifests":["#,
+                    r#"{{"mediaType":"{}","digest":"{}","size":{},"annotations":{{"dev.ferry.resolved-at":"2026-01-01T00:00:00Z","io.containerd.image.name":"quay.io/ns/b:1","org.opencontainers.image.ref.name":"ns/b:1"}}}},"#,
+                    r#"{{"mediaType":"{}","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"ns/a:1"}}}}]}}"#
+                ),
+                OCI_INDEX, b.media_type, b.digest, b.size, a.media_type, a.digest, a.size
+            )
+        );
+
+        // The same selection again: the same tree, and the index file is not rewritten.
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        fs::File::options()
+            .write(true)
+            .open(source)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let again = read_oci_selection(&root, &names(&["ns/b:1", "ns/a:1"]), &views).unwrap();
+        assert_eq!(again.tree, m.tree);
+        assert_eq!(fs::metadata(source).unwrap().modified().unwrap(), old);
+        // Damaged, it is written again.
+        fs::write(source, b"{}").unwrap();
+        read_oci_selection(&root, &names(&["ns/b:1", "ns/a:1"]), &views).unwrap();
+        assert_eq!(fs::read_to_string(source).unwrap(), text);
+
+        // The tree is an OCI layout holding exactly these images.
+        let out = t.path().join("out");
+        crate::write_tree(&out, &m.tree, |d: &str| {
+            let f = m.tree.iter().find_map(|e| match e {
+                TreeEntry::File { digest, source, .. } if digest == d => Some(source),
+                _ => None,
+            });
+            f.map(|p| Cursor::new(fs::read(p).unwrap())).ok_or("absent")
+        })
+        .unwrap();
+        assert_eq!(crate::read_mirror(&out).unwrap().images, m.images);
+    }
+
+    #[test]
+    fn names_the_cache_lacks_are_refused_together() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        cache(
+            t.path(),
+            &kit,
+            &[(&a, r#""org.opencontainers.image.ref.name":"ns/a:1""#)],
+        );
+        let views = t.path().join(".ferry/views");
+        let e = read_oci_selection(
+            t.path(),
+            &names(&["ns/x:1", "ns/a:1", "ns/y@sha256:00"]),
+            &views,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::NotInCache { absent, .. } if *absent == names(&["ns/x:1", "ns/y@sha256:00"])),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("2 images are not in the cache ")
+                && text.contains("ns/x:1, ns/y@sha256:00")
+                && text.contains("run `ferry-pack pull --config"),
+            "{text}"
+        );
+        assert!(!views.exists(), "nothing written for a refused selection");
+        // A blob of a named image missing from the cache: named, as any mirror's would be.
+        fs::remove_file(t.path().join("blobs/sha256").join(hex(&a.closure[2]))).unwrap();
+        let e = read_oci_selection(t.path(), &names(&["ns/a:1"]), &views).unwrap_err();
+        assert!(matches!(e, MirrorError::MissingBlobs { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_sparse_image_of_the_cache_is_selected_sparse() {
+        let mut kit = Kit::default();
+        let amd = kit.image("amd", false, 1);
+        let arm = kit.image("arm", false, 1);
+        let list = kit.index_of(false, &[(&amd, "linux/amd64"), (&arm, "linux/arm64")]);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        cache(
+            root,
+            &kit,
+            &[(
+                &list,
+                r#""dev.ferry.platforms":"linux/arm64","org.opencontainers.image.ref.name":"ns/app:v1""#,
+            )],
+        );
+        for b in &amd.closure {
+            fs::remove_file(root.join("blobs/sha256").join(hex(b))).unwrap();
+        }
+        let m =
+            read_oci_selection(root, &names(&["ns/app:v1"]), &root.join(".ferry/views")).unwrap();
+        assert_eq!(m.images[0].platforms, Some(names(&["linux/arm64"])));
+        let mut expected = vec![list.digest.clone()];
+        expected.extend(arm.closure.iter().cloned());
+        assert_eq!(m.images[0].blobs, expected);
+        assert_eq!(m.blobs.len(), expected.len());
+    }
+}

@@ -1,0 +1,478 @@
+//! The connected side's glue: `ferry-pack pull`, `ferry-pack cache prune`, and the pull
+//! that `ferry-pack --config … --cache …` runs before it packs. The work is the `pull`
+//! crate's; this module turns the command line into its options, its events into
+//! progress, lines and JSON, and its reports into messages and exit codes.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use format_spec::size::human;
+use imageset::{ImageSet, Platform, PullSet};
+use pull::{Cache, Event, Failure, Plan, Report, ResolvedImage};
+use serde_json::json;
+
+use crate::cli::{PullCommand, PullOptions};
+use crate::error::PackError;
+
+/// Where a pack with `--config` finds the images it packs.
+pub struct Pulled {
+    /// The cache's names of the set's images, in the set's order.
+    pub ref_names: Vec<String>,
+}
+
+/// The pull options as the `pull` crate takes them. Bad values are usage errors (exit 2).
+fn options(o: &PullOptions) -> Result<pull::Options, PackError> {
+    let platforms = o
+        .platform
+        .iter()
+        .map(|p| {
+            p.parse::<Platform>()
+                .map_err(|e| PackError::Usage(format!("--platform: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if o.jobs == 0 {
+        return Err(PackError::Usage(
+            "--jobs 0: give at least 1 (blobs downloaded at once)".into(),
+        ));
+    }
+    for (flag, file) in [
+        ("--authfile", &o.authfile),
+        ("--registries-conf", &o.registries_conf),
+        ("--ca-cert", &o.ca_cert),
+    ] {
+        if let Some(f) = file {
+            if !f.is_file() {
+                return Err(PackError::Usage(format!(
+                    "{flag} {}: no such file",
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(pull::Options {
+        platforms,
+        authfile: o.authfile.clone(),
+        registries_conf: o.registries_conf.clone(),
+        home: std::env::var_os("HOME").map(Into::into),
+        ca_cert: o.ca_cert.clone(),
+        insecure: o.insecure,
+        jobs: o.jobs,
+        retry_for: o.retry_for.0,
+        cancel: cli_support::interrupt_flag(),
+    })
+}
+
+/// The pull options mean nothing for a mirror directory: refuse them rather than ignore them.
+pub fn refuse_without_config(o: &PullOptions) -> Result<(), PackError> {
+    let given: Vec<&str> = [
+        ("--platform", !o.platform.is_empty()),
+        ("--authfile", o.authfile.is_some()),
+        ("--registries-conf", o.registries_conf.is_some()),
+        ("--ca-cert", o.ca_cert.is_some()),
+        ("--insecure", o.insecure),
+        ("--jobs", o.jobs != 6),
+        ("--retry-for", o.retry_for.0.as_secs() != 60),
+    ]
+    .into_iter()
+    .filter_map(|(flag, on)| on.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(PackError::Usage(format!(
+        "{} appl{} to pulling (--config IMAGESET --cache DIR), not to packing a mirror directory: leave {} out, or pull with --config",
+        given.join(", "),
+        if given.len() == 1 { "ies" } else { "y" },
+        if given.len() == 1 { "it" } else { "them" }
+    )))
+}
+
+/// Reads and checks the image set, telling the user what it notes and what it blocks.
+fn load_set(config: &Path, say: &dyn Fn(String)) -> Result<PullSet, PackError> {
+    let set = ImageSet::from_file(config)?.validate_for_pull()?;
+    for note in &set.notes {
+        say(note.to_string());
+    }
+    for (name, pattern) in &set.blocked {
+        say(format!(
+            "{}: {name} is blocked by blockedImages {pattern:?}: not pulled",
+            config.display()
+        ));
+    }
+    Ok(set)
+}
+
+/// What the user sees while a pull runs, whichever the mode.
+struct Show<'a> {
+    json: progress::Events,
+    bar: Mutex<Option<progress::Progress>>,
+    quiet: bool,
+    resolved: AtomicUsize,
+    total_images: usize,
+    say: &'a (dyn Fn(String) + Sync),
+}
+
+impl Show<'_> {
+    fn event(&self, e: Event<'_>) {
+        match e {
+            Event::Resolved(i) => {
+                let n = self.resolved.fetch_add(1, Ordering::Relaxed) + 1;
+                self.json.emit("image_resolved", &image_json(i));
+                if let Some(bar) = &*self.bar.lock().expect("bar") {
+                    bar.message(&format!("resolved {n} of {} images", self.total_images));
+                }
+            }
+            Event::Bytes(n) => {
+                if let Some(bar) = &*self.bar.lock().expect("bar") {
+                    bar.add(n);
+                }
+            }
+            Event::Retry {
+                what,
+                attempt,
+                wait,
+                error,
+            } => {
+                self.json.emit(
+                    "retry",
+                    &json!({"what": what, "attempt": attempt, "wait_seconds": wait.as_secs_f64(), "error": error}),
+                );
+                self.note(format!(
+                    "retrying {what} in {:.1}s (attempt {attempt}): {error}",
+                    wait.as_secs_f64()
+                ));
+            }
+            Event::Pulled(i) => {
+                self.json.emit(
+                    "image_pulled",
+                    &json!({"source": i.source, "digest": i.digest.to_string(), "name": i.ref_name}),
+                );
+            }
+            Event::Failed(f) => {
+                self.json.emit("image_failed", &failure_json(f));
+                self.note(failure_line(f));
+            }
+        }
+    }
+
+    /// A line above the bar, or plainly; nothing with `--json` or `-q`.
+    fn note(&self, text: String) {
+        if self.json.enabled() || self.quiet {
+            return;
+        }
+        match &*self.bar.lock().expect("bar") {
+            Some(bar) => bar.note(&format!("ferry-pack: {text}")),
+            None => (self.say)(text),
+        }
+    }
+}
+
+fn image_json(i: &ResolvedImage) -> serde_json::Value {
+    json!({
+        "source": i.source,
+        "digest": i.digest.to_string(),
+        "media_type": i.media_type,
+        "name": i.ref_name,
+        "endpoint": i.endpoint,
+        "resolved_at": i.resolved_at,
+        "platforms_available": i.platforms_available,
+        "platforms_kept": i.platforms_kept,
+        "blobs": i.blobs.len(),
+        "bytes": i.blobs.iter().map(|(_, s)| s).sum::<u64>(),
+    })
+}
+
+fn failure_json(f: &Failure) -> serde_json::Value {
+    json!({"reference": f.reference, "registry": f.registry, "error": f.error})
+}
+
+fn failure_line(f: &Failure) -> String {
+    format!(
+        "cannot pull {} from {}: {}",
+        f.reference, f.registry, f.error
+    )
+}
+
+/// Runs the pull of `config` into `cache`: the plan (manifests), then, unless `plan_only`,
+/// the blobs. Prints the plan for `plan_only`.
+fn run(
+    config: &Path,
+    cache_dir: &Path,
+    o: &PullOptions,
+    plan_only: bool,
+    quiet: bool,
+    json_out: bool,
+) -> Result<(Plan, Option<Report>), PackError> {
+    let say = |text: String| {
+        if !quiet && !json_out {
+            eprintln!("ferry-pack: {text}");
+        }
+    };
+    let options = options(o)?;
+    let set = load_set(config, &say)?;
+    let cache = Cache::open(cache_dir).map_err(pull::PullError::from)?;
+    let show = Show {
+        json: progress::Events::new(json_out),
+        bar: Mutex::new(None),
+        quiet,
+        resolved: AtomicUsize::new(0),
+        total_images: set.images.len(),
+        say: &say,
+    };
+    say(format!(
+        "{}: {} image(s) to resolve{}",
+        config.display(),
+        set.images.len(),
+        platforms_text(&options.platforms)
+    ));
+    let events = |e: Event<'_>| show.event(e);
+    let plan = pull::plan(&cache, &set, &options, &events)?;
+    if plan_only {
+        print_plan(&plan, &cache, &show.json);
+        return Ok((plan, None));
+    }
+    say(format!(
+        "{} image(s) resolved: {} blob(s), {}; {} in the cache, {} to download",
+        plan.images.len(),
+        plan.blobs_total,
+        human(plan.bytes_total),
+        human(plan.bytes_cached),
+        human(plan.bytes_to_fetch + plan.bytes_partial)
+    ));
+    *show.bar.lock().expect("bar") = Some(progress::Progress::new(
+        progress::Mode::detect(quiet, json_out),
+        "pull",
+        plan.bytes_to_fetch + plan.bytes_partial,
+    ));
+    let report = pull::fetch(&cache, &plan, &options, &events);
+    if let Some(bar) = show.bar.lock().expect("bar").take() {
+        bar.finish();
+    }
+    let report = report?;
+    let failed: Vec<&Failure> = plan.failed.iter().chain(&report.failed).collect();
+    show.json.emit(
+        "summary",
+        &json!({
+            "cache": cache_dir,
+            "images": set.images.len(),
+            "pulled": report.pulled.len(),
+            "failed": failed.iter().map(|f| failure_json(f)).collect::<Vec<_>>(),
+            "blobs_fetched": report.blobs_fetched,
+            "bytes_fetched": report.bytes_fetched,
+            "seconds": report.seconds,
+        }),
+    );
+    say(format!(
+        "pulled {} of {} image(s) into {}: {} blob(s), {} downloaded in {:.1}s",
+        report.pulled.len(),
+        set.images.len(),
+        cache_dir.display(),
+        report.blobs_fetched,
+        human(report.bytes_fetched),
+        report.seconds
+    ));
+    Ok((plan, Some(report)))
+}
+
+fn platforms_text(platforms: &[Platform]) -> String {
+    if platforms.is_empty() {
+        String::new()
+    } else {
+        let p: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+        format!(" (platforms {})", p.join(", "))
+    }
+}
+
+/// The `--plan` of a pull: every image with its digest and platforms, what is cached and
+/// what is still to download, and whether the cache's filesystem has the room.
+fn print_plan(plan: &Plan, cache: &Cache, events: &progress::Events) {
+    let fits = plan.bytes_to_fetch <= plan.cache_free;
+    if events.enabled() {
+        events.emit(
+            "plan",
+            &json!({
+                "cache": cache.root(),
+                "images": plan.images.iter().map(image_json).collect::<Vec<_>>(),
+                "failed": plan.failed.iter().map(failure_json).collect::<Vec<_>>(),
+                "blobs_total": plan.blobs_total,
+                "bytes_total": plan.bytes_total,
+                "blobs_cached": plan.blobs_cached,
+                "bytes_cached": plan.bytes_cached,
+                "bytes_partial": plan.bytes_partial,
+                "bytes_to_fetch": plan.bytes_to_fetch,
+                "cache_free": plan.cache_free,
+                "fits": fits,
+            }),
+        );
+        return;
+    }
+    println!("images: {}", plan.images.len());
+    for i in &plan.images {
+        let what = match &i.platforms_kept {
+            Some(kept) => format!(
+                ", {} of {} platforms: {}",
+                kept.len(),
+                i.platforms_available.len(),
+                kept.join(", ")
+            ),
+            None if !i.platforms_available.is_empty() => {
+                format!(", all {} platforms", i.platforms_available.len())
+            }
+            None => String::new(),
+        };
+        let bytes: u64 = i.blobs.iter().map(|(_, s)| s).sum();
+        println!(
+            "  {} -> {} ({}{what}), {} in {} blob(s), from {}",
+            i.source,
+            i.digest,
+            i.ref_name,
+            human(bytes),
+            i.blobs.len(),
+            i.endpoint
+        );
+    }
+    for f in &plan.failed {
+        println!("  FAILED {}", failure_line(f));
+    }
+    println!(
+        "blobs: {} ({}): {} cached ({}), {} of interrupted downloads to resume, {} to download",
+        plan.blobs_total,
+        human(plan.bytes_total),
+        plan.blobs_cached,
+        human(plan.bytes_cached),
+        human(plan.bytes_partial),
+        human(plan.bytes_to_fetch)
+    );
+    println!(
+        "cache {}: {} free, {}",
+        cache.root().display(),
+        human(plan.cache_free),
+        if fits {
+            "enough".to_string()
+        } else {
+            format!(
+                "NOT enough: {} missing",
+                human(plan.bytes_to_fetch - plan.cache_free)
+            )
+        }
+    );
+}
+
+/// The failures of a pull as one error (exit 1), each named.
+fn not_pulled(failed: &[&Failure], cache: &Path, packing: bool) -> PackError {
+    let lines: Vec<String> = failed
+        .iter()
+        .map(|f| format!("  {}", failure_line(f)))
+        .collect();
+    PackError::NotPulled(format!(
+        "{} image(s) could not be pulled into {}{}:\n{}\nrun the same command again to retry them (what is in the cache is kept and never fetched again)",
+        failed.len(),
+        cache.display(),
+        if packing { "; nothing was packed" } else { "" },
+        lines.join("\n")
+    ))
+}
+
+/// `ferry-pack pull`.
+pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
+    let (plan, report) = run(
+        &cmd.config,
+        &cmd.cache,
+        &cmd.pull,
+        cmd.plan,
+        cmd.quiet,
+        cmd.json,
+    )?;
+    let failed: Vec<&Failure> = plan
+        .failed
+        .iter()
+        .chain(report.iter().flat_map(|r| &r.failed))
+        .collect();
+    if !failed.is_empty() {
+        return Err(not_pulled(&failed, &cmd.cache, false));
+    }
+    if cmd.plan && plan.bytes_to_fetch > plan.cache_free {
+        return Err(PackError::DoesNotFit(format!(
+            "the pull needs {} more than {} has free",
+            human(plan.bytes_to_fetch - plan.cache_free),
+            cmd.cache.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The pull of `ferry-pack --config … --cache …`: every image of the set in the cache, or
+/// an error naming those that are not. With `plan_only`, `None` when the cache lacks
+/// blobs (the pack plan then cannot be made; the pull plan was printed).
+pub fn pull_for_pack(
+    config: &Path,
+    cache: &Path,
+    o: &PullOptions,
+    plan_only: bool,
+    quiet: bool,
+    json_out: bool,
+) -> Result<Option<Pulled>, PackError> {
+    let (plan, report) = run(config, cache, o, plan_only, quiet, json_out)?;
+    let failed: Vec<&Failure> = plan
+        .failed
+        .iter()
+        .chain(report.iter().flat_map(|r| &r.failed))
+        .collect();
+    if !failed.is_empty() {
+        return Err(not_pulled(&failed, cache, !plan_only));
+    }
+    if plan_only && plan.bytes_to_fetch + plan.bytes_partial > 0 {
+        return Ok(None);
+    }
+    if plan_only {
+        // Every blob is cached: recording the images is all a fetch does, and it lets the
+        // pack plan read them.
+        let cache = Cache::open(cache).map_err(pull::PullError::from)?;
+        let options = options(o)?;
+        let report = pull::fetch(&cache, &plan, &options, &|_| {})?;
+        if let Some(f) = report.failed.first() {
+            return Err(not_pulled(&[f], cache.root(), false));
+        }
+    }
+    Ok(Some(Pulled {
+        ref_names: plan.images.iter().map(|i| i.ref_name.clone()).collect(),
+    }))
+}
+
+/// `ferry-pack cache prune`.
+pub fn run_prune(config: &Path, cache_dir: &Path) -> Result<(), PackError> {
+    let say = |text: String| eprintln!("ferry-pack: {text}");
+    let set = load_set(config, &say)?;
+    if !cache_dir.join("oci-layout").is_file() {
+        return Err(PackError::Usage(format!(
+            "{} is not a ferry pull cache (no oci-layout): nothing to prune",
+            cache_dir.display()
+        )));
+    }
+    let cache = Cache::open(cache_dir).map_err(pull::PullError::from)?;
+    let options = pull::Options {
+        platforms: Vec::new(),
+        authfile: None,
+        registries_conf: None,
+        home: None,
+        ca_cert: None,
+        insecure: false,
+        jobs: 1,
+        retry_for: std::time::Duration::ZERO,
+        cancel: cli_support::interrupt_flag(),
+    };
+    let r = pull::prune(&cache, &set, &options)?;
+    for name in &r.images_removed {
+        say(format!("removed {name} (not in {})", config.display()));
+    }
+    say(format!(
+        "pruned {}: {} image(s), {} blob(s) and {} interrupted download(s) removed, {} freed",
+        cache_dir.display(),
+        r.images_removed.len(),
+        r.blobs_removed,
+        r.partials_removed,
+        human(r.bytes_freed)
+    ));
+    Ok(())
+}
