@@ -114,7 +114,7 @@ echo "-- the same command again: nothing is downloaded, the volumes are checked 
 echo "-- push inside"
 "$bin/ferry-unpack" push "$work/pulled-volumes" --trust "$work/site.key.pub" --to "127.0.0.1:$inside/pulled" \
   --insecure --state "$work/state" --manifests-dir "$work/pulled-manifests"
-skopeo inspect --tls-verify=false \
+skopeo inspect --no-tags --tls-verify=false \
   "docker://127.0.0.1:$inside/pulled/openshift4/ose-elasticsearch-operator@sha256:b9dce18ae0e4fb237ac76ff3051431a83476269408639faf1a672474dfeff292" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print("inside, by its original digest:", d["Name"], d["Digest"])'
 echo "-- the mirror set names the real source, not the registry that served the pull"
