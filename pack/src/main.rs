@@ -82,7 +82,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
             eprintln!("ferry-pack: {text}");
         }
     };
-    let Some((source, files)) = read_source(args, &say)? else {
+    let Some((source, files)) = read_source(args, volume_size, &say)? else {
         // `--config … --plan` with blobs still to download: the pull plan was printed;
         // a bundle plan needs the blobs (their compressed sizes) in the cache.
         return Ok(());
@@ -235,14 +235,23 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
 /// read from there; `None` for a `--plan` whose blobs are not all in the cache yet.
 fn read_source(
     args: &PackArgs,
+    volume_size: u64,
     say: &dyn Fn(String),
 ) -> Result<Option<(Source, Vec<Candidate>)>, PackError> {
     let base = base::load(&args.base)?;
     let (mut mirror, mirror_dir) = match (&args.mirror, &args.config, &args.cache) {
         (Some(dir), _, _) => (mirror::read_mirror(dir)?, dir.clone()),
         (None, Some(config), Some(cache)) => {
-            let Some(pulled) =
-                pull::pull_for_pack(config, cache, &args.pull, args.plan, args.quiet, args.json)?
+            let Some(pulled) = pull::pull_for_pack(
+                config,
+                cache,
+                &args.pull,
+                args.plan,
+                args.quiet,
+                args.json,
+                &args.out,
+                volume_size,
+            )?
             else {
                 say(format!(
                     "the bundle's size and volumes can be planned once every blob is in {}: run `ferry-pack pull --config {} --cache {}` first",

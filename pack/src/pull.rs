@@ -3,7 +3,7 @@
 //! crate's; this module turns the command line into its options, its events into
 //! progress, lines and JSON, and its reports into messages and exit codes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -392,12 +392,8 @@ pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
     if !failed.is_empty() {
         return Err(not_pulled(&failed, &cmd.cache, false));
     }
-    if cmd.plan && plan.bytes_to_fetch > plan.cache_free {
-        return Err(PackError::DoesNotFit(format!(
-            "the pull needs {} more than {} has free",
-            human(plan.bytes_to_fetch - plan.cache_free),
-            cmd.cache.display()
-        )));
+    if let Some(short) = cache_short(&plan, &cmd.cache).filter(|_| cmd.plan) {
+        return Err(PackError::DoesNotFit(short));
     }
     Ok(())
 }
@@ -405,6 +401,7 @@ pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
 /// The pull of `ferry-pack --config … --cache …`: every image of the set in the cache, or
 /// an error naming those that are not. With `plan_only`, `None` when the cache lacks
 /// blobs (the pack plan then cannot be made; the pull plan was printed).
+#[allow(clippy::too_many_arguments)]
 pub fn pull_for_pack(
     config: &Path,
     cache: &Path,
@@ -412,6 +409,8 @@ pub fn pull_for_pack(
     plan_only: bool,
     quiet: bool,
     json_out: bool,
+    outs: &[PathBuf],
+    volume_size: u64,
 ) -> Result<Option<Pulled>, PackError> {
     let (plan, report) = run(config, cache, o, plan_only, quiet, json_out)?;
     let failed: Vec<&Failure> = plan
@@ -423,6 +422,12 @@ pub fn pull_for_pack(
         return Err(not_pulled(&failed, cache, !plan_only));
     }
     if plan_only && plan.bytes_to_fetch + plan.bytes_partial > 0 {
+        if !json_out {
+            print_bundle_estimate(&plan, outs, volume_size);
+        }
+        if let Some(short) = cache_short(&plan, cache) {
+            return Err(PackError::DoesNotFit(short));
+        }
         return Ok(None);
     }
     if plan_only {
@@ -438,6 +443,57 @@ pub fn pull_for_pack(
     Ok(Some(Pulled {
         ref_names: plan.images.iter().map(|i| i.ref_name.clone()).collect(),
     }))
+}
+
+/// The most the bundle can take: every blob as it is (zstd only makes configs, manifests
+/// and uncompressed layers smaller) plus one 4 KiB tar header per chunk and the manifests
+/// at the end of each volume, a few per mille of the whole.
+fn bundle_bound(plan: &Plan) -> u64 {
+    let manifests: u64 = plan
+        .images
+        .iter()
+        .flat_map(|i| i.manifests.iter().map(|(_, s)| s))
+        .sum();
+    let raw = plan.bytes_total + manifests;
+    raw + raw / 200 + 1024 * 1024
+}
+
+/// What a `--config … --plan` can say of the bundle before the blobs are in the cache:
+/// an upper bound of its size and volumes, and whether the outputs can take that much.
+fn print_bundle_estimate(plan: &Plan, outs: &[PathBuf], volume_size: u64) {
+    let bound = bundle_bound(plan);
+    let volumes = bound.div_ceil(volume_size.max(1));
+    println!(
+        "bundle: at most {} in at most {volumes} volume(s) of {} (the exact size and volumes once every blob is in the cache: zstd shrinks configs and uncompressed layers)",
+        human(bound),
+        human(volume_size)
+    );
+    let free: u64 = outs
+        .iter()
+        .map(|o| format_spec::room::free_space(o).unwrap_or(0))
+        .sum();
+    println!(
+        "outputs: {} free on {} output(s), {}",
+        human(free),
+        outs.len(),
+        if free >= bound {
+            "enough".to_string()
+        } else {
+            format!("perhaps not enough: up to {} missing", human(bound - free))
+        }
+    );
+}
+
+/// A plan whose cache cannot take the download, as the message naming how much is missing
+/// (a `--plan` that would not fit fails for scripts, as the real run would).
+fn cache_short(plan: &Plan, cache: &Path) -> Option<String> {
+    (plan.bytes_to_fetch > plan.cache_free).then(|| {
+        format!(
+            "the pull needs {} more than {} has free",
+            human(plan.bytes_to_fetch - plan.cache_free),
+            cache.display()
+        )
+    })
 }
 
 /// `ferry-pack cache prune`.
