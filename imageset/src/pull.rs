@@ -31,8 +31,9 @@ pub struct PullImage {
     pub target_tag: Option<String>,
     /// The entry's own `platforms` (empty: not restricted by the file).
     pub platforms: Vec<Platform>,
-    /// Where the entry is (`additionalImages[i]`), 1-based line and column.
-    pub at: Option<(usize, usize)>,
+    /// Its position in `additionalImages` ([`ImageSet::image_at`] gives the line and
+    /// column: found only when a message needs it, since finding one walks the file again).
+    pub index: usize,
 }
 
 impl PullImage {
@@ -67,6 +68,11 @@ impl fmt::Display for Note {
 const AI: &str = "additionalImages";
 
 impl ImageSet {
+    /// The 1-based line and column of `mirror.additionalImages[index]`.
+    pub fn image_at(&self, index: usize) -> Option<(usize, usize)> {
+        self.locate(&[Seg::Key("mirror"), Seg::Key(AI), Seg::Index(index)])
+    }
+
     /// Checks that everything the file asks for is something ferry pulls today, and returns
     /// it. Errors name the file, line, column and field.
     pub fn validate_for_pull(&self) -> Result<PullSet, ImageSetError> {
@@ -162,7 +168,7 @@ impl ImageSet {
                 target_repo: entry.target_repo.as_ref().map(|t| t.0.clone()),
                 target_tag: entry.target_tag.as_ref().map(|t| t.0.clone()),
                 platforms: entry.platforms.clone(),
-                at: self.locate(&path),
+                index: i,
             };
             let same_place = images.iter().find(|o| {
                 o.name.reference == image.name.reference
@@ -171,14 +177,18 @@ impl ImageSet {
             });
             match same_place {
                 Some(o) if o.platforms == image.platforms => {
-                    let first = o.at.map_or(String::new(), |(l, _)| format!(" (line {l})"));
+                    let first = self
+                        .image_at(o.index)
+                        .map_or(String::new(), |(l, _)| format!(" (line {l})"));
                     note(
                         &path,
                         format!("{} is listed twice{first}; pulled once", entry.name),
                     );
                 }
                 Some(o) => {
-                    let first = o.at.map_or(String::new(), |(l, _)| format!(" on line {l}"));
+                    let first = self
+                        .image_at(o.index)
+                        .map_or(String::new(), |(l, _)| format!(" on line {l}"));
                     return Err(invalid(
                         &path,
                         &format!("{} is listed again{first} with other platforms: list it once with every platform it needs", entry.name),

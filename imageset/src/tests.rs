@@ -46,7 +46,7 @@ fn efk_additional_images_pull_set() {
         fluentd.platforms,
         vec!["linux/amd64".parse::<Platform>().unwrap()]
     );
-    assert_eq!(fluentd.at, Some((11, 5)));
+    assert_eq!(set.image_at(fluentd.index), Some((11, 5)));
     // --platform applies where the entry has none.
     let cli = ["linux/arm64".parse::<Platform>().unwrap()];
     assert_eq!(pull.images[0].platforms_or(&cli), &cli);

@@ -738,7 +738,7 @@ mod tests {
             target_repo: repo.map(Into::into),
             target_tag: tag.map(Into::into),
             platforms: vec![],
-            at: None,
+            index: 0,
         };
         let hex = "a".repeat(64);
         assert_eq!(
