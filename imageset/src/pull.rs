@@ -2,6 +2,7 @@
 //! `mirror.blockedImages`. Every section it cannot pull yet is refused by name, never
 //! skipped: `operators` (part 2), `platform` (release payloads), `helm`, `samples`.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::blocked::BlockList;
@@ -66,6 +67,9 @@ impl fmt::Display for Note {
 }
 
 const AI: &str = "additionalImages";
+
+/// Where an entry puts its image: the source, `targetRepo`, `targetTag`.
+type PlaceKey = (oci::Reference, Option<String>, Option<String>);
 
 impl ImageSet {
     /// The 1-based line and column of `mirror.additionalImages[index]`.
@@ -139,6 +143,7 @@ impl ImageSet {
         }
         let blocklist = BlockList::new(&m.blocked_images);
         let mut images: Vec<PullImage> = Vec::new();
+        let mut seen: HashMap<PlaceKey, usize> = HashMap::new();
         let mut blocked = Vec::new();
         for (i, entry) in m.additional_images.iter().enumerate() {
             let path = [Seg::Key("mirror"), Seg::Key(AI), Seg::Index(i)];
@@ -170,11 +175,13 @@ impl ImageSet {
                 platforms: entry.platforms.clone(),
                 index: i,
             };
-            let same_place = images.iter().find(|o| {
-                o.name.reference == image.name.reference
-                    && o.target_repo == image.target_repo
-                    && o.target_tag == image.target_tag
-            });
+            // One map lookup per entry: a catalog's set lists 10^4 images.
+            let place = (
+                image.name.reference.clone(),
+                image.target_repo.clone(),
+                image.target_tag.clone(),
+            );
+            let same_place = seen.get(&place).map(|&k| &images[k]);
             match same_place {
                 Some(o) if o.platforms == image.platforms => {
                     let first = self
@@ -194,7 +201,10 @@ impl ImageSet {
                         &format!("{} is listed again{first} with other platforms: list it once with every platform it needs", entry.name),
                     ));
                 }
-                None => images.push(image),
+                None => {
+                    seen.insert(place, images.len());
+                    images.push(image);
+                }
             }
         }
         if images.is_empty() {
