@@ -14,6 +14,7 @@ mod media;
 mod messages;
 mod pack_input;
 mod pack_media;
+mod pull;
 mod push;
 mod push_credentials;
 mod push_faults;
