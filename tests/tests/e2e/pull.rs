@@ -429,3 +429,535 @@ fn packing_the_same_set_from_the_same_cache_makes_the_same_volumes() {
     pack_twice("with-epoch", Some("1700000000"));
     pack_twice("without-epoch", None);
 }
+
+// ---------------------------------------------------------------------------------------
+// 2. Platforms
+
+/// `--platform linux/amd64` on the multi-arch fluentd list: the cache holds the list's own
+/// bytes (its digest unchanged, so references by it keep working), only the amd64 child's
+/// blobs are fetched, the bundle records the image as sparse, and distribution 2.8 refuses
+/// the sparse list with the message naming it. Pulled again without `--platform`, the same
+/// cache gets the other child, the bundle is whole and the push goes in.
+#[test]
+fn platform_keeps_the_index_byte_for_byte_and_fetches_only_that_childs_blobs() {
+    let source = SourceRegistry::start();
+    let proxy = Proxy::start(&source.registry.host(), ProxyOptions::default());
+    let fluentd = source.multi_arch().clone();
+    let c = Connected::via(&source, &proxy.host(), &ImageSet::of(&[&fluentd.reference]));
+    let (amd64_manifests, amd64_blobs) =
+        image_blobs(&source.registry, &fluentd, |p| p == "linux/amd64");
+    let (all_manifests, all_blobs) = image_blobs(&source.registry, &fluentd, |_| true);
+    assert!(all_blobs.len() > amd64_blobs.len(), "arm64 has blobs of its own");
+
+    let out = c.pull(&["--platform", "linux/amd64"]);
+    assert_ok(&out, "pull --platform linux/amd64");
+    let raw = skopeo_raw(&fluentd.location, NO_TLS).unwrap_or_else(|o| panic!("{}", o.dump()));
+    let cached = fs::read(
+        c.cache
+            .join("blobs/sha256")
+            .join(&fluentd.digest["sha256:".len()..]),
+    )
+    .expect("the list is in the cache under its digest");
+    assert!(cached == raw, "the cache's index is not the registry's, byte for byte");
+    let fetched: BTreeSet<String> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .filter_map(|r| r.blob_digest().map(str::to_owned))
+        .collect();
+    assert_eq!(fetched, amd64_blobs, "the blobs fetched are the amd64 child's");
+    let in_cache = c.blobs();
+    let want: BTreeSet<String> = amd64_manifests.union(&amd64_blobs).cloned().collect();
+    assert_eq!(in_cache, want, "the cache holds the list, the amd64 child and its blobs");
+    let entry = c
+        .index()
+        .into_iter()
+        .find(|d| d["digest"] == fluentd.digest.as_str())
+        .expect("fluentd is recorded in index.json");
+    assert_eq!(entry["annotations"]["dev.ferry.platforms"], "linux/amd64");
+    assert_eq!(
+        entry["annotations"]["io.containerd.image.name"],
+        fluentd.reference.as_str()
+    );
+
+    let vols = c.path("vols");
+    assert_ok(
+        &c.pack(&vols, &["--platform", "linux/amd64"]),
+        "pack --config --platform linux/amd64",
+    );
+    let images = bundle_images(&vols);
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["digest"], fluentd.digest.as_str());
+    assert_eq!(images[0]["platforms"], serde_json::json!(["linux/amd64"]));
+    let inside = Registry::plain();
+    let to = format!("{}/in", inside.host());
+    let refused = push(&c, &vols, &to, &c.path("man-sparse"));
+    assert_exit(&refused, 1, "distribution 2.8 refuses a sparse list");
+    assert_mentions(
+        &refused,
+        &[
+            &format!("{} refused the sparse multi-arch image", inside.host()),
+            "openshift4/ose-logging-fluentd",
+            "without --platform",
+        ],
+        "the refusal names the image and the cure",
+    );
+
+    // Without --platform every child is kept: the same cache fills in the rest.
+    proxy.clear_log();
+    let all = c.pull(&[]);
+    assert_ok(&all, "pull without --platform");
+    let fetched: BTreeSet<String> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .filter_map(|r| r.blob_digest().map(str::to_owned))
+        .collect();
+    let rest: BTreeSet<String> = all_blobs.difference(&amd64_blobs).cloned().collect();
+    assert_eq!(fetched, rest, "only what the cache lacked is fetched");
+    let want: BTreeSet<String> = all_manifests.union(&all_blobs).cloned().collect();
+    assert_eq!(c.blobs(), want);
+    let entry = c
+        .index()
+        .into_iter()
+        .find(|d| d["digest"] == fluentd.digest.as_str())
+        .expect("fluentd in index.json");
+    assert!(
+        entry["annotations"].get("dev.ferry.platforms").is_none(),
+        "every child is there now: {entry}"
+    );
+    let whole = c.path("vols-whole");
+    assert_ok(&c.pack(&whole, &[]), "pack --config, every platform");
+    let images = bundle_images(&whole);
+    assert!(images[0].get("platforms").is_none(), "{}", images[0]);
+    let pushed = push(&c, &whole, &to, &c.path("man-whole"));
+    assert_ok(&pushed, "the whole list goes in");
+    for child in &fluentd.children {
+        let at = format!("{to}/{}@{child}", fluentd.path);
+        assert_eq!(&skopeo_digest(&at, NO_TLS), child, "{at}");
+    }
+    let at = format!("{to}/{}@{}", fluentd.path, fluentd.digest);
+    assert_eq!(skopeo_digest(&at, NO_TLS), fluentd.digest, "{at}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Credentials
+
+/// Standard base64 (RFC 4648 §4), for auth files.
+fn b64(input: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A podman/docker auth.json with `user:password` for `host`.
+fn authfile(path: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    let doc = serde_json::json!({"auths": {host: {"auth": b64(&format!("{user}:{password}"))}}});
+    fs::write(path, doc.to_string()).expect("write auth.json");
+    path.to_owned()
+}
+
+/// Panics if the output shows the password or the `user:password` pair in any form.
+#[track_caller]
+fn assert_no_secret(out: &Output, user: &str, password: &str) {
+    let t = out.text();
+    for secret in [password.to_owned(), b64(&format!("{user}:{password}"))] {
+        assert!(!t.contains(&secret), "the output shows a credential\n{}", out.dump());
+    }
+}
+
+/// The set's one image, pulled: in the cache and recorded.
+#[track_caller]
+fn assert_pulled(c: &Connected, image: &SourceImage, out: &Output, what: &str) {
+    assert_ok(out, what);
+    assert!(
+        c.index().iter().any(|d| d["digest"] == image.digest.as_str()),
+        "{what}: {} is not recorded in the cache",
+        image.reference
+    );
+    assert!(c.blobs().contains(&image.digest));
+}
+
+/// Wrong credentials: exit 1, the image and the registry named, the refusal said, the
+/// secret never shown, nothing recorded.
+#[track_caller]
+fn assert_refused(c: &Connected, out: &Output, host: &str, user: &str, password: &str) {
+    assert_exit(out, 1, "wrong credentials");
+    let t = out.text();
+    assert!(t.contains(host), "the registry is named\n{}", out.dump());
+    assert!(
+        t.contains("rejected") || t.contains("refused"),
+        "the message says the credentials were refused\n{}",
+        out.dump()
+    );
+    assert!(t.contains(&format!("{user:?}")), "which credentials\n{}", out.dump());
+    assert_no_secret(out, user, password);
+    assert!(c.index().is_empty(), "nothing recorded: {:?}", c.index());
+}
+
+/// Basic auth (distribution's htpasswd) with `--authfile`, then with a docker credential
+/// helper named in `credHelpers` of `$DOCKER_CONFIG/config.json`; wrong credentials each
+/// way are refused by name.
+#[test]
+fn basic_auth_from_an_authfile_and_from_a_credential_helper() {
+    let (user, password) = ("src-user", "src-Pa55-w0rd");
+    let source = SourceRegistry::fill(Registry::htpasswd(user, password));
+    let image = source.image("openshift4/ose-elasticsearch-proxy:v4.6").clone();
+    let host = source.registry.host();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+
+    let anonymous = c.pull(&[]);
+    assert_exit(&anonymous, 1, "no credentials for a registry that wants them");
+    assert_mentions(&anonymous, &[&host, "no credentials"], "anonymous refused");
+
+    let bad = authfile(&c.path("bad-auth.json"), &host, user, "not-the-password");
+    let out = c.pull(&["--authfile", bad.to_str().expect("utf-8")]);
+    assert_refused(&c, &out, &host, user, "not-the-password");
+
+    let good = authfile(&c.path("auth.json"), &host, user, password);
+    let out = c.pull(&["--authfile", good.to_str().expect("utf-8")]);
+    assert_no_secret(&out, user, password);
+    assert_pulled(&c, &image, &out, "pull --authfile (Basic)");
+
+    // A credential helper, in a fresh cache.
+    let helped = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    let docker = helped.path("docker");
+    write_docker_config(&docker, &[(&host, HELPER_NAME)]);
+    let run_helped = |helper: &CredentialHelper| {
+        let mut cmd = helped.pull_command(&[]);
+        cmd.env("DOCKER_CONFIG", &docker).env("PATH", helper.path_env());
+        run_command(&mut cmd)
+    };
+    let wrong = CredentialHelper::write(&helped.path("wrong"), &host, user, "helper-wrong");
+    let out = run_helped(&wrong);
+    assert_refused(&helped, &out, &host, user, "helper-wrong");
+    let helper = CredentialHelper::write(&helped.path("right"), &host, user, password);
+    let out = run_helped(&helper);
+    assert_no_secret(&out, user, password);
+    assert_pulled(&helped, &image, &out, "pull with docker-credential-test");
+    assert!(
+        helper.asked().iter().any(|s| s.contains(&host)),
+        "the helper was asked for {host}: {:?}",
+        helper.asked()
+    );
+}
+
+/// Bearer tokens: the proxy in front of the source demands tokens from its own token
+/// server, which issues them against `--authfile`'s credentials; wrong ones are refused.
+#[test]
+fn bearer_auth_with_a_token_server() {
+    let (user, password) = ("token-user", "t0ken-Secret");
+    let source = SourceRegistry::start();
+    let proxy = Proxy::start(&source.registry.host(), ProxyOptions::default());
+    proxy.require_bearer(user, password);
+    let image = source.multi_arch().clone();
+    let c = Connected::via(&source, &proxy.host(), &ImageSet::of(&[&image.reference]));
+
+    let bad = authfile(&c.path("bad-auth.json"), &proxy.host(), user, "wrong-t0ken");
+    let out = c.pull(&["--authfile", bad.to_str().expect("utf-8")]);
+    assert_refused(&c, &out, &proxy.host(), user, "wrong-t0ken");
+    assert_eq!(proxy.tokens_issued(), 0);
+
+    let good = authfile(&c.path("auth.json"), &proxy.host(), user, password);
+    let out = c.pull(&["--authfile", good.to_str().expect("utf-8")]);
+    assert_no_secret(&out, user, password);
+    assert_pulled(&c, &image, &out, "pull --authfile (Bearer)");
+    assert!(proxy.tokens_issued() > 0, "tokens were asked for");
+    let (_, blobs) = image_blobs(&source.registry, &image, |_| true);
+    for b in &blobs {
+        let gets = proxy.blob_gets(b);
+        assert!(
+            gets.iter().any(|r| r.status == Some(200)),
+            "{b} was fetched with a token: {gets:?}"
+        );
+        assert!(c.blobs().contains(b), "{b} is in the cache");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Bad image sets and options
+
+const HEAD: &str = "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\n";
+
+/// Every way an image set is refused: exit 2, the message names the file, the line and
+/// column, and the field; nothing is written (not even the cache directory).
+#[test]
+fn bad_image_sets_are_refused_naming_file_line_column_and_field() {
+    let tmp = tempdir();
+    let sandbox = Sandbox::new(tmp.path());
+    let conf = write_registries_conf(
+        &tmp.path().join("registries.conf"),
+        &[("registry.redhat.io", "127.0.0.1:9")],
+    );
+    let one = "mirror:\n  additionalImages:\n  - name: registry.redhat.io/ubi9/ubi:9.4\n";
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        (
+            "unknown field",
+            format!("{HEAD}mirror:\n  additionalImages:\n  - name: registry.redhat.io/ubi9/ubi:9.4\n    colour: red\n"),
+            &[":6:", "colour"],
+        ),
+        (
+            "wrong kind",
+            format!("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfig\n{one}"),
+            &[":2:", "kind", "ImageSetConfig"],
+        ),
+        (
+            "wrong apiVersion",
+            format!("apiVersion: mirror.openshift.io/v1alpha2\nkind: ImageSetConfiguration\n{one}"),
+            &[":1:", "apiVersion", "v1alpha2"],
+        ),
+        (
+            "a value of the wrong type",
+            format!("{HEAD}mirror:\n  additionalImages: registry.redhat.io/ubi9/ubi:9.4\n"),
+            &[":4:", "additionalImages"],
+        ),
+        (
+            "malformed reference",
+            format!("{HEAD}mirror:\n  additionalImages:\n  - name: registry.redhat.io/UBI9/ubi:9.4\n"),
+            &[":5:", "name", "UBI9"],
+        ),
+        (
+            "operators",
+            format!("{HEAD}{one}  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.14\n"),
+            &[":6:", "operators"],
+        ),
+        (
+            "platform",
+            format!("{HEAD}{one}  platform:\n    channels:\n    - name: stable-4.14\n"),
+            &[":6:", "platform"],
+        ),
+        (
+            "helm",
+            format!("{HEAD}{one}  helm:\n    repositories:\n    - name: podinfo\n      url: https://stefanprodan.github.io/podinfo\n"),
+            &[":6:", "helm"],
+        ),
+        (
+            "empty additionalImages",
+            format!("{HEAD}mirror:\n  additionalImages: []\n"),
+            // Named at `mirror:` (line 3), whose list is empty.
+            &[":3:", "mirror.additionalImages"],
+        ),
+        (
+            "every image blocked",
+            format!("{HEAD}{one}  blockedImages:\n  - name: ubi9/ubi\n"),
+            &[":6:", "blockedImages"],
+        ),
+    ];
+    for (what, yaml, needles) in cases {
+        let set = tmp.path().join(format!("{}.yaml", what.replace(' ', "-")));
+        fs::write(&set, &yaml).expect("write the image set");
+        let cache = tmp.path().join(format!("cache-{}", what.replace(' ', "-")));
+        let out = run_command(&mut sandbox.pack_command([
+            OsStr::new("pull"),
+            OsStr::new("--config"),
+            set.as_os_str(),
+            OsStr::new("--cache"),
+            cache.as_os_str(),
+            OsStr::new("--registries-conf"),
+            conf.as_os_str(),
+        ]));
+        assert_exit(&out, 2, what);
+        let file = set.display().to_string();
+        let err = out.stderr_text();
+        assert!(err.contains(&file), "{what}: the file is named\n{yaml}\n{}", out.dump());
+        for n in needles {
+            let n = if n.starts_with(':') {
+                format!("{file}{n}")
+            } else {
+                (*n).to_owned()
+            };
+            assert!(err.contains(&n), "{what}: the message does not say {n:?}\n{yaml}\n{}", out.dump());
+        }
+        assert!(!cache.exists(), "{what}: the cache was created for a refused set");
+    }
+}
+
+/// Bad options of the pull: a `--platform` that is not OS/ARCH[/VARIANT], `--platform` to
+/// a mirror-directory pack (it would mean nothing there), a registries.conf that does not
+/// parse: exit 2, each named.
+#[test]
+fn bad_pull_options_are_refused() {
+    let tmp = tempdir();
+    let sandbox = Sandbox::new(tmp.path());
+    let set = ImageSet::of(&["registry.redhat.io/ubi9/ubi:9.4"]).write(&tmp.path().join("set.yaml"));
+    let conf = write_registries_conf(
+        &tmp.path().join("registries.conf"),
+        &[("registry.redhat.io", "127.0.0.1:9")],
+    );
+    let cache = tmp.path().join("cache");
+    let pull = |extra: &[&OsStr]| {
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("pull"),
+            OsStr::new("--config"),
+            set.as_os_str(),
+            OsStr::new("--cache"),
+            cache.as_os_str(),
+        ];
+        args.extend_from_slice(extra);
+        run_command(&mut sandbox.pack_command(args))
+    };
+    for bad in ["linux", "linux/", "/amd64", "linux/amd64/v8/x", "Linux AMD64"] {
+        let out = pull(&[
+            OsStr::new("--registries-conf"),
+            conf.as_os_str(),
+            OsStr::new("--platform"),
+            OsStr::new(bad),
+        ]);
+        assert_exit(&out, 2, &format!("--platform {bad}"));
+        assert_mentions(&out, &["--platform", bad], "the bad value is named");
+    }
+
+    let broken = tmp.path().join("broken.conf");
+    fs::write(
+        &broken,
+        "unqualified-search-registries = []\n\n[[registry]]\nprefix = \"registry.redhat.io\"\nlocation = \n",
+    )
+    .expect("write");
+    let out = pull(&[OsStr::new("--registries-conf"), broken.as_os_str()]);
+    assert_exit(&out, 2, "a registries.conf that does not parse");
+    assert_mentions(&out, &[broken.to_str().expect("utf-8")], "the file is named");
+
+    let key = keygen(tmp.path(), "k");
+    let out = pack_with(
+        &fixture("oci"),
+        &tmp.path().join("vols"),
+        "64MiB",
+        &key.private,
+        &["--platform", "linux/amd64"],
+    );
+    assert_exit(&out, 2, "--platform to a mirror directory");
+    assert_mentions(&out, &["--platform", "--config"], "says it applies to pulling");
+    assert!(!tmp.path().join("vols").exists() || volumes(&tmp.path().join("vols")).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. --plan and --json
+
+/// `--plan` resolves manifests only: each image with the digest its tag resolved to, what
+/// is cached and what is to download, and no config or layer in the cache. `--json`
+/// prints the documented events (docs/events.md): the plan; then on a real pull each
+/// image resolved and pulled, and the summary.
+#[test]
+fn plan_fetches_manifests_only_and_json_carries_the_documented_members() {
+    let source = SourceRegistry::start();
+    let picked: Vec<SourceImage> = [
+        "openshift4/ose-logging-fluentd:v4.6",
+        "openshift4/ose-elasticsearch-proxy:v4.6",
+        "openshift4/ose-oauth-proxy@sha256:272de9b117e8b76572954ad57a6f89c07b40d3362b41e39650d048134e49fd81",
+    ]
+    .iter()
+    .map(|s| source.image(s).clone())
+    .collect();
+    let refs: Vec<&str> = picked.iter().map(|i| i.reference.as_str()).collect();
+    let c = Connected::new(&source, &ImageSet::of(&refs));
+    let mut manifests = BTreeSet::new();
+    let mut others = BTreeSet::new();
+    for i in &picked {
+        let (m, o) = image_blobs(&source.registry, i, |_| true);
+        manifests.extend(m);
+        others.extend(o);
+    }
+
+    let plan = c.pull(&["--plan"]);
+    assert_ok(&plan, "pull --plan");
+    let stdout = plan.stdout_text();
+    for i in &picked {
+        let line = format!("{} -> {}", i.reference, i.digest);
+        assert!(stdout.contains(&line), "the plan names {line}\n{}", plan.dump());
+    }
+    assert_mentions(&plan, &["0 cached", "to download", "free"], "cached and to download");
+    assert_eq!(c.blobs(), manifests, "--plan wrote the manifests, no config or layer");
+
+    let plan_json = c.pull(&["--plan", "--json"]);
+    assert_ok(&plan_json, "pull --plan --json");
+    let ev = events(&plan_json);
+    let plans = of_type(&ev, "plan");
+    assert_eq!(plans.len(), 1, "{}", plan_json.dump());
+    let p = plans[0];
+    assert_members(
+        p,
+        &[
+            "cache", "images", "failed", "blobs_total", "bytes_total", "blobs_cached",
+            "bytes_cached", "bytes_partial", "bytes_to_fetch", "cache_free", "fits",
+        ],
+    );
+    assert_eq!(p["blobs_total"], others.len());
+    assert_eq!(p["blobs_cached"], 0);
+    assert_eq!(p["fits"], true);
+    assert_eq!(p["failed"], serde_json::json!([]));
+    let image_members = [
+        "source", "digest", "media_type", "name", "endpoint", "resolved_at",
+        "platforms_available", "platforms_kept", "blobs", "bytes",
+    ];
+    let images = p["images"].as_array().expect("images");
+    assert_eq!(images.len(), picked.len());
+    for (img, want) in images.iter().zip(&picked) {
+        assert_members(img, &image_members);
+        assert_eq!(img["source"], want.reference.as_str());
+        assert_eq!(img["digest"], want.digest.as_str());
+        assert_eq!(img["endpoint"], source.registry.host());
+        assert_eq!(img["resolved_at"].is_string(), want.by_tag(), "{img}");
+        assert_eq!(
+            img["platforms_available"].as_array().map_or(0, Vec::len),
+            want.children.len(),
+            "{img}"
+        );
+    }
+    assert!(of_type(&ev, "summary").is_empty(), "no summary with --plan");
+    assert_eq!(c.blobs(), manifests, "--plan --json wrote no layer either");
+
+    let pulled = c.pull(&["--json"]);
+    assert_ok(&pulled, "pull --json");
+    let ev = events(&pulled);
+    let resolved = of_type(&ev, "image_resolved");
+    assert_eq!(resolved.len(), picked.len(), "{}", pulled.dump());
+    for r in &resolved {
+        assert_members(r, &image_members);
+    }
+    let done = of_type(&ev, "image_pulled");
+    assert_eq!(done.len(), picked.len(), "{}", pulled.dump());
+    let done: BTreeMap<String, String> = done
+        .iter()
+        .map(|e| {
+            assert_members(e, &["source", "digest", "name"]);
+            (text(&e["source"]).to_owned(), text(&e["digest"]).to_owned())
+        })
+        .collect();
+    for i in &picked {
+        assert_eq!(done.get(&i.reference), Some(&i.digest), "{}", pulled.dump());
+    }
+    let summary = of_type(&ev, "summary");
+    assert_eq!(summary.len(), 1);
+    let s = summary[0];
+    assert_members(
+        s,
+        &["cache", "images", "pulled", "failed", "blobs_fetched", "bytes_fetched", "seconds"],
+    );
+    assert_eq!(s["images"], picked.len());
+    assert_eq!(s["pulled"], picked.len());
+    assert_eq!(s["failed"], serde_json::json!([]));
+    assert_eq!(s["blobs_fetched"], others.len());
+    assert_eq!(ev.last().map(|e| &e["type"]), Some(&Value::from("summary")));
+    let all: BTreeSet<String> = manifests.union(&others).cloned().collect();
+    assert_eq!(c.blobs(), all);
+
+    let again = c.pull(&["--plan", "--json"]);
+    let p = of_type(&events(&again), "plan")[0].clone();
+    assert_eq!(p["bytes_to_fetch"], 0);
+    assert_eq!(p["blobs_cached"], p["blobs_total"]);
+}
