@@ -15,6 +15,7 @@ mod messages;
 mod pack_input;
 mod pack_media;
 mod pull;
+mod pull_faults;
 mod push;
 mod push_credentials;
 mod push_faults;
