@@ -249,7 +249,12 @@ fn run(
     if let Some(bar) = show.bar.lock().expect("bar").take() {
         bar.finish();
     }
-    let report = report?;
+    let report = report.map_err(|e| match e {
+        // The same finding as `--plan`'s and pack's own "does not fit": exit 1, not a
+        // usage or cache error.
+        e @ pull::PullError::NoSpace { .. } => PackError::DoesNotFit(e.to_string()),
+        e => e.into(),
+    })?;
     let failed: Vec<&Failure> = plan.failed.iter().chain(&report.failed).collect();
     show.json.emit(
         "summary",
@@ -421,6 +426,14 @@ pub fn pull_for_pack(
         .collect();
     if !failed.is_empty() {
         return Err(not_pulled(&failed, cache, !plan_only));
+    }
+    if plan_only && plan.bytes_to_fetch > plan.cache_free {
+        // As `ferry-pack pull --plan`: a plan that cannot run is a failure for scripts too.
+        return Err(PackError::DoesNotFit(format!(
+            "the pull needs {} more than {} has free",
+            human(plan.bytes_to_fetch - plan.cache_free),
+            cache.display()
+        )));
     }
     if plan_only && plan.bytes_to_fetch + plan.bytes_partial > 0 {
         return Ok(None);

@@ -356,12 +356,21 @@ fn a_cache_disk_too_small_is_refused_up_front_naming_what_is_missing() {
     assert_exit(&plan, 1, "--plan of a pull that does not fit");
     assert_mentions(&plan, &["NOT enough", "missing"], "the plan says it does not fit");
     let out = c.pull(&[]);
-    assert_clean_failure(&out, "a pull that does not fit");
+    assert_exit(&out, 1, "a pull that does not fit (as its --plan)");
     assert_mentions(
         &out,
         &["needs", "free", "more there", disk.path.to_str().expect("utf-8")],
         "the refusal says how much is missing",
     );
+    // The pack form says the same, with --plan and without.
+    let vols = c.path("vols");
+    let pack_plan = c.pack(&vols, &["--plan"]);
+    assert_exit(&pack_plan, 1, "pack --config --plan that cannot pull");
+    assert_mentions(&pack_plan, &["NOT enough", "missing"], "pack --plan says it");
+    let packed = c.pack(&vols, &[]);
+    assert_exit(&packed, 1, "pack --config that cannot pull");
+    assert_mentions(&packed, &["more there"], "pack says how much is missing");
+    assert!(volumes(&vols).is_empty(), "nothing was packed");
     assert_eq!(
         cache_blobs(&c.cache),
         manifests,
