@@ -189,8 +189,7 @@ pub(crate) fn image_blobs(
                 stack.push(text(&child["digest"]).to_owned());
             }
         }
-        for b in std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten())
-        {
+        for b in std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten()) {
             if let Some(d) = b["digest"].as_str() {
                 others.insert(d.to_owned());
             }
@@ -320,7 +319,10 @@ fn an_image_set_goes_to_volumes_and_every_image_comes_out_inside_by_its_digest()
         .iter()
         .map(|i| format!("{}={}", i.reference, i.digest))
         .collect();
-    assert_eq!(recorded, wanted, "the bundle's sources are the set's references");
+    assert_eq!(
+        recorded, wanted,
+        "the bundle's sources are the set's references"
+    );
 
     let inside = Registry::plain();
     let to = format!("{}/in", inside.host());
@@ -329,10 +331,18 @@ fn an_image_set_goes_to_volumes_and_every_image_comes_out_inside_by_its_digest()
     assert_ok(&pushed, "push of the pulled bundle into a second registry");
     for image in &source.images {
         let at = format!("{to}/{}@{}", image.path, image.digest);
-        assert_eq!(skopeo_digest(&at, NO_TLS), image.digest, "skopeo reads {at}");
+        assert_eq!(
+            skopeo_digest(&at, NO_TLS),
+            image.digest,
+            "skopeo reads {at}"
+        );
         if let Some(tag) = &image.tag {
             let at = format!("{to}/{}:{tag}", image.path);
-            assert_eq!(skopeo_digest(&at, NO_TLS), image.digest, "skopeo reads {at}");
+            assert_eq!(
+                skopeo_digest(&at, NO_TLS),
+                image.digest,
+                "skopeo reads {at}"
+            );
         }
         for child in &image.children {
             let at = format!("{to}/{}@{child}", image.path);
@@ -365,7 +375,6 @@ fn an_image_set_goes_to_volumes_and_every_image_comes_out_inside_by_its_digest()
         .map(|i| format!("{}/{}", i.registry_name, i.path))
         .collect();
     assert_eq!(sources, expected, "IDMS sources");
-
 }
 
 /// README: "packing the same set from the same cache makes the same volumes" — what
@@ -394,7 +403,12 @@ fn packing_the_same_set_from_the_same_cache_makes_the_same_volumes() {
             assert_eq!(summary.len(), 1, "{}", again.dump());
             assert_eq!(summary[0]["blobs_fetched"], 0, "{}", again.dump());
             assert_eq!(summary[0]["bytes_fetched"], 0, "{}", again.dump());
-            assert_eq!(summary[0]["pulled"], source.images.len(), "{}", again.dump());
+            assert_eq!(
+                summary[0]["pulled"],
+                source.images.len(),
+                "{}",
+                again.dump()
+            );
             let out = c.path(&format!("vols-{what}-{n}"));
             let mut cmd = c.pack_command(&out, &[]);
             if let Some(e) = epoch {
@@ -447,7 +461,10 @@ fn platform_keeps_the_index_byte_for_byte_and_fetches_only_that_childs_blobs() {
     let (amd64_manifests, amd64_blobs) =
         image_blobs(&source.registry, &fluentd, |p| p == "linux/amd64");
     let (all_manifests, all_blobs) = image_blobs(&source.registry, &fluentd, |_| true);
-    assert!(all_blobs.len() > amd64_blobs.len(), "arm64 has blobs of its own");
+    assert!(
+        all_blobs.len() > amd64_blobs.len(),
+        "arm64 has blobs of its own"
+    );
 
     let out = c.pull(&["--platform", "linux/amd64"]);
     assert_ok(&out, "pull --platform linux/amd64");
@@ -458,17 +475,26 @@ fn platform_keeps_the_index_byte_for_byte_and_fetches_only_that_childs_blobs() {
             .join(&fluentd.digest["sha256:".len()..]),
     )
     .expect("the list is in the cache under its digest");
-    assert!(cached == raw, "the cache's index is not the registry's, byte for byte");
+    assert!(
+        cached == raw,
+        "the cache's index is not the registry's, byte for byte"
+    );
     let fetched: BTreeSet<String> = proxy
         .requests()
         .iter()
         .filter(|r| r.method == "GET")
         .filter_map(|r| r.blob_digest().map(str::to_owned))
         .collect();
-    assert_eq!(fetched, amd64_blobs, "the blobs fetched are the amd64 child's");
+    assert_eq!(
+        fetched, amd64_blobs,
+        "the blobs fetched are the amd64 child's"
+    );
     let in_cache = c.blobs();
     let want: BTreeSet<String> = amd64_manifests.union(&amd64_blobs).cloned().collect();
-    assert_eq!(in_cache, want, "the cache holds the list, the amd64 child and its blobs");
+    assert_eq!(
+        in_cache, want,
+        "the cache holds the list, the amd64 child and its blobs"
+    );
     let entry = c
         .index()
         .into_iter()
@@ -577,7 +603,11 @@ fn authfile(path: &Path, host: &str, user: &str, password: &str) -> PathBuf {
 fn assert_no_secret(out: &Output, user: &str, password: &str) {
     let t = out.text();
     for secret in [password.to_owned(), b64(&format!("{user}:{password}"))] {
-        assert!(!t.contains(&secret), "the output shows a credential\n{}", out.dump());
+        assert!(
+            !t.contains(&secret),
+            "the output shows a credential\n{}",
+            out.dump()
+        );
     }
 }
 
@@ -586,7 +616,9 @@ fn assert_no_secret(out: &Output, user: &str, password: &str) {
 fn assert_pulled(c: &Connected, image: &SourceImage, out: &Output, what: &str) {
     assert_ok(out, what);
     assert!(
-        c.index().iter().any(|d| d["digest"] == image.digest.as_str()),
+        c.index()
+            .iter()
+            .any(|d| d["digest"] == image.digest.as_str()),
         "{what}: {} is not recorded in the cache",
         image.reference
     );
@@ -605,7 +637,11 @@ fn assert_refused(c: &Connected, out: &Output, host: &str, user: &str, password:
         "the message says the credentials were refused\n{}",
         out.dump()
     );
-    assert!(t.contains(&format!("{user:?}")), "which credentials\n{}", out.dump());
+    assert!(
+        t.contains(&format!("{user:?}")),
+        "which credentials\n{}",
+        out.dump()
+    );
     assert_no_secret(out, user, password);
     assert!(c.index().is_empty(), "nothing recorded: {:?}", c.index());
 }
@@ -617,12 +653,18 @@ fn assert_refused(c: &Connected, out: &Output, host: &str, user: &str, password:
 fn basic_auth_from_an_authfile_and_from_a_credential_helper() {
     let (user, password) = ("src-user", "src-Pa55-w0rd");
     let source = SourceRegistry::fill(Registry::htpasswd(user, password));
-    let image = source.image("openshift4/ose-elasticsearch-proxy:v4.6").clone();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
     let host = source.registry.host();
     let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
 
     let anonymous = c.pull(&[]);
-    assert_exit(&anonymous, 1, "no credentials for a registry that wants them");
+    assert_exit(
+        &anonymous,
+        1,
+        "no credentials for a registry that wants them",
+    );
     assert_mentions(&anonymous, &[&host, "no credentials"], "anonymous refused");
 
     let bad = authfile(&c.path("bad-auth.json"), &host, user, "not-the-password");
@@ -640,7 +682,8 @@ fn basic_auth_from_an_authfile_and_from_a_credential_helper() {
     write_docker_config(&docker, &[(&host, HELPER_NAME)]);
     let run_helped = |helper: &CredentialHelper| {
         let mut cmd = helped.pull_command(&[]);
-        cmd.env("DOCKER_CONFIG", &docker).env("PATH", helper.path_env());
+        cmd.env("DOCKER_CONFIG", &docker)
+            .env("PATH", helper.path_env());
         run_command(&mut cmd)
     };
     let wrong = CredentialHelper::write(&helped.path("wrong"), &host, user, "helper-wrong");
@@ -774,16 +817,27 @@ fn bad_image_sets_are_refused_naming_file_line_column_and_field() {
         assert_exit(&out, 2, what);
         let file = set.display().to_string();
         let err = out.stderr_text();
-        assert!(err.contains(&file), "{what}: the file is named\n{yaml}\n{}", out.dump());
+        assert!(
+            err.contains(&file),
+            "{what}: the file is named\n{yaml}\n{}",
+            out.dump()
+        );
         for n in needles {
             let n = if n.starts_with(':') {
                 format!("{file}{n}")
             } else {
                 (*n).to_owned()
             };
-            assert!(err.contains(&n), "{what}: the message does not say {n:?}\n{yaml}\n{}", out.dump());
+            assert!(
+                err.contains(&n),
+                "{what}: the message does not say {n:?}\n{yaml}\n{}",
+                out.dump()
+            );
         }
-        assert!(!cache.exists(), "{what}: the cache was created for a refused set");
+        assert!(
+            !cache.exists(),
+            "{what}: the cache was created for a refused set"
+        );
     }
 }
 
@@ -794,7 +848,8 @@ fn bad_image_sets_are_refused_naming_file_line_column_and_field() {
 fn bad_pull_options_are_refused() {
     let tmp = tempdir();
     let sandbox = Sandbox::new(tmp.path());
-    let set = ImageSet::of(&["registry.redhat.io/ubi9/ubi:9.4"]).write(&tmp.path().join("set.yaml"));
+    let set =
+        ImageSet::of(&["registry.redhat.io/ubi9/ubi:9.4"]).write(&tmp.path().join("set.yaml"));
     let conf = write_registries_conf(
         &tmp.path().join("registries.conf"),
         &[("registry.redhat.io", "127.0.0.1:9")],
@@ -811,7 +866,13 @@ fn bad_pull_options_are_refused() {
         args.extend_from_slice(extra);
         run_command(&mut sandbox.pack_command(args))
     };
-    for bad in ["linux", "linux/", "/amd64", "linux/amd64/v8/x", "Linux AMD64"] {
+    for bad in [
+        "linux",
+        "linux/",
+        "/amd64",
+        "linux/amd64/v8/x",
+        "Linux AMD64",
+    ] {
         let out = pull(&[
             OsStr::new("--registries-conf"),
             conf.as_os_str(),
@@ -830,7 +891,11 @@ fn bad_pull_options_are_refused() {
     .expect("write");
     let out = pull(&[OsStr::new("--registries-conf"), broken.as_os_str()]);
     assert_exit(&out, 2, "a registries.conf that does not parse");
-    assert_mentions(&out, &[broken.to_str().expect("utf-8")], "the file is named");
+    assert_mentions(
+        &out,
+        &[broken.to_str().expect("utf-8")],
+        "the file is named",
+    );
 
     let key = keygen(tmp.path(), "k");
     let out = pack_with(
@@ -841,7 +906,11 @@ fn bad_pull_options_are_refused() {
         &["--platform", "linux/amd64"],
     );
     assert_exit(&out, 2, "--platform to a mirror directory");
-    assert_mentions(&out, &["--platform", "--config"], "says it applies to pulling");
+    assert_mentions(
+        &out,
+        &["--platform", "--config"],
+        "says it applies to pulling",
+    );
     assert!(!tmp.path().join("vols").exists() || volumes(&tmp.path().join("vols")).is_empty());
 }
 
@@ -878,10 +947,22 @@ fn plan_fetches_manifests_only_and_json_carries_the_documented_members() {
     let stdout = plan.stdout_text();
     for i in &picked {
         let line = format!("{} -> {}", i.reference, i.digest);
-        assert!(stdout.contains(&line), "the plan names {line}\n{}", plan.dump());
+        assert!(
+            stdout.contains(&line),
+            "the plan names {line}\n{}",
+            plan.dump()
+        );
     }
-    assert_mentions(&plan, &["0 cached", "to download", "free"], "cached and to download");
-    assert_eq!(c.blobs(), manifests, "--plan wrote the manifests, no config or layer");
+    assert_mentions(
+        &plan,
+        &["0 cached", "to download", "free"],
+        "cached and to download",
+    );
+    assert_eq!(
+        c.blobs(),
+        manifests,
+        "--plan wrote the manifests, no config or layer"
+    );
 
     let plan_json = c.pull(&["--plan", "--json"]);
     assert_ok(&plan_json, "pull --plan --json");
@@ -892,8 +973,17 @@ fn plan_fetches_manifests_only_and_json_carries_the_documented_members() {
     assert_members(
         p,
         &[
-            "cache", "images", "failed", "blobs_total", "bytes_total", "blobs_cached",
-            "bytes_cached", "bytes_partial", "bytes_to_fetch", "cache_free", "fits",
+            "cache",
+            "images",
+            "failed",
+            "blobs_total",
+            "bytes_total",
+            "blobs_cached",
+            "bytes_cached",
+            "bytes_partial",
+            "bytes_to_fetch",
+            "cache_free",
+            "fits",
         ],
     );
     assert_eq!(p["blobs_total"], others.len());
@@ -901,8 +991,16 @@ fn plan_fetches_manifests_only_and_json_carries_the_documented_members() {
     assert_eq!(p["fits"], true);
     assert_eq!(p["failed"], serde_json::json!([]));
     let image_members = [
-        "source", "digest", "media_type", "name", "endpoint", "resolved_at",
-        "platforms_available", "platforms_kept", "blobs", "bytes",
+        "source",
+        "digest",
+        "media_type",
+        "name",
+        "endpoint",
+        "resolved_at",
+        "platforms_available",
+        "platforms_kept",
+        "blobs",
+        "bytes",
     ];
     let images = p["images"].as_array().expect("images");
     assert_eq!(images.len(), picked.len());
@@ -946,7 +1044,15 @@ fn plan_fetches_manifests_only_and_json_carries_the_documented_members() {
     let s = summary[0];
     assert_members(
         s,
-        &["cache", "images", "pulled", "failed", "blobs_fetched", "bytes_fetched", "seconds"],
+        &[
+            "cache",
+            "images",
+            "pulled",
+            "failed",
+            "blobs_fetched",
+            "bytes_fetched",
+            "seconds",
+        ],
     );
     assert_eq!(s["images"], picked.len());
     assert_eq!(s["pulled"], picked.len());

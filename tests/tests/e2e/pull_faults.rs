@@ -56,8 +56,8 @@ fn blob_sizes(source: &SourceRegistry, images: &[&SourceImage]) -> BTreeMap<Stri
                 .manifest(&image.stored_repository, &m)
                 .expect("manifest");
             let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
-            for d in std::iter::once(&v["config"])
-                .chain(v["layers"].as_array().into_iter().flatten())
+            for d in
+                std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten())
             {
                 if let (Some(digest), Some(size)) = (d["digest"].as_str(), d["size"].as_u64()) {
                     sizes.insert(digest.to_owned(), size);
@@ -127,13 +127,20 @@ fn sigkill_at_five_points_then_the_same_command_finishes_without_fetching_twice(
     let all: Vec<&SourceImage> = s.source.images.iter().collect();
     let sizes = blob_sizes(&s.source, &all);
     let total: u64 = sizes.values().sum();
-    assert!(total > 300_000, "the fixture set has {total} bytes of blobs");
+    assert!(
+        total > 300_000,
+        "the fixture set has {total} bytes of blobs"
+    );
 
     // Each run gets this much more data before its kill: early (manifests, first pieces),
     // mid-blob, and late.
     let steps = [3_000u64, 25_000, 47_000, 70_000, 36_000];
     for (n, step) in steps.iter().enumerate() {
-        let when = format!("kill {} of {} (after {step} more bytes)", n + 1, steps.len());
+        let when = format!(
+            "kill {} of {} (after {step} more bytes)",
+            n + 1,
+            steps.len()
+        );
         let mut p = Proc::spawn(s.c.pull_command(&["-q"]));
         let target = s.proxy.bytes_sent() + step;
         let reached = p.wait_until(Duration::from_secs(30), || s.proxy.bytes_sent() >= target);
@@ -201,7 +208,12 @@ fn sigkill_at_five_points_then_the_same_command_finishes_without_fetching_twice(
             );
             if start > 0 {
                 resumed += 1;
-                assert_eq!(g.status, Some(206), "a Range GET answered 206\n{}", report.join("\n"));
+                assert_eq!(
+                    g.status,
+                    Some(206),
+                    "a Range GET answered 206\n{}",
+                    report.join("\n")
+                );
             }
         }
         // What came twice is no more than what was in flight at the kills.
@@ -212,7 +224,11 @@ fn sigkill_at_five_points_then_the_same_command_finishes_without_fetching_twice(
             report.join("\n")
         );
     }
-    assert!(resumed > 0, "no download was resumed with Range\n{}", report.join("\n"));
+    assert!(
+        resumed > 0,
+        "no download was resumed with Range\n{}",
+        report.join("\n")
+    );
 
     let blobs = cache_blobs(&s.c.cache);
     for d in sizes.keys() {
@@ -234,6 +250,48 @@ fn sigkill_at_five_points_then_the_same_command_finishes_without_fetching_twice(
     assert_ok(&verify, "verify after the kills");
 }
 
+/// Ctrl-C (SIGINT) mid-blob: exit 130, saying to run again; the interrupted downloads are
+/// kept and the same command resumes them with `Range`.
+#[test]
+fn ctrl_c_mid_blob_exits_130_and_the_rerun_resumes_by_range() {
+    let s = slowed(
+        |src| ImageSet::of(&[&src.multi_arch().reference]),
+        Some(SLOW),
+    );
+    let mut p = Proc::spawn(s.c.pull_command(&[]));
+    let target = s.proxy.bytes_sent() + 30_000;
+    assert!(
+        p.wait_until(Duration::from_secs(30), || s.proxy.bytes_sent() >= target),
+        "the pull did not get going"
+    );
+    p.signal("INT");
+    let (out, stderr) = p.wait(Duration::from_secs(20));
+    let out = out.unwrap_or_else(|| panic!("Ctrl-C did not stop the pull: {stderr}"));
+    assert_exit(&out, 130, "Ctrl-C");
+    assert_mentions(&out, &["run the same command again"], "says how to finish");
+    assert_cache_sound(&s, "after Ctrl-C");
+    let partials = names(&s.c.cache.join(".ferry/partial"));
+    assert!(!partials.is_empty(), "no interrupted download was kept");
+    s.proxy.throttle(None);
+    assert_ok(&s.c.pull(&[]), "the same command after Ctrl-C");
+    let resumed: Vec<String> = partials
+        .iter()
+        .filter(|hex| {
+            s.proxy
+                .blob_gets(&format!("sha256:{hex}"))
+                .iter()
+                .any(|g| g.range_start() > 0 && g.status == Some(206))
+        })
+        .cloned()
+        .collect();
+    assert!(
+        !resumed.is_empty(),
+        "no interrupted download was resumed with Range: {partials:?}"
+    );
+    cache_blobs(&s.c.cache);
+    assert!(names(&s.c.cache.join(".ferry/partial")).is_empty());
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. Wrong bytes
 
@@ -246,8 +304,10 @@ fn a_blob_whose_bytes_are_wrong_is_refused_naming_image_blob_and_registry() {
     let s = slowed(
         |src| {
             ImageSet::of(&[
-                &src.image("openshift4/ose-elasticsearch-operator:v4.6").reference,
-                &src.image("openshift4/ose-elasticsearch-proxy:v4.6").reference,
+                &src.image("openshift4/ose-elasticsearch-operator:v4.6")
+                    .reference,
+                &src.image("openshift4/ose-elasticsearch-proxy:v4.6")
+                    .reference,
             ])
         },
         None,
@@ -273,15 +333,38 @@ fn a_blob_whose_bytes_are_wrong_is_refused_naming_image_blob_and_registry() {
     );
     let blobs = cache_blobs(&s.c.cache);
     assert!(!blobs.contains(&own), "the wrong blob is in blobs/sha256");
-    let partial = s.c.cache.join(".ferry/partial").join(&own["sha256:".len()..]);
-    assert!(!partial.exists(), "the wrong bytes are kept as a partial download");
-    let recorded: Vec<String> = s
-        .c
-        .index()
-        .iter()
-        .map(|d| d["digest"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(recorded, [good.digest.clone()], "only the good image is recorded");
+    let partial =
+        s.c.cache
+            .join(".ferry/partial")
+            .join(&own["sha256:".len()..]);
+    assert!(
+        !partial.exists(),
+        "the wrong bytes are kept as a partial download"
+    );
+    let recorded: Vec<String> =
+        s.c.index()
+            .iter()
+            .map(|d| d["digest"].as_str().unwrap_or_default().to_owned())
+            .collect();
+    assert_eq!(
+        recorded,
+        std::slice::from_ref(&good.digest),
+        "only the good image is recorded"
+    );
+
+    // The pack form packs nothing while an image of the set is missing.
+    let vols = s.c.path("vols");
+    let packed = s.c.pack(&vols, &[]);
+    assert_exit(&packed, 1, "pack --config with an image not pulled");
+    assert_mentions(
+        &packed,
+        &[&bad.reference, "nothing was packed"],
+        "pack names it",
+    );
+    assert!(
+        volumes(&vols).is_empty(),
+        "volumes were written without an image of the set"
+    );
 
     s.proxy.clear_faults();
     assert_ok(&s.c.pull(&[]), "the same command once the source is right");
@@ -316,7 +399,11 @@ fn the_source_going_down_mid_run_fails_by_name_and_the_rerun_finishes() {
     );
     assert_mentions(
         &out,
-        &[&s.proxy.host(), "could not be pulled", "run the same command again"],
+        &[
+            &s.proxy.host(),
+            "could not be pulled",
+            "run the same command again",
+        ],
         "the failure is named",
     );
     assert_cache_sound(&s, "after the source went down");
@@ -354,19 +441,32 @@ fn a_cache_disk_too_small_is_refused_up_front_naming_what_is_missing() {
 
     let plan = c.pull(&["--plan"]);
     assert_exit(&plan, 1, "--plan of a pull that does not fit");
-    assert_mentions(&plan, &["NOT enough", "missing"], "the plan says it does not fit");
+    assert_mentions(
+        &plan,
+        &["NOT enough", "missing"],
+        "the plan says it does not fit",
+    );
     let out = c.pull(&[]);
     assert_exit(&out, 1, "a pull that does not fit (as its --plan)");
     assert_mentions(
         &out,
-        &["needs", "free", "more there", disk.path.to_str().expect("utf-8")],
+        &[
+            "needs",
+            "free",
+            "more there",
+            disk.path.to_str().expect("utf-8"),
+        ],
         "the refusal says how much is missing",
     );
     // The pack form says the same, with --plan and without.
     let vols = c.path("vols");
     let pack_plan = c.pack(&vols, &["--plan"]);
     assert_exit(&pack_plan, 1, "pack --config --plan that cannot pull");
-    assert_mentions(&pack_plan, &["NOT enough", "missing"], "pack --plan says it");
+    assert_mentions(
+        &pack_plan,
+        &["NOT enough", "missing"],
+        "pack --plan says it",
+    );
     let packed = c.pack(&vols, &[]);
     assert_exit(&packed, 1, "pack --config that cannot pull");
     assert_mentions(&packed, &["more there"], "pack says how much is missing");
@@ -467,7 +567,11 @@ fn a_second_run_on_a_busy_cache_is_refused_naming_the_first() {
     );
     let packed = s.c.pack(&s.c.path("vols-busy"), &[]);
     assert_exit(&packed, 2, "a pack --config on a busy cache");
-    assert_mentions(&packed, &["in use by another ferry-pack"], "pack says so too");
+    assert_mentions(
+        &packed,
+        &["in use by another ferry-pack"],
+        "pack says so too",
+    );
     s.proxy.throttle(None);
     let (out, stderr) = first.wait(Duration::from_secs(60));
     let out = out.unwrap_or_else(|| panic!("the first pull hung: {stderr}"));
@@ -488,8 +592,10 @@ fn cache_prune_keeps_only_what_the_set_needs_and_removes_partials() {
     let s = slowed(
         |src| {
             ImageSet::of(&[
-                &src.image("openshift4/ose-elasticsearch-operator:v4.6").reference,
-                &src.image("openshift4/ose-elasticsearch-proxy:v4.6").reference,
+                &src.image("openshift4/ose-elasticsearch-operator:v4.6")
+                    .reference,
+                &src.image("openshift4/ose-elasticsearch-proxy:v4.6")
+                    .reference,
                 &src.multi_arch().reference,
             ])
         },
@@ -513,7 +619,11 @@ fn cache_prune_keeps_only_what_the_set_needs_and_removes_partials() {
             .iter()
             .any(|n| file_size(&partial_dir.join(n)) > 0)
     });
-    assert!(partial_started, "no download of {} started", oauth.reference);
+    assert!(
+        partial_started,
+        "no download of {} started",
+        oauth.reference
+    );
     p.signal("KILL");
     let _ = p.wait(Duration::from_secs(10));
     s.proxy.throttle(None);
@@ -521,18 +631,25 @@ fn cache_prune_keeps_only_what_the_set_needs_and_removes_partials() {
 
     let out = s.c.prune(&set_b);
     assert_ok(&out, "cache prune --config B");
-    assert_mentions(&out, &["interrupted download(s) removed"], "prune says what it removed");
+    assert_mentions(
+        &out,
+        &["interrupted download(s) removed"],
+        "prune says what it removed",
+    );
     let (m, o) = image_blobs(&s.source.registry, proxy_image, |_| true);
     let want: BTreeSet<String> = m.union(&o).cloned().collect();
     assert_eq!(cache_blobs(&s.c.cache), want, "only B's blobs remain");
-    assert!(names(&partial_dir).is_empty(), "partials left: {:?}", names(&partial_dir));
-    let recorded: Vec<String> = s
-        .c
-        .index()
-        .iter()
-        .map(|d| d["digest"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(recorded, [proxy_image.digest.clone()]);
+    assert!(
+        names(&partial_dir).is_empty(),
+        "partials left: {:?}",
+        names(&partial_dir)
+    );
+    let recorded: Vec<String> =
+        s.c.index()
+            .iter()
+            .map(|d| d["digest"].as_str().unwrap_or_default().to_owned())
+            .collect();
+    assert_eq!(recorded, std::slice::from_ref(&proxy_image.digest));
 
     s.proxy.clear_log();
     let mut b = Connected::via(&s.source, &s.proxy.host(), &ImageSet::default());
@@ -550,5 +667,8 @@ fn cache_prune_keeps_only_what_the_set_needs_and_removes_partials() {
         .filter(|r| r.method == "GET")
         .filter_map(|r| r.blob_digest().map(str::to_owned))
         .collect();
-    assert!(refetched.is_empty(), "B's blobs were fetched again: {refetched:?}");
+    assert!(
+        refetched.is_empty(),
+        "B's blobs were fetched again: {refetched:?}"
+    );
 }
