@@ -628,7 +628,13 @@ fn assert_pulled(c: &Connected, image: &SourceImage, out: &Output, what: &str) {
 /// Wrong credentials: exit 1, the image and the registry named, the refusal said, the
 /// secret never shown, nothing recorded.
 #[track_caller]
-fn assert_refused(c: &Connected, out: &Output, host: &str, user: &str, password: &str) {
+fn assert_refused(
+    c: &Connected,
+    out: &Output,
+    host: &str,
+    from: &str,
+    (user, password): (&str, &str),
+) {
     assert_exit(out, 1, "wrong credentials");
     let t = out.text();
     assert!(t.contains(host), "the registry is named\n{}", out.dump());
@@ -669,7 +675,13 @@ fn basic_auth_from_an_authfile_and_from_a_credential_helper() {
 
     let bad = authfile(&c.path("bad-auth.json"), &host, user, "not-the-password");
     let out = c.pull(&["--authfile", bad.to_str().expect("utf-8")]);
-    assert_refused(&c, &out, &host, user, "not-the-password");
+    assert_refused(
+        &c,
+        &out,
+        &host,
+        bad.to_str().expect("utf-8"),
+        (user, "not-the-password"),
+    );
 
     let good = authfile(&c.path("auth.json"), &host, user, password);
     let out = c.pull(&["--authfile", good.to_str().expect("utf-8")]);
@@ -688,7 +700,13 @@ fn basic_auth_from_an_authfile_and_from_a_credential_helper() {
     };
     let wrong = CredentialHelper::write(&helped.path("wrong"), &host, user, "helper-wrong");
     let out = run_helped(&wrong);
-    assert_refused(&helped, &out, &host, user, "helper-wrong");
+    assert_refused(
+        &helped,
+        &out,
+        &host,
+        "docker-credential-test",
+        (user, "helper-wrong"),
+    );
     let helper = CredentialHelper::write(&helped.path("right"), &host, user, password);
     let out = run_helped(&helper);
     assert_no_secret(&out, user, password);
@@ -713,7 +731,13 @@ fn bearer_auth_with_a_token_server() {
 
     let bad = authfile(&c.path("bad-auth.json"), &proxy.host(), user, "wrong-t0ken");
     let out = c.pull(&["--authfile", bad.to_str().expect("utf-8")]);
-    assert_refused(&c, &out, &proxy.host(), user, "wrong-t0ken");
+    assert_refused(
+        &c,
+        &out,
+        &proxy.host(),
+        bad.to_str().expect("utf-8"),
+        (user, "wrong-t0ken"),
+    );
     assert_eq!(proxy.tokens_issued(), 0);
 
     let good = authfile(&c.path("auth.json"), &proxy.host(), user, password);
