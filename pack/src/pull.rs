@@ -227,7 +227,7 @@ fn run(
         platforms_text(&options.platforms)
     ));
     let events = |e: Event<'_>| show.event(e);
-    let plan = pull::plan(&cache, &set, &options, &events)?;
+    let plan = pull::plan(&cache, &set, &options, &events).map_err(|e| no_room(e, cache_dir))?;
     if plan_only {
         print_plan(&plan, &cache, &show.json);
         return Ok((plan, None));
@@ -249,12 +249,7 @@ fn run(
     if let Some(bar) = show.bar.lock().expect("bar").take() {
         bar.finish();
     }
-    let report = report.map_err(|e| match e {
-        // The same finding as `--plan`'s and pack's own "does not fit": exit 1, not a
-        // usage or cache error.
-        e @ pull::PullError::NoSpace { .. } => PackError::DoesNotFit(e.to_string()),
-        e => e.into(),
-    })?;
+    let report = report.map_err(|e| no_room(e, cache_dir))?;
     let failed: Vec<&Failure> = plan.failed.iter().chain(&report.failed).collect();
     show.json.emit(
         "summary",
@@ -278,6 +273,25 @@ fn run(
         report.seconds
     ));
     Ok((plan, Some(report)))
+}
+
+/// A cache without room, found before the first layer or when the disk fills up during
+/// the run, is the same finding as `--plan`'s and pack's own "does not fit" (exit 1), with
+/// what to do; every other error of the run is as the pull crate says it.
+fn no_room(e: pull::PullError, cache: &Path) -> PackError {
+    match e {
+        e @ pull::PullError::NoSpace { .. } => PackError::DoesNotFit(e.to_string()),
+        pull::PullError::Cache(pull::CacheError::Io { path, source })
+            if source.kind() == std::io::ErrorKind::StorageFull =>
+        {
+            PackError::DoesNotFit(format!(
+                "{}: {source}: the disk of the cache {} is full; free space there (or copy the cache to a bigger disk and give that as --cache) and run the same command again: every blob downloaded is kept, and the interrupted ones resume",
+                path.display(),
+                cache.display()
+            ))
+        }
+        e => e.into(),
+    }
 }
 
 fn platforms_text(platforms: &[Platform]) -> String {

@@ -503,8 +503,17 @@ fn a_cache_disk_filling_up_mid_blob_leaves_only_whole_blobs_and_finishes_elsewhe
     s.proxy.throttle(None);
     let (out, stderr) = p.wait(Duration::from_secs(60));
     let out = out.unwrap_or_else(|| panic!("the pull hung on a full disk: {stderr}"));
+    assert_exit(&out, 1, "the disk filled up (as a pull that does not fit)");
     assert_clean_failure(&out, "the disk filled up");
-    assert_mentions(&out, &["No space left on device"], "the full disk is named");
+    assert_mentions(
+        &out,
+        &[
+            "No space left on device",
+            "is full",
+            "run the same command again",
+        ],
+        "the full disk is named, with what to do",
+    );
     let kept = cache_blobs(&c.cache);
     let partial_bytes: u64 = names(&c.cache.join(".ferry/partial"))
         .iter()
