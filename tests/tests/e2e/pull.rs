@@ -1091,3 +1091,237 @@ fn plan_fetches_manifests_only_and_json_carries_the_documented_members() {
     assert_eq!(p["bytes_to_fetch"], 0);
     assert_eq!(p["blobs_cached"], p["blobs_total"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// Where images come from: registries.conf mirrors, Docker Hub names, TLS, blocked images,
+// a tag that moved
+
+/// Writes a registries.conf by hand (the kit's writer says `insecure = true` for all).
+fn conf_text(path: &Path, text: &str) -> PathBuf {
+    fs::write(path, format!("unqualified-search-registries = []\n{text}"))
+        .expect("write registries.conf");
+    path.to_owned()
+}
+
+/// `[[registry.mirror]]` is tried before the location: with the mirror up, it serves
+/// manifests and blobs (and `image_resolved` names it); with the mirror down, the location
+/// does, soon. Either way the bundle records the source as the set wrote it.
+#[test]
+fn a_registries_conf_mirror_is_tried_first_and_the_location_after_it() {
+    let source = SourceRegistry::start();
+    let mirror = Proxy::start(&source.registry.host(), ProxyOptions::default());
+    let images = [
+        source.multi_arch().clone(),
+        source
+            .image("openshift4/ose-oauth-proxy@sha256:272de9b117e8b76572954ad57a6f89c07b40d3362b41e39650d048134e49fd81")
+            .clone(),
+    ];
+    let refs: Vec<&str> = images.iter().map(|i| i.reference.as_str()).collect();
+    let c = Connected::new(&source, &ImageSet::of(&refs));
+    conf_text(
+        &c.conf,
+        &format!(
+            "\n[[registry]]\nprefix = \"registry.redhat.io\"\nlocation = \"{}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
+            source.registry.host(),
+            mirror.host()
+        ),
+    );
+    let out = c.pull(&["--json"]);
+    assert_ok(&out, "pull through the mirror");
+    let ev = events(&out);
+    for r in of_type(&ev, "image_resolved") {
+        assert_eq!(r["endpoint"], mirror.host(), "the mirror answered: {r}");
+    }
+    for i in &images {
+        let (_, blobs) = image_blobs(&source.registry, i, |_| true);
+        for b in &blobs {
+            assert!(!mirror.blob_gets(b).is_empty(), "{b} came from the mirror");
+        }
+    }
+
+    // The mirror gone: a fresh cache fills from the location.
+    mirror.set_down(true);
+    let mut fresh = Connected::new(&source, &ImageSet::of(&refs));
+    fresh.conf = c.conf.clone();
+    let started = std::time::Instant::now();
+    let out = fresh.pull(&["--json"]);
+    assert_ok(&out, "pull with the mirror down");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "a mirror that is down held the pull {:?}",
+        started.elapsed()
+    );
+    for r in of_type(&events(&out), "image_resolved") {
+        assert_eq!(
+            r["endpoint"],
+            source.registry.host(),
+            "the location answered: {r}"
+        );
+    }
+    let vols = fresh.path("vols");
+    assert_ok(&fresh.pack(&vols, &[]), "pack");
+    let sources: BTreeSet<String> = bundle_images(&vols)
+        .iter()
+        .map(|i| text(&i["source"]).to_owned())
+        .collect();
+    let want: BTreeSet<String> = refs.iter().map(|r| (*r).to_owned()).collect();
+    assert_eq!(sources, want, "the sources are as the set wrote them");
+}
+
+/// A Docker Hub short name (`busybox:1.36`) means `docker.io/library/busybox:1.36`: the
+/// registries.conf entry for `docker.io` is what serves it, and that is the name recorded.
+#[test]
+fn a_docker_hub_short_name_is_docker_io_library() {
+    let source = SourceRegistry::start();
+    let from = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let hub = format!("{}/library/busybox:1.36", source.registry.host());
+    let copy = skopeo([
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}", from.location),
+        &format!("docker://{hub}"),
+    ]);
+    assert_ok(&copy, "skopeo copy into library/busybox");
+    let c = Connected::new(&source, &ImageSet::of(&["busybox:1.36"]));
+    write_registries_conf(&c.conf, &[("docker.io", &source.registry.host())]);
+    let out = c.pull(&["--json"]);
+    assert_ok(&out, "pull busybox:1.36");
+    let ev = events(&out);
+    let resolved = of_type(&ev, "image_resolved");
+    assert_eq!(resolved.len(), 1, "{}", out.dump());
+    assert_eq!(resolved[0]["source"], "docker.io/library/busybox:1.36");
+    assert_eq!(resolved[0]["digest"], from.digest.as_str());
+    let vols = c.path("vols");
+    assert_ok(&c.pack(&vols, &[]), "pack");
+    let images = bundle_images(&vols);
+    assert_eq!(images[0]["source"], "docker.io/library/busybox:1.36");
+}
+
+/// A source over TLS with a CA of its own: without `--ca-cert` the certificate is refused
+/// (exit 1, naming the registry and TLS); with it the pull works.
+#[test]
+fn a_tls_source_needs_its_ca_and_works_with_ca_cert() {
+    let source = SourceRegistry::fill(Registry::tls());
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    // Verified TLS: no `insecure` here.
+    conf_text(
+        &c.conf,
+        &format!(
+            "\n[[registry]]\nprefix = \"registry.redhat.io\"\nlocation = \"{}\"\n",
+            source.registry.host()
+        ),
+    );
+    let out = c.pull(&["--retry-for", "1s"]);
+    assert_exit(&out, 1, "a certificate from an unknown CA");
+    assert_mentions(
+        &out,
+        &[&source.registry.host(), "TLS", "not signed by a trusted CA"],
+        "TLS is named",
+    );
+    let ca = &source
+        .registry
+        .ca
+        .as_ref()
+        .expect("a TLS registry has a CA")
+        .ca_cert;
+    let out = c.pull(&["--ca-cert", ca.to_str().expect("utf-8")]);
+    assert_pulled(&c, &image, &out, "pull --ca-cert");
+}
+
+/// `blockedImages` removes a matching image from the set, saying so; the rest is pulled.
+#[test]
+fn a_blocked_image_is_named_and_not_pulled() {
+    let source = SourceRegistry::start();
+    let kept = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let blocked = source.multi_arch().clone();
+    let mut set = ImageSet::of(&[&kept.reference, &blocked.reference]);
+    set.blocked_images = vec!["ose-logging-fluentd".into()];
+    let c = Connected::new(&source, &set);
+    let out = c.pull(&[]);
+    assert_ok(&out, "pull with one image blocked");
+    assert_mentions(
+        &out,
+        &[&blocked.reference, "blocked by blockedImages", "not pulled"],
+        "the blocked image is named",
+    );
+    let recorded: Vec<String> = c
+        .index()
+        .iter()
+        .map(|d| text(&d["digest"]).to_owned())
+        .collect();
+    assert_eq!(recorded, std::slice::from_ref(&kept.digest));
+    assert!(
+        !c.blobs().contains(&blocked.digest),
+        "nothing of it was fetched"
+    );
+}
+
+/// A tag that moved at the source since the last pull: the next pull records the new
+/// digest, the pack carries it, and prune then drops what only the old image needed.
+#[test]
+fn a_tag_that_moved_is_pulled_anew_packed_and_the_old_image_pruned() {
+    let source = SourceRegistry::start();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let other = source
+        .image("openshift4/ose-elasticsearch-operator:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    assert_ok(&c.pull(&[]), "the first pull");
+    let (old_m, old_o) = image_blobs(&source.registry, &image, |_| true);
+
+    // The tag now names the operator's image.
+    let retag = skopeo([
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}", other.location),
+        &format!("docker://{}", image.location),
+    ]);
+    assert_ok(&retag, "skopeo copy over the tag");
+    let out = c.pull(&["--json"]);
+    assert_ok(&out, "the pull after the tag moved");
+    let resolved = of_type(&events(&out), "image_resolved")[0].clone();
+    assert_eq!(resolved["digest"], other.digest.as_str(), "{resolved}");
+    let entries: Vec<(String, String)> = c
+        .index()
+        .iter()
+        .map(|d| {
+            (
+                text(&d["annotations"]["org.opencontainers.image.ref.name"]).to_owned(),
+                text(&d["digest"]).to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [(format!("{}:v4.6", image.path), other.digest.clone())],
+        "index.json names the tag once, at its new digest"
+    );
+    let vols = c.path("vols");
+    assert_ok(&c.pack(&vols, &[]), "pack after the tag moved");
+    let images = bundle_images(&vols);
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["digest"], other.digest.as_str());
+    assert_eq!(images[0]["source"], image.reference.as_str());
+
+    assert_ok(&c.prune(&c.set), "prune after the tag moved");
+    let (new_m, new_o) = image_blobs(&source.registry, &other, |_| true);
+    let want: BTreeSet<String> = new_m.union(&new_o).cloned().collect();
+    assert_eq!(c.blobs(), want, "only the image the tag names now is kept");
+    let gone: Vec<&String> = old_m.union(&old_o).filter(|d| !want.contains(*d)).collect();
+    assert!(!gone.is_empty(), "the old image had blobs of its own");
+}
