@@ -648,6 +648,11 @@ fn assert_refused(
         "which credentials\n{}",
         out.dump()
     );
+    assert!(
+        t.contains(from),
+        "where they came from ({from})\n{}",
+        out.dump()
+    );
     assert_no_secret(out, user, password);
     assert!(c.index().is_empty(), "nothing recorded: {:?}", c.index());
 }
