@@ -912,6 +912,59 @@ fn bad_pull_options_are_refused() {
         assert_mentions(&out, &["--platform", bad], "the bad value is named");
     }
 
+    let missing = tmp.path().join("no-such-auth.json");
+    let junk = tmp.path().join("a-file");
+    fs::write(&junk, "not a directory").expect("write");
+    let bad_values: [(&str, Vec<&OsStr>, &[&str]); 3] = [
+        (
+            "--jobs 0",
+            vec![OsStr::new("--jobs"), OsStr::new("0")],
+            &["--jobs"],
+        ),
+        (
+            "--retry-for soon",
+            vec![OsStr::new("--retry-for"), OsStr::new("soon")],
+            &["--retry-for", "soon"],
+        ),
+        (
+            "--authfile missing",
+            vec![OsStr::new("--authfile"), missing.as_os_str()],
+            &["--authfile", "no-such-auth.json"],
+        ),
+    ];
+    for (what, extra, needles) in bad_values {
+        let mut args = vec![OsStr::new("--registries-conf"), conf.as_os_str()];
+        args.extend(extra);
+        let out = pull(&args);
+        assert_exit(&out, 2, what);
+        assert_mentions(&out, needles, what);
+    }
+    let out = run_command(&mut sandbox.pack_command([
+        OsStr::new("pull"),
+        OsStr::new("--config"),
+        set.as_os_str(),
+        OsStr::new("--cache"),
+        junk.as_os_str(),
+        OsStr::new("--registries-conf"),
+        conf.as_os_str(),
+    ]));
+    assert_exit(&out, 2, "--cache names a file");
+    assert_mentions(&out, &[junk.to_str().expect("utf-8")], "the cache is named");
+    assert_eq!(
+        fs::read_to_string(&junk).ok().as_deref(),
+        Some("not a directory")
+    );
+    let prune = run_command(&mut sandbox.pack_command([
+        OsStr::new("cache"),
+        OsStr::new("prune"),
+        OsStr::new("--config"),
+        set.as_os_str(),
+        OsStr::new("--cache"),
+        tmp.path().as_os_str(),
+    ]));
+    assert_exit(&prune, 2, "cache prune of a directory that is not a cache");
+    assert_mentions(&prune, &["not a ferry pull cache"], "prune refuses");
+
     let broken = tmp.path().join("broken.conf");
     fs::write(
         &broken,
