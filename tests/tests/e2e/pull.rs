@@ -1383,3 +1383,136 @@ fn a_tag_that_moved_is_pulled_anew_packed_and_the_old_image_pruned() {
     let gone: Vec<&String> = old_m.union(&old_o).filter(|d| !want.contains(*d)).collect();
     assert!(!gone.is_empty(), "the old image had blobs of its own");
 }
+
+/// Tokens that run out mid-pull (the token server forgets them) are asked for again; the
+/// pull finishes.
+#[test]
+fn bearer_tokens_that_run_out_mid_pull_are_renewed() {
+    let (user, password) = ("token-user", "t0ken-Secret");
+    let source = SourceRegistry::start();
+    let proxy = Proxy::start(
+        &source.registry.host(),
+        ProxyOptions {
+            bytes_per_second: Some(60_000),
+            ..ProxyOptions::default()
+        },
+    );
+    proxy.require_bearer(user, password);
+    let c = Connected::via(&source, &proxy.host(), &ImageSet::of(&source.references()));
+    let auth = authfile(&c.path("auth.json"), &proxy.host(), user, password);
+    let mut p =
+        tests::faults::Proc::spawn(c.pull_command(&["--authfile", auth.to_str().expect("utf-8")]));
+    let target = proxy.bytes_sent() + 40_000;
+    assert!(
+        p.wait_until(std::time::Duration::from_secs(30), || proxy.bytes_sent()
+            >= target),
+        "the pull did not get going"
+    );
+    let before = proxy.tokens_issued();
+    proxy.expire_tokens();
+    proxy.throttle(None);
+    let (out, stderr) = p.wait(std::time::Duration::from_secs(60));
+    let out = out.unwrap_or_else(|| panic!("the pull hung: {stderr}"));
+    assert_ok(&out, "a pull whose tokens ran out");
+    assert!(
+        proxy.tokens_issued() > before,
+        "no new token was asked for ({before} before, {} after)",
+        proxy.tokens_issued()
+    );
+    assert_eq!(c.index().len(), source.images.len());
+    cache_blobs(&c.cache);
+}
+
+/// Credentials are looked up for each endpoint's own host: a registries.conf mirror never
+/// gets the source's credentials, even when it serves the images.
+#[test]
+fn a_mirror_never_gets_the_sources_credentials() {
+    let (user, password) = ("src-user", "src-Pa55-w0rd");
+    let source = SourceRegistry::fill(Registry::htpasswd(user, password));
+    // The mirror: a proxy that lets anyone read (its requests reach the registry with the
+    // client's own Authorization, which the test reads from its log).
+    let mirror = Proxy::start(&source.registry.host(), ProxyOptions::default());
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    conf_text(
+        &c.conf,
+        &format!(
+            "\n[[registry]]\nprefix = \"registry.redhat.io\"\nlocation = \"{}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
+            source.registry.host(),
+            mirror.host()
+        ),
+    );
+    let auth = authfile(
+        &c.path("auth.json"),
+        &source.registry.host(),
+        user,
+        password,
+    );
+    let out = c.pull(&["--authfile", auth.to_str().expect("utf-8")]);
+    // The mirror cannot answer without credentials (the registry behind it wants them),
+    // so the location serves; either way the mirror saw no credentials of the source.
+    assert_pulled(
+        &c,
+        &image,
+        &out,
+        "pull with a mirror and the source's credentials",
+    );
+    assert!(!mirror.requests().is_empty(), "the mirror was tried first");
+    for r in mirror.requests() {
+        assert!(
+            r.header("authorization").is_none(),
+            "the mirror got credentials: {} {} with {:?}",
+            r.method,
+            r.target,
+            r.header("authorization")
+        );
+    }
+}
+
+/// The cache is an OCI layout other tools read: skopeo inspects an image of it by its
+/// `ref.name`, and `ferry-pack CACHE` packs it as a mirror directory, every image recorded
+/// with its original reference.
+#[test]
+fn the_cache_is_an_oci_layout_skopeo_and_ferry_pack_read() {
+    let source = SourceRegistry::start();
+    let c = Connected::new(&source, &ImageSet::of(&source.references()));
+    assert_ok(&c.pull(&[]), "pull");
+    let mut inspected = 0;
+    for entry in c.index() {
+        // skopeo's oci: transport selects only OCI-typed descriptors by name (the Docker
+        // ones it skips: "no descriptor found"), as tests/src/source.rs notes.
+        if !text(&entry["mediaType"]).starts_with("application/vnd.oci.") {
+            continue;
+        }
+        inspected += 1;
+        let name = text(&entry["annotations"]["org.opencontainers.image.ref.name"]);
+        let out = skopeo([
+            "inspect".to_owned(),
+            "--raw".to_owned(),
+            format!("oci:{}:{name}", c.cache.display()),
+        ]);
+        assert_ok(&out, &format!("skopeo inspect --raw oci:CACHE:{name}"));
+        assert_eq!(
+            test_support::registry::sha256_hex(&out.stdout),
+            text(&entry["digest"]),
+            "{name}"
+        );
+    }
+    assert!(
+        inspected >= 2,
+        "the set has OCI-typed images for skopeo to read"
+    );
+    let vols = c.path("vols");
+    pack_ok(&c.cache, &vols, "64MiB", &c.key, &[]);
+    let sources: BTreeSet<String> = bundle_images(&vols)
+        .iter()
+        .map(|i| text(&i["source"]).to_owned())
+        .collect();
+    let want: BTreeSet<String> = source.references().into_iter().collect();
+    assert_eq!(
+        sources, want,
+        "ferry-pack CACHE records the original references"
+    );
+}
