@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
+use std::fs;
 use std::time::Duration;
 
 use test_support::proxy::{BlobMatch, Proxy, ProxyOptions};
@@ -679,5 +680,64 @@ fn cache_prune_keeps_only_what_the_set_needs_and_removes_partials() {
     assert!(
         refetched.is_empty(),
         "B's blobs were fetched again: {refetched:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Damage in the cache
+
+/// A cached blob damaged on disk after it was pulled (bit rot, a bad disk): packing the
+/// set refuses it, naming the file, and says what cures it for a cache — a pull does not
+/// hash what it already has, so "run the pull again" alone is no cure, and "re-mirror this
+/// blob" (the mirror-directory wording) names no command. The cure (the file removed, the
+/// same command again) fetches it anew and the set packs.
+#[test]
+fn a_cached_blob_damaged_on_disk_is_named_by_the_pack_with_a_cure_that_works() {
+    let s = slowed(
+        |src| {
+            ImageSet::of(&[&src
+                .image("openshift4/ose-elasticsearch-proxy:v4.6")
+                .reference])
+        },
+        None,
+    );
+    assert_ok(&s.c.pull(&[]), "pull");
+    let image = s.source.image("openshift4/ose-elasticsearch-proxy:v4.6");
+    let (_, blobs) = image_blobs(&s.source.registry, image, |_| true);
+    let layer = blobs.iter().next().expect("a blob").clone();
+    let path =
+        s.c.cache
+            .join("blobs/sha256")
+            .join(&layer["sha256:".len()..]);
+    flip_byte(&path, file_size(&path) / 2);
+
+    let vols = s.c.path("vols");
+    let out = s.c.pack(&vols, &[]);
+    assert_clean_failure(&out, "a damaged blob in the cache");
+    assert!(
+        volumes(&vols).is_empty(),
+        "volumes written from a damaged cache"
+    );
+    let says_cure = {
+        let t = out.text();
+        t.contains(path.to_str().expect("utf-8"))
+            && (t.contains("remove") || t.contains("delete") || t.contains("removed"))
+            && t.contains("again")
+    };
+
+    // The cure: the damaged file gone, the same command fetches it again and packs.
+    fs::remove_file(&path).ok();
+    let cured = s.c.pack(&vols, &[]);
+    assert_ok(&cured, "the same command once the damaged blob is gone");
+    assert_eq!(
+        s.proxy.blob_gets(&layer).len(),
+        2,
+        "the blob was fetched anew"
+    );
+    cache_blobs(&s.c.cache);
+    assert!(
+        says_cure,
+        "packing from a cache with a damaged blob does not say how to cure it (remove the file, run again):\n{}",
+        out.dump()
     );
 }
