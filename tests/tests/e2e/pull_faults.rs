@@ -741,3 +741,44 @@ fn a_cached_blob_damaged_on_disk_is_named_by_the_pack_with_a_cure_that_works() {
         out.dump()
     );
 }
+
+/// An interrupted download damaged on disk before it is resumed: the resumed blob does not
+/// hash to its digest, so it is fetched once more from the first byte; the pull finishes
+/// and the cache holds only the right bytes.
+#[test]
+fn a_damaged_interrupted_download_is_fetched_again_whole() {
+    let s = slowed(
+        |src| ImageSet::of(&[&src.multi_arch().reference]),
+        Some(SLOW),
+    );
+    let mut p = Proc::spawn(s.c.pull_command(&["-q"]));
+    let partial_dir = s.c.cache.join(".ferry/partial");
+    let big = |n: &String| file_size(&partial_dir.join(n)) > 4_000;
+    let started = p.wait_until(Duration::from_secs(30), || {
+        names(&partial_dir).iter().any(big)
+    });
+    assert!(started, "no download got 4000 bytes in");
+    p.signal("KILL");
+    let _ = p.wait(Duration::from_secs(10));
+    let damaged: Vec<String> = names(&partial_dir).into_iter().filter(big).collect();
+    for hex in &damaged {
+        flip_byte(&partial_dir.join(hex), 100);
+    }
+    s.proxy.throttle(None);
+    let out = s.c.pull(&[]);
+    assert_ok(&out, "the same command with damaged partial downloads");
+    let blobs = cache_blobs(&s.c.cache);
+    for hex in &damaged {
+        let digest = format!("sha256:{hex}");
+        assert!(blobs.contains(&digest), "{digest} is in the cache, whole");
+        let gets = s.proxy.blob_gets(&digest);
+        assert!(
+            gets.iter().skip(1).any(|g| g.range_start() == 0),
+            "{digest} was fetched again from byte 0: {:?}",
+            gets.iter()
+                .map(|g| (g.range_start(), g.body_bytes))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert!(names(&partial_dir).is_empty());
+}
