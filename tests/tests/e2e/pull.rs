@@ -92,6 +92,11 @@ impl Connected {
     /// `ferry-pack --config SET --cache CACHE --registries-conf CONF --out OUT
     /// --volume-size 64MiB --key KEY EXTRA…`.
     pub fn pack_command(&self, out: &Path, extra: &[&str]) -> Command {
+        self.pack_command_sized(out, "64MiB", extra)
+    }
+
+    /// The same with another `--volume-size`.
+    pub fn pack_command_sized(&self, out: &Path, size: &str, extra: &[&str]) -> Command {
         let mut args: Vec<OsString> = vec![
             "--config".into(),
             self.set.clone().into(),
@@ -102,7 +107,7 @@ impl Connected {
             "--out".into(),
             out.into(),
             "--volume-size".into(),
-            "64MiB".into(),
+            size.into(),
             "--key".into(),
             self.key.private.clone().into(),
         ];
@@ -442,6 +447,45 @@ fn packing_the_same_set_from_the_same_cache_makes_the_same_volumes() {
     };
     pack_twice("with-epoch", Some("1700000000"));
     pack_twice("without-epoch", None);
+}
+
+/// The repair README promises for the pack form: a lost volume written again with
+/// `--only-volume N` (and `--like` the bundle's manifest) from the same cache, after the
+/// pull has run again in between, is the lost volume byte for byte.
+#[test]
+fn a_lost_volume_is_written_again_from_the_cache_with_only_volume() {
+    let source = SourceRegistry::start();
+    let c = Connected::new(&source, &ImageSet::of(&source.references()));
+    let vols = c.path("vols");
+    assert_ok(
+        &run_command(&mut c.pack_command_sized(&vols, "96KiB", &[])),
+        "pack --config into small volumes",
+    );
+    let all = volumes(&vols);
+    assert!(all.len() >= 3, "96KiB makes several volumes: {all:?}");
+    let lost = all[1].clone();
+    let original = fs::read(&lost).expect("read volume 2");
+    fs::remove_file(&lost).expect("lose volume 2");
+    let (manifest, _) = standalone_manifest(&vols);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = run_command(&mut c.pack_command_sized(
+        &vols,
+        "96KiB",
+        &[
+            "--only-volume",
+            "2",
+            "--like",
+            manifest.to_str().expect("utf-8"),
+        ],
+    ));
+    assert_ok(
+        &out,
+        "--only-volume 2 --like the bundle, from the same cache",
+    );
+    assert!(
+        fs::read(&lost).is_ok_and(|b| b == original),
+        "volume 2 written again is not the lost one"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
