@@ -582,6 +582,13 @@ fn a_second_run_on_a_busy_cache_is_refused_naming_the_first() {
         &["in use by another ferry-pack"],
         "pack says so too",
     );
+    let pruned = s.c.prune(&s.c.set);
+    assert_exit(&pruned, 2, "a prune of a busy cache");
+    assert_mentions(
+        &pruned,
+        &["in use by another ferry-pack"],
+        "prune says so too",
+    );
     s.proxy.throttle(None);
     let (out, stderr) = first.wait(Duration::from_secs(60));
     let out = out.unwrap_or_else(|| panic!("the first pull hung: {stderr}"));
