@@ -381,7 +381,7 @@ fn a_blob_whose_bytes_are_wrong_is_refused_naming_image_blob_and_registry() {
 #[test]
 fn the_source_going_down_mid_run_fails_by_name_and_the_rerun_finishes() {
     let s = slowed(|src| ImageSet::of(&src.references()), Some(SLOW));
-    let mut p = Proc::spawn(s.c.pull_command(&["--retry-for", "2s"]));
+    let mut p = Proc::spawn(s.c.pull_command(&["--retry-for", "2s", "--json"]));
     let target = s.proxy.bytes_sent() + 40_000;
     assert!(
         p.wait_until(Duration::from_secs(30), || s.proxy.bytes_sent() >= target),
@@ -407,6 +407,26 @@ fn the_source_going_down_mid_run_fails_by_name_and_the_rerun_finishes() {
         ],
         "the failure is named",
     );
+    // --json: each retry, each image that failed (with the registry), and the summary.
+    let ev = events(&out);
+    let retries = of_type(&ev, "retry");
+    assert!(!retries.is_empty(), "no retry event\n{}", out.dump());
+    for r in &retries {
+        crate::pull::assert_members(r, &["what", "attempt", "wait_seconds", "error"]);
+    }
+    let failed = of_type(&ev, "image_failed");
+    assert_eq!(failed.len(), s.source.images.len(), "{}", out.dump());
+    for f in &failed {
+        crate::pull::assert_members(f, &["reference", "registry", "error"]);
+        assert_eq!(f["registry"], s.proxy.host(), "{f}");
+    }
+    let summary = of_type(&ev, "summary");
+    assert_eq!(summary.len(), 1, "{}", out.dump());
+    assert_eq!(
+        summary[0]["failed"].as_array().map(Vec::len),
+        Some(s.source.images.len())
+    );
+    assert_eq!(summary[0]["pulled"], 0);
     assert_cache_sound(&s, "after the source went down");
 
     s.proxy.set_down(false);
