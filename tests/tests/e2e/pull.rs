@@ -1560,3 +1560,57 @@ fn the_cache_is_an_oci_layout_skopeo_and_ferry_pack_read() {
         "ferry-pack CACHE records the original references"
     );
 }
+
+/// `targetRepo` and `targetTag` (oc-mirror's; README: they "name the image at the
+/// destination"): the bundle records the image there, the push puts it there, and the
+/// mirror sets map the source as written to it.
+#[test]
+fn target_repo_and_tag_name_the_image_at_the_destination() {
+    let source = SourceRegistry::start();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let mut set = ImageSet::of(&[&image.reference]);
+    set.additional_images[0].target_repo = Some("mirror/es-proxy".into());
+    set.additional_images[0].target_tag = Some("stable".into());
+    let c = Connected::new(&source, &set);
+    let vols = c.path("vols");
+    assert_ok(
+        &c.pack(&vols, &[]),
+        "pack --config with targetRepo/targetTag",
+    );
+    let images = bundle_images(&vols);
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["repository"], "mirror/es-proxy");
+    assert_eq!(images[0]["tags"], serde_json::json!(["stable"]));
+    assert_eq!(images[0]["source"], image.reference.as_str());
+
+    let inside = Registry::plain();
+    let to = format!("{}/in", inside.host());
+    let man = c.path("man");
+    assert_ok(&push(&c, &vols, &to, &man), "push");
+    let at = format!("{to}/mirror/es-proxy:stable");
+    let found = skopeo_raw(&at, NO_TLS).map(|b| sha256_hex(&b));
+    let mut mirrors = Vec::new();
+    for doc in yaml_docs(&man.join("cluster/imageDigestMirrorSet.yaml")) {
+        for m in doc["spec"]["imageDigestMirrors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if m["source"] == "registry.redhat.io/openshift4/ose-elasticsearch-proxy" {
+                mirrors.extend(m["mirrors"].as_array().into_iter().flatten().cloned());
+            }
+        }
+    }
+    assert!(
+        found.as_ref().is_ok_and(|d| *d == image.digest),
+        "the image is not at {at} (targetRepo/targetTag): the inside holds {:?}",
+        inside.catalog()
+    );
+    assert_eq!(
+        mirrors,
+        [Value::from(format!("{to}/mirror/es-proxy"))],
+        "the IDMS maps the source to where targetRepo put it"
+    );
+}
