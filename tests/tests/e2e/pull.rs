@@ -610,6 +610,54 @@ fn platform_keeps_the_index_byte_for_byte_and_fetches_only_that_childs_blobs() {
     assert_eq!(skopeo_digest(&at, NO_TLS), fluentd.digest, "{at}");
 }
 
+/// Which children a platform keeps (`--plan --json`, nothing downloaded): no variant keeps
+/// every variant (oc-mirror's rule: `linux/arm64` keeps `linux/arm64/v8`); an image's own
+/// `platforms` in the file win over `--platform`; a platform the index lacks fails the
+/// image by name.
+#[test]
+fn platform_matching_variants_and_the_files_own_platforms() {
+    let source = SourceRegistry::start();
+    let fluentd = source.multi_arch().clone();
+    let kept = |set: &ImageSet, extra: &[&str]| -> Value {
+        let c = Connected::new(&source, set);
+        let mut args = vec!["--plan", "--json"];
+        args.extend_from_slice(extra);
+        let out = c.pull(&args);
+        assert_ok(&out, &format!("pull --plan --json {extra:?}"));
+        let ev = events(&out);
+        of_type(&ev, "plan")[0]["images"][0]["platforms_kept"].clone()
+    };
+    let set = ImageSet::of(&[&fluentd.reference]);
+    assert_eq!(
+        kept(&set, &["--platform", "linux/arm64"]),
+        serde_json::json!(["linux/arm64/v8"])
+    );
+    assert_eq!(
+        kept(
+            &set,
+            &["--platform", "linux/arm64/v8", "--platform", "linux/amd64"]
+        ),
+        Value::Null,
+        "both children kept: not sparse"
+    );
+    let mut own = set.clone();
+    own.additional_images[0].platforms = vec!["linux/arm64".into()];
+    assert_eq!(
+        kept(&own, &["--platform", "linux/amd64"]),
+        serde_json::json!(["linux/arm64/v8"]),
+        "the file's platforms win"
+    );
+
+    let c = Connected::new(&source, &set);
+    let out = c.pull(&["--platform", "linux/s390x"]);
+    assert_exit(&out, 1, "a platform the index does not have");
+    assert_mentions(
+        &out,
+        &[&fluentd.reference, "linux/s390x", "linux/amd64"],
+        "the image, the platform asked and those there are named",
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. Credentials
 
