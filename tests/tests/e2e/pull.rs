@@ -1662,3 +1662,42 @@ fn target_repo_and_tag_name_the_image_at_the_destination() {
         "the IDMS maps the source to where targetRepo put it"
     );
 }
+
+/// `ferry-pack --config … --json` (docs/events.md): the pull's events, then the pack's; two
+/// `summary` events, the pull's first (it has `pulled`), the pack's last (`bundle_id`).
+#[test]
+fn pack_with_config_json_prints_the_pulls_events_then_the_packs() {
+    let source = SourceRegistry::start();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    let vols = c.path("vols");
+    let out = c.pack(&vols, &["--json"]);
+    assert_ok(&out, "pack --config --json");
+    let ev = events(&out);
+    let kinds: Vec<&str> = ev.iter().map(|e| text(&e["type"])).collect();
+    let summaries: Vec<usize> = kinds
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| **k == "summary")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(summaries.len(), 2, "{kinds:?}");
+    let (pull_summary, pack_summary) = (&ev[summaries[0]], &ev[summaries[1]]);
+    assert_eq!(
+        summaries[1],
+        ev.len() - 1,
+        "the pack's summary is last: {kinds:?}"
+    );
+    assert_eq!(pull_summary["pulled"], 1, "{pull_summary}");
+    assert!(pack_summary["bundle_id"].is_string(), "{pack_summary}");
+    let first_volume = kinds.iter().position(|k| *k == "volume_written");
+    let last_pull = kinds
+        .iter()
+        .rposition(|k| ["image_resolved", "image_pulled"].contains(k));
+    assert!(
+        matches!((first_volume, last_pull), (Some(v), Some(p)) if p < summaries[0] && summaries[0] < v),
+        "the pull's events come before the pack's: {kinds:?}"
+    );
+}
