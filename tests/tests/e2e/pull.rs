@@ -1386,6 +1386,35 @@ fn a_tls_source_needs_its_ca_and_works_with_ca_cert() {
     assert_pulled(&c, &image, &out, "pull --ca-cert");
 }
 
+/// A plain-HTTP source that registries.conf does not mark `insecure`: refused without
+/// `--insecure`, naming the registry and plain HTTP (nothing is sent in the clear
+/// unasked); with `--insecure` the pull works.
+#[test]
+fn a_plain_http_source_needs_insecure() {
+    let source = SourceRegistry::start();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    conf_text(
+        &c.conf,
+        &format!(
+            "\n[[registry]]\nprefix = \"registry.redhat.io\"\nlocation = \"{}\"\n",
+            source.registry.host()
+        ),
+    );
+    let out = c.pull(&["--retry-for", "1s"]);
+    assert_exit(&out, 1, "plain HTTP without --insecure");
+    assert_mentions(
+        &out,
+        &[&source.registry.host(), "plain HTTP"],
+        "the registry and plain HTTP are named",
+    );
+    assert!(c.index().is_empty());
+    let out = c.pull(&["--insecure"]);
+    assert_pulled(&c, &image, &out, "pull --insecure");
+}
+
 /// `blockedImages` removes a matching image from the set, saying so; the rest is pulled.
 #[test]
 fn a_blocked_image_is_named_and_not_pulled() {
