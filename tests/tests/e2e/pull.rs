@@ -749,7 +749,8 @@ fn assert_refused(
     assert!(c.index().is_empty(), "nothing recorded: {:?}", c.index());
 }
 
-/// Basic auth (distribution's htpasswd) with `--authfile`, then with a docker credential
+/// Basic auth (distribution's htpasswd) with `--authfile`, `$REGISTRY_AUTH_FILE` and podman's
+/// `~/.config/containers/auth.json`, then with a docker credential
 /// helper named in `credHelpers` of `$DOCKER_CONFIG/config.json`; wrong credentials each
 /// way are refused by name.
 #[test]
@@ -784,6 +785,26 @@ fn basic_auth_from_an_authfile_and_from_a_credential_helper() {
     let out = c.pull(&["--authfile", good.to_str().expect("utf-8")]);
     assert_no_secret(&out, user, password);
     assert_pulled(&c, &image, &out, "pull --authfile (Basic)");
+
+    // The same file found the other ways: $REGISTRY_AUTH_FILE, then podman's place in HOME.
+    let by_env = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    let mut cmd = by_env.pull_command(&[]);
+    cmd.env("REGISTRY_AUTH_FILE", &good);
+    let out = run_command(&mut cmd);
+    assert_no_secret(&out, user, password);
+    assert_pulled(&by_env, &image, &out, "pull with $REGISTRY_AUTH_FILE");
+    let by_home = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    let podman = by_home.sandbox.dir.join("home/.config/containers");
+    fs::create_dir_all(&podman).expect("mkdir");
+    fs::copy(&good, podman.join("auth.json")).expect("copy auth.json");
+    let out = by_home.pull(&[]);
+    assert_no_secret(&out, user, password);
+    assert_pulled(
+        &by_home,
+        &image,
+        &out,
+        "pull with ~/.config/containers/auth.json",
+    );
 
     // A credential helper, in a fresh cache.
     let helped = Connected::new(&source, &ImageSet::of(&[&image.reference]));
