@@ -1751,3 +1751,100 @@ fn pack_with_config_json_prints_the_pulls_events_then_the_packs() {
         "the pull's events come before the pack's: {kinds:?}"
     );
 }
+
+/// An image the source does not have (a tag, a digest): exit 1, each named with the
+/// registry and its own words; the others of the set are pulled, and `ferry-pack --config`
+/// packs nothing.
+#[test]
+fn an_image_the_source_lacks_is_named_and_the_others_are_pulled() {
+    let source = SourceRegistry::start();
+    let good = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let no_tag = "registry.redhat.io/openshift4/ose-elasticsearch-proxy:v9.9";
+    let no_digest = format!(
+        "registry.redhat.io/openshift4/ose-elasticsearch-proxy@sha256:{}",
+        "0".repeat(64)
+    );
+    let c = Connected::new(
+        &source,
+        &ImageSet::of(&[good.reference.as_str(), no_tag, &no_digest]),
+    );
+    let out = c.pull(&["--json"]);
+    assert_exit(&out, 1, "images the source lacks");
+    let ev = events(&out);
+    let failed = of_type(&ev, "image_failed");
+    let named: BTreeSet<&str> = failed.iter().map(|f| text(&f["reference"])).collect();
+    assert_eq!(
+        named,
+        BTreeSet::from([no_tag, no_digest.as_str()]),
+        "{}",
+        out.dump()
+    );
+    for f in &failed {
+        assert_eq!(f["registry"], source.registry.host(), "{f}");
+        assert!(
+            text(&f["error"]).contains("MANIFEST_UNKNOWN")
+                || text(&f["error"]).contains("manifest unknown")
+                || text(&f["error"]).contains("404"),
+            "the registry's own words: {f}"
+        );
+    }
+    assert_mentions(&out, &[no_tag, &no_digest], "the error names both");
+    let recorded: Vec<String> = c
+        .index()
+        .iter()
+        .map(|d| text(&d["digest"]).to_owned())
+        .collect();
+    assert_eq!(
+        recorded,
+        std::slice::from_ref(&good.digest),
+        "the good image is pulled"
+    );
+    let vols = c.path("vols");
+    let packed = c.pack(&vols, &[]);
+    assert_exit(&packed, 1, "pack --config with images missing");
+    assert!(volumes(&vols).is_empty());
+}
+
+/// The same image by tag and by digest, and a reference with both (`repo:tag@digest`,
+/// the digest wins): pulled once, packed, pushed; the inside serves it by tag and digest.
+#[test]
+fn one_image_by_tag_by_digest_and_by_both() {
+    let source = SourceRegistry::start();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let both = format!(
+        "registry.redhat.io/openshift4/ose-elasticsearch-proxy:v4.6@{}",
+        image.digest
+    );
+    let c = Connected::new(
+        &source,
+        &ImageSet::of(&[image.reference.clone(), image.by_digest(), both.clone()]),
+    );
+    let out = c.pull(&["--json"]);
+    assert_ok(&out, "pull of one image three ways");
+    let ev = events(&out);
+    for r in of_type(&ev, "image_resolved") {
+        assert_eq!(r["digest"], image.digest.as_str(), "{r}");
+    }
+    let summary = of_type(&ev, "summary")[0].clone();
+    let (_, blobs) = image_blobs(&source.registry, &image, |_| true);
+    assert_eq!(
+        summary["blobs_fetched"],
+        blobs.len(),
+        "each blob once: {summary}"
+    );
+    let vols = c.path("vols");
+    assert_ok(&c.pack(&vols, &[]), "pack");
+    let inside = Registry::plain();
+    let to = format!("{}/in", inside.host());
+    assert_ok(&push(&c, &vols, &to, &c.path("man")), "push");
+    for at in [
+        format!("{to}/{}:v4.6", image.path),
+        format!("{to}/{}@{}", image.path, image.digest),
+    ] {
+        assert_eq!(skopeo_digest(&at, NO_TLS), image.digest, "{at}");
+    }
+}
