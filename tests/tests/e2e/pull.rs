@@ -1848,3 +1848,27 @@ fn one_image_by_tag_by_digest_and_by_both() {
         assert_eq!(skopeo_digest(&at, NO_TLS), image.digest, "{at}");
     }
 }
+
+/// `-q`: a pull that works prints nothing; one that fails prints only the error.
+#[test]
+fn quiet_pull_prints_only_failures() {
+    let source = SourceRegistry::start();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    let out = c.pull(&["-q"]);
+    assert_ok(&out, "pull -q");
+    assert_eq!(
+        out.text().trim(),
+        "",
+        "pull -q printed something\n{}",
+        out.dump()
+    );
+    let missing = "registry.redhat.io/openshift4/ose-elasticsearch-proxy:v9.9";
+    let bad = Connected::new(&source, &ImageSet::of(&[missing]));
+    let out = bad.pull(&["-q"]);
+    assert_exit(&out, 1, "pull -q of a missing image");
+    assert!(out.stdout_text().is_empty(), "{}", out.dump());
+    assert_mentions(&out, &[missing, "error"], "the failure is said");
+}
