@@ -1872,3 +1872,71 @@ fn quiet_pull_prints_only_failures() {
     assert!(out.stdout_text().is_empty(), "{}", out.dump());
     assert_mentions(&out, &[missing, "error"], "the failure is said");
 }
+
+/// `--base` with `--config` (README: "as for a mirror directory"): set A packed and pushed,
+/// the push's receipt.json back on the connected side; set A plus one image packed with
+/// `--base receipt.json` carries only what the inside lacks, and pushed into the same
+/// registry every image of the larger set is there.
+#[test]
+fn a_delta_from_the_cache_with_base_carries_only_what_the_inside_lacks() {
+    let source = SourceRegistry::start();
+    let first = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let added = source
+        .image("openshift4/ose-elasticsearch-operator:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&first.reference]));
+    let vols = c.path("vols");
+    assert_ok(&c.pack(&vols, &[]), "pack set A");
+    let inside = Registry::plain();
+    let to = format!("{}/in", inside.host());
+    let man = c.path("man");
+    assert_ok(&push(&c, &vols, &to, &man), "push set A");
+    let receipt = man.join("receipt.json");
+    assert!(receipt.is_file());
+
+    ImageSet::of(&[&first.reference, &added.reference]).write(&c.set);
+    let delta = c.path("delta");
+    assert_ok(
+        &c.pack(&delta, &["--base", receipt.to_str().expect("utf-8")]),
+        "pack set A+1 with --base",
+    );
+    let (_, m) = standalone_manifest(&delta);
+    let (_, first_blobs) = image_blobs(&source.registry, &first, |_| true);
+    for b in m["blobs"].as_array().expect("blobs") {
+        let d = text(&b["digest"]);
+        if first_blobs.contains(d) {
+            assert_eq!(b["encoding"], "base", "{d} the inside has is carried: {b}");
+        }
+    }
+    assert!(
+        m["blobs"]
+            .as_array()
+            .expect("blobs")
+            .iter()
+            .any(|b| b["encoding"] == "base"),
+        "the delta leaves the shared blobs to its base"
+    );
+    let (_, added_blobs) = image_blobs(&source.registry, &added, |_| true);
+    let carried: Vec<&Value> = m["blobs"]
+        .as_array()
+        .expect("blobs")
+        .iter()
+        .filter(|b| b["encoding"] != "base")
+        .collect();
+    assert!(
+        carried
+            .iter()
+            .any(|b| added_blobs.contains(text(&b["digest"]))),
+        "the added image's blobs are carried"
+    );
+    assert_ok(
+        &push(&c, &delta, &to, &c.path("man2")),
+        "push the delta into the same registry",
+    );
+    for i in [&first, &added] {
+        let at = format!("{to}/{}:{}", i.path, i.tag.as_deref().expect("tag"));
+        assert_eq!(skopeo_digest(&at, NO_TLS), i.digest, "{at}");
+    }
+}
