@@ -32,7 +32,7 @@ use tests::*;
 const NO_TLS: &[&str] = &["--tls-verify=false"];
 
 // ---------------------------------------------------------------------------------------
-// The kit of the pull tests (pull_faults.rs uses it too)
+// The kit of the pull tests (the other pull_* modules use it too)
 
 /// One connected side: a scratch directory with a sandbox to run ferry-pack in (none of
 /// the developer's auth files or registries.conf), a registries.conf that sends the
