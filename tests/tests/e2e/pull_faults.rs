@@ -16,7 +16,7 @@ use std::fs;
 use std::time::Duration;
 
 use test_support::proxy::{BlobMatch, Proxy, ProxyOptions};
-use tests::faults::{assert_clean_failure, Proc, Tmpfs};
+use tests::faults::{assert_clean_failure, Proc, StoppedAt, Tmpfs};
 use tests::source::*;
 use tests::*;
 
@@ -808,4 +808,65 @@ fn a_damaged_interrupted_download_is_fetched_again_whole() {
         );
     }
     assert!(names(&partial_dir).is_empty());
+}
+
+/// SIGKILL at an exact point (strace stops the pull as it renames the image's last blob
+/// into `blobs/`, before `index.json` names the image): the cache is sound, and the same
+/// command records the image without fetching any blob again.
+#[test]
+fn sigkill_between_the_last_blob_and_index_json_refetches_nothing() {
+    let s = slowed(
+        |src| {
+            ImageSet::of(&[&src
+                .image("openshift4/ose-elasticsearch-proxy:v4.6")
+                .reference])
+        },
+        None,
+    );
+    let image = s.source.image("openshift4/ose-elasticsearch-proxy:v4.6");
+    let sizes = blob_sizes(&s.source, &[image]);
+    // One job, largest first: the smallest blob is the last one in.
+    let (last, _) = sizes
+        .iter()
+        .min_by_key(|(d, n)| (**n, std::cmp::Reverse((*d).clone())))
+        .expect("blobs");
+    let partial =
+        s.c.cache
+            .join(".ferry/partial")
+            .join(&last["sha256:".len()..]);
+    let mut p = StoppedAt::spawn(
+        &s.c.pull_command(&["--jobs", "1", "-q"]),
+        "rename,renameat,renameat2",
+        &partial,
+    );
+    let pid = p
+        .wait_stopped(Duration::from_secs(60))
+        .unwrap_or_else(|log| panic!("the pull was never stopped renaming {last}\n{log}"));
+    assert!(
+        s.c.cache
+            .join("blobs/sha256")
+            .join(&last["sha256:".len()..])
+            .is_file(),
+        "stopped, but {last} is not in blobs/"
+    );
+    assert_ok(
+        &run("kill", ["-KILL".to_string(), pid.to_string()]),
+        "kill -9",
+    );
+    let _ = p.proc.wait(Duration::from_secs(10));
+    assert_cache_sound(&s, "killed after the last blob's rename");
+    let again = s.c.pull(&["--json"]);
+    assert_ok(&again, "the same command");
+    let summary = of_type(&events(&again), "summary")[0].clone();
+    assert_eq!(summary["blobs_fetched"], 0, "{summary}");
+    assert_eq!(summary["pulled"], 1, "{summary}");
+    for d in sizes.keys() {
+        assert_eq!(s.proxy.blob_gets(d).len(), 1, "{d} fetched again");
+    }
+    assert!(s
+        .c
+        .index()
+        .iter()
+        .any(|e| e["digest"] == image.digest.as_str()));
+    cache_blobs(&s.c.cache);
 }
