@@ -849,6 +849,15 @@ fn sigkill_between_the_last_blob_and_index_json_refetches_nothing() {
             .is_file(),
         "stopped, but {last} is not in blobs/"
     );
+    let recorded = s.c.cache.join("index.json").is_file()
+        && s.c
+            .index()
+            .iter()
+            .any(|e| e["digest"] == image.digest.as_str());
+    assert!(
+        !recorded,
+        "stopped after index.json named the image: not the point aimed at"
+    );
     assert_ok(
         &run("kill", ["-KILL".to_string(), pid.to_string()]),
         "kill -9",
