@@ -460,3 +460,41 @@ fn quiet_pull_prints_only_failures() {
     assert!(out.stdout_text().is_empty(), "{}", out.dump());
     assert_mentions(&out, &[missing, "error"], "the failure is said");
 }
+
+/// `ferry-pack --config … --plan`: with blobs still to download, the pull's plan and what
+/// to run first (no layer fetched, nothing in --out); with the cache full, the bundle's
+/// plan too (volumes), and still nothing written.
+#[test]
+fn pack_with_config_plan_writes_nothing() {
+    let source = SourceRegistry::start();
+    let image = source
+        .image("openshift4/ose-elasticsearch-proxy:v4.6")
+        .clone();
+    let c = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+    let vols = c.path("vols");
+    let out = c.pack(&vols, &["--plan"]);
+    assert_ok(&out, "pack --config --plan, the cache empty");
+    assert_mentions(
+        &out,
+        &[&image.digest, "to download", "ferry-pack pull --config"],
+        "the pull's plan, and what to run first",
+    );
+    let (manifests, _) = image_blobs(&source.registry, &image, |_| true);
+    assert_eq!(
+        crate::pull::cache_blobs(&c.cache),
+        manifests,
+        "no layer fetched"
+    );
+    assert!(volumes(&vols).is_empty());
+
+    assert_ok(&c.pull(&[]), "pull");
+    let out = c.pack(&vols, &["--plan"]);
+    assert_ok(&out, "pack --config --plan, the cache full");
+    assert_mentions(&out, &["volume"], "the bundle's plan");
+    assert!(volumes(&vols).is_empty(), "--plan wrote volumes");
+    assert!(
+        !vols.exists() || names(&vols).is_empty(),
+        "--plan wrote into --out: {:?}",
+        names(&vols)
+    );
+}
