@@ -15,6 +15,10 @@ use serde_json::json;
 use crate::cli::{PullCommand, PullOptions};
 use crate::error::PackError;
 
+/// The cache `ferry-pack --config` packs from, locked (`Cache::open`'s flock) from its
+/// pull until the process exits.
+static PACKING_FROM: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+
 /// Where a pack with `--config` finds the images it packs.
 pub struct Pulled {
     /// The cache's names of the set's images, in the set's order.
@@ -203,7 +207,7 @@ fn run(
     plan_only: bool,
     quiet: bool,
     json_out: bool,
-) -> Result<(Plan, Option<Report>), PackError> {
+) -> Result<(Plan, Option<Report>, Cache), PackError> {
     let say = |text: String| {
         if !quiet && !json_out {
             eprintln!("ferry-pack: {text}");
@@ -230,7 +234,7 @@ fn run(
     let plan = pull::plan(&cache, &set, &options, &events).map_err(|e| no_room(e, cache_dir))?;
     if plan_only {
         print_plan(&plan, &cache, &show.json);
-        return Ok((plan, None));
+        return Ok((plan, None, cache));
     }
     say(format!(
         "{} image(s) resolved: {} blob(s), {}; {} in the cache, {} to download",
@@ -272,7 +276,7 @@ fn run(
         human(report.bytes_fetched),
         report.seconds
     ));
-    Ok((plan, Some(report)))
+    Ok((plan, Some(report), cache))
 }
 
 /// A cache without room, found before the first layer or when the disk fills up during
@@ -395,7 +399,7 @@ fn not_pulled(failed: &[&Failure], cache: &Path, packing: bool) -> PackError {
 
 /// `ferry-pack pull`.
 pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
-    let (plan, report) = run(
+    let (plan, report, _cache) = run(
         &cmd.config,
         &cmd.cache,
         &cmd.pull,
@@ -432,7 +436,7 @@ pub fn pull_for_pack(
     quiet: bool,
     json_out: bool,
 ) -> Result<Option<Pulled>, PackError> {
-    let (plan, report) = run(config, cache, o, plan_only, quiet, json_out)?;
+    let (plan, report, held) = run(config, cache, o, plan_only, quiet, json_out)?;
     let failed: Vec<&Failure> = plan
         .failed
         .iter()
@@ -455,13 +459,15 @@ pub fn pull_for_pack(
     if plan_only {
         // Every blob is cached: recording the images is all a fetch does, and it lets the
         // pack plan read them.
-        let cache = Cache::open(cache).map_err(pull::PullError::from)?;
         let options = options(o)?;
-        let report = pull::fetch(&cache, &plan, &options, &|_| {})?;
+        let report = pull::fetch(&held, &plan, &options, &|_| {})?;
         if let Some(f) = report.failed.first() {
-            return Err(not_pulled(&[f], cache.root(), false));
+            return Err(not_pulled(&[f], held.root(), false));
         }
     }
+    // The pack reads the cache after this returns: the lock stays held until the process
+    // ends, so that no `cache prune` (or other run) removes a blob the pack is reading.
+    let _ = PACKING_FROM.set(held);
     Ok(Some(Pulled {
         ref_names: plan.images.iter().map(|i| i.ref_name.clone()).collect(),
     }))

@@ -879,3 +879,49 @@ fn sigkill_between_the_last_blob_and_index_json_refetches_nothing() {
         .any(|e| e["digest"] == image.digest.as_str()));
     cache_blobs(&s.c.cache);
 }
+
+/// `ferry-pack --config` holds the cache while it packs from it, not only while it pulls:
+/// a `cache prune` for another set, run while the pack reads the blobs, is refused as
+/// busy, and the pack finishes with every blob it needs.
+#[test]
+fn a_prune_while_a_pack_reads_the_cache_is_refused() {
+    let s = slowed(
+        |src| {
+            ImageSet::of(&[&src
+                .image("openshift4/ose-elasticsearch-proxy:v4.6")
+                .reference])
+        },
+        None,
+    );
+    assert_ok(&s.c.pull(&[]), "pull");
+    let image = s.source.image("openshift4/ose-elasticsearch-proxy:v4.6");
+    let sizes = blob_sizes(&s.source, &[image]);
+    let (layer, _) = sizes.iter().max_by_key(|(_, n)| **n).expect("blobs");
+    let path =
+        s.c.cache
+            .join("blobs/sha256")
+            .join(&layer["sha256:".len()..]);
+    let vols = s.c.path("vols");
+    let mut p = StoppedAt::spawn(&s.c.pack_command(&vols, &["-q"]), "openat,open", &path);
+    let pid = p
+        .wait_stopped(Duration::from_secs(60))
+        .unwrap_or_else(|log| panic!("the pack never opened {layer}\n{log}"));
+    let other = s.source.image("openshift4/ose-elasticsearch-operator:v4.6");
+    let set_b = ImageSet::of(&[&other.reference]).write(&s.c.path("b.yaml"));
+    let pruned = s.c.prune(&set_b);
+    let layer_still_there = path.is_file();
+    assert_ok(
+        &run("kill", ["-CONT".to_string(), pid.to_string()]),
+        "kill -CONT",
+    );
+    let (out, stderr) = p.proc.wait(Duration::from_secs(60));
+    let out = out.unwrap_or_else(|| panic!("the pack hung: {stderr}"));
+    assert!(
+        pruned.code() == 2 && pruned.text().contains("in use by another ferry-pack"),
+        "a prune ran while ferry-pack --config packed from the cache (the blob it was reading {}):\n{}\nthe pack: {}",
+        if layer_still_there { "survived" } else { "was removed" },
+        pruned.dump(),
+        out.dump()
+    );
+    assert_ok(&out, "the pack, unharmed");
+}
