@@ -925,3 +925,41 @@ fn a_prune_while_a_pack_reads_the_cache_is_refused() {
     );
     assert_ok(&out, "the pack, unharmed");
 }
+
+/// A download that breaks off once after running longer than `--retry-for` (a big layer on
+/// a slow link) is retried, resuming with `Range`: `--retry-for` bounds the retrying after
+/// a failure (README: "that time is the bound, however many attempts fit in it"), not the
+/// download.
+#[test]
+fn a_long_download_cut_once_is_resumed_whatever_retry_for() {
+    let s = slowed(
+        |src| {
+            ImageSet::of(&[&src
+                .image("openshift4/ose-elasticsearch-proxy:v4.6")
+                .reference])
+        },
+        Some(30_000),
+    );
+    let image = s.source.image("openshift4/ose-elasticsearch-proxy:v4.6");
+    let sizes = blob_sizes(&s.source, &[image]);
+    let (big, size) = sizes.iter().max_by_key(|(_, n)| **n).expect("blobs");
+    assert!(*size > 60_000, "{big} has {size} bytes");
+    // Cut after 50 000 bytes: at 30 kB/s, well after the 1 s of --retry-for.
+    s.proxy.cut_blob(BlobMatch::Digest(big.clone()), 50_000);
+    let out = s.c.pull(&["--retry-for", "1s", "--jobs", "1"]);
+    let gets: Vec<(u64, u64)> = s
+        .proxy
+        .blob_gets(big)
+        .iter()
+        .map(|g| (g.range_start(), g.body_bytes))
+        .collect();
+    assert_ok(
+        &out,
+        &format!("a download cut once after 50 000 bytes, --retry-for 1s (GETs: {gets:?})"),
+    );
+    assert!(
+        gets.len() >= 2 && gets[1].0 > 0,
+        "resumed with Range: {gets:?}"
+    );
+    assert!(cache_blobs(&s.c.cache).contains(big));
+}
