@@ -963,3 +963,34 @@ fn a_long_download_cut_once_is_resumed_whatever_retry_for() {
     );
     assert!(cache_blobs(&s.c.cache).contains(big));
 }
+
+/// The source away for a moment while the manifests are resolved (connections reset and
+/// refused for 1.5 s): the pull retries and finishes, in one run.
+#[test]
+fn a_short_outage_while_resolving_is_retried_and_the_pull_finishes() {
+    let s = slowed(|src| ImageSet::of(&src.references()), Some(5_000));
+    let mut p = Proc::spawn(s.c.pull_command(&["--json"]));
+    let target = s.proxy.bytes_sent() + 2_000;
+    assert!(
+        p.wait_until(Duration::from_secs(30), || s.proxy.bytes_sent() >= target),
+        "the pull did not get going"
+    );
+    // No blob asked for yet: the plan (manifests) is still running.
+    let resolving = s.proxy.requests().iter().all(|r| r.blob_digest().is_none());
+    s.proxy.set_down(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    s.proxy.set_down(false);
+    s.proxy.throttle(None);
+    let (out, stderr) = p.wait(Duration::from_secs(90));
+    let out = out.unwrap_or_else(|| panic!("the pull hung: {stderr}"));
+    assert_ok(&out, "a pull through a 1.5 s outage while resolving");
+    assert!(resolving, "the outage was not during the resolution");
+    let ev = events(&out);
+    assert!(
+        !of_type(&ev, "retry").is_empty(),
+        "no retry was said\n{}",
+        out.dump()
+    );
+    assert_eq!(of_type(&ev, "summary")[0]["pulled"], s.source.images.len());
+    cache_blobs(&s.c.cache);
+}
