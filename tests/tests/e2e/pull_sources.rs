@@ -134,6 +134,33 @@ fn basic_auth_from_an_authfile_and_from_a_credential_helper() {
     assert_no_secret(&out, user, password);
     assert_pulled(&c, &image, &out, "pull --authfile (Basic)");
 
+    // An OpenShift pull-secret.json (other registries beside, an email per entry) and a
+    // docker config.json whose key has a scheme (`https://host`, as `docker login` writes
+    // some) work as --authfile too.
+    let secret = c.path("pull-secret.json");
+    let auth = b64(&format!("{user}:{password}"));
+    fs::write(
+        &secret,
+        serde_json::json!({"auths": {
+            "cloud.openshift.com": {"auth": b64("x:y"), "email": "someone@example.com"},
+            host.clone(): {"auth": auth, "email": "someone@example.com"},
+        }})
+        .to_string(),
+    )
+    .expect("write pull-secret.json");
+    let scheme = c.path("config-scheme.json");
+    fs::write(
+        &scheme,
+        serde_json::json!({"auths": {format!("https://{host}"): {"auth": auth}}}).to_string(),
+    )
+    .expect("write config-scheme.json");
+    for (what, file) in [("pull-secret.json", &secret), ("an https:// key", &scheme)] {
+        let fresh = Connected::new(&source, &ImageSet::of(&[&image.reference]));
+        let out = fresh.pull(&["--authfile", file.to_str().expect("utf-8")]);
+        assert_no_secret(&out, user, password);
+        assert_pulled(&fresh, &image, &out, &format!("pull --authfile {what}"));
+    }
+
     // The same file found the other ways: $REGISTRY_AUTH_FILE, then podman's place in HOME.
     let by_env = Connected::new(&source, &ImageSet::of(&[&image.reference]));
     let mut cmd = by_env.pull_command(&[]);
