@@ -97,7 +97,8 @@ fn assert_refused(
     assert!(c.index().is_empty(), "nothing recorded: {:?}", c.index());
 }
 
-/// Basic auth (distribution's htpasswd) with `--authfile`, `$REGISTRY_AUTH_FILE` and podman's
+/// Basic auth (distribution's htpasswd) with `--authfile` (an auth.json, an OpenShift
+/// pull-secret.json, a key with a scheme), `$REGISTRY_AUTH_FILE` and podman's
 /// `~/.config/containers/auth.json`, then with a docker credential
 /// helper named in `credHelpers` of `$DOCKER_CONFIG/config.json`; wrong credentials each
 /// way are refused by name.
