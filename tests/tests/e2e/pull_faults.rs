@@ -255,6 +255,16 @@ fn sigkill_at_five_points_then_the_same_command_finishes_without_fetching_twice(
 /// kept and the same command resumes them with `Range`.
 #[test]
 fn ctrl_c_mid_blob_exits_130_and_the_rerun_resumes_by_range() {
+    interrupted_mid_blob("INT");
+}
+
+/// SIGTERM (a service manager stopping it) is Ctrl-C's twin.
+#[test]
+fn sigterm_mid_blob_exits_130_and_the_rerun_resumes_by_range() {
+    interrupted_mid_blob("TERM");
+}
+
+fn interrupted_mid_blob(signal: &str) {
     let s = slowed(
         |src| ImageSet::of(&[&src.multi_arch().reference]),
         Some(SLOW),
@@ -265,10 +275,10 @@ fn ctrl_c_mid_blob_exits_130_and_the_rerun_resumes_by_range() {
         p.wait_until(Duration::from_secs(30), || s.proxy.bytes_sent() >= target),
         "the pull did not get going"
     );
-    p.signal("INT");
+    p.signal(signal);
     let (out, stderr) = p.wait(Duration::from_secs(20));
-    let out = out.unwrap_or_else(|| panic!("Ctrl-C did not stop the pull: {stderr}"));
-    assert_exit(&out, 130, "Ctrl-C");
+    let out = out.unwrap_or_else(|| panic!("SIG{signal} did not stop the pull: {stderr}"));
+    assert_exit(&out, 130, &format!("SIG{signal}"));
     assert_mentions(&out, &["run the same command again"], "says how to finish");
     assert_cache_sound(&s, "after Ctrl-C");
     let partials = names(&s.c.cache.join(".ferry/partial"));
