@@ -15,6 +15,10 @@ use serde_json::json;
 use crate::cli::{PullCommand, PullOptions};
 use crate::error::PackError;
 
+/// The cache `ferry-pack --config` packs from, locked (`Cache::open`'s flock) from its
+/// pull until the process exits.
+static PACKING_FROM: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+
 /// Where a pack with `--config` finds the images it packs.
 pub struct Pulled {
     /// The cache's names of the set's images, in the set's order.
@@ -203,7 +207,7 @@ fn run(
     plan_only: bool,
     quiet: bool,
     json_out: bool,
-) -> Result<(Plan, Option<Report>), PackError> {
+) -> Result<(Plan, Option<Report>, Cache), PackError> {
     let say = |text: String| {
         if !quiet && !json_out {
             eprintln!("ferry-pack: {text}");
@@ -227,10 +231,10 @@ fn run(
         platforms_text(&options.platforms)
     ));
     let events = |e: Event<'_>| show.event(e);
-    let plan = pull::plan(&cache, &set, &options, &events)?;
+    let plan = pull::plan(&cache, &set, &options, &events).map_err(|e| no_room(e, cache_dir))?;
     if plan_only {
         print_plan(&plan, &cache, &show.json);
-        return Ok((plan, None));
+        return Ok((plan, None, cache));
     }
     say(format!(
         "{} image(s) resolved: {} blob(s), {}; {} in the cache, {} to download",
@@ -249,7 +253,7 @@ fn run(
     if let Some(bar) = show.bar.lock().expect("bar").take() {
         bar.finish();
     }
-    let report = report?;
+    let report = report.map_err(|e| no_room(e, cache_dir))?;
     let failed: Vec<&Failure> = plan.failed.iter().chain(&report.failed).collect();
     show.json.emit(
         "summary",
@@ -272,7 +276,26 @@ fn run(
         human(report.bytes_fetched),
         report.seconds
     ));
-    Ok((plan, Some(report)))
+    Ok((plan, Some(report), cache))
+}
+
+/// A cache without room, found before the first layer or when the disk fills up during
+/// the run, is the same finding as `--plan`'s and pack's own "does not fit" (exit 1), with
+/// what to do; every other error of the run is as the pull crate says it.
+fn no_room(e: pull::PullError, cache: &Path) -> PackError {
+    match e {
+        e @ pull::PullError::NoSpace { .. } => PackError::DoesNotFit(e.to_string()),
+        pull::PullError::Cache(pull::CacheError::Io { path, source })
+            if source.kind() == std::io::ErrorKind::StorageFull =>
+        {
+            PackError::DoesNotFit(format!(
+                "{}: {source}: the disk of the cache {} is full; free space there (or copy the cache to a bigger disk and give that as --cache) and run the same command again: every blob downloaded is kept, and the interrupted ones resume",
+                path.display(),
+                cache.display()
+            ))
+        }
+        e => e.into(),
+    }
 }
 
 fn platforms_text(platforms: &[Platform]) -> String {
@@ -376,7 +399,7 @@ fn not_pulled(failed: &[&Failure], cache: &Path, packing: bool) -> PackError {
 
 /// `ferry-pack pull`.
 pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
-    let (plan, report) = run(
+    let (plan, report, _cache) = run(
         &cmd.config,
         &cmd.cache,
         &cmd.pull,
@@ -412,7 +435,7 @@ pub fn pull_for_pack(
     outs: &[PathBuf],
     volume_size: u64,
 ) -> Result<Option<Pulled>, PackError> {
-    let (plan, report) = run(config, cache, o, plan_only, quiet, json_out)?;
+    let (plan, report, held) = run(config, cache, o, plan_only, quiet, json_out)?;
     let failed: Vec<&Failure> = plan
         .failed
         .iter()
@@ -420,6 +443,14 @@ pub fn pull_for_pack(
         .collect();
     if !failed.is_empty() {
         return Err(not_pulled(&failed, cache, !plan_only));
+    }
+    if plan_only && plan.bytes_to_fetch > plan.cache_free {
+        // As `ferry-pack pull --plan`: a plan that cannot run is a failure for scripts too.
+        return Err(PackError::DoesNotFit(format!(
+            "the pull needs {} more than {} has free",
+            human(plan.bytes_to_fetch - plan.cache_free),
+            cache.display()
+        )));
     }
     if plan_only && plan.bytes_to_fetch + plan.bytes_partial > 0 {
         if !json_out {
@@ -433,13 +464,15 @@ pub fn pull_for_pack(
     if plan_only {
         // Every blob is cached: recording the images is all a fetch does, and it lets the
         // pack plan read them.
-        let cache = Cache::open(cache).map_err(pull::PullError::from)?;
         let options = options(o)?;
-        let report = pull::fetch(&cache, &plan, &options, &|_| {})?;
+        let report = pull::fetch(&held, &plan, &options, &|_| {})?;
         if let Some(f) = report.failed.first() {
-            return Err(not_pulled(&[f], cache.root(), false));
+            return Err(not_pulled(&[f], held.root(), false));
         }
     }
+    // The pack reads the cache after this returns: the lock stays held until the process
+    // ends, so that no `cache prune` (or other run) removes a blob the pack is reading.
+    let _ = PACKING_FROM.set(held);
     Ok(Some(Pulled {
         ref_names: plan.images.iter().map(|i| i.ref_name.clone()).collect(),
     }))
