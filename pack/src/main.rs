@@ -108,7 +108,10 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
         format_spec::FormatError::Interrupted => PackError::Interrupted(
             "interrupted while sizing the mirror's blobs; nothing was written".into(),
         ),
-        e => e.into(),
+        e => match &args.cache {
+            Some(cache) => pull::damaged_cache_blob(e, cache),
+            None => e.into(),
+        },
     })?;
     let prepare_secs = hashing.elapsed().as_secs_f64();
     let plan = pack::make_plan(&source, &prepared, &options, &key)?;

@@ -529,6 +529,35 @@ fn cache_short(plan: &Plan, cache: &Path) -> Option<String> {
     })
 }
 
+/// A blob of the cache whose bytes are not its digest (the disk damaged it after the pull
+/// checked it): the pull only ever renames whole, checked blobs in, so the file is wrong
+/// beyond doubt. It is removed (this run holds the cache's lock), so that the same command
+/// fetches it again; other errors pass through.
+pub fn damaged_cache_blob(e: format_spec::FormatError, cache: &Path) -> PackError {
+    let format_spec::FormatError::InputDigestMismatch {
+        path,
+        digest,
+        actual,
+    } = &e
+    else {
+        return e.into();
+    };
+    let in_cache = path
+        .parent()
+        .is_some_and(|p| p == cache.join("blobs").join("sha256"));
+    if !in_cache {
+        return e.into();
+    }
+    let removed = match std::fs::remove_file(path) {
+        Ok(()) => "removed it".to_string(),
+        Err(err) => format!("could not remove it ({err}): delete it by hand"),
+    };
+    PackError::Input(format!(
+        "the cache's blob {digest} at {} is damaged (its bytes hash to {actual}; the disk changed it after the pull checked it): {removed}; run the same command again to fetch it anew (nothing was packed)",
+        path.display()
+    ))
+}
+
 /// `ferry-pack cache prune`.
 pub fn run_prune(config: &Path, cache_dir: &Path) -> Result<(), PackError> {
     let say = |text: String| eprintln!("ferry-pack: {text}");
