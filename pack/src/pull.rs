@@ -397,6 +397,14 @@ fn not_pulled(failed: &[&Failure], cache: &Path, packing: bool) -> PackError {
     ))
 }
 
+/// Every image that could not be resolved (the plan's) or pulled (the fetch's).
+fn all_failed<'a>(plan: &'a Plan, report: Option<&'a Report>) -> Vec<&'a Failure> {
+    plan.failed
+        .iter()
+        .chain(report.into_iter().flat_map(|r| &r.failed))
+        .collect()
+}
+
 /// `ferry-pack pull`.
 pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
     let (plan, report, _cache) = run(
@@ -407,11 +415,7 @@ pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
         cmd.quiet,
         cmd.json,
     )?;
-    let failed: Vec<&Failure> = plan
-        .failed
-        .iter()
-        .chain(report.iter().flat_map(|r| &r.failed))
-        .collect();
+    let failed = all_failed(&plan, report.as_ref());
     if !failed.is_empty() {
         return Err(not_pulled(&failed, &cmd.cache, false));
     }
@@ -436,21 +440,9 @@ pub fn pull_for_pack(
     volume_size: u64,
 ) -> Result<Option<Pulled>, PackError> {
     let (plan, report, held) = run(config, cache, o, plan_only, quiet, json_out)?;
-    let failed: Vec<&Failure> = plan
-        .failed
-        .iter()
-        .chain(report.iter().flat_map(|r| &r.failed))
-        .collect();
+    let failed = all_failed(&plan, report.as_ref());
     if !failed.is_empty() {
         return Err(not_pulled(&failed, cache, !plan_only));
-    }
-    if plan_only && plan.bytes_to_fetch > plan.cache_free {
-        // As `ferry-pack pull --plan`: a plan that cannot run is a failure for scripts too.
-        return Err(PackError::DoesNotFit(format!(
-            "the pull needs {} more than {} has free",
-            human(plan.bytes_to_fetch - plan.cache_free),
-            cache.display()
-        )));
     }
     if plan_only && plan.bytes_to_fetch + plan.bytes_partial > 0 {
         if !json_out {
@@ -569,17 +561,7 @@ pub fn run_prune(config: &Path, cache_dir: &Path) -> Result<(), PackError> {
         )));
     }
     let cache = Cache::open(cache_dir).map_err(pull::PullError::from)?;
-    let options = pull::Options {
-        platforms: Vec::new(),
-        authfile: None,
-        registries_conf: None,
-        home: None,
-        ca_cert: None,
-        insecure: false,
-        jobs: 1,
-        retry_for: std::time::Duration::ZERO,
-        cancel: cli_support::interrupt_flag(),
-    };
+    let options = pull::Options::offline(cli_support::interrupt_flag());
     let r = pull::prune(&cache, &set, &options)?;
     for name in &r.images_removed {
         say(format!("removed {name} (not in {})", config.display()));

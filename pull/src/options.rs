@@ -32,13 +32,10 @@ pub struct Options {
     pub cancel: &'static AtomicBool,
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// Options for unit tests: no files, one job, short retries.
-    pub(crate) fn options() -> Options {
-        static CANCEL: AtomicBool = AtomicBool::new(false);
+impl Options {
+    /// Options for work that reads only the cache (`prune`): no files, no platforms, one
+    /// job, no retries.
+    pub fn offline(cancel: &'static AtomicBool) -> Options {
         Options {
             platforms: Vec::new(),
             authfile: None,
@@ -47,8 +44,22 @@ pub(crate) mod tests {
             ca_cert: None,
             insecure: false,
             jobs: 1,
+            retry_for: Duration::ZERO,
+            cancel,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Options for unit tests: no files, one job, short retries.
+    pub(crate) fn options() -> Options {
+        static CANCEL: AtomicBool = AtomicBool::new(false);
+        Options {
             retry_for: Duration::from_secs(1),
-            cancel: &CANCEL,
+            ..Options::offline(&CANCEL)
         }
     }
 }
