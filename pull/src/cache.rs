@@ -365,7 +365,26 @@ impl Cache {
         };
         // A cache that cannot be read is refused now, not after an hour of downloads.
         cache.read_index()?;
+        cache.sweep_temporaries()?;
         Ok(cache)
+    }
+
+    /// Removes the temporaries a killed run's `put_blob` (durable_file's
+    /// `.<name>.<random>.partial`) left beside the blobs: with the lock held nobody else is
+    /// writing, so each is a leftover, and `blobs/` then holds only blobs again. One
+    /// directory read per run (about 20 ms for 10^5 blobs).
+    fn sweep_temporaries(&self) -> Result<(), CacheError> {
+        let blobs = self.root.join("blobs/sha256");
+        for entry in fs::read_dir(&blobs).map_err(io_at(&blobs))? {
+            let entry = entry.map_err(io_at(&blobs))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(durable_file::PARTIAL_SUFFIX) {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(io_at(&path))?;
+            }
+        }
+        Ok(())
     }
 
     /// Opens an existing cache for reading without the lock (pack from the cache while
@@ -927,6 +946,25 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_killed_runs_temporaries_beside_the_blobs_are_swept_by_the_next_run() {
+        let t = tempfile::tempdir().unwrap();
+        let blob = b"{}".to_vec();
+        let digest = Digest::of(&blob);
+        let dir = t.path().join("blobs/sha256");
+        {
+            let cache = Cache::open(t.path()).unwrap();
+            cache.put_blob(&digest, &blob).unwrap();
+        }
+        // What durable_file leaves when the process dies between create and rename.
+        let left = dir.join(format!(".{}.0123456789abcdef.partial", "a".repeat(64)));
+        fs::write(&left, b"half").unwrap();
+        let before = entries(&dir);
+        assert_eq!(before.len(), 2, "{before:?}");
+        let _cache = Cache::open(t.path()).unwrap();
+        assert_eq!(entries(&dir), vec![digest.hex().to_string()]);
     }
 
     #[test]
