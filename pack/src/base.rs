@@ -40,9 +40,12 @@ fn add(base: &mut Base, path: &Path) -> Result<(), String> {
         Err(ReceiptError::BundleManifest) => {
             let m = BundleManifest::parse(&bytes).map_err(|e| e.to_string())?;
             for img in &m.images {
-                let at = match img.source.as_deref() {
-                    Some(s) => repository_path(s),
-                    None => Some(img.repository.clone()),
+                // Where the base's push put it: its destination (targetRepo) when it
+                // named one, else its source's path, as push maps them.
+                let at = match (&img.destination, img.source.as_deref()) {
+                    (Some(d), _) => Some(d.clone()),
+                    (None, Some(s)) => repository_path(s),
+                    (None, None) => Some(img.repository.clone()),
                 };
                 for &b in &img.blobs {
                     base.hold(m.blobs[b as usize].digest, at.as_deref());

@@ -841,6 +841,10 @@ fn target_repo_and_tag_name_the_image_at_the_destination() {
     let images = bundle_images(&vols);
     assert_eq!(images.len(), 1);
     assert_eq!(images[0]["repository"], "mirror/es-proxy");
+    assert_eq!(
+        images[0]["destination"], "mirror/es-proxy",
+        "the bundle says where the image goes, not only where the cache had it"
+    );
     assert_eq!(images[0]["tags"], serde_json::json!(["stable"]));
     assert_eq!(images[0]["source"], image.reference.as_str());
 
