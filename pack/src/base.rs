@@ -72,7 +72,64 @@ fn repository_path(reference: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::repository_path;
+    use super::{load, repository_path};
+    use format_spec::manifest::{Blob, BundleManifest, Encoding, Image};
+    use format_spec::Digest;
+
+    /// A base bundle whose image had a `destination` (targetRepo): its blobs are where
+    /// that push put them, PREFIX/<destination>, not under the source's path.
+    #[test]
+    fn a_base_image_with_a_destination_holds_its_blobs_there() {
+        let blob = |digest: Digest, media_type: Option<&str>| Blob {
+            digest,
+            size: 10,
+            encoding: Encoding::Raw,
+            stored_size: 10,
+            first_volume: 1,
+            last_volume: 1,
+            media_type: media_type.map(str::to_owned),
+            at: None,
+        };
+        let (manifest, layer) = (Digest([1; 32]), Digest([2; 32]));
+        let mut m = BundleManifest {
+            ferry_bundle: 1,
+            bundle_id: Digest([0; 32]),
+            creator: "ferry-pack test".into(),
+            created: 1,
+            source_layout: "oci".into(),
+            key: "EH7D-DX5B-KSRG-CYTL".into(),
+            volume_size: 1 << 20,
+            volume_count: 1,
+            chunk_size: 4 << 20,
+            index_json: Digest([9; 32]),
+            blobs: vec![
+                blob(manifest, Some(oci::media_type::OCI_MANIFEST)),
+                blob(layer, None),
+            ],
+            images: vec![Image {
+                repository: "mirror/es-proxy".into(),
+                tags: vec!["stable".into()],
+                digest: manifest,
+                media_type: oci::media_type::OCI_MANIFEST.into(),
+                source: Some("registry.redhat.io/openshift4/ose-es-proxy:v4.6".into()),
+                blobs: vec![0, 1],
+                catalog: false,
+                platforms: None,
+                destination: Some("mirror/es-proxy".into()),
+            }],
+            tree: vec![],
+        };
+        let t = tempfile::tempdir().unwrap();
+        let at = |m: &mut BundleManifest| {
+            m.seal();
+            let path = t.path().join("base.bundle.json");
+            std::fs::write(&path, m.to_bytes(0)).unwrap();
+            load(&[path]).unwrap().blobs[&layer].clone()
+        };
+        assert_eq!(at(&mut m).as_deref(), Some("mirror/es-proxy"));
+        m.images[0].destination = None;
+        assert_eq!(at(&mut m).as_deref(), Some("openshift4/ose-es-proxy"));
+    }
 
     #[test]
     fn repository_paths() {
