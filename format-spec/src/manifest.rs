@@ -118,6 +118,15 @@ pub struct Image {
         skip_serializing_if = "Option::is_none"
     )]
     pub platforms: Option<Vec<String>>,
+    /// The repository path (without host) the image is to have at the destination, from
+    /// the image set's `targetRepo`: push puts it at `PREFIX/<destination>` instead of
+    /// `PREFIX/<the source's path>` (SPEC.md §4.2, M10).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -291,6 +300,14 @@ impl BundleManifest {
         let mut tagged = HashSet::new();
         for img in &self.images {
             check_repository(&img.repository)?;
+            if let Some(destination) = &img.destination {
+                check_repository(destination).map_err(|e| {
+                    Invalid::new(
+                        Rule::M10,
+                        format!("image {}: destination: {}", img.display_name(), e.detail),
+                    )
+                })?;
+            }
             for t in &img.tags {
                 check_tag(t)?;
                 if !tagged.insert((img.repository.as_str(), t.as_str())) {
@@ -598,6 +615,86 @@ mod tests {
         assert_eq!(rule(r#"{"ferry_bundle":1,"ferry_volume":"x"}"#), Rule::M3);
     }
 
+    /// A one-image manifest, sealed, whose image goes to `destination`.
+    fn with_destination(destination: Option<&str>) -> BundleManifest {
+        let manifest = Digest([7; 32]);
+        let mut m = BundleManifest {
+            ferry_bundle: BUNDLE_VERSION,
+            bundle_id: Digest([0; 32]),
+            creator: "ferry-pack test".into(),
+            created: 1,
+            source_layout: "oci".into(),
+            key: "EH7D-DX5B-KSRG-CYTL".into(),
+            volume_size: 1 << 20,
+            volume_count: 1,
+            chunk_size: 4 << 20,
+            index_json: Digest([9; 32]),
+            blobs: vec![Blob {
+                digest: manifest,
+                size: 10,
+                encoding: Encoding::Raw,
+                stored_size: 10,
+                first_volume: 1,
+                last_volume: 1,
+                media_type: Some(oci::media_type::OCI_MANIFEST.into()),
+                at: None,
+            }],
+            images: vec![Image {
+                repository: "mirror/es-proxy".into(),
+                tags: vec!["stable".into()],
+                digest: manifest,
+                media_type: oci::media_type::OCI_MANIFEST.into(),
+                source: Some("registry.redhat.io/openshift4/ose-es-proxy:v4.6".into()),
+                blobs: vec![0],
+                catalog: false,
+                platforms: None,
+                destination: destination.map(str::to_owned),
+            }],
+            tree: vec![],
+        };
+        m.seal();
+        m
+    }
+
+    /// The image's optional `destination` (§4.2): last of the image object, omitted when
+    /// absent, read back as written; checked as `repository` is (M10); `null` is M3.
+    #[test]
+    fn a_destination_round_trips_and_is_a_repository_path() {
+        let m = with_destination(Some("mirror/es-proxy"));
+        let bytes = m.to_bytes(0);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(r#""blobs":[0],"destination":"mirror/es-proxy"}]"#),
+            "{text}"
+        );
+        assert_eq!(BundleManifest::parse(&bytes).unwrap(), m);
+        let without = with_destination(None).to_bytes(0);
+        assert!(!String::from_utf8_lossy(&without).contains("destination"));
+        assert_eq!(
+            BundleManifest::parse(&without).unwrap().images[0].destination,
+            None
+        );
+
+        for bad in ["Mirror/x", "mirror//x", "registry.example:5000/x", ""] {
+            let bytes = with_destination(Some(bad)).to_bytes(0);
+            let e = BundleManifest::parse(&bytes).unwrap_err();
+            assert_eq!(e.rule, Rule::M10, "{bad:?}: {e}");
+            assert!(
+                e.detail
+                    .contains("mirror/es-proxy:stable: destination: repository name"),
+                "{e}"
+            );
+        }
+        let null = text.replace(
+            r#""destination":"mirror/es-proxy""#,
+            r#""destination":null"#,
+        );
+        assert_eq!(
+            BundleManifest::parse(null.as_bytes()).unwrap_err().rule,
+            Rule::M3
+        );
+    }
+
     /// M25: a sparse index lists its platforms sorted, once, well formed; only an index can.
     #[test]
     fn platforms_are_those_of_a_sparse_index() {
@@ -610,6 +707,7 @@ mod tests {
             blobs: vec![0],
             catalog: false,
             platforms: None,
+            destination: None,
         };
         let index = img(oci::media_type::OCI_INDEX);
         let list = img(oci::media_type::DOCKER_LIST);

@@ -98,6 +98,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         blobs: vec![0, 1, 2],
         catalog: false,
         platforms: None,
+        destination: None,
     };
     let index = format!(
         "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{{\"mediaType\":\"{manifest_type}\",\"digest\":\"{}\",\"size\":{},\"annotations\":{{\"io.containerd.image.name\":\"registry.example.com/example/app:v1\",\"org.opencontainers.image.ref.name\":\"example/app:v1\"}}}}]}}",
@@ -678,6 +679,19 @@ fn generate() -> BTreeMap<String, Vector> {
         one(
             0,
             with_manifest(&|m| m.images[0].repository = "example/a..b".into()),
+        ),
+    );
+    add(
+        "manifest-bad-destination",
+        "reject",
+        "M10",
+        "destination: repository name",
+        "an image destination (targetRepo) that is not a repository path: it names a registry host",
+        one(
+            0,
+            with_manifest(&|m| {
+                m.images[0].destination = Some("registry.example.com:5000/app".into())
+            }),
         ),
     );
     add(

@@ -69,6 +69,8 @@ struct Draft {
     platforms: Option<Platforms>,
     /// Whether `platforms` left a child out (only then is the image sparse).
     left_out: bool,
+    /// The destination repository a descriptor named, with the file that named it.
+    destination: Option<(String, PathBuf)>,
 }
 
 /// What the closure of one image came to.
@@ -359,6 +361,7 @@ impl Collector {
                 blobs: Vec::new(),
                 platforms: None,
                 left_out: false,
+                destination: None,
             });
             draft.media_type = closure.media_type;
             draft.blobs = closure.blobs;
@@ -370,6 +373,40 @@ impl Collector {
             draft.sources.extend(source);
         }
         Ok(())
+    }
+
+    /// Records where image `repository` `digest` (added before) goes at the destination,
+    /// as a descriptor at `referrer` named it. Two descriptors of one image naming two
+    /// destinations are ambiguous: refused, as a tag naming two images is. A descriptor
+    /// that names none leaves the one another named.
+    pub fn set_destination(
+        &mut self,
+        repository: &str,
+        digest: &str,
+        destination: String,
+        referrer: &Path,
+    ) -> Result<(), MirrorError> {
+        let Some(draft) = self
+            .images
+            .get_mut(&(repository.to_string(), digest.to_string()))
+        else {
+            return Ok(());
+        };
+        match &draft.destination {
+            Some((first, at)) if *first != destination => Err(MirrorError::malformed(
+                referrer,
+                format!(
+                    "{repository}@{digest}: annotation {} names both {first:?} (in {}) and {destination:?}",
+                    oci::annotation::FERRY_TARGET_REPOSITORY,
+                    at.display()
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                draft.destination = Some((destination, referrer.to_path_buf()));
+                Ok(())
+            }
+        }
     }
 
     /// Forgets parsed manifests once a scope (repository, layout, `dir:`) is done, so
@@ -446,6 +483,7 @@ impl Collector {
                     source,
                     blobs: d.blobs,
                     platforms: d.platforms.filter(|_| d.left_out).map(|p| p.names()),
+                    destination: d.destination.map(|(repository, _)| repository),
                 }
             })
             .collect();

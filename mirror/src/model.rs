@@ -59,6 +59,10 @@ pub struct Image {
     /// (`os/arch[/variant]`, sorted) whose children `blobs` holds; the other children are
     /// left out. `None` when every child is there.
     pub platforms: Option<Vec<String>>,
+    /// The repository path (without host) the image is to have at the destination, when the
+    /// layout names one (`dev.ferry.target-repository` in an OCI layout's index.json: the
+    /// image set's `targetRepo`). `None`: the destination follows the source's path.
+    pub destination: Option<String>,
 }
 
 /// One entry of the mirror's file tree, relative to its root, `/`-separated.

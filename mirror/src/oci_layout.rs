@@ -20,6 +20,9 @@
 //! `io.containerd.image.name`, when present, is always the source (original reference).
 //! `dev.ferry.platforms` marks a sparse index: only those platforms' children are taken
 //! (`sparse.rs`), on read and, for an image that records it, again on write.
+//! `dev.ferry.target-repository` names the repository path the image is to have at the
+//! destination (the image set's `targetRepo`); checked with oci's repository grammar on
+//! read, and written again for an image that has one.
 //!
 //! Naming, on write: ref.name is `<repository>:<tag>` for each tag, or
 //! `<repository>@sha256:<hex>` for an image without tags; both match skopeo's `oci:DIR:NAME`
@@ -49,7 +52,7 @@ use oci::media_type::OCI_INDEX;
 use oci::Written;
 
 pub use crate::layout_dir::OCI_LAYOUT_FILE;
-pub use oci::annotation::{CONTAINERD_NAME, REF_NAME};
+pub use oci::annotation::{CONTAINERD_NAME, FERRY_TARGET_REPOSITORY, REF_NAME};
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// index.json of a full catalog lists ~10^4 descriptors: a few MB.
 const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
@@ -161,6 +164,26 @@ fn parse_full<'a>(r: &'a str, digest: &str, index: &Path) -> Result<Written<'a>,
     Ok(p)
 }
 
+/// The `dev.ferry.target-repository` of a descriptor (of `image`, in `index`), checked to
+/// be a repository path without host, tag or digest: it becomes part of a push's
+/// destination, so a name no registry takes is refused here, naming where it was found.
+pub(crate) fn target_repository(
+    value: Option<&str>,
+    index: &Path,
+    image: &str,
+) -> Result<Option<String>, MirrorError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    oci::name::check_repository(v).map_err(|e| {
+        MirrorError::malformed(
+            index,
+            format!("{image}: annotation {FERRY_TARGET_REPOSITORY}: {e} (it is the repository path at the destination, without registry host)"),
+        )
+    })?;
+    Ok(Some(v.to_owned()))
+}
+
 /// Refuses a layout whose `oci-layout` is not image layout version 1.x.
 pub(crate) fn check_layout_version(dir: &Path) -> Result<(), MirrorError> {
     let layout_file = dir.join(OCI_LAYOUT_FILE);
@@ -236,6 +259,13 @@ pub(crate) fn read_images(
                 &index_path,
                 sparse,
             )?;
+            let image = || format!("{repository}@{}", d.digest);
+            let annotation = d.annotations.get(FERRY_TARGET_REPOSITORY);
+            if let Some(to) =
+                target_repository(annotation.map(String::as_str), &index_path, &image())?
+            {
+                c.set_destination(&repository, &d.digest, to, &index_path)?;
+            }
         }
     }
     Ok(())
@@ -309,6 +339,11 @@ pub fn oci_index_json(
             // it with other tools' knowledge of ferry) knows which children are missing.
             if let Some(platforms) = &image.platforms {
                 annotations.insert(FERRY_PLATFORMS, platforms.join(","));
+            }
+            // Where the image goes, so that a layout extracted from a bundle packs again
+            // to the same destination.
+            if let Some(destination) = &image.destination {
+                annotations.insert(FERRY_TARGET_REPOSITORY, destination.clone());
             }
             let d = DescriptorOut {
                 media_type,
@@ -512,6 +547,7 @@ mod tests {
             source: source.map(str::to_string),
             blobs: vec![],
             platforms: None,
+            destination: None,
         }
     }
 
@@ -711,6 +747,80 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(out.join("blobs/sha256")).unwrap().count(),
             kit.blobs.len()
+        );
+    }
+
+    /// `dev.ferry.target-repository` (a pull cache's `targetRepo`) is the image's
+    /// destination, written again on write; not a repository path, or two of them for one
+    /// image, is refused naming the index.json and the image.
+    #[test]
+    fn a_target_repository_is_the_destination() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let src = r#""io.containerd.image.name":"registry.redhat.io/openshift4/app:v1","#;
+        let named = |to: &str, tag: &str| {
+            format!(
+                r#"{src}"dev.ferry.target-repository":"{to}","org.opencontainers.image.ref.name":"{to}:{tag}""#
+            )
+        };
+        let dir = t.path().join("ok");
+        layout(
+            &dir,
+            &kit,
+            &[
+                (&a, &named("mirror/app", "stable")),
+                (&b, r#""org.opencontainers.image.ref.name":"ns/b:1""#),
+            ],
+        );
+        let m = crate::read_mirror(&dir).unwrap();
+        let got: Vec<(&str, Option<&str>)> = m
+            .images
+            .iter()
+            .map(|i| (i.repository.as_str(), i.destination.as_deref()))
+            .collect();
+        assert_eq!(got, [("mirror/app", Some("mirror/app")), ("ns/b", None)]);
+        let sizes: BTreeMap<String, u64> =
+            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let index =
+            String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
+                .unwrap();
+        assert!(
+            index.contains(
+                r#""dev.ferry.target-repository":"mirror/app","io.containerd.image.name""#
+            ),
+            "{index}"
+        );
+        assert_eq!(index.matches(FERRY_TARGET_REPOSITORY).count(), 1, "{index}");
+
+        for (bad, says) in [
+            ("Mirror/app", "dev.ferry.target-repository"),
+            ("quay.io:443/app", "dev.ferry.target-repository"),
+            ("", "dev.ferry.target-repository"),
+        ] {
+            let dir = t.path().join(format!("bad{}", bad.len()));
+            let ann = format!(
+                r#""dev.ferry.target-repository":"{bad}","org.opencontainers.image.ref.name":"ns/a:1""#
+            );
+            layout(&dir, &kit, &[(&a, &ann)]);
+            let e = crate::read_mirror(&dir).unwrap_err().to_string();
+            assert!(
+                e.contains(says) && e.contains("ns/a@") && e.contains("index.json"),
+                "{bad:?}: {e}"
+            );
+        }
+        // One image, two descriptors, two destinations: ambiguous.
+        let dir = t.path().join("two");
+        let one =
+            r#""dev.ferry.target-repository":"x/one","org.opencontainers.image.ref.name":"ns/a:1""#;
+        let two =
+            r#""dev.ferry.target-repository":"x/two","org.opencontainers.image.ref.name":"ns/a:2""#;
+        layout(&dir, &kit, &[(&a, one), (&a, two)]);
+        let e = crate::read_mirror(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains(r#"names both "x/one""#) && e.contains(r#""x/two""#),
+            "{e}"
         );
     }
 

@@ -2,7 +2,8 @@
 //! DIR` packs, the images of one image set out of a pull cache that may hold many sets.
 //!
 //! The layout is read as `oci_layout.rs` reads one (same naming, same closures, sparse
-//! indexes allowed where `dev.ferry.platforms` says so), but only the index.json
+//! indexes allowed where `dev.ferry.platforms` says so, `dev.ferry.target-repository` as
+//! the image's destination), but only the index.json
 //! descriptors named, and the tree is not walked: it is made of exactly what those images
 //! need, so nothing else of the cache (other images' blobs, `.ferry/`) is carried.
 //!
@@ -30,7 +31,10 @@ use crate::digest::{self, SHA256_PREFIX};
 use crate::error::MirrorError;
 use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
 use crate::model::{LayoutKind, Mirror, TreeEntry};
-use crate::oci_layout::{check_layout_version, name_image, read_index, OciStore};
+use crate::oci_layout::{
+    check_layout_version, name_image, read_index, target_repository, OciStore,
+    FERRY_TARGET_REPOSITORY,
+};
 use crate::sparse::{Platforms, FERRY_PLATFORMS};
 use crate::tree::permission_bits;
 use oci::annotation::{CONTAINERD_NAME, REF_NAME};
@@ -120,6 +124,12 @@ pub fn read_oci_selection(
             &index_path,
             sparse,
         )?;
+        let image = format!("{repository}@{digest}");
+        if let Some(to) =
+            target_repository(annotation(FERRY_TARGET_REPOSITORY), &index_path, &image)?
+        {
+            c.set_destination(&repository, &digest, to, &index_path)?;
+        }
     }
     let (blobs, manifest_types, images) = c.finish()?;
 
@@ -256,6 +266,52 @@ mod tests {
 
     fn paths(m: &Mirror) -> Vec<&str> {
         m.tree.iter().map(TreeEntry::path).collect()
+    }
+
+    /// A cache entry pulled with `targetRepo` keeps its destination in the selection.
+    #[test]
+    fn a_selection_keeps_the_target_repository() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        cache(
+            &root,
+            &kit,
+            &[
+                (
+                    &a,
+                    r#""dev.ferry.target-repository":"mirror/a","io.containerd.image.name":"quay.io/ns/a:1","org.opencontainers.image.ref.name":"mirror/a:stable""#,
+                ),
+                (&b, r#""org.opencontainers.image.ref.name":"ns/b:1""#),
+            ],
+        );
+        let views = root.join(".ferry/views");
+        let m = read_oci_selection(&root, &names(&["mirror/a:stable", "ns/b:1"]), &views).unwrap();
+        let got: Vec<(&str, Option<&str>)> = m
+            .images
+            .iter()
+            .map(|i| (i.repository.as_str(), i.destination.as_deref()))
+            .collect();
+        assert_eq!(got, [("mirror/a", Some("mirror/a")), ("ns/b", None)]);
+        // Not a repository path: refused, naming the cache's index and the image.
+        let bad = t.path().join("bad");
+        cache(
+            &bad,
+            &kit,
+            &[(
+                &a,
+                r#""dev.ferry.target-repository":"mirror/A","org.opencontainers.image.ref.name":"mirror/a:stable""#,
+            )],
+        );
+        let e = read_oci_selection(&bad, &names(&["mirror/a:stable"]), &views)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dev.ferry.target-repository") && e.contains("mirror/a@"),
+            "{e}"
+        );
     }
 
     #[test]

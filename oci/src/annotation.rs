@@ -15,3 +15,7 @@ pub const FERRY_RESOLVED_AT: &str = "dev.ferry.resolved-at";
 /// this multi-arch index are present; absent when every child is. The index itself is
 /// byte-identical to the registry's: only children not listed here may be missing.
 pub const FERRY_PLATFORMS: &str = "dev.ferry.platforms";
+/// ferry: the repository path (without host) the image is to have at the destination,
+/// when the image set named one (oc-mirror's `targetRepo`); a push puts the image at
+/// `PREFIX/<this>` instead of `PREFIX/<the source's path>`. Absent: the source's path.
+pub const FERRY_TARGET_REPOSITORY: &str = "dev.ferry.target-repository";

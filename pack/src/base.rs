@@ -1,7 +1,8 @@
 //! `--base`: what the inside already holds, from a receipt (`ferry-unpack receipt`, or the
 //! receipt.json a push writes) or an earlier bundle's manifest. Layers and configs listed
-//! there are left out of a delta bundle, each with the original repository of an image
-//! that held it, so the push can mount it from there.
+//! there are left out of a delta bundle, each with the repository an image that held it
+//! was pushed under (its destination, else its original repository path), so the push can
+//! mount it from there.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,10 @@ fn add(base: &mut Base, path: &Path) -> Result<(), String> {
     match Receipt::parse(&bytes) {
         Ok(receipt) => {
             for img in &receipt.images {
-                let at = img.source.as_deref().and_then(repository_path);
+                // Where that push put it, below the receipt's `--to` (so a destination
+                // from targetRepo or --max-components counts); else its source's path.
+                let at = pushed_path(&receipt.registry, &img.destination)
+                    .or_else(|| img.source.as_deref().and_then(repository_path));
                 for &d in &img.blobs {
                     base.hold(d, at.as_deref());
                 }
@@ -40,9 +44,12 @@ fn add(base: &mut Base, path: &Path) -> Result<(), String> {
         Err(ReceiptError::BundleManifest) => {
             let m = BundleManifest::parse(&bytes).map_err(|e| e.to_string())?;
             for img in &m.images {
-                let at = match img.source.as_deref() {
-                    Some(s) => repository_path(s),
-                    None => Some(img.repository.clone()),
+                // Where the base's push put it: its destination (targetRepo) when it
+                // named one, else its source's path, as push maps them.
+                let at = match (&img.destination, img.source.as_deref()) {
+                    (Some(d), _) => Some(d.clone()),
+                    (None, Some(s)) => repository_path(s),
+                    (None, None) => Some(img.repository.clone()),
                 };
                 for &b in &img.blobs {
                     base.hold(m.blobs[b as usize].digest, at.as_deref());
@@ -58,6 +65,16 @@ fn add(base: &mut Base, path: &Path) -> Result<(), String> {
     }
 }
 
+/// The path of a receipt's `destination` (`HOST[:PORT]/PREFIX/path`) below its `registry`
+/// (`HOST[:PORT][/PREFIX]`): what a push to the same `--to` maps to the same repository.
+fn pushed_path(registry: &str, destination: &str) -> Option<String> {
+    destination
+        .strip_prefix(registry.trim_end_matches('/'))?
+        .strip_prefix('/')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+}
+
 /// The repository path of an original reference (`registry.redhat.io/a/b:tag` → `a/b`),
 /// where a push of the base put the image's blobs; none when it is not a reference.
 /// As written (`busybox` stays `busybox`), because push maps the path as written.
@@ -69,7 +86,99 @@ fn repository_path(reference: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::repository_path;
+    use super::{load, pushed_path, repository_path};
+
+    #[test]
+    fn pushed_paths_are_below_the_receipts_registry() {
+        let p = |r: &str, d: &str| pushed_path(r, d);
+        assert_eq!(
+            p("reg:5000/efk", "reg:5000/efk/mirror/es-proxy").as_deref(),
+            Some("mirror/es-proxy")
+        );
+        assert_eq!(p("reg:5000", "reg:5000/a/b").as_deref(), Some("a/b"));
+        assert_eq!(p("reg:5000/efk", "reg:5000/efkx/a"), None);
+        assert_eq!(p("reg:5000/efk", "other/efk/a"), None);
+        assert_eq!(p("reg:5000/efk", "reg:5000/efk"), None);
+    }
+    use format_spec::manifest::{Blob, BundleManifest, Encoding, Image};
+    use format_spec::receipt::Receipt;
+    use format_spec::Digest;
+
+    /// A base bundle whose image had a `destination` (targetRepo): its blobs are where
+    /// that push put them, PREFIX/<destination>, not under the source's path.
+    #[test]
+    fn a_base_image_with_a_destination_holds_its_blobs_there() {
+        let blob = |digest: Digest, media_type: Option<&str>| Blob {
+            digest,
+            size: 10,
+            encoding: Encoding::Raw,
+            stored_size: 10,
+            first_volume: 1,
+            last_volume: 1,
+            media_type: media_type.map(str::to_owned),
+            at: None,
+        };
+        let (manifest, layer) = (Digest([1; 32]), Digest([2; 32]));
+        let mut m = BundleManifest {
+            ferry_bundle: 1,
+            bundle_id: Digest([0; 32]),
+            creator: "ferry-pack test".into(),
+            created: 1,
+            source_layout: "oci".into(),
+            key: "EH7D-DX5B-KSRG-CYTL".into(),
+            volume_size: 1 << 20,
+            volume_count: 1,
+            chunk_size: 4 << 20,
+            index_json: Digest([9; 32]),
+            blobs: vec![
+                blob(manifest, Some(oci::media_type::OCI_MANIFEST)),
+                blob(layer, None),
+            ],
+            images: vec![Image {
+                repository: "mirror/es-proxy".into(),
+                tags: vec!["stable".into()],
+                digest: manifest,
+                media_type: oci::media_type::OCI_MANIFEST.into(),
+                source: Some("registry.redhat.io/openshift4/ose-es-proxy:v4.6".into()),
+                blobs: vec![0, 1],
+                catalog: false,
+                platforms: None,
+                destination: Some("mirror/es-proxy".into()),
+            }],
+            tree: vec![],
+        };
+        let t = tempfile::tempdir().unwrap();
+        let at = |m: &mut BundleManifest| {
+            m.seal();
+            let path = t.path().join("base.bundle.json");
+            std::fs::write(&path, m.to_bytes(0)).unwrap();
+            load(&[path]).unwrap().blobs[&layer].clone()
+        };
+        assert_eq!(at(&mut m).as_deref(), Some("mirror/es-proxy"));
+        m.images[0].destination = None;
+        assert_eq!(at(&mut m).as_deref(), Some("openshift4/ose-es-proxy"));
+
+        // The receipt of that push: where it went, below the receipt's registry.
+        let receipt = Receipt {
+            ferry_receipt: format_spec::receipt::RECEIPT_VERSION,
+            registry: "reg.internal:5000/efk".into(),
+            bundle_id: Digest([3; 32]),
+            images: vec![format_spec::receipt::ReceiptImage {
+                destination: "reg.internal:5000/efk/mirror/es-proxy".into(),
+                digest: manifest,
+                tags: vec!["stable".into()],
+                source: Some("registry.redhat.io/openshift4/ose-es-proxy:v4.6".into()),
+                blobs: vec![manifest, layer],
+            }],
+            blobs: vec![manifest, layer],
+        };
+        let path = t.path().join("receipt.json");
+        std::fs::write(&path, receipt.to_json()).unwrap();
+        assert_eq!(
+            load(&[path]).unwrap().blobs[&layer].as_deref(),
+            Some("mirror/es-proxy")
+        );
+    }
 
     #[test]
     fn repository_paths() {

@@ -71,6 +71,8 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<(Source, Vec<Candidate>), Pa
                 catalog: m.catalog_reason(k).is_some(),
                 // The mirror reader keeps them sorted and each once (SPEC.md M25).
                 platforms: img.platforms.clone(),
+                // Checked as a repository path by the mirror reader (SPEC.md M10).
+                destination: img.destination.clone(),
             })
         })
         .collect::<Result<Vec<_>, PackError>>()?;
@@ -213,6 +215,7 @@ mod tests {
             source: source.map(str::to_owned),
             blobs: Vec::new(),
             platforms: None,
+            destination: None,
         }
     }
 

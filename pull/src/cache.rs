@@ -13,7 +13,8 @@
 //! Descriptor annotations: `org.opencontainers.image.ref.name` = `<repository>:<tag>` or
 //! `<repository>@sha256:<hex>` (the destination naming); `io.containerd.image.name` = the
 //! original reference as the image set wrote it, canonical; `dev.ferry.resolved-at` for a
-//! tag; `dev.ferry.platforms` for a sparse index (`oci::annotation`).
+//! tag; `dev.ferry.platforms` for a sparse index; `dev.ferry.target-repository` when the
+//! image set gave a `targetRepo` (then it is also ref.name's repository) (`oci::annotation`).
 //!
 //! Invariant: a file under `blobs/` is complete and its bytes hash to its name (but for the
 //! `.<hex>.<16 hex>.partial` temporaries of `durable_file`, which a kill can leave and
@@ -81,6 +82,9 @@ pub struct CachedImage {
     pub resolved_at: Option<String>,
     /// `dev.ferry.platforms`: the children kept, for a sparse index.
     pub platforms: Option<Vec<String>>,
+    /// `dev.ferry.target-repository`: the repository path at the destination, only when
+    /// the image set gave one (`targetRepo`); absent, the destination follows the source.
+    pub target_repository: Option<String>,
 }
 
 /// What [`Cache::prune`] removed.
@@ -175,6 +179,12 @@ impl IndexEntry {
             sorted.dedup();
             annotations.insert(annotation::FERRY_PLATFORMS.to_owned(), sorted.join(","));
         }
+        if let Some(repository) = &image.target_repository {
+            annotations.insert(
+                annotation::FERRY_TARGET_REPOSITORY.to_owned(),
+                repository.clone(),
+            );
+        }
         IndexEntry {
             media_type: image.media_type.clone(),
             digest: image.digest,
@@ -202,6 +212,7 @@ impl IndexEntry {
                     .map(str::to_owned)
                     .collect()
             }),
+            target_repository: a.get(annotation::FERRY_TARGET_REPOSITORY).cloned(),
         })
     }
 }
@@ -1476,7 +1487,30 @@ mod tests {
             // A tag was resolved; a digest reference was not.
             resolved_at: (!ref_name.contains('@')).then(|| "2026-12-01T10:00:00Z".into()),
             platforms: None,
+            target_repository: None,
         }
+    }
+
+    /// `targetRepo` is recorded as its own annotation (only when given), and read back.
+    #[test]
+    fn a_target_repository_is_recorded_only_when_given() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::open(t.path()).unwrap();
+        let plain = image("ubi8/ubi:8.9", b"m1");
+        let mut moved = image("mirror/es-proxy:stable", b"m2");
+        moved.source = "registry.example/openshift4/ose-elasticsearch-proxy:v4.6".into();
+        moved.target_repository = Some("mirror/es-proxy".into());
+        cache.record(&[plain.clone(), moved.clone()]).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_slice(&fs::read(t.path().join("index.json")).unwrap()).unwrap();
+        assert_eq!(
+            raw["manifests"][0]["annotations"][annotation::FERRY_TARGET_REPOSITORY],
+            "mirror/es-proxy"
+        );
+        assert!(raw["manifests"][1]["annotations"]
+            .get(annotation::FERRY_TARGET_REPOSITORY)
+            .is_none());
+        assert_eq!(cache.images().unwrap(), [moved, plain]);
     }
 
     #[test]

@@ -269,6 +269,7 @@ pub(crate) fn cached_image(image: &ResolvedImage) -> CachedImage {
         size: image.size,
         resolved_at: image.resolved_at.clone(),
         platforms: image.platforms_kept.clone(),
+        target_repository: image.target_repository.clone(),
     }
 }
 

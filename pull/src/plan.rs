@@ -23,6 +23,9 @@ pub struct ResolvedImage {
     pub source: String,
     /// The repository path at the destination (`targetRepo`, else the source's path).
     pub repository: String,
+    /// `targetRepo` when the set gave one (then also `repository`): recorded in the cache, so
+    /// the bundle says where the image goes rather than leaving it to the source's path.
+    pub target_repository: Option<String>,
     /// The tag at the destination (`targetTag`, else the source's tag); None: by digest only.
     pub tag: Option<String>,
     /// The cache's `ref.name` for it (`<repository>:<tag>` or `<repository>@<digest>`).

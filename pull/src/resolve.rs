@@ -478,6 +478,7 @@ fn resolve_one(
             Ok(ResolvedImage {
                 source: source.clone(),
                 repository: repository.clone(),
+                target_repository: image.target_repo.clone(),
                 tag: tag.clone(),
                 ref_name: ref_name(&repository, tag.as_deref(), &digest),
                 digest,

@@ -166,12 +166,23 @@ pub enum Event<'a> {
 pub fn map_images(m: &BundleManifest, opts: &Options) -> Result<Vec<String>, MappingError> {
     m.images
         .iter()
-        .map(|img| destination(&opts.target, &source_path(img)?, opts.max_components))
+        .map(|img| destination(&opts.target, &destination_path(img)?, opts.max_components))
         .collect()
 }
 
-/// The path the destination is built from: the original repository without its registry,
-/// or the repository the image had in the mirror when no original is recorded.
+/// The path the destination is built from (under `--to`'s prefix, flattened by
+/// `--max-components`): the image's `destination` when the bundle records one (the image
+/// set's `targetRepo`, SPEC.md §4.2), else its source's path ([`source_path`]).
+pub fn destination_path(img: &Image) -> Result<String, MappingError> {
+    match &img.destination {
+        Some(d) => Ok(d.clone()),
+        None => source_path(img),
+    }
+}
+
+/// The original repository without its registry, or the repository the image had in the
+/// mirror when no original is recorded. What the destination follows unless the image
+/// names its own, and what names a catalog (whatever its destination).
 pub fn source_path(img: &Image) -> Result<String, MappingError> {
     match &img.source {
         Some(s) => SourceRef::parse(s).map(|s| s.path),
@@ -831,6 +842,76 @@ mod tests {
             .all(|i| i.status == ImageStatus::Present));
         assert_eq!(second.totals.blobs_uploaded, 0);
         assert_eq!(second.totals.manifests_pushed, 0);
+    }
+
+    /// An image with a `destination` (the image set's `targetRepo`) goes to
+    /// PREFIX/<destination>, flattened by `--max-components` as any other; the mirror sets
+    /// map its original repository there. Without one, PREFIX/<source path>, as always.
+    #[test]
+    fn a_destination_names_where_the_image_goes_and_what_the_mirror_sets_map_to() {
+        let mut bundle = bundle();
+        let mut m = (*bundle.manifest).clone();
+        let source = m.images[0]
+            .source
+            .clone()
+            .expect("the vector records its source");
+        let source_repo = crate::mapping::SourceRef::parse(&source)
+            .unwrap()
+            .repository();
+        let source_path = source_path(&m.images[0]).unwrap();
+        assert_eq!(
+            map_images(&m, &options()).unwrap()[0],
+            format!("mirror/{source_path}"),
+            "no destination: the source's path"
+        );
+        m.images[0].destination = Some("team/mirrored/es-proxy".into());
+        let flat = Options {
+            max_components: 2,
+            ..options()
+        };
+        assert_eq!(
+            map_images(&m, &flat).unwrap()[0],
+            "mirror/team-mirrored-es-proxy"
+        );
+        bundle.manifest = std::sync::Arc::new(m);
+
+        let registry = FakeRegistry::default();
+        let report = run(&bundle, &registry);
+        let to = "registry.test/mirror/team/mirrored/es-proxy";
+        assert_eq!(report.images[0].destination, to);
+        assert_eq!(report.images[0].status, ImageStatus::Pushed);
+        let pushed = crate::outputs::pushed_images(&bundle, &report);
+        let rendered = crate::openshift::render(
+            &pushed,
+            &crate::openshift::Options {
+                name: "ferry-0123456789ab",
+                catalog_secrets: &[],
+                publisher: "ferry",
+                layout: "oci",
+                provenance: crate::openshift::Provenance {
+                    bundle_id: "sha256:0123",
+                    ferry_version: "0.1.0",
+                    created: "2026-12-01T08:00:00Z",
+                    partial: false,
+                },
+            },
+        );
+        let idms = rendered.digest_mirror_sets.expect("an IDMS");
+        assert!(
+            idms.contains(&format!("source: \"{source_repo}\""))
+                && idms.contains(&format!("- \"{to}\"")),
+            "{idms}"
+        );
+        assert_eq!(
+            idms.matches("registry.test/").count(),
+            1,
+            "one mirror: {idms}"
+        );
+        assert!(
+            rendered.mapping.starts_with(&format!("{source}={to}:")),
+            "{}",
+            rendered.mapping
+        );
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
                         .collect(),
                     // A sparse index is written with `dev.ferry.platforms` (SPEC.md §6.3).
                     platforms: img.platforms.clone(),
+                    // And where it goes, with `dev.ferry.target-repository` (SPEC.md §6.3).
+                    destination: img.destination.clone(),
                 })
                 .collect();
             let types: BTreeMap<String, String> = m

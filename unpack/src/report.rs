@@ -164,7 +164,7 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 &serde_json::json!({
                     "repository": i.repository, "tags": i.tags, "digest": i.digest,
                     "media_type": i.media_type, "source": i.source,
-                    "platforms": i.platforms,
+                    "platforms": i.platforms, "destination": i.destination,
                     "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).fold(0u64, u64::saturating_add),
                 }),
             );
@@ -223,6 +223,9 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 .map(|s| format!("  from {s}"))
                 .unwrap_or_default()
         );
+        if let Some(d) = &i.destination {
+            println!("    goes to PREFIX/{d} (the image set's targetRepo)");
+        }
         if let Some(p) = &i.platforms {
             println!(
                 "    sparse index: only the {} children are carried (a registry must accept sparse indexes to take it)",

@@ -841,6 +841,10 @@ fn target_repo_and_tag_name_the_image_at_the_destination() {
     let images = bundle_images(&vols);
     assert_eq!(images.len(), 1);
     assert_eq!(images[0]["repository"], "mirror/es-proxy");
+    assert_eq!(
+        images[0]["destination"], "mirror/es-proxy",
+        "the bundle says where the image goes, not only where the cache had it"
+    );
     assert_eq!(images[0]["tags"], serde_json::json!(["stable"]));
     assert_eq!(images[0]["source"], image.reference.as_str());
 
@@ -872,6 +876,19 @@ fn target_repo_and_tag_name_the_image_at_the_destination() {
         [Value::from(format!("{to}/mirror/es-proxy"))],
         "the IDMS maps the source to where targetRepo put it"
     );
+
+    // extract writes the destination back; the layout packs to the same destination.
+    let extracted = c.path("extracted");
+    extract_ok(&vols, &c.key, &extracted, "oci");
+    let index: Value =
+        serde_json::from_slice(&fs::read(extracted.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["dev.ferry.target-repository"], "mirror/es-proxy",
+        "{index}"
+    );
+    let again = c.path("again");
+    pack_ok(&extracted, &again, "64MiB", &c.key, &[]);
+    assert_eq!(bundle_images(&again)[0]["destination"], "mirror/es-proxy");
 }
 
 /// An image the source does not have (a tag, a digest): exit 1, each named with the
