@@ -31,7 +31,9 @@ pub struct ResolvedImage {
     pub digest: Digest,
     pub media_type: String,
     pub size: u64,
-    /// When a tag was resolved (RFC 3339); None for a digest reference.
+    /// Since when the tag has resolved to this digest (RFC 3339): the time the cache
+    /// recorded when it already had the tag at this digest, else now. None for a digest
+    /// reference.
     pub resolved_at: Option<String>,
     /// The endpoint that answered (`host[:port]`, a mirror's or the registry's own). For
     /// an image resolved from the cache alone, the first endpoint its blobs are asked of.
