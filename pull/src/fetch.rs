@@ -63,6 +63,19 @@ pub(crate) fn fetch(
 ) -> Result<Report, PullError> {
     let started = Instant::now();
     let sources = Sources::load(options)?;
+    sources.reporting_retries(events, || {
+        fetch_with(cache, &sources, plan, options, events, started)
+    })
+}
+
+fn fetch_with(
+    cache: &Cache,
+    sources: &Sources<'_>,
+    plan: &Plan,
+    options: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+    started: Instant,
+) -> Result<Report, PullError> {
     let images = &plan.images;
 
     let mut wanted: BTreeMap<Digest, Job> = BTreeMap::new();
@@ -155,7 +168,7 @@ pub(crate) fn fetch(
                     }
                 }
                 let first = &images[job.images[0]];
-                let outcome = download(cache, &sources, job, first, options, events);
+                let outcome = download(cache, sources, job, first, options, events);
                 let mut done = Vec::new();
                 let mut failures = Vec::new();
                 {
@@ -347,6 +360,7 @@ fn download(
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Downloaded, BlobEnd> {
     let what = format!("blob {} of {}", job.digest, image.source);
+    sources.working_on(&what);
     // Bytes received by the current attempt: one that made progress restarts the backoff.
     let received = Cell::new(0u64);
     let progress = |n: u64| {

@@ -112,7 +112,9 @@ pub fn plan(
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Plan, PullError> {
     let sources = Sources::load(options)?;
-    let outcomes = crate::resolve::resolve_all(cache, &sources, &set.images, options, events)?;
+    let outcomes = sources.reporting_retries(events, || {
+        crate::resolve::resolve_all(cache, &sources, &set.images, options, events)
+    })?;
     let mut plan = Plan::default();
     for o in outcomes {
         match o {

@@ -452,6 +452,7 @@ fn resolve_one(
 ) -> Result<ResolvedImage, One> {
     let reference = &image.name.reference;
     let written = reference.to_string();
+    ctx.sources.working_on(&written);
     let failed = |registry: String, error: String| {
         One::Failed(Failure {
             reference: written.clone(),
