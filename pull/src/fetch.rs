@@ -2,10 +2,10 @@
 //! a time, from the endpoint that served its image (the next one when that endpoint has
 //! not got it). A download that breaks off is resumed from its partial after a backoff,
 //! for as long as `--retry-for` allows without progress (an attempt that received bytes
-//! starts the time again: a big layer on a slow link may run for hours); bytes that do not hash to their digest are fetched
-//! once more from zero, then refused naming the image, the blob and the registry. An image
-//! is recorded in `index.json` as soon as its last blob is in, so an interrupted run keeps
-//! every image it finished.
+//! starts the time again: a big layer on a slow link may run for hours); bytes that do
+//! not hash to their digest are fetched once more from zero, then refused naming the
+//! image, the blob and the registry. An image is recorded in `index.json` as soon as its
+//! last blob is in, so an interrupted run keeps every image it finished.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
@@ -430,7 +430,8 @@ fn download(
             let wait = if again_at_once {
                 Some(Duration::ZERO)
             } else {
-                // Right bytes arrived before it broke: the link works, the time restarts.
+                // Bytes arrived before it broke (kept in the partial): the link works, so
+                // the time restarts.
                 if received.get() > 0 {
                     backoff.progressed();
                 }
