@@ -8,8 +8,10 @@
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// containerd (and `docker save` ≥ 25): the full original reference of the image.
 pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
-/// ferry: when the tag of the original reference was resolved to this descriptor's digest
-/// (RFC 3339, UTC, seconds). Absent for an image pulled by digest.
+/// ferry: since when the tag of the original reference has resolved to this descriptor's
+/// digest (RFC 3339, UTC, seconds): the first pull that found it there; a pull finding the
+/// same digest again keeps the time, so the cache's bytes do not change. Absent for an
+/// image pulled by digest.
 pub const FERRY_RESOLVED_AT: &str = "dev.ferry.resolved-at";
 /// ferry: the platforms (`os/arch[/variant]`, sorted, comma-separated) whose children of
 /// this multi-arch index are present; absent when every child is. The index itself is

@@ -132,7 +132,10 @@ pub struct PullOptions {
     #[arg(long, value_name = "N", default_value_t = 6)]
     pub jobs: usize,
     /// How long to keep retrying a registry that fails (5xx, 429, connection errors)
-    /// before giving up on a request (seconds, or 30s, 10m, 2h); running again resumes.
+    /// without progress before giving up on a request (seconds, or 30s, 10m, 2h): a
+    /// download that received bytes before it broke off resumes and its time starts again,
+    /// so this bounds the retrying, not how long a large layer may take. Running again
+    /// resumes.
     #[arg(long, value_name = "DURATION", default_value = "60")]
     pub retry_for: cli_support::RetryFor,
 }

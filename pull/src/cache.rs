@@ -78,7 +78,7 @@ pub struct CachedImage {
     pub digest: Digest,
     pub media_type: String,
     pub size: u64,
-    /// `dev.ferry.resolved-at` (RFC 3339), for a tag.
+    /// `dev.ferry.resolved-at` (RFC 3339), for a tag: since when it names this digest.
     pub resolved_at: Option<String>,
     /// `dev.ferry.platforms`: the children kept, for a sparse index.
     pub platforms: Option<Vec<String>>,

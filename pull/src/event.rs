@@ -12,10 +12,13 @@ pub enum Event<'a> {
     /// This many more bytes of blobs written to the cache (for bars and rates; bytes of a
     /// resumed partial are not counted again).
     Bytes(u64),
-    /// A request failed transiently and is tried again after `wait`.
+    /// A request failed transiently and is tried again after `wait`: told before the
+    /// wait, from another thread than the request's while resolving or fetching (the
+    /// registry client's own retries), or a download that broke off and is resumed.
     Retry {
         /// What was being fetched: `registry.redhat.io/ubi8/ubi@sha256:…` or a blob.
         what: String,
+        /// The attempt about to be made (2 for the first retry).
         attempt: u32,
         wait: Duration,
         error: String,

@@ -1,11 +1,13 @@
 //! The blobs of a plan into the cache: each missing blob once, largest first, `--jobs` at
 //! a time, from the endpoint that served its image (the next one when that endpoint has
 //! not got it). A download that breaks off is resumed from its partial after a backoff,
-//! for as long as `--retry-for` allows; bytes that do not hash to their digest are fetched
-//! once more from zero, then refused naming the image, the blob and the registry. An image
-//! is recorded in `index.json` as soon as its last blob is in, so an interrupted run keeps
-//! every image it finished.
+//! for as long as `--retry-for` allows without progress (an attempt that received bytes
+//! starts the time again: a big layer on a slow link may run for hours); bytes that do
+//! not hash to their digest are fetched once more from zero, then refused naming the
+//! image, the blob and the registry. An image is recorded in `index.json` as soon as its
+//! last blob is in, so an interrupted run keeps every image it finished.
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -61,6 +63,19 @@ pub(crate) fn fetch(
 ) -> Result<Report, PullError> {
     let started = Instant::now();
     let sources = Sources::load(options)?;
+    sources.reporting_retries(events, || {
+        fetch_with(cache, &sources, plan, options, events, started)
+    })
+}
+
+fn fetch_with(
+    cache: &Cache,
+    sources: &Sources<'_>,
+    plan: &Plan,
+    options: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+    started: Instant,
+) -> Result<Report, PullError> {
     let images = &plan.images;
 
     let mut wanted: BTreeMap<Digest, Job> = BTreeMap::new();
@@ -153,7 +168,7 @@ pub(crate) fn fetch(
                     }
                 }
                 let first = &images[job.images[0]];
-                let outcome = download(cache, &sources, job, first, options, events);
+                let outcome = download(cache, sources, job, first, options, events);
                 let mut done = Vec::new();
                 let mut failures = Vec::new();
                 {
@@ -273,9 +288,12 @@ pub(crate) fn cached_image(image: &ResolvedImage) -> CachedImage {
     }
 }
 
-/// Exponential backoff with jitter, bounded by `--retry-for` from the first failure.
+/// Exponential backoff with jitter, bounded by `--retry-for` from the first failure since
+/// the last progress: `--retry-for` bounds how long a download keeps trying without
+/// receiving a byte, not how long it may take.
 struct Backoff {
-    started: Instant,
+    /// The first failure since the last progress (None: none yet).
+    started: Option<Instant>,
     limit: Duration,
     attempts: u32,
 }
@@ -283,15 +301,29 @@ struct Backoff {
 impl Backoff {
     fn new(limit: Duration) -> Backoff {
         Backoff {
-            started: Instant::now(),
+            started: None,
             limit,
             attempts: 1,
         }
     }
 
-    /// The wait before the next attempt, or None: the time is up.
+    /// An attempt received bytes before it failed: the time and the waits start again.
+    fn progressed(&mut self) {
+        self.started = None;
+        self.attempts = 1;
+    }
+
+    /// After a failed attempt: the wait before the next one, or None: the time is up.
     fn next(&mut self) -> Option<Duration> {
-        let left = self.limit.saturating_sub(self.started.elapsed());
+        self.next_at(Instant::now())
+    }
+
+    /// [`Backoff::next`] at time `now` (tests pass a clock of their own).
+    fn next_at(&mut self, now: Instant) -> Option<Duration> {
+        let started = *self.started.get_or_insert(now);
+        let left = self
+            .limit
+            .saturating_sub(now.saturating_duration_since(started));
         if left.is_zero() {
             return None;
         }
@@ -329,7 +361,13 @@ fn download(
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Downloaded, BlobEnd> {
     let what = format!("blob {} of {}", job.digest, image.source);
-    let progress = |n: u64| events(Event::Bytes(n));
+    sources.working_on(&what);
+    // Bytes received by the current attempt: one that made progress restarts the backoff.
+    let received = Cell::new(0u64);
+    let progress = |n: u64| {
+        received.set(received.get().saturating_add(n));
+        events(Event::Bytes(n));
+    };
     let mut attempts: Vec<Attempt> = Vec::new();
     for endpoint in &image.endpoints {
         let name = endpoint_name(endpoint);
@@ -349,6 +387,7 @@ fn download(
         let mut attempt = 1;
         let error = loop {
             let mut again_at_once = false;
+            received.set(0);
             let mut open =
                 |offset: u64| client.fetch_blob(&endpoint.repository, &job.digest, offset);
             let e = match cache.download(
@@ -392,6 +431,11 @@ fn download(
             let wait = if again_at_once {
                 Some(Duration::ZERO)
             } else {
+                // Bytes arrived before it broke (kept in the partial): the link works, so
+                // the time restarts.
+                if received.get() > 0 {
+                    backoff.progressed();
+                }
                 backoff.next()
             };
             let Some(wait) = wait else { break e };
@@ -436,5 +480,27 @@ mod tests {
         assert_eq!(b.next(), None);
         let mut b = Backoff::new(Duration::from_millis(100));
         assert!(b.next().unwrap() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_time_counts_from_the_first_failure_and_restarts_with_progress() {
+        let limit = Duration::from_secs(10);
+        let mut b = Backoff::new(limit);
+        // An hour of downloading before the first failure: the whole time is left.
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        let first = b.next_at(t0).unwrap();
+        assert!(first <= Duration::from_millis(500), "{first:?}");
+        // Failures without progress: until the time is up, the last wait cut to end there.
+        let mut now = t0;
+        while let Some(w) = b.next_at(now) {
+            now += w;
+        }
+        assert_eq!(now - t0, limit);
+        // An attempt that received bytes: the time and the waits start again.
+        b.progressed();
+        let later = now + Duration::from_secs(600);
+        let w = b.next_at(later).expect("retried after progress");
+        assert!(w <= Duration::from_millis(500), "{w:?}");
+        assert_eq!(b.next_at(later + limit), None);
     }
 }

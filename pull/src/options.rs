@@ -25,7 +25,8 @@ pub struct Options {
     pub insecure: bool,
     /// `--jobs`: blobs downloaded at once.
     pub jobs: usize,
-    /// `--retry-for`: how long one request keeps retrying transient failures.
+    /// `--retry-for`: how long one request keeps retrying transient failures without
+    /// progress (a blob download that received bytes starts its time again).
     pub retry_for: Duration,
     /// Set on Ctrl-C / SIGTERM: no new request starts, downloads stop at their next read
     /// (the partial is kept for the next run to resume).

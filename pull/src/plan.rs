@@ -34,7 +34,9 @@ pub struct ResolvedImage {
     pub digest: Digest,
     pub media_type: String,
     pub size: u64,
-    /// When a tag was resolved (RFC 3339); None for a digest reference.
+    /// Since when the tag has resolved to this digest (RFC 3339): the time the cache
+    /// recorded when it already had the tag at this digest, else now. None for a digest
+    /// reference.
     pub resolved_at: Option<String>,
     /// The endpoint that answered (`host[:port]`, a mirror's or the registry's own). For
     /// an image resolved from the cache alone, the first endpoint its blobs are asked of.
@@ -113,7 +115,9 @@ pub fn plan(
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Plan, PullError> {
     let sources = Sources::load(options)?;
-    let outcomes = crate::resolve::resolve_all(cache, &sources, &set.images, options, events)?;
+    let outcomes = sources.reporting_retries(events, || {
+        crate::resolve::resolve_all(cache, &sources, &set.images, options, events)
+    })?;
     let mut plan = Plan::default();
     for o in outcomes {
         match o {

@@ -9,7 +9,7 @@
 //! all fail the [`Failure`] names each with its own error. What is wrong with the image
 //! itself (Docker schema 1, no child for the platforms, not a manifest) is said at once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -345,6 +345,21 @@ fn collect_blobs(
 struct Ctx<'a> {
     cache: &'a Cache,
     sources: &'a Sources<'a>,
+    /// What `index.json` recorded before this run: ref.name → (digest, resolved-at).
+    recorded: HashMap<String, (Digest, Option<String>)>,
+}
+
+impl Ctx<'_> {
+    /// `dev.ferry.resolved-at` of a tag just resolved to `digest`: the time the cache
+    /// recorded when the tag already named that digest there (the annotation means
+    /// "resolved to this digest since", so a pull that changes nothing changes no byte of
+    /// index.json, and packing the same set again makes the same bundle), else `now`.
+    fn resolved_at(&self, ref_name: &str, digest: &Digest, now: String) -> String {
+        match self.recorded.get(ref_name) {
+            Some((d, Some(at))) if d == digest => at.clone(),
+            _ => now,
+        }
+    }
 }
 
 /// How the top manifest is asked for.
@@ -362,7 +377,16 @@ pub(crate) fn resolve_all(
     options: &Options,
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Vec<Result<ResolvedImage, Failure>>, PullError> {
-    let ctx = Ctx { cache, sources };
+    let recorded = cache
+        .images()?
+        .into_iter()
+        .map(|i| (i.ref_name, (i.digest, i.resolved_at)))
+        .collect();
+    let ctx = Ctx {
+        cache,
+        sources,
+        recorded,
+    };
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<ResolvedImage, Failure>>>> =
@@ -428,6 +452,7 @@ fn resolve_one(
 ) -> Result<ResolvedImage, One> {
     let reference = &image.name.reference;
     let written = reference.to_string();
+    ctx.sources.working_on(&written);
     let failed = |registry: String, error: String| {
         One::Failed(Failure {
             reference: written.clone(),
@@ -475,16 +500,18 @@ fn resolve_one(
                     .put_blob(d, bytes)
                     .map_err(|e| One::Run(e.into()))?;
             }
+            let ref_name = ref_name(&repository, tag.as_deref(), &digest);
+            let resolved_at = at.map(|now| ctx.resolved_at(&ref_name, &digest, now));
             Ok(ResolvedImage {
                 source: source.clone(),
                 repository: repository.clone(),
                 target_repository: image.target_repo.clone(),
                 tag: tag.clone(),
-                ref_name: ref_name(&repository, tag.as_deref(), &digest),
+                ref_name,
                 digest,
                 media_type: tree.media_type,
                 size: tree.manifests[0].1,
-                resolved_at: at,
+                resolved_at,
                 endpoint: serving.host.clone(),
                 endpoints: blob_endpoints(serving),
                 offline,

@@ -4,16 +4,24 @@
 //!
 //! Credentials are looked up for each endpoint's own host and repository, as
 //! containers/image does: a mirror never gets the credentials meant for the source.
+//!
+//! The clients retry transient failures themselves; each retry is told to [`Retries`] and
+//! becomes an [`Event::Retry`] as it happens, while the request waits
+//! ([`Sources::reporting_retries`]).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::ThreadId;
+use std::time::Duration;
 
 use oci::Reference;
 use registry_client::registries_conf::{Endpoint, RegistriesConf, Resolved};
-use registry_client::{Client, Config, Credentials, RegistryError};
+use registry_client::{Client, Config, Credentials, RegistryError, RetryNotice};
 
 use crate::error::PullError;
+use crate::event::Event;
 use crate::options::Options;
 
 /// One client per (API host, insecure, credentials): the connection pool and token cache
@@ -31,6 +39,67 @@ pub(crate) struct Sources<'o> {
     /// Credential lookups by `host/repository` (a credential helper runs once per key).
     credentials: Mutex<HashMap<String, Found>>,
     clients: Mutex<Clients>,
+    retries: Arc<Retries>,
+}
+
+/// The clients' retries of one run, queued by the thread that waits to retry (the client's
+/// observer must be `'static`, the caller's event callback is not) until the reporter of
+/// [`Sources::reporting_retries`] turns them into events.
+#[derive(Default)]
+struct Retries {
+    queue: Mutex<Vec<(ThreadId, RetryNotice)>>,
+    arrived: Condvar,
+    /// What each worker thread is fetching, to name it in its retries.
+    doing: Mutex<HashMap<ThreadId, String>>,
+}
+
+/// How long the reporter sleeps when no retry arrives (it also ends within this).
+const REPORT_POLL: Duration = Duration::from_millis(100);
+
+impl Retries {
+    fn push(&self, notice: &RetryNotice) {
+        let id = std::thread::current().id();
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, notice.clone()));
+        self.arrived.notify_one();
+    }
+
+    /// What has arrived, waiting up to `wait` for something when nothing has.
+    fn take(&self, wait: Duration) -> Vec<(ThreadId, RetryNotice)> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.is_empty() && !wait.is_zero() {
+            queue = self
+                .arrived
+                .wait_timeout(queue, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        std::mem::take(&mut *queue)
+    }
+
+    /// The event of a retry: named by what its thread was fetching, else by its request.
+    fn event(&self, thread: ThreadId, n: RetryNotice) -> (String, RetryNotice) {
+        let what = self
+            .doing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&thread)
+            .cloned()
+            .unwrap_or_else(|| format!("{} {}", n.method, n.url));
+        (what, n)
+    }
+}
+
+/// Sets the flag when dropped: the reporter ends even if the work panics.
+struct SetOnDrop<'a>(&'a AtomicBool, &'a Condvar);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+        self.1.notify_all();
+    }
 }
 
 /// One endpoint that failed, and why: kept to name every endpoint in the failure.
@@ -106,7 +175,53 @@ impl<'o> Sources<'o> {
             options,
             credentials: Mutex::default(),
             clients: Mutex::default(),
+            retries: Arc::default(),
         }
+    }
+
+    /// Names what this thread fetches from now on, for the retry events of its requests
+    /// (`registry.redhat.io/ubi8/ubi:8.9`, `blob sha256:… of …`).
+    pub(crate) fn working_on(&self, what: &str) {
+        self.retries
+            .doing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(std::thread::current().id(), what.to_owned());
+    }
+
+    /// Runs `work` while a reporter thread turns the clients' retries into
+    /// [`Event::Retry`] as they happen (before each wait, not after the request is done).
+    pub(crate) fn reporting_retries<R>(
+        &self,
+        events: &(dyn Fn(Event<'_>) + Sync),
+        work: impl FnOnce() -> R,
+    ) -> R {
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| loop {
+                // Read before taking: once the work is done, one last take gets every retry.
+                let finished = done.load(Ordering::Acquire);
+                let batch = self.retries.take(if finished {
+                    Duration::ZERO
+                } else {
+                    REPORT_POLL
+                });
+                for (thread, notice) in batch {
+                    let (what, n) = self.retries.event(thread, notice);
+                    events(Event::Retry {
+                        what,
+                        attempt: n.attempt,
+                        wait: n.wait,
+                        error: n.error,
+                    });
+                }
+                if finished {
+                    return;
+                }
+            });
+            let _end = SetOnDrop(&done, &self.retries.arrived);
+            work()
+        })
     }
 
     /// The endpoints of `reference` (canonical, with its tag and/or digest).
@@ -158,6 +273,8 @@ impl<'o> Sources<'o> {
             config.max_idle_connections = config.max_idle_connections.max(self.options.jobs * 2);
             config.retry.max_elapsed = self.options.retry_for;
             config.cancel = Some(self.options.cancel);
+            let retries = self.retries.clone();
+            config.on_retry = Some(Arc::new(move |n: &RetryNotice| retries.push(n)));
             Client::connect(config).map(Arc::new).map_err(Arc::new)
         })
         .clone()

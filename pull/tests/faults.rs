@@ -65,6 +65,8 @@ struct Script {
     corrupt: Vec<String>,
     /// The first GET of this blob breaks off after so many bytes.
     cut_once: Option<(String, usize, Arc<AtomicBool>)>,
+    /// The next request for each of these paths is answered 503 (once per path).
+    fail_once: Arc<Mutex<Vec<String>>>,
 }
 
 /// A registry serving `images` (repository `app/<name>`, tag `v1`) as the script says.
@@ -74,6 +76,13 @@ fn registry(images: Arc<Vec<(String, Image)>>, script: Script) -> MockServer {
         let path = req.path();
         if path == "/v2/" {
             return api(Reply::json(200, "{}"));
+        }
+        {
+            let mut once = script.fail_once.lock().unwrap();
+            if let Some(i) = once.iter().position(|p| p == path) {
+                once.remove(i);
+                return api(Reply::error(503, "UNAVAILABLE", "back in a moment"));
+            }
         }
         for (name, img) in images.iter() {
             let prefix = format!("/v2/app/{name}/");
@@ -415,4 +424,72 @@ fn a_schema_1_image_is_refused_by_name() {
     );
     // Refused on the HEAD's media type: nothing was fetched.
     assert_eq!(server.count("GET", "/v2/app/old/manifests/"), 0);
+}
+
+/// A manifest and a blob request the registry client retries itself (a 503 each): each
+/// retry is a `retry` event naming the image (or the blob of it), told while the request
+/// waits, so it comes before the image is resolved or pulled.
+#[test]
+fn the_clients_own_retries_are_retry_events_naming_what_was_fetched() {
+    let img = image("one");
+    let layer = img.layer;
+    let images = Arc::new(vec![("one".to_owned(), img)]);
+    let fail_once = Arc::new(Mutex::new(vec![
+        "/v2/app/one/manifests/v1".to_owned(),
+        format!("/v2/app/one/blobs/{layer}"),
+    ]));
+    let server = registry(
+        images,
+        Script {
+            fail_once: fail_once.clone(),
+            ..Script::default()
+        },
+    );
+    let tmp = tempdir();
+    let opts = options(tmp.path(), &server.host(), None);
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let seen = Mutex::new(Vec::new());
+    let events = |e: Event<'_>| match e {
+        Event::Retry {
+            what,
+            attempt,
+            error,
+            ..
+        } => seen
+            .lock()
+            .unwrap()
+            .push(format!("retry {what} (attempt {attempt}): {error}")),
+        e => record(&seen, e),
+    };
+    let plan = pull::plan(&cache, &set(tmp.path(), &["one"]), &opts, &events).unwrap();
+    assert!(plan.failed.is_empty(), "{:?}", plan.failed);
+    let report = pull::fetch(&cache, &plan, &opts, &events).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(
+        fail_once.lock().unwrap().is_empty(),
+        "both 503s were served"
+    );
+    let l = lines(&seen);
+    let at = |prefix: &str| {
+        l.iter()
+            .position(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {l:?}"))
+    };
+    let manifest_retry = at("retry registry.example.com/app/one:v1 (attempt 2): ");
+    assert!(l[manifest_retry].contains("503"), "{l:?}");
+    assert!(
+        l[manifest_retry].contains("/v2/app/one/manifests/v1"),
+        "{l:?}"
+    );
+    assert!(manifest_retry < at("resolved registry.example.com/app/one:v1"));
+    let blob_retry = at(&format!(
+        "retry blob {layer} of registry.example.com/app/one:v1 (attempt 2): "
+    ));
+    assert!(l[blob_retry].contains("503"), "{l:?}");
+    assert!(blob_retry < at("pulled registry.example.com/app/one:v1"));
+    assert_eq!(
+        l.iter().filter(|line| line.starts_with("retry ")).count(),
+        2,
+        "{l:?}"
+    );
 }

@@ -603,6 +603,17 @@ fn a_tag_that_moved_is_resolved_again_and_recorded_anew() {
     let first = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
     pull::fetch(&cache, &first, &opts, &|_| {}).unwrap();
     assert_eq!(first.images[0].digest.to_string(), PROXY_DIGEST);
+    let since = first.images[0].resolved_at.clone();
+    assert!(since.is_some());
+
+    // A second later, the tag where it was: the time it was first seen there is kept, so
+    // index.json (and a bundle packed from it) does not change.
+    std::thread::sleep(Duration::from_millis(1100));
+    let same = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    assert_eq!(same.images[0].digest.to_string(), PROXY_DIGEST);
+    assert_eq!(same.images[0].resolved_at, since);
+    pull::fetch(&cache, &same, &opts, &|_| {}).unwrap();
+    assert_eq!(cache.images().unwrap()[0].resolved_at, since);
 
     // The tag now names another image: the next plan sees it, the fetch records it.
     push(
@@ -621,7 +632,13 @@ fn a_tag_that_moved_is_resolved_again_and_recorded_anew() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].ref_name, format!("{moving}:latest"));
     assert_eq!(recorded[0].digest.to_string(), OAUTH_DIGEST);
+    // Moved: resolved to this digest from now on.
     assert!(recorded[0].resolved_at.is_some());
+    assert!(
+        recorded[0].resolved_at > since,
+        "{recorded:?} since {since:?}"
+    );
+    assert_eq!(recorded[0].resolved_at, second.images[0].resolved_at);
 }
 
 #[test]

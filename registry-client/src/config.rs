@@ -2,15 +2,16 @@
 //! holds. Its own module so that the transport, the probe and the client all read it
 //! without reaching into one another.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::credentials::Credentials;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryObserver, RetryPolicy};
 
 /// How to reach and talk to one registry.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     /// `host[:port]`, or `https://host[:port]`, or `http://host[:port]`. The scheme:
     /// - `https` by default, with the certificate verified against the system's roots
@@ -41,6 +42,30 @@ pub struct Config {
     /// stops at its next read, the upload session it was for is cancelled, retry waits end,
     /// and calls return [`RegistryError::Cancelled`](crate::RegistryError::Cancelled).
     pub cancel: Option<&'static AtomicBool>,
+    /// Told of every retry of a request (connection error, timeout, 5xx, 408, 429) before
+    /// its wait, so that a caller can say so as it happens (the pull's `retry` events).
+    /// Not told of the restarts of a blob upload. None: retries are silent.
+    pub on_retry: Option<RetryObserver>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("registry", &self.registry)
+            .field("insecure", &self.insecure)
+            .field("ca_cert", &self.ca_cert)
+            // Credentials' own Debug shows no secret.
+            .field("credentials", &self.credentials)
+            .field("user_agent", &self.user_agent)
+            .field("timeouts", &self.timeouts)
+            .field("retry", &self.retry)
+            .field("upload", &self.upload)
+            .field("max_idle_connections", &self.max_idle_connections)
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("cancel", &self.cancel)
+            .field("on_retry", &self.on_retry.as_ref().map(|_| "<observer>"))
+            .finish()
+    }
 }
 
 impl Config {
@@ -59,6 +84,7 @@ impl Config {
             max_idle_connections: 16,
             proxy_from_env: true,
             cancel: None,
+            on_retry: None,
         }
     }
 }

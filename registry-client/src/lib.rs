@@ -59,5 +59,5 @@ pub use error::{RegistryError, RemoteError, RemoteErrors, Result};
 /// Digests are oci's (sha256 only: a sha512 digest is refused by name wherever one is
 /// parsed), so the digests a caller has are the ones it passes here.
 pub use oci::Digest;
-pub use retry::RetryPolicy;
+pub use retry::{RetryNotice, RetryObserver, RetryPolicy};
 pub use upload::UploadReport;

@@ -111,7 +111,8 @@ impl Client {
             req.retry = false;
             let resp = t.exchange(&mut req).map_err(refused)?;
             if is_transient_status(resp.status) {
-                if backoff.wait(resp.retry_after(), t.cancel) {
+                let error = || t.error_from(&resp, None).to_string();
+                if t.wait_to_retry(&mut backoff, resp.retry_after(), "GET", &req.url, error) {
                     continue;
                 }
                 if t.cancelled() {

@@ -5,6 +5,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often and how long transient failures (connection errors, timeouts, 5xx, 408, 429)
@@ -38,6 +39,27 @@ impl Default for RetryPolicy {
         }
     }
 }
+
+/// A request that failed transiently and is about to be tried again, as told to
+/// [`Config::on_retry`](crate::Config::on_retry) before the wait. Never a credential: the
+/// URL is shown as in errors (no user information, long query values cut).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryNotice {
+    /// `GET`, `HEAD`, …
+    pub method: String,
+    /// The URL asked for, in its display form.
+    pub url: String,
+    /// The attempt about to be made (2 for the first retry).
+    pub attempt: u32,
+    /// How long until it is made.
+    pub wait: Duration,
+    /// What failed (the registry's answer or the transport error).
+    pub error: String,
+}
+
+/// Told of each retry before its wait ([`Config::on_retry`](crate::Config::on_retry)).
+/// Called on the thread that made the request; it should return quickly.
+pub type RetryObserver = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 
 /// The state of one retried operation.
 pub(crate) struct Backoff<'p> {

@@ -15,7 +15,9 @@ use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::endpoint::{display_url, join_location, Origin, Scheme};
 use crate::error::{decode_error_body, excerpt, is_transient_status, RegistryError, Result};
-use crate::retry::{parse_retry_after, Backoff, RetryPolicy};
+use crate::retry::{
+    parse_retry_after, sleep_unless_cancelled, Backoff, RetryNotice, RetryObserver, RetryPolicy,
+};
 use oci::Digest;
 
 /// Error bodies, token answers: anything longer is cut (and the connection dropped).
@@ -36,6 +38,8 @@ pub(crate) struct Transport {
     pub(crate) cancel: &'static AtomicBool,
     /// See `UploadPolicy::finish_after_cancel`.
     pub(crate) finish_after_cancel: u64,
+    /// See `Config::on_retry`.
+    pub(crate) on_retry: Option<RetryObserver>,
 }
 
 /// The cancel flag of a client that was given none: never set.
@@ -266,11 +270,40 @@ impl Transport {
             token_fetch: Mutex::new(()),
             cancel: config.cancel.unwrap_or(&NEVER_CANCELLED),
             finish_after_cancel: config.upload.finish_after_cancel,
+            on_retry: config.on_retry.clone(),
         })
     }
 
     pub(crate) fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// After a transient failure of `method url`: tells the observer (if any) of the retry,
+    /// then waits for it. `false` means give up (the time is up, or cancelled).
+    pub(crate) fn wait_to_retry(
+        &self,
+        backoff: &mut Backoff<'_>,
+        retry_after: Option<Duration>,
+        method: &str,
+        url: &str,
+        error: impl FnOnce() -> String,
+    ) -> bool {
+        if self.cancelled() {
+            return false;
+        }
+        let Some(wait) = backoff.next_delay(retry_after) else {
+            return false;
+        };
+        if let Some(observer) = &self.on_retry {
+            observer(&RetryNotice {
+                method: method.to_owned(),
+                url: display_url(url),
+                attempt: backoff.attempts(),
+                wait,
+                error: error(),
+            });
+        }
+        sleep_unless_cancelled(wait, self.cancel)
     }
 
     /// Sends a request: credentials, redirects, one retry after a 401 challenge, and
@@ -304,7 +337,14 @@ impl Transport {
                     return Err(self.error_from(&resp, req.scopes.as_ref()));
                 }
                 Ok(resp) if req.retry && replayable && is_transient_status(resp.status) => {
-                    if backoff.wait(resp.retry_after(), self.cancel) {
+                    let error = || self.error_from(&resp, req.scopes.as_ref()).to_string();
+                    if self.wait_to_retry(
+                        &mut backoff,
+                        resp.retry_after(),
+                        req.method,
+                        &req.url,
+                        error,
+                    ) {
                         continue;
                     }
                     if self.cancelled() {
@@ -317,7 +357,9 @@ impl Transport {
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if req.retry && replayable && e.is_transient() => {
-                    if backoff.wait(None, self.cancel) {
+                    if self
+                        .wait_to_retry(&mut backoff, None, req.method, &req.url, || e.to_string())
+                    {
                         continue;
                     }
                     if self.cancelled() {

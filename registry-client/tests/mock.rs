@@ -1125,3 +1125,64 @@ fn an_absent_blob_is_none_and_an_interrupt_stops_the_stream() {
     let e = client.fetch_blob("ns/app", &sha256(b"x"), 0).unwrap_err();
     assert!(matches!(e, RegistryError::Cancelled), "{e:?}");
 }
+
+#[test]
+fn the_retry_observer_is_told_of_each_retry_before_its_wait() {
+    let manifest = image_manifest(&image_config(), &[b"layer"]);
+    let server = MockServer::start({
+        let calls = AtomicUsize::new(0);
+        let manifest = manifest.clone();
+        move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::error(503, "UNAVAILABLE", "the registry is restarting")
+            } else {
+                Reply::status(200)
+                    .header("content-type", OCI_MANIFEST)
+                    .body(&manifest)
+            }
+        }
+    });
+    let notices: Arc<Mutex<Vec<registry_client::RetryNotice>>> = Arc::default();
+    let mut config = mock_config(&server);
+    config.credentials = Some(Credentials::basic(USER, PASSWORD));
+    config.on_retry = Some({
+        let notices = notices.clone();
+        Arc::new(move |n: &registry_client::RetryNotice| notices.lock().unwrap().push(n.clone()))
+    });
+    // The observer does not reach Debug, nor do the credentials.
+    let debug = format!("{config:?}");
+    assert!(debug.contains("on_retry: Some(\"<observer>\")"), "{debug}");
+    assert!(!debug.contains(PASSWORD), "{debug}");
+    let client = Client::new(config).unwrap();
+    let m = client.get_manifest("ns/app", "v1").unwrap().unwrap();
+    assert_eq!(m.bytes, manifest);
+    let notices = notices.lock().unwrap().clone();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let n = &notices[0];
+    assert_eq!(n.method, "GET");
+    assert_eq!(n.url, format!("{}/v2/ns/app/manifests/v1", server.base()));
+    assert_eq!(n.attempt, 2);
+    assert!(n.wait <= Duration::from_millis(50), "{n:?}");
+    assert!(
+        n.error.contains("503") && n.error.contains("the registry is restarting"),
+        "{n:?}"
+    );
+    assert!(!n.error.contains(PASSWORD) && !n.url.contains(PASSWORD));
+
+    // Without an observer the retries are the same, only silent.
+    let server = MockServer::start({
+        let calls = AtomicUsize::new(0);
+        move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::error(503, "UNAVAILABLE", "restarting")
+            } else {
+                Reply::status(404)
+            }
+        }
+    });
+    let config = mock_config(&server);
+    assert!(format!("{config:?}").contains("on_retry: None"));
+    let client = Client::new(config).unwrap();
+    assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), None);
+    assert_eq!(server.requests().len(), 2);
+}
