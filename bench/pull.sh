@@ -373,8 +373,17 @@ if have("pull_first", "pull_again"):
     r = med["pull_again"] / med["pull_first"]
     targets.append(("second pull (cache full) vs first", "%.1f%% of its time" % (100 * r), "< 5%", r < 0.05))
 if have("one_command", "pull_first", "pack_cache"):
-    r = med["one_command"] / (med["pull_first"] + med["pack_cache"])
-    targets.append(("config → volumes in one command vs pull + pack", "%.2f× their sum" % r, "≤ 1.3×", r <= 1.3))
+    # Each round runs the three back to back, so the ratio of a round sees one state of
+    # a shared, drifting machine; the median of those is the figure (the ratio of the
+    # medians mixes rounds: one slow round of one command moves it). Best-of is shown too.
+    per_round = [o / (p + k) for (p, _), (k, _), (o, _) in
+                 zip(runs["pull_first"], runs["pack_cache"], runs["one_command"])]
+    r = statistics.median(per_round)
+    best = min(w for w, _ in runs["one_command"]) / (
+        min(w for w, _ in runs["pull_first"]) + min(w for w, _ in runs["pack_cache"]))
+    targets.append(("config → volumes in one command vs pull + pack",
+                    "%.2f× their sum (rounds: %s; best-of %.2f×)"
+                    % (r, ", ".join("%.2f" % x for x in per_round), best), "≤ 1.3×", r <= 1.3))
 ferry_ids = [i for i in ("pull_first", "pull_again", "one_command") if i in peak]
 if ferry_ids:
     m = max(peak[i] for i in ferry_ids)

@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand};
     long_about = "Pack an image mirror into signed, chunked, content-addressed volumes sized for \
 removable media. Reads the oc `file://` layout (oc adm catalog mirror … file://DIR), OCI image \
 layouts, a registry's storage directory, or skopeo dir: layouts, re-hashes every blob, and writes \
-volumes that ferry-unpack can verify and push one at a time, in any order.",
+volumes that ferry-unpack can verify and push one at a time, in any order. With --config and \
+--cache it pulls an oc-mirror v2 ImageSetConfiguration's images from registries itself, into a \
+resumable OCI-layout cache, and packs exactly those.",
     after_help = "From registries (an oc-mirror v2 ImageSetConfiguration), in one command:
   ferry-pack --config imageset.yaml --cache ~/ferry-cache --out /media/usb1 --volume-size fat32 --key ~/.ferry/site.key
   ferry-pack pull --config imageset.yaml --cache ~/ferry-cache --plan
