@@ -1,0 +1,543 @@
+//! Reading a file-based catalog: the image's `/configs` as a directory tree
+//! ([`read_dir`]) or as the entries of one layer's tar stream ([`read_tar`]).
+//!
+//! As opm does (`alpha/declcfg/load.go`): every file of the tree is read in lexical path
+//! order, except `.indexignore` files and what their gitignore-style patterns exclude
+//! ([`crate::ignore`]). Each file is a stream of JSON objects (`.json`) or YAML documents
+//! (`.yaml`, `.yml`); a file with another name is read as opm's YAML-or-JSON decoder
+//! reads it: JSON when its first non-blank byte is `{`, YAML otherwise.
+//!
+//! Memory: objects are taken one at a time. A bundle is kept as its raw bytes (or not at
+//! all with [`ReadOptions::raw_bundles`] off) plus the few fields selection reads.
+
+use std::collections::btree_map::Entry;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::ignore::{Matcher, INDEX_IGNORE};
+use crate::model::*;
+use crate::version;
+
+/// What to keep while reading.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Keep each bundle's raw object (needed to write a catalog; not to list one).
+    pub raw_bundles: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { raw_bundles: true }
+    }
+}
+
+/// Where in the catalog an object is: its file (relative to the configs root), its index
+/// in that file (from 0) and, for YAML when known, the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub object: usize,
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, object {}", self.file, self.object)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a catalog could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    #[error("reading the catalog at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("catalog file {at}: not a JSON object stream: {source}")]
+    Json {
+        at: Location,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("catalog file {at}: not YAML: {message}")]
+    Yaml { at: Location, message: String },
+    #[error("catalog file {at}: {problem}")]
+    Object { at: Location, problem: String },
+    #[error("catalog file {at}: a second {what} (the first is in {first})")]
+    Duplicate {
+        at: Location,
+        what: String,
+        first: String,
+    },
+    #[error("catalog file {at}: {what} belongs to package {package:?}, which has no olm.package object")]
+    NoPackage {
+        at: Location,
+        what: String,
+        package: String,
+    },
+    #[error("catalog file {path}: a {kind} in the catalog tree: ferry reads regular files only (replace it with the file it points to)")]
+    NotAFile { path: String, kind: &'static str },
+    #[error("reading the layer's tar stream: {source}")]
+    Tar {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads the catalog rooted at `root` (the image's `/configs`, extracted).
+pub fn read_dir(root: &Path, opts: ReadOptions) -> Result<Catalog, ReadError> {
+    let io = |path: &Path, source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Every `.indexignore` is known before any file is read: one may sort after the files
+    // it excludes.
+    let mut files: Vec<Vec<String>> = Vec::new();
+    let mut matcher = Matcher::default();
+    let mut stack = vec![Vec::<String>::new()];
+    while let Some(dir) = stack.pop() {
+        let dir_path = join(root, &dir);
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir_path).map_err(|e| io(&dir_path, e))? {
+            let entry = entry.map_err(|e| io(&dir_path, e))?;
+            names.push(entry);
+        }
+        names.sort_by_key(|e| e.file_name());
+        // Pushed in reverse so directories are walked in order.
+        let mut subdirs = Vec::new();
+        for entry in names {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let mut rel = dir.clone();
+            rel.push(name.clone());
+            let kind = entry.file_type().map_err(|e| io(&entry.path(), e))?;
+            if kind.is_dir() {
+                subdirs.push(rel);
+            } else if kind.is_file() {
+                if name == INDEX_IGNORE {
+                    let text = std::fs::read_to_string(entry.path())
+                        .map_err(|e| io(&entry.path(), e))?;
+                    matcher.add(&dir, &text);
+                } else {
+                    files.push(rel);
+                }
+            } else {
+                return Err(ReadError::NotAFile {
+                    path: rel.join("/"),
+                    kind: if kind.is_symlink() {
+                        "symbolic link"
+                    } else {
+                        "special file"
+                    },
+                });
+            }
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    files.sort();
+    let mut builder = Builder::new(opts);
+    for rel in files {
+        if matcher.ignored(&rel) {
+            continue;
+        }
+        let path = join(root, &rel);
+        let file = File::open(&path).map_err(|e| io(&path, e))?;
+        builder.read_file(&rel.join("/"), BufReader::new(file))?;
+    }
+    builder.finish()
+}
+
+/// Reads the catalog held by one layer: only the tar entries under `configs_dir` (the
+/// image's `operators.operatorframework.io.index.configs.v1` label, e.g. `/configs`) are
+/// read, the others skipped unread. Whiteouts (`.wh.*`) are not catalog content and are
+/// skipped; merging layers is the caller's work.
+pub fn read_tar<R: Read>(
+    layer: R,
+    configs_dir: &str,
+    opts: ReadOptions,
+) -> Result<Catalog, ReadError> {
+    let tar_err = |source| ReadError::Tar { source };
+    let prefix: Vec<String> = components(configs_dir);
+    let mut archive = tar::Archive::new(layer);
+    let mut matcher = Matcher::default();
+    // Entries come in archive order and a `.indexignore` may follow what it excludes, so
+    // each file is parsed as it streams by and the verdicts are applied at the end.
+    let mut parsed: Vec<(Vec<String>, Builder)> = Vec::new();
+    for entry in archive.entries().map_err(tar_err)? {
+        let entry = entry.map_err(tar_err)?;
+        let path = entry.path().map_err(tar_err)?;
+        let comps = components(&path.to_string_lossy());
+        let Some(rel) = comps.strip_prefix(prefix.as_slice()) else {
+            continue;
+        };
+        if rel.is_empty() {
+            continue;
+        }
+        let name = rel[rel.len() - 1].as_str();
+        if name.starts_with(".wh.") {
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            return Err(ReadError::NotAFile {
+                path: rel.join("/"),
+                kind: if kind.is_symlink() || kind.is_hard_link() {
+                    "link"
+                } else {
+                    "special file"
+                },
+            });
+        }
+        let rel = rel.to_vec();
+        if name == INDEX_IGNORE {
+            let mut text = String::new();
+            let mut entry = entry;
+            entry.read_to_string(&mut text).map_err(tar_err)?;
+            matcher.add(&rel[..rel.len() - 1], &text);
+            continue;
+        }
+        let mut one = Builder::new(opts);
+        one.read_file(&rel.join("/"), BufReader::new(entry))?;
+        parsed.push((rel, one));
+    }
+    parsed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut builder = Builder::new(opts);
+    for (rel, one) in parsed {
+        if !matcher.ignored(&rel) {
+            builder.absorb(one)?;
+        }
+    }
+    builder.finish()
+}
+
+fn join(root: &Path, rel: &[String]) -> PathBuf {
+    let mut p = root.to_path_buf();
+    p.extend(rel);
+    p
+}
+
+/// Path components without `.`, empty parts and a leading `/`.
+fn components(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first three fields every object has (`declcfg.Meta`).
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(default)]
+    schema: Option<String>,
+    #[serde(default)]
+    package: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BundleIn<'a> {
+    name: String,
+    package: String,
+    #[serde(default)]
+    image: String,
+    #[serde(default, borrow)]
+    properties: Vec<PropertyIn<'a>>,
+    #[serde(default)]
+    related_images: Option<Vec<RelatedImage>>,
+}
+
+#[derive(Deserialize)]
+struct PropertyIn<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(borrow)]
+    value: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PackageProperty {
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// One parsed object, remembered with where it came from.
+enum Object {
+    Package(Package),
+    Channel(Channel),
+    Bundle(Bundle),
+    Deprecation(Deprecation),
+    Other(Other),
+}
+
+/// Collects objects into a [`Catalog`], refusing duplicates as opm does.
+struct Builder {
+    opts: ReadOptions,
+    objects: Vec<(Location, Object)>,
+}
+
+impl Builder {
+    fn new(opts: ReadOptions) -> Builder {
+        Builder {
+            opts,
+            objects: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, other: Builder) -> Result<(), ReadError> {
+        self.objects.extend(other.objects);
+        Ok(())
+    }
+
+    fn read_file<R: BufRead>(&mut self, file: &str, mut r: R) -> Result<(), ReadError> {
+        let io = |source| ReadError::Io {
+            path: PathBuf::from(file),
+            source,
+        };
+        let json = if file.ends_with(".json") {
+            true
+        } else if file.ends_with(".yaml") || file.ends_with(".yml") {
+            false
+        } else {
+            // opm's YAMLOrJSONDecoder sniffs the first non-blank byte.
+            loop {
+                let buf = r.fill_buf().map_err(io)?;
+                if buf.is_empty() {
+                    break false;
+                }
+                match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                    Some(i) => {
+                        let json = buf[i] == b'{';
+                        break json;
+                    }
+                    None => {
+                        let n = buf.len();
+                        r.consume(n);
+                    }
+                }
+            }
+        };
+        if json {
+            let stream = serde_json::Deserializer::from_reader(r).into_iter::<Box<RawValue>>();
+            for (object, raw) in stream.enumerate() {
+                let at = Location {
+                    file: file.to_string(),
+                    object,
+                    line: None,
+                };
+                let raw = raw.map_err(|source| ReadError::Json {
+                    at: at.clone(),
+                    source,
+                })?;
+                self.add(at, raw)?;
+            }
+        } else {
+            let mut text = String::new();
+            r.read_to_string(&mut text).map_err(io)?;
+            for (object, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
+                let at = Location {
+                    file: file.to_string(),
+                    object,
+                    line: None,
+                };
+                let value = serde_json::Value::deserialize(doc).map_err(|e| ReadError::Yaml {
+                    at: Location {
+                        line: e.location().map(|l| l.line()),
+                        ..at.clone()
+                    },
+                    message: e.to_string(),
+                })?;
+                if value.is_null() {
+                    continue; // an empty document (`---` at the end)
+                }
+                let raw = serde_json::value::to_raw_value(&value).map_err(|source| {
+                    ReadError::Json {
+                        at: at.clone(),
+                        source,
+                    }
+                })?;
+                self.add(at, raw)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, at: Location, raw: Box<RawValue>) -> Result<(), ReadError> {
+        let problem = |p: String| ReadError::Object {
+            at: at.clone(),
+            problem: p,
+        };
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(problem("not an object".to_string()));
+        }
+        let meta: Meta = serde_json::from_str(raw.get())
+            .map_err(|e| problem(format!("unreadable schema or package: {e}")))?;
+        let schema = meta
+            .schema
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| problem("the object has no \"schema\"".to_string()))?;
+        let typed = |what: &str, e: serde_json::Error| problem(format!("not an {what}: {e}"));
+        let object = match schema.as_str() {
+            SCHEMA_PACKAGE => Object::Package(
+                serde_json::from_str(raw.get()).map_err(|e| typed(SCHEMA_PACKAGE, e))?,
+            ),
+            SCHEMA_CHANNEL => Object::Channel(
+                serde_json::from_str(raw.get()).map_err(|e| typed(SCHEMA_CHANNEL, e))?,
+            ),
+            SCHEMA_DEPRECATIONS => Object::Deprecation(
+                serde_json::from_str(raw.get()).map_err(|e| typed(SCHEMA_DEPRECATIONS, e))?,
+            ),
+            SCHEMA_BUNDLE => Object::Bundle(self.bundle(&at, raw)?),
+            _ => Object::Other(Other {
+                schema,
+                package: meta.package.filter(|p| !p.is_empty()),
+                raw,
+            }),
+        };
+        self.objects.push((at, object));
+        Ok(())
+    }
+
+    fn bundle(&self, at: &Location, raw: Box<RawValue>) -> Result<Bundle, ReadError> {
+        let problem = |p: String| ReadError::Object {
+            at: at.clone(),
+            problem: p,
+        };
+        let b: BundleIn =
+            serde_json::from_str(raw.get()).map_err(|e| problem(format!("not an olm.bundle: {e}")))?;
+        let mut bundle = Bundle {
+            name: b.name,
+            package: b.package,
+            image: b.image,
+            version_text: None,
+            version: None,
+            related_images: b.related_images.unwrap_or_default(),
+            provides: Vec::new(),
+            requires_packages: Vec::new(),
+            requires_gvks: Vec::new(),
+            raw: None,
+        };
+        let value = |p: &PropertyIn, e: serde_json::Error| {
+            problem(format!(
+                "bundle {:?}: its {} property: {e}",
+                bundle.name, p.kind
+            ))
+        };
+        for p in &b.properties {
+            match p.kind.as_str() {
+                "olm.package" => {
+                    let v: PackageProperty =
+                        serde_json::from_str(p.value.get()).map_err(|e| value(p, e))?;
+                    if bundle.version_text.is_some() {
+                        return Err(problem(format!(
+                            "bundle {:?} has more than one olm.package property",
+                            bundle.name
+                        )));
+                    }
+                    bundle.version = v
+                        .version
+                        .as_deref()
+                        .and_then(|t| version::parse_strict(t).ok());
+                    bundle.version_text = v.version;
+                }
+                "olm.gvk" => bundle
+                    .provides
+                    .push(serde_json::from_str(p.value.get()).map_err(|e| value(p, e))?),
+                "olm.gvk.required" => bundle
+                    .requires_gvks
+                    .push(serde_json::from_str(p.value.get()).map_err(|e| value(p, e))?),
+                "olm.package.required" => bundle
+                    .requires_packages
+                    .push(serde_json::from_str(p.value.get()).map_err(|e| value(p, e))?),
+                _ => {}
+            }
+        }
+        if self.opts.raw_bundles {
+            bundle.raw = Some(raw);
+        }
+        Ok(bundle)
+    }
+
+    fn finish(self) -> Result<Catalog, ReadError> {
+        let mut catalog = Catalog::default();
+        let mut first: std::collections::HashMap<String, Location> = Default::default();
+        let mut pending = Vec::new();
+        // Packages first: the other objects may come before theirs.
+        for (at, object) in self.objects {
+            match object {
+                Object::Package(p) => {
+                    let key = format!("olm.package {:?}", p.name);
+                    if let Some(f) = first.get(&key) {
+                        return Err(ReadError::Duplicate {
+                            at,
+                            what: key,
+                            first: f.to_string(),
+                        });
+                    }
+                    first.insert(key, at);
+                    catalog.packages.insert(
+                        p.name.clone(),
+                        PackageContent {
+                            package: p,
+                            channels: Default::default(),
+                            bundles: Default::default(),
+                            deprecation: None,
+                        },
+                    );
+                }
+                Object::Other(o) => catalog.others.push(o),
+                other => pending.push((at, other)),
+            }
+        }
+        for (at, object) in pending {
+            let (package, what) = match &object {
+                Object::Channel(c) => (c.package.clone(), format!("olm.channel {:?}", c.name)),
+                Object::Bundle(b) => (b.package.clone(), format!("olm.bundle {:?}", b.name)),
+                Object::Deprecation(d) => (d.package.clone(), "olm.deprecations".to_string()),
+                Object::Package(_) | Object::Other(_) => unreachable!("placed above"),
+            };
+            let Some(content) = catalog.packages.get_mut(&package) else {
+                return Err(ReadError::NoPackage { at, what, package });
+            };
+            let dup = |at: Location, first: &Location| ReadError::Duplicate {
+                at,
+                what: format!("{what} of package {package:?}"),
+                first: first.to_string(),
+            };
+            let key = format!("{package}\0{what}");
+            if let Some(f) = first.get(&key) {
+                return Err(dup(at, f));
+            }
+            first.insert(key, at);
+            match object {
+                Object::Channel(c) => {
+                    if let Entry::Vacant(v) = content.channels.entry(c.name.clone()) {
+                        v.insert(c);
+                    }
+                }
+                Object::Bundle(b) => {
+                    if let Entry::Vacant(v) = content.bundles.entry(b.name.clone()) {
+                        v.insert(b);
+                    }
+                }
+                Object::Deprecation(d) => content.deprecation = Some(d),
+                Object::Package(_) | Object::Other(_) => unreachable!("placed above"),
+            }
+        }
+        Ok(catalog)
+    }
+}
