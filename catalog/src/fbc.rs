@@ -81,7 +81,9 @@ pub enum ReadError {
         what: String,
         first: String,
     },
-    #[error("catalog file {at}: {what} belongs to package {package:?}, which has no olm.package object")]
+    #[error(
+        "catalog file {at}: {what} belongs to package {package:?}, which has no olm.package object"
+    )]
     NoPackage {
         at: Location,
         what: String,
@@ -126,8 +128,8 @@ pub fn read_dir(root: &Path, opts: ReadOptions) -> Result<Catalog, ReadError> {
                 subdirs.push(rel);
             } else if kind.is_file() {
                 if name == INDEX_IGNORE {
-                    let text = std::fs::read_to_string(entry.path())
-                        .map_err(|e| io(&entry.path(), e))?;
+                    let text =
+                        std::fs::read_to_string(entry.path()).map_err(|e| io(&entry.path(), e))?;
                     matcher.add(&dir, &text);
                 } else {
                     files.push(rel);
@@ -173,7 +175,7 @@ pub fn read_tar<R: Read>(
     let mut matcher = Matcher::default();
     // Entries come in archive order and a `.indexignore` may follow what it excludes, so
     // each file is parsed as it streams by and the verdicts are applied at the end.
-    let mut parsed: Vec<(Vec<String>, Builder)> = Vec::new();
+    let mut parsed: Vec<(Vec<String>, Result<Builder, ReadError>)> = Vec::new();
     for entry in archive.entries().map_err(tar_err)? {
         let entry = entry.map_err(tar_err)?;
         let path = entry.path().map_err(tar_err)?;
@@ -210,15 +212,16 @@ pub fn read_tar<R: Read>(
             matcher.add(&rel[..rel.len() - 1], &text);
             continue;
         }
+        // A file that fails to parse may yet be ignored: its error waits for the verdict.
         let mut one = Builder::new(opts);
-        one.read_file(&rel.join("/"), BufReader::new(entry))?;
-        parsed.push((rel, one));
+        let result = one.read_file(&rel.join("/"), BufReader::new(entry));
+        parsed.push((rel, result.map(|()| one)));
     }
     parsed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut builder = Builder::new(opts);
     for (rel, one) in parsed {
         if !matcher.ignored(&rel) {
-            builder.absorb(one)?;
+            builder.absorb(one?);
         }
     }
     builder.finish()
@@ -298,9 +301,8 @@ impl Builder {
         }
     }
 
-    fn absorb(&mut self, other: Builder) -> Result<(), ReadError> {
+    fn absorb(&mut self, other: Builder) {
         self.objects.extend(other.objects);
-        Ok(())
     }
 
     fn read_file<R: BufRead>(&mut self, file: &str, mut r: R) -> Result<(), ReadError> {
@@ -364,12 +366,11 @@ impl Builder {
                 if value.is_null() {
                     continue; // an empty document (`---` at the end)
                 }
-                let raw = serde_json::value::to_raw_value(&value).map_err(|source| {
-                    ReadError::Json {
+                let raw =
+                    serde_json::value::to_raw_value(&value).map_err(|source| ReadError::Json {
                         at: at.clone(),
                         source,
-                    }
-                })?;
+                    })?;
                 self.add(at, raw)?;
             }
         }
@@ -417,8 +418,8 @@ impl Builder {
             at: at.clone(),
             problem: p,
         };
-        let b: BundleIn =
-            serde_json::from_str(raw.get()).map_err(|e| problem(format!("not an olm.bundle: {e}")))?;
+        let b: BundleIn = serde_json::from_str(raw.get())
+            .map_err(|e| problem(format!("not an olm.bundle: {e}")))?;
         let mut bundle = Bundle {
             name: b.name,
             package: b.package,

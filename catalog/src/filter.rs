@@ -73,7 +73,9 @@ pub enum FilterError {
     },
     #[error("package {package:?}: a version range on the package and on its channel {channel:?}: set it on one of them (oc-mirror refuses both)")]
     RangeOnBoth { package: String, channel: String },
-    #[error("package {package:?}: full: true cannot be mixed with minVersion/maxVersion (drop one)")]
+    #[error(
+        "package {package:?}: full: true cannot be mixed with minVersion/maxVersion (drop one)"
+    )]
     FullWithRange { package: String },
     #[error("package {package:?} is listed twice under packages")]
     DuplicatePackage { package: String },
@@ -105,13 +107,17 @@ pub enum FilterError {
         channel: String,
         kept: Vec<String>,
     },
-    #[error("package {package:?}: defaultChannel {channel:?} is not among the kept channels {kept:?}")]
+    #[error(
+        "package {package:?}: defaultChannel {channel:?} is not among the kept channels {kept:?}"
+    )]
     DefaultChannelNotKept {
         package: String,
         channel: String,
         kept: Vec<String>,
     },
-    #[error("package {package:?}, bundle {bundle:?}: image {image:?} is not a reference: {reason}")]
+    #[error(
+        "package {package:?}, bundle {bundle:?}: image {image:?} is not a reference: {reason}"
+    )]
     BadImage {
         package: String,
         bundle: String,
@@ -248,7 +254,9 @@ pub enum Requirement {
 impl std::fmt::Display for Requirement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Requirement::Package(p) => write!(f, "package {:?} {}", p.package_name, p.version_range),
+            Requirement::Package(p) => {
+                write!(f, "package {:?} {}", p.package_name, p.version_range)
+            }
             Requirement::Gvk(g) => write!(f, "API {}/{} {}", g.group, g.version, g.kind),
         }
     }
@@ -268,7 +276,11 @@ pub enum Resolution {
     /// Left unmet (dependencies not included, or nothing in the catalog satisfies it).
     Unmet { reason: String },
     /// Satisfied by adding the head of this channel.
-    Added { package: String, channel: String, bundle: String },
+    Added {
+        package: String,
+        channel: String,
+        bundle: String,
+    },
 }
 
 /// An image the selection needs, with the bundles that need it.
@@ -382,11 +394,12 @@ pub fn filter(
             .collect();
         content.bundles.retain(|b, _| keep.contains(b.as_str()));
         content.deprecation = content.deprecation.take().and_then(|mut d| {
-            d.entries.retain(|e| match (e.reference.schema.as_str(), &e.reference.name) {
-                (SCHEMA_BUNDLE, Some(n)) => content.bundles.contains_key(n),
-                (SCHEMA_CHANNEL, Some(n)) => channels.contains_key(n),
-                _ => true,
-            });
+            d.entries
+                .retain(|e| match (e.reference.schema.as_str(), &e.reference.name) {
+                    (SCHEMA_BUNDLE, Some(n)) => content.bundles.contains_key(n),
+                    (SCHEMA_CHANNEL, Some(n)) => channels.contains_key(n),
+                    _ => true,
+                });
             (!d.entries.is_empty()).then_some(d)
         });
         content.channels = channels;
@@ -396,7 +409,11 @@ pub fn filter(
     out.others = catalog
         .others
         .into_iter()
-        .filter(|o| o.package.as_ref().is_none_or(|p| out.packages.contains_key(p)))
+        .filter(|o| {
+            o.package
+                .as_ref()
+                .is_none_or(|p| out.packages.contains_key(p))
+        })
         .collect();
 
     let errors = validate::validate(&out);
@@ -524,13 +541,15 @@ fn range_segment<'a>(
     let mut versions: BTreeMap<&str, Option<Version>> = BTreeMap::new();
     for b in content.bundles.values() {
         let v = match &b.version_text {
-            Some(text) => Some(version::parse_strict(text).map_err(|_| {
-                FilterError::BundleVersion {
-                    package: package.clone(),
-                    bundle: b.name.clone(),
-                    version: text.clone(),
-                }
-            })?),
+            Some(text) => {
+                Some(
+                    version::parse_strict(text).map_err(|_| FilterError::BundleVersion {
+                        package: package.clone(),
+                        bundle: b.name.clone(),
+                        version: text.clone(),
+                    })?,
+                )
+            }
             None => None,
         };
         versions.insert(&b.name, v);

@@ -164,10 +164,16 @@ mod tests {
         assert!(!m.ignored(&path("keep.md")));
         assert!(m.ignored(&path("top.json")));
         assert!(!m.ignored(&path("pkg/top.json")), "anchored to the root");
-        assert!(m.ignored(&path("a/scratch/x.json")), "a directory at any depth");
+        assert!(
+            m.ignored(&path("a/scratch/x.json")),
+            "a directory at any depth"
+        );
         assert!(!m.ignored(&path("a/scratch")), "dir-only pattern, a file");
         assert!(m.ignored(&path("pkg/sub/c.yaml")));
-        assert!(!m.ignored(&path("sub/c.yaml")), "relative to its own directory");
+        assert!(
+            !m.ignored(&path("sub/c.yaml")),
+            "relative to its own directory"
+        );
         assert!(!m.ignored(&path("pkg/sub/deeper/c.yaml")));
         assert!(!m.ignored(&path("pkg/catalog.json")));
     }

@@ -28,7 +28,7 @@ pub mod write;
 mod tests;
 
 pub use fbc::{read_dir, read_tar, Location, ReadError, ReadOptions};
-pub use model::{Bundle, Catalog, Channel, ChannelEntry, Deprecation, Package, PackageContent};
 pub use filter::{filter, Filter, FilterError, FilterOptions, Filtered};
+pub use model::{Bundle, Catalog, Channel, ChannelEntry, Deprecation, Package, PackageContent};
 pub use validate::{validate, ValidationError};
 pub use write::{list, write, CatalogFile, Listing};

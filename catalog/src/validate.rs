@@ -92,7 +92,10 @@ pub fn channel_head(channel: &Channel) -> Result<&str, Vec<ValidationError>> {
                 .entry(target.as_str())
                 .or_default()
                 .insert(e.name.as_str());
-            edges.entry(e.name.as_str()).or_default().push(target.as_str());
+            edges
+                .entry(e.name.as_str())
+                .or_default()
+                .push(target.as_str());
         }
     }
     let mut heads: Vec<&str> = Vec::new();
@@ -147,7 +150,11 @@ pub fn channel_head(channel: &Channel) -> Result<&str, Vec<ValidationError>> {
 
 /// Every finding in `catalog`, package by package; empty when it is valid.
 pub fn validate(catalog: &Catalog) -> Vec<ValidationError> {
-    catalog.packages.values().flat_map(validate_package).collect()
+    catalog
+        .packages
+        .values()
+        .flat_map(validate_package)
+        .collect()
 }
 
 pub fn validate_package(content: &PackageContent) -> Vec<ValidationError> {
@@ -159,13 +166,12 @@ pub fn validate_package(content: &PackageContent) -> Vec<ValidationError> {
         });
     }
     match &content.package.default_channel {
-        Some(d) if !content.channels.contains_key(d) && !content.channels.is_empty() => {
-            errors.push(ValidationError::MissingDefaultChannel {
+        Some(d) if !content.channels.contains_key(d) && !content.channels.is_empty() => errors
+            .push(ValidationError::MissingDefaultChannel {
                 package: package.clone(),
                 channel: d.clone(),
                 channels: content.channels.keys().cloned().collect(),
-            })
-        }
+            }),
         None if !content.channels.is_empty() => errors.push(ValidationError::NoDefaultChannel {
             package: package.clone(),
         }),

@@ -226,7 +226,9 @@ mod tests {
 
     #[test]
     fn bounds_make_oc_mirror_ranges() {
-        let r = Range::from_bounds(Some("1.1"), Some("1.3.0")).unwrap().unwrap();
+        let r = Range::from_bounds(Some("1.1"), Some("1.3.0"))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.as_str(), ">=1.1 <=1.3.0");
         assert!(!r.contains(&v("1.0.9")));
         assert!(r.contains(&v("1.1.0")));

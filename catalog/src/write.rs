@@ -247,7 +247,10 @@ pub fn list(catalog: &Catalog, package: Option<&str>) -> Result<Listing, NoSuchP
                         name: ch.name.clone(),
                         head: head.as_ref().ok().map(|h| h.to_string()),
                         error: head.err().map(|e| {
-                            e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+                            e.iter()
+                                .map(|e| e.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ")
                         }),
                         versions: versions.iter().map(|v| v.to_string()).collect(),
                     }
