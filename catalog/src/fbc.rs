@@ -11,6 +11,7 @@
 //! all with [`ReadOptions::raw_bundles`] off) plus the few fields selection reads.
 
 use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -175,7 +176,9 @@ pub fn read_tar<R: Read>(
     let mut matcher = Matcher::default();
     // Entries come in archive order and a `.indexignore` may follow what it excludes, so
     // each file is parsed as it streams by and the verdicts are applied at the end.
-    let mut parsed: Vec<(Vec<String>, Result<Builder, ReadError>)> = Vec::new();
+    // By path: a later entry for the same path replaces the earlier one, as extraction
+    // would leave it.
+    let mut parsed: BTreeMap<Vec<String>, Result<Builder, ReadError>> = BTreeMap::new();
     for entry in archive.entries().map_err(tar_err)? {
         let entry = entry.map_err(tar_err)?;
         let path = entry.path().map_err(tar_err)?;
@@ -215,9 +218,8 @@ pub fn read_tar<R: Read>(
         // A file that fails to parse may yet be ignored: its error waits for the verdict.
         let mut one = Builder::new(opts);
         let result = one.read_file(&rel.join("/"), BufReader::new(entry));
-        parsed.push((rel, result.map(|()| one)));
+        parsed.insert(rel, result.map(|()| one));
     }
-    parsed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut builder = Builder::new(opts);
     for (rel, one) in parsed {
         if !matcher.ignored(&rel) {

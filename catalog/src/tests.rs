@@ -1066,6 +1066,8 @@ fn tar_reader_takes_only_the_configs_dir() {
     // The .indexignore comes after the file it excludes.
     files.push(("configs/alpha/.indexignore".into(), "*.txt\n".into()));
     files.push(("configs/.wh.stale".into(), String::new()));
+    // A path written twice: the later entry is the file, as extraction leaves it.
+    files.insert(0, ("configs/gamma/catalog.json".into(), "{ overwritten".into()));
     let layer = tar_of(&files);
     let c = read_tar(&layer[..], "/configs", ReadOptions::default()).unwrap();
     assert_eq!(kept(&c), kept(&load()));
