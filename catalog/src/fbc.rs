@@ -8,7 +8,7 @@
 //! reads it: JSON when its first non-blank byte is `{`, YAML otherwise.
 //!
 //! Memory: objects are taken one at a time. A bundle is kept as its raw bytes (or not at
-//! all with [`ReadOptions::raw_bundles`] off) plus the few fields selection reads.
+//! not at all, see [`RawBundles`]) plus the few fields selection reads.
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -25,15 +25,98 @@ use crate::model::*;
 use crate::version;
 
 /// What to keep while reading.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadOptions {
-    /// Keep each bundle's raw object (needed to write a catalog; not to list one).
-    pub raw_bundles: bool,
+#[derive(Clone, Copy, Default)]
+pub struct ReadOptions<'a> {
+    pub raw_bundles: RawBundles<'a>,
 }
 
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions { raw_bundles: true }
+/// Which bundles keep their raw object. A listing needs none; writing a selection needs
+/// only the kept ones, so a caller with a large catalog reads it once with `None`,
+/// selects, and fetches the raw objects of what it kept with [`fill_raw_dir`] /
+/// [`fill_raw_tar`]: memory then follows the selection, not the catalog.
+#[derive(Clone, Copy, Default)]
+pub enum RawBundles<'a> {
+    #[default]
+    All,
+    None,
+    /// Those for which the function of (package, bundle) says yes.
+    Only(&'a dyn Fn(&str, &str) -> bool),
+}
+
+impl RawBundles<'_> {
+    fn keep(&self, package: &str, bundle: &str) -> bool {
+        match self {
+            RawBundles::All => true,
+            RawBundles::None => false,
+            RawBundles::Only(f) => f(package, bundle),
+        }
+    }
+}
+
+impl fmt::Debug for RawBundles<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RawBundles::All => "All",
+            RawBundles::None => "None",
+            RawBundles::Only(_) => "Only(..)",
+        })
+    }
+}
+
+/// Gives every bundle of `catalog` that lacks its raw object the one read from `root`
+/// (the tree `catalog` was read from).
+pub fn fill_raw_dir(root: &Path, catalog: &mut Catalog) -> Result<(), ReadError> {
+    let wanted = wanted(catalog);
+    let keep = |p: &str, b: &str| wanted.contains(&(p.to_string(), b.to_string()));
+    let from = read_dir(
+        root,
+        ReadOptions {
+            raw_bundles: RawBundles::Only(&keep),
+        },
+    )?;
+    attach(catalog, from);
+    Ok(())
+}
+
+/// As [`fill_raw_dir`], from the layer `catalog` was read from.
+pub fn fill_raw_tar<R: Read>(
+    layer: R,
+    configs_dir: &str,
+    catalog: &mut Catalog,
+) -> Result<(), ReadError> {
+    let wanted = wanted(catalog);
+    let keep = |p: &str, b: &str| wanted.contains(&(p.to_string(), b.to_string()));
+    let from = read_tar(
+        layer,
+        configs_dir,
+        ReadOptions {
+            raw_bundles: RawBundles::Only(&keep),
+        },
+    )?;
+    attach(catalog, from);
+    Ok(())
+}
+
+fn wanted(catalog: &Catalog) -> std::collections::BTreeSet<(String, String)> {
+    catalog
+        .packages
+        .values()
+        .flat_map(|c| c.bundles.values())
+        .filter(|b| b.raw.is_none())
+        .map(|b| (b.package.clone(), b.name.clone()))
+        .collect()
+}
+
+fn attach(catalog: &mut Catalog, mut from: Catalog) {
+    for (name, content) in catalog.packages.iter_mut() {
+        let Some(source) = from.packages.get_mut(name) else {
+            continue;
+        };
+        for (bname, bundle) in content.bundles.iter_mut() {
+            if bundle.raw.is_none() {
+                bundle.raw = source.bundles.get_mut(bname).and_then(|b| b.raw.take());
+            }
+        }
     }
 }
 
@@ -100,7 +183,7 @@ pub enum ReadError {
 }
 
 /// Reads the catalog rooted at `root` (the image's `/configs`, extracted).
-pub fn read_dir(root: &Path, opts: ReadOptions) -> Result<Catalog, ReadError> {
+pub fn read_dir(root: &Path, opts: ReadOptions<'_>) -> Result<Catalog, ReadError> {
     let io = |path: &Path, source| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -168,7 +251,7 @@ pub fn read_dir(root: &Path, opts: ReadOptions) -> Result<Catalog, ReadError> {
 pub fn read_tar<R: Read>(
     layer: R,
     configs_dir: &str,
-    opts: ReadOptions,
+    opts: ReadOptions<'_>,
 ) -> Result<Catalog, ReadError> {
     let tar_err = |source| ReadError::Tar { source };
     let prefix: Vec<String> = components(configs_dir);
@@ -290,20 +373,20 @@ enum Object {
 }
 
 /// Collects objects into a [`Catalog`], refusing duplicates as opm does.
-struct Builder {
-    opts: ReadOptions,
+struct Builder<'a> {
+    opts: ReadOptions<'a>,
     objects: Vec<(Location, Object)>,
 }
 
-impl Builder {
-    fn new(opts: ReadOptions) -> Builder {
+impl<'a> Builder<'a> {
+    fn new(opts: ReadOptions<'a>) -> Builder<'a> {
         Builder {
             opts,
             objects: Vec::new(),
         }
     }
 
-    fn absorb(&mut self, other: Builder) {
+    fn absorb(&mut self, other: Builder<'a>) {
         self.objects.extend(other.objects);
     }
 
@@ -469,7 +552,7 @@ impl Builder {
                 _ => {}
             }
         }
-        if self.opts.raw_bundles {
+        if self.opts.raw_bundles.keep(&bundle.package, &bundle.name) {
             bundle.raw = Some(raw);
         }
         Ok(bundle)

@@ -27,7 +27,9 @@ pub mod write;
 #[cfg(test)]
 mod tests;
 
-pub use fbc::{read_dir, read_tar, Location, ReadError, ReadOptions};
+pub use fbc::{
+    fill_raw_dir, fill_raw_tar, read_dir, read_tar, Location, RawBundles, ReadError, ReadOptions,
+};
 pub use filter::{filter, Filter, FilterError, FilterOptions, Filtered};
 pub use model::{Bundle, Catalog, Channel, ChannelEntry, Deprecation, Package, PackageContent};
 pub use validate::{validate, ValidationError};

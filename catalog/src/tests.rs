@@ -351,7 +351,13 @@ fn reads_every_object() {
     // Listing does not need raw bundles.
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), &synthetic_files());
-    let lean = read_dir(dir.path(), ReadOptions { raw_bundles: false }).unwrap();
+    let lean = read_dir(
+        dir.path(),
+        ReadOptions {
+            raw_bundles: RawBundles::None,
+        },
+    )
+    .unwrap();
     assert!(lean.packages["alpha"].bundles["a.v1.0.0"].raw.is_none());
     assert!(matches!(write(&lean), Err(write::WriteError::NoRaw { .. })));
 }
@@ -1067,7 +1073,10 @@ fn tar_reader_takes_only_the_configs_dir() {
     files.push(("configs/alpha/.indexignore".into(), "*.txt\n".into()));
     files.push(("configs/.wh.stale".into(), String::new()));
     // A path written twice: the later entry is the file, as extraction leaves it.
-    files.insert(0, ("configs/gamma/catalog.json".into(), "{ overwritten".into()));
+    files.insert(
+        0,
+        ("configs/gamma/catalog.json".into(), "{ overwritten".into()),
+    );
     let layer = tar_of(&files);
     let c = read_tar(&layer[..], "/configs", ReadOptions::default()).unwrap();
     assert_eq!(kept(&c), kept(&load()));
@@ -1160,4 +1169,64 @@ mirror:
             ),
         ])
     );
+}
+
+#[test]
+fn two_passes_keep_raw_only_for_the_selection_and_write_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), &synthetic_files());
+    let f = Filter {
+        full: false,
+        packages: vec![pkg("alpha"), pkg("beta")],
+    };
+    let lean = read_dir(
+        dir.path(),
+        ReadOptions {
+            raw_bundles: RawBundles::None,
+        },
+    )
+    .unwrap();
+    let mut selected = filter::filter(lean, &f, FilterOptions::default())
+        .unwrap()
+        .catalog;
+    assert!(write(&selected).is_err(), "no raw bundles yet");
+    fill_raw_dir(dir.path(), &mut selected).unwrap();
+    let whole = filter::filter(load(), &f, FilterOptions::default()).unwrap();
+    assert_eq!(write(&selected).unwrap(), write(&whole.catalog).unwrap());
+
+    // The same from a layer.
+    let layer = tar_of(
+        &synthetic_files()
+            .into_iter()
+            .map(|(p, t)| (format!("configs/{p}"), t))
+            .collect::<Vec<_>>(),
+    );
+    let lean = read_tar(
+        &layer[..],
+        "/configs",
+        ReadOptions {
+            raw_bundles: RawBundles::None,
+        },
+    )
+    .unwrap();
+    let mut selected = filter::filter(lean, &f, FilterOptions::default())
+        .unwrap()
+        .catalog;
+    fill_raw_tar(&layer[..], "/configs", &mut selected).unwrap();
+    assert_eq!(write(&selected).unwrap(), write(&whole.catalog).unwrap());
+
+    // Only: a predicate picks which bundles keep theirs.
+    let only = |p: &str, _: &str| p == "beta";
+    let c = read_dir(
+        dir.path(),
+        ReadOptions {
+            raw_bundles: RawBundles::Only(&only),
+        },
+    )
+    .unwrap();
+    assert!(c.packages["beta"].bundles.values().all(|b| b.raw.is_some()));
+    assert!(c.packages["alpha"]
+        .bundles
+        .values()
+        .all(|b| b.raw.is_none()));
 }

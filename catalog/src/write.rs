@@ -32,7 +32,7 @@ pub struct CatalogFile {
 pub enum WriteError {
     #[error("package {package:?}: the name cannot be a directory name (it holds '/', a NUL, or is '.', '..' or empty), so ferry cannot write configs/<package>/catalog.json")]
     PackageName { package: String },
-    #[error("package {package:?}, bundle {bundle:?}: the catalog was read without raw bundles, so it cannot be written (read it with ReadOptions::raw_bundles)")]
+    #[error("package {package:?}, bundle {bundle:?}: the catalog was read without raw bundles, so it cannot be written (fill them in with fill_raw_dir or fill_raw_tar)")]
     NoRaw { package: String, bundle: String },
 }
 
