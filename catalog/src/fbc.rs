@@ -326,6 +326,26 @@ fn components(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// The line (from 1) each YAML document of `text` starts on: the `---` markers at column
+/// 0, and line 1 when content comes before the first marker. Used to place errors found
+/// after a document parsed (a missing `schema`), which the YAML parser cannot place.
+fn document_lines(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut content_before_marker = false;
+    for (i, line) in text.lines().enumerate() {
+        let is_marker = line == "---" || line.starts_with("--- ");
+        if is_marker {
+            starts.push(i + 1);
+        } else if starts.is_empty() && !line.trim().is_empty() && !line.starts_with('#') {
+            content_before_marker = true;
+        }
+    }
+    if content_before_marker {
+        starts.insert(0, 1);
+    }
+    starts
+}
+
 /// The first three fields every object has (`declcfg.Meta`).
 #[derive(Deserialize)]
 struct Meta {
@@ -435,15 +455,16 @@ impl<'a> Builder<'a> {
         } else {
             let mut text = String::new();
             r.read_to_string(&mut text).map_err(io)?;
+            let starts = document_lines(&text);
             for (object, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
                 let at = Location {
                     file: file.to_string(),
                     object,
-                    line: None,
+                    line: starts.get(object).copied(),
                 };
                 let value = serde_json::Value::deserialize(doc).map_err(|e| ReadError::Yaml {
                     at: Location {
-                        line: e.location().map(|l| l.line()),
+                        line: e.location().map(|l| l.line()).or(at.line),
                         ..at.clone()
                     },
                     message: e.to_string(),

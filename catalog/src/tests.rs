@@ -472,6 +472,25 @@ fn package_alone_keeps_its_heads_and_full_keeps_all() {
 }
 
 #[test]
+fn full_with_listed_channels_keeps_all_their_bundles() {
+    let mut p = pkg("alpha");
+    p.channels = vec![ChannelFilter {
+        name: "fast".into(),
+        range: None,
+    }];
+    let f = run(Filter {
+        full: true,
+        packages: vec![p],
+    })
+    .unwrap();
+    assert_eq!(
+        kept(&f.catalog),
+        expect(&[("alpha", "fast", &[("fast", &["a.v1.3.0", "a.v2.0.0"])])])
+    );
+    assert_eq!(bundle_names(&f.catalog, "alpha"), ["a.v1.3.0", "a.v2.0.0"]);
+}
+
+#[test]
 fn package_range_keeps_the_chain_segment_and_in_range_skips() {
     let mut p = pkg("alpha");
     p.range = range(Some("1.1"), Some("1.2.0"));
@@ -1014,6 +1033,23 @@ fn errors_name_file_object_and_line() {
         matches!(&e, ReadError::Yaml { at, .. } if at.object == 1 && at.line.is_some()),
         "{e}"
     );
+
+    // A document that parses but is not a catalog object: placed by the line it starts on.
+    for (text, line) in [
+        ("schema: olm.package\nname: x\n---\nname: y\n", 3),
+        (
+            "# header\n---\nschema: olm.package\nname: x\n--- \nname: y\n",
+            5,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_tree(dir.path(), &[("x.yml".into(), text.into())]);
+        let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("catalog file x.yml, object 1 (line {line}): the object has no \"schema\"")
+        );
+    }
 
     let dir = tempfile::tempdir().unwrap();
     write_tree(dir.path(), &[("x.json".into(), "{\"name\": \"x\"}".into())]);
