@@ -649,9 +649,11 @@ fn dependencies(
     let mut report: BTreeMap<(BundleId, Requirement), Resolution> = BTreeMap::new();
     loop {
         let mut added = false;
-        let kept_bundles: Vec<&Bundle> = kept_bundles(catalog, kept);
+        let snapshot: Vec<&Bundle> = kept_bundles(catalog, kept);
+        // What satisfies a requirement: the snapshot, refreshed after each addition.
+        let mut current = snapshot.clone();
         let mut needs = Vec::new();
-        for b in &kept_bundles {
+        for b in &snapshot {
             for p in &b.requires_packages {
                 needs.push((b, Requirement::Package(p.clone())));
             }
@@ -668,9 +670,8 @@ fn dependencies(
             if report.contains_key(&key) {
                 continue;
             }
-            let kept_bundles = self::kept_bundles(catalog, kept);
             let satisfied = match satisfies(&req) {
-                Ok(test) => kept_bundles.iter().any(|k| test(k)),
+                Ok(test) => current.iter().any(|k| test(k)),
                 Err(reason) => {
                     report.insert(key, Resolution::Unmet { reason });
                     continue;
@@ -691,6 +692,7 @@ fn dependencies(
             let resolution = match add_head(catalog, kept, &req) {
                 Some((package, channel, bundle)) => {
                     added = true;
+                    current = kept_bundles(catalog, kept);
                     Resolution::Added {
                         package,
                         channel,

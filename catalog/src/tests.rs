@@ -8,7 +8,7 @@
 //!   a related image by tag; the others by digest. Provides API `alpha.example.com/v1 Alpha`.
 //! - `beta` (default `stable`): b.v1.0.0 ← b.v2.0.0, which needs package `gamma` `>=1.0.0 <2.0.0`.
 //! - `gamma` (default `stable`): `stable` g.v1.0.0 ← g.v1.5.0 (provides
-//!   `gamma.example.com/v1 Gamma`); `next` g.v2.0.0.
+//!   `gamma.example.com/v1 Gamma`, needs package `epsilon` `>=2.0.0 <3.0.0`); `next` g.v2.0.0.
 //! - `delta` (default `stable`): d.v0.1.0, which needs API `gamma.example.com/v1 Gamma`.
 //! - `epsilon` (default `candidate`): `candidate` e.v3.0.0; `stable` e.v2.0.0; `fast`
 //!   e.v2.0.0 ← e.v2.1.0.
@@ -188,7 +188,11 @@ fn synthetic() -> Vec<(String, Vec<Value>)> {
             "gamma",
             "g.v1.5.0",
             "1.5.0",
-            vec![gvk("olm.gvk", "gamma.example.com")],
+            vec![
+                gvk("olm.gvk", "gamma.example.com"),
+                json!({"type": "olm.package.required",
+                    "value": {"packageName": "epsilon", "versionRange": ">=2.0.0 <3.0.0"}}),
+            ],
             vec![],
         ),
         bundle("gamma", "g.v2.0.0", "2.0.0", vec![], vec![]),
@@ -719,16 +723,38 @@ fn dependencies_reported_and_included() {
             bundle: "g.v1.5.0".into()
         }
     );
+    // And what the added bundle needs in turn: epsilon 2.x, which the default channel's
+    // head (e.v3.0.0) is not; fast's head (e.v2.1.0) is, and becomes the default.
+    assert_eq!(
+        f.dependencies[1],
+        Dependency {
+            needed_by: BundleId {
+                package: "gamma".into(),
+                bundle: "g.v1.5.0".into()
+            },
+            requirement: Requirement::Package(PackageRequired {
+                package_name: "epsilon".into(),
+                version_range: ">=2.0.0 <3.0.0".into()
+            }),
+            resolution: Resolution::Added {
+                package: "epsilon".into(),
+                channel: "fast".into(),
+                bundle: "e.v2.1.0".into()
+            },
+        }
+    );
+    assert_eq!(f.dependencies.len(), 2);
     assert_eq!(
         kept(&f.catalog),
         expect(&[
             ("beta", "stable", &[("stable", &["b.v2.0.0"])]),
+            ("epsilon", "fast", &[("fast", &["e.v2.1.0"])]),
             ("gamma", "stable", &[("stable", &["g.v1.5.0"])]),
         ])
     );
     // An API dependency is met by the channel head that provides it.
     let f = filter::filter(load(), &only("delta"), opts).unwrap();
-    assert_eq!(f.dependencies.len(), 1);
+    assert_eq!(f.dependencies.len(), 2);
     assert!(matches!(&f.dependencies[0].requirement, Requirement::Gvk(g) if g.kind == "GAMMA"));
     assert_eq!(
         f.dependencies[0].resolution,
