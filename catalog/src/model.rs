@@ -5,6 +5,11 @@
 //! name, package, image, related images and the four properties selection reads
 //! (`olm.package`, `olm.package.required`, `olm.gvk`, `olm.gvk.required`) are decoded.
 //! `olm.bundle.object` (a base64 manifest, often hundreds of kB) is never decoded.
+//!
+//! `olm.package`, `olm.channel` and `olm.deprecations` are decoded into declcfg's fields
+//! (their raw members, `icon` and `properties`, stay raw) and written from them, so a
+//! member declcfg does not define is not carried, as it is not by `opm render`. Objects of
+//! other schemas are carried whole ([`Other`]).
 
 use std::collections::BTreeMap;
 
