@@ -10,12 +10,14 @@
 //! Memory: objects are taken one at a time. A bundle is kept as its raw bytes (or not at
 //! not at all, see [`RawBundles`]) plus the few fields selection reads.
 
+use std::cell::RefCell;
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -120,8 +122,8 @@ fn attach(catalog: &mut Catalog, mut from: Catalog) {
     }
 }
 
-/// Where in the catalog an object is: its file (relative to the configs root), its index
-/// in that file (from 0) and, for YAML when known, the line.
+/// Where in the catalog an object is: its file (relative to the configs root), its place
+/// in that file (the first object is 1) and the line it starts on, when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     pub file: String,
@@ -239,7 +241,7 @@ pub fn read_dir(root: &Path, opts: ReadOptions<'_>) -> Result<Catalog, ReadError
         }
         let path = join(root, &rel);
         let file = File::open(&path).map_err(|e| io(&path, e))?;
-        builder.read_file(&rel.join("/"), BufReader::new(file))?;
+        builder.read_file(&rel.join("/"), file)?;
     }
     builder.finish()
 }
@@ -300,7 +302,7 @@ pub fn read_tar<R: Read>(
         }
         // A file that fails to parse may yet be ignored: its error waits for the verdict.
         let mut one = Builder::new(opts);
-        let result = one.read_file(&rel.join("/"), BufReader::new(entry));
+        let result = one.read_file(&rel.join("/"), entry);
         parsed.insert(rel, result.map(|()| one));
     }
     let mut builder = Builder::new(opts);
@@ -324,6 +326,83 @@ fn components(path: &str) -> Vec<String> {
         .filter(|c| !c.is_empty() && *c != ".")
         .map(str::to_string)
         .collect()
+}
+
+/// serde_json's finding in an object, placed: its line counts from the object's first,
+/// so it is added to where the object starts and left out of the message.
+fn finding(at: &Location, what: &str, e: &serde_json::Error) -> ReadError {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = text.strip_suffix(&suffix).unwrap_or(&text);
+    ReadError::Object {
+        at: Location {
+            line: at
+                .line
+                .map(|l| l + e.line().saturating_sub(1))
+                .or(Some(e.line())),
+            ..at.clone()
+        },
+        problem: format!("{what}: {message}"),
+    }
+}
+
+/// The newlines a JSON stream has gone past, to give each object the line it starts on.
+/// Only those the parser has not reached yet are kept (at most a buffer's worth): the
+/// objects' end offsets only grow.
+#[derive(Debug)]
+struct Newlines {
+    record: bool,
+    /// Offsets of newlines read into the buffer, not yet before an object's end.
+    pending: VecDeque<usize>,
+    /// Newlines before the last object's end.
+    passed: usize,
+}
+
+impl Default for Newlines {
+    fn default() -> Self {
+        Newlines {
+            record: true,
+            pending: VecDeque::new(),
+            passed: 0,
+        }
+    }
+}
+
+impl Newlines {
+    /// The line an object that ends at byte `end` and reads `raw` starts on.
+    fn start_line(&mut self, end: usize, raw: &str) -> usize {
+        while self.pending.front().is_some_and(|&at| at < end) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        (self.passed + 1).saturating_sub(raw.bytes().filter(|&b| b == b'\n').count())
+    }
+}
+
+/// Counts newlines as the buffer fills, so serde_json keeps its fast buffered reads.
+struct Counting<R> {
+    inner: R,
+    offset: usize,
+    newlines: Rc<RefCell<Newlines>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut newlines = self.newlines.borrow_mut();
+        if newlines.record {
+            let base = self.offset;
+            newlines.pending.extend(
+                buf[..n]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b == b'\n')
+                    .map(|(i, _)| base + i),
+            );
+        }
+        self.offset += n;
+        Ok(n)
+    }
 }
 
 /// The line (from 1) each YAML document of `text` starts on: the `---` markers at column
@@ -410,11 +489,19 @@ impl<'a> Builder<'a> {
         self.objects.extend(other.objects);
     }
 
-    fn read_file<R: BufRead>(&mut self, file: &str, mut r: R) -> Result<(), ReadError> {
+    fn read_file<R: Read>(&mut self, file: &str, r: R) -> Result<(), ReadError> {
         let io = |source| ReadError::Io {
             path: PathBuf::from(file),
             source,
         };
+        let newlines = Rc::new(RefCell::new(Newlines::default()));
+        let mut r = BufReader::new(Counting {
+            inner: r,
+            offset: 0,
+            newlines: Rc::clone(&newlines),
+        });
+        // Bytes consumed before serde_json sees the stream (its offsets start after them).
+        let mut skipped = 0;
         let json = if file.ends_with(".json") {
             true
         } else if file.ends_with(".yaml") || file.ends_with(".yml") {
@@ -427,21 +514,21 @@ impl<'a> Builder<'a> {
                     break false;
                 }
                 match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-                    Some(i) => {
-                        let json = buf[i] == b'{';
-                        break json;
-                    }
+                    Some(i) => break buf[i] == b'{',
                     None => {
                         let n = buf.len();
                         r.consume(n);
+                        skipped += n;
                     }
                 }
             }
         };
         if json {
-            let stream = serde_json::Deserializer::from_reader(r).into_iter::<Box<RawValue>>();
-            for (object, raw) in stream.enumerate() {
-                let at = Location {
+            let mut stream = serde_json::Deserializer::from_reader(r).into_iter::<Box<RawValue>>();
+            let mut object = 0;
+            while let Some(raw) = stream.next() {
+                object += 1;
+                let mut at = Location {
                     file: file.to_string(),
                     object,
                     line: None,
@@ -450,16 +537,20 @@ impl<'a> Builder<'a> {
                     at: at.clone(),
                     source,
                 })?;
+                let end = skipped + stream.byte_offset();
+                at.line = Some(newlines.borrow_mut().start_line(end, raw.get()));
                 self.add(at, raw)?;
             }
         } else {
+            // The YAML parser places its own errors; no need to remember every newline.
+            newlines.borrow_mut().record = false;
             let mut text = String::new();
             r.read_to_string(&mut text).map_err(io)?;
             let starts = document_lines(&text);
             for (object, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
                 let at = Location {
                     file: file.to_string(),
-                    object,
+                    object: object + 1,
                     line: starts.get(object).copied(),
                 };
                 let value = serde_json::Value::deserialize(doc).map_err(|e| ReadError::Yaml {
@@ -492,12 +583,12 @@ impl<'a> Builder<'a> {
             return Err(problem("not an object".to_string()));
         }
         let meta: Meta = serde_json::from_str(raw.get())
-            .map_err(|e| problem(format!("unreadable schema or package: {e}")))?;
+            .map_err(|e| finding(&at, "unreadable schema or package", &e))?;
         let schema = meta
             .schema
             .filter(|s| !s.is_empty())
             .ok_or_else(|| problem("the object has no \"schema\"".to_string()))?;
-        let typed = |what: &str, e: serde_json::Error| problem(format!("not an {what}: {e}"));
+        let typed = |what: &str, e: serde_json::Error| finding(&at, &format!("not an {what}"), &e);
         let object = match schema.as_str() {
             SCHEMA_PACKAGE => Object::Package(
                 serde_json::from_str(raw.get()).map_err(|e| typed(SCHEMA_PACKAGE, e))?,
@@ -524,8 +615,8 @@ impl<'a> Builder<'a> {
             at: at.clone(),
             problem: p,
         };
-        let b: BundleIn = serde_json::from_str(raw.get())
-            .map_err(|e| problem(format!("not an olm.bundle: {e}")))?;
+        let b: BundleIn =
+            serde_json::from_str(raw.get()).map_err(|e| finding(at, "not an olm.bundle", &e))?;
         let mut bundle = Bundle {
             name: b.name,
             package: b.package,

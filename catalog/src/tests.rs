@@ -1023,7 +1023,7 @@ fn index_ignore_excludes_files_relative_to_its_directory() {
     let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("catalog file alpha/README.md, object 0"),
+            .starts_with("catalog file alpha/README.md, object 1 (line 3): not YAML"),
         "{e}"
     );
 }
@@ -1042,7 +1042,10 @@ fn errors_name_file_object_and_line() {
     let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("catalog file beta.json, object 4: not an olm.bundle"),
+            == format!(
+                "catalog file beta.json, object 5 (line {}): not an olm.bundle: invalid type: integer `7`, expected a string",
+                good.lines().count() + 1
+            ),
         "{e}"
     );
 
@@ -1056,7 +1059,19 @@ fn errors_name_file_object_and_line() {
     );
     let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
     assert!(
-        matches!(&e, ReadError::Yaml { at, .. } if at.object == 1 && at.line.is_some()),
+        matches!(&e, ReadError::Yaml { at, .. } if at.object == 2 && at.line.is_some()),
+        "{e}"
+    );
+
+    // Within a multi-line object, the line is the one serde_json found the problem on.
+    let dir = tempfile::tempdir().unwrap();
+    let text = "{\"schema\":\"olm.package\",\"name\":\"p\"}\n{\n  \"schema\": \"olm.bundle\",\n  \"name\": 7\n}\n";
+    write_tree(dir.path(), &[("x.json".into(), text.into())]);
+    let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "catalog file x.json, object 2 (line 4): not an olm.bundle: invalid type: integer `7`"
+        ),
         "{e}"
     );
 
@@ -1073,7 +1088,7 @@ fn errors_name_file_object_and_line() {
         let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!("catalog file x.yml, object 1 (line {line}): the object has no \"schema\"")
+            format!("catalog file x.yml, object 2 (line {line}): the object has no \"schema\"")
         );
     }
 
@@ -1082,7 +1097,7 @@ fn errors_name_file_object_and_line() {
     let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "catalog file x.json, object 0: the object has no \"schema\""
+        "catalog file x.json, object 1 (line 1): the object has no \"schema\""
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -1094,7 +1109,7 @@ fn errors_name_file_object_and_line() {
     let e = read_dir(dir.path(), ReadOptions::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        r#"catalog file b.json, object 0: a second olm.package "beta" (the first is in a.json, object 0)"#
+        r#"catalog file b.json, object 1 (line 1): a second olm.package "beta" (the first is in a.json, object 1 (line 1))"#
     );
 
     let dir = tempfile::tempdir().unwrap();
