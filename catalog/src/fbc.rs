@@ -268,6 +268,11 @@ pub fn read_tar<R: Read>(
         let entry = entry.map_err(tar_err)?;
         let path = entry.path().map_err(tar_err)?;
         let comps = components(&path.to_string_lossy());
+        // `..` would climb out of the configs directory; extraction refuses it, so it is
+        // no catalog content.
+        if comps.iter().any(|c| c == "..") {
+            continue;
+        }
         let Some(rel) = comps.strip_prefix(prefix.as_slice()) else {
             continue;
         };

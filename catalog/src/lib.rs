@@ -3,7 +3,10 @@
 //! for the rebuilt catalog image of issue 12.
 //!
 //! - [`fbc`]: read a catalog from a directory tree or from one layer's tar stream,
-//!   `.indexignore` honoured, JSON and YAML object streams, located errors.
+//!   `.indexignore` honoured, JSON and YAML object streams, errors that name file, object
+//!   and line. For a large catalog: read without raw bundles ([`RawBundles::None`]),
+//!   select, then [`fill_raw_dir`] / [`fill_raw_tar`] the kept ones, so memory follows
+//!   the selection (5,000 bundles, 100 MB: about 20 MiB resident).
 //! - [`model`]: packages, channels, bundles, deprecations; bundles kept raw.
 //! - [`version`]: OLM versions (tolerant bounds) and ranges.
 //! - [`filter`]: oc-mirror v2's selection (catalog-filter) from `mirror.operators[]`, the

@@ -1130,8 +1130,12 @@ fn tar_of(files: &[(String, String)]) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_size(text.len() as u64);
         h.set_mode(0o644);
+        // The name written as given, `..` included (a hostile layer's), which tar's
+        // path setters refuse.
+        assert!(path.len() < 100);
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
         h.set_cksum();
-        b.append_data(&mut h, path, text.as_bytes()).unwrap();
+        b.append(&h, text.as_bytes()).unwrap();
     }
     b.into_inner().unwrap()
 }
@@ -1149,6 +1153,7 @@ fn tar_reader_takes_only_the_configs_dir() {
     // The .indexignore comes after the file it excludes.
     files.push(("configs/alpha/.indexignore".into(), "*.txt\n".into()));
     files.push(("configs/.wh.stale".into(), String::new()));
+    files.push(("configs/../configs/x.json".into(), "{ climbs out".into()));
     // A path written twice: the later entry is the file, as extraction leaves it.
     files.insert(
         0,
