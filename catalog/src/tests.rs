@@ -1312,3 +1312,44 @@ fn two_passes_keep_raw_only_for_the_selection_and_write_the_same() {
         .values()
         .all(|b| b.raw.is_none()));
 }
+
+#[test]
+fn a_range_over_a_bundle_whose_version_is_not_semver_names_it() {
+    let mut c = load();
+    c.packages
+        .get_mut("gamma")
+        .unwrap()
+        .bundles
+        .get_mut("g.v1.0.0")
+        .unwrap()
+        .version_text = Some("1.0".into());
+    let mut g = pkg("gamma");
+    g.range = range(Some("1.0.0"), None);
+    let f = Filter {
+        full: false,
+        packages: vec![g],
+    };
+    let e = filter::filter(c, &f, FilterOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"package "gamma", bundle "g.v1.0.0": version "1.0" is not semver, so the version range cannot be applied"#
+    );
+    // Without a range the version is not needed.
+    let mut c = load();
+    c.packages
+        .get_mut("gamma")
+        .unwrap()
+        .bundles
+        .get_mut("g.v1.0.0")
+        .unwrap()
+        .version_text = Some("1.0".into());
+    assert!(filter::filter(
+        c,
+        &Filter {
+            full: false,
+            packages: vec![pkg("gamma")]
+        },
+        FilterOptions::default()
+    )
+    .is_ok());
+}
