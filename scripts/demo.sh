@@ -118,5 +118,5 @@ skopeo inspect --no-tags --tls-verify=false \
   "docker://127.0.0.1:$inside/pulled/openshift4/ose-elasticsearch-operator@sha256:b9dce18ae0e4fb237ac76ff3051431a83476269408639faf1a672474dfeff292" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print("inside, by its original digest:", d["Name"], d["Digest"])'
 echo "-- the mirror set names the real source, not the registry that served the pull"
-grep -B1 -A2 "source: registry.redhat.io" "$work/pulled-manifests/cluster/imageDigestMirrorSet.yaml" | head -8
+grep -B2 -A1 'source: "registry.redhat.io' "$work/pulled-manifests/cluster/imageDigestMirrorSet.yaml"
 echo "== done: volumes in $work/volumes, pulled volumes in $work/pulled-volumes"
