@@ -2,7 +2,8 @@
 //! sha256 [`Digest`]s, image [`Reference`]s with Docker Hub's defaults, the repository,
 //! tag and host grammars of the distribution spec ([`name`]), media types, and the
 //! manifest, index and descriptor types with the rule that tells a manifest's kind from
-//! its bytes ([`manifest`]), and the `--platform` matcher ([`platform`]).
+//! its bytes ([`manifest`]), the `--platform` matcher ([`platform`]), the annotation keys
+//! ferry reads and writes ([`annotation`]), and UTC times from epoch seconds ([`time`]).
 //!
 //! The grammars follow, and their tests quote, the OCI distribution-spec (`spec.md`),
 //! the OCI image-spec (`descriptor.md`, `manifest.md`, `image-index.md`),
@@ -25,6 +26,7 @@ pub mod media_type;
 pub mod name;
 pub mod platform;
 pub mod reference;
+pub mod time;
 
 pub use digest::{Digest, DigestError, Sha256};
 pub use manifest::{

@@ -77,26 +77,9 @@ pub(crate) fn destination(image: &PullImage) -> (String, Option<String>) {
     (repository, tag)
 }
 
-/// RFC 3339 in UTC to the second (`2026-12-01T08:05:04Z`), from seconds since the epoch
-/// (Howard Hinnant's `civil_from_days`; no time crate needed for one timestamp).
+/// RFC 3339 in UTC to the second (`2026-12-01T08:05:04Z`), from seconds since the epoch.
 pub(crate) fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    oci::time::Utc::from_unix(secs).rfc3339()
 }
 
 fn now_rfc3339() -> String {
