@@ -3,6 +3,8 @@
 //! in the plan and the report, so one bad reference never hides the others.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -78,5 +80,36 @@ mod tests {
             "the cache /c needs 3.0 GiB (3221225472 bytes) for the blobs still to download, but its filesystem has 1.0 GiB (1073741824 bytes) free: free 2.0 GiB more there, or give another --cache"
         );
         assert_eq!(bytes(5), "5 bytes");
+    }
+}
+
+/// The first error of a run among its worker threads: it stops the others (they look at
+/// [`RunStop::stopped`] before each piece of work) and is what the run returns.
+#[derive(Default)]
+pub(crate) struct RunStop {
+    stop: AtomicBool,
+    error: Mutex<Option<PullError>>,
+}
+
+impl RunStop {
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Records `e` unless an earlier error was, and stops the workers.
+    pub(crate) fn fail(&self, e: PullError) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+    }
+
+    /// The run's result once its workers have ended.
+    pub(crate) fn finish(self) -> Result<(), PullError> {
+        match self.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }

@@ -19,7 +19,7 @@ use oci::Digest;
 use registry_client::RegistryError;
 
 use crate::cache::{Cache, CachedImage, DownloadError, Downloaded};
-use crate::error::{bytes, PullError};
+use crate::error::{bytes, PullError, RunStop};
 use crate::event::Event;
 use crate::options::Options;
 use crate::plan::{Failure, Plan, Report, ResolvedImage};
@@ -146,15 +146,14 @@ fn fetch_with(
 
     let state = Mutex::new(state);
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    let run = RunStop::default();
     let blobs_fetched = AtomicUsize::new(0);
     let bytes_fetched = AtomicU64::new(0);
-    let run_error: Mutex<Option<PullError>> = Mutex::new(None);
     let threads = options.jobs.clamp(1, jobs.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) || options.cancel.load(Ordering::Relaxed) {
+                if run.stopped() || options.cancel.load(Ordering::Relaxed) {
                     return;
                 }
                 let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -184,11 +183,7 @@ fn fetch_with(
                                 }
                             }
                             if let Err(e) = record(cache, images, &done, &mut st) {
-                                stop.store(true, Ordering::Relaxed);
-                                run_error
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .get_or_insert(e);
+                                run.fail(e);
                                 return;
                             }
                         }
@@ -207,11 +202,7 @@ fn fetch_with(
                         }
                         Err(BlobEnd::Cancelled) => return,
                         Err(BlobEnd::Run(e)) => {
-                            stop.store(true, Ordering::Relaxed);
-                            run_error
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .get_or_insert(e);
+                            run.fail(e);
                             return;
                         }
                     }
@@ -225,9 +216,7 @@ fn fetch_with(
             });
         }
     });
-    if let Some(e) = run_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
+    run.finish()?;
     let state = state.into_inner().unwrap_or_else(|p| p.into_inner());
     let pulled: Vec<ResolvedImage> = images
         .iter()

@@ -10,7 +10,7 @@
 //! itself (Docker schema 1, no child for the platforms, not a manifest) is said at once.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,7 +21,7 @@ use registry_client::registries_conf::Endpoint;
 use registry_client::{Client, RegistryError, MAX_MANIFEST_BYTES};
 
 use crate::cache::Cache;
-use crate::error::PullError;
+use crate::error::{PullError, RunStop};
 use crate::event::Event;
 use crate::options::Options;
 use crate::plan::{Failure, ResolvedImage};
@@ -371,15 +371,14 @@ pub(crate) fn resolve_all(
         recorded,
     };
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    let run = RunStop::default();
     let results: Mutex<Vec<Option<Result<ResolvedImage, Failure>>>> =
         Mutex::new(vec![None; images.len()]);
-    let run_error: Mutex<Option<PullError>> = Mutex::new(None);
     let threads = options.jobs.clamp(1, images.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) || options.cancel.load(Ordering::Relaxed) {
+                if run.stopped() || options.cancel.load(Ordering::Relaxed) {
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -396,11 +395,7 @@ pub(crate) fn resolve_all(
                     }
                     Err(One::Cancelled) => return,
                     Err(One::Run(e)) => {
-                        stop.store(true, Ordering::Relaxed);
-                        run_error
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e);
+                        run.fail(e);
                         return;
                     }
                 };
@@ -408,9 +403,7 @@ pub(crate) fn resolve_all(
             });
         }
     });
-    if let Some(e) = run_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
+    run.finish()?;
     let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
     let done = results.iter().filter(|r| r.is_some()).count();
     if done < images.len() {

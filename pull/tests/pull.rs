@@ -134,11 +134,18 @@ fn options(conf: &Path, platforms: &[&str]) -> Options {
     }
 }
 
-/// An auth file with no entries: the tests never read the machine's own.
+/// An auth file with no entries: the tests never read the machine's own. Written once per
+/// process: tests run in parallel, and rewriting one shared file let a test read it while
+/// another had just truncated it (an "is not an auth file" error, 1 run in 10).
 fn empty_authfile() -> PathBuf {
-    let path = std::env::temp_dir().join("ferry-pull-test-auth.json");
-    std::fs::write(&path, "{\"auths\":{}}").unwrap();
-    path
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let path =
+            std::env::temp_dir().join(format!("ferry-pull-test-auth-{}.json", std::process::id()));
+        std::fs::write(&path, "{\"auths\":{}}").unwrap();
+        path
+    })
+    .clone()
 }
 
 /// Collects the events, as the CLI would show them.
