@@ -136,8 +136,15 @@ impl ImageSet {
             );
         }
         if m.additional_images.is_empty() {
+            // At the empty list when the file has one (`additionalImages: []`), else at `mirror`.
+            let list = [Seg::Key("mirror"), Seg::Key(AI)];
+            let at: &[Seg] = if self.locate(&list).is_some() {
+                &list
+            } else {
+                &list[..1]
+            };
             return Err(invalid(
-                &[Seg::Key("mirror")],
+                at,
                 "no images to pull: list them under mirror.additionalImages (- name: host/repository:tag)",
             ));
         }

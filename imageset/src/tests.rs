@@ -258,6 +258,16 @@ fn targets_tags_patterns_platforms_are_checked() {
         "{HEAD}mirror:\n  additionalImages:\n  operators:\n"
     ));
     assert!(
+        e.starts_with("imageset.yaml:4:3: mirror.additionalImages: no images to pull"),
+        "{e}"
+    );
+    let e = pull_err(&format!("{HEAD}mirror:\n  additionalImages: []\n"));
+    assert!(
+        e.starts_with("imageset.yaml:4:3: mirror.additionalImages: no images to pull"),
+        "{e}"
+    );
+    let e = pull_err(&format!("{HEAD}mirror:\n  blockedImages: []\n"));
+    assert!(
         e.starts_with("imageset.yaml:3:1: mirror: no images to pull"),
         "{e}"
     );

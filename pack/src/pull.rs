@@ -192,8 +192,14 @@ fn failure_json(f: &Failure) -> serde_json::Value {
 }
 
 fn failure_line(f: &Failure) -> String {
+    // The client says what is wrong in its own terms; the flag that cures it is ours.
+    let cure = if f.error.contains("not signed by a trusted CA") {
+        " — give the registry's CA certificate with --ca-cert FILE (or --insecure, only on a network you trust)"
+    } else {
+        ""
+    };
     format!(
-        "cannot pull {} from {}: {}",
+        "cannot pull {} from {}: {}{cure}",
         f.reference, f.registry, f.error
     )
 }

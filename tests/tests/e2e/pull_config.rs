@@ -72,8 +72,8 @@ fn bad_image_sets_are_refused_naming_file_line_column_and_field() {
         (
             "empty additionalImages",
             format!("{HEAD}mirror:\n  additionalImages: []\n"),
-            // Named at `mirror:` (line 3), whose list is empty.
-            &[":3:", "mirror.additionalImages"],
+            // Named at the empty list itself (line 4), not at `mirror:`.
+            &[":4:3:", "mirror.additionalImages: no images to pull"],
         ),
         (
             "every image blocked",

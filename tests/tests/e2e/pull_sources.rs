@@ -370,8 +370,13 @@ fn a_tls_source_needs_its_ca_and_works_with_ca_cert() {
     assert_exit(&out, 1, "a certificate from an unknown CA");
     assert_mentions(
         &out,
-        &[&source.registry.host(), "TLS", "not signed by a trusted CA"],
-        "TLS is named",
+        &[
+            &source.registry.host(),
+            "TLS",
+            "not signed by a trusted CA",
+            "--ca-cert FILE",
+        ],
+        "TLS is named, and the flag that cures it",
     );
     let ca = &source
         .registry
