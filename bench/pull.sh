@@ -61,6 +61,9 @@ case "$ONLY" in all|skopeo|ferry) ;; *) echo "bench-pull: BENCH_ONLY is all, sko
 
 say() { echo "bench-pull: $*" >&2; }
 die() { echo "bench-pull: error: $*" >&2; exit 2; }
+BENCH_NAME=bench-pull
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------------------- set-up
 
@@ -94,11 +97,6 @@ ensure_binary() {
 # older binary would take `pull` for a mirror path, and --help would print the main help).
 has_pull() {
   "$BIN/ferry-pack" pull --help 2>&1 | grep -q -- '--cache'
-}
-
-elapsed() {  # two $EPOCHREALTIME values -> seconds with 6 decimals
-  local us=$(( 10#${2/./} - 10#${1/./} ))
-  printf '%d.%06d\n' $((us / 1000000)) $((us % 1000000))
 }
 
 # The source: distribution's storage as generate.py writes it (the `registry` layout is
@@ -212,27 +210,6 @@ PY
 
 fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 
-# measure ID RUN CLEAN -- COMMAND...: CLEAN (a path, or -) is removed first, then sync,
-# both untimed. Wall time from $EPOCHREALTIME, peak RSS (%M) from /usr/bin/time.
-measure() {
-  local id=$1 run=$2 clean=$3; shift 4
-  local log="$W/logs/$id.$run.log" tf="$W/logs/$id.$run.time"
-  [ "$clean" = - ] || rm -rf "$clean"
-  sync
-  local t0=$EPOCHREALTIME rc=0
-  /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$log" 2>&1 || rc=$?
-  local t1=$EPOCHREALTIME
-  if [ "$rc" -ne 0 ]; then
-    tail -n 20 "$log" >&2
-    die "$id (run $run) exited with status $rc: $*"
-  fi
-  local wall e rss
-  wall=$(elapsed "$t0" "$t1")
-  read -r e rss < <(tail -n 1 "$tf")
-  printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$run" "$wall" "$e" "$rss" >>"$TSV"
-  printf 'bench-pull: run %s/%s  %-18s %9.3f s %8.1f MiB\n' "$run" "$RUNS" "$id" "$wall" \
-    "$(awk -v k="$rss" 'BEGIN {print k / 1024}')" >&2
-}
 
 # The skopeo commands, as scripts so that one measurement covers every image.
 write_skopeo_scripts() {

@@ -56,6 +56,9 @@ KEEP=${BENCH_KEEP:-0}
 
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 2; }
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # ---------------------------------------------------------------------------- set-up
 
@@ -123,11 +126,6 @@ cached_mirror() {
     sed 's/^/  /' "$BENCH_DIR/$name.log" >&2
   fi
   echo "$dir"
-}
-
-elapsed() {  # two $EPOCHREALTIME values -> seconds with 6 decimals
-  local us=$(( 10#${2/./} - 10#${1/./} ))
-  printf '%d.%06d\n' $((us / 1000000)) $((us % 1000000))
 }
 
 # Bytes of a mirror and the list of its blob files (NUL-separated, one path per blob, the
@@ -222,28 +220,6 @@ fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 # size is reported, or "-").
 row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$ROWS"; }
 
-# measure ID RUN CLEAN -- COMMAND...: removes CLEAN (an output path, or "-"), flushes dirty
-# pages from earlier runs (untimed), then runs COMMAND under /usr/bin/time. Wall time comes
-# from $EPOCHREALTIME (microseconds; %e only has 10 ms steps), peak RSS from %M.
-measure() {
-  local id=$1 run=$2 clean=$3; shift 4
-  local log="$W/logs/$id.$run.log" tf="$W/logs/$id.$run.time"
-  [ "$clean" = - ] || rm -rf "$clean"
-  sync
-  local t0=$EPOCHREALTIME rc=0
-  /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$log" 2>&1 || rc=$?
-  local t1=$EPOCHREALTIME
-  if [ "$rc" -ne 0 ]; then
-    tail -n 20 "$log" >&2
-    die "$id (run $run) exited with status $rc: $*"
-  fi
-  local wall e rss
-  wall=$(elapsed "$t0" "$t1")
-  read -r e rss < <(tail -n 1 "$tf")
-  printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$run" "$wall" "$e" "$rss" >>"$TSV"
-  printf 'bench: run %s/%s  %-22s %9.3f s %8.1f MiB\n' "$run" "$RUNS" "$id" "$wall" \
-    "$(awk -v k="$rss" 'BEGIN {print k / 1024}')" >&2
-}
 
 # ---------------------------------------------------------------------------- push (later)
 # Room for the push benchmark (ferry-unpack push against
