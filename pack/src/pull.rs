@@ -113,6 +113,7 @@ struct Show<'a> {
     bar: Mutex<Option<progress::Progress>>,
     quiet: bool,
     resolved: AtomicUsize,
+    pulled: AtomicUsize,
     total_images: usize,
     say: &'a (dyn Fn(String) + Sync),
 }
@@ -148,6 +149,10 @@ impl Show<'_> {
                 ));
             }
             Event::Pulled(i) => {
+                let n = self.pulled.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(bar) = &*self.bar.lock().expect("bar") {
+                    bar.message(&format!("{n} of {} images in the cache", self.total_images));
+                }
                 self.json.emit(
                     "image_pulled",
                     &json!({"source": i.source, "digest": i.digest.to_string(), "name": i.ref_name}),
@@ -227,6 +232,7 @@ fn run(
         bar: Mutex::new(None),
         quiet,
         resolved: AtomicUsize::new(0),
+        pulled: AtomicUsize::new(0),
         total_images: set.images.len(),
         say: &say,
     };
