@@ -25,6 +25,7 @@ mod ignore;
 pub mod model;
 pub mod validate;
 pub mod version;
+pub mod sqlite;
 pub mod write;
 
 #[cfg(test)]
