@@ -87,8 +87,19 @@ const BUNDLES: &[B] = &[
     B { package: "gamma", name: "gamma.v3.0.0", version: "3.0.0", replaces: None, skips: "", channels: &["candidate"], related: &["registry.example/gamma/operand@sha256:c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"], n: 7 },
 ];
 
-const PACKAGES: &[(&str, &str, &[(&str, &str)])] = &[
-    ("alpha", "stable", &[("stable", "alpha.v1.2.0"), ("fast", "alpha.v2.0.0")]),
+/// (package, default channel, [(channel, head)]).
+type PackageRow = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const PACKAGES: &[PackageRow] = &[
+    (
+        "alpha",
+        "stable",
+        &[("stable", "alpha.v1.2.0"), ("fast", "alpha.v2.0.0")],
+    ),
     ("beta", "stable", &[("stable", "beta.v0.2.0")]),
     ("gamma", "candidate", &[("candidate", "gamma.v3.0.0")]),
 ];
@@ -116,7 +127,11 @@ fn build(path: &Path) {
             )
             .unwrap();
         }
-        let big = if b.package == "gamma" { "x".repeat(64 * 1024) } else { String::new() };
+        let big = if b.package == "gamma" {
+            "x".repeat(64 * 1024)
+        } else {
+            String::new()
+        };
         conn.execute(
             "INSERT INTO properties(type, value, operatorbundle_name, operatorbundle_version, operatorbundle_path)
              VALUES ('olm.package', ?1, ?2, ?3, ?4)",
@@ -156,7 +171,10 @@ fn build(path: &Path) {
                     rusqlite::params![channel, package, b.name, replaces],
                 )
                 .unwrap();
-                entry_of.insert((channel.to_string(), b.name.to_string()), conn.last_insert_rowid());
+                entry_of.insert(
+                    (channel.to_string(), b.name.to_string()),
+                    conn.last_insert_rowid(),
+                );
                 // opm writes one more row per skipped bundle: the same bundle, another edge.
                 for _ in b.skips.split(',').filter(|s| !s.is_empty()) {
                     conn.execute(
@@ -216,21 +234,21 @@ fn read_gives_packages_channels_heads_and_bundles_to_list() {
     let (_dir, path) = fixture();
     let catalog = read(&open(&path).unwrap()).unwrap();
     let listing = crate::list(&catalog, None).unwrap();
-    let summary: Vec<(String, Option<String>, Vec<(String, Option<String>, Vec<String>)>)> =
-        listing
-            .packages
-            .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    p.default_channel.clone(),
-                    p.channels
-                        .iter()
-                        .map(|c| (c.name.clone(), c.head.clone(), c.versions.clone()))
-                        .collect(),
-                )
-            })
-            .collect();
+    type ChannelSummary = (String, Option<String>, Vec<String>);
+    let summary: Vec<(String, Option<String>, Vec<ChannelSummary>)> = listing
+        .packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.default_channel.clone(),
+                p.channels
+                    .iter()
+                    .map(|c| (c.name.clone(), c.head.clone(), c.versions.clone()))
+                    .collect(),
+            )
+        })
+        .collect();
     let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
         summary,
@@ -239,27 +257,50 @@ fn read_gives_packages_channels_heads_and_bundles_to_list() {
                 "alpha".into(),
                 Some("stable".into()),
                 vec![
-                    ("fast".into(), Some("alpha.v2.0.0".into()), s(&["1.2.0", "2.0.0"])),
-                    ("stable".into(), Some("alpha.v1.2.0".into()), s(&["1.0.0", "1.1.0", "1.2.0"])),
+                    (
+                        "fast".into(),
+                        Some("alpha.v2.0.0".into()),
+                        s(&["1.2.0", "2.0.0"])
+                    ),
+                    (
+                        "stable".into(),
+                        Some("alpha.v1.2.0".into()),
+                        s(&["1.0.0", "1.1.0", "1.2.0"])
+                    ),
                 ]
             ),
             (
                 "beta".into(),
                 Some("stable".into()),
-                vec![("stable".into(), Some("beta.v0.2.0".into()), s(&["0.1.0", "0.2.0"]))]
+                vec![(
+                    "stable".into(),
+                    Some("beta.v0.2.0".into()),
+                    s(&["0.1.0", "0.2.0"])
+                )]
             ),
             (
                 "gamma".into(),
                 Some("candidate".into()),
-                vec![("candidate".into(), Some("gamma.v3.0.0".into()), s(&["3.0.0"]))]
+                vec![(
+                    "candidate".into(),
+                    Some("gamma.v3.0.0".into()),
+                    s(&["3.0.0"])
+                )]
             ),
         ]
     );
-    assert!(listing.packages.iter().all(|p| p.channels.iter().all(|c| c.error.is_none())));
+    assert!(listing
+        .packages
+        .iter()
+        .all(|p| p.channels.iter().all(|c| c.error.is_none())));
 
     let alpha = crate::list(&catalog, Some("alpha")).unwrap();
     let bundles = alpha.bundles.unwrap();
-    assert_eq!(bundles.len(), 4, "one bundle per name despite one channel_entry row per edge");
+    assert_eq!(
+        bundles.len(),
+        4,
+        "one bundle per name despite one channel_entry row per edge"
+    );
     let v12 = bundles.iter().find(|b| b.name == "alpha.v1.2.0").unwrap();
     assert_eq!(v12.image, bundle_image("alpha", 3));
     assert_eq!(v12.version.as_deref(), Some("1.2.0"));
@@ -308,7 +349,11 @@ fn select_takes_every_bundlepath_and_related_image_of_the_kept_packages() {
         .find(|i| i.image == "registry.example/shared/proxy:1.0")
         .unwrap();
     assert!(!proxy.by_digest);
-    assert_eq!(proxy.needed_by.len(), 1, "alpha's use is not counted: alpha is not kept");
+    assert_eq!(
+        proxy.needed_by.len(),
+        1,
+        "alpha's use is not counted: alpha is not kept"
+    );
 
     // No packages: every package, the database carried as it is.
     let all = select(read(&open(&path).unwrap()).unwrap(), &Filter::default()).unwrap();
@@ -329,17 +374,28 @@ fn channel_version_and_default_channel_filters_are_refused_on_sqlite() {
     });
     let err = select(read(&index).unwrap(), &f).unwrap_err();
     assert!(matches!(err, SqliteError::NotPackageLevel { ref package, .. } if package == "alpha"));
-    assert!(err.to_string().contains("needs a file-based catalog"), "{err}");
+    assert!(
+        err.to_string().contains("needs a file-based catalog"),
+        "{err}"
+    );
 
     let mut f = packages(&["alpha"]);
     f.packages[0].range = Range::from_bounds(Some("1.1.0"), None).transpose().unwrap();
     let err = select(read(&index).unwrap(), &f).unwrap_err();
-    assert!(err.to_string().contains("minVersion/maxVersion needs a file-based catalog"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("minVersion/maxVersion needs a file-based catalog"),
+        "{err}"
+    );
 
     let mut f = packages(&["alpha"]);
     f.packages[0].default_channel = Some("fast".into());
     let err = select(read(&index).unwrap(), &f).unwrap_err();
-    assert!(err.to_string().contains("defaultChannel needs a file-based catalog"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("defaultChannel needs a file-based catalog"),
+        "{err}"
+    );
 
     let dest = path.with_file_name("pruned.db");
     let err = prune(&index, &["alpha".into(), "alpha".into()], &dest).unwrap_err();
@@ -357,7 +413,11 @@ fn a_package_the_catalog_lacks_is_an_error_naming_those_it_has() {
     };
     assert_eq!(missing, &["delta"]);
     assert_eq!(available, &["alpha", "beta", "gamma"]);
-    assert!(err.to_string().contains("it has [\"alpha\", \"beta\", \"gamma\"]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("it has [\"alpha\", \"beta\", \"gamma\"]"),
+        "{err}"
+    );
 
     let dest = path.with_file_name("pruned.db");
     let err = prune(&index, &["delta".into()], &dest).unwrap_err();
@@ -382,7 +442,12 @@ fn prune_deletes_the_other_packages_and_every_row_that_refers_to_them() {
     drop(before);
 
     let dest = dir.path().join("pruned.db");
-    prune(&open(&path).unwrap(), &["beta".into(), "alpha".into()], &dest).unwrap();
+    prune(
+        &open(&path).unwrap(),
+        &["beta".into(), "alpha".into()],
+        &dest,
+    )
+    .unwrap();
     let after = Connection::open(&dest).unwrap();
     for (table, column) in [
         ("package", "name"),
@@ -390,7 +455,10 @@ fn prune_deletes_the_other_packages_and_every_row_that_refers_to_them() {
         ("channel_entry", "package_name"),
     ] {
         assert_eq!(
-            count(&after, &format!("SELECT count(*) FROM {table} WHERE {column} = 'gamma'")),
+            count(
+                &after,
+                &format!("SELECT count(*) FROM {table} WHERE {column} = 'gamma'")
+            ),
             0,
             "{table}"
         );
@@ -412,7 +480,13 @@ fn prune_deletes_the_other_packages_and_every_row_that_refers_to_them() {
             "{table}"
         );
     }
-    assert_eq!(count(&after, "SELECT count(*) FROM operatorbundle WHERE name LIKE 'gamma%'"), 0);
+    assert_eq!(
+        count(
+            &after,
+            "SELECT count(*) FROM operatorbundle WHERE name LIKE 'gamma%'"
+        ),
+        0
+    );
     // APIs: Widget is still provided and required; Gadget was gamma's only; Nobody was
     // referenced by no bundle before either.
     let apis: Vec<String> = after
@@ -423,13 +497,23 @@ fn prune_deletes_the_other_packages_and_every_row_that_refers_to_them() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(apis, ["Widget"]);
-    assert_eq!(kept_rows(&after), expected_kept, "the kept packages' rows are intact");
+    assert_eq!(
+        kept_rows(&after),
+        expected_kept,
+        "the kept packages' rows are intact"
+    );
     assert_eq!(count(&after, "SELECT count(*) FROM deprecated"), 1);
     assert_eq!(count(&after, "SELECT count(*) FROM dependencies"), 1);
     assert_eq!(count(&after, "SELECT count(*) FROM schema_migrations"), 1);
-    assert_eq!(count(&after, "PRAGMA freelist_count"), 0, "VACUUM left no free page");
     assert_eq!(
-        after.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)).unwrap(),
+        count(&after, "PRAGMA freelist_count"),
+        0,
+        "VACUUM left no free page"
+    );
+    assert_eq!(
+        after
+            .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
         "ok"
     );
     assert!(
@@ -472,10 +556,19 @@ fn prune_is_byte_identical_run_after_run_and_leaves_the_original_untouched() {
     std::fs::create_dir(other.parent().unwrap()).unwrap();
     build(&other);
     let three = dir.path().join("three.db");
-    prune(&open(&other).unwrap(), &["alpha".into(), "beta".into()], &three).unwrap();
+    prune(
+        &open(&other).unwrap(),
+        &["alpha".into(), "beta".into()],
+        &three,
+    )
+    .unwrap();
     assert_eq!(std::fs::read(&three).unwrap(), std::fs::read(&two).unwrap());
     drop(index);
-    assert_eq!(std::fs::read(&path).unwrap(), original, "the original is only read");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        original,
+        "the original is only read"
+    );
 }
 
 #[test]
@@ -522,7 +615,12 @@ fn open_names_the_file_and_what_is_missing() {
     assert_eq!(path, &other);
     assert_eq!(
         missing,
-        &["channel_entry", "operatorbundle", "related_image", "schema_migrations"]
+        &[
+            "channel_entry",
+            "operatorbundle",
+            "related_image",
+            "schema_migrations"
+        ]
     );
     assert!(err.to_string().contains("other.db"), "{err}");
 
