@@ -11,7 +11,8 @@
 //!   `operatorbundle.bundlepath` and `related_image.image`. Channel, version and
 //!   default-channel filters need a file-based catalog and are refused.
 //! - [`prune`]: a copy of the database with the other packages deleted, every row that
-//!   refers to them with them, then `VACUUM`. Same input and packages → same bytes (the
+//!   refers to them with them (and stranded bundles, in no channel, as opm drops them),
+//!   then `VACUUM`. Same input and packages → same bytes (the
 //!   SQLite that writes it is compiled in, so its version is fixed).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -511,15 +512,15 @@ fn delete_other_packages(conn: &Connection, kept: &[String]) -> rusqlite::Result
     for k in kept {
         tx.execute("INSERT INTO ferry_kept(name) VALUES (?1)", [k])?;
     }
-    // The bundles of the dropped packages: listed by their channels and by no kept one.
+    // The bundles kept: those the kept packages' channels list. Every other bundle goes,
+    // a stranded one (in no channel) too, as opm's RemoveStrandedBundles does after
+    // RemovePackage; so do rows naming a bundle that is not there.
     tx.execute_batch(
-        "CREATE TEMP TABLE ferry_gone(name TEXT PRIMARY KEY);
-         INSERT OR IGNORE INTO ferry_gone(name)
+        "CREATE TEMP TABLE ferry_bundles(name TEXT PRIMARY KEY);
+         INSERT OR IGNORE INTO ferry_bundles(name)
            SELECT operatorbundle_name FROM channel_entry
-           WHERE package_name NOT IN (SELECT name FROM ferry_kept)
-             AND operatorbundle_name IS NOT NULL
-           EXCEPT SELECT operatorbundle_name FROM channel_entry
-           WHERE package_name IN (SELECT name FROM ferry_kept);",
+           WHERE package_name IN (SELECT name FROM ferry_kept)
+             AND operatorbundle_name IS NOT NULL;",
     )?;
     let bundle_tables = [
         ("related_image", "operatorbundle_name"),
@@ -533,7 +534,8 @@ fn delete_other_packages(conn: &Connection, kept: &[String]) -> rusqlite::Result
     for (table, column) in bundle_tables {
         if present.contains(table) {
             tx.execute_batch(&format!(
-                "DELETE FROM {table} WHERE {column} IN (SELECT name FROM ferry_gone)"
+                "DELETE FROM {table}
+                 WHERE {column} IS NULL OR {column} NOT IN (SELECT name FROM ferry_bundles)"
             ))?;
         }
     }
@@ -563,7 +565,7 @@ fn delete_other_packages(conn: &Connection, kept: &[String]) -> rusqlite::Result
         };
         tx.execute_batch(&format!("DELETE FROM api WHERE NOT ({keep})"))?;
     }
-    tx.execute_batch("DROP TABLE temp.ferry_kept; DROP TABLE temp.ferry_gone;")?;
+    tx.execute_batch("DROP TABLE temp.ferry_kept; DROP TABLE temp.ferry_bundles;")?;
     tx.commit()
 }
 

@@ -144,6 +144,15 @@ fn build(path: &Path) {
         )
         .unwrap();
     }
+    // A stranded bundle (in no channel): opm's gRPC API does not serve it, and its
+    // RemoveStrandedBundles deletes it.
+    conn.execute_batch(&format!(
+        "INSERT INTO operatorbundle(name, bundlepath, version) VALUES ('stranded.v0.0.1', '{s}', '0.0.1');
+         INSERT INTO related_image VALUES ('registry.example/stranded/operand:1', 'stranded.v0.0.1');
+         INSERT INTO properties VALUES ('olm.package', '{{}}', 'stranded.v0.0.1', '0.0.1', '{s}');",
+        s = bundle_image("stranded", 8)
+    ))
+    .unwrap();
     let mut entry_of = std::collections::BTreeMap::new();
     for (package, default, channels) in PACKAGES {
         conn.execute(
@@ -359,8 +368,9 @@ fn select_takes_every_bundlepath_and_related_image_of_the_kept_packages() {
     let all = select(read(&open(&path).unwrap()).unwrap(), &Filter::default()).unwrap();
     assert!(all.unchanged);
     assert_eq!(all.catalog.package_names().len(), 3);
-    // 7 bundle images and 7 distinct related images.
+    // 7 bundle images and 7 distinct related images; the stranded bundle's are not.
     assert_eq!(all.images.len(), 14);
+    assert!(all.images.iter().all(|i| !i.image.contains("stranded")));
 }
 
 #[test]
@@ -431,10 +441,10 @@ fn prune_deletes_the_other_packages_and_every_row_that_refers_to_them() {
     let before = Connection::open(&path).unwrap();
     let kept_rows = |c: &Connection| {
         [
-            "SELECT count(*) FROM operatorbundle WHERE name NOT LIKE 'gamma%'",
-            "SELECT count(*) FROM channel_entry WHERE package_name != 'gamma'",
-            "SELECT count(*) FROM related_image WHERE operatorbundle_name NOT LIKE 'gamma%'",
-            "SELECT count(*) FROM properties WHERE operatorbundle_name NOT LIKE 'gamma%'",
+            "SELECT count(*) FROM operatorbundle WHERE name LIKE 'alpha%' OR name LIKE 'beta%'",
+            "SELECT count(*) FROM channel_entry WHERE package_name IN ('alpha', 'beta')",
+            "SELECT count(*) FROM related_image WHERE operatorbundle_name LIKE 'alpha%' OR operatorbundle_name LIKE 'beta%'",
+            "SELECT count(*) FROM properties WHERE operatorbundle_name LIKE 'alpha%' OR operatorbundle_name LIKE 'beta%'",
         ]
         .map(|q| count(c, q))
     };
@@ -502,6 +512,18 @@ fn prune_deletes_the_other_packages_and_every_row_that_refers_to_them() {
         expected_kept,
         "the kept packages' rows are intact"
     );
+    assert_eq!(expected_kept[0], 6, "alpha's 4 bundles and beta's 2");
+    for table in ["related_image", "properties"] {
+        assert_eq!(
+            count(
+                &after,
+                &format!("SELECT count(*) FROM {table} WHERE operatorbundle_name LIKE 'stranded%'")
+            ),
+            0,
+            "{table}: the stranded bundle's rows go with it"
+        );
+    }
+    assert_eq!(count(&after, "SELECT count(*) FROM operatorbundle"), 6);
     assert_eq!(count(&after, "SELECT count(*) FROM deprecated"), 1);
     assert_eq!(count(&after, "SELECT count(*) FROM dependencies"), 1);
     assert_eq!(count(&after, "SELECT count(*) FROM schema_migrations"), 1);
