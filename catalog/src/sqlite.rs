@@ -47,6 +47,8 @@ pub enum SqliteError {
     },
     #[error("{}: not an operator-registry index database: it has no table {missing:?} (an index.db from `opm index add` has {REQUIRED_TABLES:?}); is this a file-based catalog image (configs/)?", path.display())]
     NotIndex { path: PathBuf, missing: Vec<String> },
+    #[error("{}: not a SQLite database (an operator-registry index.db is one); is this a file-based catalog image (configs/)?", path.display())]
+    NotSqlite { path: PathBuf },
     #[error("{}: column {column:?} missing from table {table:?}: the database is older than operator-registry's final schema, which ferry reads", path.display())]
     MissingColumn {
         path: PathBuf,
@@ -151,9 +153,8 @@ impl Index {
         |source| match source {
             // A file that is not SQLite opens fine and fails at the first read.
             rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase => {
-                SqliteError::NotIndex {
+                SqliteError::NotSqlite {
                     path: self.path.clone(),
-                    missing: REQUIRED_TABLES.iter().map(|t| t.to_string()).collect(),
                 }
             }
             source => SqliteError::Query {

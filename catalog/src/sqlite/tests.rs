@@ -619,7 +619,7 @@ fn open_names_the_file_and_what_is_missing() {
     let text = dir.path().join("catalog.json");
     std::fs::write(&text, b"{\"schema\": \"olm.package\"}\n").unwrap();
     let err = open(&text).err().unwrap();
-    assert!(matches!(err, SqliteError::NotIndex { .. }), "{err}");
+    assert!(matches!(err, SqliteError::NotSqlite { .. }), "{err}");
     assert!(err.to_string().contains("catalog.json"), "{err}");
 
     let other = dir.path().join("other.db");
@@ -662,5 +662,53 @@ fn open_names_the_file_and_what_is_missing() {
     assert!(
         matches!(&err, SqliteError::MissingColumn { table, column, .. } if table == "operatorbundle" && column == "version"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_bundle_in_the_channels_of_two_packages_is_an_error_naming_both() {
+    let (_dir, path) = fixture();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO channel_entry(channel_name, package_name, operatorbundle_name, replaces, depth)
+         VALUES ('candidate', 'gamma', 'beta.v0.1.0', NULL, 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = read(&open(&path).unwrap()).unwrap_err();
+    let SqliteError::BundleInTwoPackages {
+        bundle,
+        package,
+        other,
+        ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        (bundle.as_str(), package.as_str(), other.as_str()),
+        ("beta.v0.1.0", "gamma", "beta")
+    );
+    assert!(err.to_string().contains("index.db"), "{err}");
+}
+
+#[test]
+fn full_changes_nothing_on_sqlite_whole_packages_are_kept() {
+    let (_dir, path) = fixture();
+    let index = open(&path).unwrap();
+    let mut f = packages(&["alpha"]);
+    let plain = select(read(&index).unwrap(), &f).unwrap();
+    f.full = true;
+    let full = select(read(&index).unwrap(), &f).unwrap();
+    assert_eq!(
+        crate::list(&plain.catalog, Some("alpha")).unwrap(),
+        crate::list(&full.catalog, Some("alpha")).unwrap()
+    );
+    assert_eq!(plain.images, full.images);
+    assert_eq!(
+        plain.catalog.package("alpha").unwrap().bundles.len(),
+        4,
+        "every bundle, not only the channel heads"
     );
 }
