@@ -79,6 +79,12 @@ pub enum SqliteError {
     DuplicatePackage { package: String },
     #[error(transparent)]
     Filter(#[from] crate::filter::FilterError),
+    #[error("{}: reading the SQLite catalog to copy it: {source}", path.display())]
+    Copy {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}: writing the pruned catalog: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -474,12 +480,14 @@ pub fn prune(index: &Index, packages: &[String], dest: &Path) -> Result<(), Sqli
         source,
     };
     durable_file::refuse_symlink(dest).map_err(werr)?;
-    let bytes = std::fs::read(&index.path).map_err(|source| SqliteError::Write {
+    let rerr = |source: std::io::Error| SqliteError::Copy {
         path: index.path.clone(),
         source,
-    })?;
+    };
+    // Streamed: a real index.db is hundreds of MB.
+    let mut original = std::fs::File::open(&index.path).map_err(rerr)?;
     let mut partial = durable_file::Partial::create(dest).map_err(werr)?;
-    partial.write_all(&bytes).map_err(werr)?;
+    std::io::copy(&mut original, partial.file()).map_err(werr)?;
     partial.flush().map_err(werr)?;
     {
         let perr = |source: rusqlite::Error| SqliteError::Prune {
