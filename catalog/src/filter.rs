@@ -808,7 +808,7 @@ fn add_head(
 }
 
 /// Every bundle image and related image of `catalog`.
-fn images(catalog: &Catalog) -> Result<Vec<ImageUse>, FilterError> {
+pub(crate) fn images(catalog: &Catalog) -> Result<Vec<ImageUse>, FilterError> {
     let mut by_image: BTreeMap<&str, BTreeSet<BundleId>> = BTreeMap::new();
     for content in catalog.packages.values() {
         for b in content.bundles.values() {

@@ -1,6 +1,6 @@
-//! Operator catalogs, OLM's file-based catalogs (FBC): what an index image's `/configs`
-//! holds, read, selected, checked and written again, for `ferry-pack catalog list` and
-//! for the rebuilt catalog image of issue 12.
+//! Operator catalogs: OLM's file-based catalogs (FBC, what an index image's `/configs`
+//! holds) and the older SQLite index, read, selected, checked and written again, for
+//! `ferry-pack catalog list` and for the rebuilt catalog image of issue 12.
 //!
 //! - [`fbc`]: read a catalog from a directory tree or from one layer's tar stream,
 //!   `.indexignore` honoured, JSON and YAML object streams, errors that name file, object
@@ -13,6 +13,11 @@
 //!   dependency report, and the images the selection needs.
 //! - [`validate`]: one head per channel, no cycle, no entry without its bundle.
 //! - [`write`]: deterministic `configs/<package>/catalog.json`, and the listing.
+//! - [`sqlite`]: the SQLite index (`/database/index.db`) of OpenShift 4.6–4.10 catalogs:
+//!   opened read-only and read into the same model (so [`list`] works on it), selected by
+//!   package only as `opm index prune` does (channel and version filters are refused),
+//!   and pruned into a new database (other packages and every row naming them deleted,
+//!   then `VACUUM`: byte-identical for the same input and packages).
 //!
 //! What this crate must not do: touch the network, pull or unpack images (callers hand it
 //! files or a layer's bytes), know ferry's bundle format, or decode `olm.bundle.object`
@@ -23,6 +28,7 @@ pub mod fbc;
 pub mod filter;
 mod ignore;
 pub mod model;
+pub mod sqlite;
 pub mod validate;
 pub mod version;
 pub mod write;
