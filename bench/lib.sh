@@ -1,6 +1,16 @@
-# Shared by the benchmark scripts (sourced): timing one command. The caller sets W (its
-# work directory, with logs/), TSV (one row per measurement), RUNS, BENCH_NAME (the prefix
-# of its progress lines) and defines die().
+# Shared by the benchmark scripts (sourced): installing what is missing, timing one
+# command. The caller sets W (its work directory, with logs/), TSV (one row per
+# measurement), RUNS, BENCH_NAME (the prefix of its progress lines), and defines say() and
+# die().
+
+# install_missing PACKAGE...: the Debian packages a script found missing (none: nothing).
+install_missing() {
+  [ $# -gt 0 ] || return 0
+  say "installing $*"
+  local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
 
 elapsed() {  # two $EPOCHREALTIME values -> seconds with 6 decimals
   local us=$(( 10#${2/./} - 10#${1/./} ))

@@ -73,12 +73,7 @@ ensure_tools() {
   command -v python3 >/dev/null 2>&1 || need+=(python3)
   command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
   command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
-  if [ ${#need[@]} -gt 0 ]; then
-    say "installing ${need[*]}"
-    local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
+  install_missing "${need[@]}"
 }
 
 ensure_binary() {

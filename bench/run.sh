@@ -67,12 +67,7 @@ ensure_tools() {
   [ -x /usr/bin/time ] || need+=(time)
   command -v zstd >/dev/null 2>&1 || need+=(zstd)
   command -v python3 >/dev/null 2>&1 || need+=(python3)
-  if [ ${#need[@]} -gt 0 ]; then
-    say "installing ${need[*]}"
-    local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
+  install_missing "${need[@]}"
 }
 
 ensure_binaries() {
