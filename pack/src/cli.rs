@@ -104,6 +104,11 @@ pub struct PullCommand {
     pub json: bool,
 }
 
+/// `--jobs`'s default for a pull (pull.rs also tells a given value from it).
+pub const DEFAULT_JOBS: usize = 6;
+/// `--retry-for`'s default for a pull.
+pub const DEFAULT_RETRY_FOR: &str = "60";
+
 /// How to reach the registries an image set names (`pull`, and pack with `--config`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PullOptions {
@@ -131,14 +136,14 @@ pub struct PullOptions {
     #[arg(long)]
     pub insecure: bool,
     /// Blobs downloaded at once.
-    #[arg(long, value_name = "N", default_value_t = 6)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_JOBS)]
     pub jobs: usize,
     /// How long to keep retrying a registry that fails (5xx, 429, connection errors)
     /// without progress before giving up on a request (seconds, or 30s, 10m, 2h): a
     /// download that received bytes before it broke off resumes and its time starts again,
     /// so this bounds the retrying, not how long a large layer may take. Running again
     /// resumes.
-    #[arg(long, value_name = "DURATION", default_value = "60")]
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_RETRY_FOR)]
     pub retry_for: cli_support::RetryFor,
 }
 

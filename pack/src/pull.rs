@@ -12,7 +12,7 @@ use imageset::{ImageSet, Platform, PullSet};
 use pull::{Cache, Event, Failure, Plan, Report, ResolvedImage};
 use serde_json::json;
 
-use crate::cli::{PullCommand, PullOptions};
+use crate::cli::{PullCommand, PullOptions, DEFAULT_JOBS, DEFAULT_RETRY_FOR};
 use crate::error::PackError;
 
 /// The cache `ferry-pack --config` packs from, locked (`Cache::open`'s flock) from its
@@ -75,8 +75,11 @@ pub fn refuse_without_config(o: &PullOptions) -> Result<(), PackError> {
         ("--registries-conf", o.registries_conf.is_some()),
         ("--ca-cert", o.ca_cert.is_some()),
         ("--insecure", o.insecure),
-        ("--jobs", o.jobs != 6),
-        ("--retry-for", o.retry_for.0.as_secs() != 60),
+        ("--jobs", o.jobs != DEFAULT_JOBS),
+        (
+            "--retry-for",
+            Ok(o.retry_for) != DEFAULT_RETRY_FOR.parse::<cli_support::RetryFor>(),
+        ),
     ]
     .into_iter()
     .filter_map(|(flag, on)| on.then_some(flag))
@@ -209,6 +212,15 @@ fn failure_line(f: &Failure) -> String {
     )
 }
 
+/// What [`run`] did, and the cache it still holds.
+struct Ran {
+    plan: Plan,
+    /// None for `plan_only`.
+    report: Option<Report>,
+    cache: Cache,
+    options: pull::Options,
+}
+
 /// Runs the pull of `config` into `cache`: the plan (manifests), then, unless `plan_only`,
 /// the blobs. Prints the plan for `plan_only`.
 fn run(
@@ -218,7 +230,7 @@ fn run(
     plan_only: bool,
     quiet: bool,
     json_out: bool,
-) -> Result<(Plan, Option<Report>, Cache), PackError> {
+) -> Result<Ran, PackError> {
     let say = |text: String| {
         if !quiet && !json_out {
             eprintln!("ferry-pack: {text}");
@@ -246,7 +258,12 @@ fn run(
     let plan = pull::plan(&cache, &set, &options, &events).map_err(|e| no_room(e, cache_dir))?;
     if plan_only {
         print_plan(&plan, &cache, &show.json);
-        return Ok((plan, None, cache));
+        return Ok(Ran {
+            plan,
+            report: None,
+            cache,
+            options,
+        });
     }
     say(format!(
         "{} image(s) resolved: {} blob(s), {}; {} in the cache, {} to download",
@@ -288,7 +305,12 @@ fn run(
         human(report.bytes_fetched),
         report.seconds
     ));
-    Ok((plan, Some(report), cache))
+    Ok(Ran {
+        plan,
+        report: Some(report),
+        cache,
+        options,
+    })
 }
 
 /// A cache without room, found before the first layer or when the disk fills up during
@@ -419,7 +441,7 @@ fn all_failed<'a>(plan: &'a Plan, report: Option<&'a Report>) -> Vec<&'a Failure
 
 /// `ferry-pack pull`.
 pub fn run_pull(cmd: &PullCommand) -> Result<(), PackError> {
-    let (plan, report, _cache) = run(
+    let Ran { plan, report, .. } = run(
         &cmd.config,
         &cmd.cache,
         &cmd.pull,
@@ -451,7 +473,12 @@ pub fn pull_for_pack(
     outs: &[PathBuf],
     volume_size: u64,
 ) -> Result<Option<Pulled>, PackError> {
-    let (plan, report, held) = run(config, cache, o, plan_only, quiet, json_out)?;
+    let Ran {
+        plan,
+        report,
+        cache: held,
+        options,
+    } = run(config, cache, o, plan_only, quiet, json_out)?;
     let failed = all_failed(&plan, report.as_ref());
     if !failed.is_empty() {
         return Err(not_pulled(&failed, cache, !plan_only));
@@ -468,7 +495,6 @@ pub fn pull_for_pack(
     if plan_only {
         // Every blob is cached: recording the images is all a fetch does, and it lets the
         // pack plan read them.
-        let options = options(o)?;
         let report = pull::fetch(&held, &plan, &options, &|_| {})?;
         if let Some(f) = report.failed.first() {
             return Err(not_pulled(&[f], held.root(), false));
