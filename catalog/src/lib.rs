@@ -27,6 +27,7 @@
 pub mod fbc;
 pub mod filter;
 mod ignore;
+pub mod image;
 pub mod model;
 pub mod sqlite;
 pub mod validate;

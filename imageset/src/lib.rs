@@ -32,7 +32,7 @@ pub use load::{ImageSet, API_VERSION, KIND, MAX_FILE_BYTES};
 pub use oci::reference::DOCKER_HUB;
 pub use oci::Reference;
 pub use platform::Platform;
-pub use pull::{Note, PullImage, PullSet};
+pub use pull::{Note, PullImage, PullOperator, PullSet};
 pub use schema::{ImageName, ImageNameError};
 
 #[cfg(test)]

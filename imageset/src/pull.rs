@@ -10,12 +10,18 @@ use crate::error::ImageSetError;
 use crate::load::ImageSet;
 use crate::locate::Seg;
 use crate::platform::Platform;
-use crate::schema::ImageName;
+use crate::schema::{ImageName, ImageSource, Operator};
 
 /// The images to pull, in file order, duplicates merged.
 #[derive(Debug)]
 pub struct PullSet {
     pub images: Vec<PullImage>,
+    /// `mirror.operators[]`: the catalogs, each to be read, filtered and rebuilt; their
+    /// bundles' and related images join `images` once the catalog is read (`pull`).
+    pub operators: Vec<PullOperator>,
+    /// The `blockedImages` patterns, for the images a catalog names (known only once it
+    /// is read).
+    pub block: BlockList,
     /// Images the `blockedImages` patterns removed, with the pattern that did.
     pub blocked: Vec<(ImageName, String)>,
     /// Things the user should hear about (ignored oc-mirror settings, merged duplicates).
@@ -49,6 +55,34 @@ impl PullImage {
     }
 }
 
+/// One `mirror.operators[]` entry.
+#[derive(Debug, Clone)]
+pub struct PullOperator {
+    /// The catalog (index) image.
+    pub catalog: ImageName,
+    /// `targetCatalog`: the repository path of the rebuilt catalog at the destination.
+    pub target_catalog: Option<String>,
+    /// `targetTag`: its tag at the destination.
+    pub target_tag: Option<String>,
+    /// The entry's own `platforms` (empty: not restricted by the file).
+    pub platforms: Vec<Platform>,
+    /// The entry as written, for the selection (`catalog::Filter::from_operator`).
+    pub config: Operator,
+    /// Its position in `operators` ([`ImageSet::operator_at`]).
+    pub index: usize,
+}
+
+impl PullOperator {
+    /// As [`PullImage::platforms_or`].
+    pub fn platforms_or<'a>(&'a self, cli: &'a [Platform]) -> &'a [Platform] {
+        if self.platforms.is_empty() {
+            cli
+        } else {
+            &self.platforms
+        }
+    }
+}
+
 /// A remark about the file, shown as `file:line:col: note: ...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
@@ -67,6 +101,7 @@ impl fmt::Display for Note {
 }
 
 const AI: &str = "additionalImages";
+const OPS: &str = "operators";
 
 /// Where an entry puts its image: the source, `targetRepo`, `targetTag`.
 type PlaceKey = (oci::Reference, Option<String>, Option<String>);
@@ -75,6 +110,27 @@ impl ImageSet {
     /// The 1-based line and column of `mirror.additionalImages[index]`.
     pub fn image_at(&self, index: usize) -> Option<(usize, usize)> {
         self.locate(&[Seg::Key("mirror"), Seg::Key(AI), Seg::Index(index)])
+    }
+
+    /// The 1-based line and column of `mirror.operators[index]`.
+    pub fn operator_at(&self, index: usize) -> Option<(usize, usize)> {
+        self.locate(&[Seg::Key("mirror"), Seg::Key(OPS), Seg::Index(index)])
+    }
+
+    /// An error about `mirror.operators[index]` (then `field`, e.g. `["packages", "0"]`
+    /// as [`Seg`]s), found once the catalog is read: `file:line:col: path: why`.
+    pub fn operator_error(&self, index: usize, field: &[Seg], why: &str) -> ImageSetError {
+        let path = [
+            &[Seg::Key("mirror"), Seg::Key(OPS), Seg::Index(index)][..],
+            field,
+        ]
+        .concat();
+        let (at, detail) = self.finding(&path, why);
+        ImageSetError::Invalid {
+            file: self.file.clone(),
+            at,
+            detail,
+        }
     }
 
     /// Checks that everything the file asks for is something ferry pulls today, and returns
@@ -89,12 +145,6 @@ impl ImageSet {
                 detail,
             }
         };
-        if !m.operators.is_empty() {
-            return Err(unsupported(
-                "operators",
-                "operator catalogs come with the next ferry; until then list their images under additionalImages",
-            ));
-        }
         if m.platform.is_set() {
             return Err(unsupported(
                 "platform",
@@ -135,7 +185,7 @@ impl ImageSet {
                 format!("archiveSize: {size} is oc-mirror's archive segment size; ferry ignores it and splits the bundle by --volume-size"),
             );
         }
-        if m.additional_images.is_empty() {
+        if m.additional_images.is_empty() && m.operators.is_empty() {
             // At the empty list when the file has one (`additionalImages: []`), else at `mirror`.
             let list = [Seg::Key("mirror"), Seg::Key(AI)];
             let at: &[Seg] = if self.locate(&list).is_some() {
@@ -145,7 +195,7 @@ impl ImageSet {
             };
             return Err(invalid(
                 at,
-                "no images to pull: list them under mirror.additionalImages (- name: host/repository:tag)",
+                "no images to pull: list them under mirror.additionalImages (- name: host/repository:tag) or a catalog under mirror.operators (- catalog: host/repository:tag)",
             ));
         }
         let blocklist = BlockList::new(&m.blocked_images);
@@ -214,7 +264,8 @@ impl ImageSet {
                 }
             }
         }
-        if images.is_empty() {
+        let operators = self.operators_for_pull(&mut note)?;
+        if images.is_empty() && operators.is_empty() {
             return Err(invalid(
                 &[Seg::Key("mirror"), Seg::Key("blockedImages")],
                 "every image of additionalImages is blocked: nothing is left to pull",
@@ -222,8 +273,88 @@ impl ImageSet {
         }
         Ok(PullSet {
             images,
+            operators,
+            block: blocklist,
             blocked,
             notes,
         })
+    }
+}
+
+impl ImageSet {
+    /// `mirror.operators[]`, checked as far as the file alone allows (the selection's own
+    /// rules are checked against the catalog, by `catalog::Filter`).
+    fn operators_for_pull(
+        &self,
+        note: &mut dyn FnMut(&[Seg], String),
+    ) -> Result<Vec<PullOperator>, ImageSetError> {
+        let invalid = |path: &[Seg], why: &str| {
+            let (at, detail) = self.finding(path, why);
+            ImageSetError::Invalid {
+                file: self.file.clone(),
+                at,
+                detail,
+            }
+        };
+        let mut out: Vec<PullOperator> = Vec::new();
+        for (i, op) in self.config.mirror.operators.iter().enumerate() {
+            let path = [Seg::Key("mirror"), Seg::Key(OPS), Seg::Index(i)];
+            let at = |field: &'static str| [&path[..], &[Seg::Key(field)]].concat();
+            let catalog = match &op.catalog {
+                ImageSource::Registry(name) => name.clone(),
+                ImageSource::OciLayout(dir) => {
+                    return Err(invalid(
+                        &at("catalog"),
+                        &format!("oci://{dir}: ferry reads catalogs from a registry only; push the layout into a registry first (skopeo copy oci:{dir} docker://HOST/REPO:TAG) and name that"),
+                    ))
+                }
+            };
+            for (j, p) in op.platforms.iter().enumerate() {
+                if let Some((field, why)) = p.problem() {
+                    let at = [
+                        &path[..],
+                        &[Seg::Key("platforms"), Seg::Index(j), Seg::Key(field)],
+                    ]
+                    .concat();
+                    return Err(invalid(&at, &why));
+                }
+            }
+            if op.skip_dependencies {
+                note(
+                    &at("skipDependencies"),
+                    "skipDependencies is declared by oc-mirror but not read by it, nor by ferry: dependencies are reported, and kept only with includeDependencies: true".into(),
+                );
+            }
+            if op.target_catalog_source_template.is_some() {
+                note(
+                    &at("targetCatalogSourceTemplate"),
+                    "targetCatalogSourceTemplate is not read by ferry: ferry-unpack push writes the CatalogSource (its name from targetCatalog; --publisher sets the publisher)".into(),
+                );
+            }
+            let target_catalog = op.target_catalog.as_ref().map(|t| t.0.clone());
+            let target_tag = op.target_tag.as_ref().map(|t| t.0.clone());
+            if let Some(o) = out.iter().find(|o| {
+                o.catalog.reference == catalog.reference
+                    && o.target_catalog == target_catalog
+                    && o.target_tag == target_tag
+            }) {
+                let line = self
+                    .operator_at(o.index)
+                    .map_or(String::new(), |(l, _)| format!(" on line {l}"));
+                return Err(invalid(
+                    &path,
+                    &format!("the catalog {catalog} is listed again{line} with the same destination: list its packages in one entry, or give one of them another targetCatalog or targetTag"),
+                ));
+            }
+            out.push(PullOperator {
+                catalog,
+                target_catalog,
+                target_tag,
+                platforms: op.platforms.clone(),
+                config: op.clone(),
+                index: i,
+            });
+        }
+        Ok(out)
     }
 }

@@ -118,7 +118,7 @@ pub enum ReleaseType {
 }
 
 /// `mirror.operators[]` (`type Operator`, with `IncludeConfig` inlined).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Operator {
     pub catalog: ImageSource,
@@ -131,6 +131,11 @@ pub struct Operator {
     /// Declared by oc-mirror but never read there (its catalog filter takes no such input).
     #[serde(default)]
     pub skip_dependencies: bool,
+    /// ferry's extension (oc-mirror has no such field and would refuse the file): for each
+    /// dependency of a kept bundle (`olm.package.required`, `olm.gvk.required`) that the
+    /// selection leaves unmet, also keep the head of a channel that satisfies it.
+    #[serde(default)]
+    pub include_dependencies: bool,
     #[serde(default)]
     pub target_catalog_source_template: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -140,7 +145,7 @@ pub struct Operator {
 }
 
 /// `packages[]` (`type IncludePackage`, with `IncludeBundle` inlined).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IncludePackage {
     pub name: String,
@@ -155,7 +160,7 @@ pub struct IncludePackage {
 }
 
 /// `channels[]` (`type IncludeChannel`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IncludeChannel {
     pub name: String,

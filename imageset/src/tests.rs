@@ -72,7 +72,7 @@ fn oc_mirror_examples_parse_and_are_refused_by_section() {
     assert!(matches!(e, ImageSetError::Unsupported { .. }));
     let msg = e.to_string();
     assert!(
-        msg.ends_with("oc-mirror-docs-image-set-config.yaml:11:3: mirror.operators: operator catalogs come with the next ferry; until then list their images under additionalImages"),
+        msg.contains("oc-mirror-docs-image-set-config.yaml:5:3: mirror.platform: OpenShift release payloads are not supported"),
         "{msg}"
     );
 
@@ -82,7 +82,7 @@ fn oc_mirror_examples_parse_and_are_refused_by_section() {
         .validate_for_pull()
         .unwrap_err()
         .to_string()
-        .contains(":7:3: mirror.operators:"));
+        .contains("mirror.platform: OpenShift release payloads"));
 
     let blocked = ImageSet::from_file(&testdata("oc-mirror-e2e/config-83582.yaml")).unwrap();
     let msg = blocked.validate_for_pull().unwrap_err().to_string();
@@ -102,6 +102,53 @@ fn oc_mirror_examples_parse_and_are_refused_by_section() {
         Some("5.1.0")
     );
     assert_eq!(op.platforms[0].architecture, "amd64");
+    // The seed's case is pulled: one catalog, its destination, no image listed besides.
+    let set = efk.validate_for_pull().unwrap();
+    assert!(set.images.is_empty());
+    assert_eq!(set.operators.len(), 1);
+    let o = &set.operators[0];
+    assert_eq!(
+        o.catalog.reference.to_string(),
+        "registry.redhat.io/redhat/redhat-operator-index:v4.8"
+    );
+    assert_eq!(
+        o.target_catalog.as_deref(),
+        Some("my-operator/my-operator-index")
+    );
+    assert_eq!(o.target_tag.as_deref(), Some("v1"));
+    assert_eq!(o.config.packages.len(), 2);
+    assert!(!o.config.include_dependencies);
+    assert_eq!(efk.operator_at(0), Some((6, 5)));
+}
+
+#[test]
+fn operators_are_checked_as_far_as_the_file_allows() {
+    let oci = format!("{HEAD}mirror:\n  operators:\n  - catalog: oci:///tmp/cat\n");
+    let msg = pull_err(&oci);
+    assert!(
+        msg.contains("imageset.yaml:5:5: mirror.operators[0].catalog: oci:///tmp/cat: ferry reads catalogs from a registry only"),
+        "{msg}"
+    );
+    let twice = format!("{HEAD}mirror:\n  operators:\n  - catalog: a.io/c:1\n  - catalog: a.io/c:1\n    packages:\n    - name: p\n");
+    let msg = pull_err(&twice);
+    assert!(
+        msg.contains("mirror.operators[1]: the catalog a.io/c:1 is listed again on line 5"),
+        "{msg}"
+    );
+    let deps = format!("{HEAD}mirror:\n  operators:\n  - catalog: a.io/c:1\n    includeDependencies: true\n    skipDependencies: true\n");
+    let set = parse(&deps).unwrap().validate_for_pull().unwrap();
+    assert!(set.operators[0].config.include_dependencies);
+    assert!(
+        set.notes[0]
+            .text
+            .contains("skipDependencies is declared by oc-mirror but not read"),
+        "{:?}",
+        set.notes
+    );
+    let typo = format!(
+        "{HEAD}mirror:\n  operators:\n  - catalog: a.io/c:1\n    includeDependency: true\n"
+    );
+    assert!(parse(&typo).is_err());
 }
 
 #[test]

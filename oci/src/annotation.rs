@@ -21,3 +21,7 @@ pub const FERRY_PLATFORMS: &str = "dev.ferry.platforms";
 /// when the image set named one (oc-mirror's `targetRepo`); a push puts the image at
 /// `PREFIX/<this>` instead of `PREFIX/<the source's path>`. Absent: the source's path.
 pub const FERRY_TARGET_REPOSITORY: &str = "dev.ferry.target-repository";
+/// ferry: on a rebuilt operator catalog (index) image, the packages it holds (sorted,
+/// comma-separated; package names have no comma). The bundle records them (image member
+/// `packages`), so `ferry-unpack inspect` and `catalog list` can name them inside.
+pub const FERRY_CATALOG_PACKAGES: &str = "dev.ferry.catalog-packages";
