@@ -127,6 +127,15 @@ pub struct Image {
         skip_serializing_if = "Option::is_none"
     )]
     pub destination: Option<String>,
+    /// For an operator catalog ferry pulled (`catalog` is true): the packages it holds,
+    /// sorted in byte order, each once, so `inspect` and `catalog list` name them without
+    /// reading the catalog (SPEC.md §4.2, M26).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub packages: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -338,6 +347,9 @@ impl BundleManifest {
             if let Some(platforms) = &img.platforms {
                 check_platforms(img, platforms)?;
             }
+            if let Some(packages) = &img.packages {
+                check_packages(img, packages)?;
+            }
         }
         let mut paths = HashSet::new();
         let mut files = HashSet::new();
@@ -499,6 +511,39 @@ fn check_platforms(img: &Image, platforms: &[String]) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// M26: a catalog's packages are named once each, sorted, each a non-empty name without
+/// `,` (the annotation of SPEC.md §6.3 joins them with it) or control characters; only a
+/// catalog has packages.
+fn check_packages(img: &Image, packages: &[String]) -> Result<(), Invalid> {
+    let bad = |what: String| {
+        Err(Invalid::new(
+            Rule::M26,
+            format!(
+                "bundle manifest: image {}: packages {what}",
+                img.display_name()
+            ),
+        ))
+    };
+    if !img.catalog {
+        return bad("given, but the image is not marked as a catalog".into());
+    }
+    if packages.is_empty() {
+        return bad("is empty".into());
+    }
+    if let Some(p) = packages
+        .iter()
+        .find(|p| p.is_empty() || p.chars().any(|c| c == ',' || c.is_control()))
+    {
+        return bad(format!(
+            "entry {p:?} is not a package name (empty, or holds ',' or a control character)"
+        ));
+    }
+    if packages.windows(2).any(|w| w[0] >= w[1]) {
+        return bad(format!("{packages:?} are not sorted, each once, in byte order"));
+    }
+    Ok(())
+}
+
 /// A path taken from a bundle: relative, `/`-separated, no empty, `.` or `..` component, no NUL.
 pub fn check_relative_path(path: &str) -> Result<(), Invalid> {
     let ok = !path.is_empty()
@@ -649,6 +694,7 @@ mod tests {
                 catalog: false,
                 platforms: None,
                 destination: destination.map(str::to_owned),
+                packages: None,
             }],
             tree: vec![],
         };
@@ -695,6 +741,61 @@ mod tests {
         );
     }
 
+    /// A catalog's optional `packages` (§4.2): after `destination`, omitted when absent (a
+    /// bundle without it is what it was), read back as written; M26 refuses packages on an
+    /// image not marked as a catalog, an empty list, a bad name and an unsorted list.
+    #[test]
+    fn packages_round_trip_and_are_those_of_a_catalog() {
+        let mut m = with_destination(None);
+        m.images[0].catalog = true;
+        let plain = m.to_bytes(0);
+        assert!(!String::from_utf8_lossy(&plain).contains("packages"));
+        assert_eq!(BundleManifest::parse(&plain).unwrap().images[0].packages, None);
+        m.images[0].packages = Some(vec!["cluster-logging".into(), "elasticsearch-operator".into()]);
+        m.seal();
+        let bytes = m.to_bytes(0);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(
+                r#""catalog":true,"packages":["cluster-logging","elasticsearch-operator"]}]"#
+            ),
+            "{text}"
+        );
+        assert_eq!(BundleManifest::parse(&bytes).unwrap(), m);
+        let null = text.replace(
+            r#""packages":["cluster-logging","elasticsearch-operator"]"#,
+            r#""packages":null"#,
+        );
+        assert_eq!(
+            BundleManifest::parse(null.as_bytes()).unwrap_err().rule,
+            Rule::M3
+        );
+
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let catalog = m.images[0].clone();
+        let not_catalog = Image {
+            catalog: false,
+            ..catalog.clone()
+        };
+        assert!(check_packages(&catalog, &p(&["a", "b-c.d"])).is_ok());
+        for (image, packages, says) in [
+            (&not_catalog, p(&["a"]), "not marked as a catalog"),
+            (&catalog, p(&[]), "is empty"),
+            (&catalog, p(&[""]), "not a package name"),
+            (&catalog, p(&["a,b"]), "not a package name"),
+            (&catalog, p(&["a\nb"]), "not a package name"),
+            (&catalog, p(&["b", "a"]), "not sorted"),
+            (&catalog, p(&["a", "a"]), "not sorted"),
+        ] {
+            let e = check_packages(image, &packages).unwrap_err();
+            assert_eq!(e.rule, Rule::M26, "{packages:?}");
+            assert!(
+                e.detail.contains(says) && e.detail.contains("mirror/es-proxy:stable"),
+                "{packages:?}: {e}"
+            );
+        }
+    }
+
     /// M25: a sparse index lists its platforms sorted, once, well formed; only an index can.
     #[test]
     fn platforms_are_those_of_a_sparse_index() {
@@ -708,6 +809,7 @@ mod tests {
             catalog: false,
             platforms: None,
             destination: None,
+            packages: None,
         };
         let index = img(oci::media_type::OCI_INDEX);
         let list = img(oci::media_type::DOCKER_LIST);

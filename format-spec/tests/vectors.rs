@@ -99,6 +99,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         catalog: false,
         platforms: None,
         destination: None,
+        packages: None,
     };
     let index = format!(
         "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{{\"mediaType\":\"{manifest_type}\",\"digest\":\"{}\",\"size\":{},\"annotations\":{{\"io.containerd.image.name\":\"registry.example.com/example/app:v1\",\"org.opencontainers.image.ref.name\":\"example/app:v1\"}}}}]}}",
@@ -553,6 +554,20 @@ fn generate() -> BTreeMap<String, Vector> {
             with_manifest(&|m| {
                 m.images[0].media_type = "application/vnd.oci.image.index.v1+json".into();
                 m.images[0].platforms = Some(vec!["linux/arm64".into(), "linux/amd64".into()]);
+            }),
+        ),
+    );
+    add(
+        "manifest-packages-unsorted",
+        "reject",
+        "M26",
+        "packages",
+        "a catalog whose packages are not sorted",
+        one(
+            0,
+            with_manifest(&|m| {
+                m.images[0].catalog = true;
+                m.images[0].packages = Some(vec!["logging".into(), "elasticsearch".into()]);
             }),
         ),
     );

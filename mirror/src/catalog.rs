@@ -20,6 +20,20 @@ impl Mirror {
             return Some(format!("named by {}", mark.file));
         }
         let img = &self.images[k];
+        self.catalog_label(k).or_else(|| {
+            // The pull cache names the packages of the catalogs it pulled (only those).
+            img.packages.as_ref().map(|_| {
+                format!(
+                    "its layout records its packages ({})",
+                    oci::annotation::FERRY_CATALOG_PACKAGES
+                )
+            })
+        })
+    }
+
+    /// The catalog label image `k`'s config (for an index, its first carried child's) carries.
+    fn catalog_label(&self, k: usize) -> Option<String> {
+        let img = &self.images[k];
         let read = |d: &str| -> Option<serde_json::Value> {
             let f = self.blobs.get(d)?;
             serde_json::from_slice(&std::fs::read(&f.path).ok()?).ok()

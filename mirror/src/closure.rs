@@ -71,6 +71,8 @@ struct Draft {
     left_out: bool,
     /// The destination repository a descriptor named, with the file that named it.
     destination: Option<(String, PathBuf)>,
+    /// The catalog packages a descriptor named, with the file that named it.
+    packages: Option<(Vec<String>, PathBuf)>,
 }
 
 /// What the closure of one image came to.
@@ -362,6 +364,7 @@ impl Collector {
                 platforms: None,
                 left_out: false,
                 destination: None,
+                packages: None,
             });
             draft.media_type = closure.media_type;
             draft.blobs = closure.blobs;
@@ -404,6 +407,41 @@ impl Collector {
             Some(_) => Ok(()),
             None => {
                 draft.destination = Some((destination, referrer.to_path_buf()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Records the packages catalog image `repository` `digest` (added before) holds, as a
+    /// descriptor at `referrer` named them. Two descriptors of one image naming other
+    /// packages are ambiguous: refused, as two destinations are.
+    pub fn set_packages(
+        &mut self,
+        repository: &str,
+        digest: &str,
+        packages: Vec<String>,
+        referrer: &Path,
+    ) -> Result<(), MirrorError> {
+        let Some(draft) = self
+            .images
+            .get_mut(&(repository.to_string(), digest.to_string()))
+        else {
+            return Ok(());
+        };
+        match &draft.packages {
+            Some((first, at)) if *first != packages => Err(MirrorError::malformed(
+                referrer,
+                format!(
+                    "{repository}@{digest}: annotation {} names both {:?} (in {}) and {:?}",
+                    oci::annotation::FERRY_CATALOG_PACKAGES,
+                    first.join(","),
+                    at.display(),
+                    packages.join(",")
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                draft.packages = Some((packages, referrer.to_path_buf()));
                 Ok(())
             }
         }
@@ -484,6 +522,7 @@ impl Collector {
                     blobs: d.blobs,
                     platforms: d.platforms.filter(|_| d.left_out).map(|p| p.names()),
                     destination: d.destination.map(|(repository, _)| repository),
+                    packages: d.packages.map(|(packages, _)| packages),
                 }
             })
             .collect();

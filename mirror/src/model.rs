@@ -63,6 +63,9 @@ pub struct Image {
     /// layout names one (`dev.ferry.target-repository` in an OCI layout's index.json: the
     /// image set's `targetRepo`). `None`: the destination follows the source's path.
     pub destination: Option<String>,
+    /// For an operator catalog ferry pulled: the packages it holds (sorted, each once), when
+    /// the layout records them (`dev.ferry.catalog-packages` in an OCI layout's index.json).
+    pub packages: Option<Vec<String>>,
 }
 
 /// One entry of the mirror's file tree, relative to its root, `/`-separated.

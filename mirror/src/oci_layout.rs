@@ -23,6 +23,8 @@
 //! `dev.ferry.target-repository` names the repository path the image is to have at the
 //! destination (the image set's `targetRepo`); checked with oci's repository grammar on
 //! read, and written again for an image that has one.
+//! `dev.ferry.catalog-packages` names the packages of an operator catalog ferry pulled
+//! (sorted, comma-separated); checked on read, written again for an image that has them.
 //!
 //! Naming, on write: ref.name is `<repository>:<tag>` for each tag, or
 //! `<repository>@sha256:<hex>` for an image without tags; both match skopeo's `oci:DIR:NAME`
@@ -52,7 +54,9 @@ use oci::media_type::OCI_INDEX;
 use oci::Written;
 
 pub use crate::layout_dir::OCI_LAYOUT_FILE;
-pub use oci::annotation::{CONTAINERD_NAME, FERRY_TARGET_REPOSITORY, REF_NAME};
+pub use oci::annotation::{
+    CONTAINERD_NAME, FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY, REF_NAME,
+};
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// index.json of a full catalog lists ~10^4 descriptors: a few MB.
 const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
@@ -184,6 +188,37 @@ pub(crate) fn target_repository(
     Ok(Some(v.to_owned()))
 }
 
+/// The `dev.ferry.catalog-packages` of a descriptor (of `image`, in `index`): package names
+/// joined by `,`, sorted, each once, none empty or holding a control character, as the
+/// bundle requires them (SPEC.md §4.2, M26), so a cache that says otherwise is refused
+/// here, naming where, rather than producing a bundle no reader takes.
+pub(crate) fn catalog_packages(
+    value: Option<&str>,
+    index: &Path,
+    image: &str,
+) -> Result<Option<Vec<String>>, MirrorError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        MirrorError::malformed(
+            index,
+            format!("{image}: annotation {FERRY_CATALOG_PACKAGES} {v:?}: {why} (it lists the catalog's packages, sorted, comma-separated)"),
+        )
+    };
+    let packages: Vec<String> = v.split(',').map(str::to_owned).collect();
+    if packages
+        .iter()
+        .any(|p| p.is_empty() || p.chars().any(char::is_control))
+    {
+        return Err(bad("an empty name or a control character"));
+    }
+    if packages.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad("not sorted, each once, in byte order"));
+    }
+    Ok(Some(packages))
+}
+
 /// Refuses a layout whose `oci-layout` is not image layout version 1.x.
 pub(crate) fn check_layout_version(dir: &Path) -> Result<(), MirrorError> {
     let layout_file = dir.join(OCI_LAYOUT_FILE);
@@ -266,6 +301,12 @@ pub(crate) fn read_images(
             {
                 c.set_destination(&repository, &d.digest, to, &index_path)?;
             }
+            let annotation = d.annotations.get(FERRY_CATALOG_PACKAGES);
+            if let Some(packages) =
+                catalog_packages(annotation.map(String::as_str), &index_path, &image())?
+            {
+                c.set_packages(&repository, &d.digest, packages, &index_path)?;
+            }
         }
     }
     Ok(())
@@ -344,6 +385,10 @@ pub fn oci_index_json(
             // to the same destination.
             if let Some(destination) = &image.destination {
                 annotations.insert(FERRY_TARGET_REPOSITORY, destination.clone());
+            }
+            // What a catalog holds, so the packages are named again when it is packed.
+            if let Some(packages) = &image.packages {
+                annotations.insert(FERRY_CATALOG_PACKAGES, packages.join(","));
             }
             let d = DescriptorOut {
                 media_type,
@@ -548,6 +593,7 @@ mod tests {
             blobs: vec![],
             platforms: None,
             destination: None,
+            packages: None,
         }
     }
 
@@ -822,6 +868,91 @@ mod tests {
             e.contains(r#"names both "x/one""#) && e.contains(r#""x/two""#),
             "{e}"
         );
+    }
+
+    /// `dev.ferry.catalog-packages` (a pull cache's rebuilt catalog) is read into the
+    /// image's packages and written again on write (so an extracted layout packs again with
+    /// them); names not sorted, empty or repeated, or two lists for one image, are refused
+    /// naming the index.json and the image.
+    #[test]
+    fn catalog_packages_round_trip() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let named = |packages: &str, tag: &str| {
+            format!(
+                r#""dev.ferry.catalog-packages":"{packages}","org.opencontainers.image.ref.name":"ns/index:{tag}""#
+            )
+        };
+        let dir = t.path().join("ok");
+        layout(
+            &dir,
+            &kit,
+            &[
+                (&a, &named("cluster-logging,elasticsearch-operator", "v1")),
+                (&b, r#""org.opencontainers.image.ref.name":"ns/b:1""#),
+            ],
+        );
+        let m = crate::read_mirror(&dir).unwrap();
+        let got: Vec<(&str, Option<Vec<String>>)> = m
+            .images
+            .iter()
+            .map(|i| (i.repository.as_str(), i.packages.clone()))
+            .collect();
+        let both = vec![
+            "cluster-logging".to_string(),
+            "elasticsearch-operator".to_string(),
+        ];
+        assert_eq!(got, [("ns/b", None), ("ns/index", Some(both.clone()))]);
+        let k = m.images.iter().position(|i| i.packages.is_some()).unwrap();
+        let why = m.catalog_reason(k).expect("a layout naming packages names a catalog");
+        assert!(why.contains(FERRY_CATALOG_PACKAGES), "{why}");
+        let sizes: BTreeMap<String, u64> =
+            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let index =
+            String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
+                .unwrap();
+        assert!(
+            index.contains(r#"{"dev.ferry.catalog-packages":"cluster-logging,elasticsearch-operator","org.opencontainers.image.ref.name":"ns/index:v1"}"#),
+            "{index}"
+        );
+        assert_eq!(index.matches(FERRY_CATALOG_PACKAGES).count(), 1, "{index}");
+        // Written, then read back: the same packages.
+        let again = t.path().join("again");
+        let blobs = m.blobs.clone();
+        write_oci_layout(&again, &m.images, &m.manifest_types, &sizes, |d: &str| {
+            std::fs::File::open(&blobs[d].path)
+        })
+        .unwrap();
+        let back = crate::read_mirror(&again).unwrap();
+        assert_eq!(back.images[k].packages, Some(both));
+
+        for (n, (bad, says)) in [
+            ("b,a", "not sorted"),
+            ("a,a", "not sorted"),
+            ("", "an empty name"),
+            ("a,,b", "an empty name"),
+            ("a\\u0007", "control character"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let dir = t.path().join(format!("bad{n}"));
+            layout(&dir, &kit, &[(&a, &named(bad, "v1"))]);
+            let e = crate::read_mirror(&dir).unwrap_err().to_string();
+            assert!(
+                e.contains(says)
+                    && e.contains(FERRY_CATALOG_PACKAGES)
+                    && e.contains("ns/index@")
+                    && e.contains("index.json"),
+                "{bad:?}: {e}"
+            );
+        }
+        let dir = t.path().join("two");
+        layout(&dir, &kit, &[(&a, &named("x", "1")), (&a, &named("y", "2"))]);
+        let e = crate::read_mirror(&dir).unwrap_err().to_string();
+        assert!(e.contains(r#"names both "x""#) && e.contains(r#""y""#), "{e}");
     }
 
     /// A multi-arch index with an amd64 and an arm64 child, and a layout holding it.

@@ -32,8 +32,8 @@ use crate::error::MirrorError;
 use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
 use crate::model::{LayoutKind, Mirror, TreeEntry};
 use crate::oci_layout::{
-    check_layout_version, name_image, read_index, target_repository, OciStore,
-    FERRY_TARGET_REPOSITORY,
+    catalog_packages, check_layout_version, name_image, read_index, target_repository,
+    OciStore, FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY,
 };
 use crate::sparse::{Platforms, FERRY_PLATFORMS};
 use crate::tree::permission_bits;
@@ -129,6 +129,11 @@ pub fn read_oci_selection(
             target_repository(annotation(FERRY_TARGET_REPOSITORY), &index_path, &image)?
         {
             c.set_destination(&repository, &digest, to, &index_path)?;
+        }
+        if let Some(packages) =
+            catalog_packages(annotation(FERRY_CATALOG_PACKAGES), &index_path, &image)?
+        {
+            c.set_packages(&repository, &digest, packages, &index_path)?;
         }
     }
     let (blobs, manifest_types, images) = c.finish()?;
@@ -310,6 +315,45 @@ mod tests {
             .to_string();
         assert!(
             e.contains("dev.ferry.target-repository") && e.contains("mirror/a@"),
+            "{e}"
+        );
+    }
+
+    /// A rebuilt catalog in the cache keeps the packages it holds in the selection.
+    #[test]
+    fn a_selection_keeps_the_catalog_packages() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        cache(
+            &root,
+            &kit,
+            &[(
+                &a,
+                r#""dev.ferry.catalog-packages":"a-operator,b-operator","io.containerd.image.name":"quay.io/ns/index:v1","org.opencontainers.image.ref.name":"ns/index:v1""#,
+            )],
+        );
+        let views = root.join(".ferry/views");
+        let m = read_oci_selection(&root, &names(&["ns/index:v1"]), &views).unwrap();
+        assert_eq!(
+            m.images[0].packages,
+            Some(vec!["a-operator".to_string(), "b-operator".to_string()])
+        );
+        let bad = t.path().join("bad");
+        cache(
+            &bad,
+            &kit,
+            &[(
+                &a,
+                r#""dev.ferry.catalog-packages":"b-operator,a-operator","org.opencontainers.image.ref.name":"ns/index:v1""#,
+            )],
+        );
+        let e = read_oci_selection(&bad, &names(&["ns/index:v1"]), &views)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("dev.ferry.catalog-packages") && e.contains("not sorted"),
             "{e}"
         );
     }

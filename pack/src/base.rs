@@ -144,6 +144,7 @@ mod tests {
                 catalog: false,
                 platforms: None,
                 destination: Some("mirror/es-proxy".into()),
+                packages: None,
             }],
             tree: vec![],
         };

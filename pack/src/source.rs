@@ -73,6 +73,9 @@ pub fn to_source(m: &Mirror, base: &Base) -> Result<(Source, Vec<Candidate>), Pa
                 platforms: img.platforms.clone(),
                 // Checked as a repository path by the mirror reader (SPEC.md M10).
                 destination: img.destination.clone(),
+                // Checked by the mirror reader as SPEC.md M26 requires; a layout that
+                // records packages marks the image as a catalog.
+                packages: img.packages.clone(),
             })
         })
         .collect::<Result<Vec<_>, PackError>>()?;
@@ -216,6 +219,7 @@ mod tests {
             blobs: Vec::new(),
             platforms: None,
             destination: None,
+            packages: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The cluster side: ImageDigestMirrorSet, ImageTagMirrorSet, ImageContentSourcePolicy
-//! (clusters before 4.13), CatalogSource for operator index images, and mapping.txt.
+//! (clusters before 4.13), CatalogSource for operator index images, the OperatorHub patch
+//! that disables the default (unreachable) catalog sources, and mapping.txt.
 //! Right the first time: every `source` is the original registry path (never a local
 //! directory), every object name is valid (never a `/` in it) — the two hand fixes of
 //! the seed guide (README "OpenShift") — and a kind with nothing to say gets no object
@@ -28,6 +29,9 @@ pub struct Pushed {
     pub tags: Vec<String>,
     /// For an operator index image: the name of its CatalogSource (see [`catalog_names`]).
     pub catalog: Option<String>,
+    /// For a catalog: the CatalogSource's `displayName` when it is not the original
+    /// reference (a catalog ferry rebuilt is not the original: see `outputs.rs`).
+    pub display_name: Option<String>,
 }
 
 /// Where the objects came from: written as annotations on every object, as oc-mirror
@@ -236,7 +240,11 @@ fn catalog_sources(catalogs: &[&Pushed], opts: &Options) -> String {
             Some(t) => format!("{}:{t}", c.destination),
             None => format!("{}@{}", c.destination, c.digest),
         };
-        let display = c.source_reference.as_deref().unwrap_or(&image);
+        let display = c
+            .display_name
+            .as_deref()
+            .or(c.source_reference.as_deref())
+            .unwrap_or(&image);
         let mut o = format!(
             "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\n{}spec:\n  sourceType: grpc\n  image: {}\n  displayName: {}\n  publisher: {}\n",
             metadata(name, Some("openshift-marketplace"), &opts.provenance),
@@ -253,6 +261,17 @@ fn catalog_sources(catalogs: &[&Pushed], opts: &Options) -> String {
         out.push(o);
     }
     out.join("---\n")
+}
+
+/// The OperatorHub `cluster` object with `spec.disableAllDefaultSources: true`: a
+/// disconnected cluster cannot reach the default catalogs (redhat-operators, certified,
+/// community, marketplace), whose pods then fail to pull; the seed guide's first step. As
+/// `oc apply` merges it, the rest of the object (`spec.sources`) stays as it is.
+pub fn operator_hub(p: &Provenance) -> String {
+    format!(
+        "apiVersion: config.openshift.io/v1\nkind: OperatorHub\n{}spec:\n  disableAllDefaultSources: true\n",
+        metadata("cluster", None, p)
+    )
 }
 
 /// What a catalog's CatalogSource name is made of: the last component of its original
@@ -373,6 +392,7 @@ mod tests {
             digest: format!("sha256:{}", "a".repeat(64)),
             tags: vec!["v4.6".into()],
             catalog: catalog.map(str::to_owned),
+            display_name: None,
         }
     }
 
@@ -449,6 +469,53 @@ mod tests {
         };
         let idms = render(&images, &o).digest_mirror_sets.expect("IDMS");
         assert!(idms.contains("ferry/partial: \"true\""), "{idms}");
+    }
+
+    /// A catalog's displayName is the one given (a rebuilt catalog's), else its original
+    /// reference; the publisher is the option's.
+    #[test]
+    fn catalog_sources_name_display_and_publisher() {
+        let mut rebuilt = pushed(
+            "registry.redhat.io/redhat/redhat-operator-index",
+            "reg/efk/mirror/my-operator-index",
+            Some("cs-my-operator-index-v1"),
+        );
+        rebuilt.display_name = Some("my-operator-index v1".into());
+        let original = pushed(
+            "registry.example.com/ns/other-index",
+            "reg/efk/ns/other-index",
+            Some("cs-other-index-v4-6"),
+        );
+        let o = Options {
+            publisher: "ACME IT",
+            ..opts()
+        };
+        let cs = render(&[rebuilt, original], &o).catalog_sources.unwrap();
+        assert!(cs.contains("displayName: \"my-operator-index v1\""), "{cs}");
+        assert!(
+            cs.contains(&format!(
+                "displayName: \"registry.example.com/ns/other-index@sha256:{}\"",
+                "a".repeat(64)
+            )),
+            "{cs}"
+        );
+        assert_eq!(cs.matches("publisher: \"ACME IT\"").count(), 2, "{cs}");
+    }
+
+    /// The OperatorHub patch: the cluster-scoped singleton `cluster`, default sources off.
+    #[test]
+    fn operator_hub_disables_the_default_sources() {
+        let hub = operator_hub(&PROVENANCE);
+        assert!(
+            hub.starts_with("apiVersion: config.openshift.io/v1\nkind: OperatorHub\nmetadata:\n  name: \"cluster\"\n"),
+            "{hub}"
+        );
+        assert!(!hub.contains("namespace"), "{hub}");
+        assert!(
+            hub.ends_with("spec:\n  disableAllDefaultSources: true\n"),
+            "{hub}"
+        );
+        assert!(hub.contains("ferry/bundle-id: \"sha256:0123\""), "{hub}");
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //!
 //! ```text
 //! ferry-manifests-<id>/
-//!   cluster/               oc apply -f this (OpenShift 4.13 and later): IDMS, ITMS, CatalogSource
-//!   cluster-before-4.13/   oc apply -f this on older clusters: ICSP, CatalogSource
+//!   cluster/               oc apply -f this (OpenShift 4.13 and later): IDMS, ITMS,
+//!                          CatalogSource, OperatorHub (when the bundle has a catalog)
+//!   cluster-before-4.13/   oc apply -f this on older clusters: ICSP, CatalogSource, OperatorHub
 //!   mapping.txt            SRC=DST, one line per image
 //!   receipt.json           what the registry holds (for `ferry-pack --base`)
 //!   partial/               the same, from a push in which some image failed
@@ -41,6 +42,8 @@ pub const IDMS_FILE: &str = "imageDigestMirrorSet.yaml";
 pub const ITMS_FILE: &str = "imageTagMirrorSet.yaml";
 pub const ICSP_FILE: &str = "imageContentSourcePolicy.yaml";
 pub const CATALOG_FILE: &str = "catalogSource.yaml";
+/// The OperatorHub `cluster` object that disables the default catalog sources.
+pub const OPERATOR_HUB_FILE: &str = "operatorHub.yaml";
 pub const MAPPING_FILE: &str = "mapping.txt";
 pub const RECEIPT_FILE: &str = "receipt.json";
 
@@ -84,23 +87,59 @@ fn catalog_names(bundle: &Bundle) -> BTreeMap<usize, String> {
 }
 
 /// Everything from the original reference (or, without one, the image's path in the
-/// bundle): never the destination, which `--to` and `--max-components` change.
+/// bundle): never the push's destination, which `--to` and `--max-components` change. A
+/// catalog ferry pulled (the bundle records its packages) or one the image set sends
+/// elsewhere (`targetCatalog`) is named for where it goes instead: the last component of
+/// its destination path (else its source's) and its tag in the bundle (`targetTag`, else
+/// the source's tag), because its content is not the original's.
 fn catalog_key(img: &Image) -> CatalogKey {
     // A source that does not parse never gets here: push refused it before sending anything.
     let path = source_path(img).unwrap_or_else(|_| img.repository.clone());
-    let image = path.rsplit('/').next().unwrap_or("catalog").to_owned();
     let source = img.source.as_deref().and_then(|s| SourceRef::parse(s).ok());
     let hex = img.digest.hex();
-    let tag = source
-        .as_ref()
-        .and_then(|s| s.tag.clone())
-        .or_else(|| img.tags.first().cloned())
-        .unwrap_or_else(|| hex[..12.min(hex.len())].to_owned());
+    let short = || hex[..12.min(hex.len())].to_owned();
+    let source_tag = source.as_ref().and_then(|s| s.tag.clone());
     let key = img
         .source
         .clone()
         .unwrap_or_else(|| format!("{}@{}", img.repository, img.digest));
-    CatalogKey { image, tag, key }
+    if is_ferry_catalog(img) {
+        let at = img.destination.as_deref().unwrap_or(&path);
+        return CatalogKey {
+            image: at.rsplit('/').next().unwrap_or("catalog").to_owned(),
+            tag: img
+                .tags
+                .first()
+                .cloned()
+                .or(source_tag)
+                .unwrap_or_else(short),
+            key: match &img.destination {
+                Some(d) => format!("{key}={d}"),
+                None => key,
+            },
+        };
+    }
+    CatalogKey {
+        image: path.rsplit('/').next().unwrap_or("catalog").to_owned(),
+        tag: source_tag
+            .or_else(|| img.tags.first().cloned())
+            .unwrap_or_else(short),
+        key,
+    }
+}
+
+/// A catalog named for where it goes (see [`catalog_key`]).
+fn is_ferry_catalog(img: &Image) -> bool {
+    img.catalog && (img.packages.is_some() || img.destination.is_some())
+}
+
+/// The CatalogSource `displayName` of a catalog named for where it goes: `<name> <tag>`
+/// (`my-operator-index v1`), what the console lists; others keep their original reference.
+fn display_name(img: &Image) -> Option<String> {
+    is_ferry_catalog(img).then(|| {
+        let k = catalog_key(img);
+        format!("{} {}", k.image, k.tag)
+    })
 }
 
 /// The images of a report that are in the registry now, for the cluster manifests.
@@ -125,6 +164,7 @@ pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
                 digest: img.digest.to_string(),
                 tags: img.tags.clone(),
                 catalog: names.get(&i).cloned(),
+                display_name: display_name(img),
             }
         })
         .collect()
@@ -220,8 +260,10 @@ pub fn prepare(dir: &Path) -> Result<(), OutputError> {
             root.join(APPLY_DIR).join(IDMS_FILE),
             root.join(APPLY_DIR).join(ITMS_FILE),
             root.join(APPLY_DIR).join(CATALOG_FILE),
+            root.join(APPLY_DIR).join(OPERATOR_HUB_FILE),
             root.join(APPLY_DIR_BEFORE_4_13).join(ICSP_FILE),
             root.join(APPLY_DIR_BEFORE_4_13).join(CATALOG_FILE),
+            root.join(APPLY_DIR_BEFORE_4_13).join(OPERATOR_HUB_FILE),
         ];
         for path in names {
             if durable_file::refuse_symlink(&path).is_err() {
@@ -294,15 +336,20 @@ pub fn write_outputs(
         String::new()
     };
     let yaml = |text: &Option<String>| text.as_ref().map(|t| format!("{header}{t}"));
-    let files: [(PathBuf, Option<String>); 7] = [
+    // A bundle with a catalog is for a cluster that uses only the catalogs brought in: the
+    // default sources it cannot reach are switched off beside the CatalogSource.
+    let hub = has_catalog(bundle).then(|| openshift::operator_hub(&opts.provenance));
+    let files: [(PathBuf, Option<String>); 9] = [
         (apply.join(IDMS_FILE), yaml(&rendered.digest_mirror_sets)),
         (apply.join(ITMS_FILE), yaml(&rendered.tag_mirror_sets)),
         (apply.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
+        (apply.join(OPERATOR_HUB_FILE), yaml(&hub)),
         (
             before.join(ICSP_FILE),
             yaml(&rendered.content_source_policies),
         ),
         (before.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
+        (before.join(OPERATOR_HUB_FILE), yaml(&hub)),
         (root.join(MAPPING_FILE), Some(rendered.mapping.clone())),
         (
             root.join(RECEIPT_FILE),
@@ -330,6 +377,11 @@ pub fn write_outputs(
     Ok(written)
 }
 
+/// Whether any image of the bundle is an operator catalog (not only those pushed now).
+fn has_catalog(bundle: &Bundle) -> bool {
+    bundle.manifest.images.iter().any(|i| i.catalog)
+}
+
 /// Removes a file (or a link: the link, never its target) ferry wrote in an earlier run
 /// and has nothing for now.
 fn remove_stale(path: &Path) -> Result<(), OutputError> {
@@ -346,8 +398,14 @@ fn clear_partial(p: &Path) -> Result<(), OutputError> {
         return Ok(());
     }
     for (sub, names) in [
-        (APPLY_DIR, &[IDMS_FILE, ITMS_FILE, CATALOG_FILE][..]),
-        (APPLY_DIR_BEFORE_4_13, &[ICSP_FILE, CATALOG_FILE][..]),
+        (
+            APPLY_DIR,
+            &[IDMS_FILE, ITMS_FILE, CATALOG_FILE, OPERATOR_HUB_FILE][..],
+        ),
+        (
+            APPLY_DIR_BEFORE_4_13,
+            &[ICSP_FILE, CATALOG_FILE, OPERATOR_HUB_FILE][..],
+        ),
         ("", &[MAPPING_FILE, RECEIPT_FILE][..]),
     ] {
         let d = if sub.is_empty() {

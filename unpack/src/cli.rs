@@ -30,7 +30,8 @@ Other:
   ferry-unpack push /media/usb1 --trust site.key.pub --to quay.internal/org \\
       --max-components 2 --dry-run
   ferry-unpack extract /media/usb1 /media/usb2 --trust site.key.pub --to ./mirror --layout original
-  ferry-unpack inspect /media/usb1"
+  ferry-unpack inspect /media/usb1
+  ferry-unpack catalog list /media/usb1 --trust site.key.pub"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -96,6 +97,52 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The operator catalogs a bundle carries (`catalog list`).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// What each operator catalog of the bundle offers: its packages with their default
+    /// channel, channels with their head and versions, and with --package the bundles of
+    /// one package, read from the catalog image in the volumes (only its manifests, config
+    /// and the layer holding the catalog). When the volumes holding those are not given
+    /// (or the bundle is a delta whose base holds them), the packages the bundle records
+    /// are listed instead, and it says what is missing.
+    #[command(after_help = "Exit status: 0 listed (a catalog whose content cannot be read \
+from the volumes given is listed by the packages the bundle records); 1 a catalog could not be \
+read and the bundle records no packages for it, or its content is damaged; 2 usage or I/O error: \
+no catalog in the bundle, no catalog named by --catalog, no package named by --package.
+
+  ferry-unpack catalog list /media/usb1 /media/usb2 --trust site.key.pub
+  ferry-unpack catalog list /media/usb1 --package elasticsearch-operator --json
+  ferry-unpack catalog list /media/usb1 --recorded")]
+    List(CatalogListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CatalogListArgs {
+    /// Volume files, or directories holding them.
+    #[arg(required = true, value_name = "VOL")]
+    pub volumes: Vec<PathBuf>,
+    /// Check signatures with these keys too; without it nothing shown is verified.
+    #[arg(long, value_name = "PUB")]
+    pub trust: Vec<PathBuf>,
+    /// Only this package: its channels, and its bundles with their versions and images.
+    #[arg(long, value_name = "P")]
+    pub package: Option<String>,
+    /// Only this catalog (its name in the bundle `REPOSITORY[:TAG]`, its original reference,
+    /// or its destination path); default: every catalog of the bundle.
+    #[arg(long, value_name = "NAME")]
+    pub catalog: Option<String>,
+    /// Only the packages the bundle records: no catalog content is read (any one volume
+    /// does).
+    #[arg(long)]
+    pub recorded: bool,
+    /// One `catalog` event per catalog on stdout (JSON Lines, docs/events.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,6 +211,10 @@ pub struct PushArgs {
     /// Pull secrets to name in every CatalogSource (`spec.secrets`); repeat for several.
     #[arg(long, value_name = "NAME")]
     pub catalog_secret: Vec<String>,
+    /// The publisher every CatalogSource names (`spec.publisher`, shown in the OperatorHub
+    /// console).
+    #[arg(long, value_name = "NAME", default_value = "ferry")]
+    pub catalog_publisher: String,
     /// Show the mapping and what would be uploaded; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -102,6 +102,31 @@ pub enum Error {
     ReceiptRegistry(Box<RegistryFailure>),
     #[error("interrupted; no receipt printed")]
     ReceiptInterrupted,
+    /// `catalog list`: no image of the bundle is an operator catalog.
+    #[error("bundle {bundle} holds no operator catalog (no image is marked as one): nothing to list; `ferry-unpack inspect` lists its images")]
+    NoCatalog { bundle: format_spec::Digest },
+    /// `catalog list --catalog NAME`: no catalog of the bundle has that name.
+    #[error("--catalog {name}: no operator catalog of the bundle is named so; it has {}", .available.join(", "))]
+    NoSuchCatalog {
+        name: String,
+        available: Vec<String>,
+    },
+    /// `catalog list --package P`: no catalog listed holds it.
+    #[error("--package {package}: no catalog listed holds it; they hold {}", if .available.is_empty() { "none that ferry could name".to_string() } else { .available.join(", ") })]
+    NoSuchPackage {
+        package: String,
+        available: Vec<String>,
+    },
+    /// `catalog list`: the catalog image in the volumes cannot be read (damaged, or not
+    /// a catalog ferry reads).
+    #[error("catalog {image}: {source}")]
+    CatalogUnreadable {
+        image: String,
+        source: Box<catalog::image::ImageError>,
+    },
+    /// `catalog list`: no scratch directory for the catalog's layer.
+    #[error("creating a scratch directory (TMPDIR) for the catalog's content: {source}")]
+    Scratch { source: std::io::Error },
 }
 
 impl Error {
@@ -113,7 +138,9 @@ impl Error {
                 }
                 _ => FAILED,
             },
-            Error::Extract(_) | Error::RegistryNotAnswering { .. } => FAILED,
+            Error::Extract(_)
+            | Error::RegistryNotAnswering { .. }
+            | Error::CatalogUnreadable { .. } => FAILED,
             Error::Push(e) if matches!(**e, PushError::Mapping(_)) => USAGE_OR_IO,
             Error::Push(_) => FAILED,
             Error::InterruptedBeforeSending | Error::ReceiptInterrupted => INTERRUPTED,
@@ -126,7 +153,11 @@ impl Error {
             | Error::Connect { .. }
             | Error::Outputs { .. }
             | Error::ReceiptPush(_)
-            | Error::ReceiptRegistry(_) => USAGE_OR_IO,
+            | Error::ReceiptRegistry(_)
+            | Error::NoCatalog { .. }
+            | Error::NoSuchCatalog { .. }
+            | Error::NoSuchPackage { .. }
+            | Error::Scratch { .. } => USAGE_OR_IO,
         }
     }
 }
@@ -161,5 +192,17 @@ mod tests {
             missing: Vec::new(),
         };
         assert_eq!(Error::Push(Box::new(missing)).exit_code(), 1);
+        // catalog list: asking for what the bundle does not hold is a usage error.
+        let none = Error::NoCatalog {
+            bundle: format_spec::Digest([0; 32]),
+        };
+        assert_eq!(none.exit_code(), 2);
+        assert!(none.to_string().contains("no operator catalog"), "{none}");
+        let package = Error::NoSuchPackage {
+            package: "x".into(),
+            available: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(package.exit_code(), 2);
+        assert!(package.to_string().ends_with("they hold a, b"), "{package}");
     }
 }

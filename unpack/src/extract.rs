@@ -116,6 +116,8 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
                     platforms: img.platforms.clone(),
                     // And where it goes, with `dev.ferry.target-repository` (SPEC.md §6.3).
                     destination: img.destination.clone(),
+                    // And a catalog's packages, with `dev.ferry.catalog-packages` (§6.3).
+                    packages: img.packages.clone(),
                 })
                 .collect();
             let types: BTreeMap<String, String> = m

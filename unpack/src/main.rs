@@ -1,6 +1,7 @@
 //! ferry-unpack: thin glue over the format reader and the `mirror` writers.
 #![forbid(unsafe_code)]
 
+mod catalog_list;
 mod cli;
 mod error;
 mod extract;
@@ -17,7 +18,7 @@ use format_spec::state::StateDir;
 use format_spec::verify::{record_verified, verify_set, VolumeStatus};
 use format_spec::volume_set::{open_bundle, Trust, Unopened, VolumeSet};
 
-use cli::{Cli, Command};
+use cli::{CatalogCommand, Cli, Command};
 use error::{Error, Exit};
 
 fn main() -> ExitCode {
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             trust,
             json,
         } => report::inspect(&volumes, &trust, json),
+        Command::Catalog(CatalogCommand::List(args)) => catalog_list::run(&args),
         Command::Push(args) => push::run_push(&args),
         Command::Receipt(args) => push::run_receipt(&args),
         Command::Status { state, json } => status::status(

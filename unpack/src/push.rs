@@ -354,7 +354,7 @@ fn write_cluster_outputs(
     let os = replay::openshift::Options {
         name: &name,
         catalog_secrets: &args.catalog_secret,
-        publisher: "ferry",
+        publisher: &args.catalog_publisher,
         layout: &bundle.manifest.source_layout,
         provenance: replay::openshift::Provenance {
             bundle_id: &bundle_id,

@@ -165,6 +165,7 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                     "repository": i.repository, "tags": i.tags, "digest": i.digest,
                     "media_type": i.media_type, "source": i.source,
                     "platforms": i.platforms, "destination": i.destination,
+                    "catalog": i.catalog, "packages": i.packages,
                     "size": i.blobs.iter().map(|&b| m.blobs[b as usize].size).fold(0u64, u64::saturating_add),
                 }),
             );
@@ -225,6 +226,18 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
         );
         if let Some(d) = &i.destination {
             println!("    goes to PREFIX/{d} (the image set's targetRepo)");
+        }
+        if i.catalog {
+            match &i.packages {
+                Some(p) => println!(
+                    "    operator catalog, {} package(s): {}",
+                    p.len(),
+                    p.join(", ")
+                ),
+                None => println!(
+                    "    operator catalog (its packages are not recorded: `ferry-unpack catalog list` reads them from the volumes)"
+                ),
+            }
         }
         if let Some(p) = &i.platforms {
             println!(

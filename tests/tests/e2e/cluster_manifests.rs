@@ -17,6 +17,7 @@
 //! Run `cargo build -p pack -p unpack` first (see tests/src/lib.rs).
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -281,6 +282,25 @@ fn check_catalog_source(doc: &Value, what: &str) -> (String, String) {
     )
 }
 
+/// The OperatorHub patch (openshift/api `config/v1/types_operatorhub.go`): the cluster-scoped
+/// singleton named `cluster`; `spec` holds only `disableAllDefaultSources: true` (so an
+/// apply leaves `spec.sources` as they are).
+#[track_caller]
+fn check_operator_hub(doc: &Value, what: &str) {
+    assert_eq!(doc["apiVersion"], "config.openshift.io/v1", "{what}");
+    only_members(doc, &["apiVersion", "kind", "metadata", "spec"], what);
+    assert_eq!(doc["metadata"]["name"], "cluster", "{what}: the singleton");
+    assert!(
+        doc["metadata"].get("namespace").is_none(),
+        "{what}: scope is Cluster"
+    );
+    assert_eq!(
+        doc["spec"],
+        serde_json::json!({"disableAllDefaultSources": true}),
+        "{what}"
+    );
+}
+
 /// Every YAML document of a file; an empty file (which `oc apply` refuses) fails the test.
 fn yaml_docs(path: &Path) -> Vec<Value> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -352,6 +372,7 @@ const GROUPS: [(&str, &str, &[Resource]); 3] = [
         &[
             ("imagedigestmirrorsets", "ImageDigestMirrorSet", false),
             ("imagetagmirrorsets", "ImageTagMirrorSet", false),
+            ("operatorhubs", "OperatorHub", false),
         ],
     ),
     (
@@ -604,6 +625,7 @@ fn each_apply_directory_applies_and_holds_what_the_crds_accept() {
                 "ImageTagMirrorSet" => {
                     check_mirror_set(&doc, &kind, "imageTagMirrors", &what);
                 }
+                "OperatorHub" => check_operator_hub(&doc, &what),
                 "CatalogSource" => {
                     let (name, image) = check_catalog_source(&doc, &what);
                     assert_eq!(name, "cs-my-operator-index-v1", "{doc}");
@@ -618,7 +640,13 @@ fn each_apply_directory_applies_and_holds_what_the_crds_accept() {
     assert_eq!(
         kinds,
         BTreeSet::from(
-            ["CatalogSource", "ImageDigestMirrorSet", "ImageTagMirrorSet"].map(String::from)
+            [
+                "CatalogSource",
+                "ImageDigestMirrorSet",
+                "ImageTagMirrorSet",
+                "OperatorHub",
+            ]
+            .map(String::from)
         )
     );
     let mut icsp_sources = BTreeSet::new();
@@ -635,6 +663,7 @@ fn each_apply_directory_applies_and_holds_what_the_crds_accept() {
                 "CatalogSource" => {
                     check_catalog_source(&doc, &what);
                 }
+                "OperatorHub" => check_operator_hub(&doc, &what),
                 other => panic!("{what}: {other} cannot be applied before 4.13"),
             }
             kinds.insert(kind);
@@ -642,7 +671,9 @@ fn each_apply_directory_applies_and_holds_what_the_crds_accept() {
     }
     assert_eq!(
         kinds,
-        BTreeSet::from(["CatalogSource", "ImageContentSourcePolicy"].map(String::from))
+        BTreeSet::from(
+            ["CatalogSource", "ImageContentSourcePolicy", "OperatorHub"].map(String::from)
+        )
     );
     assert_eq!(
         icsp_sources, idms_sources,
@@ -1028,4 +1059,127 @@ fn a_push_where_one_image_fails_writes_partial_outputs() {
         yaml_docs(&man.join("cluster/imageDigestMirrorSet.yaml")).len(),
         1
     );
+}
+
+/// The repository of a reference (`host/path` without `:tag` or `@digest`).
+fn repository_of(reference: &str) -> String {
+    let r = reference.split('@').next().unwrap_or(reference);
+    r.rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map_or(r, |(n, _)| n)
+        .to_owned()
+}
+
+/// The IDMS and ITMS sources of a manifests directory's `cluster/`.
+fn mirror_sources(man: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let dir = man.join("cluster");
+    let sources = |file: &str, kind: &str, field: &str| -> BTreeSet<String> {
+        let path = dir.join(file);
+        if !path.exists() {
+            return BTreeSet::new();
+        }
+        yaml_docs(&path)
+            .iter()
+            .flat_map(|d| check_mirror_set(d, kind, field, file))
+            .map(|(s, _)| s)
+            .collect()
+    };
+    (
+        sources(
+            "imageDigestMirrorSet.yaml",
+            "ImageDigestMirrorSet",
+            "imageDigestMirrors",
+        ),
+        sources("imageTagMirrorSet.yaml", "ImageTagMirrorSet", "imageTagMirrors"),
+    )
+}
+
+/// A delta bundle's push writes IDMS/ITMS for the whole image set, not only for what the
+/// delta carries (oc-mirror #597: a delta's ICSP listed only the new images, and applying
+/// it dropped the mirrors of the others). Set A is pushed; set A + one image is packed
+/// against A's receipt and pushed: its mirror sets name every image of A + 1.
+#[test]
+fn a_delta_bundles_mirror_sets_cover_the_whole_set() {
+    let t = tempdir();
+    let key = keygen(t.path(), "k");
+    const FLUENTD: &str = "sha256:254625cd8a35cbd0e1fa7b06c202155d6e6b6852320db6340913814a5c33f18e";
+    let layout = copy_fixture("oci", t.path());
+    let index_path = layout.join("index.json");
+    let full_index = fs::read(&index_path).expect("index.json");
+    let mut index: Value = serde_json::from_slice(&full_index).expect("JSON");
+    index["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .retain(|d| d["digest"] != FLUENTD);
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).expect("write");
+    let origin = ["--origin", "registry.example.com"];
+    let set_a = t.path().join("a");
+    pack_ok(&layout, &set_a, "1MiB", &key, &origin);
+
+    let reg = Registry::plain();
+    let to = format!("{}/efk", reg.host());
+    let push = |vols: &Path, run: &str| {
+        let man = t.path().join(run);
+        let o = unpack([
+            OsStr::new("push"),
+            vols.as_os_str(),
+            OsStr::new("--trust"),
+            key.public.as_os_str(),
+            OsStr::new("--to"),
+            OsStr::new(&to),
+            OsStr::new("--insecure"),
+            OsStr::new("--state"),
+            t.path().join(format!("{run}-state")).as_os_str(),
+            OsStr::new("--manifests-dir"),
+            man.as_os_str(),
+        ]);
+        assert_ok(&o, &format!("push {run}"));
+        man
+    };
+    let man_a = push(&set_a, "m-a");
+    let (idms_a, _) = mirror_sources(&man_a);
+
+    // Set A + fluentd, against A's receipt.
+    fs::write(&index_path, &full_index).expect("write");
+    let delta = t.path().join("delta");
+    let receipt = man_a.join("receipt.json");
+    let mut extra = origin.to_vec();
+    extra.extend(["--base", receipt.to_str().expect("utf-8")]);
+    let o = pack_ok(&layout, &delta, "1MiB", &key, &extra);
+    assert_mentions(&o, &["left to the base"], "delta pack");
+    let (_, m) = standalone_manifest(&delta);
+    let all: BTreeSet<String> = m["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|i| repository_of(text(&i["source"], "source")))
+        .collect();
+    let by_tag: BTreeSet<String> = m["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| text(&i["source"], "source"))
+        .filter(|s| !s.contains('@'))
+        .map(repository_of)
+        .collect();
+    assert_eq!(all.len(), 6, "{all:?}");
+    // What the delta carries beyond manifests: fluentd's layers and configs only.
+    let carried_layers = m["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["encoding"] != "base" && b.get("media_type").is_none())
+        .count();
+    assert!(carried_layers > 0, "the delta carries fluentd's blobs");
+
+    let man_delta = push(&delta, "m-delta");
+    let (idms, itms) = mirror_sources(&man_delta);
+    assert_eq!(idms, all, "the delta's IDMS names every image of the set");
+    assert_eq!(itms, by_tag, "the delta's ITMS names every image pulled by tag");
+    assert!(
+        idms.is_superset(&idms_a) && idms.len() == idms_a.len() + 1,
+        "A: {idms_a:?}, A+1: {idms:?}"
+    );
+    let mapping = fs::read_to_string(man_delta.join("mapping.txt")).expect("mapping.txt");
+    assert_eq!(mapping.lines().count(), 6, "{mapping}");
 }

@@ -5,6 +5,7 @@
 //! Run `cargo build -p pack -p unpack` first: the tests drive the real binaries (see
 //! tests/src/lib.rs). A new file of tests goes here, with a `mod` line below.
 
+mod catalogs;
 mod cluster_manifests;
 mod damage;
 mod faults;

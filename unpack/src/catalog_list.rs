@@ -1,0 +1,392 @@
+//! `catalog list`: what the operator catalogs of a bundle offer, on the inside, without
+//! podman or grpcurl. The packages the bundle records (image member `packages`, SPEC.md
+//! §4.2) are always at hand; the full listing reads the catalog image out of the volumes
+//! through [`catalog::image::Blobs`], which opens only what the reader asks for (the
+//! manifests, the config and the layer holding the catalog), each streamed out of its
+//! chunks and checked against its digest, as extract and push read blobs.
+
+use std::collections::HashMap;
+use std::io::{self, Cursor, Read, Seek};
+use std::path::Path;
+use std::sync::Mutex;
+
+use catalog::image::{Blobs, ImageError, Source};
+use catalog::Listing;
+use format_spec::bundle::Bundle;
+use format_spec::manifest::Image;
+use format_spec::volume_set::{open_every, SetError, Trust};
+use format_spec::Digest;
+
+use crate::cli::CatalogListArgs;
+use crate::error::{Error, Exit};
+use crate::{load_keys, Outcome};
+
+/// Blobs up to this size are read into memory; larger ones (catalog layers) are spooled to
+/// an unnamed file in the scratch directory, so memory does not follow the layer's size.
+const IN_MEMORY: u64 = 1 << 20;
+
+/// The blobs of a bundle, as the catalog image reader asks for them.
+struct BundleBlobs<'a> {
+    bundle: &'a Bundle,
+    position: HashMap<Digest, u32>,
+    scratch: &'a Path,
+    /// Why the last blob that is not at hand could not be opened (volumes not given, or
+    /// left to a delta's base): then the listing falls back to the recorded packages.
+    not_at_hand: Mutex<Option<String>>,
+}
+
+impl<'a> BundleBlobs<'a> {
+    fn new(bundle: &'a Bundle, scratch: &'a Path) -> BundleBlobs<'a> {
+        let position = bundle
+            .manifest
+            .blobs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.digest, i as u32))
+            .collect();
+        BundleBlobs {
+            bundle,
+            position,
+            scratch,
+            not_at_hand: Mutex::new(None),
+        }
+    }
+
+    fn not_at_hand(&self) -> Option<String> {
+        self.not_at_hand
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Blobs for BundleBlobs<'_> {
+    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send + '_>> {
+        let missing = |why: String| {
+            *self.not_at_hand.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+            io::Error::new(io::ErrorKind::NotFound, why)
+        };
+        let Some(&i) = self.position.get(digest) else {
+            return Err(missing(format!("blob {digest} is not in the bundle")));
+        };
+        if self.bundle.is_base(i) {
+            return Err(missing(format!(
+                "blob {digest} is not in this delta bundle (its base holds it)"
+            )));
+        }
+        let waiting = self.bundle.blob_missing_volumes(i);
+        if !waiting.is_empty() {
+            return Err(missing(format!(
+                "blob {digest} needs volume(s) {} which are not given",
+                format_spec::bundle::list(&waiting)
+            )));
+        }
+        let mut reader = self
+            .bundle
+            .open_blob(i)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        // Read to its end here: the reader checks the digest there (a damaged chunk is an
+        // error now, not a truncated catalog later).
+        if self.bundle.manifest.blobs[i as usize].size <= IN_MEMORY {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes)?;
+            Ok(Box::new(Cursor::new(bytes)))
+        } else {
+            let mut file = tempfile::tempfile_in(self.scratch)?;
+            io::copy(&mut reader, &mut file)?;
+            file.rewind()?;
+            Ok(Box::new(file))
+        }
+    }
+}
+
+/// What one catalog of the bundle came to.
+struct Listed<'a> {
+    image: &'a Image,
+    kind: Option<catalog::image::Kind>,
+    listing: Option<Listing>,
+    /// Why the content was not read (not at hand, or `--recorded`).
+    not_read: Option<String>,
+    /// Every package of the catalog, as read (or as the bundle records them).
+    names: Vec<String>,
+}
+
+pub fn run(args: &CatalogListArgs) -> Outcome {
+    let keys = load_keys(&args.trust)?;
+    let trust = if keys.is_empty() {
+        Trust::Unverified
+    } else {
+        Trust::Keys(&keys)
+    };
+    let bundle = Bundle::new(open_every(&args.volumes, trust)?).map_err(SetError::Mixed)?;
+    let m = &bundle.manifest;
+    let catalogs: Vec<&Image> = m.images.iter().filter(|i| i.catalog).collect();
+    if catalogs.is_empty() {
+        return Err(Error::NoCatalog {
+            bundle: m.bundle_id,
+        });
+    }
+    let chosen: Vec<&Image> = match &args.catalog {
+        None => catalogs.clone(),
+        Some(name) => catalogs
+            .iter()
+            .copied()
+            .filter(|i| names(i, name))
+            .collect(),
+    };
+    if chosen.is_empty() {
+        return Err(Error::NoSuchCatalog {
+            name: args.catalog.clone().unwrap_or_default(),
+            available: catalogs.iter().map(|i| i.display_name()).collect(),
+        });
+    }
+    let scratch = tempfile::tempdir().map_err(|source| Error::Scratch { source })?;
+    let mut listed = Vec::with_capacity(chosen.len());
+    for img in chosen {
+        listed.push(list_one(&bundle, img, args, scratch.path())?);
+    }
+    if let Some(p) = &args.package {
+        // A package only one of several catalogs holds: list that one; none: an error.
+        let has = |l: &Listed| match (&l.listing, &l.image.packages) {
+            (Some(listing), _) => !listing.packages.is_empty(),
+            (None, Some(recorded)) => recorded.iter().any(|r| r == p),
+            (None, None) => true,
+        };
+        if !listed.iter().any(has) {
+            let mut available: Vec<String> =
+                listed.iter().flat_map(|l| l.names.clone()).collect();
+            available.sort();
+            available.dedup();
+            return Err(Error::NoSuchPackage {
+                package: p.clone(),
+                available,
+            });
+        }
+        listed.retain(has);
+    }
+    let blind = listed
+        .iter()
+        .filter(|l| l.listing.is_none() && l.image.packages.is_none())
+        .count();
+    if args.json {
+        let events = progress::Events::new(true);
+        for l in &listed {
+            events.emit(
+                "catalog",
+                &serde_json::json!({
+                    "image": l.image.display_name(), "digest": l.image.digest,
+                    "source": l.image.source, "destination": l.image.destination,
+                    "kind": l.kind, "recorded_packages": l.image.packages,
+                    "listing": l.listing, "not_read": l.not_read,
+                }),
+            );
+        }
+    } else {
+        for l in &listed {
+            print_text(l, args.package.as_deref());
+        }
+    }
+    for l in listed.iter().filter(|l| l.listing.is_none() && !args.recorded) {
+        eprintln!(
+            "ferry-unpack: catalog {}: channels and versions not read: {}",
+            l.image.display_name(),
+            l.not_read.as_deref().unwrap_or("unknown")
+        );
+    }
+    Ok(if blind > 0 { Exit::Failed } else { Exit::Success })
+}
+
+/// Whether `name` names catalog `img`: its name in the bundle (with or without a tag, or
+/// by digest), its original reference, or its destination path.
+fn names(img: &Image, name: &str) -> bool {
+    name == img.repository
+        || name == img.digest.to_string()
+        || name == format!("{}@{}", img.repository, img.digest)
+        || img
+            .tags
+            .iter()
+            .any(|t| name == format!("{}:{t}", img.repository))
+        || img.source.as_deref() == Some(name)
+        || img.destination.as_deref() == Some(name)
+}
+
+fn list_one<'a>(
+    bundle: &Bundle,
+    img: &'a Image,
+    args: &CatalogListArgs,
+    scratch: &Path,
+) -> Result<Listed<'a>, Error> {
+    let unread = |why: String| Listed {
+        image: img,
+        kind: None,
+        listing: None,
+        not_read: Some(why),
+        names: img.packages.clone().unwrap_or_default(),
+    };
+    if args.recorded {
+        return Ok(unread("--recorded: only the packages the bundle records".into()));
+    }
+    let blobs = BundleBlobs::new(bundle, scratch);
+    // Without its top manifest nothing of the image can be read: say which volume has it.
+    if let Err(e) = blobs.open(&img.digest) {
+        if let Some(why) = blobs.not_at_hand() {
+            return Ok(unread(why));
+        }
+        return Err(Error::CatalogUnreadable {
+            image: img.display_name(),
+            source: Box::new(ImageError::Blob {
+                digest: img.digest,
+                source: e,
+            }),
+        });
+    }
+    let unreadable = |source: ImageError| Error::CatalogUnreadable {
+        image: img.display_name(),
+        source: Box::new(source),
+    };
+    let kept = match kept_children(&blobs, img) {
+        Ok(kept) => kept,
+        Err(e) => {
+            return match blobs.not_at_hand() {
+                Some(why) => Ok(unread(why)),
+                None => Err(unreadable(e)),
+            }
+        }
+    };
+    let source = Source {
+        digest: img.digest,
+        media_type: &img.media_type,
+        kept: kept.as_deref(),
+    };
+    let loaded = match catalog::image::read(&blobs, &source, scratch) {
+        Ok(l) => l,
+        Err(e) => {
+            return match blobs.not_at_hand() {
+                Some(why) => Ok(unread(why)),
+                None => Err(unreadable(e)),
+            }
+        }
+    };
+    let listing = match catalog::list(&loaded.catalog, args.package.as_deref()) {
+        Ok(l) => l,
+        // Not in this catalog: an empty listing (another catalog may hold it).
+        Err(_) => Listing {
+            packages: Vec::new(),
+            bundles: None,
+        },
+    };
+    Ok(Listed {
+        image: img,
+        kind: Some(loaded.kind),
+        listing: Some(listing),
+        not_read: None,
+        names: loaded.catalog.package_names(),
+    })
+}
+
+/// For a sparse index (SPEC.md §4.2 `platforms`), the children the bundle carries, so the
+/// reader takes one of those; None for any other image (every child is there).
+fn kept_children(blobs: &BundleBlobs<'_>, img: &Image) -> Result<Option<Vec<Digest>>, ImageError> {
+    if img.platforms.is_none() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    blobs
+        .open(&img.digest)
+        .and_then(|mut r| r.read_to_end(&mut bytes))
+        .map_err(|source| ImageError::Blob {
+            digest: img.digest,
+            source,
+        })?;
+    let malformed = |what: String| ImageError::Malformed {
+        digest: img.digest,
+        what,
+    };
+    let doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
+    let m = &blobs.bundle.manifest;
+    let carried: Vec<Digest> = img
+        .blobs
+        .iter()
+        .map(|&b| m.blobs[b as usize].digest)
+        .collect();
+    let children = doc["manifests"]
+        .as_array()
+        .ok_or_else(|| malformed("an index without manifests".into()))?;
+    Ok(Some(
+        children
+            .iter()
+            .filter_map(|c| Digest::parse(c["digest"].as_str()?).ok())
+            .filter(|d| carried.contains(d))
+            .collect(),
+    ))
+}
+
+fn print_text(l: &Listed<'_>, package: Option<&str>) {
+    let img = l.image;
+    let kind = match l.kind {
+        Some(catalog::image::Kind::Fbc) => " (file-based catalog)",
+        Some(catalog::image::Kind::Sqlite) => " (SQLite catalog)",
+        None => "",
+    };
+    println!(
+        "catalog {}  {}{kind}{}",
+        img.display_name(),
+        img.digest,
+        img.source
+            .as_ref()
+            .map(|s| format!("  from {s}"))
+            .unwrap_or_default()
+    );
+    let Some(listing) = &l.listing else {
+        match &img.packages {
+            Some(p) => {
+                let shown: Vec<&String> = p
+                    .iter()
+                    .filter(|n| package.is_none_or(|want| want == n.as_str()))
+                    .collect();
+                println!("  {} package(s), as the bundle records them:", shown.len());
+                for n in shown {
+                    println!("    {n}");
+                }
+            }
+            None => println!("  the bundle records no packages for it"),
+        }
+        return;
+    };
+    for p in &listing.packages {
+        println!(
+            "  package {}  default channel {}",
+            p.name,
+            p.default_channel.as_deref().unwrap_or("(none)")
+        );
+        for c in &p.channels {
+            let head = match (&c.head, &c.error) {
+                (Some(h), _) => format!("head {h}"),
+                (None, Some(e)) => format!("no single head: {e}"),
+                (None, None) => "no head".into(),
+            };
+            println!(
+                "    channel {}  {head}  versions {}",
+                c.name,
+                if c.versions.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    c.versions.join(", ")
+                }
+            );
+        }
+    }
+    if let Some(bundles) = &listing.bundles {
+        println!("  bundles:");
+        for b in bundles {
+            println!(
+                "    {}  {}  {}  channels {}",
+                b.name,
+                b.version.as_deref().unwrap_or("(no version)"),
+                b.image,
+                b.channels.join(", ")
+            );
+        }
+    }
+}
