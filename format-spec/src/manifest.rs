@@ -748,6 +748,7 @@ mod tests {
     fn packages_round_trip_and_are_those_of_a_catalog() {
         let mut m = with_destination(None);
         m.images[0].catalog = true;
+        m.seal();
         let plain = m.to_bytes(0);
         assert!(!String::from_utf8_lossy(&plain).contains("packages"));
         assert_eq!(BundleManifest::parse(&plain).unwrap().images[0].packages, None);
