@@ -21,6 +21,7 @@ const PACKAGES: &str = "cluster-logging,elasticsearch-operator";
 
 /// The OCI fixture copied under `dir`, its index.json's descriptors changed by `edit`.
 fn oci_fixture_with(dir: &Path, edit: impl Fn(&mut Vec<Value>)) -> PathBuf {
+    fs::create_dir_all(dir).expect("mkdir");
     let layout = copy_fixture("oci", dir);
     let index_path = layout.join("index.json");
     let mut index: Value = serde_json::from_slice(&fs::read(&index_path).expect("read")).unwrap();
@@ -47,12 +48,17 @@ fn catalog_list(vols: &[&Path], extra: &[&str]) -> Output {
     unpack(args)
 }
 
-/// The `catalog` events of `catalog list --json`.
+/// The `catalog` events of `catalog list --json`: every stdout line one, nothing else.
 fn catalog_events(out: &Output) -> Vec<Value> {
-    json(out)["catalogs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no catalog event\n{}", out.dump()))
-        .clone()
+    out.stdout_text()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", out.dump()));
+            assert_eq!(v["type"], "catalog", "{l}");
+            v
+        })
+        .collect()
 }
 
 /// inspect names a pulled catalog's packages (text and JSON), and marks catalogs in JSON;
