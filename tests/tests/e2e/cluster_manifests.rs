@@ -724,13 +724,13 @@ fn no_empty_files_and_origin_gives_mirror_sets_to_layouts_without_originals() {
     assert_ok(&out, "push of a registry-storage bundle");
     assert_eq!(
         names(&man.join("cluster")),
-        ["catalogSource.yaml"],
+        ["catalogSource.yaml", "operatorHub.yaml"],
         "no mirror set without original references, and no empty file\n{}",
         out.dump()
     );
     assert_eq!(
         names(&man.join("cluster-before-4.13")),
-        ["catalogSource.yaml"]
+        ["catalogSource.yaml", "operatorHub.yaml"]
     );
     assert_mentions(
         &out,
