@@ -288,13 +288,18 @@ fn the_cluster_manifests_name_original_sources_valid_names_and_mirrors_that_work
         [
             "catalogSource.yaml",
             "imageDigestMirrorSet.yaml",
-            "imageTagMirrorSet.yaml"
+            "imageTagMirrorSet.yaml",
+            "operatorHub.yaml"
         ],
         "the directory for OpenShift 4.13 and later"
     );
     assert_eq!(
         names(&man.join("cluster-before-4.13")),
-        ["catalogSource.yaml", "imageContentSourcePolicy.yaml"],
+        [
+            "catalogSource.yaml",
+            "imageContentSourcePolicy.yaml",
+            "operatorHub.yaml"
+        ],
         "the directory for clusters before 4.13"
     );
 
