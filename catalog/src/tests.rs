@@ -249,7 +249,7 @@ fn write_tree(root: &Path, files: &[(String, String)]) {
     }
 }
 
-fn synthetic_files() -> Vec<(String, String)> {
+pub(crate) fn synthetic_files() -> Vec<(String, String)> {
     synthetic()
         .into_iter()
         .map(|(p, o)| (p, json_stream(&o)))

@@ -106,7 +106,7 @@ const PACKAGES: &[PackageRow] = &[
 
 /// An index.db as `opm index add` leaves it: channel_entry rows per edge, APIs, properties
 /// (gamma's large, so its pages are many), dependencies, a deprecated bundle.
-fn build(path: &Path) {
+pub(crate) fn build(path: &Path) {
     let conn = Connection::open(path).unwrap();
     // rusqlite's bundled SQLite enforces foreign keys by default; package names its
     // default channel before that channel row exists.
