@@ -249,6 +249,8 @@ fn write_tree(root: &Path, files: &[(String, String)]) {
     }
 }
 
+/// The synthetic catalog's files, relative to the configs root (shared with the catalog
+/// image tests, which put them in layers).
 pub(crate) fn synthetic_files() -> Vec<(String, String)> {
     synthetic()
         .into_iter()

@@ -24,10 +24,10 @@ pub(super) const WHITEOUT: &str = ".wh.";
 pub(super) const OPAQUE: &str = ".wh..wh..opq";
 
 /// The uncompressed tar stream of layer `digest`.
-pub(super) fn open(
-    blobs: &dyn Blobs,
+pub(super) fn open<'a>(
+    blobs: &'a dyn Blobs,
     digest: &Digest,
-) -> Result<Box<dyn Read + Send + '_>, ImageError> {
+) -> Result<Box<dyn Read + Send + 'a>, ImageError> {
     let raw = blobs.open(digest).map_err(|source| ImageError::Blob {
         digest: *digest,
         source,
@@ -37,7 +37,7 @@ pub(super) fn open(
         digest: *digest,
         source,
     })?;
-    let stream: Box<dyn Read + Send> = if head.starts_with(&GZIP_MAGIC) {
+    let stream: Box<dyn Read + Send + 'a> = if head.starts_with(&GZIP_MAGIC) {
         // Multi-member: Go's gzip reader (containers/image, containerd) reads
         // concatenated members as one stream, so some layers are written that way.
         Box::new(BufReader::with_capacity(
@@ -119,7 +119,11 @@ pub(super) fn place(comps: &[&str], is_dir: bool, content: &Content) -> Place {
 }
 
 /// What the tar stream `layer` (of layer `digest`) holds, read to its end.
-pub(super) fn scan(layer: impl Read, digest: &Digest, content: &Content) -> Result<Holds, ImageError> {
+pub(super) fn scan(
+    layer: impl Read,
+    digest: &Digest,
+    content: &Content,
+) -> Result<Holds, ImageError> {
     let err = |e| tar_error(digest, e);
     let catalog = components(&content.path);
     let mut holds = Holds::default();

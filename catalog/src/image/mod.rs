@@ -103,7 +103,11 @@ pub enum ImageError {
     },
     /// [`rebuild`] was given the new content of the other kind of catalog.
     #[error("{digest} is a {image:?} catalog image; the new content given is {given:?}")]
-    ContentKind { digest: Digest, image: Kind, given: Kind },
+    ContentKind {
+        digest: Digest,
+        image: Kind,
+        given: Kind,
+    },
     #[error(transparent)]
     Sqlite(#[from] crate::sqlite::SqliteError),
     #[error(transparent)]

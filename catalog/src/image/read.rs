@@ -272,7 +272,11 @@ fn malformed(digest: &Digest, what: impl Into<String>) -> ImageError {
 
 /// The kind of manifest `bytes` are: as `media_type` says when it names one of the four,
 /// else from the bytes.
-fn kind_of(digest: &Digest, media_type: Option<&str>, bytes: &[u8]) -> Result<ManifestKind, ImageError> {
+fn kind_of(
+    digest: &Digest,
+    media_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<ManifestKind, ImageError> {
     if let Some(kind) = media_type.and_then(ManifestKind::from_media_type) {
         return Ok(kind);
     }
@@ -298,8 +302,12 @@ pub(super) fn top(blobs: &dyn Blobs, source: &Source<'_>) -> Result<Top, ImageEr
             }],
         });
     }
-    let index: Index = serde_json::from_slice(&bytes)
-        .map_err(|e| malformed(digest, format!("not an image index ({}): {e}", kind.media_type())))?;
+    let index: Index = serde_json::from_slice(&bytes).map_err(|e| {
+        malformed(
+            digest,
+            format!("not an image index ({}): {e}", kind.media_type()),
+        )
+    })?;
     let children: Vec<Descriptor> = match source.kept {
         None => index.manifests.clone(),
         Some(kept) => {
@@ -330,7 +338,10 @@ pub(super) fn top(blobs: &dyn Blobs, source: &Source<'_>) -> Result<Top, ImageEr
     }) {
         return Err(malformed(
             digest,
-            format!("its child {} is an index itself; a catalog image's index lists image manifests", d.digest),
+            format!(
+                "its child {} is an index itself; a catalog image's index lists image manifests",
+                d.digest
+            ),
         ));
     }
     Ok(Top {
@@ -362,30 +373,47 @@ pub(super) struct HistoryEntry {
 }
 
 impl Child {
-    /// The order layers are tried in: those whose history mentions the path (top down),
-    /// then the others from the top down.
+    /// The order layers are tried in: those whose history adds something at the path
+    /// (`ADD`/`COPY`, or ferry's own comment), then those whose history otherwise mentions
+    /// it (opm's `RUN /bin/opm serve /configs --cache-only` layer holds the cache), then
+    /// the others; each group from the top down.
     pub fn search_order(&self) -> Vec<usize> {
         let n = self.manifest.layers.len();
-        let mentioned = |i: usize| -> bool {
-            let Some(history) = &self.history else {
-                return false;
-            };
-            let Some(h) = history.iter().filter(|h| h.empty_layer != Some(true)).nth(i) else {
-                return false;
-            };
-            let path = format!("/{}", self.content.path);
-            // SQLite: opm's Dockerfile adds the database directory (`ADD database /database`).
-            let parent = match self.content.kind {
-                Kind::Sqlite => path.rsplit_once('/').map(|(p, _)| p).filter(|p| !p.is_empty()),
-                Kind::Fbc => None,
-            };
-            [&h.created_by, &h.comment].into_iter().flatten().any(|t| {
-                t.contains(&path) || parent.is_some_and(|p| t.contains(p))
-            })
+        let path = format!("/{}", self.content.path);
+        // SQLite: opm's Dockerfile adds the database directory (`ADD database /database`).
+        let parent = match self.content.kind {
+            Kind::Sqlite => path
+                .rsplit_once('/')
+                .map(|(p, _)| p)
+                .filter(|p| !p.is_empty()),
+            Kind::Fbc => None,
         };
-        let (mut first, rest): (Vec<usize>, Vec<usize>) = (0..n).rev().partition(|&i| mentioned(i));
-        first.extend(rest);
-        first
+        let mentions = |t: &str| t.contains(&path) || parent.is_some_and(|p| t.contains(p));
+        let tier = |i: usize| -> u8 {
+            let Some(h) = self.history.as_ref().and_then(|history| {
+                history
+                    .iter()
+                    .filter(|h| h.empty_layer != Some(true))
+                    .nth(i)
+            }) else {
+                return 2;
+            };
+            let created_by = h.created_by.as_deref().unwrap_or_default();
+            let adds = created_by
+                .split_whitespace()
+                .any(|w| w == "ADD" || w == "COPY");
+            if (adds && mentions(created_by)) || h.comment.as_deref().is_some_and(mentions) {
+                0
+            } else if mentions(created_by) {
+                1
+            } else {
+                2
+            }
+        };
+        let mut order: Vec<usize> = (0..n).rev().collect();
+        // Stable: the top-down order is kept within each tier.
+        order.sort_by_key(|&i| tier(i));
+        order
     }
 }
 
@@ -397,10 +425,17 @@ pub(super) fn child(
     let bytes = small(blobs, digest, MANIFEST_LIMIT)?;
     let kind = kind_of(digest, media_type, &bytes)?;
     if kind.is_index() {
-        return Err(malformed(digest, "an index where an image manifest was expected"));
+        return Err(malformed(
+            digest,
+            "an index where an image manifest was expected",
+        ));
     }
-    let manifest: ImageManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| malformed(digest, format!("not an image manifest ({}): {e}", kind.media_type())))?;
+    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
+        malformed(
+            digest,
+            format!("not an image manifest ({}): {e}", kind.media_type()),
+        )
+    })?;
     let config_digest = manifest.config.digest;
     let config_bytes = small(blobs, &config_digest, CONFIG_LIMIT)?;
     let content = super::content_of(&config_bytes)
@@ -411,7 +446,9 @@ pub(super) fn child(
     let history: Option<Vec<HistoryEntry>> = config
         .get("history")
         .and_then(|h| serde_json::from_value::<Vec<HistoryEntry>>(h.clone()).ok())
-        .filter(|h| h.iter().filter(|e| e.empty_layer != Some(true)).count() == manifest.layers.len());
+        .filter(|h| {
+            h.iter().filter(|e| e.empty_layer != Some(true)).count() == manifest.layers.len()
+        });
     Ok(Child {
         kind,
         manifest,

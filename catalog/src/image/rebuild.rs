@@ -241,7 +241,11 @@ pub fn rebuild(
             let digest = Digest::of(&bytes);
             put(sink, &digest, &bytes)?;
             manifests.insert(0, (digest, bytes.len() as u64));
-            (digest, top.kind.media_type().to_string(), bytes.len() as u64)
+            (
+                digest,
+                top.kind.media_type().to_string(),
+                bytes.len() as u64,
+            )
         }
     };
     Ok(Rebuilt {

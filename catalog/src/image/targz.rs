@@ -40,7 +40,10 @@ pub(super) struct NewLayer {
 
 /// Builds the layer of `files` (relative `/`-separated paths) and `whiteouts` (empty
 /// files named `.wh.*`), with the directories above the files.
-pub(super) fn build(files: &[(String, Data<'_>)], whiteouts: &[String]) -> Result<NewLayer, ImageError> {
+pub(super) fn build(
+    files: &[(String, Data<'_>)],
+    whiteouts: &[String],
+) -> Result<NewLayer, ImageError> {
     enum What<'b> {
         Dir,
         File(&'b Data<'b>),
@@ -103,14 +106,16 @@ pub(super) fn build(files: &[(String, Data<'_>)], whiteouts: &[String]) -> Resul
                     h.set_cksum();
                     tar.append(&h, io::empty()).map_err(tar_err)?;
                 } else {
-                    tar.append_data(&mut h, &path, io::empty()).map_err(tar_err)?;
+                    tar.append_data(&mut h, &path, io::empty())
+                        .map_err(tar_err)?;
                 }
             }
             What::Whiteout => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(0o644);
                 h.set_size(0);
-                tar.append_data(&mut h, &path, io::empty()).map_err(tar_err)?;
+                tar.append_data(&mut h, &path, io::empty())
+                    .map_err(tar_err)?;
             }
             What::File(Data::Bytes(bytes)) => {
                 h.set_entry_type(tar::EntryType::Regular);
@@ -176,7 +181,10 @@ impl<R: Read> Read for Exact<R> {
         if n == 0 && self.left > 0 && !buf.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("the file ended {} bytes early (changed while read)", self.left),
+                format!(
+                    "the file ended {} bytes early (changed while read)",
+                    self.left
+                ),
             ));
         }
         self.left -= n as u64;

@@ -33,7 +33,11 @@ impl Blobs for Store {
 
 impl Sink for Store {
     fn put(&self, digest: &Digest, bytes: &[u8]) -> io::Result<()> {
-        assert_eq!(Digest::of(bytes), *digest, "the sink is given the digest of the bytes");
+        assert_eq!(
+            Digest::of(bytes),
+            *digest,
+            "the sink is given the digest of the bytes"
+        );
         self.blobs.lock().unwrap().insert(*digest, bytes.to_vec());
         Ok(())
     }
@@ -119,7 +123,10 @@ struct Layer {
 }
 
 fn layer(entries: Vec<(&str, E)>, created_by: &str) -> Layer {
-    let entries: Vec<(String, E)> = entries.into_iter().map(|(p, e)| (p.to_string(), e)).collect();
+    let entries: Vec<(String, E)> = entries
+        .into_iter()
+        .map(|(p, e)| (p.to_string(), e))
+        .collect();
     let tar = tar_of(&entries);
     Layer {
         diff_id: Digest::of(&tar),
@@ -168,7 +175,10 @@ fn cache_layer(arch: &str) -> Layer {
             ("tmp/cache/", E::Dir),
             ("tmp/cache/pogreb.v1/", E::Dir),
             ("tmp/cache/pogreb.v1/db/", E::Dir),
-            ("tmp/cache/pogreb.v1/db/main.pix", file(&format!("pogreb {arch}"))),
+            (
+                "tmp/cache/pogreb.v1/db/main.pix",
+                file(&format!("pogreb {arch}")),
+            ),
             ("tmp/cache/digest", file("fnv")),
         ],
         "RUN /bin/opm serve /configs --cache-dir=/tmp/cache --cache-only # buildkit",
@@ -288,9 +298,15 @@ fn index(store: &Store, children: &[(&Spec, Digest, u64)]) -> Digest {
 /// The usual multi-arch FBC catalog: arm64 first, amd64 second; each base, the shared
 /// configs layer, its cache. Returns the index and the specs.
 fn multi_arch(store: &Store) -> (Digest, Vec<Spec>, Vec<Digest>) {
-    let mut arm = Spec::fbc("arm64", vec![base("arm64"), configs_layer(), cache_layer("arm64")]);
+    let mut arm = Spec::fbc(
+        "arm64",
+        vec![base("arm64"), configs_layer(), cache_layer("arm64")],
+    );
     arm.variant = Some("v8");
-    let amd = Spec::fbc("amd64", vec![base("amd64"), configs_layer(), cache_layer("amd64")]);
+    let amd = Spec::fbc(
+        "amd64",
+        vec![base("amd64"), configs_layer(), cache_layer("amd64")],
+    );
     let (a, an) = image(store, &arm);
     let (b, bn) = image(store, &amd);
     let top = index(store, &[(&arm, a, an), (&amd, b, bn)]);
@@ -315,6 +331,8 @@ fn names(c: &crate::model::Catalog) -> Vec<String> {
 
 fn keep(mut c: crate::model::Catalog, packages: &[&str]) -> crate::model::Catalog {
     c.packages.retain(|n, _| packages.contains(&n.as_str()));
+    c.others
+        .retain(|o| o.package.as_deref().is_some_and(|p| packages.contains(&p)));
     c
 }
 
@@ -375,9 +393,13 @@ fn content_of_reads_labels_and_the_cache_dir() {
     let cfg = |labels: Value, entrypoint: Value, cmd: Value| {
         serde_json::to_vec(&json!({"config": {"Labels": labels, "Entrypoint": entrypoint, "Cmd": cmd, "WorkingDir": "/work"}})).unwrap()
     };
-    let c = content_of(&cfg(fbc_labels(), json!(["/bin/opm"]), json!(["serve", "/configs", "--cache-dir=/tmp/cache"])))
-        .unwrap()
-        .unwrap();
+    let c = content_of(&cfg(
+        fbc_labels(),
+        json!(["/bin/opm"]),
+        json!(["serve", "/configs", "--cache-dir=/tmp/cache"]),
+    ))
+    .unwrap()
+    .unwrap();
     assert_eq!(
         c,
         Content {
@@ -388,25 +410,56 @@ fn content_of_reads_labels_and_the_cache_dir() {
     );
     // The flag and its value apart, trailing slashes, a relative dir from WorkingDir.
     let labels = json!({CONFIGS_LABEL: "//configs/./"});
-    let c = content_of(&cfg(labels.clone(), json!(["/bin/opm", "serve", "/configs", "--cache-dir", "/var/cache/"]), Value::Null))
-        .unwrap()
-        .unwrap();
-    assert_eq!((c.path.as_str(), c.cache_dir.as_deref()), ("configs", Some("var/cache")));
-    let c = content_of(&cfg(labels.clone(), json!(["/bin/opm"]), json!(["serve", "/configs", "--cache-dir=cache"])))
-        .unwrap()
-        .unwrap();
+    let c = content_of(&cfg(
+        labels.clone(),
+        json!([
+            "/bin/opm",
+            "serve",
+            "/configs",
+            "--cache-dir",
+            "/var/cache/"
+        ]),
+        Value::Null,
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (c.path.as_str(), c.cache_dir.as_deref()),
+        ("configs", Some("var/cache"))
+    );
+    let c = content_of(&cfg(
+        labels.clone(),
+        json!(["/bin/opm"]),
+        json!(["serve", "/configs", "--cache-dir=cache"]),
+    ))
+    .unwrap()
+    .unwrap();
     assert_eq!(c.cache_dir.as_deref(), Some("work/cache"));
-    let c = content_of(&cfg(labels, json!(["/bin/opm"]), json!(["serve", "/configs"])))
-        .unwrap()
-        .unwrap();
+    let c = content_of(&cfg(
+        labels,
+        json!(["/bin/opm"]),
+        json!(["serve", "/configs"]),
+    ))
+    .unwrap()
+    .unwrap();
     assert_eq!(c.cache_dir, None);
     // SQLite.
-    let c = content_of(&cfg(json!({DATABASE_LABEL: "/database/index.db"}), Value::Null, json!(["registry", "serve", "--database", "/database/index.db"])))
-        .unwrap()
-        .unwrap();
-    assert_eq!((c.kind, c.path.as_str(), c.cache_dir), (Kind::Sqlite, "database/index.db", None));
+    let c = content_of(&cfg(
+        json!({DATABASE_LABEL: "/database/index.db"}),
+        Value::Null,
+        json!(["registry", "serve", "--database", "/database/index.db"]),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (c.kind, c.path.as_str(), c.cache_dir),
+        (Kind::Sqlite, "database/index.db", None)
+    );
     // Neither label; no Labels at all; no config at all.
-    assert_eq!(content_of(&cfg(json!({"vendor": "x"}), Value::Null, Value::Null)).unwrap(), None);
+    assert_eq!(
+        content_of(&cfg(json!({"vendor": "x"}), Value::Null, Value::Null)).unwrap(),
+        None
+    );
     assert_eq!(content_of(br#"{"config":{"Labels":null}}"#).unwrap(), None);
     assert_eq!(content_of(br#"{"architecture":"amd64"}"#).unwrap(), None);
     // Refused: relative, climbing, the root, not JSON.
@@ -415,12 +468,24 @@ fn content_of_reads_labels_and_the_cache_dir() {
         ("/configs/../etc", "climbs"),
         ("/", "root"),
     ] {
-        let e = content_of(&cfg(json!({CONFIGS_LABEL: value}), Value::Null, Value::Null)).unwrap_err();
+        let e = content_of(&cfg(
+            json!({CONFIGS_LABEL: value}),
+            Value::Null,
+            Value::Null,
+        ))
+        .unwrap_err();
         assert!(e.contains(CONFIGS_LABEL) && e.contains(why), "{e}");
     }
-    let e = content_of(&cfg(fbc_labels(), Value::Null, json!(["serve", "--cache-dir=/tmp/../.."]))).unwrap_err();
+    let e = content_of(&cfg(
+        fbc_labels(),
+        Value::Null,
+        json!(["serve", "--cache-dir=/tmp/../.."]),
+    ))
+    .unwrap_err();
     assert!(e.contains("--cache-dir"), "{e}");
-    assert!(content_of(b"not json").unwrap_err().contains("not an image config"));
+    assert!(content_of(b"not json")
+        .unwrap_err()
+        .contains("not an image config"));
 }
 
 // ---------------------------------------------------------------- read
@@ -434,11 +499,26 @@ fn read_opens_only_the_catalog_layer_and_prefers_amd64() {
     assert_eq!(loaded.kind, Kind::Fbc);
     assert_eq!(loaded.manifest, children[1], "linux/amd64, though second");
     assert_eq!(loaded.layer, stored(&configs_layer()));
-    assert_eq!(names(&loaded.catalog), ["alpha", "beta", "delta", "epsilon", "gamma"]);
+    assert_eq!(
+        names(&loaded.catalog),
+        ["alpha", "beta", "delta", "epsilon", "gamma"]
+    );
     let listing = crate::list(&loaded.catalog, Some("alpha")).unwrap();
-    assert_eq!(listing.packages[0].default_channel.as_deref(), Some("stable"));
-    assert!(listing.bundles.unwrap().iter().any(|b| b.name == "a.v2.0.0"));
-    assert!(loaded.catalog.packages.values().flat_map(|p| p.bundles.values()).all(|b| b.raw.is_none()));
+    assert_eq!(
+        listing.packages[0].default_channel.as_deref(),
+        Some("stable")
+    );
+    assert!(listing
+        .bundles
+        .unwrap()
+        .iter()
+        .any(|b| b.name == "a.v2.0.0"));
+    assert!(loaded
+        .catalog
+        .packages
+        .values()
+        .flat_map(|p| p.bundles.values())
+        .all(|b| b.raw.is_none()));
     // The history names /configs: that layer alone is opened (twice: found, then read).
     for s in &specs {
         assert_eq!(store.opened(&stored(&s.layers[0])), 0, "base layer opened");
@@ -454,10 +534,18 @@ fn read_opens_only_the_catalog_layer_and_prefers_amd64() {
     };
     fill_raw(&store, &loaded, &mut kept).unwrap();
     let expected = keep(
-        crate::read_tar(&gunzip(&configs_layer().stored)[..], "/configs", Default::default()).unwrap(),
+        crate::read_tar(
+            &gunzip(&configs_layer().stored)[..],
+            "/configs",
+            Default::default(),
+        )
+        .unwrap(),
         &["alpha", "beta"],
     );
-    assert_eq!(crate::write(&kept).unwrap(), crate::write(&expected).unwrap());
+    assert_eq!(
+        crate::write(&kept).unwrap(),
+        crate::write(&expected).unwrap()
+    );
     assert_eq!(store.opened(&loaded.layer), 3);
     for s in &specs {
         assert_eq!(store.opened(&stored(&s.layers[0])), 0);
@@ -469,13 +557,19 @@ fn read_opens_only_the_catalog_layer_and_prefers_amd64() {
         kept: Some(&kept),
         ..oci_index(top)
     };
-    assert_eq!(read(&store, &source, scratch.path()).unwrap().manifest, children[0]);
+    assert_eq!(
+        read(&store, &source, scratch.path()).unwrap().manifest,
+        children[0]
+    );
 }
 
 #[test]
 fn without_history_layers_are_tried_from_the_top_down() {
     let store = Store::default();
-    let mut spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer(), cache_layer("amd64")]);
+    let mut spec = Spec::fbc(
+        "amd64",
+        vec![base("amd64"), configs_layer(), cache_layer("amd64")],
+    );
     spec.history = None;
     let (m, _) = image(&store, &spec);
     let source = Source {
@@ -486,8 +580,16 @@ fn without_history_layers_are_tried_from_the_top_down() {
     let scratch = tempfile::tempdir().unwrap();
     let loaded = read(&store, &source, scratch.path()).unwrap();
     assert_eq!(loaded.layer, stored(&spec.layers[1]));
-    assert_eq!(store.opened(&stored(&spec.layers[2])), 1, "the top layer is tried");
-    assert_eq!(store.opened(&stored(&spec.layers[0])), 0, "the base is never opened");
+    assert_eq!(
+        store.opened(&stored(&spec.layers[2])),
+        1,
+        "the top layer is tried"
+    );
+    assert_eq!(
+        store.opened(&stored(&spec.layers[0])),
+        0,
+        "the base is never opened"
+    );
 }
 
 #[test]
@@ -523,11 +625,26 @@ fn rebuild_drops_catalog_and_cache_layers_and_adds_one_deterministic_layer() {
     let source = oci_index(top);
     let loaded = read(&store, &source, scratch.path()).unwrap();
     let mut selected = keep(
-        crate::read_tar(&gunzip(&configs_layer().stored)[..], "/configs", crate::ReadOptions { raw_bundles: crate::RawBundles::None }).unwrap(),
+        crate::read_tar(
+            &gunzip(&configs_layer().stored)[..],
+            "/configs",
+            crate::ReadOptions {
+                raw_bundles: crate::RawBundles::None,
+            },
+        )
+        .unwrap(),
         &["alpha", "beta", "gamma"],
     );
     fill_raw(&store, &loaded, &mut selected).unwrap();
-    let r = rebuild(&store, &store, &source, &loaded, NewContent::Fbc(&selected), HISTORY).unwrap();
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&selected),
+        HISTORY,
+    )
+    .unwrap();
 
     assert_eq!(r.media_type, OCI_INDEX);
     assert_eq!(r.platforms, ["linux/arm64/v8", "linux/amd64"]);
@@ -537,8 +654,14 @@ fn rebuild_drops_catalog_and_cache_layers_and_adds_one_deterministic_layer() {
     dropped.sort();
     let mut expected = vec![
         (stored(&configs_layer()), "holds only /configs".to_string()),
-        (stored(&specs[0].layers[2]), "holds only opm's cache /tmp/cache".to_string()),
-        (stored(&specs[1].layers[2]), "holds only opm's cache /tmp/cache".to_string()),
+        (
+            stored(&specs[0].layers[2]),
+            "holds only opm's cache /tmp/cache".to_string(),
+        ),
+        (
+            stored(&specs[1].layers[2]),
+            "holds only opm's cache /tmp/cache".to_string(),
+        ),
     ];
     expected.sort();
     assert_eq!(dropped, expected);
@@ -549,7 +672,10 @@ fn rebuild_drops_catalog_and_cache_layers_and_adds_one_deterministic_layer() {
     let mut new_layer = None;
     for (i, (child, spec)) in idx.manifests.iter().zip(&specs).enumerate() {
         assert_eq!(child.platform.as_ref().unwrap().architecture, spec.arch);
-        assert_eq!(child.annotations["x.arch"], spec.arch, "descriptor annotations kept");
+        assert_eq!(
+            child.annotations["x.arch"], spec.arch,
+            "descriptor annotations kept"
+        );
         assert_eq!(r.manifests[i + 1], (child.digest, child.size.unwrap()));
         let m = manifest_of(&store, &child.digest);
         assert_eq!(m.media_type.as_deref(), Some(OCI_MANIFEST));
@@ -560,10 +686,17 @@ fn rebuild_drops_catalog_and_cache_layers_and_adds_one_deterministic_layer() {
         assert_eq!(l.media_type.as_deref(), Some(OCI_LAYER_GZIP));
         let gz = store.get(&l.digest);
         assert_eq!(l.size, Some(gz.len() as u64));
-        assert_eq!(*new_layer.get_or_insert(l.digest), l.digest, "one layer shared");
+        assert_eq!(
+            *new_layer.get_or_insert(l.digest),
+            l.digest,
+            "one layer shared"
+        );
 
         let c = config_of(&store, &m);
-        assert_eq!(m.config.size, Some(store.get(&m.config.digest).len() as u64));
+        assert_eq!(
+            m.config.size,
+            Some(store.get(&m.config.digest).len() as u64)
+        );
         assert_eq!(m.config.media_type.as_deref(), Some(OCI_CONFIG));
         assert_eq!(c["config"]["Cmd"], json!(["serve", "/configs"]));
         assert_eq!(c["config"]["Entrypoint"], json!(["/bin/opm"]));
@@ -572,20 +705,31 @@ fn rebuild_drops_catalog_and_cache_layers_and_adds_one_deterministic_layer() {
         assert_eq!(c["architecture"], spec.arch);
         assert_eq!(
             c["rootfs"]["diff_ids"],
-            json!([spec.layers[0].diff_id.to_string(), Digest::of(&gunzip(&gz)).to_string()])
+            json!([
+                spec.layers[0].diff_id.to_string(),
+                Digest::of(&gunzip(&gz)).to_string()
+            ])
         );
         let history = c["history"].as_array().unwrap();
-        let layers: Vec<&Value> = history.iter().filter(|h| h["empty_layer"] != json!(true)).collect();
+        let layers: Vec<&Value> = history
+            .iter()
+            .filter(|h| h["empty_layer"] != json!(true))
+            .collect();
         assert_eq!(layers.len(), m.layers.len(), "history matches the layers");
         assert_eq!(layers[0]["created_by"], "ADD file:base in / ");
         assert_eq!(layers[1]["created_by"], HISTORY);
         assert_eq!(layers[1]["created"], CREATED);
-        assert!(history.iter().any(|h| h["created_by"] == "LABEL vendor=example"));
+        assert!(history
+            .iter()
+            .any(|h| h["created_by"] == "LABEL vendor=example"));
     }
     for (d, size) in &r.blobs {
         assert_eq!(store.get(d).len() as u64, *size, "{d}");
     }
-    assert!(!r.blobs.iter().any(|(d, _)| dropped.iter().any(|(x, _)| x == d)));
+    assert!(!r
+        .blobs
+        .iter()
+        .any(|(d, _)| dropped.iter().any(|(x, _)| x == d)));
 
     // The new layer: configs/ and the packages' files, nothing else, normalised.
     let gz = store.get(&new_layer.unwrap());
@@ -595,15 +739,28 @@ fn rebuild_drops_catalog_and_cache_layers_and_adds_one_deterministic_layer() {
     let tar = gunzip(&gz);
     let rows = entries_of(&tar);
     let written = crate::write(&selected).unwrap();
+    assert_eq!(
+        written.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+        [
+            "configs/alpha/catalog.json",
+            "configs/beta/catalog.json",
+            "configs/gamma/catalog.json"
+        ]
+    );
     let mut expected = vec![("configs".to_string(), '5', 0o755, Vec::new())];
     for f in &written {
         let dir = f.path.rsplit_once('/').unwrap().0;
         expected.push((dir.to_string(), '5', 0o755, Vec::new()));
         expected.push((f.path.clone(), '0', 0o644, f.bytes.clone()));
     }
-    let got: Vec<(String, char, u32, Vec<u8>)> = rows.iter().map(|r| (r.0.clone(), r.1, r.2, r.7.clone())).collect();
+    let got: Vec<(String, char, u32, Vec<u8>)> = rows
+        .iter()
+        .map(|r| (r.0.clone(), r.1, r.2, r.7.clone()))
+        .collect();
     assert_eq!(got, expected);
-    assert!(rows.iter().all(|r| r.3 == 0 && r.4 == 0 && r.5 == 0 && r.6.is_empty()));
+    assert!(rows
+        .iter()
+        .all(|r| r.3 == 0 && r.4 == 0 && r.5 == 0 && r.6.is_empty()));
     assert_eq!(raw_names(&tar)[..2], ["configs/", "configs/alpha/"]);
 
     // Read back: the rebuilt image's catalog is the selection, found in the new layer at once.
@@ -614,17 +771,42 @@ fn rebuild_drops_catalog_and_cache_layers_and_adds_one_deterministic_layer() {
     assert_eq!(store.opened(&stored(&specs[1].layers[0])), 0);
 
     // Twice: the same bytes.
-    let r2 = rebuild(&store, &store, &source, &loaded, NewContent::Fbc(&selected), HISTORY).unwrap();
-    assert_eq!((r2.digest, &r2.manifests, &r2.blobs), (r.digest, &r.manifests, &r.blobs));
+    let r2 = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&selected),
+        HISTORY,
+    )
+    .unwrap();
+    assert_eq!(
+        (r2.digest, &r2.manifests, &r2.blobs),
+        (r.digest, &r.manifests, &r.blobs)
+    );
 
     // Only the kept children; the new layer is the same.
     let kept = [idx.manifests[0].digest];
     let arm = oci::manifest::parse(&store.get(&top)).unwrap().manifests[0].digest;
     let kept_src = [arm];
-    let one = rebuild(&store, &store, &Source { kept: Some(&kept_src), ..oci_index(top) }, &loaded, NewContent::Fbc(&selected), HISTORY).unwrap();
+    let one = rebuild(
+        &store,
+        &store,
+        &Source {
+            kept: Some(&kept_src),
+            ..oci_index(top)
+        },
+        &loaded,
+        NewContent::Fbc(&selected),
+        HISTORY,
+    )
+    .unwrap();
     let idx1: Index = serde_json::from_slice(&store.get(&one.digest)).unwrap();
     assert_eq!(idx1.manifests.len(), 1);
-    assert_eq!(idx1.manifests[0].digest, kept[0], "the same child as in the full rebuild");
+    assert_eq!(
+        idx1.manifests[0].digest, kept[0],
+        "the same child as in the full rebuild"
+    );
     assert_eq!(one.platforms, ["linux/arm64/v8"]);
 }
 
@@ -648,7 +830,10 @@ fn mixed_layers_are_kept_and_whited_out() {
         ],
         "RUN opm serve --cache-only && echo done > /var/log/opm.log",
     );
-    let spec = Spec::fbc("amd64", vec![base("amd64"), mixed.clone(), cache_mixed.clone()]);
+    let spec = Spec::fbc(
+        "amd64",
+        vec![base("amd64"), mixed.clone(), cache_mixed.clone()],
+    );
     let (m, _) = image(&store, &spec);
     let source = Source {
         digest: m,
@@ -663,7 +848,15 @@ fn mixed_layers_are_kept_and_whited_out() {
         &["delta"],
     );
     fill_raw(&store, &loaded, &mut selected).unwrap();
-    let r = rebuild(&store, &store, &source, &loaded, NewContent::Fbc(&selected), HISTORY).unwrap();
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&selected),
+        HISTORY,
+    )
+    .unwrap();
     assert!(r.dropped_layers.is_empty(), "{:?}", r.dropped_layers);
     assert_eq!(r.media_type, OCI_MANIFEST);
     let out = manifest_of(&store, &r.digest);
@@ -682,15 +875,32 @@ fn mixed_layers_are_kept_and_whited_out() {
         "no tmp/ entry: /tmp keeps its mode"
     );
     // The rebuilt image reads as the selection (the new layer is tried first).
-    let again = read(&store, &Source { digest: r.digest, ..source }, scratch.path()).unwrap();
+    let again = read(
+        &store,
+        &Source {
+            digest: r.digest,
+            ..source
+        },
+        scratch.path(),
+    )
+    .unwrap();
     assert_eq!(names(&again.catalog), ["delta"]);
 }
 
 #[test]
 fn a_catalog_in_two_layers_is_refused_unless_a_whiteout_hides_the_first() {
     let store = Store::default();
-    let second = layer(vec![("configs/zeta/catalog.json", file("{}"))], "COPY zeta /configs/zeta");
-    let spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer(), second.clone()]);
+    let second = layer(
+        vec![(
+            "configs/zeta/catalog.json",
+            file(r#"{"schema":"olm.package","name":"zeta"}"#),
+        )],
+        "COPY zeta /configs/zeta",
+    );
+    let spec = Spec::fbc(
+        "amd64",
+        vec![base("amd64"), configs_layer(), second.clone()],
+    );
     let (m, _) = image(&store, &spec);
     let source = Source {
         digest: m,
@@ -699,16 +909,31 @@ fn a_catalog_in_two_layers_is_refused_unless_a_whiteout_hides_the_first() {
     };
     let scratch = tempfile::tempdir().unwrap();
     let loaded = read(&store, &source, scratch.path()).unwrap();
-    let e = rebuild(&store, &store, &source, &loaded, NewContent::Fbc(&Default::default()), HISTORY).unwrap_err();
+    let e = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&Default::default()),
+        HISTORY,
+    )
+    .unwrap_err();
     match &e {
-        ImageError::SpreadOver { digest, path, layers } => {
+        ImageError::SpreadOver {
+            digest,
+            path,
+            layers,
+        } => {
             assert_eq!((digest, path.as_str()), (&m, "/configs"));
             assert_eq!(layers, &[stored(&configs_layer()), stored(&second)]);
         }
         other => panic!("{other}"),
     }
     let text = e.to_string();
-    assert!(text.contains(&m.to_string()) && text.contains(&stored(&second).to_string()), "{text}");
+    assert!(
+        text.contains(&m.to_string()) && text.contains(&stored(&second).to_string()),
+        "{text}"
+    );
 
     // oc-mirror's rebuild: `.wh.configs`, then the new configs: the first is dead.
     let store = Store::default();
@@ -717,10 +942,18 @@ fn a_catalog_in_two_layers_is_refused_unless_a_whiteout_hides_the_first() {
     let mut again = again.clone();
     again.created_by = "oc-mirror".into();
     // a different layer digest from the first
-    let tar = tar_of(&catalog_entries("configs").into_iter().rev().collect::<Vec<_>>());
+    let tar = tar_of(
+        &catalog_entries("configs")
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>(),
+    );
     again.diff_id = Digest::of(&tar);
     again.stored = gzip(&tar);
-    let spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer(), wh.clone(), again.clone()]);
+    let spec = Spec::fbc(
+        "amd64",
+        vec![base("amd64"), configs_layer(), wh.clone(), again.clone()],
+    );
     let (m, _) = image(&store, &spec);
     let source = Source {
         digest: m,
@@ -730,22 +963,45 @@ fn a_catalog_in_two_layers_is_refused_unless_a_whiteout_hides_the_first() {
     let loaded = read(&store, &source, scratch.path()).unwrap();
     let selected = {
         let mut c = keep(loaded.catalog, &["beta"]);
-        let l = Loaded { catalog: Default::default(), ..loaded };
+        let l = Loaded {
+            catalog: Default::default(),
+            ..loaded
+        };
         fill_raw(&store, &l, &mut c).unwrap();
         (c, l)
     };
-    let r = rebuild(&store, &store, &source, &selected.1, NewContent::Fbc(&selected.0), HISTORY).unwrap();
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &selected.1,
+        NewContent::Fbc(&selected.0),
+        HISTORY,
+    )
+    .unwrap();
     let dropped: Vec<Digest> = r.dropped_layers.iter().map(|d| d.0).collect();
-    assert_eq!(dropped, [stored(&configs_layer()), stored(&wh), stored(&again)]);
+    assert_eq!(
+        dropped,
+        [stored(&configs_layer()), stored(&wh), stored(&again)]
+    );
 }
 
 #[test]
 fn docker_manifest_gives_a_docker_manifest() {
     let store = Store::default();
-    let mut spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer(), cache_layer("amd64")]);
+    let mut spec = Spec::fbc(
+        "amd64",
+        vec![base("amd64"), configs_layer(), cache_layer("amd64")],
+    );
     spec.docker = true;
     // `--cache-dir X` apart, and the integrity flag: all removed.
-    spec.cmd = json!(["serve", "/configs", "--cache-dir", "/tmp/cache", "--cache-enforce-integrity=true"]);
+    spec.cmd = json!([
+        "serve",
+        "/configs",
+        "--cache-dir",
+        "/tmp/cache",
+        "--cache-enforce-integrity=true"
+    ]);
     let (m, _) = image(&store, &spec);
     let source = Source {
         digest: m,
@@ -755,11 +1011,26 @@ fn docker_manifest_gives_a_docker_manifest() {
     let scratch = tempfile::tempdir().unwrap();
     let loaded = read(&store, &source, scratch.path()).unwrap();
     let mut selected = keep(
-        crate::read_tar(&gunzip(&configs_layer().stored)[..], "/configs", crate::ReadOptions { raw_bundles: crate::RawBundles::None }).unwrap(),
+        crate::read_tar(
+            &gunzip(&configs_layer().stored)[..],
+            "/configs",
+            crate::ReadOptions {
+                raw_bundles: crate::RawBundles::None,
+            },
+        )
+        .unwrap(),
         &["epsilon"],
     );
     fill_raw(&store, &loaded, &mut selected).unwrap();
-    let r = rebuild(&store, &store, &source, &loaded, NewContent::Fbc(&selected), HISTORY).unwrap();
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&selected),
+        HISTORY,
+    )
+    .unwrap();
     assert_eq!(r.media_type, DOCKER_MANIFEST);
     assert_eq!(r.manifests, [(r.digest, r.size)]);
     assert_eq!(r.platforms, ["linux/amd64"]);
@@ -785,7 +1056,15 @@ fn an_inconsistent_history_is_dropped() {
     };
     let scratch = tempfile::tempdir().unwrap();
     let loaded = read(&store, &source, scratch.path()).unwrap();
-    let r = rebuild(&store, &store, &source, &loaded, NewContent::Fbc(&Default::default()), HISTORY).unwrap();
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&Default::default()),
+        HISTORY,
+    )
+    .unwrap();
     let c = config_of(&store, &manifest_of(&store, &r.digest));
     assert!(c.get("history").is_none(), "{c}");
     assert_eq!(c["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
@@ -801,7 +1080,10 @@ fn sqlite_spec(db: &[u8]) -> Spec {
         layers: vec![
             base("amd64"),
             layer(
-                vec![("database/", E::Dir), ("database/index.db", E::File(db.to_vec()))],
+                vec![
+                    ("database/", E::Dir),
+                    ("database/index.db", E::File(db.to_vec())),
+                ],
                 "ADD database /database",
             ),
         ],
@@ -832,20 +1114,52 @@ fn sqlite_catalog_is_extracted_read_and_rebuilt_with_the_pruned_database() {
     assert_eq!(names(&loaded.catalog), ["alpha", "beta", "gamma"]);
     let extracted = loaded.database.clone().unwrap();
     assert!(extracted.starts_with(&scratch));
-    assert_eq!(std::fs::read(&extracted).unwrap(), std::fs::read(&db).unwrap());
-    assert_eq!(store.opened(&stored(&spec.layers[0])), 0, "the base is not opened");
+    assert_eq!(
+        std::fs::read(&extracted).unwrap(),
+        std::fs::read(&db).unwrap()
+    );
+    assert_eq!(
+        store.opened(&stored(&spec.layers[0])),
+        0,
+        "the base is not opened"
+    );
 
     let pruned = dir.path().join("pruned.db");
-    crate::sqlite::prune(&crate::sqlite::open(&extracted).unwrap(), &["alpha".into()], &pruned).unwrap();
-    let r = rebuild(&store, &store, &source, &loaded, NewContent::Sqlite(&pruned), HISTORY).unwrap();
-    assert_eq!(r.dropped_layers, [(stored(&spec.layers[1]), "holds only /database/index.db".to_string())]);
+    crate::sqlite::prune(
+        &crate::sqlite::open(&extracted).unwrap(),
+        &["alpha".into()],
+        &pruned,
+    )
+    .unwrap();
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Sqlite(&pruned),
+        HISTORY,
+    )
+    .unwrap();
+    assert_eq!(
+        r.dropped_layers,
+        [(
+            stored(&spec.layers[1]),
+            "holds only /database/index.db".to_string()
+        )]
+    );
     let out = manifest_of(&store, &r.digest);
     assert_eq!(out.layers.len(), 2);
     let c = config_of(&store, &out);
-    assert_eq!(c["config"]["Cmd"], json!(["registry", "serve", "--database", "/database/index.db"]));
+    assert_eq!(
+        c["config"]["Cmd"],
+        json!(["registry", "serve", "--database", "/database/index.db"])
+    );
     let tar = gunzip(&store.get(&out.layers[1].digest));
     let rows = entries_of(&tar);
-    assert_eq!(rows.iter().map(|r| (r.0.as_str(), r.2)).collect::<Vec<_>>(), [("database", 0o755), ("database/index.db", 0o644)]);
+    assert_eq!(
+        rows.iter().map(|r| (r.0.as_str(), r.2)).collect::<Vec<_>>(),
+        [("database", 0o755), ("database/index.db", 0o644)]
+    );
     assert_eq!(rows[1].7, std::fs::read(&pruned).unwrap());
     // The database in the new layer opens and holds only the kept package.
     let back = dir.path().join("back.db");
@@ -853,12 +1167,36 @@ fn sqlite_catalog_is_extracted_read_and_rebuilt_with_the_pruned_database() {
     let c = crate::sqlite::read(&crate::sqlite::open(&back).unwrap()).unwrap();
     assert_eq!(names(&c), ["alpha"]);
     // And reading the rebuilt image finds it.
-    let again = read(&store, &Source { digest: r.digest, ..source.clone() }, &scratch).unwrap();
+    let again = read(
+        &store,
+        &Source {
+            digest: r.digest,
+            ..source.clone()
+        },
+        &scratch,
+    )
+    .unwrap();
     assert_eq!(names(&again.catalog), ["alpha"]);
-    let r2 = rebuild(&store, &store, &source, &loaded, NewContent::Sqlite(&pruned), HISTORY).unwrap();
+    let r2 = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Sqlite(&pruned),
+        HISTORY,
+    )
+    .unwrap();
     assert_eq!(r2.digest, r.digest);
     // The other kind of content is refused.
-    let e = rebuild(&store, &store, &source, &loaded, NewContent::Fbc(&Default::default()), HISTORY).unwrap_err();
+    let e = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&Default::default()),
+        HISTORY,
+    )
+    .unwrap_err();
     assert!(matches!(e, ImageError::ContentKind { .. }), "{e}");
 }
 
@@ -867,7 +1205,10 @@ fn a_database_that_is_a_link_is_refused() {
     let store = Store::default();
     let mut spec = sqlite_spec(b"");
     spec.layers[1] = layer(
-        vec![("database/", E::Dir), ("database/index.db", E::Symlink("/etc/passwd"))],
+        vec![
+            ("database/", E::Dir),
+            ("database/index.db", E::Symlink("/etc/passwd")),
+        ],
         "ADD database /database",
     );
     let (m, _) = image(&store, &spec);
@@ -879,7 +1220,11 @@ fn a_database_that_is_a_link_is_refused() {
     };
     let e = read(&store, &source, scratch.path()).unwrap_err();
     let text = e.to_string();
-    assert!(text.contains(&stored(&spec.layers[1]).to_string()) && text.contains("/database/index.db is a link"), "{text}");
+    assert!(
+        text.contains(&stored(&spec.layers[1]).to_string())
+            && text.contains("/database/index.db is a link"),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------- errors
@@ -898,14 +1243,26 @@ fn errors_name_the_image_part_at_fault() {
     spec.labels = json!({"vendor": "x"});
     let (m, _) = image(&store, &spec);
     let e = read(&store, &single(m), scratch.path()).unwrap_err();
-    assert!(matches!(e, ImageError::NotACatalog { digest } if digest == m), "{e}");
+    assert!(
+        matches!(e, ImageError::NotACatalog { digest } if digest == m),
+        "{e}"
+    );
     assert!(e.to_string().contains(&m.to_string()));
 
     // The label, but no layer holds the path (a whiteout alone is no content).
-    let spec = Spec::fbc("amd64", vec![base("amd64"), layer(vec![("configs/.wh.old", file(""))], "")]);
+    let spec = Spec::fbc(
+        "amd64",
+        vec![
+            base("amd64"),
+            layer(vec![("configs/.wh.old", file(""))], ""),
+        ],
+    );
     let (m, _) = image(&store, &spec);
     let e = read(&store, &single(m), scratch.path()).unwrap_err();
-    assert_eq!(e.to_string(), format!("no layer of {m} holds /configs (the path its label names)"));
+    assert_eq!(
+        e.to_string(),
+        format!("no layer of {m} holds /configs (the path its label names)")
+    );
 
     // A relative label: the config is named.
     let mut spec = Spec::fbc("amd64", vec![base("amd64")]);
@@ -913,18 +1270,35 @@ fn errors_name_the_image_part_at_fault() {
     let (m, _) = image(&store, &spec);
     let e = read(&store, &single(m), scratch.path()).unwrap_err();
     let config = manifest_of(&store, &m).config.digest;
-    assert!(matches!(&e, ImageError::Malformed { digest, .. } if *digest == config), "{e}");
+    assert!(
+        matches!(&e, ImageError::Malformed { digest, .. } if *digest == config),
+        "{e}"
+    );
 
     // A top blob that is not an index; a missing blob; a kept child the index lacks.
     let junk = store.add(b"{\"schemaVersion\": \"two\"}".to_vec());
     let e = read(&store, &oci_index(junk), scratch.path()).unwrap_err();
-    assert!(matches!(&e, ImageError::Malformed { digest, .. } if *digest == junk), "{e}");
+    assert!(
+        matches!(&e, ImageError::Malformed { digest, .. } if *digest == junk),
+        "{e}"
+    );
     let absent = Digest::of(b"absent");
     let e = read(&store, &oci_index(absent), scratch.path()).unwrap_err();
-    assert!(matches!(&e, ImageError::Blob { digest, .. } if *digest == absent), "{e}");
+    assert!(
+        matches!(&e, ImageError::Blob { digest, .. } if *digest == absent),
+        "{e}"
+    );
     let (top, _, _) = multi_arch(&store);
     let kept = [absent];
-    let e = read(&store, &Source { kept: Some(&kept), ..oci_index(top) }, scratch.path()).unwrap_err();
+    let e = read(
+        &store,
+        &Source {
+            kept: Some(&kept),
+            ..oci_index(top)
+        },
+        scratch.path(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains(&absent.to_string()), "{e}");
 
     // A layer that is not a tar stream.
@@ -936,13 +1310,22 @@ fn errors_name_the_image_part_at_fault() {
     let spec = Spec::fbc("amd64", vec![base("amd64"), bad.clone()]);
     let (m, _) = image(&store, &spec);
     let e = read(&store, &single(m), scratch.path()).unwrap_err();
-    assert!(matches!(&e, ImageError::Layer { digest, .. } if *digest == stored(&bad)), "{e}");
+    assert!(
+        matches!(&e, ImageError::Layer { digest, .. } if *digest == stored(&bad)),
+        "{e}"
+    );
 
     // A catalog file that is not JSON: the layer and the file are named.
-    let broken = layer(vec![("configs/alpha/catalog.json", file("{ nope"))], "ADD x in /configs");
+    let broken = layer(
+        vec![("configs/alpha/catalog.json", file("{ nope"))],
+        "ADD x in /configs",
+    );
     let spec = Spec::fbc("amd64", vec![base("amd64"), broken.clone()]);
     let (m, _) = image(&store, &spec);
     let e = read(&store, &single(m), scratch.path()).unwrap_err();
     let text = e.to_string();
-    assert!(text.contains(&stored(&broken).to_string()) && text.contains("alpha/catalog.json"), "{text}");
+    assert!(
+        text.contains(&stored(&broken).to_string()) && text.contains("alpha/catalog.json"),
+        "{text}"
+    );
 }

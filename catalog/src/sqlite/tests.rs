@@ -1,6 +1,6 @@
 //! Against a small index.db built here with operator-registry's final schema (the CREATE
 //! TABLE statements of `pkg/sqlite/migrations`, 000 through 014, as the last migration
-//! leaves them).
+//! leaves them). [`build`] is shared: the catalog image tests put its database in a layer.
 
 use std::path::{Path, PathBuf};
 
