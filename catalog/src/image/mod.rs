@@ -98,8 +98,9 @@ pub enum ImageError {
     #[error("the catalog in layer {layer}: {source}")]
     Catalog {
         layer: Digest,
+        /// Boxed: a read error with its location is large, and every result carries it.
         #[source]
-        source: crate::fbc::ReadError,
+        source: Box<crate::fbc::ReadError>,
     },
     /// [`rebuild`] was given the new content of the other kind of catalog.
     #[error("{digest} is a {image:?} catalog image; the new content given is {given:?}")]

@@ -132,7 +132,7 @@ pub fn fill_raw(
 fn in_layer(layer: &Digest, source: crate::fbc::ReadError) -> ImageError {
     ImageError::Catalog {
         layer: *layer,
-        source,
+        source: Box::new(source),
     }
 }
 

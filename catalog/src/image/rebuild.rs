@@ -328,19 +328,10 @@ fn scan_all(
     });
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut out = HashMap::new();
-    for ((digest, content), r) in jobs.iter().zip(results) {
-        match r {
-            Some(r) => {
-                out.insert((*digest, content.cache_dir.clone()), r?);
-            }
-            None => {} // skipped after an error, which is returned below
-        }
-    }
-    if out.len() < jobs.len() {
-        return Err(ImageError::Layer {
-            digest: jobs[out.len()].0,
-            what: "not scanned".into(),
-        });
+    // In job order: the first error is reported; a job left undone (None) comes only
+    // after an error, which is returned first.
+    for ((digest, content), r) in jobs.iter().zip(results).filter_map(|(j, r)| Some((j, r?))) {
+        out.insert((*digest, content.cache_dir.clone()), r?);
     }
     Ok(out)
 }
