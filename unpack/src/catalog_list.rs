@@ -188,8 +188,13 @@ pub fn run(args: &CatalogListArgs) -> Outcome {
     }
     for l in listed.iter().filter(|l| l.listing.is_none() && !args.recorded) {
         eprintln!(
-            "ferry-unpack: catalog {}: channels and versions not read: {}",
+            "ferry-unpack: catalog {}: {}: {}",
             l.image.display_name(),
+            if l.image.packages.is_some() {
+                "channels and versions not read"
+            } else {
+                "not read, and the bundle records no packages for it"
+            },
             l.not_read.as_deref().unwrap_or("unknown")
         );
     }
@@ -350,7 +355,10 @@ fn print_text(l: &Listed<'_>, package: Option<&str>) {
                     println!("    {n}");
                 }
             }
-            None => println!("  the bundle records no packages for it"),
+            None => println!(
+                "  not read ({}), and the bundle records no packages for it",
+                l.not_read.as_deref().unwrap_or("unknown")
+            ),
         }
         return;
     };

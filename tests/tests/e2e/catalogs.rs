@@ -238,6 +238,27 @@ fn catalog_list_names_recorded_packages_and_refuses_what_is_not_there() {
         "catalog list without the catalog's volumes",
     );
 
+    // A catalog that records no packages, on a volume without its manifest: nothing to
+    // list for it, exit 1, naming the volume to give.
+    let plain = tmp.path().join("vols-plain");
+    pack_ok(&fixture("oci"), &plain, "64KiB", &key, &[]);
+    let plain_vols = volumes(&plain);
+    let on = &blob_volumes(&plain_vols)[CATALOG_DIGEST.trim_start_matches("sha256:")];
+    let elsewhere = (1..=plain_vols.len())
+        .find(|n| !on.contains(n))
+        .expect("a volume without the catalog's manifest");
+    let o = catalog_list(&[&plain_vols[elsewhere - 1]], &[]);
+    assert_exit(&o, 1, "a catalog neither readable nor recorded");
+    let first = on.iter().next().expect("a volume holds it").to_string();
+    assert_mentions(
+        &o,
+        &[
+            "the bundle records no packages for it",
+            &format!("needs volume(s) {first} which are not given"),
+        ],
+        "a catalog neither readable nor recorded",
+    );
+
     // A bundle without a catalog.
     let none = oci_fixture_with(&tmp.path().join("none"), |descriptors| {
         descriptors.retain(|d| d["digest"] != CATALOG_DIGEST)
