@@ -539,7 +539,9 @@ fn check_packages(img: &Image, packages: &[String]) -> Result<(), Invalid> {
         ));
     }
     if packages.windows(2).any(|w| w[0] >= w[1]) {
-        return bad(format!("{packages:?} are not sorted, each once, in byte order"));
+        return bad(format!(
+            "{packages:?} are not sorted, each once, in byte order"
+        ));
     }
     Ok(())
 }
@@ -751,8 +753,14 @@ mod tests {
         m.seal();
         let plain = m.to_bytes(0);
         assert!(!String::from_utf8_lossy(&plain).contains("packages"));
-        assert_eq!(BundleManifest::parse(&plain).unwrap().images[0].packages, None);
-        m.images[0].packages = Some(vec!["cluster-logging".into(), "elasticsearch-operator".into()]);
+        assert_eq!(
+            BundleManifest::parse(&plain).unwrap().images[0].packages,
+            None
+        );
+        m.images[0].packages = Some(vec![
+            "cluster-logging".into(),
+            "elasticsearch-operator".into(),
+        ]);
         m.seal();
         let bytes = m.to_bytes(0);
         let text = String::from_utf8(bytes.clone()).unwrap();

@@ -906,7 +906,9 @@ mod tests {
         ];
         assert_eq!(got, [("ns/b", None), ("ns/index", Some(both.clone()))]);
         let k = m.images.iter().position(|i| i.packages.is_some()).unwrap();
-        let why = m.catalog_reason(k).expect("a layout naming packages names a catalog");
+        let why = m
+            .catalog_reason(k)
+            .expect("a layout naming packages names a catalog");
         assert!(why.contains(FERRY_CATALOG_PACKAGES), "{why}");
         let sizes: BTreeMap<String, u64> =
             m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
@@ -950,9 +952,16 @@ mod tests {
             );
         }
         let dir = t.path().join("two");
-        layout(&dir, &kit, &[(&a, &named("x", "1")), (&a, &named("y", "2"))]);
+        layout(
+            &dir,
+            &kit,
+            &[(&a, &named("x", "1")), (&a, &named("y", "2"))],
+        );
         let e = crate::read_mirror(&dir).unwrap_err().to_string();
-        assert!(e.contains(r#"names both "x""#) && e.contains(r#""y""#), "{e}");
+        assert!(
+            e.contains(r#"names both "x""#) && e.contains(r#""y""#),
+            "{e}"
+        );
     }
 
     /// A multi-arch index with an amd64 and an arm64 child, and a layout holding it.

@@ -32,8 +32,8 @@ use crate::error::MirrorError;
 use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
 use crate::model::{LayoutKind, Mirror, TreeEntry};
 use crate::oci_layout::{
-    catalog_packages, check_layout_version, name_image, read_index, target_repository,
-    OciStore, FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY,
+    catalog_packages, check_layout_version, name_image, read_index, target_repository, OciStore,
+    FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY,
 };
 use crate::sparse::{Platforms, FERRY_PLATFORMS};
 use crate::tree::permission_bits;

@@ -153,8 +153,7 @@ pub fn run(args: &CatalogListArgs) -> Outcome {
             (None, None) => true,
         };
         if !listed.iter().any(has) {
-            let mut available: Vec<String> =
-                listed.iter().flat_map(|l| l.names.clone()).collect();
+            let mut available: Vec<String> = listed.iter().flat_map(|l| l.names.clone()).collect();
             available.sort();
             available.dedup();
             return Err(Error::NoSuchPackage {
@@ -186,7 +185,10 @@ pub fn run(args: &CatalogListArgs) -> Outcome {
             print_text(l, args.package.as_deref());
         }
     }
-    for l in listed.iter().filter(|l| l.listing.is_none() && !args.recorded) {
+    for l in listed
+        .iter()
+        .filter(|l| l.listing.is_none() && !args.recorded)
+    {
         eprintln!(
             "ferry-unpack: catalog {}: {}: {}",
             l.image.display_name(),
@@ -198,7 +200,11 @@ pub fn run(args: &CatalogListArgs) -> Outcome {
             l.not_read.as_deref().unwrap_or("unknown")
         );
     }
-    Ok(if blind > 0 { Exit::Failed } else { Exit::Success })
+    Ok(if blind > 0 {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
 }
 
 /// Whether `name` names catalog `img`: its name in the bundle (with or without a tag, or
@@ -229,7 +235,9 @@ fn list_one<'a>(
         names: img.packages.clone().unwrap_or_default(),
     };
     if args.recorded {
-        return Ok(unread("--recorded: only the packages the bundle records".into()));
+        return Ok(unread(
+            "--recorded: only the packages the bundle records".into(),
+        ));
     }
     let blobs = BundleBlobs::new(bundle, scratch);
     // Without its top manifest nothing of the image can be read: say which volume has it.

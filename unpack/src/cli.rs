@@ -110,14 +110,16 @@ pub enum CatalogCommand {
     /// and the layer holding the catalog). When the volumes holding those are not given
     /// (or the bundle is a delta whose base holds them), the packages the bundle records
     /// are listed instead, and it says what is missing.
-    #[command(after_help = "Exit status: 0 listed (a catalog whose content cannot be read \
+    #[command(
+        after_help = "Exit status: 0 listed (a catalog whose content cannot be read \
 from the volumes given is listed by the packages the bundle records); 1 a catalog could not be \
 read and the bundle records no packages for it, or its content is damaged; 2 usage or I/O error: \
 no catalog in the bundle, no catalog named by --catalog, no package named by --package.
 
   ferry-unpack catalog list /media/usb1 /media/usb2 --trust site.key.pub
   ferry-unpack catalog list /media/usb1 --package elasticsearch-operator --json
-  ferry-unpack catalog list /media/usb1 --recorded")]
+  ferry-unpack catalog list /media/usb1 --recorded"
+    )]
     List(CatalogListArgs),
 }
 

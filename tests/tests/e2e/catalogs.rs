@@ -112,7 +112,10 @@ fn inspect_and_extract_carry_a_pulled_catalogs_packages() {
         .find(|d| d["digest"] == CATALOG_DIGEST)
         .expect("the catalog in the extracted layout")
         .clone();
-    assert_eq!(d["annotations"]["dev.ferry.catalog-packages"], PACKAGES, "{d}");
+    assert_eq!(
+        d["annotations"]["dev.ferry.catalog-packages"], PACKAGES,
+        "{d}"
+    );
     // And packed again, the bundle names the same packages.
     let again = tmp.path().join("again");
     pack_ok(&to, &again, "64KiB", &key, &[]);
@@ -189,7 +192,11 @@ fn catalog_list_names_recorded_packages_and_refuses_what_is_not_there() {
     let o = catalog_list(&[&out], &["--recorded", "--package", "cluster-logging"]);
     assert_ok(&o, "catalog list --recorded --package");
     assert_mentions(&o, &["1 package(s)", "cluster-logging"], "--package");
-    assert!(!o.stdout_text().contains("elasticsearch-operator"), "{}", o.dump());
+    assert!(
+        !o.stdout_text().contains("elasticsearch-operator"),
+        "{}",
+        o.dump()
+    );
 
     let o = catalog_list(&[&out], &["--recorded", "--package", "nope"]);
     assert_exit(&o, 2, "--package naming no package");
@@ -298,7 +305,10 @@ fn catalog_list_reads_the_catalog_from_the_volumes() {
     assert_eq!(e["kind"], "fbc", "{e}");
     assert!(e["not_read"].is_null(), "{e}");
     let packages = e["listing"]["packages"].as_array().expect("packages");
-    let names: Vec<&str> = packages.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = packages
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["elasticsearch-operator"], "{e}");
     let channels = packages[0]["channels"].as_array().expect("channels");
     assert!(!channels.is_empty(), "{e}");
@@ -392,11 +402,16 @@ fn push_writes_operator_hub_beside_the_catalog_source() {
     let out_none = tmp.path().join("vols-none");
     pack_ok(&none, &out_none, "64KiB", &key, &[]);
     let run = tmp.path().join("run-none");
-    assert_ok(&push(&out_none, &key, &to, &run, &[]), "push without a catalog");
+    assert_ok(
+        &push(&out_none, &key, &to, &run, &[]),
+        "push without a catalog",
+    );
     for dir in ["cluster", "cluster-before-4.13"] {
         let files = names(&run.join("manifests").join(dir));
         assert!(
-            !files.iter().any(|f| f == "operatorHub.yaml" || f == "catalogSource.yaml"),
+            !files
+                .iter()
+                .any(|f| f == "operatorHub.yaml" || f == "catalogSource.yaml"),
             "{dir}: {files:?}"
         );
     }

@@ -1090,7 +1090,11 @@ fn mirror_sources(man: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
             "ImageDigestMirrorSet",
             "imageDigestMirrors",
         ),
-        sources("imageTagMirrorSet.yaml", "ImageTagMirrorSet", "imageTagMirrors"),
+        sources(
+            "imageTagMirrorSet.yaml",
+            "ImageTagMirrorSet",
+            "imageTagMirrors",
+        ),
     )
 }
 
@@ -1175,7 +1179,10 @@ fn a_delta_bundles_mirror_sets_cover_the_whole_set() {
     let man_delta = push(&delta, "m-delta");
     let (idms, itms) = mirror_sources(&man_delta);
     assert_eq!(idms, all, "the delta's IDMS names every image of the set");
-    assert_eq!(itms, by_tag, "the delta's ITMS names every image pulled by tag");
+    assert_eq!(
+        itms, by_tag,
+        "the delta's ITMS names every image pulled by tag"
+    );
     assert!(
         idms.is_superset(&idms_a) && idms.len() == idms_a.len() + 1,
         "A: {idms_a:?}, A+1: {idms:?}"
