@@ -257,15 +257,7 @@ fn list_one<'a>(
         image: img.display_name(),
         source: Box::new(source),
     };
-    let kept = match kept_children(&blobs, img) {
-        Ok(kept) => kept,
-        Err(e) => {
-            return match blobs.not_at_hand() {
-                Some(why) => Ok(unread(why)),
-                None => Err(unreadable(e)),
-            }
-        }
-    };
+    let kept = kept_children(bundle, img);
     let source = Source {
         digest: img.digest,
         media_type: &img.media_type,
@@ -298,41 +290,20 @@ fn list_one<'a>(
 }
 
 /// For a sparse index (SPEC.md §4.2 `platforms`), the children the bundle carries, so the
-/// reader takes one of those; None for any other image (every child is there).
-fn kept_children(blobs: &BundleBlobs<'_>, img: &Image) -> Result<Option<Vec<Digest>>, ImageError> {
-    if img.platforms.is_none() {
-        return Ok(None);
-    }
-    let mut bytes = Vec::new();
-    blobs
-        .open(&img.digest)
-        .and_then(|mut r| r.read_to_end(&mut bytes))
-        .map_err(|source| ImageError::Blob {
-            digest: img.digest,
-            source,
-        })?;
-    let malformed = |what: String| ImageError::Malformed {
-        digest: img.digest,
-        what,
-    };
-    let doc: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
-    let m = &blobs.bundle.manifest;
-    let carried: Vec<Digest> = img
-        .blobs
-        .iter()
-        .map(|&b| m.blobs[b as usize].digest)
-        .collect();
-    let children = doc["manifests"]
-        .as_array()
-        .ok_or_else(|| malformed("an index without manifests".into()))?;
-    Ok(Some(
-        children
+/// reader takes one of those: the manifests among the image's blobs after its own (the
+/// bundle manifest types them; no index is parsed here). None for any other image.
+fn kept_children(bundle: &Bundle, img: &Image) -> Option<Vec<Digest>> {
+    img.platforms.as_ref()?;
+    let m = &bundle.manifest;
+    Some(
+        img.blobs
             .iter()
-            .filter_map(|c| Digest::parse(c["digest"].as_str()?).ok())
-            .filter(|d| carried.contains(d))
+            .skip(1)
+            .map(|&b| &m.blobs[b as usize])
+            .filter(|b| b.media_type.is_some())
+            .map(|b| b.digest)
             .collect(),
-    ))
+    )
 }
 
 fn print_text(l: &Listed<'_>, package: Option<&str>) {

@@ -201,10 +201,11 @@ pub struct PushArgs {
     pub state: Option<PathBuf>,
     /// Where to write the cluster manifests (default: ./ferry-manifests-<bundle id>; checked
     /// before anything is pushed). DIR/cluster/ holds only objects for OpenShift 4.13 and
-    /// later (imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml, catalogSource.yaml):
-    /// `oc apply -f DIR/cluster/`. DIR/cluster-before-4.13/ holds the same as
-    /// imageContentSourcePolicy.yaml and catalogSource.yaml for older clusters: apply one
-    /// directory, never both. mapping.txt and receipt.json (for `ferry-pack --base`) are in
+    /// later (imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml, catalogSource.yaml, and
+    /// operatorHub.yaml, which disables the default catalog sources, when the bundle has a
+    /// catalog): `oc apply -f DIR/cluster/`. DIR/cluster-before-4.13/ holds the same as
+    /// imageContentSourcePolicy.yaml, catalogSource.yaml and operatorHub.yaml for older
+    /// clusters: apply one directory, never both. mapping.txt and receipt.json (for `ferry-pack --base`) are in
     /// DIR itself. A kind with nothing to mirror gets no file (push says why). When some
     /// image fails, the outputs for those that went in go to DIR/partial/ (marked partial),
     /// and DIR keeps those of the last complete push.
