@@ -328,7 +328,7 @@ impl ImageSet {
             if op.target_catalog_source_template.is_some() {
                 note(
                     &at("targetCatalogSourceTemplate"),
-                    "targetCatalogSourceTemplate is not read by ferry: ferry-unpack push writes the CatalogSource (its name from targetCatalog; --publisher sets the publisher)".into(),
+                    "targetCatalogSourceTemplate is not read by ferry: ferry-unpack push writes the CatalogSource (its name from targetCatalog; --catalog-publisher sets the publisher)".into(),
                 );
             }
             let target_catalog = op.target_catalog.as_ref().map(|t| t.0.clone());

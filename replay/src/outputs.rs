@@ -436,6 +436,70 @@ pub fn rfc3339(secs: u64) -> String {
 mod tests {
     use super::*;
 
+    fn catalog(source: &str, tags: &[&str], destination: Option<&str>, packages: bool) -> Image {
+        Image {
+            repository: "mirror/index".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            digest: format_spec::Digest([0xab; 32]),
+            media_type: oci::media_type::OCI_INDEX.into(),
+            source: Some(source.into()),
+            blobs: vec![0],
+            catalog: true,
+            platforms: None,
+            destination: destination.map(str::to_owned),
+            packages: packages.then(|| vec!["a".to_string()]),
+        }
+    }
+
+    /// A catalog ferry pulled, or one sent elsewhere by targetCatalog, is named and
+    /// displayed for where it goes (its destination's last component, its tag in the
+    /// bundle); any other keeps the name from its original reference and displays that.
+    #[test]
+    fn catalog_names_and_display_names() {
+        let source = "registry.redhat.io/redhat/redhat-operator-index:v4.8";
+        let rebuilt = catalog(source, &["v1"], Some("mirror/my-operator-index"), true);
+        let k = catalog_key(&rebuilt);
+        assert_eq!(
+            (k.image.as_str(), k.tag.as_str()),
+            ("my-operator-index", "v1")
+        );
+        assert_eq!(
+            display_name(&rebuilt).as_deref(),
+            Some("my-operator-index v1")
+        );
+        // Pulled, no targetCatalog: the source's path, the bundle's tag (targetTag).
+        let pulled = catalog(source, &["filtered"], None, true);
+        assert_eq!(
+            display_name(&pulled).as_deref(),
+            Some("redhat-operator-index filtered")
+        );
+        // By digest only, no tag anywhere: a digest prefix.
+        let pinned = catalog(
+            &format!(
+                "registry.redhat.io/redhat/redhat-operator-index@sha256:{}",
+                "ab".repeat(32)
+            ),
+            &[],
+            None,
+            true,
+        );
+        assert_eq!(
+            display_name(&pinned).as_deref(),
+            Some("redhat-operator-index abababababab")
+        );
+        // Two rebuilt catalogs of one source going to two places are told apart.
+        let other = catalog(source, &["v1"], Some("team2/my-operator-index"), true);
+        assert_ne!(catalog_key(&rebuilt).key, catalog_key(&other).key);
+        // A catalog from an oc layout: as before.
+        let plain = catalog(source, &["v1"], None, false);
+        let k = catalog_key(&plain);
+        assert_eq!(
+            (k.image.as_str(), k.tag.as_str()),
+            ("redhat-operator-index", "v4.8")
+        );
+        assert_eq!(display_name(&plain), None);
+    }
+
     #[test]
     fn rfc3339_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
