@@ -513,7 +513,8 @@ fn check_platforms(img: &Image, platforms: &[String]) -> Result<(), Invalid> {
 
 /// M26: a catalog's packages are named once each, sorted, each a non-empty name without
 /// `,` (the annotation of SPEC.md §6.3 joins them with it) or control characters; only a
-/// catalog has packages.
+/// catalog has packages. The list may be empty: a selection can keep none (every package
+/// dropped for images that could not be pulled).
 fn check_packages(img: &Image, packages: &[String]) -> Result<(), Invalid> {
     let bad = |what: String| {
         Err(Invalid::new(
@@ -526,9 +527,6 @@ fn check_packages(img: &Image, packages: &[String]) -> Result<(), Invalid> {
     };
     if !img.catalog {
         return bad("given, but the image is not marked as a catalog".into());
-    }
-    if packages.is_empty() {
-        return bad("is empty".into());
     }
     if let Some(p) = packages
         .iter()
@@ -745,7 +743,7 @@ mod tests {
 
     /// A catalog's optional `packages` (§4.2): after `destination`, omitted when absent (a
     /// bundle without it is what it was), read back as written; M26 refuses packages on an
-    /// image not marked as a catalog, an empty list, a bad name and an unsorted list.
+    /// image not marked as a catalog, a bad name and an unsorted list.
     #[test]
     fn packages_round_trip_and_are_those_of_a_catalog() {
         let mut m = with_destination(None);
@@ -787,9 +785,12 @@ mod tests {
             ..catalog.clone()
         };
         assert!(check_packages(&catalog, &p(&["a", "b-c.d"])).is_ok());
+        assert!(
+            check_packages(&catalog, &p(&[])).is_ok(),
+            "a catalog that kept none"
+        );
         for (image, packages, says) in [
             (&not_catalog, p(&["a"]), "not marked as a catalog"),
-            (&catalog, p(&[]), "is empty"),
             (&catalog, p(&[""]), "not a package name"),
             (&catalog, p(&["a,b"]), "not a package name"),
             (&catalog, p(&["a\nb"]), "not a package name"),

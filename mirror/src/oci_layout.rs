@@ -191,7 +191,8 @@ pub(crate) fn target_repository(
 /// The `dev.ferry.catalog-packages` of a descriptor (of `image`, in `index`): package names
 /// joined by `,`, sorted, each once, none empty or holding a control character, as the
 /// bundle requires them (SPEC.md §4.2, M26), so a cache that says otherwise is refused
-/// here, naming where, rather than producing a bundle no reader takes.
+/// here, naming where, rather than producing a bundle no reader takes. The empty string is
+/// a catalog that holds no package (a selection that kept none).
 pub(crate) fn catalog_packages(
     value: Option<&str>,
     index: &Path,
@@ -206,6 +207,9 @@ pub(crate) fn catalog_packages(
             format!("{image}: annotation {FERRY_CATALOG_PACKAGES} {v:?}: {why} (it lists the catalog's packages, sorted, comma-separated)"),
         )
     };
+    if v.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
     let packages: Vec<String> = v.split(',').map(str::to_owned).collect();
     if packages
         .iter()
@@ -933,7 +937,6 @@ mod tests {
         for (n, (bad, says)) in [
             ("b,a", "not sorted"),
             ("a,a", "not sorted"),
-            ("", "an empty name"),
             ("a,,b", "an empty name"),
             ("a\\u0007", "control character"),
         ]
@@ -951,6 +954,21 @@ mod tests {
                 "{bad:?}: {e}"
             );
         }
+        // The empty string: a catalog that kept no package, and it says so again.
+        let dir = t.path().join("empty");
+        layout(&dir, &kit, &[(&a, &named("", "v1"))]);
+        let m = crate::read_mirror(&dir).unwrap();
+        assert_eq!(m.images[0].packages, Some(Vec::new()));
+        let sizes: BTreeMap<String, u64> =
+            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let index =
+            String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
+                .unwrap();
+        assert!(
+            index.contains(r#""dev.ferry.catalog-packages":"","#),
+            "{index}"
+        );
+
         let dir = t.path().join("two");
         layout(
             &dir,

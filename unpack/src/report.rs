@@ -229,6 +229,9 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
         }
         if i.catalog {
             match &i.packages {
+                Some(p) if p.is_empty() => println!(
+                    "    operator catalog holding no package (the selection kept none)"
+                ),
                 Some(p) => println!(
                     "    operator catalog, {} package(s): {}",
                     p.len(),
