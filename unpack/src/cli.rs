@@ -104,9 +104,10 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
-    /// What each operator catalog of the bundle offers: its packages with their default
-    /// channel, channels with their head and versions, and with --package the bundles of
-    /// one package, read from the catalog image in the volumes (only its manifests, config
+    /// What each operator catalog of the bundle offers (packages, channels, versions).
+    ///
+    /// Its packages with their default channel, channels with their head and versions, and
+    /// with --package the bundles of one package, read from the catalog image in the volumes (only its manifests, config
     /// and the layer holding the catalog). When the volumes holding those are not given
     /// (or the bundle is a delta whose base holds them), the packages the bundle records
     /// are listed instead, and it says what is missing.
