@@ -5,7 +5,6 @@
 //! Run `cargo build -p pack -p unpack` first: the tests drive the real binaries (see
 //! tests/src/lib.rs). A new file of tests goes here, with a `mod` line below.
 
-mod catalogs;
 mod cluster_manifests;
 mod damage;
 mod faults;
@@ -27,5 +26,6 @@ mod recovery;
 mod round_trip;
 mod sparse;
 mod state;
+mod unpack_catalogs;
 mod vectors;
 mod volumes;
