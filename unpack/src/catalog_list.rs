@@ -170,15 +170,28 @@ pub fn run(args: &CatalogListArgs) -> Outcome {
     if args.json {
         let events = progress::Events::new(true);
         for l in &listed {
-            events.emit(
-                "catalog",
-                &serde_json::json!({
-                    "image": l.image.display_name(), "digest": l.image.digest,
-                    "source": l.image.source, "destination": l.image.destination,
-                    "kind": l.kind, "recorded_packages": l.image.packages,
-                    "listing": l.listing, "not_read": l.not_read,
-                }),
-            );
+            // As `ferry-pack catalog list --json` prints a listing (its members flattened,
+            // the image's beside them), so one reader serves both sides. Not read: the
+            // recorded names, without channels, and `not_read` says why.
+            let listing = match &l.listing {
+                Some(listing) => listing.clone(),
+                None => recorded_listing(l.image, args.package.as_deref()),
+            };
+            let mut value = serde_json::to_value(&listing).expect("a listing serializes");
+            if let serde_json::Value::Object(map) = &mut value {
+                for (k, v) in [
+                    ("image", serde_json::json!(l.image.display_name())),
+                    ("digest", serde_json::json!(l.image.digest)),
+                    ("source", serde_json::json!(l.image.source)),
+                    ("destination", serde_json::json!(l.image.destination)),
+                    ("kind", serde_json::json!(l.kind)),
+                    ("recorded_packages", serde_json::json!(l.image.packages)),
+                    ("not_read", serde_json::json!(l.not_read)),
+                ] {
+                    map.insert(k.into(), v);
+                }
+            }
+            events.emit("catalog_list", &value);
         }
     } else {
         for l in &listed {
@@ -205,6 +218,24 @@ pub fn run(args: &CatalogListArgs) -> Outcome {
     } else {
         Exit::Success
     })
+}
+
+/// The listing of what the bundle records of `img`: each package by name only.
+fn recorded_listing(img: &Image, package: Option<&str>) -> Listing {
+    Listing {
+        packages: img
+            .packages
+            .iter()
+            .flatten()
+            .filter(|n| package.is_none_or(|p| p == n.as_str()))
+            .map(|n| catalog::write::PackageListing {
+                name: n.clone(),
+                default_channel: None,
+                channels: Vec::new(),
+            })
+            .collect(),
+        bundles: None,
+    }
 }
 
 /// Whether `name` names catalog `img`: its name in the bundle (with or without a tag, or
@@ -309,29 +340,29 @@ fn kept_children(bundle: &Bundle, img: &Image) -> Option<Vec<Digest>> {
 fn print_text(l: &Listed<'_>, package: Option<&str>) {
     let img = l.image;
     let kind = match l.kind {
-        Some(catalog::image::Kind::Fbc) => " (file-based catalog)",
-        Some(catalog::image::Kind::Sqlite) => " (SQLite catalog)",
+        Some(catalog::image::Kind::Fbc) => "file-based catalog, ",
+        Some(catalog::image::Kind::Sqlite) => "SQLite catalog, ",
         None => "",
     };
     println!(
-        "catalog {}  {}{kind}{}",
+        "catalog {} ({kind}{}){}",
         img.display_name(),
         img.digest,
         img.source
             .as_ref()
-            .map(|s| format!("  from {s}"))
+            .map(|s| format!(" from {s}"))
             .unwrap_or_default()
     );
     let Some(listing) = &l.listing else {
         match &img.packages {
-            Some(p) => {
-                let shown: Vec<&String> = p
-                    .iter()
-                    .filter(|n| package.is_none_or(|want| want == n.as_str()))
-                    .collect();
-                println!("  {} package(s), as the bundle records them:", shown.len());
-                for n in shown {
-                    println!("    {n}");
+            Some(_) => {
+                let recorded = recorded_listing(img, package);
+                println!(
+                    "packages: {} (as the bundle records them)",
+                    recorded.packages.len()
+                );
+                for p in &recorded.packages {
+                    println!("  {}", p.name);
                 }
             }
             None => println!(
@@ -341,23 +372,25 @@ fn print_text(l: &Listed<'_>, package: Option<&str>) {
         }
         return;
     };
+    // The same lines as `ferry-pack catalog list` (pack/src/pull.rs).
+    println!("packages: {}", listing.packages.len());
     for p in &listing.packages {
         println!(
-            "  package {}  default channel {}",
+            "  {} (default channel: {})",
             p.name,
-            p.default_channel.as_deref().unwrap_or("(none)")
+            p.default_channel.as_deref().unwrap_or("none")
         );
         for c in &p.channels {
             let head = match (&c.head, &c.error) {
                 (Some(h), _) => format!("head {h}"),
-                (None, Some(e)) => format!("no single head: {e}"),
-                (None, None) => "no head".into(),
+                (None, Some(e)) => format!("no head: {e}"),
+                (None, None) => "no head".to_owned(),
             };
             println!(
-                "    channel {}  {head}  versions {}",
+                "    channel {}: {head}; versions {}",
                 c.name,
                 if c.versions.is_empty() {
-                    "(none)".to_string()
+                    "none".to_owned()
                 } else {
                     c.versions.join(", ")
                 }
@@ -365,10 +398,10 @@ fn print_text(l: &Listed<'_>, package: Option<&str>) {
         }
     }
     if let Some(bundles) = &listing.bundles {
-        println!("  bundles:");
+        println!("bundles: {}", bundles.len());
         for b in bundles {
             println!(
-                "    {}  {}  {}  channels {}",
+                "  {} {} {} (channels {})",
                 b.name,
                 b.version.as_deref().unwrap_or("(no version)"),
                 b.image,

@@ -143,7 +143,7 @@ pub struct CatalogListArgs {
     /// does).
     #[arg(long)]
     pub recorded: bool,
-    /// One `catalog` event per catalog on stdout (JSON Lines, docs/events.md).
+    /// One `catalog_list` event per catalog on stdout (JSON Lines, docs/events.md).
     #[arg(long)]
     pub json: bool,
 }

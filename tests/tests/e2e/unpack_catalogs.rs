@@ -48,14 +48,14 @@ fn catalog_list(vols: &[&Path], extra: &[&str]) -> Output {
     unpack(args)
 }
 
-/// The `catalog` events of `catalog list --json`: every stdout line one, nothing else.
+/// The `catalog_list` events of `catalog list --json`: every stdout line one, nothing else.
 fn catalog_events(out: &Output) -> Vec<Value> {
     out.stdout_text()
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l)
                 .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", out.dump()));
-            assert_eq!(v["type"], "catalog", "{l}");
+            assert_eq!(v["type"], "catalog_list", "{l}");
             v
         })
         .collect()
@@ -166,7 +166,7 @@ fn catalog_list_names_recorded_packages_and_refuses_what_is_not_there() {
         &[
             "catalog my-operator/my-operator-index:v1",
             CATALOG_DIGEST,
-            "2 package(s), as the bundle records them",
+            "packages: 2 (as the bundle records them)",
             "cluster-logging",
             "elasticsearch-operator",
         ],
@@ -183,7 +183,16 @@ fn catalog_list_names_recorded_packages_and_refuses_what_is_not_there() {
         e["recorded_packages"],
         serde_json::json!(["cluster-logging", "elasticsearch-operator"])
     );
-    assert!(e["listing"].is_null() && e["kind"].is_null(), "{e}");
+    assert!(e["kind"].is_null(), "{e}");
+    // The recorded names as a listing without channels.
+    assert_eq!(
+        e["packages"],
+        serde_json::json!([
+            {"name": "cluster-logging", "defaultChannel": null, "channels": []},
+            {"name": "elasticsearch-operator", "defaultChannel": null, "channels": []},
+        ]),
+        "{e}"
+    );
     assert!(
         e["not_read"].as_str().unwrap_or("").contains("--recorded"),
         "{e}"
@@ -191,7 +200,7 @@ fn catalog_list_names_recorded_packages_and_refuses_what_is_not_there() {
     // --package narrows the recorded names.
     let o = catalog_list(&[&out], &["--recorded", "--package", "cluster-logging"]);
     assert_ok(&o, "catalog list --recorded --package");
-    assert_mentions(&o, &["1 package(s)", "cluster-logging"], "--package");
+    assert_mentions(&o, &["packages: 1", "cluster-logging"], "--package");
     assert!(
         !o.stdout_text().contains("elasticsearch-operator"),
         "{}",
@@ -238,7 +247,7 @@ fn catalog_list_names_recorded_packages_and_refuses_what_is_not_there() {
     assert_mentions(
         &o,
         &[
-            "2 package(s), as the bundle records them",
+            "packages: 2 (as the bundle records them)",
             "channels and versions not read",
             "which are not given",
         ],
@@ -304,7 +313,13 @@ fn catalog_list_reads_the_catalog_from_the_volumes() {
     let e = &events[0];
     assert_eq!(e["kind"], "fbc", "{e}");
     assert!(e["not_read"].is_null(), "{e}");
-    let packages = e["listing"]["packages"].as_array().expect("packages");
+    assert_eq!(e["image"], "my-operator/my-operator-index:v1", "{e}");
+    assert_eq!(e["digest"], CATALOG_DIGEST, "{e}");
+    assert_eq!(
+        e["recorded_packages"],
+        serde_json::json!(["cluster-logging", "elasticsearch-operator"])
+    );
+    let packages = e["packages"].as_array().expect("packages");
     let names: Vec<&str> = packages
         .iter()
         .map(|p| p["name"].as_str().unwrap())
@@ -324,10 +339,10 @@ fn catalog_list_reads_the_catalog_from_the_volumes() {
     assert_mentions(
         &o,
         &[
-            "package elasticsearch-operator",
-            "channel ",
-            "head ",
-            "bundles:",
+            "packages: 1",
+            "  elasticsearch-operator (default channel: 4.6)",
+            "    channel 4.6: head elasticsearch-operator.4.6.0-202009131226; versions 4.6.0-202009131226",
+            "bundles: 1",
             "registry.redhat.io/openshift4/ose-elasticsearch-operator-bundle@sha256:a51f0ec8",
         ],
         "catalog list --package",
