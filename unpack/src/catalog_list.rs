@@ -30,6 +30,8 @@ struct BundleBlobs<'a> {
     bundle: &'a Bundle,
     position: HashMap<Digest, u32>,
     scratch: &'a Path,
+    /// Blobs up to this size are read into memory ([`IN_MEMORY`]; tests lower it).
+    in_memory: u64,
     /// Why the last blob that is not at hand could not be opened (volumes not given, or
     /// left to a delta's base): then the listing falls back to the recorded packages.
     not_at_hand: Mutex<Option<String>>,
@@ -48,6 +50,7 @@ impl<'a> BundleBlobs<'a> {
             bundle,
             position,
             scratch,
+            in_memory: IN_MEMORY,
             not_at_hand: Mutex::new(None),
         }
     }
@@ -87,7 +90,7 @@ impl Blobs for BundleBlobs<'_> {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         // Read to its end here: the reader checks the digest there (a damaged chunk is an
         // error now, not a truncated catalog later).
-        if self.bundle.manifest.blobs[i as usize].size <= IN_MEMORY {
+        if self.bundle.manifest.blobs[i as usize].size <= self.in_memory {
             let mut bytes = Vec::new();
             reader.read_to_end(&mut bytes)?;
             Ok(Box::new(Cursor::new(bytes)))
@@ -408,5 +411,87 @@ fn print_text(l: &Listed<'_>, package: Option<&str>) {
                 b.channels.join(", ")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use format_spec::key::PublicKey;
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    /// The committed valid vector (format-spec/vectors/valid-bundle): 3 blobs over 5 volumes.
+    fn vector() -> (Vec<PathBuf>, PublicKey) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../format-spec/vectors/valid-bundle");
+        let mut vols: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "tar"))
+            .collect();
+        vols.sort();
+        (vols, PublicKey::load(&dir.join("key.pub")).unwrap())
+    }
+
+    fn open(paths: &[PathBuf], key: &PublicKey) -> Bundle {
+        Bundle::new(open_every(paths, Trust::Keys(std::slice::from_ref(key))).unwrap()).unwrap()
+    }
+
+    /// Every blob reads back to its digest, from memory or spooled to the scratch directory.
+    #[test]
+    fn blobs_read_whole_from_memory_or_spooled() {
+        let (vols, key) = vector();
+        let bundle = open(&vols, &key);
+        let scratch = tempfile::tempdir().unwrap();
+        for in_memory in [0, IN_MEMORY] {
+            let mut blobs = BundleBlobs::new(&bundle, scratch.path());
+            blobs.in_memory = in_memory;
+            for b in &bundle.manifest.blobs {
+                let mut bytes = Vec::new();
+                blobs
+                    .open(&b.digest)
+                    .unwrap()
+                    .read_to_end(&mut bytes)
+                    .unwrap();
+                assert_eq!(bytes.len() as u64, b.size);
+                assert_eq!(Sha256::digest(&bytes).as_slice(), b.digest.0.as_slice());
+            }
+            assert_eq!(blobs.not_at_hand(), None);
+        }
+        // Spooled files are unnamed: nothing is left in the scratch directory.
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    }
+
+    /// A blob whose volumes are not given is not at hand, and says which volumes it needs;
+    /// a digest the bundle lacks says so too.
+    #[test]
+    fn a_blob_not_at_hand_names_its_volumes() {
+        let (vols, key) = vector();
+        let bundle = open(&vols[..1], &key);
+        let scratch = tempfile::tempdir().unwrap();
+        let blobs = BundleBlobs::new(&bundle, scratch.path());
+        let waiting = bundle
+            .manifest
+            .blobs
+            .iter()
+            .enumerate()
+            .find(|(i, _)| !bundle.blob_missing_volumes(*i as u32).is_empty())
+            .map(|(_, b)| b.digest)
+            .expect("a blob beyond volume 1");
+        let e = blobs.open(&waiting).err().expect("not at hand");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let why = blobs.not_at_hand().expect("recorded");
+        assert!(
+            why.contains("which are not given") && why.contains(&waiting.to_string()),
+            "{why}"
+        );
+        let absent = Digest([0x42; 32]);
+        assert!(blobs.open(&absent).is_err());
+        assert!(blobs
+            .not_at_hand()
+            .unwrap()
+            .contains("is not in the bundle"));
     }
 }
