@@ -411,6 +411,32 @@ fn push_writes_operator_hub_beside_the_catalog_source() {
         );
     }
 
+    // A delta against that push leaves the catalog's layers to its base: `catalog list`
+    // names the recorded packages and says the base holds the rest; its push writes
+    // operatorHub.yaml again (the bundle still has the catalog).
+    let delta = tmp.path().join("delta");
+    let receipt = man.join("receipt.json");
+    pack_ok(
+        &pulled_catalog(&tmp.path().join("again")),
+        &delta,
+        "64KiB",
+        &key,
+        &["--base", receipt.to_str().expect("utf-8")],
+    );
+    let o = catalog_list(&[&delta], &[]);
+    assert_ok(&o, "catalog list of a delta");
+    assert_mentions(
+        &o,
+        &[
+            "packages: 2 (as the bundle records them)",
+            "not in this delta bundle (its base holds it)",
+        ],
+        "catalog list of a delta",
+    );
+    let run = tmp.path().join("run-delta");
+    assert_ok(&push(&delta, &key, &to, &run, &[]), "push of the delta");
+    assert!(run.join("manifests/cluster/operatorHub.yaml").is_file());
+
     let none = oci_fixture_with(&tmp.path().join("none"), |descriptors| {
         descriptors.retain(|d| d["digest"] != CATALOG_DIGEST)
     });
