@@ -1041,6 +1041,40 @@ fn docker_manifest_gives_a_docker_manifest() {
     assert_eq!(out.layers[1].media_type.as_deref(), Some(DOCKER_LAYER_GZIP));
     let c = config_of(&store, &out);
     assert_eq!(c["config"]["Cmd"], json!(["serve", "/configs"]));
+
+    // In a Docker manifest list: a manifest list comes out, its child a Docker manifest.
+    let list = json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST,
+        "manifests": [{"mediaType": DOCKER_MANIFEST, "digest": m.to_string(), "size": store.get(&m).len(),
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    });
+    let list = store.add(serde_json::to_vec(&list).unwrap());
+    let source = Source {
+        digest: list,
+        media_type: DOCKER_LIST,
+        kept: None,
+    };
+    let r2 = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&selected),
+        HISTORY,
+    )
+    .unwrap();
+    assert_eq!(r2.media_type, DOCKER_LIST);
+    let idx: Index = serde_json::from_slice(&store.get(&r2.digest)).unwrap();
+    assert_eq!(idx.media_type.as_deref(), Some(DOCKER_LIST));
+    assert_eq!(
+        idx.manifests[0].media_type.as_deref(),
+        Some(DOCKER_MANIFEST)
+    );
+    assert_eq!(
+        idx.manifests[0].digest, r.digest,
+        "the same child as rebuilt alone"
+    );
 }
 
 #[test]
