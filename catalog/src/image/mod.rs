@@ -52,7 +52,8 @@ pub trait Sink: Sync {
 }
 
 /// The image to read or rebuild: its top manifest or index and, for an index, the
-/// children to take (None: every child).
+/// children to take (None: every child; a digest the index lacks is an error). For a
+/// single manifest `kept` is not looked at.
 #[derive(Debug, Clone)]
 pub struct Source<'a> {
     pub digest: Digest,

@@ -64,6 +64,9 @@ pub fn read(blobs: &dyn Blobs, source: &Source<'_>, scratch: &Path) -> Result<Lo
     let child = child(blobs, &chosen.digest, chosen.media_type.as_deref())?;
     let content = child.content.clone();
     for i in child.search_order() {
+        if child.manifest.layers[i].is_foreign() {
+            continue; // fetched from its URLs, never from the registry: no catalog there
+        }
         let layer = &child.manifest.layers[i].digest;
         match content.kind {
             Kind::Fbc => {

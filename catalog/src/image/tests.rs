@@ -1363,3 +1363,57 @@ fn errors_name_the_image_part_at_fault() {
         "{text}"
     );
 }
+
+#[test]
+fn foreign_layers_are_kept_and_never_opened() {
+    let store = Store::default();
+    let mut spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer()]);
+    spec.history = None;
+    let (m, _) = image(&store, &spec);
+    // A foreign layer on top (its blob is nowhere here: it lives at its URL).
+    let mut manifest: Value = serde_json::from_slice(&store.get(&m)).unwrap();
+    let config_digest: Digest = manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut config: Value = serde_json::from_slice(&store.get(&config_digest)).unwrap();
+    let foreign = Digest::of(b"foreign");
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(Digest::of(b"foreign tar").to_string()));
+    let config = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = json!(Digest::of(&config).to_string());
+    manifest["config"]["size"] = json!(config.len());
+    store.add(config);
+    manifest["layers"].as_array_mut().unwrap().push(json!({
+        "mediaType": DOCKER_FOREIGN_LAYER_GZIP, "digest": foreign.to_string(), "size": 7,
+        "urls": ["https://example.com/layer"]}));
+    let m = store.add(serde_json::to_vec(&manifest).unwrap());
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let loaded = read(&store, &source, scratch.path()).unwrap();
+    assert_eq!(loaded.layer, stored(&configs_layer()));
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&Default::default()),
+        HISTORY,
+    )
+    .unwrap();
+    assert_eq!(store.opened(&foreign), 0);
+    let out = manifest_of(&store, &r.digest);
+    let layers: Vec<Digest> = out.layers.iter().map(|l| l.digest).collect();
+    assert_eq!(layers[..2], [stored(&spec.layers[0]), foreign]);
+    assert!(
+        !r.blobs.iter().any(|(d, _)| *d == foreign),
+        "not a blob to carry"
+    );
+}
