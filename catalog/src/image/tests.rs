@@ -455,6 +455,12 @@ fn content_of_reads_labels_and_the_cache_dir() {
         (c.kind, c.path.as_str(), c.cache_dir),
         (Kind::Sqlite, "database/index.db", None)
     );
+    // Both labels: the configs directory is what opm serves (and oc-mirror reads).
+    let both = json!({DATABASE_LABEL: "/database/index.db", CONFIGS_LABEL: "/configs"});
+    let c = content_of(&cfg(both, Value::Null, Value::Null))
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.kind, c.path.as_str()), (Kind::Fbc, "configs"));
     // Neither label; no Labels at all; no config at all.
     assert_eq!(
         content_of(&cfg(json!({"vendor": "x"}), Value::Null, Value::Null)).unwrap(),
@@ -595,7 +601,10 @@ fn without_history_layers_are_tried_from_the_top_down() {
 #[test]
 fn plain_and_zstd_layers_are_read() {
     let tar = tar_of(&catalog_entries("configs"));
-    for stored_bytes in [tar.clone(), zstd::encode_all(&tar[..], 3).unwrap()] {
+    // Two gzip members, as some tools write a layer: read as one stream.
+    let (a, b) = tar.split_at(tar.len() / 2);
+    let members = [gzip(a), gzip(b)].concat();
+    for stored_bytes in [tar.clone(), zstd::encode_all(&tar[..], 3).unwrap(), members] {
         let store = Store::default();
         let l = Layer {
             stored: stored_bytes,
