@@ -6,7 +6,7 @@
 //! fetching a layer the first time it is opened; or the volumes of a bundle) and new blobs
 //! go out through [`Sink`].
 //!
-//! - [`content.rs`](content): the labels `operators.operatorframework.io.index.configs.v1`
+//! - `content.rs` ([`content_of`]): the labels `operators.operatorframework.io.index.configs.v1`
 //!   (FBC: a directory, `/configs`) and `…database.v1` (SQLite: a file,
 //!   `/database/index.db`), and opm's cache directory from the command line
 //!   (`--cache-dir=/tmp/cache`).

@@ -32,7 +32,7 @@ use crate::model::Catalog;
 
 /// The content of the new layer.
 pub enum NewContent<'a> {
-    /// `configs/<package>/catalog.json` from [`crate::write`] (bundles must have their
+    /// `configs/<package>/catalog.json` from [`crate::write()`] (bundles must have their
     /// raw objects: [`super::fill_raw`]).
     Fbc(&'a Catalog),
     /// The pruned database file ([`crate::sqlite::prune`]), put at the labelled path.
