@@ -10,9 +10,9 @@
 //!   (FBC: a directory, `/configs`) and `…database.v1` (SQLite: a file,
 //!   `/database/index.db`), and opm's cache directory from the command line
 //!   (`--cache-dir=/tmp/cache`).
-//! - [`read`]: which layer holds the catalog (layers whose history mentions the path
-//!   first, then the others from the top down; the first holding files under the path),
-//!   read from it alone.
+//! - [`read`]: which layer holds the catalog (layers whose history adds the path first,
+//!   then the others from the top down; the first holding files under the path), read
+//!   from it alone.
 //! - [`rebuild`]: per platform, the original layers minus those holding only catalog
 //!   content or opm's cache, plus one deterministic layer of the new content.
 //! - `layers.rs`: opening a layer (gzip, zstd or plain tar, told by its first bytes) and
