@@ -126,8 +126,13 @@ pub fn catalog_report(m: &Mirror, source: &Source) -> Vec<String> {
         .filter(|(_, i)| i.catalog)
         .map(|(k, i)| {
             let why = m.catalog_reason(k).unwrap_or_default();
+            let holding = i
+                .packages
+                .as_ref()
+                .map(|p| format!(", {} package(s) recorded", p.len()))
+                .unwrap_or_default();
             format!(
-                "catalog: {} ({why}): push writes a CatalogSource for it",
+                "catalog: {} ({why}{holding}): push writes a CatalogSource for it",
                 i.display_name()
             )
         })

@@ -72,8 +72,11 @@ fn inspect_and_extract_carry_a_pulled_catalogs_packages() {
     let o = pack_ok(&pulled_catalog(tmp.path()), &out, "64KiB", &key, &[]);
     assert_mentions(
         &o,
-        &["catalog: my-operator/my-operator-index:v1"],
-        "pack names the catalog",
+        &[
+            "catalog: my-operator/my-operator-index:v1",
+            "2 package(s) recorded",
+        ],
+        "pack names the catalog and its packages",
     );
 
     let text = unpack([OsStr::new("inspect"), out.as_os_str()]);
