@@ -300,6 +300,77 @@ fn catalog_list_names_recorded_packages_and_refuses_what_is_not_there() {
     assert_exit(&o, 1, "catalog list with a key that did not sign");
 }
 
+/// Two catalogs in one bundle: each is listed (read from the volumes, or by the packages
+/// recorded), `--catalog` picks one, and `--package` keeps the catalogs that hold it.
+#[test]
+fn several_catalogs_are_each_listed_and_catalog_picks_one() {
+    let tmp = tempdir();
+    let key = keygen(tmp.path(), "site.key");
+    let layout = oci_fixture_with(tmp.path(), |descriptors| {
+        let first = descriptors
+            .iter_mut()
+            .find(|d| d["digest"] == CATALOG_DIGEST)
+            .expect("the catalog's descriptor");
+        first["annotations"]["dev.ferry.catalog-packages"] = PACKAGES.into();
+        let mut second = first.clone();
+        second["annotations"] = serde_json::json!({
+            "dev.ferry.catalog-packages": "etcd",
+            "io.containerd.image.name": "quay.io/team/other-index:v2",
+            "org.opencontainers.image.ref.name": "team/other-index:v2",
+        });
+        descriptors.push(second);
+    });
+    let out = tmp.path().join("vols");
+    pack_ok(&layout, &out, "64KiB", &key, &[]);
+    let trust = key.public.to_str().expect("utf-8");
+
+    let o = catalog_list(&[&out], &["--trust", trust, "--recorded", "--json"]);
+    assert_ok(&o, "catalog list of two catalogs");
+    let events = catalog_events(&o);
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["my-operator/my-operator-index:v1", "team/other-index:v2"],
+        "{events:?}"
+    );
+    assert_eq!(events[1]["recorded_packages"], serde_json::json!(["etcd"]));
+
+    for pick in ["team/other-index:v2", "quay.io/team/other-index:v2"] {
+        let o = catalog_list(&[&out], &["--recorded", "--json", "--catalog", pick]);
+        assert_ok(&o, &format!("--catalog {pick}"));
+        let events = catalog_events(&o);
+        assert_eq!(events.len(), 1, "{pick}: {events:?}");
+        assert_eq!(events[0]["image"], "team/other-index:v2");
+    }
+    // Read from the volumes, the second (the same image) lists what the image holds.
+    let o = catalog_list(
+        &[&out],
+        &["--trust", trust, "--package", "elasticsearch-operator"],
+    );
+    assert_ok(&o, "--package held by both");
+    assert_eq!(
+        o.stdout_text().matches("bundles: 1").count(),
+        2,
+        "{}",
+        o.dump()
+    );
+    let o = catalog_list(&[&out], &["--recorded", "--package", "etcd"]);
+    assert_ok(&o, "--package held by one");
+    assert_mentions(
+        &o,
+        &["catalog team/other-index:v2", "etcd"],
+        "--package etcd",
+    );
+    assert!(
+        !o.stdout_text().contains("my-operator-index"),
+        "{}",
+        o.dump()
+    );
+}
+
 /// With every volume, `catalog list` reads the catalog out of the volumes: packages,
 /// channels, heads and versions, and --package the bundles with their images.
 #[test]
