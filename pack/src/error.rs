@@ -66,6 +66,8 @@ impl PackError {
                 interrupted: true, ..
             } => 130,
             PackError::Pull(pull::PullError::Interrupted(_)) => 130,
+            // The image could not be pulled or is no catalog: as a pull's failed images.
+            PackError::Pull(pull::PullError::Failed(_)) => 1,
             PackError::Usage(_) | PackError::ImageSet(_) | PackError::Pull(_) => 2,
             _ => 1,
         }

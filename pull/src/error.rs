@@ -31,6 +31,20 @@ pub enum PullError {
     Config(String),
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// The selection `mirror.operators[index]` asks for cannot be made from the catalog as
+    /// it is (a package or channel it lacks, a lost default channel, an invalid result):
+    /// an error of the image set, found once the catalog is read. The binary locates it in
+    /// the file (`ImageSet::operator_error(index, …)`).
+    #[error("mirror.operators[{index}] (catalog {catalog}): {message}")]
+    Operator {
+        index: usize,
+        catalog: String,
+        message: String,
+    },
+    /// The one image a command needs (`catalog list`'s catalog) could not be resolved or
+    /// read.
+    #[error("{}: {} (from {})", .0.reference, .0.error, .0.registry)]
+    Failed(crate::plan::Failure),
     /// The cache's filesystem lacks room for what is still to download: refused before the
     /// first byte.
     #[error("the cache {} needs {} for the blobs still to download, but its filesystem has {} free: free {} more there, or give another --cache", path.display(), bytes(*needed), bytes(*free), human(needed.saturating_sub(*free)))]

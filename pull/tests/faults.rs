@@ -185,6 +185,7 @@ fn options(dir: &Path, location: &str, mirror: Option<&str>) -> Options {
         jobs: 2,
         retry_for: Duration::from_millis(600),
         cancel: &CANCEL,
+        allow_missing: false,
     }
 }
 

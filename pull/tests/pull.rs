@@ -131,6 +131,7 @@ fn options(conf: &Path, platforms: &[&str]) -> Options {
         retry_for: Duration::from_secs(5),
         // Each test its own flag: one that interrupts must not stop the others.
         cancel: Box::leak(Box::new(AtomicBool::new(false))),
+        allow_missing: false,
     }
 }
 
