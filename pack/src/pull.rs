@@ -193,9 +193,6 @@ impl Show<'_> {
                     self.note(line);
                 }
             }
-            // A new kind of event is shown once this glue knows it.
-            #[allow(unreachable_patterns)]
-            _ => {}
         }
     }
 
@@ -265,8 +262,6 @@ fn catalog_lines(c: &CatalogPlan) -> Vec<String> {
                 "catalog {}: dependency added: {by}: added {bundle}, the head of channel {channel} of package {package}",
                 c.catalog
             ),
-            #[allow(unreachable_patterns)]
-            _ => format!("catalog {}: dependency: {by}", c.catalog),
         });
     }
     for (image, pattern) in &c.blocked {

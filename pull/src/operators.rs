@@ -547,11 +547,10 @@ fn plan_one(
         image.tag = tag;
         image.target_repository = op.target_catalog.clone();
         image.catalog_packages = Some(packages.clone());
-        if image.tag.is_none() {
-            image.resolved_at = None;
-        } else if image.resolved_at.is_none() {
-            image.resolved_at = Some(resolved_at(cache, &image.ref_name, &image.digest)?);
-        }
+        image.resolved_at = match &image.tag {
+            Some(_) => Some(resolved_at(cache, &image.ref_name, &image.digest)?),
+            None => None,
+        };
         (image, Vec::new())
     } else {
         let source = Source {
