@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use format_spec::size::human;
 use imageset::{ImageSet, Platform, PullSet};
-use pull::{CatalogPlan, Cache, Event, Failure, Plan, Report, ResolvedImage};
+use pull::{Cache, CatalogPlan, Event, Failure, Plan, Report, ResolvedImage};
 use serde_json::json;
 
 use crate::cli::{CatalogListCommand, PullCommand, PullOptions, DEFAULT_JOBS, DEFAULT_RETRY_FOR};

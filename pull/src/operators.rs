@@ -37,7 +37,7 @@ use catalog::filter::{BundleId, Dependency, ImageUse, Warning};
 use catalog::image::{self as cimage, Blobs, Kind, Loaded, NewContent, Sink, Source};
 use catalog::{Catalog, Filter, FilterOptions, Filtered};
 use imageset::schema::ImageName;
-use imageset::{PullOperator, PullImage, PullSet};
+use imageset::{PullImage, PullOperator, PullSet};
 use oci::{manifest, Digest, Reference};
 use registry_client::MAX_MANIFEST_BYTES;
 use serde::{Deserialize, Serialize};
@@ -389,7 +389,13 @@ fn resolve_single(
             events(e)
         }
     };
-    let mut results = resolve_all(cache, sources, std::slice::from_ref(&entry), options, &quiet)?;
+    let mut results = resolve_all(
+        cache,
+        sources,
+        std::slice::from_ref(&entry),
+        options,
+        &quiet,
+    )?;
     Ok(results.pop().expect("one result for one image"))
 }
 
@@ -490,8 +496,8 @@ fn plan_one(
     let mut dropped = Vec::new();
     let mut dropped_packages = Vec::new();
     if !missing.is_empty() && options.allow_missing {
-        let (bundles, packages) = drop_for_missing(&mut filtered, loaded.kind, &missing)
-            .map_err(|why| {
+        let (bundles, packages) =
+            drop_for_missing(&mut filtered, loaded.kind, &missing).map_err(|why| {
                 op_error(format!(
                     "--allow-missing cannot drop the bundles whose images are missing: {why}"
                 ))
@@ -558,7 +564,15 @@ fn plan_one(
             media_type: &original.media_type,
             kept: kept.as_deref(),
         };
-        let rebuilt = match rebuild(&blobs, cache, &source, &loaded, &mut filtered, &packages, &scratch) {
+        let rebuilt = match rebuild(
+            &blobs,
+            cache,
+            &source,
+            &loaded,
+            &mut filtered,
+            &packages,
+            &scratch,
+        ) {
             Ok(r) => r,
             Err(e) => {
                 let _ = fs::remove_dir_all(&scratch);
@@ -918,8 +932,8 @@ pub fn list_catalog(
             reference: reference.clone(),
         };
         let entry = entry_for(name, Vec::new(), 0);
-        let image = resolve_single(cache, &sources, entry, options, events)?
-            .map_err(PullError::Failed)?;
+        let image =
+            resolve_single(cache, &sources, entry, options, events)?.map_err(PullError::Failed)?;
         events(Event::Resolved(&image));
         let kept = kept_children(cache, &image)?;
         let scratch = scratch_dir(cache, &image.digest, "list-")?;

@@ -128,8 +128,7 @@ pub fn plan(
 ) -> Result<Plan, PullError> {
     let sources = Sources::load(options)?;
     let (outcomes, operators) = sources.reporting_retries(events, || {
-        let outcomes =
-            crate::resolve::resolve_all(cache, &sources, &set.images, options, events)?;
+        let outcomes = crate::resolve::resolve_all(cache, &sources, &set.images, options, events)?;
         let operators = plan_operators(cache, &sources, set, options, events)?;
         Ok::<_, PullError>((outcomes, operators))
     })?;

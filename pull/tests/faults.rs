@@ -200,6 +200,7 @@ fn record(seen: &Mutex<Vec<String>>, e: Event<'_>) {
         Event::Failed(f) => format!("failed {}", f.reference),
         Event::Retry { what, .. } => format!("retry {what}"),
         Event::Bytes(_) => return,
+        Event::Catalog(c) => format!("catalog {}", c.catalog),
     };
     seen.lock().unwrap().push(line);
 }

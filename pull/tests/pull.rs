@@ -161,6 +161,7 @@ impl Seen {
             Event::Failed(f) => format!("failed {}: {}", f.reference, f.error),
             Event::Retry { what, error, .. } => format!("retry {what}: {error}"),
             Event::Bytes(_) => return,
+            Event::Catalog(c) => format!("catalog {} {}", c.catalog, c.ref_name),
         };
         self.0.lock().unwrap().push(line);
     }

@@ -22,8 +22,15 @@ fn catalog() -> Catalog {
     ];
     let logging = [
         r#"{"schema":"olm.package","name":"logging","defaultChannel":"stable"}"#.to_owned(),
-        r#"{"schema":"olm.channel","name":"stable","package":"logging","entries":[{"name":"l1"}]}"#.to_owned(),
-        bundle("logging", "l1", "5.0.0", &format!("quay.io/l/bundle@{}", d('d')), &format!("quay.io/l/op@{}", d('3'))),
+        r#"{"schema":"olm.channel","name":"stable","package":"logging","entries":[{"name":"l1"}]}"#
+            .to_owned(),
+        bundle(
+            "logging",
+            "l1",
+            "5.0.0",
+            &format!("quay.io/l/bundle@{}", d('d')),
+            &format!("quay.io/l/op@{}", d('3')),
+        ),
     ];
     for (name, objects) in [("etcd", &etcd[..]), ("logging", &logging[..])] {
         let p = dir.path().join("configs").join(name);
@@ -146,8 +153,8 @@ fn allow_missing_drops_the_bundles_that_need_a_missing_image() {
     assert!(!filtered.unchanged);
 
     // SQLite: pruned by package only, so the package goes whole.
-    let mut filtered = catalog::filter(catalog(), &Filter::default(), FilterOptions::default())
-        .unwrap();
+    let mut filtered =
+        catalog::filter(catalog(), &Filter::default(), FilterOptions::default()).unwrap();
     let images = std::mem::take(&mut filtered.images);
     let l = images
         .iter()
@@ -176,7 +183,10 @@ fn needed_images_go_to_their_source_path_by_digest_or_by_tag() {
     let both = needed_entry(&format!("quay.io/e/op:v1@sha256:{hex}"), &[], 0).unwrap();
     assert_eq!(both.name.reference.tag(), None);
     assert_eq!(both.name.written, format!("quay.io/e/op@sha256:{hex}"));
-    assert_eq!(crate::resolve::destination(&both), ("e/op".to_owned(), None));
+    assert_eq!(
+        crate::resolve::destination(&both),
+        ("e/op".to_owned(), None)
+    );
     // By tag: resolved, named by the tag.
     let tag = needed_entry("registry.redhat.io/ubi8/ubi:8.9", &[], 0).unwrap();
     assert_eq!(
@@ -240,13 +250,20 @@ fn the_rebuilt_catalog_goes_to_target_catalog_and_tag_else_the_source() {
 fn each_entry_records_its_refs_for_prune() {
     let t = tempfile::tempdir().unwrap();
     let cache = Cache::open(t.path()).unwrap();
-    let a = operator("registry.redhat.io/redhat/redhat-operator-index:v4.16", None, None);
+    let a = operator(
+        "registry.redhat.io/redhat/redhat-operator-index:v4.16",
+        None,
+        None,
+    );
     let b = operator(
         "registry.redhat.io/redhat/redhat-operator-index:v4.16",
         Some("mirror/ops"),
         None,
     );
-    assert!(recorded_refs(&cache, &a).unwrap().is_empty(), "never planned");
+    assert!(
+        recorded_refs(&cache, &a).unwrap().is_empty(),
+        "never planned"
+    );
     write_record(&cache, &a, vec!["x:1".into(), "y@sha256:00".into()]).unwrap();
     write_record(&cache, &b, vec!["mirror/ops:v4.16".into()]).unwrap();
     assert_eq!(recorded_refs(&cache, &a).unwrap(), ["x:1", "y@sha256:00"]);

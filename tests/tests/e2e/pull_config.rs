@@ -305,7 +305,11 @@ fn catalog_list_refuses_bad_arguments_and_removes_its_temporary_cache() {
     // Nothing listens on 127.0.0.1:9: the catalog cannot be pulled (exit 1, named).
     let out = list(&[index, "--retry-for", "1s"]);
     assert_exit(&out, 1, "an unreachable catalog");
-    assert_mentions(&out, &[index, "127.0.0.1:9"], "the catalog and registry are named");
+    assert_mentions(
+        &out,
+        &[index, "127.0.0.1:9"],
+        "the catalog and registry are named",
+    );
     let left: Vec<_> = fs::read_dir(&scratch).expect("read TMPDIR").collect();
     assert!(left.is_empty(), "the temporary cache is left: {left:?}");
 }
