@@ -817,7 +817,12 @@ pub fn run_catalog_list(cmd: &CatalogListCommand) -> Result<(), PackError> {
         total_images: AtomicUsize::new(1),
         say: &say,
     };
-    let events = |e: Event<'_>| show.event(e);
+    // A failure is the error this command ends with: not said twice.
+    let events = |e: Event<'_>| {
+        if !matches!(e, Event::Failed(_)) {
+            show.event(e)
+        }
+    };
     say(format!("reading the catalog of {reference}"));
     let listed = pull::list_catalog(&cache, &reference, &options, &events)?;
     let listing = catalog::list(&listed.loaded.catalog, cmd.package.as_deref())
