@@ -1,6 +1,6 @@
 //! Operator catalogs: OLM's file-based catalogs (FBC, what an index image's `/configs`
 //! holds) and the older SQLite index, read, selected, checked and written again, for
-//! `ferry-pack catalog list` and for the rebuilt catalog image of issue 12.
+//! `ferry-pack catalog list`, and rebuilt as catalog images (issue 12).
 //!
 //! - [`fbc`]: read a catalog from a directory tree or from one layer's tar stream,
 //!   `.indexignore` honoured, JSON and YAML object streams, errors that name file, object
@@ -19,9 +19,17 @@
 //!   and pruned into a new database (other packages and every row naming them deleted,
 //!   then `VACUUM`: byte-identical for the same input and packages).
 //!
-//! What this crate must not do: touch the network, pull or unpack images (callers hand it
-//! files or a layer's bytes), know ferry's bundle format, or decode `olm.bundle.object`
-//! properties (catalogs are hundreds of MB; bundles are carried as raw bytes).
+//! - [`image`]: catalog *images*: where the config's labels put the catalog, reading it
+//!   from the one layer that holds it (the other layers are not opened), and the rebuilt
+//!   image of a selection (layers holding only the catalog or opm's cache dropped, one
+//!   deterministic tar+gzip layer of the new content, configs, manifests and index),
+//!   byte-identical for the same input.
+//!
+//! What this crate must not do: touch the network (blobs and layers are handed to it
+//! through [`image::Blobs`], new blobs go out through [`image::Sink`]), unpack an image's
+//! filesystem (it reads the tar headers of layers and the one layer holding the catalog),
+//! know ferry's bundle format, or decode `olm.bundle.object` properties (catalogs are
+//! hundreds of MB; bundles are carried as raw bytes).
 #![forbid(unsafe_code)]
 
 pub mod fbc;

@@ -579,4 +579,4 @@ fn delete_other_packages(conn: &Connection, kept: &[String]) -> rusqlite::Result
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

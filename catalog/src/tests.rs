@@ -249,7 +249,9 @@ fn write_tree(root: &Path, files: &[(String, String)]) {
     }
 }
 
-fn synthetic_files() -> Vec<(String, String)> {
+/// The synthetic catalog's files, relative to the configs root (shared with the catalog
+/// image tests, which put them in layers).
+pub(crate) fn synthetic_files() -> Vec<(String, String)> {
     synthetic()
         .into_iter()
         .map(|(p, o)| (p, json_stream(&o)))

@@ -15,6 +15,8 @@
 //!   read from it alone.
 //! - [`rebuild`]: per platform, the original layers minus those holding only catalog
 //!   content or opm's cache, plus one deterministic layer of the new content.
+//! - `layers.rs`: opening a layer (gzip, zstd or plain tar, told by its first bytes) and
+//!   what its tar headers say it holds.
 //! - `targz.rs`: the deterministic tar + gzip writer of that layer.
 
 mod content;
@@ -22,6 +24,9 @@ mod layers;
 mod read;
 mod rebuild;
 mod targz;
+
+#[cfg(test)]
+mod tests;
 
 use std::io::{self, Read};
 
@@ -89,6 +94,21 @@ pub enum ImageError {
     Layer { digest: Digest, what: String },
     #[error(transparent)]
     Read(#[from] crate::fbc::ReadError),
+    /// The catalog in a layer could not be read (a file that is not JSON or YAML, a link).
+    #[error("the catalog in layer {layer}: {source}")]
+    Catalog {
+        layer: Digest,
+        /// Boxed: a read error with its location is large, and every result carries it.
+        #[source]
+        source: Box<crate::fbc::ReadError>,
+    },
+    /// [`rebuild`] was given the new content of the other kind of catalog.
+    #[error("{digest} is a {image:?} catalog image; the new content given is {given:?}")]
+    ContentKind {
+        digest: Digest,
+        image: Kind,
+        given: Kind,
+    },
     #[error(transparent)]
     Sqlite(#[from] crate::sqlite::SqliteError),
     #[error(transparent)]

@@ -1,6 +1,6 @@
 //! Against a small index.db built here with operator-registry's final schema (the CREATE
 //! TABLE statements of `pkg/sqlite/migrations`, 000 through 014, as the last migration
-//! leaves them).
+//! leaves them). [`build`] is shared: the catalog image tests put its database in a layer.
 
 use std::path::{Path, PathBuf};
 
@@ -106,7 +106,7 @@ const PACKAGES: &[PackageRow] = &[
 
 /// An index.db as `opm index add` leaves it: channel_entry rows per edge, APIs, properties
 /// (gamma's large, so its pages are many), dependencies, a deprecated bundle.
-fn build(path: &Path) {
+pub(crate) fn build(path: &Path) {
     let conn = Connection::open(path).unwrap();
     // rusqlite's bundled SQLite enforces foreign keys by default; package names its
     // default channel before that channel row exists.
