@@ -85,7 +85,7 @@ fn push_image(
     let dst = format!("docker://{}/{repo_tag}", registry.host());
     let out = run(
         "skopeo",
-        &[
+        [
             "copy",
             "--preserve-digests",
             "--dest-tls-verify=false",
@@ -108,9 +108,38 @@ fn push_plain(registry: &Registry, work: &Path, name: &str, repo_tag: &str) -> D
     )
 }
 
+/// A catalog image: a base layer (`bin/opm`), then one layer of `files` under `configs/`.
+fn push_catalog(
+    registry: &Registry,
+    dir: &Path,
+    repo_tag: &str,
+    files: &[(&str, &[u8])],
+) -> Digest {
+    push_image(
+        registry,
+        dir,
+        repo_tag,
+        json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {
+                "Labels": {"operators.operatorframework.io.index.configs.v1": "/configs"},
+                "Entrypoint": ["/bin/opm"],
+                "Cmd": ["serve", "/configs", "--cache-dir=/tmp/cache"],
+            },
+            "history": [
+                {"created_by": "COPY opm /bin/opm"},
+                {"created_by": "ADD configs /configs"},
+            ],
+        }),
+        &[tar_of(&[("bin/opm", b"#!/bin/sh\n")]), tar_of(files)],
+    )
+}
+
 struct Site {
     registry: Registry,
     _work: tempfile::TempDir,
+    /// `redhat/small:v1`'s digest: a catalog of one package, `solo`.
+    small: Digest,
     /// The images the catalog names, as it names them.
     bundle_c: String,
     op_c: String,
@@ -156,7 +185,7 @@ fn site() -> Site {
             {"name": "etcd.a"}, {"name": "etcd.b", "replaces": "etcd.a"}, {"name": "etcd.c", "replaces": "etcd.b"}]}).to_string(),
         bundle("etcd", "etcd.a", "1.0.0", &absent("a"), &[]),
         bundle("etcd", "etcd.b", "1.1.0", &absent("b"), &[]),
-        bundle("etcd", "etcd.c", "1.2.0", &bundle_c, &[&op_c]),
+        bundle("etcd", "etcd.c", "1.2.0", &bundle_c, &[&op_c, &format!("{r}/e/op:c")]),
     ]
     .join("\n");
     let logging = [
@@ -172,33 +201,31 @@ fn site() -> Site {
         ),
     ]
     .join("\n");
-    push_image(
+    push_catalog(
         &registry,
         &w.join("catalog"),
         "redhat/catalog:v1",
-        json!({
-            "architecture": "amd64", "os": "linux",
-            "config": {
-                "Labels": {"operators.operatorframework.io.index.configs.v1": "/configs"},
-                "Entrypoint": ["/bin/opm"],
-                "Cmd": ["serve", "/configs", "--cache-dir=/tmp/cache"],
-            },
-            "history": [
-                {"created_by": "COPY opm /bin/opm"},
-                {"created_by": "ADD configs /configs"},
-            ],
-        }),
         &[
-            tar_of(&[("bin/opm", b"#!/bin/sh\n")]),
-            tar_of(&[
-                ("configs/etcd/catalog.json", etcd.as_bytes()),
-                ("configs/logging/catalog.json", logging.as_bytes()),
-            ]),
+            ("configs/etcd/catalog.json", etcd.as_bytes()),
+            ("configs/logging/catalog.json", logging.as_bytes()),
         ],
+    );
+    let solo = [
+        json!({"schema": "olm.package", "name": "solo", "defaultChannel": "stable"}).to_string(),
+        json!({"schema": "olm.channel", "name": "stable", "package": "solo", "entries": [{"name": "solo.1"}]}).to_string(),
+        bundle("solo", "solo.1", "1.0.0", &bundle_c, &[]),
+    ]
+    .join("\n");
+    let small = push_catalog(
+        &registry,
+        &w.join("small"),
+        "redhat/small:v1",
+        &[("configs/solo/catalog.json", solo.as_bytes())],
     );
     Site {
         registry,
         _work: work,
+        small,
         bundle_c,
         op_c,
         bundle_l1,
@@ -246,7 +273,7 @@ fn set(dir: &Path, operators: &str) -> PullSet {
         .unwrap()
 }
 
-const BOTH: &str = "  - catalog: registry.redhat.io/redhat/catalog:v1\n    targetCatalog: mirror/ops\n    packages:\n    - name: etcd\n    - name: logging\n";
+const BOTH: &str = "  - catalog: registry.redhat.io/redhat/catalog:v1\n    targetCatalog: mirror/ops\n    packages:\n    - name: etcd\n    - name: logging\n  blockedImages:\n  - name: l/op\n";
 
 #[test]
 fn a_catalog_is_selected_rebuilt_and_its_images_resolved_by_digest_or_tag() {
@@ -272,10 +299,16 @@ fn a_catalog_is_selected_rebuilt_and_its_images_resolved_by_digest_or_tag() {
         "{}",
         f.error
     );
-    assert_eq!(*seen.lock().unwrap(), [site.missing.clone()]);
+    assert_eq!(*seen.lock().unwrap(), std::slice::from_ref(&site.missing));
     let c = &plan.catalogs[0];
     assert_eq!(c.packages, ["etcd", "logging"]);
     assert_eq!(c.bundles, 2, "the heads etcd.c and l1");
+    // blockedImages applies to what the catalog names.
+    assert_eq!(
+        c.blocked,
+        [("registry.redhat.io/l/op:v5".to_owned(), "l/op".to_owned())]
+    );
+    assert!(!c.images.contains(&"registry.redhat.io/l/op:v5".to_owned()));
 
     // With it: l1 is dropped, logging with it, and said so.
     let opts = options(&conf, true);
@@ -309,10 +342,12 @@ fn a_catalog_is_selected_rebuilt_and_its_images_resolved_by_digest_or_tag() {
             .unwrap();
         format!("{repo}@{digest}")
     };
+    // A related image by tag: resolved, recorded by its tag.
     let mut wanted = vec![
         "mirror/ops:v1".to_owned(),
         by_digest(&site.bundle_c),
         by_digest(&site.op_c),
+        "e/op:c".to_owned(),
     ];
     let mut got: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     wanted.sort();
@@ -322,7 +357,17 @@ fn a_catalog_is_selected_rebuilt_and_its_images_resolved_by_digest_or_tag() {
 
     let report = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    assert_eq!(report.pulled.len(), 3);
+    assert_eq!(report.pulled.len(), 4);
+    let tagged = report
+        .pulled
+        .iter()
+        .find(|i| i.ref_name == "e/op:c")
+        .unwrap();
+    assert_eq!(tagged.source, "registry.redhat.io/e/op:c");
+    assert_eq!(
+        format!("registry.redhat.io/e/op@{}", tagged.digest),
+        site.op_c
+    );
     let recorded = cache.images().unwrap();
     let rebuilt = recorded
         .iter()
@@ -385,7 +430,51 @@ fn a_catalog_is_selected_rebuilt_and_its_images_resolved_by_digest_or_tag() {
         .validate_for_pull()
         .unwrap();
     let pruned = pull::prune(&cache, &other, &Options::offline(opts.cancel)).unwrap();
-    assert_eq!(pruned.images_removed.len(), 3, "{pruned:?}");
+    assert_eq!(pruned.images_removed.len(), 4, "{pruned:?}");
+}
+
+/// `full: true` without packages: the original catalog, byte-identical (its digest), with
+/// every package recorded; no rebuild.
+#[test]
+fn a_full_catalog_without_packages_is_carried_unchanged() {
+    let site = site();
+    let t = tempdir();
+    let conf = registries_conf(t.path(), &site.registry.host());
+    let cache = Cache::open(&t.path().join("cache")).unwrap();
+    let opts = options(&conf, false);
+    let set = set(
+        t.path(),
+        "  - catalog: registry.redhat.io/redhat/small:v1\n    full: true\n",
+    );
+    let plan = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    assert!(plan.failed.is_empty(), "{:?}", plan.failed);
+    let c = &plan.catalogs[0];
+    assert!(c.unchanged);
+    assert_eq!((c.digest, c.source_digest), (site.small, site.small));
+    let image = &plan.images[0];
+    assert_eq!(image.ref_name, "redhat/small:v1");
+    assert_eq!(image.digest, site.small);
+    assert_eq!(
+        image.catalog_packages.as_deref(),
+        Some(&["solo".to_owned()][..])
+    );
+    assert_eq!(
+        plan.images.len(),
+        2,
+        "the catalog and solo.1's bundle image"
+    );
+    let report = pull::fetch(&cache, &plan, &opts, &|_| {}).unwrap();
+    assert_eq!(report.pulled.len(), 2);
+    let recorded = cache.images().unwrap();
+    let small = recorded
+        .iter()
+        .find(|i| i.ref_name == "redhat/small:v1")
+        .unwrap();
+    assert_eq!(small.digest, site.small);
+    assert_eq!(
+        small.catalog_packages.as_deref(),
+        Some(&["solo".to_owned()][..])
+    );
 }
 
 #[test]
