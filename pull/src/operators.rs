@@ -608,7 +608,12 @@ fn plan_one(
             endpoint: original.endpoint.clone(),
             endpoints: original.endpoints.clone(),
             offline: original.offline,
-            platforms_available: rebuilt.platforms.clone(),
+            // As for any image: an index's children; none for a single manifest.
+            platforms_available: if oci::media_type::is_index(&rebuilt.media_type) {
+                rebuilt.platforms.clone()
+            } else {
+                Vec::new()
+            },
             // The rebuilt index holds only the kept children: never sparse.
             platforms_kept: None,
             manifests: rebuilt.manifests.clone(),

@@ -55,9 +55,10 @@ fn bad_image_sets_are_refused_naming_file_line_column_and_field() {
             &[":5:", "name", "UBI9"],
         ),
         (
-            "operators",
-            format!("{HEAD}{one}  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.14\n"),
-            &[":6:", "operators"],
+            // Operator catalogs are pulled (issue 12), but only from a registry.
+            "a catalog from an OCI layout",
+            format!("{HEAD}{one}  operators:\n  - catalog: oci:///srv/catalog-layout\n"),
+            &[":7:", "catalog", "from a registry only"],
         ),
         (
             "platform",
