@@ -135,6 +135,81 @@ fn push_catalog(
     )
 }
 
+/// A SQLite catalog image (`/database/index.db`): packages `solo` (bundle solo.1: etcd.c's
+/// bundle image and related image) and `other` (other.1: l1's bundle image and the image
+/// that was never pushed).
+fn push_sqlite_catalog(registry: &Registry, dir: &Path, site: &Site) -> Digest {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("index.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE schema_migrations (version INTEGER NOT NULL);
+         CREATE TABLE operatorbundle (name TEXT PRIMARY KEY, csv TEXT, bundle TEXT, bundlepath TEXT,
+           skiprange TEXT, version TEXT, replaces TEXT, skips TEXT, substitutesfor TEXT);
+         CREATE TABLE package (name TEXT PRIMARY KEY, default_channel TEXT, add_mode TEXT);
+         CREATE TABLE channel (name TEXT, package_name TEXT, head_operatorbundle_name TEXT,
+           PRIMARY KEY(name, package_name));
+         CREATE TABLE channel_entry (entry_id INTEGER PRIMARY KEY, channel_name TEXT,
+           package_name TEXT, operatorbundle_name TEXT, replaces INTEGER, depth INTEGER);
+         CREATE TABLE related_image (image TEXT, operatorbundle_name TEXT);
+         INSERT INTO schema_migrations(version) VALUES (14);",
+    )
+    .unwrap();
+    for (package, bundle, image, related) in [
+        ("solo", "solo.1", &site.bundle_c, &site.op_c),
+        ("other", "other.1", &site.bundle_l1, &site.missing),
+    ] {
+        db.execute(
+            "INSERT INTO package(name, default_channel) VALUES (?1, 'stable')",
+            [package],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO channel(name, package_name, head_operatorbundle_name) VALUES ('stable', ?1, ?2)",
+            [package, bundle],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO channel_entry(channel_name, package_name, operatorbundle_name, depth) VALUES ('stable', ?1, ?2, 0)",
+            [package, bundle],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO operatorbundle(name, bundlepath, version) VALUES (?1, ?2, '1.0.0')",
+            [bundle, image.as_str()],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO related_image(image, operatorbundle_name) VALUES (?1, ?2)",
+            [related.as_str(), bundle],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let bytes = std::fs::read(&path).unwrap();
+    push_image(
+        registry,
+        &dir.join("layout"),
+        "redhat/sqlite:v4.8",
+        json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {
+                "Labels": {"operators.operatorframework.io.index.database.v1": "/database/index.db"},
+                "Entrypoint": ["/bin/opm"],
+                "Cmd": ["registry", "serve", "--database", "/database/index.db"],
+            },
+            "history": [
+                {"created_by": "COPY opm /bin/opm"},
+                {"created_by": "ADD database /database"},
+            ],
+        }),
+        &[
+            tar_of(&[("bin/opm", b"#!/bin/sh\n")]),
+            tar_of(&[("database/index.db", &bytes)]),
+        ],
+    )
+}
+
 struct Site {
     registry: Registry,
     _work: tempfile::TempDir,
@@ -537,5 +612,66 @@ fn a_selection_the_catalog_cannot_give_names_the_entry_and_listing_reads_it() {
     assert!(
         e.to_string().contains("not an operator catalog image"),
         "{e}"
+    );
+}
+
+/// A SQLite catalog: selected by package (`opm index prune`), its images
+/// (`operatorbundle.bundlepath`, `related_image`) resolved, rebuilt with the pruned
+/// database to the same digest each time; with `--allow-missing` and no packages, the
+/// package whose image is missing is dropped whole and the catalog is rebuilt.
+#[test]
+fn a_sqlite_catalog_is_pruned_by_package_and_rebuilt() {
+    let site = site();
+    let t = tempdir();
+    let original = push_sqlite_catalog(&site.registry, &t.path().join("sqlite"), &site);
+    let conf = registries_conf(t.path(), &site.registry.host());
+    let cache = Cache::open(&t.path().join("cache")).unwrap();
+    let opts = options(&conf, false);
+    let one = set(
+        t.path(),
+        "  - catalog: registry.redhat.io/redhat/sqlite:v4.8\n    packages:\n    - name: solo\n",
+    );
+    let plan = pull::plan(&cache, &one, &opts, &|_| {}).unwrap();
+    assert!(plan.failed.is_empty(), "{:?}", plan.failed);
+    let c = &plan.catalogs[0];
+    assert_eq!(c.kind, catalog::image::Kind::Sqlite);
+    assert_eq!(c.packages, ["solo"]);
+    assert_eq!(c.images, [site.bundle_c.clone(), site.op_c.clone()]);
+    assert_eq!(c.source_digest, original);
+    assert_ne!(c.digest, original, "rebuilt");
+    assert_eq!(plan.images[0].ref_name, "redhat/sqlite:v4.8");
+    let again = pull::plan(&cache, &one, &opts, &|_| {}).unwrap();
+    assert_eq!(
+        again.catalogs[0].digest, c.digest,
+        "the same pruned database"
+    );
+
+    // Listing reads the database.
+    let listed = pull::list_catalog(
+        &cache,
+        &oci::Reference::parse("registry.redhat.io/redhat/sqlite:v4.8").unwrap(),
+        &opts,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(listed.loaded.kind, catalog::image::Kind::Sqlite);
+    assert_eq!(listed.loaded.catalog.package_names(), ["other", "solo"]);
+
+    // No packages keeps the catalog whole; a missing image with --allow-missing drops the
+    // package that needs it (a SQLite catalog is pruned by package only).
+    let all = set(
+        t.path(),
+        "  - catalog: registry.redhat.io/redhat/sqlite:v4.8\n",
+    );
+    let plan = pull::plan(&cache, &all, &options(&conf, true), &|_| {}).unwrap();
+    assert!(plan.failed.is_empty(), "{:?}", plan.failed);
+    let c = &plan.catalogs[0];
+    assert_eq!(c.packages, ["solo"]);
+    assert_eq!(c.dropped_packages, ["other"]);
+    assert_eq!(c.dropped[0].bundle, "other.1");
+    assert!(!c.unchanged);
+    assert_eq!(
+        c.digest, again.catalogs[0].digest,
+        "the same as selecting solo"
     );
 }
