@@ -17,7 +17,8 @@
 //! `refs` are the ref.names of the catalog image packed and of its bundle and related
 //! images. The images a catalog needs are known only once it is read, so `cache prune`,
 //! which reads only the cache, keeps those refs; it is rewritten by every plan of the
-//! entry, so a selection that shrinks lets prune free what it no longer names.
+//! entry, so a selection that shrinks lets prune free what it no longer names, and a
+//! prune for a set without the entry removes it.
 //!
 //! Descriptor annotations: `org.opencontainers.image.ref.name` = `<repository>:<tag>` or
 //! `<repository>@sha256:<hex>` (the destination naming); `io.containerd.image.name` = the

@@ -913,6 +913,31 @@ pub(crate) fn recorded_refs(cache: &Cache, op: &PullOperator) -> Result<Vec<Stri
     Ok(record.refs)
 }
 
+/// Removes the records of entries `ops` does not hold (a prune for a set without them:
+/// nothing of theirs is kept, so their records would only name what is gone).
+pub(crate) fn forget_other_records(cache: &Cache, ops: &[PullOperator]) -> Result<(), PullError> {
+    let dir = cache.root().join(".ferry").join(RECORDS_DIR);
+    let io = |path: &Path, e| {
+        PullError::Cache(CacheError::Io {
+            path: path.to_owned(),
+            source: e,
+        })
+    };
+    let keep: HashSet<PathBuf> = ops.iter().map(|op| record_path(cache, op)).collect();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(&dir, e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| io(&dir, e))?.path();
+        if !keep.contains(&path) && path.extension().is_some_and(|x| x == "json") {
+            fs::remove_file(&path).map_err(|e| io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// A catalog image, resolved and its catalog read (for `catalog list`).
 #[derive(Debug)]
 pub struct Listed {

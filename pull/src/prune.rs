@@ -54,7 +54,9 @@ pub(crate) fn prune(
             }
         }
     }
-    Ok(cache.prune(&keep_refs, &keep_blobs)?)
+    let report = cache.prune(&keep_refs, &keep_blobs)?;
+    crate::operators::forget_other_records(cache, &set.operators)?;
+    Ok(report)
 }
 
 /// Adds every blob of a recorded image to `keep`: its manifests, and the configs and

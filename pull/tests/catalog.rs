@@ -506,6 +506,9 @@ fn a_catalog_is_selected_rebuilt_and_its_images_resolved_by_digest_or_tag() {
         .unwrap();
     let pruned = pull::prune(&cache, &other, &Options::offline(opts.cancel)).unwrap();
     assert_eq!(pruned.images_removed.len(), 4, "{pruned:?}");
+    // And forgets the entry's record: nothing of it is left to keep.
+    let records = t.path().join("cache/.ferry/operators");
+    assert_eq!(std::fs::read_dir(&records).unwrap().count(), 0);
 }
 
 /// `full: true` without packages: the original catalog, byte-identical (its digest), with
