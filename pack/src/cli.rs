@@ -137,9 +137,10 @@ pub struct PullCommand {
     #[arg(long, value_name = "DIR")]
     pub cache: PathBuf,
     /// Resolve manifests only (no layer is downloaded) and say what the pull would fetch
-    /// and whether it fits. An operator catalog's config and catalog layer are downloaded
-    /// even so (the selection is made from them), and its rebuilt catalog is written to
-    /// the cache.
+    /// and whether it fits. An operator catalog image is downloaded even so (the
+    /// selection is made from its catalog layer, and the rebuild reads its other layers
+    /// to tell which hold only catalog content), and its rebuilt catalog is written to the
+    /// cache.
     #[arg(long)]
     pub plan: bool,
     #[command(flatten)]

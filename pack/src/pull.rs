@@ -361,7 +361,7 @@ fn run(
         set.images.len(),
         match set.operators.len() {
             0 => String::new(),
-            n => format!(" and {n} operator catalog(s) (each read from its catalog layer, which is downloaded to select from it)"),
+            n => format!(" and {n} operator catalog(s) (each catalog image is downloaded first, to select from it and rebuild it)"),
         },
         platforms_text(&options.platforms)
     ));

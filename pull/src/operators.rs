@@ -133,6 +133,9 @@ struct CacheBlobs<'a> {
     /// An error of the run met while downloading (the cache's disk), returned as such
     /// rather than as a catalog's failure.
     run_error: Mutex<Option<PullError>>,
+    /// Held while a blob is downloaded: the reader may open blobs from two threads, and
+    /// the cache lets one worker download a digest at a time (a second is refused).
+    downloading: Mutex<()>,
 }
 
 impl<'a> CacheBlobs<'a> {
@@ -156,6 +159,7 @@ impl<'a> CacheBlobs<'a> {
             options,
             events,
             run_error: Mutex::new(None),
+            downloading: Mutex::new(()),
         }
     }
 
@@ -181,6 +185,8 @@ impl<'a> CacheBlobs<'a> {
 
 impl Blobs for CacheBlobs<'_> {
     fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send + '_>> {
+        let _one = (self.cache.has_blob(digest).is_none())
+            .then(|| self.downloading.lock().unwrap_or_else(|p| p.into_inner()));
         if self.cache.has_blob(digest).is_none() {
             let Some(&size) = self.sizes.get(digest) else {
                 return Err(io::Error::new(

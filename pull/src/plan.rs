@@ -75,8 +75,8 @@ pub struct Failure {
     pub error: String,
 }
 
-/// What [`plan`] found: manifests resolved (and cached), no layer fetched (but the layer
-/// that holds each operator catalog, which must be read to select from it).
+/// What [`plan`] found: manifests resolved (and cached), no layer fetched but those of
+/// the operator catalog images (read to select from them and rebuild them).
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     /// `additionalImages`, then for each catalog its image (rebuilt, or the original for
@@ -115,9 +115,10 @@ pub struct Report {
 }
 
 /// Resolves every image of `set` (tags to digests, indexes to the children kept) and
-/// stores their manifests in the cache; downloads no layer but each operator catalog's
-/// config and catalog layer (read to make the selection), and writes each rebuilt
-/// catalog's new blobs. An image that cannot be resolved is a [`Failure`]; an error is for
+/// stores their manifests in the cache; downloads no layer but those of each operator
+/// catalog image (its catalog layer is read to make the selection, and the rebuild reads
+/// the other layers' tar headers to tell which hold only catalog content), and writes
+/// each rebuilt catalog's new blobs. An image that cannot be resolved is a [`Failure`]; an error is for
 /// the run (the cache, registries.conf, an auth file, a selection the catalog cannot
 /// give: [`PullError::Operator`]).
 pub fn plan(
