@@ -888,3 +888,93 @@ fn print_listing(listing: &catalog::Listing, image: &ResolvedImage, kind: catalo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::filter::{BundleId, Dependency, Requirement, Resolution, Warning};
+    use catalog::model::PackageRequired;
+    use oci::Digest;
+
+    fn plan() -> CatalogPlan {
+        CatalogPlan {
+            catalog: "registry.redhat.io/redhat/redhat-operator-index:v4.16".into(),
+            index: 0,
+            kind: catalog::image::Kind::Fbc,
+            source_digest: Digest::of(b"original"),
+            ref_name: "mirror/ops:v4.16".into(),
+            digest: Digest::of(b"rebuilt"),
+            unchanged: false,
+            packages: vec!["cluster-logging".into(), "elasticsearch-operator".into()],
+            bundles: 3,
+            warnings: vec![Warning::OutOfRange {
+                package: "cluster-logging".into(),
+                channel: "stable".into(),
+                bundle: "cl.5.7".into(),
+                version: Some("5.7.0".into()),
+                range: ">=5.8.0".into(),
+            }],
+            dependencies: vec![Dependency {
+                needed_by: BundleId {
+                    package: "cluster-logging".into(),
+                    bundle: "cl.5.8".into(),
+                },
+                requirement: Requirement::Package(PackageRequired {
+                    package_name: "loki-operator".into(),
+                    version_range: ">=5.8.0".into(),
+                }),
+                resolution: Resolution::Unmet {
+                    reason: "not in the selection (includeDependencies adds it)".into(),
+                },
+            }],
+            images: vec!["a".into(), "b".into()],
+            blocked: vec![("quay.io/x/y:1".into(), "x/y".into())],
+            dropped: vec![pull::DroppedBundle {
+                package: "elasticsearch-operator".into(),
+                bundle: "eo.5.8".into(),
+                missing: vec![("quay.io/x/gone@sha256:00".into(), "404".into())],
+            }],
+            dropped_packages: Vec::new(),
+            dropped_layers: Vec::new(),
+        }
+    }
+
+    /// The report of a catalog says what was kept, rebuilt as what, and each warning,
+    /// unmet dependency, blocked image and dropped bundle on a line of its own.
+    #[test]
+    fn a_catalogs_report_names_everything_it_left_out() {
+        let c = plan();
+        let lines = catalog_lines(&c);
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            format!(
+                "catalog {} (file-based): 2 package(s) kept (cluster-logging, elasticsearch-operator), 3 bundle(s), 2 image(s) needed; rebuilt as mirror/ops:v4.16 ({})",
+                c.catalog, c.digest
+            )
+        );
+        assert!(
+            lines[1].contains("warning: package \"cluster-logging\""),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains("unmet dependency: bundle cl.5.8 (package cluster-logging) requires package \"loki-operator\" >=5.8.0"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines[3].contains("quay.io/x/y:1 is blocked by blockedImages \"x/y\""));
+        assert!(
+            lines[4].contains("--allow-missing: dropped bundle eo.5.8 of package elasticsearch-operator: cannot pull quay.io/x/gone@sha256:00 (404)"),
+            "{}",
+            lines[4]
+        );
+        let unchanged = CatalogPlan {
+            unchanged: true,
+            ref_name: "redhat/redhat-operator-index:v4.16".into(),
+            ..plan()
+        };
+        assert!(catalog_lines(&unchanged)[0]
+            .ends_with("carried unchanged as redhat/redhat-operator-index:v4.16"));
+    }
+}
