@@ -103,6 +103,7 @@ mod tests {
         // A selection the catalog cannot give is the image set's (located by the CLI).
         let op = pull::PullError::Operator {
             index: 0,
+            field: Vec::new(),
             catalog: "c".into(),
             message: "m".into(),
         };

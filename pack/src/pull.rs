@@ -117,8 +117,20 @@ fn load_set(config: &Path, say: &dyn Fn(String)) -> Result<(ImageSet, PullSet), 
 /// A selection the catalog cannot give is the image set's error: located in the file.
 fn located(e: pull::PullError, file: &ImageSet) -> PackError {
     match e {
-        pull::PullError::Operator { index, message, .. } => {
-            PackError::ImageSet(file.operator_error(index, &[], &message))
+        pull::PullError::Operator {
+            index,
+            field,
+            message,
+            ..
+        } => {
+            let field: Vec<imageset::locate::Seg> = field
+                .iter()
+                .map(|f| match f {
+                    pull::Field::Key(k) => imageset::locate::Seg::Key(k),
+                    pull::Field::Index(i) => imageset::locate::Seg::Index(*i),
+                })
+                .collect();
+            PackError::ImageSet(file.operator_error(index, &field, &message))
         }
         e => e.into(),
     }

@@ -23,6 +23,14 @@ pub enum CacheError {
     Invalid { path: PathBuf, detail: String },
 }
 
+/// One step of a path inside a `mirror.operators[]` entry (as `imageset::locate::Seg`,
+/// owned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Key(&'static str),
+    Index(usize),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     #[error(transparent)]
@@ -38,6 +46,9 @@ pub enum PullError {
     #[error("mirror.operators[{index}] (catalog {catalog}): {message}")]
     Operator {
         index: usize,
+        /// Where in the entry, when the finding names a package or channel of it
+        /// (`packages[1].channels[0]`); empty: the entry.
+        field: Vec<Field>,
         catalog: String,
         message: String,
     },

@@ -25,7 +25,7 @@ mod resolve;
 mod sources;
 
 pub use cache::{Cache, CachedImage, PruneReport};
-pub use error::{CacheError, PullError};
+pub use error::{CacheError, Field, PullError};
 pub use event::Event;
 pub use operators::{list_catalog, CatalogPlan, DroppedBundle, Listed};
 pub use options::Options;

@@ -35,7 +35,8 @@ use std::sync::Mutex;
 
 use catalog::filter::{BundleId, Dependency, ImageUse, Warning};
 use catalog::image::{self as cimage, Blobs, Kind, Loaded, NewContent, Sink, Source};
-use catalog::{Catalog, Filter, FilterOptions, Filtered};
+use catalog::sqlite::SqliteError;
+use catalog::{Catalog, Filter, FilterError, FilterOptions, Filtered};
 use imageset::schema::ImageName;
 use imageset::{PullImage, PullOperator, PullSet};
 use oci::{manifest, Digest, Reference};
@@ -43,7 +44,7 @@ use registry_client::MAX_MANIFEST_BYTES;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Cache;
-use crate::error::{CacheError, PullError};
+use crate::error::{CacheError, Field, PullError};
 use crate::event::Event;
 use crate::fetch::{download_blob, BlobEnd};
 use crate::options::Options;
@@ -437,12 +438,14 @@ fn plan_one(
             return Ok(());
         }
     };
-    let op_error = |message: String| PullError::Operator {
+    let op_error = |field: Vec<Field>, message: String| PullError::Operator {
         index: op.index,
+        field,
         catalog: op.catalog.reference.to_string(),
         message,
     };
-    let filter = Filter::from_operator(&op.config).map_err(|e| op_error(e.to_string()))?;
+    let filter_error = |e: FilterError| op_error(filter_field(op, &e), e.to_string());
+    let filter = Filter::from_operator(&op.config).map_err(filter_error)?;
     let mut filtered = match loaded.kind {
         Kind::Fbc => catalog::filter(
             std::mem::take(&mut loaded.catalog),
@@ -451,9 +454,9 @@ fn plan_one(
                 include_dependencies: op.config.include_dependencies,
             },
         )
-        .map_err(|e| op_error(e.to_string()))?,
+        .map_err(filter_error)?,
         Kind::Sqlite => catalog::sqlite::select(std::mem::take(&mut loaded.catalog), &filter)
-            .map_err(|e| op_error(e.to_string()))?,
+            .map_err(|e| op_error(sqlite_field(op, &e), e.to_string()))?,
     };
 
     // The images the selection needs, blocked ones left out (taken out of `filtered`,
@@ -504,9 +507,12 @@ fn plan_one(
     if !missing.is_empty() && options.allow_missing {
         let (bundles, packages) =
             drop_for_missing(&mut filtered, loaded.kind, &missing).map_err(|why| {
-                op_error(format!(
-                    "--allow-missing cannot drop the bundles whose images are missing: {why}"
-                ))
+                op_error(
+                    Vec::new(),
+                    format!(
+                        "--allow-missing cannot drop the bundles whose images are missing: {why}"
+                    ),
+                )
             })?;
         dropped = bundles;
         dropped_packages = packages;
@@ -681,6 +687,75 @@ fn plan_one(
     out.images.push(image);
     out.images.extend(needed);
     Ok(())
+}
+
+/// Where in `op` a package (and channel) the finding names is: `packages[i]`,
+/// `packages[i].channels[j]`, or `packages[i].defaultChannel`; empty when it names none
+/// the entry lists (then the entry itself is named).
+fn package_field(
+    op: &PullOperator,
+    package: &str,
+    channel: Option<&str>,
+    last: bool,
+    key: Option<&'static str>,
+) -> Vec<Field> {
+    let packages = &op.config.packages;
+    let found = if last {
+        packages.iter().rposition(|p| p.name == package)
+    } else {
+        packages.iter().position(|p| p.name == package)
+    };
+    let Some(i) = found else {
+        return Vec::new();
+    };
+    let mut field = vec![Field::Key("packages"), Field::Index(i)];
+    if let Some(j) = channel.and_then(|c| packages[i].channels.iter().position(|x| x.name == c)) {
+        field.extend([Field::Key("channels"), Field::Index(j)]);
+    } else if let Some(k) = key {
+        field.push(Field::Key(k));
+    }
+    field
+}
+
+fn filter_field(op: &PullOperator, e: &FilterError) -> Vec<Field> {
+    let at = |package: &str| package_field(op, package, None, false, None);
+    match e {
+        FilterError::Range {
+            package, channel, ..
+        } => package_field(op, package, channel.as_deref(), false, None),
+        FilterError::RangeOnBoth { package, channel }
+        | FilterError::MissingChannel {
+            package, channel, ..
+        } => package_field(op, package, Some(channel), false, None),
+        FilterError::DuplicatePackage { package } => package_field(op, package, None, true, None),
+        FilterError::MissingPackages { missing, .. } => {
+            missing.first().map(|p| at(p)).unwrap_or_default()
+        }
+        FilterError::DefaultChannelNotKept { package, .. } => {
+            package_field(op, package, None, false, Some("defaultChannel"))
+        }
+        FilterError::FullWithRange { package }
+        | FilterError::BundleVersion { package, .. }
+        | FilterError::NothingLeft { package, .. }
+        | FilterError::DefaultChannelLost { package, .. }
+        | FilterError::BadImage { package, .. } => at(package),
+        _ => Vec::new(),
+    }
+}
+
+fn sqlite_field(op: &PullOperator, e: &SqliteError) -> Vec<Field> {
+    match e {
+        SqliteError::NotPackageLevel { package, .. } => {
+            package_field(op, package, None, false, None)
+        }
+        SqliteError::DuplicatePackage { package } => package_field(op, package, None, true, None),
+        SqliteError::MissingPackages { missing, .. } => missing
+            .first()
+            .map(|p| package_field(op, p, None, false, None))
+            .unwrap_or_default(),
+        SqliteError::Filter(e) => filter_field(op, e),
+        _ => Vec::new(),
+    }
 }
 
 /// `dev.ferry.resolved-at` of a catalog image by tag: kept from the cache when it

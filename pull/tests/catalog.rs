@@ -568,8 +568,18 @@ fn a_selection_the_catalog_cannot_give_names_the_entry_and_listing_reads_it() {
     );
     let e = pull::plan(&cache, &set, &opts, &|_| {}).unwrap_err();
     match &e {
-        pull::PullError::Operator { index, catalog, .. } => {
-            assert_eq!((*index, catalog.as_str()), (0, CATALOG))
+        pull::PullError::Operator {
+            index,
+            field,
+            catalog,
+            ..
+        } => {
+            assert_eq!((*index, catalog.as_str()), (0, CATALOG));
+            // The package the catalog lacks, for the binary to locate in the file.
+            assert_eq!(
+                *field,
+                [pull::Field::Key("packages"), pull::Field::Index(0)]
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -275,3 +275,56 @@ fn each_entry_records_its_refs_for_prune() {
     let e = recorded_refs(&cache, &a).unwrap_err().to_string();
     assert!(e.contains("remove it and pull again"), "{e}");
 }
+
+#[test]
+fn a_selection_error_names_the_package_or_channel_of_the_entry() {
+    let mut op = operator(
+        "registry.redhat.io/redhat/redhat-operator-index:v4.16",
+        None,
+        None,
+    );
+    op.config = serde_json::from_value(serde_json::json!({
+        "catalog": "registry.redhat.io/redhat/redhat-operator-index:v4.16",
+        "packages": [
+            {"name": "etcd"},
+            {"name": "logging", "channels": [{"name": "stable"}, {"name": "fast"}]},
+            {"name": "etcd"},
+        ],
+    }))
+    .unwrap();
+    let p = |i| vec![Field::Key("packages"), Field::Index(i)];
+    let missing = FilterError::MissingChannel {
+        package: "logging".into(),
+        channel: "fast".into(),
+        available: vec!["stable".into()],
+    };
+    assert_eq!(
+        filter_field(&op, &missing),
+        [p(1), vec![Field::Key("channels"), Field::Index(1)]].concat()
+    );
+    // A duplicate is named at its second listing.
+    let dup = FilterError::DuplicatePackage {
+        package: "etcd".into(),
+    };
+    assert_eq!(filter_field(&op, &dup), p(2));
+    let not_kept = FilterError::DefaultChannelNotKept {
+        package: "logging".into(),
+        channel: "x".into(),
+        kept: vec![],
+    };
+    assert_eq!(
+        filter_field(&op, &not_kept),
+        [p(1), vec![Field::Key("defaultChannel")]].concat()
+    );
+    let sqlite = SqliteError::NotPackageLevel {
+        package: "logging".into(),
+        what: "selecting channels",
+    };
+    assert_eq!(sqlite_field(&op, &sqlite), p(1));
+    // A package the entry does not list (added by a dependency): the entry itself.
+    let other = FilterError::NothingLeft {
+        package: "other".into(),
+        range: None,
+    };
+    assert!(filter_field(&op, &other).is_empty());
+}
