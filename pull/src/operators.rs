@@ -25,28 +25,28 @@
 //! For `cache prune`, which reads only the cache, each entry's plan writes the cache names
 //! it produced (the catalog image, its bundle and related images) to
 //! `CACHE/.ferry/operators/<key>.json` (see [`crate::cache`]).
+//!
+//! Beside this module: `blobs.rs` (the cache as the catalog reader's `Blobs` and `Sink`),
+//! `missing.rs` (`--allow-missing`), `records.rs` (what `cache prune` keeps) and
+//! `fields.rs` (where in the entry a selection error belongs).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 
 use catalog::filter::{BundleId, Dependency, ImageUse, Warning};
-use catalog::image::{self as cimage, Blobs, Kind, Loaded, NewContent, Sink, Source};
-use catalog::sqlite::SqliteError;
-use catalog::{Catalog, Filter, FilterError, FilterOptions, Filtered};
+use catalog::image::{self as cimage, Kind, Loaded, NewContent, Source};
+use catalog::{Filter, FilterError, FilterOptions, Filtered};
 use imageset::schema::ImageName;
 use imageset::{PullImage, PullOperator, PullSet};
 use oci::{manifest, Digest, Reference};
 use registry_client::MAX_MANIFEST_BYTES;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cache::Cache;
 use crate::error::{CacheError, Field, PullError};
 use crate::event::Event;
-use crate::fetch::{download_blob, BlobEnd};
 use crate::options::Options;
 use crate::plan::{Failure, ResolvedImage};
 use crate::resolve::{now_rfc3339, ref_name, resolve_all};
@@ -54,8 +54,6 @@ use crate::sources::Sources;
 
 /// Where the catalog of each entry is read and pruned (removed once the entry is done).
 const SCRATCH_DIR: &str = "catalogs";
-/// The cache names each `mirror.operators[]` entry's last plan produced, for `cache prune`.
-const RECORDS_DIR: &str = "operators";
 
 /// What the plan made of one `mirror.operators[]` entry.
 #[derive(Debug, Clone, Serialize)]
@@ -110,135 +108,6 @@ pub(crate) struct Operators {
     pub(crate) images: Vec<ResolvedImage>,
     pub(crate) failed: Vec<Failure>,
     pub(crate) catalogs: Vec<CatalogPlan>,
-}
-
-/// The record of `CACHE/.ferry/operators/<key>.json`.
-#[derive(Debug, Serialize, Deserialize)]
-struct Record {
-    catalog: String,
-    target_catalog: Option<String>,
-    target_tag: Option<String>,
-    /// The cache's ref.names the entry's last plan produced.
-    refs: Vec<String>,
-}
-
-/// The blobs of a catalog image, from the cache; one it lacks is downloaded first from the
-/// image's endpoints, with the retries of a fetch.
-struct CacheBlobs<'a> {
-    cache: &'a Cache,
-    sources: &'a Sources<'a>,
-    image: &'a ResolvedImage,
-    sizes: HashMap<Digest, u64>,
-    options: &'a Options,
-    events: &'a (dyn Fn(Event<'_>) + Sync),
-    /// An error of the run met while downloading (the cache's disk), returned as such
-    /// rather than as a catalog's failure.
-    run_error: Mutex<Option<PullError>>,
-    /// Held while a blob is downloaded: the reader may open blobs from two threads, and
-    /// the cache lets one worker download a digest at a time (a second is refused).
-    downloading: Mutex<()>,
-}
-
-impl<'a> CacheBlobs<'a> {
-    fn new(
-        cache: &'a Cache,
-        sources: &'a Sources<'a>,
-        image: &'a ResolvedImage,
-        options: &'a Options,
-        events: &'a (dyn Fn(Event<'_>) + Sync),
-    ) -> CacheBlobs<'a> {
-        CacheBlobs {
-            cache,
-            sources,
-            image,
-            sizes: image
-                .blobs
-                .iter()
-                .chain(&image.manifests)
-                .copied()
-                .collect(),
-            options,
-            events,
-            run_error: Mutex::new(None),
-            downloading: Mutex::new(()),
-        }
-    }
-
-    /// The error to return for a read that failed: the run's own, an interrupt, or None
-    /// (the image's failure).
-    fn run_error(&self) -> Option<PullError> {
-        if let Some(e) = self
-            .run_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            return Some(e);
-        }
-        self.options.cancel.load(Ordering::Relaxed).then(|| {
-            PullError::Interrupted(format!(
-                "while reading the catalog {}; run the same command again to go on (what was downloaded is kept)",
-                self.image.source
-            ))
-        })
-    }
-}
-
-impl Blobs for CacheBlobs<'_> {
-    fn open(&self, digest: &Digest) -> io::Result<Box<dyn Read + Send + '_>> {
-        let _one = (self.cache.has_blob(digest).is_none())
-            .then(|| self.downloading.lock().unwrap_or_else(|p| p.into_inner()));
-        if self.cache.has_blob(digest).is_none() {
-            let Some(&size) = self.sizes.get(digest) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!(
-                        "not a blob of {} as planned (not in its manifests)",
-                        self.image.source
-                    ),
-                ));
-            };
-            match download_blob(
-                self.cache,
-                self.sources,
-                *digest,
-                size,
-                self.image,
-                self.options,
-                self.events,
-            ) {
-                Ok(_) => {}
-                Err(BlobEnd::Failed { registry, error }) => {
-                    return Err(io::Error::other(format!("{error} (from {registry})")))
-                }
-                Err(BlobEnd::Cancelled) => {
-                    return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"))
-                }
-                Err(BlobEnd::Run(e)) => {
-                    let text = e.to_string();
-                    self.run_error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
-                    return Err(io::Error::other(text));
-                }
-            }
-        }
-        // The cache renames a blob in only after its digest was checked.
-        let file = fs::File::open(self.cache.blob_path(digest))?;
-        Ok(Box::new(file))
-    }
-}
-
-/// New blobs of a rebuilt catalog go straight into the cache.
-struct CacheSink<'a>(&'a Cache);
-
-impl Sink for CacheSink<'_> {
-    fn put(&self, digest: &Digest, bytes: &[u8]) -> io::Result<()> {
-        self.0
-            .put_blob(digest, bytes)
-            .map_err(|e| io::Error::other(e.to_string()))
-    }
 }
 
 /// The destination of a catalog entry's image: `targetCatalog`, else the source's path;
@@ -689,75 +558,6 @@ fn plan_one(
     Ok(())
 }
 
-/// Where in `op` a package (and channel) the finding names is: `packages[i]`,
-/// `packages[i].channels[j]`, or `packages[i].defaultChannel`; empty when it names none
-/// the entry lists (then the entry itself is named).
-fn package_field(
-    op: &PullOperator,
-    package: &str,
-    channel: Option<&str>,
-    last: bool,
-    key: Option<&'static str>,
-) -> Vec<Field> {
-    let packages = &op.config.packages;
-    let found = if last {
-        packages.iter().rposition(|p| p.name == package)
-    } else {
-        packages.iter().position(|p| p.name == package)
-    };
-    let Some(i) = found else {
-        return Vec::new();
-    };
-    let mut field = vec![Field::Key("packages"), Field::Index(i)];
-    if let Some(j) = channel.and_then(|c| packages[i].channels.iter().position(|x| x.name == c)) {
-        field.extend([Field::Key("channels"), Field::Index(j)]);
-    } else if let Some(k) = key {
-        field.push(Field::Key(k));
-    }
-    field
-}
-
-fn filter_field(op: &PullOperator, e: &FilterError) -> Vec<Field> {
-    let at = |package: &str| package_field(op, package, None, false, None);
-    match e {
-        FilterError::Range {
-            package, channel, ..
-        } => package_field(op, package, channel.as_deref(), false, None),
-        FilterError::RangeOnBoth { package, channel }
-        | FilterError::MissingChannel {
-            package, channel, ..
-        } => package_field(op, package, Some(channel), false, None),
-        FilterError::DuplicatePackage { package } => package_field(op, package, None, true, None),
-        FilterError::MissingPackages { missing, .. } => {
-            missing.first().map(|p| at(p)).unwrap_or_default()
-        }
-        FilterError::DefaultChannelNotKept { package, .. } => {
-            package_field(op, package, None, false, Some("defaultChannel"))
-        }
-        FilterError::FullWithRange { package }
-        | FilterError::BundleVersion { package, .. }
-        | FilterError::NothingLeft { package, .. }
-        | FilterError::DefaultChannelLost { package, .. }
-        | FilterError::BadImage { package, .. } => at(package),
-        _ => Vec::new(),
-    }
-}
-
-fn sqlite_field(op: &PullOperator, e: &SqliteError) -> Vec<Field> {
-    match e {
-        SqliteError::NotPackageLevel { package, .. } => {
-            package_field(op, package, None, false, None)
-        }
-        SqliteError::DuplicatePackage { package } => package_field(op, package, None, true, None),
-        SqliteError::MissingPackages { missing, .. } => missing
-            .first()
-            .map(|p| package_field(op, p, None, false, None))
-            .unwrap_or_default(),
-        SqliteError::Filter(e) => filter_field(op, e),
-        _ => Vec::new(),
-    }
-}
-
 /// `dev.ferry.resolved-at` of a catalog image by tag: kept from the cache when it
 /// already named this digest there, else now.
 fn resolved_at(cache: &Cache, ref_name: &str, digest: &Digest) -> Result<String, PullError> {
@@ -823,202 +623,6 @@ fn rebuild(
     }
 }
 
-/// `--allow-missing`: removes from the selection the bundles that need a missing image (a
-/// SQLite catalog: their packages), then validates what is left. Returns the bundles
-/// dropped (with what each lacked) and the packages dropped whole.
-pub(crate) fn drop_for_missing(
-    filtered: &mut Filtered,
-    kind: Kind,
-    missing: &[(&ImageUse, Failure)],
-) -> Result<(Vec<DroppedBundle>, Vec<String>), String> {
-    let mut lacking: BTreeMap<BundleId, Vec<(String, String)>> = BTreeMap::new();
-    for (u, f) in missing {
-        for id in &u.needed_by {
-            lacking
-                .entry(id.clone())
-                .or_default()
-                .push((u.image.clone(), f.error.clone()));
-        }
-    }
-    let drop: BTreeSet<BundleId> = lacking.keys().cloned().collect();
-    let packages = match kind {
-        Kind::Fbc => drop_bundles(&mut filtered.catalog, &drop)?,
-        // `opm index prune` keeps whole packages: a bundle cannot go alone.
-        Kind::Sqlite => {
-            let names: BTreeSet<String> = drop.iter().map(|b| b.package.clone()).collect();
-            filtered.catalog.packages.retain(|p, _| !names.contains(p));
-            names.into_iter().collect()
-        }
-    };
-    // Dropping anything changes the catalog: it is rebuilt, not carried whole.
-    filtered.unchanged = false;
-    let dropped = lacking
-        .into_iter()
-        .map(|(id, missing)| DroppedBundle {
-            package: id.package,
-            bundle: id.bundle,
-            missing,
-        })
-        .collect();
-    Ok((dropped, packages))
-}
-
-/// Removes `drop` from `catalog`: each bundle and its channel entries; channels left
-/// empty; packages left without channels (returned). A default channel that is lost
-/// becomes the one channel left, or is an error; the result must validate.
-pub(crate) fn drop_bundles(
-    catalog: &mut Catalog,
-    drop: &BTreeSet<BundleId>,
-) -> Result<Vec<String>, String> {
-    let mut emptied = Vec::new();
-    for (name, content) in catalog.packages.iter_mut() {
-        let gone: BTreeSet<&str> = drop
-            .iter()
-            .filter(|b| b.package == *name)
-            .map(|b| b.bundle.as_str())
-            .collect();
-        if gone.is_empty() {
-            continue;
-        }
-        content.bundles.retain(|b, _| !gone.contains(b.as_str()));
-        for channel in content.channels.values_mut() {
-            channel.entries.retain(|e| !gone.contains(e.name.as_str()));
-        }
-        content.channels.retain(|_, c| !c.entries.is_empty());
-        if content.channels.is_empty() {
-            emptied.push(name.clone());
-            continue;
-        }
-        let default_lost = content
-            .package
-            .default_channel
-            .as_ref()
-            .is_none_or(|d| !content.channels.contains_key(d));
-        if default_lost {
-            if content.channels.len() == 1 {
-                content.package.default_channel = content.channels.keys().next().cloned();
-            } else {
-                return Err(format!(
-                    "package {name:?} loses its default channel {:?}; set defaultChannel to one of {:?}, or mirror the missing images",
-                    content.package.default_channel.clone().unwrap_or_default(),
-                    content.channels.keys().collect::<Vec<_>>()
-                ));
-            }
-        }
-        let channels: BTreeSet<String> = content.channels.keys().cloned().collect();
-        let bundles: BTreeSet<String> = content.bundles.keys().cloned().collect();
-        content.deprecation = content.deprecation.take().and_then(|mut d| {
-            d.entries
-                .retain(|e| match (e.reference.schema.as_str(), &e.reference.name) {
-                    (catalog::model::SCHEMA_BUNDLE, Some(n)) => bundles.contains(n),
-                    (catalog::model::SCHEMA_CHANNEL, Some(n)) => channels.contains(n),
-                    _ => true,
-                });
-            (!d.entries.is_empty()).then_some(d)
-        });
-    }
-    for name in &emptied {
-        catalog.packages.remove(name);
-    }
-    catalog.others.retain(|o| {
-        o.package
-            .as_ref()
-            .is_none_or(|p| catalog.packages.contains_key(p))
-    });
-    let errors = catalog::validate(catalog);
-    if !errors.is_empty() {
-        return Err(errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("; "));
-    }
-    Ok(emptied)
-}
-
-/// `CACHE/.ferry/operators/<sha256 of the entry's catalog and destination>.json`.
-fn record_path(cache: &Cache, op: &PullOperator) -> PathBuf {
-    let key = format!(
-        "{}\n{}\n{}",
-        op.catalog.reference,
-        op.target_catalog.as_deref().unwrap_or(""),
-        op.target_tag.as_deref().unwrap_or("")
-    );
-    cache
-        .root()
-        .join(".ferry")
-        .join(RECORDS_DIR)
-        .join(format!("{}.json", Digest::of(key.as_bytes()).hex()))
-}
-
-fn write_record(cache: &Cache, op: &PullOperator, refs: Vec<String>) -> Result<(), PullError> {
-    let path = record_path(cache, op);
-    let io = |e| {
-        PullError::Cache(CacheError::Io {
-            path: path.clone(),
-            source: e,
-        })
-    };
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io)?;
-    }
-    let record = Record {
-        catalog: op.catalog.reference.to_string(),
-        target_catalog: op.target_catalog.clone(),
-        target_tag: op.target_tag.clone(),
-        refs,
-    };
-    let mut bytes = serde_json::to_vec_pretty(&record).expect("a record serializes");
-    bytes.push(b'\n');
-    durable_file::write(&path, &bytes).map_err(io)
-}
-
-/// The cache names the last plan of `op` produced (none when it was never planned).
-pub(crate) fn recorded_refs(cache: &Cache, op: &PullOperator) -> Result<Vec<String>, PullError> {
-    let path = record_path(cache, op);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(PullError::Cache(CacheError::Io { path, source: e }));
-        }
-    };
-    let record: Record = serde_json::from_slice(&bytes).map_err(|e| {
-        PullError::Cache(CacheError::Invalid {
-            path: path.clone(),
-            detail: format!(
-                "is not a record of ferry's catalog pull ({e}); remove it and pull again"
-            ),
-        })
-    })?;
-    Ok(record.refs)
-}
-
-/// Removes the records of entries `ops` does not hold (a prune for a set without them:
-/// nothing of theirs is kept, so their records would only name what is gone).
-pub(crate) fn forget_other_records(cache: &Cache, ops: &[PullOperator]) -> Result<(), PullError> {
-    let dir = cache.root().join(".ferry").join(RECORDS_DIR);
-    let io = |path: &Path, e| {
-        PullError::Cache(CacheError::Io {
-            path: path.to_owned(),
-            source: e,
-        })
-    };
-    let keep: HashSet<PathBuf> = ops.iter().map(|op| record_path(cache, op)).collect();
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(&dir, e)),
-    };
-    for entry in entries {
-        let path = entry.map_err(|e| io(&dir, e))?.path();
-        if !keep.contains(&path) && path.extension().is_some_and(|x| x == "json") {
-            fs::remove_file(&path).map_err(|e| io(&path, e))?;
-        }
-    }
-    Ok(())
-}
-
 /// A catalog image, resolved and its catalog read (for `catalog list`).
 #[derive(Debug)]
 pub struct Listed {
@@ -1057,5 +661,15 @@ pub fn list_catalog(
     })
 }
 
+mod blobs;
+mod fields;
+mod missing;
+mod records;
 #[cfg(test)]
 mod tests;
+
+use blobs::{CacheBlobs, CacheSink};
+use fields::{filter_field, sqlite_field};
+use missing::drop_for_missing;
+use records::write_record;
+pub(crate) use records::{forget_other_records, recorded_refs};

@@ -1,4 +1,10 @@
+use super::fields::{filter_field, sqlite_field};
+use super::missing::drop_bundles;
+use super::records::{record_path, write_record};
 use super::*;
+use catalog::sqlite::SqliteError;
+use catalog::Catalog;
+use std::collections::BTreeSet;
 
 /// A small file-based catalog: package `etcd` with channels `stable` (a → b → c, c the
 /// head) and `fast` (c only), default `stable`; package `logging` with channel `stable`
