@@ -141,6 +141,8 @@ struct Show<'a> {
     json: progress::Events,
     bar: Mutex<Option<progress::Progress>>,
     quiet: bool,
+    /// Say each catalog's report as it comes (not for `--plan`, whose report lists them).
+    catalog_notes: bool,
     resolved: AtomicUsize,
     pulled: AtomicUsize,
     /// The images of the set; a catalog's are known once it is read (then 0 until the
@@ -201,8 +203,10 @@ impl Show<'_> {
             }
             Event::Catalog(c) => {
                 self.json.emit("catalog", c);
-                for line in catalog_lines(c) {
-                    self.note(line);
+                if self.catalog_notes {
+                    for line in catalog_lines(c) {
+                        self.note(line);
+                    }
                 }
             }
         }
@@ -358,6 +362,7 @@ fn run(
         json: progress::Events::new(json_out),
         bar: Mutex::new(None),
         quiet,
+        catalog_notes: !plan_only,
         resolved: AtomicUsize::new(0),
         pulled: AtomicUsize::new(0),
         total_images: AtomicUsize::new(if set.operators.is_empty() {
@@ -824,6 +829,7 @@ pub fn run_catalog_list(cmd: &CatalogListCommand) -> Result<(), PackError> {
         json: progress::Events::new(false),
         bar: Mutex::new(None),
         quiet: cmd.quiet || cmd.json,
+        catalog_notes: false,
         resolved: AtomicUsize::new(0),
         pulled: AtomicUsize::new(0),
         total_images: AtomicUsize::new(1),
