@@ -6,13 +6,13 @@
 //! fetching a layer the first time it is opened; or the volumes of a bundle) and new blobs
 //! go out through [`Sink`].
 //!
-//! - [`content.rs`](content): the labels `operators.operatorframework.io.index.configs.v1`
+//! - `content.rs` ([`content_of`]): the labels `operators.operatorframework.io.index.configs.v1`
 //!   (FBC: a directory, `/configs`) and `…database.v1` (SQLite: a file,
 //!   `/database/index.db`), and opm's cache directory from the command line
 //!   (`--cache-dir=/tmp/cache`).
-//! - [`read`]: which layer holds the catalog (layers whose history mentions the path
-//!   first, then the others from the top down; the first holding files under the path),
-//!   read from it alone.
+//! - [`read`]: which layer holds the catalog (layers whose history adds the path first,
+//!   then the others from the top down; the first holding files under the path), read
+//!   from it alone.
 //! - [`rebuild`]: per platform, the original layers minus those holding only catalog
 //!   content or opm's cache, plus one deterministic layer of the new content.
 //! - `layers.rs`: opening a layer (gzip, zstd or plain tar, told by its first bytes) and
@@ -52,7 +52,8 @@ pub trait Sink: Sync {
 }
 
 /// The image to read or rebuild: its top manifest or index and, for an index, the
-/// children to take (None: every child).
+/// children to take (None: every child; a digest the index lacks is an error). For a
+/// single manifest `kept` is not looked at.
 #[derive(Debug, Clone)]
 pub struct Source<'a> {
     pub digest: Digest,

@@ -1,11 +1,13 @@
 //! Reading the catalog from the one layer that holds it.
 //!
 //! Which layer: the image config's `history` is matched to the layers (each entry that is
-//! not an `empty_layer` stands for the next layer), and the layers whose entry mentions
-//! the path (`ADD … in /configs`, opm's generated Dockerfile) are tried first, the others
-//! after them from the top down; the first holding files under the path is the one. A
-//! layer tried is read only until its first such file, then read again for the catalog;
-//! layers not needed are never opened (through the pull cache: never fetched).
+//! not an `empty_layer` stands for the next layer); the layers whose entry adds the path
+//! (`ADD … in /configs`, opm's generated Dockerfile) are tried first, then those that
+//! otherwise mention it, then the others, each group from the top down (a layer above
+//! those named whose entry is empty goes first: see [`Child::search_order`]). The first
+//! holding files under the path is the one. A layer tried is read only until its first
+//! such file, then read again for the catalog; layers not needed are never opened
+//! (through the pull cache: never fetched).
 //!
 //! Limitation, as in the design (only one layer may hold the catalog): a layer above the
 //! one found that also holds the path is not looked for here; [`super::rebuild`], which
@@ -64,6 +66,9 @@ pub fn read(blobs: &dyn Blobs, source: &Source<'_>, scratch: &Path) -> Result<Lo
     let child = child(blobs, &chosen.digest, chosen.media_type.as_deref())?;
     let content = child.content.clone();
     for i in child.search_order() {
+        if child.manifest.layers[i].is_foreign() {
+            continue; // fetched from its URLs, never from the registry: no catalog there
+        }
         let layer = &child.manifest.layers[i].digest;
         match content.kind {
             Kind::Fbc => {
@@ -376,7 +381,10 @@ impl Child {
     /// The order layers are tried in: those whose history adds something at the path
     /// (`ADD`/`COPY`, or ferry's own comment), then those whose history otherwise mentions
     /// it (opm's `RUN /bin/opm serve /configs --cache-only` layer holds the cache), then
-    /// the others; each group from the top down.
+    /// the others; each group from the top down. Layers above the highest one named so
+    /// whose history says nothing (an empty `created_by`: appended by a tool such as
+    /// oc-mirror, whose rebuild whites out `/configs` and adds a new one) come first, as
+    /// the content they may hold replaces what is below.
     pub fn search_order(&self) -> Vec<usize> {
         let n = self.manifest.layers.len();
         let path = format!("/{}", self.content.path);
@@ -389,30 +397,60 @@ impl Child {
             Kind::Fbc => None,
         };
         let mentions = |t: &str| t.contains(&path) || parent.is_some_and(|p| t.contains(p));
-        let tier = |i: usize| -> u8 {
-            let Some(h) = self.history.as_ref().and_then(|history| {
-                history
-                    .iter()
-                    .filter(|h| h.empty_layer != Some(true))
-                    .nth(i)
-            }) else {
-                return 2;
-            };
-            let created_by = h.created_by.as_deref().unwrap_or_default();
-            let adds = created_by
-                .split_whitespace()
-                .any(|w| w == "ADD" || w == "COPY");
-            if (adds && mentions(created_by)) || h.comment.as_deref().is_some_and(mentions) {
-                0
-            } else if mentions(created_by) {
-                1
-            } else {
-                2
+        const UNKNOWN: u8 = 0;
+        const ADDS: u8 = 1;
+        const MENTIONS: u8 = 2;
+        const OTHER: u8 = 3;
+        let entries: Vec<Option<&HistoryEntry>> = (0..n)
+            .map(|i| {
+                self.history.as_ref().and_then(|history| {
+                    history
+                        .iter()
+                        .filter(|h| h.empty_layer != Some(true))
+                        .nth(i)
+                })
+            })
+            .collect();
+        let mut tiers: Vec<u8> = entries
+            .iter()
+            .map(|h| {
+                let Some(h) = h else {
+                    return OTHER;
+                };
+                let created_by = h.created_by.as_deref().unwrap_or_default();
+                let adds = created_by
+                    .split_whitespace()
+                    .any(|w| w == "ADD" || w == "COPY");
+                if (adds && mentions(created_by)) || h.comment.as_deref().is_some_and(mentions) {
+                    ADDS
+                } else if mentions(created_by) {
+                    MENTIONS
+                } else {
+                    OTHER
+                }
+            })
+            .collect();
+        if let Some(named) = (0..n)
+            .rev()
+            .find(|&i| tiers[i] == ADDS || tiers[i] == MENTIONS)
+        {
+            for i in named + 1..n {
+                let silent = entries[i].is_some_and(|h| {
+                    h.created_by
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim()
+                        .is_empty()
+                        && h.comment.as_deref().unwrap_or_default().trim().is_empty()
+                });
+                if silent {
+                    tiers[i] = UNKNOWN;
+                }
             }
-        };
+        }
         let mut order: Vec<usize> = (0..n).rev().collect();
         // Stable: the top-down order is kept within each tier.
-        order.sort_by_key(|&i| tier(i));
+        order.sort_by_key(|&i| tiers[i]);
         order
     }
 }

@@ -32,7 +32,7 @@ use crate::model::Catalog;
 
 /// The content of the new layer.
 pub enum NewContent<'a> {
-    /// `configs/<package>/catalog.json` from [`crate::write`] (bundles must have their
+    /// `configs/<package>/catalog.json` from [`crate::write()`] (bundles must have their
     /// raw objects: [`super::fill_raw`]).
     Fbc(&'a Catalog),
     /// The pruned database file ([`crate::sqlite::prune`]), put at the labelled path.
@@ -129,7 +129,9 @@ pub fn rebuild(
                 continue;
             }
             kept.push(i);
-            if h.catalog && content.kind == Kind::Fbc {
+            // A directory entry or a whiteout under the path hides nothing of the new
+            // layer's; a file would show through beside the new catalog.
+            if h.catalog_files && content.kind == Kind::Fbc {
                 opaque = true;
             }
             if h.cache {
@@ -460,5 +462,33 @@ fn platform_of(d: &Descriptor, config: &Value) -> String {
     match variant.filter(|v| !v.is_empty()) {
         Some(v) => format!("{os}/{arch}/{v}"),
         None => format!("{os}/{arch}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_flags_are_removed_with_their_values() {
+        let args: Vec<Value> = serde_json::from_str(
+            r#"["serve", "/configs", "--cache-dir", "/tmp/cache", "--cache-only", "--cache-enforce-integrity=false",
+                "--cache-dir=/x", "--port", "50051", "--cache-enforce-integrity", "--cache-directory-like=1"]"#,
+        )
+        .unwrap();
+        let out = without_cache_flags(&args);
+        let out: Vec<&str> = out.iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(
+            out,
+            [
+                "serve",
+                "/configs",
+                "--port",
+                "50051",
+                "--cache-directory-like=1"
+            ]
+        );
+        assert_eq!(whiteout_of("tmp/cache"), "tmp/.wh.cache");
+        assert_eq!(whiteout_of("cache"), ".wh.cache");
     }
 }

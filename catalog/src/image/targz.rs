@@ -191,3 +191,48 @@ impl<R: Read> Read for Exact<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_paths_get_gnu_long_names_and_the_bytes_do_not_change() {
+        let long = format!("configs/{}/catalog.json", "p".repeat(140));
+        let files = [
+            (long.clone(), Data::Bytes(b"{}\n")),
+            ("configs/a/catalog.json".to_string(), Data::Bytes(b"{}")),
+        ];
+        let whiteouts = ["tmp/.wh.cache".to_string()];
+        let one = build(&files, &whiteouts).unwrap();
+        let two = build(&files, &whiteouts).unwrap();
+        assert_eq!((one.digest, &one.gz), (two.digest, &two.gz));
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&one.gz[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(one.diff_id, Digest::of(&tar));
+        let mut archive = tar::Archive::new(&tar[..]);
+        let paths: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let p = e.path().unwrap().to_string_lossy().into_owned();
+                p.trim_end_matches('/').to_string()
+            })
+            .collect();
+        let long_dir = long.rsplit_once('/').unwrap().0.to_string();
+        assert_eq!(
+            paths,
+            [
+                "configs".to_string(),
+                "configs/a".into(),
+                "configs/a/catalog.json".into(),
+                long_dir,
+                long,
+                "tmp/.wh.cache".into(),
+            ]
+        );
+    }
+}

@@ -455,6 +455,12 @@ fn content_of_reads_labels_and_the_cache_dir() {
         (c.kind, c.path.as_str(), c.cache_dir),
         (Kind::Sqlite, "database/index.db", None)
     );
+    // Both labels: the configs directory is what opm serves (and oc-mirror reads).
+    let both = json!({DATABASE_LABEL: "/database/index.db", CONFIGS_LABEL: "/configs"});
+    let c = content_of(&cfg(both, Value::Null, Value::Null))
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.kind, c.path.as_str()), (Kind::Fbc, "configs"));
     // Neither label; no Labels at all; no config at all.
     assert_eq!(
         content_of(&cfg(json!({"vendor": "x"}), Value::Null, Value::Null)).unwrap(),
@@ -595,7 +601,10 @@ fn without_history_layers_are_tried_from_the_top_down() {
 #[test]
 fn plain_and_zstd_layers_are_read() {
     let tar = tar_of(&catalog_entries("configs"));
-    for stored_bytes in [tar.clone(), zstd::encode_all(&tar[..], 3).unwrap()] {
+    // Two gzip members, as some tools write a layer: read as one stream.
+    let (a, b) = tar.split_at(tar.len() / 2);
+    let members = [gzip(a), gzip(b)].concat();
+    for stored_bytes in [tar.clone(), zstd::encode_all(&tar[..], 3).unwrap(), members] {
         let store = Store::default();
         let l = Layer {
             stored: stored_bytes,
@@ -940,8 +949,8 @@ fn a_catalog_in_two_layers_is_refused_unless_a_whiteout_hides_the_first() {
     let wh = layer(vec![(".wh.configs", file(""))], "");
     let again = configs_layer();
     let mut again = again.clone();
-    again.created_by = "oc-mirror".into();
-    // a different layer digest from the first
+    again.created_by = String::new(); // go-containerregistry appends empty history
+                                      // a different layer digest from the first
     let tar = tar_of(
         &catalog_entries("configs")
             .into_iter()
@@ -961,6 +970,10 @@ fn a_catalog_in_two_layers_is_refused_unless_a_whiteout_hides_the_first() {
         kept: None,
     };
     let loaded = read(&store, &source, scratch.path()).unwrap();
+    // Its layers above opm's say nothing in their history: they are tried first, and the
+    // catalog is oc-mirror's, not the hidden original.
+    assert_eq!(loaded.layer, stored(&again));
+    assert_eq!(store.opened(&stored(&configs_layer())), 0);
     let selected = {
         let mut c = keep(loaded.catalog, &["beta"]);
         let l = Loaded {
@@ -1041,6 +1054,40 @@ fn docker_manifest_gives_a_docker_manifest() {
     assert_eq!(out.layers[1].media_type.as_deref(), Some(DOCKER_LAYER_GZIP));
     let c = config_of(&store, &out);
     assert_eq!(c["config"]["Cmd"], json!(["serve", "/configs"]));
+
+    // In a Docker manifest list: a manifest list comes out, its child a Docker manifest.
+    let list = json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST,
+        "manifests": [{"mediaType": DOCKER_MANIFEST, "digest": m.to_string(), "size": store.get(&m).len(),
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    });
+    let list = store.add(serde_json::to_vec(&list).unwrap());
+    let source = Source {
+        digest: list,
+        media_type: DOCKER_LIST,
+        kept: None,
+    };
+    let r2 = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&selected),
+        HISTORY,
+    )
+    .unwrap();
+    assert_eq!(r2.media_type, DOCKER_LIST);
+    let idx: Index = serde_json::from_slice(&store.get(&r2.digest)).unwrap();
+    assert_eq!(idx.media_type.as_deref(), Some(DOCKER_LIST));
+    assert_eq!(
+        idx.manifests[0].media_type.as_deref(),
+        Some(DOCKER_MANIFEST)
+    );
+    assert_eq!(
+        idx.manifests[0].digest, r.digest,
+        "the same child as rebuilt alone"
+    );
 }
 
 #[test]
@@ -1327,5 +1374,59 @@ fn errors_name_the_image_part_at_fault() {
     assert!(
         text.contains(&stored(&broken).to_string()) && text.contains("alpha/catalog.json"),
         "{text}"
+    );
+}
+
+#[test]
+fn foreign_layers_are_kept_and_never_opened() {
+    let store = Store::default();
+    let mut spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer()]);
+    spec.history = None;
+    let (m, _) = image(&store, &spec);
+    // A foreign layer on top (its blob is nowhere here: it lives at its URL).
+    let mut manifest: Value = serde_json::from_slice(&store.get(&m)).unwrap();
+    let config_digest: Digest = manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut config: Value = serde_json::from_slice(&store.get(&config_digest)).unwrap();
+    let foreign = Digest::of(b"foreign");
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(Digest::of(b"foreign tar").to_string()));
+    let config = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = json!(Digest::of(&config).to_string());
+    manifest["config"]["size"] = json!(config.len());
+    store.add(config);
+    manifest["layers"].as_array_mut().unwrap().push(json!({
+        "mediaType": DOCKER_FOREIGN_LAYER_GZIP, "digest": foreign.to_string(), "size": 7,
+        "urls": ["https://example.com/layer"]}));
+    let m = store.add(serde_json::to_vec(&manifest).unwrap());
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let loaded = read(&store, &source, scratch.path()).unwrap();
+    assert_eq!(loaded.layer, stored(&configs_layer()));
+    let r = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&Default::default()),
+        HISTORY,
+    )
+    .unwrap();
+    assert_eq!(store.opened(&foreign), 0);
+    let out = manifest_of(&store, &r.digest);
+    let layers: Vec<Digest> = out.layers.iter().map(|l| l.digest).collect();
+    assert_eq!(layers[..2], [stored(&spec.layers[0]), foreign]);
+    assert!(
+        !r.blobs.iter().any(|(d, _)| *d == foreign),
+        "not a blob to carry"
     );
 }
