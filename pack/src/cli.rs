@@ -20,6 +20,7 @@ resumable OCI-layout cache, and packs exactly those.",
   ferry-pack --config imageset.yaml --cache ~/ferry-cache --out /media/usb1 --volume-size fat32 --key ~/.ferry/site.key
   ferry-pack pull --config imageset.yaml --cache ~/ferry-cache --plan
   ferry-pack cache prune --config imageset.yaml --cache ~/ferry-cache
+  ferry-pack catalog list registry.redhat.io/redhat/redhat-operator-index:v4.16 --package cluster-logging
 
 The EFK operators case (README), from an oc mirror directory:
   oc adm catalog mirror -a pull-secret.json registry.local:5000/my-operator/my-operator-index:v1 \\
@@ -65,6 +66,50 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheCommand,
     },
+    /// Read an operator catalog image in a registry (what podman and grpcurl did).
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// List an operator catalog's packages (default channel, channels with their head and
+    /// versions), or with --package one package's channels and bundles. Reads only the
+    /// catalog's content (the FBC configs directory or the SQLite database), fetching only
+    /// the manifests, the config and the layer that holds it. Exit 0 when listed, 1 when
+    /// the image cannot be pulled, is no operator catalog or lacks the package (the
+    /// message names the packages it has), 2 for a bad command line.
+    #[command(after_help = "Examples:
+  ferry-pack catalog list registry.redhat.io/redhat/redhat-operator-index:v4.16
+  ferry-pack catalog list registry.redhat.io/redhat/redhat-operator-index:v4.16 --package cluster-logging
+  ferry-pack catalog list registry.redhat.io/redhat/redhat-operator-index:v4.8 --json --cache ~/ferry-cache")]
+    List(CatalogListCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CatalogListCommand {
+    /// The catalog (index) image: HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:DIGEST.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// List this package's channels and bundles (name, version, image).
+    #[arg(long, value_name = "P")]
+    pub package: Option<String>,
+    /// Print one JSON object on stdout (type catalog_list: the image's reference, digest
+    /// and kind, then the listing; docs/events.md).
+    #[arg(long)]
+    pub json: bool,
+    /// The pull cache to fetch into (what is there is not fetched again; a later pull
+    /// with the same cache reuses the catalog's layer). Default: a temporary directory,
+    /// removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub pull: PullOptions,
+    /// Print no progress, only the listing.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,14 +129,18 @@ pub enum CacheCommand {
 #[derive(Debug, clap::Args)]
 pub struct PullCommand {
     /// The image set: an oc-mirror v2 ImageSetConfiguration (apiVersion:
-    /// mirror.openshift.io/v2alpha1), mirror.additionalImages and mirror.blockedImages.
+    /// mirror.openshift.io/v2alpha1), mirror.additionalImages, mirror.operators and
+    /// mirror.blockedImages.
     #[arg(long, value_name = "IMAGESET")]
     pub config: PathBuf,
     /// The cache directory (an OCI image layout; created if missing).
     #[arg(long, value_name = "DIR")]
     pub cache: PathBuf,
     /// Resolve manifests only (no layer is downloaded) and say what the pull would fetch
-    /// and whether it fits.
+    /// and whether it fits. An operator catalog image is downloaded even so (the
+    /// selection is made from its catalog layer, and the rebuild reads its other layers
+    /// to tell which hold only catalog content), and its rebuilt catalog is written to the
+    /// cache.
     #[arg(long)]
     pub plan: bool,
     #[command(flatten)]
@@ -145,6 +194,13 @@ pub struct PullOptions {
     /// resumes.
     #[arg(long, value_name = "DURATION", default_value = DEFAULT_RETRY_FOR)]
     pub retry_for: cli_support::RetryFor,
+    /// When a bundle or related image of an operator catalog cannot be pulled, drop the
+    /// bundles that need it from the rebuilt catalog (their channel entries too; a package
+    /// left with nothing is dropped; a SQLite catalog drops the whole package) and name
+    /// them, instead of failing. Without it such an image fails the run (exit 1), naming
+    /// the bundles that need it.
+    #[arg(long)]
+    pub allow_missing: bool,
 }
 
 #[derive(Debug, clap::Args)]

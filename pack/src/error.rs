@@ -66,6 +66,8 @@ impl PackError {
                 interrupted: true, ..
             } => 130,
             PackError::Pull(pull::PullError::Interrupted(_)) => 130,
+            // The image could not be pulled or is no catalog: as a pull's failed images.
+            PackError::Pull(pull::PullError::Failed(_)) => 1,
             PackError::Usage(_) | PackError::ImageSet(_) | PackError::Pull(_) => 2,
             _ => 1,
         }
@@ -91,6 +93,21 @@ mod tests {
             PackError::Pull(pull::PullError::Interrupted("x".into())).exit_code(),
             130
         );
+        // catalog list: the catalog cannot be pulled or is none.
+        let failed = pull::PullError::Failed(pull::Failure {
+            reference: "r".into(),
+            registry: "h".into(),
+            error: "e".into(),
+        });
+        assert_eq!(PackError::Pull(failed).exit_code(), 1);
+        // A selection the catalog cannot give is the image set's (located by the CLI).
+        let op = pull::PullError::Operator {
+            index: 0,
+            field: Vec::new(),
+            catalog: "c".into(),
+            message: "m".into(),
+        };
+        assert_eq!(PackError::Pull(op).exit_code(), 2);
         let stopped = |interrupted| PackError::Stopped {
             message: "x".into(),
             interrupted,

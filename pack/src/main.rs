@@ -24,7 +24,7 @@ use format_spec::pack::{self, Options, Source};
 use format_spec::room::{self, Room};
 use format_spec::size::{human, parse_size};
 
-use cli::{CacheCommand, Cli, Command, PackArgs};
+use cli::{CacheCommand, CatalogCommand, Cli, Command, PackArgs};
 use destinations::Destinations;
 use error::PackError;
 
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
         Some(Command::Cache {
             action: CacheCommand::Prune { config, cache },
         }) => pull::run_prune(&config, &cache),
+        Some(Command::Catalog {
+            action: CatalogCommand::List(cmd),
+        }) => pull::run_catalog_list(&cmd),
         None => run_pack(&cli.pack),
     };
     match result {

@@ -9,10 +9,10 @@ use std::sync::Mutex;
 
 use format_spec::size::human;
 use imageset::{ImageSet, Platform, PullSet};
-use pull::{Cache, Event, Failure, Plan, Report, ResolvedImage};
+use pull::{Cache, CatalogPlan, Event, Failure, Plan, Report, ResolvedImage};
 use serde_json::json;
 
-use crate::cli::{PullCommand, PullOptions, DEFAULT_JOBS, DEFAULT_RETRY_FOR};
+use crate::cli::{CatalogListCommand, PullCommand, PullOptions, DEFAULT_JOBS, DEFAULT_RETRY_FOR};
 use crate::error::PackError;
 
 /// The cache `ferry-pack --config` packs from, locked (`Cache::open`'s flock) from its
@@ -64,6 +64,7 @@ fn options(o: &PullOptions) -> Result<pull::Options, PackError> {
         jobs: o.jobs,
         retry_for: o.retry_for.0,
         cancel: cli_support::interrupt_flag(),
+        allow_missing: o.allow_missing,
     })
 }
 
@@ -75,6 +76,7 @@ pub fn refuse_without_config(o: &PullOptions) -> Result<(), PackError> {
         ("--registries-conf", o.registries_conf.is_some()),
         ("--ca-cert", o.ca_cert.is_some()),
         ("--insecure", o.insecure),
+        ("--allow-missing", o.allow_missing),
         ("--jobs", o.jobs != DEFAULT_JOBS),
         (
             "--retry-for",
@@ -96,8 +98,10 @@ pub fn refuse_without_config(o: &PullOptions) -> Result<(), PackError> {
 }
 
 /// Reads and checks the image set, telling the user what it notes and what it blocks.
-fn load_set(config: &Path, say: &dyn Fn(String)) -> Result<PullSet, PackError> {
-    let set = ImageSet::from_file(config)?.validate_for_pull()?;
+/// The file is kept to locate what the catalogs find wrong with it once read.
+fn load_set(config: &Path, say: &dyn Fn(String)) -> Result<(ImageSet, PullSet), PackError> {
+    let file = ImageSet::from_file(config)?;
+    let set = file.validate_for_pull()?;
     for note in &set.notes {
         say(note.to_string());
     }
@@ -107,7 +111,29 @@ fn load_set(config: &Path, say: &dyn Fn(String)) -> Result<PullSet, PackError> {
             config.display()
         ));
     }
-    Ok(set)
+    Ok((file, set))
+}
+
+/// A selection the catalog cannot give is the image set's error: located in the file.
+fn located(e: pull::PullError, file: &ImageSet) -> PackError {
+    match e {
+        pull::PullError::Operator {
+            index,
+            field,
+            message,
+            ..
+        } => {
+            let field: Vec<imageset::locate::Seg> = field
+                .iter()
+                .map(|f| match f {
+                    pull::Field::Key(k) => imageset::locate::Seg::Key(k),
+                    pull::Field::Index(i) => imageset::locate::Seg::Index(*i),
+                })
+                .collect();
+            PackError::ImageSet(file.operator_error(index, &field, &message))
+        }
+        e => e.into(),
+    }
 }
 
 /// What the user sees while a pull runs, whichever the mode.
@@ -115,9 +141,13 @@ struct Show<'a> {
     json: progress::Events,
     bar: Mutex<Option<progress::Progress>>,
     quiet: bool,
+    /// Say each catalog's report as it comes (not for `--plan`, whose report lists them).
+    catalog_notes: bool,
     resolved: AtomicUsize,
     pulled: AtomicUsize,
-    total_images: usize,
+    /// The images of the set; a catalog's are known once it is read (then 0 until the
+    /// plan is made, and the count is said without a total).
+    total_images: AtomicUsize,
     say: &'a (dyn Fn(String) + Sync),
 }
 
@@ -128,7 +158,10 @@ impl Show<'_> {
                 let n = self.resolved.fetch_add(1, Ordering::Relaxed) + 1;
                 self.json.emit("image_resolved", &image_json(i));
                 if let Some(bar) = &*self.bar.lock().expect("bar") {
-                    bar.message(&format!("resolved {n} of {} images", self.total_images));
+                    match self.total_images.load(Ordering::Relaxed) {
+                        0 => bar.message(&format!("resolved {n} images")),
+                        total => bar.message(&format!("resolved {n} of {total} images")),
+                    }
                 }
             }
             Event::Bytes(n) => {
@@ -154,7 +187,10 @@ impl Show<'_> {
             Event::Pulled(i) => {
                 let n = self.pulled.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(bar) = &*self.bar.lock().expect("bar") {
-                    bar.message(&format!("{n} of {} images in the cache", self.total_images));
+                    bar.message(&format!(
+                        "{n} of {} images in the cache",
+                        self.total_images.load(Ordering::Relaxed)
+                    ));
                 }
                 self.json.emit(
                     "image_pulled",
@@ -164,6 +200,14 @@ impl Show<'_> {
             Event::Failed(f) => {
                 self.json.emit("image_failed", &failure_json(f));
                 self.note(failure_line(f));
+            }
+            Event::Catalog(c) => {
+                self.json.emit("catalog", c);
+                if self.catalog_notes {
+                    for line in catalog_lines(c) {
+                        self.note(line);
+                    }
+                }
             }
         }
     }
@@ -193,6 +237,81 @@ fn image_json(i: &ResolvedImage) -> serde_json::Value {
         "blobs": i.blobs.len(),
         "bytes": i.blobs.iter().map(|(_, s)| s).sum::<u64>(),
     })
+}
+
+/// What a catalog's selection kept, needs and left out, one line each.
+fn catalog_lines(c: &CatalogPlan) -> Vec<String> {
+    let kind = match c.kind {
+        catalog::image::Kind::Fbc => "file-based",
+        catalog::image::Kind::Sqlite => "SQLite",
+    };
+    let what = if c.unchanged {
+        format!("carried unchanged as {}", c.ref_name)
+    } else {
+        format!("rebuilt as {} ({})", c.ref_name, c.digest)
+    };
+    let mut lines = vec![format!(
+        "catalog {} ({kind}): {} package(s) kept ({}), {} bundle(s), {} image(s) needed; {what}",
+        c.catalog,
+        c.packages.len(),
+        c.packages.join(", "),
+        c.bundles,
+        c.images.len(),
+    )];
+    for w in &c.warnings {
+        lines.push(format!("catalog {}: warning: {w}", c.catalog));
+    }
+    for d in &c.dependencies {
+        let by = format!(
+            "bundle {} (package {}) requires {}",
+            d.needed_by.bundle, d.needed_by.package, d.requirement
+        );
+        lines.push(match &d.resolution {
+            catalog::filter::Resolution::Unmet { reason } => {
+                format!("catalog {}: unmet dependency: {by}: {reason}", c.catalog)
+            }
+            catalog::filter::Resolution::Added {
+                package,
+                channel,
+                bundle,
+            } => format!(
+                "catalog {}: dependency added: {by}: added {bundle}, the head of channel {channel} of package {package}",
+                c.catalog
+            ),
+        });
+    }
+    for (image, pattern) in &c.blocked {
+        lines.push(format!(
+            "catalog {}: {image} is blocked by blockedImages {pattern:?}: not pulled",
+            c.catalog
+        ));
+    }
+    for b in &c.dropped {
+        let missing: Vec<String> = b
+            .missing
+            .iter()
+            .map(|(image, error)| format!("{image} ({error})"))
+            .collect();
+        lines.push(format!(
+            "catalog {}: --allow-missing: dropped bundle {} of package {}: cannot pull {}",
+            c.catalog,
+            b.bundle,
+            b.package,
+            missing.join(", ")
+        ));
+    }
+    for p in &c.dropped_packages {
+        lines.push(format!(
+            "catalog {}: --allow-missing: dropped package {p} (nothing of it is left{})",
+            c.catalog,
+            if c.kind == catalog::image::Kind::Sqlite {
+                ", or a SQLite catalog, pruned by package only"
+            } else {
+                ""
+            }
+        ));
+    }
+    lines
 }
 
 fn failure_json(f: &Failure) -> serde_json::Value {
@@ -237,25 +356,41 @@ fn run(
         }
     };
     let options = options(o)?;
-    let set = load_set(config, &say)?;
+    let (file, set) = load_set(config, &say)?;
     let cache = Cache::open(cache_dir).map_err(pull::PullError::from)?;
     let show = Show {
         json: progress::Events::new(json_out),
         bar: Mutex::new(None),
         quiet,
+        catalog_notes: !plan_only,
         resolved: AtomicUsize::new(0),
         pulled: AtomicUsize::new(0),
-        total_images: set.images.len(),
+        total_images: AtomicUsize::new(if set.operators.is_empty() {
+            set.images.len()
+        } else {
+            0
+        }),
         say: &say,
     };
     say(format!(
-        "{}: {} image(s) to resolve{}",
+        "{}: {} image(s){} to resolve{}",
         config.display(),
         set.images.len(),
+        match set.operators.len() {
+            0 => String::new(),
+            n => format!(" and {n} operator catalog(s) (each catalog image is downloaded first, to select from it and rebuild it)"),
+        },
         platforms_text(&options.platforms)
     ));
     let events = |e: Event<'_>| show.event(e);
-    let plan = pull::plan(&cache, &set, &options, &events).map_err(|e| no_room(e, cache_dir))?;
+    let plan = pull::plan(&cache, &set, &options, &events)
+        .map_err(|e| located(e, &file))
+        .map_err(|e| match e {
+            PackError::Pull(e) => no_room(e, cache_dir),
+            e => e,
+        })?;
+    show.total_images
+        .store(plan.images.len() + plan.failed.len(), Ordering::Relaxed);
     if plan_only {
         print_plan(&plan, &cache, &show.json);
         return Ok(Ran {
@@ -299,7 +434,7 @@ fn run(
     say(format!(
         "pulled {} of {} image(s) into {}: {} blob(s), {} downloaded in {:.1}s",
         report.pulled.len(),
-        set.images.len(),
+        plan.images.len() + plan.failed.len(),
         cache_dir.display(),
         report.blobs_fetched,
         human(report.bytes_fetched),
@@ -352,6 +487,7 @@ fn print_plan(plan: &Plan, cache: &Cache, events: &progress::Events) {
                 "cache": cache.root(),
                 "images": plan.images.iter().map(image_json).collect::<Vec<_>>(),
                 "failed": plan.failed.iter().map(failure_json).collect::<Vec<_>>(),
+                "catalogs": plan.catalogs,
                 "blobs_total": plan.blobs_total,
                 "bytes_total": plan.bytes_total,
                 "blobs_cached": plan.blobs_cached,
@@ -391,6 +527,14 @@ fn print_plan(plan: &Plan, cache: &Cache, events: &progress::Events) {
     }
     for f in &plan.failed {
         println!("  FAILED {}", failure_line(f));
+    }
+    if !plan.catalogs.is_empty() {
+        println!("catalogs: {}", plan.catalogs.len());
+        for c in &plan.catalogs {
+            for line in catalog_lines(c) {
+                println!("  {line}");
+            }
+        }
     }
     println!(
         "blobs: {} ({}): {} cached ({}), {} of interrupted downloads to resume, {} to download",
@@ -591,7 +735,7 @@ pub fn damaged_cache_blob(e: format_spec::FormatError, cache: &Path) -> PackErro
 /// `ferry-pack cache prune`.
 pub fn run_prune(config: &Path, cache_dir: &Path) -> Result<(), PackError> {
     let say = |text: String| eprintln!("ferry-pack: {text}");
-    let set = load_set(config, &say)?;
+    let (_, set) = load_set(config, &say)?;
     if !cache_dir.join("oci-layout").is_file() {
         return Err(PackError::Usage(format!(
             "{} is not a ferry pull cache (no oci-layout): nothing to prune",
@@ -613,4 +757,242 @@ pub fn run_prune(config: &Path, cache_dir: &Path) -> Result<(), PackError> {
         human(r.bytes_freed)
     ));
     Ok(())
+}
+
+/// A directory removed when dropped: `catalog list`'s cache when no `--cache` is given.
+struct TempCache(PathBuf);
+
+impl TempCache {
+    fn create() -> Result<TempCache, PackError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "ferry-catalog-list-{}-{nanos:09}",
+            std::process::id()
+        ));
+        // Exclusive: a directory already there (someone else's) is not taken over.
+        std::fs::create_dir(&dir).map_err(|e| {
+            PackError::Input(format!(
+                "cannot create a temporary cache at {}: {e}; give one with --cache DIR",
+                dir.display()
+            ))
+        })?;
+        Ok(TempCache(dir))
+    }
+}
+
+impl Drop for TempCache {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `ferry-pack catalog list`.
+pub fn run_catalog_list(cmd: &CatalogListCommand) -> Result<(), PackError> {
+    if cmd.pull.allow_missing {
+        return Err(PackError::Usage(
+            "--allow-missing applies to pulling an image set (pull --config, or --config … --out), not to catalog list: leave it out".into(),
+        ));
+    }
+    let written = cmd
+        .reference
+        .strip_prefix("docker://")
+        .unwrap_or(&cmd.reference);
+    let reference = oci::Reference::parse(written).map_err(|e| {
+        PackError::Usage(format!(
+            "{written:?} is not an image reference ({e}): give HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:DIGEST"
+        ))
+    })?;
+    if reference.tag().is_none() && reference.digest().is_none() {
+        return Err(PackError::Usage(format!(
+            "{written} has neither a tag nor a digest: add one (:latest is not assumed)"
+        )));
+    }
+    let options = options(&cmd.pull)?;
+    let say = |text: String| {
+        if !cmd.quiet && !cmd.json {
+            eprintln!("ferry-pack: {text}");
+        }
+    };
+    let temporary = match &cmd.cache {
+        Some(_) => None,
+        None => Some(TempCache::create()?),
+    };
+    let dir = match (&cmd.cache, &temporary) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.0.clone(),
+        (None, None) => unreachable!("a temporary cache is made without --cache"),
+    };
+    let cache = Cache::open(&dir).map_err(pull::PullError::from)?;
+    let show = Show {
+        json: progress::Events::new(false),
+        bar: Mutex::new(None),
+        quiet: cmd.quiet || cmd.json,
+        catalog_notes: false,
+        resolved: AtomicUsize::new(0),
+        pulled: AtomicUsize::new(0),
+        total_images: AtomicUsize::new(1),
+        say: &say,
+    };
+    // A failure is the error this command ends with: not said twice.
+    let events = |e: Event<'_>| {
+        if !matches!(e, Event::Failed(_)) {
+            show.event(e)
+        }
+    };
+    say(format!("reading the catalog of {reference}"));
+    let listed = pull::list_catalog(&cache, &reference, &options, &events)?;
+    let listing = catalog::list(&listed.loaded.catalog, cmd.package.as_deref())
+        .map_err(|e| PackError::Input(format!("{reference}: {e}")))?;
+    let kind = listed.loaded.kind;
+    if cmd.json {
+        let events = progress::Events::new(true);
+        let mut value = serde_json::to_value(&listing).expect("a listing serializes");
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("reference".into(), json!(listed.image.source));
+            map.insert("digest".into(), json!(listed.image.digest.to_string()));
+            map.insert("kind".into(), json!(kind));
+        }
+        events.emit("catalog_list", &value);
+        return Ok(());
+    }
+    print_listing(&listing, &listed.image, kind);
+    Ok(())
+}
+
+/// `catalog list` as text: each package with its default channel, each channel with its
+/// head and versions; with `--package`, its bundles.
+fn print_listing(listing: &catalog::Listing, image: &ResolvedImage, kind: catalog::image::Kind) {
+    let kind = match kind {
+        catalog::image::Kind::Fbc => "file-based catalog",
+        catalog::image::Kind::Sqlite => "SQLite catalog",
+    };
+    println!("{} ({kind}, {})", image.source, image.digest);
+    println!("packages: {}", listing.packages.len());
+    for p in &listing.packages {
+        println!(
+            "  {} (default channel: {})",
+            p.name,
+            p.default_channel.as_deref().unwrap_or("none")
+        );
+        for c in &p.channels {
+            let head = match (&c.head, &c.error) {
+                (Some(h), _) => format!("head {h}"),
+                (None, Some(e)) => format!("no head: {e}"),
+                (None, None) => "no head".to_owned(),
+            };
+            println!(
+                "    channel {}: {head}; versions {}",
+                c.name,
+                if c.versions.is_empty() {
+                    "none".to_owned()
+                } else {
+                    c.versions.join(", ")
+                }
+            );
+        }
+    }
+    if let Some(bundles) = &listing.bundles {
+        println!("bundles: {}", bundles.len());
+        for b in bundles {
+            println!(
+                "  {} {} {} (channels {})",
+                b.name,
+                b.version.as_deref().unwrap_or("(no version)"),
+                b.image,
+                b.channels.join(", ")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::filter::{BundleId, Dependency, Requirement, Resolution, Warning};
+    use catalog::model::PackageRequired;
+    use oci::Digest;
+
+    fn plan() -> CatalogPlan {
+        CatalogPlan {
+            catalog: "registry.redhat.io/redhat/redhat-operator-index:v4.16".into(),
+            index: 0,
+            kind: catalog::image::Kind::Fbc,
+            source_digest: Digest::of(b"original"),
+            ref_name: "mirror/ops:v4.16".into(),
+            digest: Digest::of(b"rebuilt"),
+            unchanged: false,
+            packages: vec!["cluster-logging".into(), "elasticsearch-operator".into()],
+            bundles: 3,
+            warnings: vec![Warning::OutOfRange {
+                package: "cluster-logging".into(),
+                channel: "stable".into(),
+                bundle: "cl.5.7".into(),
+                version: Some("5.7.0".into()),
+                range: ">=5.8.0".into(),
+            }],
+            dependencies: vec![Dependency {
+                needed_by: BundleId {
+                    package: "cluster-logging".into(),
+                    bundle: "cl.5.8".into(),
+                },
+                requirement: Requirement::Package(PackageRequired {
+                    package_name: "loki-operator".into(),
+                    version_range: ">=5.8.0".into(),
+                }),
+                resolution: Resolution::Unmet {
+                    reason: "not in the selection (includeDependencies adds it)".into(),
+                },
+            }],
+            images: vec!["a".into(), "b".into()],
+            blocked: vec![("quay.io/x/y:1".into(), "x/y".into())],
+            dropped: vec![pull::DroppedBundle {
+                package: "elasticsearch-operator".into(),
+                bundle: "eo.5.8".into(),
+                missing: vec![("quay.io/x/gone@sha256:00".into(), "404".into())],
+            }],
+            dropped_packages: Vec::new(),
+            dropped_layers: Vec::new(),
+        }
+    }
+
+    /// The report of a catalog says what was kept, rebuilt as what, and each warning,
+    /// unmet dependency, blocked image and dropped bundle on a line of its own.
+    #[test]
+    fn a_catalogs_report_names_everything_it_left_out() {
+        let c = plan();
+        let lines = catalog_lines(&c);
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            format!(
+                "catalog {} (file-based): 2 package(s) kept (cluster-logging, elasticsearch-operator), 3 bundle(s), 2 image(s) needed; rebuilt as mirror/ops:v4.16 ({})",
+                c.catalog, c.digest
+            )
+        );
+        assert!(
+            lines[1].contains("warning: package \"cluster-logging\""),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains("unmet dependency: bundle cl.5.8 (package cluster-logging) requires package \"loki-operator\" >=5.8.0"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines[3].contains("quay.io/x/y:1 is blocked by blockedImages \"x/y\""));
+        assert!(
+            lines[4].contains("--allow-missing: dropped bundle eo.5.8 of package elasticsearch-operator: cannot pull quay.io/x/gone@sha256:00 (404)"),
+            "{}",
+            lines[4]
+        );
+        let unchanged = CatalogPlan {
+            unchanged: true,
+            ref_name: "redhat/redhat-operator-index:v4.16".into(),
+            ..plan()
+        };
+        assert!(catalog_lines(&unchanged)[0]
+            .ends_with("carried unchanged as redhat/redhat-operator-index:v4.16"));
+    }
 }

@@ -8,13 +8,25 @@
 //! CACHE/.ferry/lock                held (flock) by the one run using the cache: `<pid> <start, unix s>`
 //! CACHE/.ferry/partial/<hex>       an interrupted download, resumed with Range
 //! CACHE/.ferry/views/              the index.json of each set packed from the cache
+//! CACHE/.ferry/operators/<hex>.json  what a mirror.operators[] entry's last plan produced
+//! CACHE/.ferry/catalogs/<hex>/     scratch of a catalog being read (removed after)
 //! ```
+//!
+//! `operators/<hex>.json` (`<hex>`: SHA-256 of the entry's catalog reference, targetCatalog
+//! and targetTag, one per line) is `{"catalog", "target_catalog", "target_tag", "refs"}`:
+//! `refs` are the ref.names of the catalog image packed and of its bundle and related
+//! images. The images a catalog needs are known only once it is read, so `cache prune`,
+//! which reads only the cache, keeps those refs; it is rewritten by every plan of the
+//! entry, so a selection that shrinks lets prune free what it no longer names, and a
+//! prune for a set without the entry removes it.
 //!
 //! Descriptor annotations: `org.opencontainers.image.ref.name` = `<repository>:<tag>` or
 //! `<repository>@sha256:<hex>` (the destination naming); `io.containerd.image.name` = the
 //! original reference as the image set wrote it, canonical; `dev.ferry.resolved-at` for a
 //! tag; `dev.ferry.platforms` for a sparse index; `dev.ferry.target-repository` when the
-//! image set gave a `targetRepo` (then it is also ref.name's repository) (`oci::annotation`).
+//! image set gave a `targetRepo` (then it is also ref.name's repository);
+//! `dev.ferry.catalog-packages` (sorted, comma-separated) on an operator catalog the pull
+//! rebuilt or carried whole, the packages it holds (`oci::annotation`).
 //!
 //! Invariant: a file under `blobs/` is complete and its bytes hash to its name (but for the
 //! `.<hex>.<16 hex>.partial` temporaries of `durable_file`, which a kill can leave and
@@ -85,6 +97,9 @@ pub struct CachedImage {
     /// `dev.ferry.target-repository`: the repository path at the destination, only when
     /// the image set gave one (`targetRepo`); absent, the destination follows the source.
     pub target_repository: Option<String>,
+    /// `dev.ferry.catalog-packages`: for an operator catalog the pull rebuilt (or carried
+    /// whole), the packages it holds, sorted; None for every other image.
+    pub catalog_packages: Option<Vec<String>>,
 }
 
 /// What [`Cache::prune`] removed.
@@ -185,6 +200,15 @@ impl IndexEntry {
                 repository.clone(),
             );
         }
+        if let Some(packages) = &image.catalog_packages {
+            let mut sorted = packages.clone();
+            sorted.sort();
+            sorted.dedup();
+            annotations.insert(
+                annotation::FERRY_CATALOG_PACKAGES.to_owned(),
+                sorted.join(","),
+            );
+        }
         IndexEntry {
             media_type: image.media_type.clone(),
             digest: image.digest,
@@ -213,6 +237,12 @@ impl IndexEntry {
                     .collect()
             }),
             target_repository: a.get(annotation::FERRY_TARGET_REPOSITORY).cloned(),
+            catalog_packages: a.get(annotation::FERRY_CATALOG_PACKAGES).map(|p| {
+                p.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
         })
     }
 }
@@ -1488,6 +1518,7 @@ mod tests {
             resolved_at: (!ref_name.contains('@')).then(|| "2026-12-01T10:00:00Z".into()),
             platforms: None,
             target_repository: None,
+            catalog_packages: None,
         }
     }
 
@@ -1511,6 +1542,34 @@ mod tests {
             .get(annotation::FERRY_TARGET_REPOSITORY)
             .is_none());
         assert_eq!(cache.images().unwrap(), [moved, plain]);
+    }
+
+    /// A catalog's packages are recorded sorted, comma-separated, and read back; other
+    /// images carry no such annotation.
+    #[test]
+    fn catalog_packages_are_recorded_and_read_back() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::open(t.path()).unwrap();
+        let plain = image("ubi8/ubi:8.9", b"m1");
+        let mut catalog = image("redhat/redhat-operator-index:v4.16", b"m2");
+        catalog.media_type = media_type::OCI_INDEX.into();
+        catalog.catalog_packages = Some(vec![
+            "logging".into(),
+            "elasticsearch-operator".into(),
+            "logging".into(),
+        ]);
+        cache.record(&[plain.clone(), catalog.clone()]).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_slice(&fs::read(t.path().join("index.json")).unwrap()).unwrap();
+        assert_eq!(
+            raw["manifests"][0]["annotations"][annotation::FERRY_CATALOG_PACKAGES],
+            "elasticsearch-operator,logging"
+        );
+        assert!(raw["manifests"][1]["annotations"]
+            .get(annotation::FERRY_CATALOG_PACKAGES)
+            .is_none());
+        catalog.catalog_packages = Some(vec!["elasticsearch-operator".into(), "logging".into()]);
+        assert_eq!(cache.images().unwrap(), [catalog, plain]);
     }
 
     #[test]

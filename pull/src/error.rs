@@ -23,6 +23,14 @@ pub enum CacheError {
     Invalid { path: PathBuf, detail: String },
 }
 
+/// One step of a path inside a `mirror.operators[]` entry (as `imageset::locate::Seg`,
+/// owned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Key(&'static str),
+    Index(usize),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     #[error(transparent)]
@@ -31,6 +39,23 @@ pub enum PullError {
     Config(String),
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// The selection `mirror.operators[index]` asks for cannot be made from the catalog as
+    /// it is (a package or channel it lacks, a lost default channel, an invalid result):
+    /// an error of the image set, found once the catalog is read. The binary locates it in
+    /// the file (`ImageSet::operator_error(index, …)`).
+    #[error("mirror.operators[{index}] (catalog {catalog}): {message}")]
+    Operator {
+        index: usize,
+        /// Where in the entry, when the finding names a package or channel of it
+        /// (`packages[1].channels[0]`); empty: the entry.
+        field: Vec<Field>,
+        catalog: String,
+        message: String,
+    },
+    /// The one image a command needs (`catalog list`'s catalog) could not be resolved or
+    /// read.
+    #[error("{}: {} (from {})", .0.reference, .0.error, .0.registry)]
+    Failed(crate::plan::Failure),
     /// The cache's filesystem lacks room for what is still to download: refused before the
     /// first byte.
     #[error("the cache {} needs {} for the blobs still to download, but its filesystem has {} free: free {} more there, or give another --cache", path.display(), bytes(*needed), bytes(*free), human(needed.saturating_sub(*free)))]

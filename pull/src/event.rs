@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::operators::CatalogPlan;
 use crate::plan::{Failure, ResolvedImage};
 
 #[derive(Debug)]
@@ -27,4 +28,8 @@ pub enum Event<'a> {
     Pulled(&'a ResolvedImage),
     /// The image could not be resolved or pulled.
     Failed(&'a Failure),
+    /// An operator catalog was read and its selection made (told before the rebuilt
+    /// catalog's own [`Event::Resolved`]): what is kept, the warnings, the dependency
+    /// report, the images needed, blocked and dropped.
+    Catalog(&'a CatalogPlan),
 }

@@ -37,7 +37,7 @@ struct Job {
 }
 
 /// How one blob's download ended badly.
-enum BlobEnd {
+pub(crate) enum BlobEnd {
     /// Every endpoint failed, or the bytes were wrong: the images needing it fail.
     Failed {
         registry: String,
@@ -274,6 +274,7 @@ pub(crate) fn cached_image(image: &ResolvedImage) -> CachedImage {
         resolved_at: image.resolved_at.clone(),
         platforms: image.platforms_kept.clone(),
         target_repository: image.target_repository.clone(),
+        catalog_packages: image.catalog_packages.clone(),
     }
 }
 
@@ -338,6 +339,25 @@ fn sleep_unless_cancelled(d: Duration, cancel: &AtomicBool) -> bool {
         std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
     }
     !cancel.load(Ordering::Relaxed)
+}
+
+/// Downloads one blob of `image` outside a plan's fetch (a catalog's layer, read as the
+/// plan reads the catalog), as a fetch downloads each: its endpoints in order, retried.
+pub(crate) fn download_blob(
+    cache: &Cache,
+    sources: &Sources<'_>,
+    digest: Digest,
+    size: u64,
+    image: &ResolvedImage,
+    options: &Options,
+    events: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<Downloaded, BlobEnd> {
+    let job = Job {
+        digest,
+        size,
+        images: Vec::new(),
+    };
+    download(cache, sources, &job, image, options, events)
 }
 
 /// Downloads one blob, trying the endpoints of `image` in order.

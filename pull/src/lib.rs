@@ -8,14 +8,16 @@
 //! a host it was not meant for (credentials are looked up per endpoint: a mirror never
 //! gets the source's).
 //!
-//! Catalogs (issue 12) plug in as another resolver that yields references by digest for
-//! [`plan`] to take as it takes `additionalImages`.
+//! Operator catalogs (`mirror.operators`, issue 12) are planned by `operators.rs`: each
+//! catalog image resolved, read, selected and rebuilt, its bundle and related images
+//! resolved as `additionalImages` are; [`list_catalog`] reads one for `catalog list`.
 #![forbid(unsafe_code)]
 
 pub mod cache;
 mod error;
 pub mod event;
 mod fetch;
+mod operators;
 mod options;
 mod plan;
 mod prune;
@@ -23,7 +25,8 @@ mod resolve;
 mod sources;
 
 pub use cache::{Cache, CachedImage, PruneReport};
-pub use error::{CacheError, PullError};
+pub use error::{CacheError, Field, PullError};
 pub use event::Event;
+pub use operators::{list_catalog, CatalogPlan, DroppedBundle, Listed};
 pub use options::Options;
 pub use plan::{fetch, plan, prune, Failure, Plan, Report, ResolvedImage};

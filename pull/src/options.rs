@@ -31,6 +31,10 @@ pub struct Options {
     /// Set on Ctrl-C / SIGTERM: no new request starts, downloads stop at their next read
     /// (the partial is kept for the next run to resume).
     pub cancel: &'static AtomicBool,
+    /// `--allow-missing`: a bundle or related image of a catalog that cannot be pulled
+    /// drops the bundles that need it from the rebuilt catalog (each named in the
+    /// catalog's report) instead of failing the image.
+    pub allow_missing: bool,
 }
 
 impl Options {
@@ -47,6 +51,7 @@ impl Options {
             jobs: 1,
             retry_for: Duration::ZERO,
             cancel,
+            allow_missing: false,
         }
     }
 }

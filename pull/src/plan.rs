@@ -12,6 +12,7 @@ use registry_client::registries_conf::Endpoint;
 use crate::cache::{Cache, PruneReport};
 use crate::error::PullError;
 use crate::event::Event;
+use crate::operators::{plan_operators, CatalogPlan};
 use crate::options::Options;
 use crate::sources::Sources;
 
@@ -58,6 +59,9 @@ pub struct ResolvedImage {
     /// Every blob the image needs that is not a manifest (configs, layers), each once,
     /// with its size. Manifests are already in the cache once planned.
     pub blobs: Vec<(Digest, u64)>,
+    /// For an operator catalog (rebuilt, or carried whole for `full: true` without
+    /// packages): the packages it holds, sorted. Recorded as `dev.ferry.catalog-packages`.
+    pub catalog_packages: Option<Vec<String>>,
 }
 
 /// One image that could not be resolved or pulled, with the registry's own words.
@@ -71,11 +75,17 @@ pub struct Failure {
     pub error: String,
 }
 
-/// What [`plan`] found: manifests resolved (and cached), no layer fetched.
+/// What [`plan`] found: manifests resolved (and cached), no layer fetched but those of
+/// the operator catalog images (read to select from them and rebuild them).
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// `additionalImages`, then for each catalog its image (rebuilt, or the original for
+    /// `full: true` without packages) and the bundle and related images it needs; each
+    /// cache name once.
     pub images: Vec<ResolvedImage>,
     pub failed: Vec<Failure>,
+    /// What each `mirror.operators[]` entry selected, in file order.
+    pub catalogs: Vec<CatalogPlan>,
     /// Distinct non-manifest blobs the set needs, and their bytes.
     pub blobs_total: usize,
     pub bytes_total: u64,
@@ -105,9 +115,12 @@ pub struct Report {
 }
 
 /// Resolves every image of `set` (tags to digests, indexes to the children kept) and
-/// stores their manifests in the cache; downloads no layer. An image that cannot be
-/// resolved is a [`Failure`]; an error is for the run (the cache, registries.conf, an
-/// auth file).
+/// stores their manifests in the cache; downloads no layer but those of each operator
+/// catalog image (its catalog layer is read to make the selection, and the rebuild reads
+/// the other layers' tar headers to tell which hold only catalog content), and writes
+/// each rebuilt catalog's new blobs. An image that cannot be resolved is a [`Failure`]; an error is for
+/// the run (the cache, registries.conf, an auth file, a selection the catalog cannot
+/// give: [`PullError::Operator`]).
 pub fn plan(
     cache: &Cache,
     set: &PullSet,
@@ -115,8 +128,10 @@ pub fn plan(
     events: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<Plan, PullError> {
     let sources = Sources::load(options)?;
-    let outcomes = sources.reporting_retries(events, || {
-        crate::resolve::resolve_all(cache, &sources, &set.images, options, events)
+    let (outcomes, operators) = sources.reporting_retries(events, || {
+        let outcomes = crate::resolve::resolve_all(cache, &sources, &set.images, options, events)?;
+        let operators = plan_operators(cache, &sources, set, options, events)?;
+        Ok::<_, PullError>((outcomes, operators))
     })?;
     let mut plan = Plan::default();
     for o in outcomes {
@@ -125,6 +140,16 @@ pub fn plan(
             Err(f) => plan.failed.push(f),
         }
     }
+    // An image two catalogs (or a catalog and additionalImages) need is pulled once.
+    let mut names: std::collections::HashSet<String> =
+        plan.images.iter().map(|i| i.ref_name.clone()).collect();
+    for image in operators.images {
+        if names.insert(image.ref_name.clone()) {
+            plan.images.push(image);
+        }
+    }
+    plan.failed.extend(operators.failed);
+    plan.catalogs = operators.catalogs;
     let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     for image in &plan.images {
         for (d, size) in &image.blobs {

@@ -1,7 +1,10 @@
 //! What an image set still needs of the cache, from the cache alone: each image of the set
 //! is found in `index.json` by its `ref.name` (named as the resolver names it, so a tag
 //! means what the cache recorded for it, not what the registry says today), and its
-//! manifests are walked to the configs and layers. Everything else goes.
+//! manifests are walked to the configs and layers. Each `mirror.operators[]` entry keeps
+//! what its last plan recorded it produced (`.ferry/operators/`: the catalog image and its
+//! bundle and related images). Everything else goes, the original catalog images among
+//! them (the next plan fetches their catalog layer again).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -41,7 +44,19 @@ pub(crate) fn prune(
         keep_refs.insert(name);
         walk(cache, cached, &mut keep_blobs)?;
     }
-    Ok(cache.prune(&keep_refs, &keep_blobs)?)
+    for op in &set.operators {
+        for name in crate::operators::recorded_refs(cache, op)? {
+            let Some(cached) = by_ref.get(name.as_str()) else {
+                continue;
+            };
+            if keep_refs.insert(name) {
+                walk(cache, cached, &mut keep_blobs)?;
+            }
+        }
+    }
+    let report = cache.prune(&keep_refs, &keep_blobs)?;
+    crate::operators::forget_other_records(cache, &set.operators)?;
+    Ok(report)
 }
 
 /// Adds every blob of a recorded image to `keep`: its manifests, and the configs and

@@ -82,7 +82,7 @@ pub(crate) fn rfc3339(secs: u64) -> String {
     oci::time::Utc::from_unix(secs).rfc3339()
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     rfc3339(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -495,6 +495,7 @@ fn resolve_one(
                 platforms_kept: tree.platforms_kept,
                 manifests: tree.manifests,
                 blobs: tree.blobs,
+                catalog_packages: None,
             })
         };
 

@@ -185,6 +185,7 @@ fn options(dir: &Path, location: &str, mirror: Option<&str>) -> Options {
         jobs: 2,
         retry_for: Duration::from_millis(600),
         cancel: &CANCEL,
+        allow_missing: false,
     }
 }
 
@@ -199,6 +200,7 @@ fn record(seen: &Mutex<Vec<String>>, e: Event<'_>) {
         Event::Failed(f) => format!("failed {}", f.reference),
         Event::Retry { what, .. } => format!("retry {what}"),
         Event::Bytes(_) => return,
+        Event::Catalog(c) => format!("catalog {}", c.catalog),
     };
     seen.lock().unwrap().push(line);
 }

@@ -131,6 +131,7 @@ fn options(conf: &Path, platforms: &[&str]) -> Options {
         retry_for: Duration::from_secs(5),
         // Each test its own flag: one that interrupts must not stop the others.
         cancel: Box::leak(Box::new(AtomicBool::new(false))),
+        allow_missing: false,
     }
 }
 
@@ -160,6 +161,7 @@ impl Seen {
             Event::Failed(f) => format!("failed {}: {}", f.reference, f.error),
             Event::Retry { what, error, .. } => format!("retry {what}: {error}"),
             Event::Bytes(_) => return,
+            Event::Catalog(c) => format!("catalog {} {}", c.catalog, c.ref_name),
         };
         self.0.lock().unwrap().push(line);
     }

@@ -55,9 +55,10 @@ fn bad_image_sets_are_refused_naming_file_line_column_and_field() {
             &[":5:", "name", "UBI9"],
         ),
         (
-            "operators",
-            format!("{HEAD}{one}  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.14\n"),
-            &[":6:", "operators"],
+            // Operator catalogs are pulled (issue 12), but only from a registry.
+            "a catalog from an OCI layout",
+            format!("{HEAD}{one}  operators:\n  - catalog: oci:///srv/catalog-layout\n"),
+            &[":7:", "catalog", "from a registry only"],
         ),
         (
             "platform",
@@ -245,6 +246,73 @@ fn bad_pull_options_are_refused() {
         "says it applies to pulling",
     );
     assert!(!tmp.path().join("vols").exists() || volumes(&tmp.path().join("vols")).is_empty());
+}
+
+/// `catalog list`'s command line: a reference that is not one, or has neither tag nor
+/// digest, `--allow-missing` (it applies to pulling a set), a bad `--platform`: exit 2,
+/// each named. A catalog that cannot be pulled is exit 1 naming it, and the temporary
+/// cache (no `--cache`) is removed.
+#[test]
+fn catalog_list_refuses_bad_arguments_and_removes_its_temporary_cache() {
+    let tmp = tempdir();
+    let sandbox = Sandbox::new(tmp.path());
+    let conf = write_registries_conf(
+        &tmp.path().join("registries.conf"),
+        &[("registry.redhat.io", "127.0.0.1:9")],
+    );
+    let scratch = tmp.path().join("tmpdir");
+    fs::create_dir_all(&scratch).expect("mkdir");
+    let list = |args: &[&str]| {
+        let mut c = sandbox.pack_command(
+            ["catalog", "list"]
+                .iter()
+                .map(OsStr::new)
+                .chain(args.iter().map(OsStr::new))
+                .chain([OsStr::new("--registries-conf"), conf.as_os_str()]),
+        );
+        c.env("TMPDIR", &scratch);
+        run_command(&mut c)
+    };
+    let index = "registry.redhat.io/redhat/redhat-operator-index:v4.16";
+    let cases: [(&str, Vec<&str>, &[&str]); 4] = [
+        (
+            "a malformed reference",
+            vec!["registry.redhat.io/Redhat/index:v4.16"],
+            &["Redhat/index", "not an image reference"],
+        ),
+        (
+            "neither tag nor digest",
+            vec!["registry.redhat.io/redhat/redhat-operator-index"],
+            &["neither a tag nor a digest"],
+        ),
+        (
+            "--allow-missing",
+            vec![index, "--allow-missing"],
+            &["--allow-missing", "not to catalog list"],
+        ),
+        (
+            "a bad --platform",
+            vec![index, "--platform", "linux"],
+            &["--platform", "linux"],
+        ),
+    ];
+    for (what, args, needles) in cases {
+        let out = list(&args);
+        assert_exit(&out, 2, what);
+        assert_mentions(&out, needles, what);
+    }
+    let out = run_command(&mut sandbox.pack_command(["catalog", "list"]));
+    assert_exit(&out, 2, "no reference");
+    // Nothing listens on 127.0.0.1:9: the catalog cannot be pulled (exit 1, named).
+    let out = list(&[index, "--retry-for", "1s"]);
+    assert_exit(&out, 1, "an unreachable catalog");
+    assert_mentions(
+        &out,
+        &[index, "127.0.0.1:9"],
+        "the catalog and registry are named",
+    );
+    let left: Vec<_> = fs::read_dir(&scratch).expect("read TMPDIR").collect();
+    assert!(left.is_empty(), "the temporary cache is left: {left:?}");
 }
 
 /// `--plan` resolves manifests only: each image with the digest its tag resolved to, what
