@@ -607,6 +607,23 @@ pub fn select(
     .map_err(|e| e.to_string())
 }
 
+/// The same for a SQLite catalog (`catalog::sqlite::select`: packages only).
+pub fn select_sqlite(
+    catalog: catalog::Catalog,
+    operator: &OperatorSel,
+) -> Result<catalog::Filtered, String> {
+    let tmp = tempdir();
+    let text = OperatorSet::of(vec![operator.clone()]).yaml();
+    let set = imageset::ImageSet::parse(text.clone(), &tmp.path().join("set.yaml"))
+        .map_err(|e| format!("{e}\n{text}"))?;
+    let pull = set
+        .validate_for_pull()
+        .map_err(|e| format!("{e}\n{text}"))?;
+    let filter =
+        catalog::Filter::from_operator(&pull.operators[0].config).map_err(|e| e.to_string())?;
+    catalog::sqlite::select(catalog, &filter).map_err(|e| e.to_string())
+}
+
 // ---------------------------------------------------------------------------------------
 // Catalog images in an OCI layout or a registry
 
