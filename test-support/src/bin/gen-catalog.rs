@@ -2,10 +2,13 @@
 //! benchmark (bench/catalog.sh) and by hand.
 //!
 //! ```text
-//! gen-catalog scale DIR [--packages N] [--bundles M] [--object-bytes B] [--seed S] [--ref NAME]
+//! gen-catalog scale DIR [--packages N] [--bundles M] [--object-bytes B] [--seed S]
+//!                       [--ref NAME] [--real-packages K]
 //! gen-catalog fixture DIR
 //! ```
-//! `scale` prints one JSON line: packages, bundles, json_bytes, digest, ref_name.
+//! `scale` prints one JSON line: packages, bundles, json_bytes, configs_layer_size, digest,
+//! ref_name, and images (ref_name, path, digest, reference of each image built beside the
+//! catalog: the heads of the first K packages and the shared proxy).
 //! `fixture` writes the end-to-end tests' catalogs and images (fixtures/README.md
 //! "Operator catalogs") and prints each image's ref.name and reference.
 
@@ -16,7 +19,7 @@ use test_support::catalog_fixture::{generate, scale};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: gen-catalog scale DIR [--packages N] [--bundles M] [--object-bytes B] [--seed S] [--ref NAME]\n       gen-catalog fixture DIR"
+        "usage: gen-catalog scale DIR [--packages N] [--bundles M] [--object-bytes B] [--seed S] [--ref NAME] [--real-packages K]\n       gen-catalog fixture DIR"
     );
     ExitCode::from(2)
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
                     "--bundles" => number().map(|n| opts.bundles_per_package = n).is_ok(),
                     "--object-bytes" => number().map(|n| opts.object_bytes = n).is_ok(),
                     "--seed" => value.parse().map(|n| opts.seed = n).is_ok(),
+                    "--real-packages" => number().map(|n| opts.real_packages = n).is_ok(),
                     "--ref" => {
                         opts.ref_name = value.clone();
                         true
@@ -69,10 +73,23 @@ fn main() -> ExitCode {
             }
             match scale::generate(&dir, &opts) {
                 Ok(r) => {
-                    println!(
-                        "{{\"packages\":{},\"bundles\":{},\"json_bytes\":{},\"configs_layer_size\":{},\"digest\":\"{}\",\"ref_name\":\"{}\"}}",
-                        r.packages, r.bundles, r.json_bytes, r.configs_layer_size, r.digest, r.ref_name
-                    );
+                    let images: Vec<serde_json::Value> = r
+                        .images
+                        .iter()
+                        .map(|i| {
+                            serde_json::json!({"ref_name": i.ref_name, "path": i.path, "digest": i.digest, "reference": i.reference})
+                        })
+                        .collect();
+                    let line = serde_json::json!({
+                        "packages": r.packages,
+                        "bundles": r.bundles,
+                        "json_bytes": r.json_bytes,
+                        "configs_layer_size": r.configs_layer_size,
+                        "digest": r.digest,
+                        "ref_name": r.ref_name,
+                        "images": images,
+                    });
+                    println!("{line}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

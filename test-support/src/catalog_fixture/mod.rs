@@ -252,7 +252,7 @@ pub fn generate(dir: &Path) -> io::Result<Fixture> {
 }
 
 /// Names the image in the layout and describes it.
-fn record(
+pub(crate) fn record(
     layout: &mut Layout,
     path: &str,
     tag: Option<&str>,
@@ -304,7 +304,7 @@ fn per_platform(
 }
 
 /// An operator or operand image: one small layer naming what it is.
-fn small_image(
+pub(crate) fn small_image(
     layout: &Layout,
     name: &str,
     version: &str,

@@ -1,8 +1,10 @@
 //! The benchmark's catalog (issue 12 "Must reach"): N packages × M bundles (500 × 10 =
 //! 5,000 by default) with `olm.bundle.object` data sized so the FBC JSON is over 100 MB,
-//! built as an FBC catalog image only (an index of linux/amd64 and linux/arm64, base +
+//! built as an FBC catalog image (an index of linux/amd64 and linux/arm64, base +
 //! configs + cache layers, as [`super::generate`] builds one). Bundle and related images
-//! are named by digest but not built: listing and filtering never pull them.
+//! are named by digest; only those of the channel heads of the first
+//! [`ScaleOptions::real_packages`] packages (and the shared proxy) are built, so a pull of
+//! those packages can fetch everything it needs while the catalog stays 5,000 bundles.
 //!
 //! Streamed: each package's file is made, written into the layer and dropped, so the
 //! generator's memory stays that of one package.
@@ -14,7 +16,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::layout::{sha256, Layout, AMD64, ARM64};
-use super::{base_layer, cache_layer, fbc_config, REGISTRY};
+use super::{base_layer, cache_layer, fbc_config, record, small_image, FixtureImage, REGISTRY};
 
 #[derive(Debug, Clone)]
 pub struct ScaleOptions {
@@ -25,6 +27,8 @@ pub struct ScaleOptions {
     pub seed: u64,
     /// `org.opencontainers.image.ref.name` of the catalog in the layout.
     pub ref_name: String,
+    /// Packages (the first ones) whose head bundle's images are built.
+    pub real_packages: usize,
 }
 
 impl Default for ScaleOptions {
@@ -36,6 +40,7 @@ impl Default for ScaleOptions {
             object_bytes: 16 * 1024,
             seed: 12,
             ref_name: "scale-index-v1".to_owned(),
+            real_packages: 10,
         }
     }
 }
@@ -54,6 +59,8 @@ pub struct ScaleReport {
     pub configs_layer_size: u64,
     /// The package names, sorted.
     pub package_names: Vec<String>,
+    /// The images built besides the catalog (to push beside it).
+    pub images: Vec<FixtureImage>,
 }
 
 /// `pkg-0000`, … : the name of package `i`.
@@ -65,13 +72,42 @@ pub fn package_name(i: usize) -> String {
 pub fn generate(dir: &Path, opts: &ScaleOptions) -> io::Result<ScaleReport> {
     let mut layout = Layout::create(dir)?;
     let mut rng = SplitMix64(opts.seed);
+    let mut images = Vec::new();
+    let proxy = small_image(&layout, "kube-rbac-proxy", "scale", &[AMD64, ARM64], true)?;
+    let proxy = record(&mut layout, "fixture/scale/kube-rbac-proxy", None, proxy)?;
+    let proxy_ref = proxy.reference.clone();
+    images.push(proxy);
     let mut w = layout.layer_writer()?;
     w.dir("configs/")?;
     let mut json_bytes = 0u64;
     let mut names = Vec::new();
     for i in 0..opts.packages {
         let package = package_name(i);
-        let file = package_file(&package, opts, &mut rng)?;
+        // The head's images, built for the first packages (what the bench pulls).
+        let head_images = if i < opts.real_packages && opts.bundles_per_package > 0 {
+            let version = format!("1.0.{}", opts.bundles_per_package - 1);
+            let op = small_image(&layout, &package, &version, &[AMD64], false)?;
+            let op = record(&mut layout, &format!("fixture/scale/{package}"), None, op)?;
+            let bundle = small_image(
+                &layout,
+                &format!("{package}-bundle"),
+                &version,
+                &[AMD64],
+                false,
+            )?;
+            let bundle = record(
+                &mut layout,
+                &format!("fixture/scale/{package}-bundle"),
+                None,
+                bundle,
+            )?;
+            let refs = (bundle.reference.clone(), op.reference.clone());
+            images.extend([bundle, op]);
+            Some(refs)
+        } else {
+            None
+        };
+        let file = package_file(&package, opts, &mut rng, &proxy_ref, head_images)?;
         json_bytes += file.len() as u64;
         w.dir(&format!("configs/{package}/"))?;
         w.file(&format!("configs/{package}/catalog.json"), 0o644, &file)?;
@@ -98,12 +134,20 @@ pub fn generate(dir: &Path, opts: &ScaleOptions) -> io::Result<ScaleReport> {
         ref_name: opts.ref_name.clone(),
         configs_layer_size: configs.descriptor.size,
         package_names: names,
+        images,
     })
 }
 
 /// One package's `catalog.json`: the package, channels `stable` (every bundle, a
 /// `replaces` chain) and `fast` (the last three), and its bundles.
-fn package_file(package: &str, opts: &ScaleOptions, rng: &mut SplitMix64) -> io::Result<Vec<u8>> {
+/// `head_images`: the (bundle, operator) references of the head when they were built.
+fn package_file(
+    package: &str,
+    opts: &ScaleOptions,
+    rng: &mut SplitMix64,
+    proxy: &str,
+    head_images: Option<(String, String)>,
+) -> io::Result<Vec<u8>> {
     let n = opts.bundles_per_package;
     let bundle = |j: usize| format!("{package}.v1.0.{j}");
     let entries = |from: usize| -> Vec<Value> {
@@ -135,7 +179,13 @@ fn package_file(package: &str, opts: &ScaleOptions, rng: &mut SplitMix64) -> io:
         let mut filler = vec![0u8; opts.object_bytes];
         rng.fill(&mut filler);
         let data = base64::engine::general_purpose::STANDARD.encode(&filler);
-        let image = reference(&format!("{package}-bundle"), &name);
+        let (image, operator) = match (&head_images, j + 1 == n) {
+            (Some((b, o)), true) => (b.clone(), o.clone()),
+            _ => (
+                reference(&format!("{package}-bundle"), &name),
+                reference(package, &name),
+            ),
+        };
         docs.push(json!({
             "schema": "olm.bundle",
             "name": name,
@@ -148,8 +198,8 @@ fn package_file(package: &str, opts: &ScaleOptions, rng: &mut SplitMix64) -> io:
             ],
             "relatedImages": [
                 {"name": "", "image": image},
-                {"name": "operator", "image": reference(package, &name)},
-                {"name": "proxy", "image": reference("kube-rbac-proxy", "shared")},
+                {"name": "operator", "image": operator},
+                {"name": "proxy", "image": proxy},
             ],
         }));
     }

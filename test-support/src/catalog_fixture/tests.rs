@@ -248,4 +248,29 @@ fn the_scale_catalog_is_streamed_with_its_size() {
     assert_eq!(config["config"]["Labels"][CONFIGS_LABEL], "/configs");
     let again = scale::generate(&tmp.path().join("t"), &opts).unwrap();
     assert_eq!(r.digest, again.digest);
+    // The heads of the first packages (7 < 10: all) and the proxy are real images, and
+    // the catalog names them by their digests.
+    assert_eq!(r.images.len(), 1 + 2 * 7);
+    let configs = &read_json(&tmp.path().join("s"), child)["layers"][1]["digest"];
+    let paths = layer_paths(&tmp.path().join("s"), configs.as_str().unwrap());
+    assert_eq!(paths.len(), 1 + 2 * 7, "{paths:?}");
+    let bytes = fs::read(
+        tmp.path()
+            .join("s/blobs/sha256")
+            .join(&configs.as_str().unwrap()[7..]),
+    )
+    .unwrap();
+    let mut text = String::new();
+    GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    for i in &r.images {
+        assert!(text.contains(&i.reference), "{} is named", i.reference);
+        if i.children.is_empty() {
+            check_manifest(&tmp.path().join("s"), &i.digest);
+        }
+        for (child, _) in &i.children {
+            check_manifest(&tmp.path().join("s"), child);
+        }
+    }
 }
