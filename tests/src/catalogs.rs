@@ -42,6 +42,13 @@ impl CatalogSource {
     }
 
     /// The same, leaving out the images whose reference (as written) is in `left_out`.
+    ///
+    /// skopeo pushes the fixture once per fixture content into a registry whose storage is
+    /// then kept under the target directory ([`storage_snapshot`]); each source is a fresh
+    /// registry given a copy of that storage (distribution's filesystem driver reads its
+    /// files on every request), so a test starts in a fraction of a second instead of
+    /// fifty pushes. Images left out lose their revision link (and tag), as a registry
+    /// that never had them answers: manifest unknown.
     pub fn start_without(left_out: &[&str]) -> CatalogSource {
         let dir = tempdir();
         let fixture = catalog_fixture::generate(&dir.path().join("layout"))
@@ -49,16 +56,34 @@ impl CatalogSource {
         for r in left_out {
             fixture.image(r);
         }
+        let snapshot = storage_snapshot(&fixture);
         let registry = Registry::plain();
-        let host = registry.host();
-        let pushes: Vec<(String, String)> = fixture
-            .images
-            .iter()
-            .chain([&fixture.fbc, &fixture.sqlite])
-            .filter(|i| !left_out.contains(&i.reference.as_str()))
-            .map(|i| (i.ref_name.clone(), location_in(&host, i)))
-            .collect();
-        push_all(&fixture.layout, &pushes);
+        let out = run(
+            "cp",
+            [
+                "-a".to_owned(),
+                format!("{}/.", snapshot.display()),
+                registry.storage().display().to_string(),
+            ],
+        );
+        assert_ok(
+            &out,
+            "copy the pushed fixture's storage into a fresh registry",
+        );
+        for r in left_out {
+            let image = fixture.image(r);
+            let manifests = registry
+                .storage()
+                .join("docker/registry/v2/repositories")
+                .join(&image.path)
+                .join("_manifests");
+            let revision = manifests.join("revisions/sha256").join(&image.digest[7..]);
+            fs::remove_dir_all(&revision)
+                .unwrap_or_else(|e| panic!("remove {}: {e}", revision.display()));
+            if let Some(tag) = &image.tag {
+                fs::remove_dir_all(manifests.join("tags").join(tag)).expect("remove the tag");
+            }
+        }
         CatalogSource {
             registry,
             fixture,
@@ -76,6 +101,67 @@ impl CatalogSource {
     pub fn registries_conf(&self, path: &Path) -> PathBuf {
         write_registries_conf(path, &[(REGISTRY, &self.registry.host())])
     }
+}
+
+/// The storage of a registry into which skopeo pushed every image of `fixture`, made once
+/// per fixture content (the key hashes every digest) under `<target>/tmp/`, written
+/// beside and renamed into place when whole, so concurrent test processes share it.
+pub fn storage_snapshot(fixture: &Fixture) -> PathBuf {
+    let all: Vec<&FixtureImage> = fixture
+        .images
+        .iter()
+        .chain([&fixture.fbc, &fixture.sqlite])
+        .collect();
+    let key = test_support::registry::sha256_hex(
+        all.iter()
+            .map(|i| format!("{} {}\n", i.reference, i.digest))
+            .collect::<String>()
+            .as_bytes(),
+    );
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) => crate::workspace().join(t),
+        None => crate::workspace().join("target"),
+    };
+    let root = target.join("tmp");
+    let dest = root.join(format!("catalog-fixture-storage-{}", &key[7..23]));
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if dest.join("docker").is_dir() {
+        return dest;
+    }
+    let registry = Registry::plain();
+    let host = registry.host();
+    let pushes: Vec<(String, String)> = all
+        .iter()
+        .map(|i| (i.ref_name.clone(), location_in(&host, i)))
+        .collect();
+    push_all(&fixture.layout, &pushes);
+    fs::create_dir_all(&root).expect("mkdir target/tmp");
+    let partial = root.join(format!(
+        ".catalog-fixture-storage-{}.{}.partial",
+        &key[7..23],
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&partial);
+    let out = run(
+        "cp",
+        [
+            "-a".to_owned(),
+            registry.storage().display().to_string(),
+            partial.display().to_string(),
+        ],
+    );
+    assert_ok(&out, "keep the pushed fixture's storage");
+    if fs::rename(&partial, &dest).is_err() {
+        // Another process made it first: theirs is as good.
+        let _ = fs::remove_dir_all(&partial);
+        assert!(
+            dest.join("docker").is_dir(),
+            "{} is not a registry storage",
+            dest.display()
+        );
+    }
+    dest
 }
 
 fn location_in(host: &str, image: &FixtureImage) -> String {

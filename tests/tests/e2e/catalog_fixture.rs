@@ -358,3 +358,45 @@ fn the_selection_table_is_what_the_catalog_library_keeps() {
     .expect_err("channels on SQLite");
     assert!(err.contains("alpha-operator"), "{err}");
 }
+
+/// What the `--allow-missing` test stands on: a source without one related image answers
+/// "manifest unknown" for it (by digest, through the API and to skopeo) and still serves
+/// every other image; the tagged helper left out loses its tag too.
+#[test]
+fn a_source_without_an_image_does_not_serve_it_and_serves_the_others() {
+    let tmp = tempdir();
+    let f = catalog_fixture::generate(&tmp.path().join("layout")).expect("generate");
+    let operand = f
+        .bundle("zeta-operator.v1.0.0")
+        .related
+        .iter()
+        .find(|r| r.contains("zeta-operand"))
+        .expect("zeta's operand")
+        .clone();
+    let source = CatalogSource::start_without(&[&operand, TAGGED_IMAGE]);
+    for image in &source.fixture.images {
+        let served = source
+            .registry
+            .manifest(&image.path, &image.digest)
+            .is_some();
+        let left_out = image.reference == operand || image.reference == TAGGED_IMAGE;
+        assert_eq!(served, !left_out, "{}", image.reference);
+        let out = run(
+            "skopeo",
+            [
+                "inspect".to_owned(),
+                "--raw".to_owned(),
+                "--tls-verify=false".to_owned(),
+                format!("docker://{}", source.location(image)),
+            ],
+        );
+        assert_eq!(
+            out.status.success(),
+            !left_out,
+            "{}\n{}",
+            image.reference,
+            out.dump()
+        );
+    }
+    assert!(source.registry.tags("fixture/tagged-helper").is_empty());
+}
