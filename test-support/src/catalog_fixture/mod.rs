@@ -573,7 +573,7 @@ pub(crate) fn cache_layer(layout: &Layout, configs_digest: &str) -> io::Result<L
         Entry::File(
             "tmp/cache/pogreb.v1/digest",
             0o644,
-            configs_digest[7..23].as_bytes(),
+            &configs_digest.as_bytes()[7..23],
         ),
     ])
 }

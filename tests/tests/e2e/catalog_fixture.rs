@@ -145,6 +145,9 @@ fn every_image_a_bundle_names_is_in_the_registry_by_digest_and_the_helper_by_tag
     assert!(tagged_images.contains_key("fixture/operator-index:v4.8"));
 }
 
+/// (package, default channel, [(channel, head)]).
+type PackageRow = (String, String, Vec<(String, String)>);
+
 /// The README's table of packages and channels, as ferry's reader sees the configs layer.
 #[test]
 fn the_configs_layer_parses_with_the_packages_and_channels_the_readme_lists() {
@@ -152,7 +155,7 @@ fn the_configs_layer_parses_with_the_packages_and_channels_the_readme_lists() {
     let f = catalog_fixture::generate(&tmp.path().join("layout")).expect("generate");
     let c = fixture_fbc(&f);
     let listing = catalog::list(&c, None).expect("list");
-    let got: Vec<(String, String, Vec<(String, String)>)> = listing
+    let got: Vec<PackageRow> = listing
         .packages
         .iter()
         .map(|p| {
@@ -173,7 +176,7 @@ fn the_configs_layer_parses_with_the_packages_and_channels_the_readme_lists() {
             )
         })
         .collect();
-    let want: Vec<(String, String, Vec<(String, String)>)> = [
+    let want: Vec<PackageRow> = [
         (
             "alpha-operator",
             "stable",
@@ -356,7 +359,10 @@ fn the_selection_table_is_what_the_catalog_library_keeps() {
             .packages(vec![PackageSel::new("alpha-operator").channel("fast")]),
     )
     .expect_err("channels on SQLite");
-    assert!(err.contains("alpha-operator"), "{err}");
+    assert!(
+        err.contains("alpha-operator") && err.contains("SQLite"),
+        "{err}"
+    );
 }
 
 /// What the `--allow-missing` test stands on: a source without one related image answers
