@@ -908,12 +908,20 @@ impl CatalogChild {
             return catalog::read_tar(&holding[0][..], dir, catalog::ReadOptions::default())
                 .unwrap_or_else(|e| panic!("the configs layer does not parse: {e}"));
         }
+        let tmp = tempdir();
+        let path = self.database(blobs, &tmp.path().join("index.db"));
+        let index = catalog::sqlite::open(&path).unwrap_or_else(|e| panic!("open index.db: {e}"));
+        catalog::sqlite::read(&index).unwrap_or_else(|e| panic!("read index.db: {e}"))
+    }
+
+    /// The SQLite database under the database label, written to `path` (from the one
+    /// layer holding it); `path`.
+    pub fn database(&self, blobs: &dyn BlobSource, path: &Path) -> PathBuf {
+        let labels = self.labels();
         let db = labels[DATABASE_LABEL]
             .as_str()
-            .unwrap_or_else(|| panic!("neither catalog label: {labels}"));
+            .unwrap_or_else(|| panic!("no database label: {labels}"));
         let want = db.trim_start_matches('/');
-        let tmp = tempdir();
-        let path = tmp.path().join("index.db");
         let mut found = 0;
         for (d, _, _) in &self.layers {
             let tar = uncompressed(&blobs.blob(d));
@@ -923,14 +931,13 @@ impl CatalogChild {
                 if e.path().expect("path").to_string_lossy() == want {
                     let mut bytes = Vec::new();
                     e.read_to_end(&mut bytes).expect("read index.db");
-                    fs::write(&path, bytes).expect("write index.db");
+                    fs::write(path, bytes).expect("write index.db");
                     found += 1;
                 }
             }
         }
         assert_eq!(found, 1, "one layer holds {db}");
-        let index = catalog::sqlite::open(&path).unwrap_or_else(|e| panic!("open {db}: {e}"));
-        catalog::sqlite::read(&index).unwrap_or_else(|e| panic!("read {db}: {e}"))
+        path.to_owned()
     }
 }
 

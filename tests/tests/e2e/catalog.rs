@@ -485,6 +485,39 @@ fn a_sqlite_catalog_is_pruned_by_package_and_channel_filters_are_refused() {
     for i in images_of(&source.fixture, rule.kept) {
         assert!(names.contains(&i), "{i} is in the cache");
     }
+    // The pruned database: no row names a dropped package or its bundles, no free page.
+    let tmp = tempdir();
+    let db = image.children[0].database(&blobs, &tmp.path().join("index.db"));
+    let conn = rusqlite::Connection::open(&db).expect("open the pruned index.db");
+    let count = |sql: &str| -> i64 {
+        conn.query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    assert_eq!(
+        count("PRAGMA freelist_count"),
+        0,
+        "VACUUM leaves no free page"
+    );
+    for (table, column) in [
+        ("operatorbundle", "name"),
+        ("channel_entry", "operatorbundle_name"),
+        ("related_image", "operatorbundle_name"),
+        ("properties", "operatorbundle_name"),
+        ("dependencies", "operatorbundle_name"),
+        ("api_provider", "operatorbundle_name"),
+        ("api_requirer", "operatorbundle_name"),
+        ("deprecated", "operatorbundle_name"),
+    ] {
+        let left = count(&format!(
+            "SELECT count(*) FROM {table} WHERE {column} NOT LIKE 'gamma-operator.%' AND {column} NOT LIKE 'zeta-operator.%'"
+        ));
+        assert_eq!(left, 0, "{table}: rows of dropped packages left");
+    }
+    assert_eq!(count("SELECT count(*) FROM package"), 2);
+    assert_eq!(
+        count("SELECT count(*) FROM channel WHERE package_name NOT IN ('gamma-operator', 'zeta-operator')"),
+        0
+    );
 
     let refused = OperatorSel::new(SQLITE_CATALOG)
         .packages(vec![PackageSel::new("alpha-operator").channel("fast")]);
@@ -790,6 +823,24 @@ fn a_delta_bundles_mirror_sets_cover_the_whole_set() {
         let at = format!("{to}/{}@{}", image.path, image.digest);
         assert_eq!(skopeo_digest(&at, NO_TLS), image.digest, "{at}");
     }
+    // No targetCatalog: the rebuilt catalog goes to the source's path and tag, and the
+    // delta's holds both packages.
+    let at = format!("{to}/fixture/operator-index:v4.16");
+    let digest = skopeo_digest(&at, NO_TLS);
+    let blobs = RegistryBlobs {
+        registry: &inside,
+        repository: "mirror/fixture/operator-index".to_owned(),
+    };
+    let image = CatalogImage::read(&blobs, &digest);
+    let want: BTreeSet<String> = [
+        "delta-operator.v3.2.0",
+        "delta-operator.v3.4.0",
+        "gamma-operator.v0.3.0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(summary_of(&blobs, &image).bundles, want);
     let tagged = f.image(TAGGED_IMAGE);
     let itms = mirror_map(
         &man2.join("cluster/imageTagMirrorSet.yaml"),
@@ -799,4 +850,40 @@ fn a_delta_bundles_mirror_sets_cover_the_whole_set() {
         itms.contains_key(&tagged.repository()),
         "the delta's ITMS covers the tagged helper of the first set: {itms:?}"
     );
+}
+
+/// The operator entry's `platforms`: the rebuilt catalog's index holds only that child
+/// (never sparse), and a multi-arch related image is pulled for it only.
+#[test]
+fn platforms_keep_only_those_children_of_the_catalog_and_of_its_images() {
+    let source = CatalogSource::start();
+    let f = &source.fixture;
+    let mut op = OperatorSel::new(FBC_CATALOG).package("alpha-operator");
+    op.platforms = vec!["linux/arm64".to_owned()];
+    let c = connected(&source, &OperatorSet::of(vec![op]));
+    assert_ok(&c.pull(&[]), "pull with platforms: linux/arm64");
+    let (_, image) = rebuilt(&c.cache, FBC_CATALOG);
+    assert_eq!(image.platforms(), ["linux/arm64"]);
+    let originals = original_layers(&source, &f.fbc);
+    assert_eq!(
+        image.children[0].layers[0].0, originals["linux/arm64"][0],
+        "arm64's own base layer"
+    );
+    let blobs = c.blobs();
+    let operator = f.image(
+        f.bundle("alpha-operator.v1.2.0")
+            .related
+            .iter()
+            .find(|r| r.contains("/alpha-operator@"))
+            .expect("alpha's operator image"),
+    );
+    assert_eq!(operator.children.len(), 2, "a multi-arch operator image");
+    for (child, platform) in &operator.children {
+        assert_eq!(
+            blobs.contains(child),
+            platform == "linux/arm64",
+            "{platform} child of {}",
+            operator.reference
+        );
+    }
 }
