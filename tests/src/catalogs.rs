@@ -745,17 +745,33 @@ pub struct RegistryBlobs<'a> {
 }
 
 impl BlobSource for RegistryBlobs<'_> {
+    /// A config or layer through the blobs endpoint; a manifest (which distribution
+    /// links apart, so the blobs endpoint answers 404 for it) through the manifests one.
     fn blob(&self, digest: &str) -> Vec<u8> {
-        if let Some(m) = self.registry.manifest(&self.repository, digest) {
-            return m;
-        }
         let r = self.registry.request(
             "GET",
             &format!("/v2/{}/blobs/{digest}", self.repository),
             None,
         );
-        assert_eq!(r.status, 200, "GET blob {digest} of {}", self.repository);
-        r.body
+        let bytes = match r.status {
+            200 => r.body,
+            404 => self
+                .registry
+                .manifest(&self.repository, digest)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{digest} is neither a blob nor a manifest of {}",
+                        self.repository
+                    )
+                }),
+            s => panic!("GET blob {digest} of {}: {s} {}", self.repository, r.text()),
+        };
+        assert_eq!(
+            test_support::registry::sha256_hex(&bytes),
+            digest,
+            "{digest}"
+        );
+        bytes
     }
 }
 

@@ -96,6 +96,38 @@ fn the_catalog_images_are_pushed_and_read_back_by_skopeo_under_their_names() {
     }
 }
 
+/// The kit's reader of catalog images from a registry (what the e2e tests use on the
+/// inside) finds the same catalog as in the layout, on both platforms, for both kinds.
+#[test]
+fn the_kit_reads_catalog_images_back_from_a_registry() {
+    let source = CatalogSource::start();
+    let f = &source.fixture;
+    let want = Summary::of(&fixture_fbc(f));
+    let blobs = RegistryBlobs {
+        registry: &source.registry,
+        repository: f.fbc.path.clone(),
+    };
+    for image in [&f.fbc, &f.sqlite] {
+        let read = CatalogImage::read(&blobs, &image.digest);
+        assert_eq!(read.platforms(), ["linux/amd64", "linux/arm64"]);
+        for child in &read.children {
+            assert_eq!(
+                Summary::of(&child.catalog(&blobs)),
+                want,
+                "{}",
+                image.reference
+            );
+            let diff_ids: Vec<String> = child
+                .layer_contents(&blobs)
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect();
+            assert_eq!(child.diff_ids(), diff_ids);
+            assert_eq!(child.layer_history().len(), child.layers.len());
+        }
+    }
+}
+
 #[test]
 fn every_image_a_bundle_names_is_in_the_registry_by_digest_and_the_helper_by_tag() {
     let source = CatalogSource::start();
