@@ -605,6 +605,30 @@ fn an_operator_set_goes_to_volumes_and_every_related_image_comes_out_inside_by_d
         c.key.public.as_os_str(),
     ]));
     assert_ok(&out, "ferry-unpack inspect");
+    let listed = run_command(&mut c.sandbox.command([
+        OsStr::new("inspect"),
+        vols.as_os_str(),
+        OsStr::new("--trust"),
+        c.key.public.as_os_str(),
+        OsStr::new("--json"),
+    ]));
+    assert_ok(&listed, "ferry-unpack inspect --json");
+    let v = json(&listed);
+    let marked: Vec<&Value> = v["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter(|i| i["catalog"] == true)
+        .collect();
+    assert_eq!(
+        marked.len(),
+        1,
+        "inspect --json marks the catalog image: {v}"
+    );
+    assert_eq!(
+        marked[0]["packages"],
+        serde_json::json!(["alpha-operator", "epsilon-operator", "gamma-operator"])
+    );
     assert_mentions(
         &out,
         &["alpha-operator", "epsilon-operator", "gamma-operator"],
