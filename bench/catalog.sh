@@ -27,7 +27,7 @@ Environment (all optional):
   BENCH_RUNS=3             timed runs per command; the best counts
   BENCH_DIR=/tmp/ferry-bench
                             the catalog layout is generated once into
-                            $BENCH_DIR/catalog-<P>x<B>-<O>/ and reused; the registry and
+                            $BENCH_DIR/catalog-<P>x<B>-<O>-real<S>/ and reused; the registry and
                             caches go to $BENCH_DIR/catalog-work/
   BENCH_ONLY=all            all, generate (only the generator: no ferry-pack needed), list
                             or rebuild
@@ -98,7 +98,7 @@ ensure_binaries() {
 # The layout, generated once per settings and reused; its summary (gen-catalog's JSON
 # line) is written last, as the stamp.
 generate_catalog() {
-  local name="catalog-${PACKAGES}x${BUNDLES}-${OBJECT_BYTES}"
+  local name="catalog-${PACKAGES}x${BUNDLES}-${OBJECT_BYTES}-real${SELECT}"
   LAYOUT=$BENCH_DIR/$name
   SUMMARY=$BENCH_DIR/$name.json
   if [ -s "$SUMMARY" ] && [ -d "$LAYOUT" ]; then
