@@ -1034,3 +1034,47 @@ pub fn rebuilt_in_cache(cache: &Path) -> BTreeMap<String, Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field the kit writes is one imageset reads, with the value written.
+    #[test]
+    fn an_operator_set_is_the_yaml_imageset_reads() {
+        let mut op = OperatorSel::new(FBC_CATALOG)
+            .packages(vec![
+                PackageSel::new("alpha-operator")
+                    .channel_range("fast", Some("1.1.0"), Some("1.2.0"))
+                    .channel("candidate")
+                    .default_channel("fast"),
+                PackageSel::new("delta-operator").range(Some("3.3.0"), None),
+            ])
+            .include_dependencies();
+        op.target_catalog = Some("mirror/operator-index".to_owned());
+        op.target_tag = Some("filtered".to_owned());
+        op.platforms = vec!["linux/arm64".to_owned()];
+        let mut set = OperatorSet::of(vec![op, OperatorSel::new(SQLITE_CATALOG).full()]);
+        set.additional_images = vec![TAGGED_IMAGE.to_owned()];
+        let tmp = tempdir();
+        let path = set.write(&tmp.path().join("set.yaml"));
+        let parsed = imageset::ImageSet::from_file(&path).expect("parses");
+        let pull = parsed.validate_for_pull().expect("valid for pull");
+        assert_eq!(pull.operators.len(), 2);
+        let o = &pull.operators[0];
+        assert_eq!(o.target_catalog.as_deref(), Some("mirror/operator-index"));
+        assert_eq!(o.target_tag.as_deref(), Some("filtered"));
+        assert_eq!(o.platforms.len(), 1);
+        assert!(o.config.include_dependencies);
+        assert!(!o.config.full);
+        let alpha = &o.config.packages[0];
+        assert_eq!(alpha.name, "alpha-operator");
+        assert_eq!(alpha.default_channel.as_deref(), Some("fast"));
+        assert_eq!(alpha.channels[0].min_version.as_deref(), Some("1.1.0"));
+        assert_eq!(alpha.channels[0].max_version.as_deref(), Some("1.2.0"));
+        assert_eq!(alpha.channels[1].name, "candidate");
+        assert_eq!(o.config.packages[1].min_version.as_deref(), Some("3.3.0"));
+        assert!(pull.operators[1].config.full);
+        assert_eq!(pull.images.len(), 1);
+    }
+}
