@@ -15,6 +15,9 @@
 //! - [`proxy`]: a forwarding proxy in front of a real registry that counts what passes and
 //!   breaks it on demand (a flipped byte, a cut with a reset, a throttle, down and up again,
 //!   Bearer tokens from a token server of its own);
+//! - [`catalog_fixture`] (feature `catalog-fixture`): operator catalogs (FBC and SQLite)
+//!   with their bundle and related images as an OCI layout skopeo pushes, and the
+//!   benchmark's 5,000-bundle catalog;
 //! - [`tmpfs`]: a small disk that fills up;
 //! - [`resign`]: a ferry volume taken apart and put together again, re-signed, to make
 //!   volumes that are validly signed yet break a rule.
@@ -23,6 +26,8 @@
 //! (`tests/`) and the fuzz targets (`fuzz/`). Test code only: it panics on anything
 //! unexpected, with a message, and is never a dependency of a shipped crate.
 
+#[cfg(feature = "catalog-fixture")]
+pub mod catalog_fixture;
 pub mod cmd;
 pub mod credential_helper;
 pub mod mock;

@@ -8,6 +8,7 @@
 //! binary on stable Cargo): run `cargo build -p pack -p unpack` first, or point
 //! `FERRY_BIN_DIR` at a directory holding them.
 
+pub mod catalogs;
 pub mod faults;
 pub mod hostile;
 pub mod registry;

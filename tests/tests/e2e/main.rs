@@ -5,6 +5,8 @@
 //! Run `cargo build -p pack -p unpack` first: the tests drive the real binaries (see
 //! tests/src/lib.rs). A new file of tests goes here, with a `mod` line below.
 
+mod catalog;
+mod catalog_fixture;
 mod cluster_manifests;
 mod damage;
 mod faults;
