@@ -745,10 +745,14 @@ fn an_operator_set_goes_to_volumes_and_every_related_image_comes_out_inside_by_d
     for child in &image.children {
         assert_eq!(child.cmd(), ["serve", "/configs"]);
     }
-    assert!(
-        docs_of_kind(&man, "OperatorHub").len() == 1,
-        "operatorHub.yaml disables the default sources"
-    );
+    // One OperatorHub object per apply directory (cluster/ and cluster-before-4.13/),
+    // each disabling the default sources.
+    for dir in ["cluster", "cluster-before-4.13"] {
+        let hubs = docs_of_kind(&man.join(dir), "OperatorHub");
+        assert_eq!(hubs.len(), 1, "{dir}/operatorHub.yaml: {hubs:?}");
+        assert_eq!(hubs[0]["metadata"]["name"], "cluster");
+        assert_eq!(hubs[0]["spec"]["disableAllDefaultSources"], true);
+    }
 }
 
 /// A related image the source lacks: the pull fails naming the bundle that needs it (and
