@@ -209,6 +209,50 @@ pub struct BundleListing {
     pub channels: Vec<String>,
 }
 
+/// The listing as people read it (both `catalog list` commands print this): each package
+/// with its default channel, each channel with its head and versions; then the bundles of
+/// the package asked for.
+impl std::fmt::Display for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "packages: {}", self.packages.len())?;
+        for p in &self.packages {
+            writeln!(
+                f,
+                "  {} (default channel: {})",
+                p.name,
+                p.default_channel.as_deref().unwrap_or("none")
+            )?;
+            for c in &p.channels {
+                let head = match (&c.head, &c.error) {
+                    (Some(h), _) => format!("head {h}"),
+                    (None, Some(e)) => format!("no head: {e}"),
+                    (None, None) => "no head".to_owned(),
+                };
+                let versions = if c.versions.is_empty() {
+                    "none".to_owned()
+                } else {
+                    c.versions.join(", ")
+                };
+                writeln!(f, "    channel {}: {head}; versions {versions}", c.name)?;
+            }
+        }
+        if let Some(bundles) = &self.bundles {
+            writeln!(f, "bundles: {}", bundles.len())?;
+            for b in bundles {
+                writeln!(
+                    f,
+                    "  {} {} {} (channels {})",
+                    b.name,
+                    b.version.as_deref().unwrap_or("(no version)"),
+                    b.image,
+                    b.channels.join(", ")
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a listing cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the catalog has no package {package:?}; it has {available:?}")]

@@ -47,11 +47,7 @@ impl PullImage {
     /// The platforms to keep: the entry's own list when it has one (the more specific
     /// setting wins), else `--platform`'s; empty keeps every child of an index.
     pub fn platforms_or<'a>(&'a self, cli: &'a [Platform]) -> &'a [Platform] {
-        if self.platforms.is_empty() {
-            cli
-        } else {
-            &self.platforms
-        }
+        own_or(&self.platforms, cli)
     }
 }
 
@@ -75,11 +71,32 @@ pub struct PullOperator {
 impl PullOperator {
     /// As [`PullImage::platforms_or`].
     pub fn platforms_or<'a>(&'a self, cli: &'a [Platform]) -> &'a [Platform] {
-        if self.platforms.is_empty() {
-            cli
-        } else {
-            &self.platforms
-        }
+        own_or(&self.platforms, cli)
+    }
+}
+
+/// The first malformed `platforms[]` item of the entry at `path`: where, and why.
+fn platform_problem<'a>(
+    path: &[Seg<'a>],
+    platforms: &[Platform],
+) -> Option<(Vec<Seg<'a>>, String)> {
+    platforms.iter().enumerate().find_map(|(j, p)| {
+        let (field, why) = p.problem()?;
+        let at = [
+            path,
+            &[Seg::Key("platforms"), Seg::Index(j), Seg::Key(field)],
+        ]
+        .concat();
+        Some((at, why))
+    })
+}
+
+/// An entry's own platforms when it has some, else the command line's.
+fn own_or<'a>(own: &'a [Platform], cli: &'a [Platform]) -> &'a [Platform] {
+    if own.is_empty() {
+        cli
+    } else {
+        own
     }
 }
 
@@ -204,15 +221,8 @@ impl ImageSet {
         let mut blocked = Vec::new();
         for (i, entry) in m.additional_images.iter().enumerate() {
             let path = [Seg::Key("mirror"), Seg::Key(AI), Seg::Index(i)];
-            for (j, p) in entry.platforms.iter().enumerate() {
-                if let Some((field, why)) = p.problem() {
-                    let at = [
-                        &path[..],
-                        &[Seg::Key("platforms"), Seg::Index(j), Seg::Key(field)],
-                    ]
-                    .concat();
-                    return Err(invalid(&at, &why));
-                }
+            if let Some((at, why)) = platform_problem(&path, &entry.platforms) {
+                return Err(invalid(&at, &why));
             }
             if let Some(p) = blocklist.blocking(&entry.name) {
                 blocked.push((entry.name.clone(), p.as_str().to_string()));
@@ -309,15 +319,8 @@ impl ImageSet {
                     ))
                 }
             };
-            for (j, p) in op.platforms.iter().enumerate() {
-                if let Some((field, why)) = p.problem() {
-                    let at = [
-                        &path[..],
-                        &[Seg::Key("platforms"), Seg::Index(j), Seg::Key(field)],
-                    ]
-                    .concat();
-                    return Err(invalid(&at, &why));
-                }
+            if let Some((at, why)) = platform_problem(&path, &op.platforms) {
+                return Err(invalid(&at, &why));
             }
             if op.skip_dependencies {
                 note(

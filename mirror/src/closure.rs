@@ -389,27 +389,21 @@ impl Collector {
         destination: String,
         referrer: &Path,
     ) -> Result<(), MirrorError> {
-        let Some(draft) = self
-            .images
-            .get_mut(&(repository.to_string(), digest.to_string()))
-        else {
+        let key = (repository.to_string(), digest.to_string());
+        let Some(draft) = self.images.get_mut(&key) else {
             return Ok(());
         };
-        match &draft.destination {
-            Some((first, at)) if *first != destination => Err(MirrorError::malformed(
-                referrer,
+        set_once(
+            &mut draft.destination,
+            destination,
+            referrer,
+            |first, at, again| {
                 format!(
-                    "{repository}@{digest}: annotation {} names both {first:?} (in {}) and {destination:?}",
+                    "{repository}@{digest}: annotation {} names both {first:?} (in {at}) and {again:?}",
                     oci::annotation::FERRY_TARGET_REPOSITORY,
-                    at.display()
-                ),
-            )),
-            Some(_) => Ok(()),
-            None => {
-                draft.destination = Some((destination, referrer.to_path_buf()));
-                Ok(())
-            }
-        }
+                )
+            },
+        )
     }
 
     /// Records the packages catalog image `repository` `digest` (added before) holds, as a
@@ -422,29 +416,23 @@ impl Collector {
         packages: Vec<String>,
         referrer: &Path,
     ) -> Result<(), MirrorError> {
-        let Some(draft) = self
-            .images
-            .get_mut(&(repository.to_string(), digest.to_string()))
-        else {
+        let key = (repository.to_string(), digest.to_string());
+        let Some(draft) = self.images.get_mut(&key) else {
             return Ok(());
         };
-        match &draft.packages {
-            Some((first, at)) if *first != packages => Err(MirrorError::malformed(
-                referrer,
+        set_once(
+            &mut draft.packages,
+            packages,
+            referrer,
+            |first, at, again| {
                 format!(
-                    "{repository}@{digest}: annotation {} names both {:?} (in {}) and {:?}",
+                    "{repository}@{digest}: annotation {} names both {:?} (in {at}) and {:?}",
                     oci::annotation::FERRY_CATALOG_PACKAGES,
                     first.join(","),
-                    at.display(),
-                    packages.join(",")
-                ),
-            )),
-            Some(_) => Ok(()),
-            None => {
-                draft.packages = Some((packages, referrer.to_path_buf()));
-                Ok(())
-            }
-        }
+                    again.join(","),
+                )
+            },
+        )
     }
 
     /// Forgets parsed manifests once a scope (repository, layout, `dir:`) is done, so
@@ -540,5 +528,27 @@ fn check_size(path: &Path, item: &Item, actual: u64) -> Result<(), MirrorError> 
             actual,
         }),
         _ => Ok(()),
+    }
+}
+
+/// Sets a value that descriptors of one image must agree on (where it goes, the packages
+/// of a catalog), remembering which file set it first: the same value again is fine,
+/// another is refused with `message(first, where first, this one)`, naming `referrer`.
+fn set_once<T: PartialEq>(
+    slot: &mut Option<(T, PathBuf)>,
+    value: T,
+    referrer: &Path,
+    message: impl FnOnce(&T, std::path::Display<'_>, &T) -> String,
+) -> Result<(), MirrorError> {
+    match slot {
+        Some((first, at)) if *first != value => Err(MirrorError::malformed(
+            referrer,
+            message(first, at.display(), &value),
+        )),
+        Some(_) => Ok(()),
+        None => {
+            *slot = Some((value, referrer.to_path_buf()));
+            Ok(())
+        }
     }
 }

@@ -375,43 +375,8 @@ fn print_text(l: &Listed<'_>, package: Option<&str>) {
         }
         return;
     };
-    // The same lines as `ferry-pack catalog list` (pack/src/pull.rs).
-    println!("packages: {}", listing.packages.len());
-    for p in &listing.packages {
-        println!(
-            "  {} (default channel: {})",
-            p.name,
-            p.default_channel.as_deref().unwrap_or("none")
-        );
-        for c in &p.channels {
-            let head = match (&c.head, &c.error) {
-                (Some(h), _) => format!("head {h}"),
-                (None, Some(e)) => format!("no head: {e}"),
-                (None, None) => "no head".to_owned(),
-            };
-            println!(
-                "    channel {}: {head}; versions {}",
-                c.name,
-                if c.versions.is_empty() {
-                    "none".to_owned()
-                } else {
-                    c.versions.join(", ")
-                }
-            );
-        }
-    }
-    if let Some(bundles) = &listing.bundles {
-        println!("bundles: {}", bundles.len());
-        for b in bundles {
-            println!(
-                "  {} {} {} (channels {})",
-                b.name,
-                b.version.as_deref().unwrap_or("(no version)"),
-                b.image,
-                b.channels.join(", ")
-            );
-        }
-    }
+    // The same lines as `ferry-pack catalog list`.
+    print!("{listing}");
 }
 
 #[cfg(test)]
