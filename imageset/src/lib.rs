@@ -10,8 +10,9 @@
 //!   path or pattern are errors of the form `file:line:col: field.path: what`.
 //! - [`ImageSet::validate_for_pull`] returns what ferry pulls today ([`PullSet`]):
 //!   `mirror.additionalImages` less `mirror.blockedImages` ([`BlockList`], oc-mirror's
-//!   unanchored regular expressions). `operators`, `platform`, `helm` and `samples` are
-//!   refused by name ([`ImageSetError::Unsupported`]); oc-mirror settings ferry has no use
+//!   unanchored regular expressions), and `mirror.operators` as [`PullOperator`]s (checked
+//!   as far as the file allows; the selection is checked against the catalog by `catalog`).
+//!   `platform`, `helm` and `samples` are refused by name ([`ImageSetError::Unsupported`]); oc-mirror settings ferry has no use
 //!   for (`archiveSize`) come back as [`Note`]s.
 //! - [`Platform`]: the `platforms[]` of an entry and `--platform OS/ARCH[/VARIANT]`.
 //!

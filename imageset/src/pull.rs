@@ -1,6 +1,7 @@
 //! What ferry's pull takes from an image set: `mirror.additionalImages` less
-//! `mirror.blockedImages`. Every section it cannot pull yet is refused by name, never
-//! skipped: `operators` (part 2), `platform` (release payloads), `helm`, `samples`.
+//! `mirror.blockedImages`, and the catalogs of `mirror.operators` (read, selected and
+//! rebuilt by `pull`; their images are known only then). Every section it cannot pull is
+//! refused by name, never skipped: `platform` (release payloads), `helm`, `samples`.
 
 use std::collections::HashMap;
 use std::fmt;
