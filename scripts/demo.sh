@@ -7,10 +7,15 @@
 # from registries: a second local registry stands for registry.redhat.io (a registries.conf
 # points the name at it), and one command pulls an image set from it into a cache and packs
 # it; the volumes are verified, pushed inside, and read back by their original digests.
+# The set includes an operator catalog (test-support's generated fixture, file-based and
+# SQLite, with its bundle and related images): listed without podman or grpcurl, filtered
+# to two packages, rebuilt, packed with every image its bundles need, pushed inside with
+# its CatalogSource, and listed again from the volumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --release -p pack -p unpack --locked
+cargo build --release -p test-support --features catalog-fixture --bin gen-catalog --locked
 bin=target/release
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
 echo "== working in $work"
@@ -82,6 +87,13 @@ for image in ose-elasticsearch-proxy:v4.6 ose-logging-fluentd:v4.6 ose-elasticse
   skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
     "dir:fixtures/skopeo-dir/openshift4/$image" "docker://127.0.0.1:$source/openshift4/$image"
 done
+echo "-- an operator catalog and its images (generated: fixtures/README.md \"Operator catalogs\")"
+"$bin/gen-catalog" fixture "$work/catalog-fixture" >"$work/catalog-fixture.txt"
+while read -r name reference; do
+  skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
+    "oci:$work/catalog-fixture:$name" "docker://127.0.0.1:$source/${reference#registry.redhat.io/}"
+done <"$work/catalog-fixture.txt"
+echo "   $(wc -l <"$work/catalog-fixture.txt") images pushed"
 cat >"$work/registries.conf" <<CONF
 # registry.redhat.io is served by the local registry (how a site mirror is named, too)
 [[registry]]
@@ -97,7 +109,23 @@ mirror:
   - name: registry.redhat.io/openshift4/ose-elasticsearch-proxy:v4.6
   - name: registry.redhat.io/openshift4/ose-logging-fluentd:v4.6
   - name: registry.redhat.io/openshift4/ose-elasticsearch-operator@sha256:b9dce18ae0e4fb237ac76ff3051431a83476269408639faf1a672474dfeff292
+  operators:
+  - catalog: registry.redhat.io/fixture/operator-index:v4.16
+    targetCatalog: demo/operator-index
+    targetTag: filtered
+    packages:
+    - name: beta-operator
+    - name: gamma-operator
+      channels:
+      - name: preview
+        minVersion: 0.2.0
 YAML
+echo "-- what the catalog holds, without podman or grpcurl (only its configs layer is fetched)"
+"$bin/ferry-pack" catalog list registry.redhat.io/fixture/operator-index:v4.16 \
+  --registries-conf "$work/registries.conf"
+echo "-- the same content as a SQLite catalog (OpenShift 4.6-4.10), one package with its bundles"
+"$bin/ferry-pack" catalog list registry.redhat.io/fixture/operator-index:v4.8 \
+  --registries-conf "$work/registries.conf" --package gamma-operator
 cat "$work/imageset.yaml"
 echo "-- plan: manifests only (with --platform linux/amd64 the fluentd index would be carried sparse)"
 "$bin/ferry-pack" pull --config "$work/imageset.yaml" --cache "$work/cache" \
@@ -118,5 +146,8 @@ skopeo inspect --no-tags --tls-verify=false \
   "docker://127.0.0.1:$inside/pulled/openshift4/ose-elasticsearch-operator@sha256:b9dce18ae0e4fb237ac76ff3051431a83476269408639faf1a672474dfeff292" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print("inside, by its original digest:", d["Name"], d["Digest"])'
 echo "-- the mirror set names the real source, not the registry that served the pull"
-grep -B2 -A1 'source: "registry.redhat.io' "$work/pulled-manifests/cluster/imageDigestMirrorSet.yaml"
+grep -B2 -A1 'source: "registry.redhat.io/openshift4' "$work/pulled-manifests/cluster/imageDigestMirrorSet.yaml"
+echo "-- the rebuilt catalog, listed from the volumes, and its CatalogSource"
+"$bin/ferry-unpack" catalog list "$work/pulled-volumes" --trust "$work/site.key.pub"
+grep -A4 '^spec:' "$work/pulled-manifests/cluster/catalogSource.yaml"
 echo "== done: volumes in $work/volumes, pulled volumes in $work/pulled-volumes"
