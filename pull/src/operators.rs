@@ -591,8 +591,19 @@ fn rebuild(
     packages: &[String],
     scratch: &Path,
 ) -> Result<cimage::Rebuilt, RebuildError> {
-    // Deterministic: the same packages give the same history, so the same digest.
-    let history = format!("ferry: the operator catalog of {}", packages.join(","));
+    // Deterministic: the same packages give the same history, so the same digest. A
+    // catalog kept whole names hundreds of packages: the first few say what it is, and
+    // the bundle (member `packages`) lists them all.
+    const NAMED: usize = 10;
+    let history = if packages.len() <= NAMED {
+        format!("ferry: the operator catalog of {}", packages.join(","))
+    } else {
+        format!(
+            "ferry: the operator catalog of {} packages: {},…",
+            packages.len(),
+            packages[..NAMED].join(",")
+        )
+    };
     let sink = CacheSink(cache);
     match loaded.kind {
         Kind::Fbc => {
