@@ -170,7 +170,7 @@ if [ "$ONLY" != many ]; then
   read -r MFILES MBYTES MBLOBS < <(mirror_stats "$MIRROR")
   fact mirror "$MIRROR"; fact mirror_bytes "$MBYTES"; fact mirror_blobs "$MBLOBS"
   fact mirror_files "$MFILES"
-  fact generated "$(sed -n 's/^# catalog: \([0-9]* images in [0-9]* repositories\).*/\1/p; s/^# catalog: \([0-9]* operand .*\)/\1/p' "$BENCH_DIR/field-catalog-$SIZE.stamp" | paste -sd ';' -)"
+  fact generated "$(sed -n 's/^# catalog: \([0-9]* images in [0-9]* repositories\).*/\1/p; s/^# catalog: \([0-9]* operand .*\)/\1/p' "$BENCH_DIR/field-catalog-$SIZE.stamp" | paste -sd ';' - | sed 's/;/; /g')"
   say "catalog mirror: $MBLOBS blobs, $MBYTES bytes in $MFILES files"
   say "warm-up (untimed): cat every file of the mirror; all runs are warm-cache"
   find "$MIRROR" -type f -print0 | xargs -0 cat >/dev/null
@@ -213,6 +213,7 @@ if [ "$ONLY" != catalog ] && [ -n "$IMAGES" ]; then
 fi
 fact images "$IMAGES"
 fact only "$ONLY"
+fact load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------- report
 python3 - "$FACTS" "$TSV" "$BENCH_DIR/results-field" <<'PY'
@@ -240,8 +241,9 @@ def table(head, body):
     md.extend(["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
               + ["| " + " | ".join(str(c) for c in r) + " |" for r in body])
 
-machine = ("%s, %s cores, %s RAM, %s; %s; load average at start %s"
-           % (F["cpu"], F["nproc"], F["memory"], F["kernel"], F["filesystem"], F["load"]))
+machine = ("%s, %s cores, %s RAM, %s; %s; load average at start %s, at the end %s"
+           % (F["cpu"], F["nproc"], F["memory"], F["kernel"], F["filesystem"], F["load"],
+              F["load_end"]))
 both("ferry field-shaped benchmark (issue 13), %s" % F["date"])
 both("")
 both("- machine: " + machine)
