@@ -170,7 +170,7 @@ if [ "$ONLY" != many ]; then
   read -r MFILES MBYTES MBLOBS < <(mirror_stats "$MIRROR")
   fact mirror "$MIRROR"; fact mirror_bytes "$MBYTES"; fact mirror_blobs "$MBLOBS"
   fact mirror_files "$MFILES"
-  fact generated "$(sed -n 's/^# catalog: \([0-9]* images in [0-9]* repositories\).*/\1/p; s/^# catalog: \([0-9]* operand .*\)/\1/p' "$BENCH_DIR/field-catalog-$SIZE.stamp" | paste -sd ';' - | sed 's/;/; /g')"
+  fact generated "$(sed -n 's/^# catalog: \([0-9]* images in [0-9]* repositories\).*/\1/p; s/^# catalog: \([0-9]* operand .*\)/\1/p' "$BENCH_DIR/field-catalog-$SIZE.stamp" | paste -sd ';' - | sed 's/;\([^ ]\)/; \1/g')"
   say "catalog mirror: $MBLOBS blobs, $MBYTES bytes in $MFILES files"
   say "warm-up (untimed): cat every file of the mirror; all runs are warm-cache"
   find "$MIRROR" -type f -print0 | xargs -0 cat >/dev/null
