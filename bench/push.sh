@@ -69,10 +69,53 @@ measure() {  # ID RUN -- COMMAND...
   local t0=$EPOCHREALTIME rc=0
   /usr/bin/time -f '%M' -o "$W/logs/$id.$run.rss" "$@" >"$W/logs/$id.$run.log" 2>&1 || rc=$?
   local t1=$EPOCHREALTIME
-  [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || { tail -20 "$W/logs/$id.$run.log" >&2; die "$id exited $rc"; }
+  # Only a complete run is a timed success: a push that exits 3 (some image incomplete)
+  # or any other failure ends the benchmark, naming it.
+  [ "$rc" -eq 0 ] || { tail -20 "$W/logs/$id.$run.log" >&2; die "$id exited $rc (not a timed success)"; }
   local us=$(( 10#${t1/./} - 10#${t0/./} ))
   printf '%s\t%s\t%d.%06d\t%s\n' "$id" "$run" $((us / 1000000)) $((us % 1000000)) "$(tail -1 "$W/logs/$id.$run.rss")" >>"$TSV"
   say "run $run $id $(tail -1 "$TSV" | cut -f3) s"
+}
+
+# check_registry ID NAMING: every image of the mirror is in the registry by its manifest's
+# digest and, for a tagged one, by its tag too, under bench/<its repository path> (NAMING
+# `path`: ferry) or bench/<its last path component> (`basename`: skopeo sync from a dir:
+# tree names each image by its directory's name alone); run after each tool, untimed, so a
+# tool that skipped an image does not pass as fast.
+check_registry() {
+  python3 - "$MIRROR" "127.0.0.1:$PORT" "$1" "$2" <<'PY' || die "$1: the registry lacks images (above)"
+import hashlib, os, sys, urllib.request
+mirror, reg, who, naming = sys.argv[1:]
+accept = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json"])
+def digest_at(repo, ref):
+    req = urllib.request.Request("http://%s/v2/bench/%s/manifests/%s" % (reg, repo, ref),
+                                 method="HEAD", headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as e:
+        return "HTTP %d" % e.code
+images = missing = 0
+for d, _, files in os.walk(mirror):
+    if "manifest.json" not in files:
+        continue
+    images += 1
+    name = os.path.relpath(d, mirror)
+    digest = "sha256:" + hashlib.sha256(open(os.path.join(d, "manifest.json"), "rb").read()).hexdigest()
+    repo, tag = (name.split("@")[0], None) if "@" in name else name.rsplit(":", 1)
+    if naming == "basename":
+        repo = repo.rsplit("/", 1)[-1]
+    for ref in [digest] + ([tag] if tag else []):
+        got = digest_at(repo, ref)
+        if got != digest:
+            missing += 1
+            print("%s: bench/%s@%s: %s (want %s)" % (who, repo, ref, got, digest), file=sys.stderr)
+print("%s: %d image(s) checked in the registry, %d missing" % (who, images, missing), file=sys.stderr)
+sys.exit(1 if missing or not images else 0)
+PY
 }
 
 for run in $(seq 1 "$RUNS"); do
@@ -80,13 +123,16 @@ for run in $(seq 1 "$RUNS"); do
   start_registry "$W/reg-ferry"
   measure ferry_first "$run" -- "$BIN/ferry-unpack" push "$W/vols" --trust "$KEY.pub" \
     --to "127.0.0.1:$PORT/bench" --insecure --jobs "$JOBS" --state "$W/state" --manifests-dir "$W/manifests"
+  check_registry ferry_first path
   measure ferry_repeat "$run" -- "$BIN/ferry-unpack" push "$W/vols" --trust "$KEY.pub" \
     --to "127.0.0.1:$PORT/bench" --insecure --jobs "$JOBS" --state "$W/state" --manifests-dir "$W/manifests"
+  check_registry ferry_repeat path
   stop_registry
   sync
   start_registry "$W/reg-skopeo"
   measure skopeo_sync "$run" -- skopeo sync --all --preserve-digests --src dir --dest docker \
     --dest-tls-verify=false "$MIRROR" "127.0.0.1:$PORT/bench"
+  check_registry skopeo_sync basename
   stop_registry
 done
 
