@@ -93,6 +93,16 @@ pub enum ImageError {
     /// A layer that is not a (gzip) tar stream.
     #[error("layer {digest}: {what}")]
     Layer { digest: Digest, what: String },
+    /// The catalog database is larger than the free space where it would be extracted
+    /// (its tar header says how large; nothing was written).
+    #[error("layer {layer}: {path} is {size} bytes, more than the {free} bytes free in {dir} (where it is extracted to be read): free space on that filesystem or give a cache on a larger one")]
+    NoRoom {
+        layer: Digest,
+        path: String,
+        size: u64,
+        dir: std::path::PathBuf,
+        free: u64,
+    },
     #[error(transparent)]
     Read(#[from] crate::fbc::ReadError),
     /// The catalog in a layer could not be read (a file that is not JSON or YAML, a link).

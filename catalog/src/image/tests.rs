@@ -1430,3 +1430,44 @@ fn foreign_layers_are_kept_and_never_opened() {
         "not a blob to carry"
     );
 }
+
+/// A database whose tar header claims more than the scratch disk holds (the size a
+/// gzip bomb would unpack to) is refused before a byte is written, naming the layer,
+/// the path, the sizes and the directory.
+#[test]
+fn a_database_larger_than_the_free_space_is_refused_before_writing() {
+    let store = Store::default();
+    let mut spec = sqlite_spec(b"");
+    let mut h = tar::Header::new_gnu();
+    h.set_path("database/index.db").unwrap();
+    h.set_mode(0o644);
+    h.set_size(1 << 50); // 1 PiB, and no data behind it
+    h.set_cksum();
+    let tar = h.as_bytes().to_vec();
+    spec.layers[1] = Layer {
+        diff_id: Digest::of(&tar),
+        stored: gzip(&tar),
+        created_by: "ADD database /database".into(),
+    };
+    let (m, _) = image(&store, &spec);
+    let scratch = tempfile::tempdir().unwrap();
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let e = read(&store, &source, scratch.path()).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, ImageError::NoRoom { .. }), "{text}");
+    assert!(
+        text.contains(&stored(&spec.layers[1]).to_string())
+            && text.contains("/database/index.db is 1125899906842624 bytes")
+            && text.contains(&scratch.path().display().to_string()),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).unwrap().count(),
+        0,
+        "nothing is written"
+    );
+}
