@@ -1355,3 +1355,66 @@ fn a_range_over_a_bundle_whose_version_is_not_semver_names_it() {
     )
     .is_ok());
 }
+
+/// A layer's catalog file is the registry's: one endless JSON object, a huge YAML file or
+/// `.indexignore` (what a gzip bomb unpacks to) is refused at its bound, naming the file,
+/// instead of being held whole in memory.
+#[test]
+fn endless_catalog_files_are_refused_at_their_bound() {
+    use std::io::Read;
+    // A tar entry of `claimed` bytes: `head`, then `fill` repeated (streamed, never held).
+    fn entry(path: &str, claimed: u64, head: &'static [u8], fill: u8) -> impl Read {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path).unwrap();
+        h.set_mode(0o644);
+        h.set_size(claimed);
+        h.set_cksum();
+        std::io::Cursor::new(h.as_bytes().to_vec())
+            .chain(head)
+            .chain(std::io::repeat(fill).take(claimed - head.len() as u64))
+            // The padding to a block, and the two zero blocks that end an archive.
+            .chain(std::io::repeat(0).take((512 - claimed % 512) % 512 + 1024))
+    }
+    let big = fbc::OBJECT_LIMIT as u64 + (1 << 20);
+    let e = read_tar(
+        entry(
+            "configs/alpha/catalog.json",
+            big,
+            br#"{"schema":"olm.package","name":""#,
+            b'a',
+        ),
+        "/configs",
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("alpha/catalog.json, object 1")
+            && text.contains(&format!("longer than {} bytes", fbc::OBJECT_LIMIT)),
+        "{text}"
+    );
+
+    let big = fbc::YAML_LIMIT + 1;
+    let e = read_tar(
+        entry("configs/alpha/catalog.yaml", big, b"", b'#'),
+        "/configs",
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, fbc::ReadError::TooLarge { file, .. } if file == "alpha/catalog.yaml"),
+        "{e}"
+    );
+
+    let big = fbc::INDEX_IGNORE_LIMIT + 1;
+    let e = read_tar(
+        entry("configs/.indexignore", big, b"", b'#'),
+        "/configs",
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, fbc::ReadError::TooLarge { file, .. } if file == ".indexignore"),
+        "{e}"
+    );
+}
