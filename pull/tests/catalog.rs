@@ -740,3 +740,30 @@ fn a_package_name_holding_a_comma_fails_the_catalog_naming_it() {
         .unwrap_or_else(|| panic!("the catalog failed: {:?}", plan.failed));
     assert!(f.error.contains("\"a,b\""), "{}", f.error);
 }
+
+/// Two catalogs sent to one destination (targetCatalog and the same source tag): the
+/// second entry is an error naming both, not a catalog left out of the plan unsaid.
+#[test]
+fn two_catalogs_sent_to_one_destination_are_an_error_naming_both() {
+    let site = site();
+    let t = tempdir();
+    let conf = registries_conf(t.path(), &site.registry.host());
+    let cache = Cache::open(&t.path().join("cache")).unwrap();
+    let opts = options(&conf, false);
+    let set = set(
+        t.path(),
+        "  - catalog: registry.redhat.io/redhat/small:v1\n    targetCatalog: mirror/ops\n  - catalog: registry.redhat.io/redhat/catalog:v1\n    targetCatalog: mirror/ops\n    packages:\n    - name: etcd\n",
+    );
+    let e = pull::plan(&cache, &set, &opts, &|_| {}).unwrap_err();
+    match &e {
+        pull::PullError::Operator { index, catalog, .. } => {
+            assert_eq!((*index, catalog.as_str()), (1, CATALOG));
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = e.to_string();
+    assert!(
+        text.contains("mirror/ops:v1") && text.contains("registry.redhat.io/redhat/small:v1"),
+        "{text}"
+    );
+}
