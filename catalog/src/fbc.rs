@@ -333,6 +333,98 @@ pub fn read_tar<R: Read>(
     builder.finish()
 }
 
+/// The deepest nesting of YAML flow collections ([`flow_too_deep`]) read: the YAML parser
+/// (libyaml's scanner) takes time in the square of it, so a registry's file of brackets
+/// would hold ferry for hours; it refuses past 128 levels anyway.
+const YAML_FLOW_DEPTH: usize = 1000;
+
+/// The line on which `text`'s flow collections (`[`, `{`) nest deeper than `limit`, if
+/// they do. A lexer of just what the nesting needs: quoted scalars (begun after an
+/// indicator, a space or a line start) and comments (`#` after a space or a line start)
+/// hide brackets; outside a flow collection a bracket opens one only where a node starts,
+/// and a block scalar's (`|`, `>`) more indented lines are text; inside one every bracket
+/// outside quotes opens or closes, as YAML reads them.
+fn flow_too_deep(text: &str, limit: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut depth, mut line, mut i) = (0usize, 1usize, 0usize);
+    // The last byte that was not a space or tab, or b'\n' at a line start; the
+    // indentation of the current line.
+    let mut prev = b'\n';
+    let mut indent = 0usize;
+    let node_start = |p: u8| matches!(p, b'\n' | b':' | b'-' | b'[' | b'{' | b',' | b'?');
+    while i < b.len() {
+        let c = b[i];
+        if prev == b'\n' && c == b' ' {
+            indent += 1;
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\n' => {
+                line += 1;
+                indent = 0;
+                prev = b'\n';
+                i += 1;
+                continue;
+            }
+            b'#' if matches!(
+                i.checked_sub(1).map_or(b'\n', |j| b[j]),
+                b' ' | b'\t' | b'\n' | b'\r'
+            ) =>
+            {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' if node_start(prev) => {
+                i += 1;
+                while i < b.len() {
+                    match b[i] {
+                        b'\n' => line += 1,
+                        b'\\' if c == b'"' => i += 1,
+                        b'\'' if c == b'\'' && b.get(i + 1) == Some(&b'\'') => i += 1,
+                        q if q == c => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'|' | b'>' if depth == 0 && node_start(prev) => {
+                // A block scalar: the rest of this line, then every line blank or more
+                // indented than this one.
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                while i < b.len() {
+                    let rest = &b[i + 1..];
+                    let spaces = rest.iter().take_while(|&&x| x == b' ').count();
+                    let blank = matches!(rest.get(spaces), None | Some(b'\n') | Some(b'\r'));
+                    if !(blank || spaces > indent) || rest.is_empty() {
+                        break;
+                    }
+                    line += 1;
+                    i += 1 + rest.iter().position(|&x| x == b'\n').unwrap_or(rest.len());
+                }
+                continue;
+            }
+            b'[' | b'{' if depth > 0 || node_start(prev) => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' if depth > 0 => depth -= 1,
+            _ => {}
+        }
+        if c != b' ' && c != b'\t' {
+            prev = c;
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The whole text of a file read at once, refused past `limit` bytes (it is held whole).
 fn read_bounded(r: impl Read, limit: u64, file: &str) -> Result<String, ReadError> {
     let io = |source| ReadError::Io {
@@ -603,6 +695,16 @@ impl<'a> Builder<'a> {
             newlines.borrow_mut().record = false;
             object_start.set(usize::MAX); // read whole, bounded below
             let text = read_bounded(r, YAML_LIMIT, file)?;
+            if let Some(line) = flow_too_deep(&text, YAML_FLOW_DEPTH) {
+                return Err(ReadError::Yaml {
+                    at: Location {
+                        file: file.to_string(),
+                        object: 1,
+                        line: Some(line),
+                    },
+                    message: format!("flow collections ([ or {{) nested more than {YAML_FLOW_DEPTH} deep, more than a catalog holds (the YAML parser's time grows with the square of the depth)"),
+                });
+            }
             let starts = document_lines(&text);
             for (object, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
                 let at = Location {

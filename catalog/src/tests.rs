@@ -1418,3 +1418,48 @@ fn endless_catalog_files_are_refused_at_their_bound() {
         "{e}"
     );
 }
+
+/// Deep nesting in a registry's catalog file is never a crash, and deep YAML flow
+/// collections (whose parse time grows with the square of the depth: 40,000 levels took
+/// seconds, a 64 MiB file hours) are refused at once, naming the file and the line.
+#[test]
+fn deeply_nested_catalog_files_are_read_or_refused_at_once() {
+    let depth = 200_000;
+    let json = format!(
+        "{{\"schema\":\"olm.package\",\"name\":\"a\",\"x\":{}{}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), &[("a/catalog.json".to_string(), json)]);
+    // serde_json skips what it does not keep without recursing.
+    let c = read_dir(root.path(), ReadOptions::default()).unwrap();
+    assert_eq!(c.package_names(), ["a"]);
+
+    // Comments and quoted scalars cannot hide the brackets that nest.
+    let yaml = format!(
+        "schema: olm.package\nname: a\nx: {}\n",
+        "[ ']' , # ]]\n".repeat(depth)
+    );
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), &[("a/catalog.yaml".to_string(), yaml)]);
+    let started = std::time::Instant::now();
+    let e = read_dir(root.path(), ReadOptions::default()).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let text = e.to_string();
+    assert!(
+        text.contains("a/catalog.yaml, object 1 (line 1003)")
+            && text.contains("nested more than 1000"),
+        "{text}"
+    );
+
+    // Brackets in quoted scalars, comments and block text are no nesting.
+    let yaml = format!(
+        "schema: olm.package\nname: a\n# {b}\ndescription: \"{b}\"\nother: '{b}'\ntext: |\n  {b}\nskips: [a, 'b]', \"c[\"]\n",
+        b = "[".repeat(5000)
+    );
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), &[("a/catalog.yaml".to_string(), yaml)]);
+    let c = read_dir(root.path(), ReadOptions::default()).unwrap();
+    assert_eq!(c.package_names(), ["a"]);
+}
