@@ -293,6 +293,19 @@ pub fn read_tar<R: Read>(
             continue;
         };
         if rel.is_empty() {
+            // The catalog directory itself: a link or a file there would leave the layer
+            // looking like a catalog with no package in it.
+            let kind = entry.header().entry_type();
+            if !kind.is_dir() {
+                return Err(ReadError::NotAFile {
+                    path: format!("/{} itself", prefix.join("/")),
+                    kind: if kind.is_symlink() || kind.is_hard_link() {
+                        "link"
+                    } else {
+                        "file, not a directory,"
+                    },
+                });
+            }
             continue;
         }
         let name = rel[rel.len() - 1].as_str();

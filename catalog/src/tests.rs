@@ -1178,6 +1178,18 @@ fn tar_reader_takes_only_the_configs_dir() {
         e.to_string(),
         "catalog file x.json: a link in the catalog tree: ferry reads regular files only (replace it with the file it points to)"
     );
+    // So is a link in place of the catalog directory itself (it read as no package).
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "configs", "/etc").unwrap();
+    let layer = b.into_inner().unwrap();
+    let e = read_tar(&layer[..], "/configs", ReadOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "catalog file /configs itself: a link in the catalog tree: ferry reads regular files only (replace it with the file it points to)"
+    );
 }
 
 #[test]
