@@ -994,14 +994,18 @@ fn write_is_deterministic_and_reads_back() {
 
 #[test]
 fn package_names_that_are_not_directory_names_are_refused() {
-    let mut c = load();
-    let mut content = c.packages.remove("beta").unwrap();
-    content.package.name = "../escape".into();
-    c.packages.insert("../escape".into(), content);
-    assert!(matches!(
-        write(&c),
-        Err(write::WriteError::PackageName { .. })
-    ));
+    // `.wh.*`: in a layer, configs/.wh.alpha/ is a whiteout of configs/alpha to every
+    // container runtime, not the directory of a package.
+    for name in ["../escape", ".wh.alpha", ".wh..wh..opq"] {
+        let mut c = load();
+        let mut content = c.packages.remove("beta").unwrap();
+        content.package.name = name.into();
+        c.packages.insert(name.into(), content);
+        assert!(
+            matches!(write(&c), Err(write::WriteError::PackageName { ref package }) if package == name),
+            "{name}"
+        );
+    }
 }
 
 #[test]
