@@ -1471,3 +1471,39 @@ fn a_database_larger_than_the_free_space_is_refused_before_writing() {
         "nothing is written"
     );
 }
+
+/// A catalog whose layer a later layer removes (`.wh.configs`) is not the one the image
+/// serves: read() finds it (it stops at the first layer holding files there), and rebuild
+/// refuses it, naming both, rather than bring a deleted catalog back.
+#[test]
+fn a_catalog_removed_by_a_later_whiteout_is_refused() {
+    let store = Store::default();
+    let wh = layer(vec![(".wh.configs", file(""))], "RUN rm -rf /configs");
+    let spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer(), wh]);
+    let (m, _) = image(&store, &spec);
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let loaded = read(&store, &source, scratch.path()).unwrap();
+    assert_eq!(loaded.layer, stored(&configs_layer()));
+    let e = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&Default::default()),
+        HISTORY,
+    )
+    .unwrap_err();
+    assert!(matches!(e, ImageError::Hidden { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&m.to_string())
+            && text.contains(&stored(&configs_layer()).to_string())
+            && text.contains("the image serves none"),
+        "{text}"
+    );
+}
