@@ -169,7 +169,8 @@ fn holds_catalog_files(
 }
 
 /// Writes the regular file at `path` in the tar stream to `dest`; false when the stream
-/// has none. Links are not followed: the database must be the file itself.
+/// has none. Links are not followed: the database must be the file itself. A path written
+/// twice is the later entry, as extraction leaves it (and as `read_tar` reads the FBC).
 fn extract_file(
     layer: impl Read,
     digest: &Digest,
@@ -179,6 +180,7 @@ fn extract_file(
     let err = |e| layers::tar_error(digest, e);
     let wanted = components(path);
     let mut archive = tar::Archive::new(layer);
+    let mut found = false;
     for entry in archive.entries().map_err(err)? {
         let mut entry = entry.map_err(err)?;
         let comps_text = entry.path().map_err(err)?.to_string_lossy().into_owned();
@@ -226,9 +228,9 @@ fn extract_file(
             CopyError::Write(e) => io_err(e),
         })?;
         partial.commit().map_err(io_err)?;
-        return Ok(true);
+        found = true;
     }
-    Ok(false)
+    Ok(found)
 }
 
 /// Room left beside an extracted database (the pruned copy is written beside it, and the

@@ -1507,3 +1507,32 @@ fn a_catalog_removed_by_a_later_whiteout_is_refused() {
         "{text}"
     );
 }
+
+/// A database path written twice in its layer is the later entry, as extraction (and the
+/// runtime) leaves it: the first, stale one is not what is selected from.
+#[test]
+fn a_database_written_twice_is_the_later_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("built.db");
+    crate::sqlite::tests::build(&db);
+    let store = Store::default();
+    let mut spec = sqlite_spec(b"");
+    spec.layers[1] = layer(
+        vec![
+            ("database/", E::Dir),
+            ("database/index.db", file("stale, not a database")),
+            ("database/index.db", E::File(std::fs::read(&db).unwrap())),
+        ],
+        "ADD database /database",
+    );
+    let (m, _) = image(&store, &spec);
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let loaded = read(&store, &source, &scratch).unwrap();
+    assert_eq!(names(&loaded.catalog), ["alpha", "beta", "gamma"]);
+}
