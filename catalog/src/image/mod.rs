@@ -92,12 +92,14 @@ pub enum ImageError {
     },
     /// The catalog was read from a layer whose content there a layer above removes (a
     /// whiteout) or replaces: it is not what the image serves.
-    #[error("the catalog {path} of {digest} was read from layer {layer}, which a layer above removes{}; the image does not serve that catalog: name an image whose catalog is added in one layer (as `opm generate dockerfile` builds it)", match serving { Some(l) => format!(" (the catalog it serves is in layer {l})"), None => " (the image serves none)".to_string() })]
+    #[error("the catalog {path} of {digest} was read from layer {layer}, which a layer above removes ({serving}); the image does not serve that catalog: name an image whose catalog is added in one layer (as `opm generate dockerfile` builds it)")]
     Hidden {
         digest: Digest,
         path: String,
         layer: Digest,
-        serving: Option<Digest>,
+        /// Where the catalog the image serves is: `the catalog it serves is in layer …`,
+        /// or `the image serves none` (text: the variant stays small).
+        serving: String,
     },
     /// A layer that is not a (gzip) tar stream.
     #[error("layer {digest}: {what}")]

@@ -155,7 +155,10 @@ pub fn rebuild(
                 digest: d.digest,
                 path: format!("/{path}"),
                 layer: loaded.layer,
-                serving: holding.first().copied(),
+                serving: match holding.first() {
+                    Some(l) => format!("the catalog it serves is in layer {l}"),
+                    None => "the image serves none".to_string(),
+                },
             });
         }
         plans.push(kept);
