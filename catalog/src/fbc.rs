@@ -10,7 +10,7 @@
 //! Memory: objects are taken one at a time. A bundle is kept as its raw bytes (or not at
 //! not at all, see [`RawBundles`]) plus the few fields selection reads.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -25,6 +25,16 @@ use serde_json::value::RawValue;
 use crate::ignore::{Matcher, INDEX_IGNORE};
 use crate::model::*;
 use crate::version;
+
+/// The most one JSON object may take (a bundle with its manifests inlined is a few MB):
+/// the catalog comes from a registry, and a file of one endless object (a gzip bomb's)
+/// would otherwise be held whole.
+pub const OBJECT_LIMIT: usize = 64 << 20;
+/// The most a YAML catalog file may take (YAML files are read whole; large catalogs are
+/// written as JSON).
+pub const YAML_LIMIT: u64 = 64 << 20;
+/// The most an `.indexignore` file may take (a few patterns).
+pub const INDEX_IGNORE_LIMIT: u64 = 1 << 20;
 
 /// What to keep while reading.
 #[derive(Clone, Copy, Default)]
@@ -177,6 +187,8 @@ pub enum ReadError {
     },
     #[error("catalog file {path}: a {kind} in the catalog tree: ferry reads regular files only (replace it with the file it points to)")]
     NotAFile { path: String, kind: &'static str },
+    #[error("catalog file {file}: larger than {limit} bytes, more than ferry reads whole (YAML and .indexignore files are; write a large catalog as JSON)")]
+    TooLarge { file: String, limit: u64 },
     #[error("reading the layer's tar stream: {source}")]
     Tar {
         #[source]
@@ -214,8 +226,12 @@ pub fn read_dir(root: &Path, opts: ReadOptions<'_>) -> Result<Catalog, ReadError
                 subdirs.push(rel);
             } else if kind.is_file() {
                 if name == INDEX_IGNORE {
-                    let text =
-                        std::fs::read_to_string(entry.path()).map_err(|e| io(&entry.path(), e))?;
+                    let file = File::open(entry.path()).map_err(|e| io(&entry.path(), e))?;
+                    let text = read_bounded(
+                        file,
+                        INDEX_IGNORE_LIMIT,
+                        &entry.path().display().to_string(),
+                    )?;
                     matcher.add(&dir, &text);
                 } else {
                     files.push(rel);
@@ -277,6 +293,19 @@ pub fn read_tar<R: Read>(
             continue;
         };
         if rel.is_empty() {
+            // The catalog directory itself: a link or a file there would leave the layer
+            // looking like a catalog with no package in it.
+            let kind = entry.header().entry_type();
+            if !kind.is_dir() {
+                return Err(ReadError::NotAFile {
+                    path: format!("/{} itself", prefix.join("/")),
+                    kind: if kind.is_symlink() || kind.is_hard_link() {
+                        "link"
+                    } else {
+                        "file, not a directory,"
+                    },
+                });
+            }
             continue;
         }
         let name = rel[rel.len() - 1].as_str();
@@ -299,9 +328,7 @@ pub fn read_tar<R: Read>(
         }
         let rel = rel.to_vec();
         if name == INDEX_IGNORE {
-            let mut text = String::new();
-            let mut entry = entry;
-            entry.read_to_string(&mut text).map_err(tar_err)?;
+            let text = read_bounded(entry, INDEX_IGNORE_LIMIT, &rel.join("/"))?;
             matcher.add(&rel[..rel.len() - 1], &text);
             continue;
         }
@@ -317,6 +344,116 @@ pub fn read_tar<R: Read>(
         }
     }
     builder.finish()
+}
+
+/// The deepest nesting of YAML flow collections ([`flow_too_deep`]) read: the YAML parser
+/// (libyaml's scanner) takes time in the square of it, so a registry's file of brackets
+/// would hold ferry for hours; it refuses past 128 levels anyway.
+const YAML_FLOW_DEPTH: usize = 1000;
+
+/// The line on which `text`'s flow collections (`[`, `{`) nest deeper than `limit`, if
+/// they do. A lexer of just what the nesting needs: quoted scalars (begun after an
+/// indicator, a space or a line start) and comments (`#` after a space or a line start)
+/// hide brackets; outside a flow collection a bracket opens one only where a node starts,
+/// and a block scalar's (`|`, `>`) more indented lines are text; inside one every bracket
+/// outside quotes opens or closes, as YAML reads them.
+fn flow_too_deep(text: &str, limit: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let (mut depth, mut line, mut i) = (0usize, 1usize, 0usize);
+    // The last byte that was not a space or tab, or b'\n' at a line start; the
+    // indentation of the current line.
+    let mut prev = b'\n';
+    let mut indent = 0usize;
+    let node_start = |p: u8| matches!(p, b'\n' | b':' | b'-' | b'[' | b'{' | b',' | b'?');
+    while i < b.len() {
+        let c = b[i];
+        if prev == b'\n' && c == b' ' {
+            indent += 1;
+            i += 1;
+            continue;
+        }
+        match c {
+            b'\n' => {
+                line += 1;
+                indent = 0;
+                prev = b'\n';
+                i += 1;
+                continue;
+            }
+            b'#' if matches!(
+                i.checked_sub(1).map_or(b'\n', |j| b[j]),
+                b' ' | b'\t' | b'\n' | b'\r'
+            ) =>
+            {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' | b'\'' if node_start(prev) => {
+                i += 1;
+                while i < b.len() {
+                    match b[i] {
+                        b'\n' => line += 1,
+                        b'\\' if c == b'"' => i += 1,
+                        b'\'' if c == b'\'' && b.get(i + 1) == Some(&b'\'') => i += 1,
+                        q if q == c => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'|' | b'>' if depth == 0 && node_start(prev) => {
+                // A block scalar: the rest of this line, then every line blank or more
+                // indented than this one.
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                while i < b.len() {
+                    let rest = &b[i + 1..];
+                    let spaces = rest.iter().take_while(|&&x| x == b' ').count();
+                    let blank = matches!(rest.get(spaces), None | Some(b'\n') | Some(b'\r'));
+                    if !(blank || spaces > indent) || rest.is_empty() {
+                        break;
+                    }
+                    line += 1;
+                    i += 1 + rest.iter().position(|&x| x == b'\n').unwrap_or(rest.len());
+                }
+                continue;
+            }
+            b'[' | b'{' if depth > 0 || node_start(prev) => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            b']' | b'}' if depth > 0 => depth -= 1,
+            _ => {}
+        }
+        if c != b' ' && c != b'\t' {
+            prev = c;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The whole text of a file read at once, refused past `limit` bytes (it is held whole).
+fn read_bounded(r: impl Read, limit: u64, file: &str) -> Result<String, ReadError> {
+    let io = |source| ReadError::Io {
+        path: PathBuf::from(file),
+        source,
+    };
+    let mut bytes = Vec::new();
+    r.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            file: file.to_string(),
+            limit,
+        });
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 fn join(root: &Path, rel: &[String]) -> PathBuf {
@@ -385,14 +522,24 @@ impl Newlines {
 }
 
 /// Counts newlines as the buffer fills, so serde_json keeps its fast buffered reads.
+/// Also refuses an object longer than [`OBJECT_LIMIT`]: `object_start` is where the
+/// object being parsed began (the last one's end; usize::MAX: no bound here).
 struct Counting<R> {
     inner: R,
     offset: usize,
     newlines: Rc<RefCell<Newlines>>,
+    object_start: Rc<Cell<usize>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let start = self.object_start.get();
+        if start != usize::MAX && self.offset.saturating_sub(start) > OBJECT_LIMIT {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("an object longer than {OBJECT_LIMIT} bytes, more than a catalog object can be (a bundle with its manifests is a few MB)"),
+            ));
+        }
         let n = self.inner.read(buf)?;
         let mut newlines = self.newlines.borrow_mut();
         if newlines.record {
@@ -500,10 +647,12 @@ impl<'a> Builder<'a> {
             source,
         };
         let newlines = Rc::new(RefCell::new(Newlines::default()));
+        let object_start = Rc::new(Cell::new(0));
         let mut r = BufReader::new(Counting {
             inner: r,
             offset: 0,
             newlines: Rc::clone(&newlines),
+            object_start: Rc::clone(&object_start),
         });
         // Bytes consumed before serde_json sees the stream (its offsets start after them).
         let mut skipped = 0;
@@ -538,19 +687,37 @@ impl<'a> Builder<'a> {
                     object,
                     line: None,
                 };
-                let raw = raw.map_err(|source| ReadError::Json {
-                    at: at.clone(),
-                    source,
+                let raw = raw.map_err(|source| match source.is_io() {
+                    // Counting's refusal of an endless object, or the layer's read failure.
+                    true => ReadError::Object {
+                        at: at.clone(),
+                        problem: source.to_string(),
+                    },
+                    false => ReadError::Json {
+                        at: at.clone(),
+                        source,
+                    },
                 })?;
                 let end = skipped + stream.byte_offset();
+                object_start.set(end);
                 at.line = Some(newlines.borrow_mut().start_line(end, raw.get()));
                 self.add(at, raw)?;
             }
         } else {
             // The YAML parser places its own errors; no need to remember every newline.
             newlines.borrow_mut().record = false;
-            let mut text = String::new();
-            r.read_to_string(&mut text).map_err(io)?;
+            object_start.set(usize::MAX); // read whole, bounded below
+            let text = read_bounded(r, YAML_LIMIT, file)?;
+            if let Some(line) = flow_too_deep(&text, YAML_FLOW_DEPTH) {
+                return Err(ReadError::Yaml {
+                    at: Location {
+                        file: file.to_string(),
+                        object: 1,
+                        line: Some(line),
+                    },
+                    message: format!("flow collections ([ or {{) nested more than {YAML_FLOW_DEPTH} deep, more than a catalog holds (the YAML parser's time grows with the square of the depth)"),
+                });
+            }
             let starts = document_lines(&text);
             for (object, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
                 let at = Location {

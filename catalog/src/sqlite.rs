@@ -47,6 +47,10 @@ pub enum SqliteError {
     },
     #[error("{}: not an operator-registry index database: it has no table {missing:?} (an index.db from `opm index add` has {REQUIRED_TABLES:?}); is this a file-based catalog image (configs/)?", path.display())]
     NotIndex { path: PathBuf, missing: Vec<String> },
+    /// Triggers would run inside ferry's prune: re-insert what it deletes (the rebuilt
+    /// catalog then names bundles whose images were never pulled) or write without end.
+    #[error("{}: the database holds triggers ({names:?}), which an operator-registry index.db never has; ferry does not run code from a catalog: use an index built by opm", path.display())]
+    Triggers { path: PathBuf, names: Vec<String> },
     #[error("{}: not a SQLite database (an operator-registry index.db is one); is this a file-based catalog image (configs/)?", path.display())]
     NotSqlite { path: PathBuf },
     #[error("{}: column {column:?} missing from table {table:?}: the database is older than operator-registry's final schema, which ferry reads", path.display())]
@@ -132,6 +136,13 @@ pub fn open(path: &Path) -> Result<Index, SqliteError> {
             missing,
         });
     }
+    let triggers = index.triggers()?;
+    if !triggers.is_empty() {
+        return Err(SqliteError::Triggers {
+            path: index.path,
+            names: triggers,
+        });
+    }
     for (table, column) in [
         ("operatorbundle", "version"),
         ("operatorbundle", "bundlepath"),
@@ -172,6 +183,17 @@ impl Index {
 
     fn tables(&self) -> Result<BTreeSet<String>, SqliteError> {
         tables(&self.conn).map_err(self.query_err())
+    }
+
+    fn triggers(&self) -> Result<Vec<String>, SqliteError> {
+        let names = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            names.collect()
+        };
+        names().map_err(self.query_err())
     }
 
     fn has_column(&self, table: &str, column: &str) -> Result<bool, SqliteError> {

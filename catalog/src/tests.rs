@@ -994,14 +994,18 @@ fn write_is_deterministic_and_reads_back() {
 
 #[test]
 fn package_names_that_are_not_directory_names_are_refused() {
-    let mut c = load();
-    let mut content = c.packages.remove("beta").unwrap();
-    content.package.name = "../escape".into();
-    c.packages.insert("../escape".into(), content);
-    assert!(matches!(
-        write(&c),
-        Err(write::WriteError::PackageName { .. })
-    ));
+    // `.wh.*`: in a layer, configs/.wh.alpha/ is a whiteout of configs/alpha to every
+    // container runtime, not the directory of a package.
+    for name in ["../escape", ".wh.alpha", ".wh..wh..opq"] {
+        let mut c = load();
+        let mut content = c.packages.remove("beta").unwrap();
+        content.package.name = name.into();
+        c.packages.insert(name.into(), content);
+        assert!(
+            matches!(write(&c), Err(write::WriteError::PackageName { ref package }) if package == name),
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -1177,6 +1181,18 @@ fn tar_reader_takes_only_the_configs_dir() {
     assert_eq!(
         e.to_string(),
         "catalog file x.json: a link in the catalog tree: ferry reads regular files only (replace it with the file it points to)"
+    );
+    // So is a link in place of the catalog directory itself (it read as no package).
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "configs", "/etc").unwrap();
+    let layer = b.into_inner().unwrap();
+    let e = read_tar(&layer[..], "/configs", ReadOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "catalog file /configs itself: a link in the catalog tree: ferry reads regular files only (replace it with the file it points to)"
     );
 }
 
@@ -1354,4 +1370,112 @@ fn a_range_over_a_bundle_whose_version_is_not_semver_names_it() {
         FilterOptions::default()
     )
     .is_ok());
+}
+
+/// A layer's catalog file is the registry's: one endless JSON object, a huge YAML file or
+/// `.indexignore` (what a gzip bomb unpacks to) is refused at its bound, naming the file,
+/// instead of being held whole in memory.
+#[test]
+fn endless_catalog_files_are_refused_at_their_bound() {
+    use std::io::Read;
+    // A tar entry of `claimed` bytes: `head`, then `fill` repeated (streamed, never held).
+    fn entry(path: &str, claimed: u64, head: &'static [u8], fill: u8) -> impl Read {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path).unwrap();
+        h.set_mode(0o644);
+        h.set_size(claimed);
+        h.set_cksum();
+        std::io::Cursor::new(h.as_bytes().to_vec())
+            .chain(head)
+            .chain(std::io::repeat(fill).take(claimed - head.len() as u64))
+            // The padding to a block, and the two zero blocks that end an archive.
+            .chain(std::io::repeat(0).take((512 - claimed % 512) % 512 + 1024))
+    }
+    let big = fbc::OBJECT_LIMIT as u64 + (1 << 20);
+    let e = read_tar(
+        entry(
+            "configs/alpha/catalog.json",
+            big,
+            br#"{"schema":"olm.package","name":""#,
+            b'a',
+        ),
+        "/configs",
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("alpha/catalog.json, object 1")
+            && text.contains(&format!("longer than {} bytes", fbc::OBJECT_LIMIT)),
+        "{text}"
+    );
+
+    let big = fbc::YAML_LIMIT + 1;
+    let e = read_tar(
+        entry("configs/alpha/catalog.yaml", big, b"", b'#'),
+        "/configs",
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, fbc::ReadError::TooLarge { file, .. } if file == "alpha/catalog.yaml"),
+        "{e}"
+    );
+
+    let big = fbc::INDEX_IGNORE_LIMIT + 1;
+    let e = read_tar(
+        entry("configs/.indexignore", big, b"", b'#'),
+        "/configs",
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, fbc::ReadError::TooLarge { file, .. } if file == ".indexignore"),
+        "{e}"
+    );
+}
+
+/// Deep nesting in a registry's catalog file is never a crash, and deep YAML flow
+/// collections (whose parse time grows with the square of the depth: 40,000 levels took
+/// seconds, a 64 MiB file hours) are refused at once, naming the file and the line.
+#[test]
+fn deeply_nested_catalog_files_are_read_or_refused_at_once() {
+    let depth = 200_000;
+    let json = format!(
+        "{{\"schema\":\"olm.package\",\"name\":\"a\",\"x\":{}{}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), &[("a/catalog.json".to_string(), json)]);
+    // serde_json skips what it does not keep without recursing.
+    let c = read_dir(root.path(), ReadOptions::default()).unwrap();
+    assert_eq!(c.package_names(), ["a"]);
+
+    // Comments and quoted scalars cannot hide the brackets that nest.
+    let yaml = format!(
+        "schema: olm.package\nname: a\nx: {}\n",
+        "[ ']' , # ]]\n".repeat(depth)
+    );
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), &[("a/catalog.yaml".to_string(), yaml)]);
+    let started = std::time::Instant::now();
+    let e = read_dir(root.path(), ReadOptions::default()).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let text = e.to_string();
+    assert!(
+        text.contains("a/catalog.yaml, object 1 (line 1003)")
+            && text.contains("nested more than 1000"),
+        "{text}"
+    );
+
+    // Brackets in quoted scalars, comments and block text are no nesting.
+    let yaml = format!(
+        "schema: olm.package\nname: a\n# {b}\ndescription: \"{b}\"\nother: '{b}'\ntext: |\n  {b}\nskips: [a, 'b]', \"c[\"]\n",
+        b = "[".repeat(5000)
+    );
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), &[("a/catalog.yaml".to_string(), yaml)]);
+    let c = read_dir(root.path(), ReadOptions::default()).unwrap();
+    assert_eq!(c.package_names(), ["a"]);
 }

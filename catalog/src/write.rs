@@ -30,7 +30,7 @@ pub struct CatalogFile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-    #[error("package {package:?}: the name cannot be a directory name (it holds '/', a NUL, or is '.', '..' or empty), so ferry cannot write configs/<package>/catalog.json")]
+    #[error("package {package:?}: the name cannot be a directory name (it holds '/', a NUL, starts with the whiteout prefix .wh., or is '.', '..' or empty), so ferry cannot write configs/<package>/catalog.json")]
     PackageName { package: String },
     #[error("package {package:?}, bundle {bundle:?}: the catalog was read without raw bundles, so it cannot be written (fill them in with fill_raw_dir or fill_raw_tar)")]
     NoRaw { package: String, bundle: String },
@@ -42,7 +42,13 @@ pub const OTHERS_FILE: &str = "configs/others.json";
 pub fn write(catalog: &Catalog) -> Result<Vec<CatalogFile>, WriteError> {
     let mut files = Vec::new();
     for (name, content) in &catalog.packages {
-        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        // `.wh.`: a layer's whiteout prefix (OCI image-spec), which runtimes act on.
+        if name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.contains(['/', '\0'])
+            || name.starts_with(".wh.")
+        {
             return Err(WriteError::PackageName {
                 package: name.clone(),
             });

@@ -426,6 +426,26 @@ fn plan_one(
 
     // The catalog image to pack.
     let packages = filtered.catalog.package_names();
+    // The names are the registry's; the cache and the bundle record them joined with `,`
+    // (SPEC.md §4.2, M26), so one holding it, or a control character, cannot be recorded:
+    // it would come back as other packages, or stop the pack far from its cause.
+    if let Some(bad) = packages
+        .iter()
+        .find(|p| p.is_empty() || p.chars().any(|c| c == ',' || c.is_control()))
+    {
+        let _ = fs::remove_dir_all(&scratch);
+        fail(
+            out,
+            Failure {
+                reference: original.source.clone(),
+                registry: original.endpoint.clone(),
+                error: format!(
+                    "the catalog's package {bad:?} cannot be recorded (a package name that is empty or holds ',' or a control character); select the other packages by name (packages:) to leave it out"
+                ),
+            },
+        );
+        return Ok(());
+    }
     let (repository, tag) = catalog_destination(op);
     let image = if filtered.unchanged {
         let mut image = original.clone();

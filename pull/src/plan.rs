@@ -140,12 +140,52 @@ pub fn plan(
             Err(f) => plan.failed.push(f),
         }
     }
-    // An image two catalogs (or a catalog and additionalImages) need is pulled once.
-    let mut names: std::collections::HashSet<String> =
-        plan.images.iter().map(|i| i.ref_name.clone()).collect();
+    // An image two catalogs (or a catalog and additionalImages) need is pulled once. A
+    // name taken by another image (two catalogs sent to one targetCatalog and tag, or a
+    // catalog to where an additional image goes) is an error of the entry: the cache
+    // keeps one image per name, so the later one would be left out without a word.
+    let mut names: std::collections::HashMap<String, (Digest, String)> = plan
+        .images
+        .iter()
+        .map(|i| (i.ref_name.clone(), (i.digest, i.source.clone())))
+        .collect();
     for image in operators.images {
-        if names.insert(image.ref_name.clone()) {
-            plan.images.push(image);
+        match names.get(&image.ref_name) {
+            None => {
+                names.insert(image.ref_name.clone(), (image.digest, image.source.clone()));
+                plan.images.push(image);
+            }
+            Some((digest, _)) if *digest == image.digest => {}
+            Some((digest, first)) => {
+                let message = format!(
+                    "its destination {} is also that of {first} ({digest}), another image of the set; give this catalog a targetCatalog or targetTag of its own",
+                    image.ref_name
+                );
+                match operators
+                    .catalogs
+                    .iter()
+                    .find(|c| c.ref_name == image.ref_name && c.digest == image.digest)
+                {
+                    Some(c) => {
+                        return Err(PullError::Operator {
+                            index: c.index,
+                            field: Vec::new(),
+                            catalog: c.catalog.clone(),
+                            message,
+                        })
+                    }
+                    // Not a catalog: an image a bundle needs, under a name another
+                    // image of the set has.
+                    None => plan.failed.push(Failure {
+                        reference: image.source.clone(),
+                        registry: image.endpoint.clone(),
+                        error: format!(
+                            "its cache name {} is also that of {first} ({digest}), another image of the set",
+                            image.ref_name
+                        ),
+                    }),
+                }
+            }
         }
     }
     plan.failed.extend(operators.failed);

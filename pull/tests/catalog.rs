@@ -688,3 +688,82 @@ fn a_sqlite_catalog_is_pruned_by_package_and_rebuilt() {
         "the same as selecting solo"
     );
 }
+
+/// A package name from the registry that the cache and the bundle cannot record (they
+/// join the names with `,`): the catalog fails, naming itself and the package, instead of
+/// being recorded as packages it does not hold.
+#[test]
+fn a_package_name_holding_a_comma_fails_the_catalog_naming_it() {
+    let registry = Registry::plain();
+    let work = tempdir();
+    let w = work.path();
+    let r = "registry.redhat.io";
+    let bundle_image = format!(
+        "{r}/e/bundle@{}",
+        push_plain(&registry, w, "bundle-a", "e/bundle:a")
+    );
+    let pkg = "a,b";
+    let objects = [
+        json!({"schema": "olm.package", "name": pkg, "defaultChannel": "stable"}).to_string(),
+        json!({"schema": "olm.channel", "name": "stable", "package": pkg, "entries": [{"name": "a.1"}]}).to_string(),
+        json!({
+            "schema": "olm.bundle", "name": "a.1", "package": pkg, "image": bundle_image,
+            "properties": [{"type": "olm.package", "value": {"packageName": pkg, "version": "1.0.0"}}],
+        })
+        .to_string(),
+    ]
+    .join("\n");
+    push_catalog(
+        &registry,
+        &w.join("comma"),
+        "redhat/comma:v1",
+        &[("configs/a/catalog.json", objects.as_bytes())],
+    );
+    let t = tempdir();
+    let conf = registries_conf(t.path(), &registry.host());
+    let cache = Cache::open(&t.path().join("cache")).unwrap();
+    let opts = options(&conf, false);
+    let set = set(
+        t.path(),
+        "  - catalog: registry.redhat.io/redhat/comma:v1\n    full: true\n",
+    );
+    let plan = pull::plan(&cache, &set, &opts, &|_| {}).unwrap();
+    assert!(
+        plan.images.iter().all(|i| i.catalog_packages.is_none()),
+        "nothing recorded as a catalog: {:?}",
+        plan.images
+    );
+    let f = plan
+        .failed
+        .iter()
+        .find(|f| f.reference == "registry.redhat.io/redhat/comma:v1")
+        .unwrap_or_else(|| panic!("the catalog failed: {:?}", plan.failed));
+    assert!(f.error.contains("\"a,b\""), "{}", f.error);
+}
+
+/// Two catalogs sent to one destination (targetCatalog and the same source tag): the
+/// second entry is an error naming both, not a catalog left out of the plan unsaid.
+#[test]
+fn two_catalogs_sent_to_one_destination_are_an_error_naming_both() {
+    let site = site();
+    let t = tempdir();
+    let conf = registries_conf(t.path(), &site.registry.host());
+    let cache = Cache::open(&t.path().join("cache")).unwrap();
+    let opts = options(&conf, false);
+    let set = set(
+        t.path(),
+        "  - catalog: registry.redhat.io/redhat/small:v1\n    targetCatalog: mirror/ops\n  - catalog: registry.redhat.io/redhat/catalog:v1\n    targetCatalog: mirror/ops\n    packages:\n    - name: etcd\n",
+    );
+    let e = pull::plan(&cache, &set, &opts, &|_| {}).unwrap_err();
+    match &e {
+        pull::PullError::Operator { index, catalog, .. } => {
+            assert_eq!((*index, catalog.as_str()), (1, CATALOG));
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = e.to_string();
+    assert!(
+        text.contains("mirror/ops:v1") && text.contains("registry.redhat.io/redhat/small:v1"),
+        "{text}"
+    );
+}

@@ -90,9 +90,30 @@ pub enum ImageError {
         path: String,
         layers: Vec<Digest>,
     },
+    /// The catalog was read from a layer whose content there a layer above removes (a
+    /// whiteout) or replaces: it is not what the image serves.
+    #[error("the catalog {path} of {digest} was read from layer {layer}, which a layer above removes ({serving}); the image does not serve that catalog: name an image whose catalog is added in one layer (as `opm generate dockerfile` builds it)")]
+    Hidden {
+        digest: Digest,
+        path: String,
+        layer: Digest,
+        /// Where the catalog the image serves is: `the catalog it serves is in layer …`,
+        /// or `the image serves none` (text: the variant stays small).
+        serving: String,
+    },
     /// A layer that is not a (gzip) tar stream.
     #[error("layer {digest}: {what}")]
     Layer { digest: Digest, what: String },
+    /// The catalog database is larger than the free space where it would be extracted
+    /// (its tar header says how large; nothing was written).
+    #[error("layer {layer}: {path} is {size} bytes, more than the {free} bytes free in {dir} (where it is extracted to be read): free space on that filesystem or give a cache on a larger one")]
+    NoRoom {
+        layer: Digest,
+        path: String,
+        size: u64,
+        dir: std::path::PathBuf,
+        free: u64,
+    },
     #[error(transparent)]
     Read(#[from] crate::fbc::ReadError),
     /// The catalog in a layer could not be read (a file that is not JSON or YAML, a link).

@@ -169,7 +169,8 @@ fn holds_catalog_files(
 }
 
 /// Writes the regular file at `path` in the tar stream to `dest`; false when the stream
-/// has none. Links are not followed: the database must be the file itself.
+/// has none. Links are not followed: the database must be the file itself. A path written
+/// twice is the later entry, as extraction leaves it (and as `read_tar` reads the FBC).
 fn extract_file(
     layer: impl Read,
     digest: &Digest,
@@ -179,6 +180,7 @@ fn extract_file(
     let err = |e| layers::tar_error(digest, e);
     let wanted = components(path);
     let mut archive = tar::Archive::new(layer);
+    let mut found = false;
     for entry in archive.entries().map_err(err)? {
         let mut entry = entry.map_err(err)?;
         let comps_text = entry.path().map_err(err)?.to_string_lossy().into_owned();
@@ -205,15 +207,40 @@ fn extract_file(
             path: dest.to_path_buf(),
             source,
         };
+        // The header's size bounds what the entry gives (a gzip bomb cannot write more),
+        // but it is the registry's to choose: a database larger than the scratch
+        // directory's free space is refused before a byte is written, not left to fill
+        // the disk the cache shares with everything else.
+        let size = entry.header().size().map_err(err)?;
+        let free = free_space(dest.parent().unwrap_or(dest)).map_err(io_err)?;
+        if size.saturating_add(SCRATCH_MARGIN) > free {
+            return Err(ImageError::NoRoom {
+                layer: *digest,
+                path: format!("/{path}"),
+                size,
+                dir: dest.parent().unwrap_or(dest).to_path_buf(),
+                free,
+            });
+        }
         let mut partial = durable_file::Partial::create(dest).map_err(io_err)?;
         copy(&mut entry, &mut partial).map_err(|e| match e {
             CopyError::Read(e) => err(e),
             CopyError::Write(e) => io_err(e),
         })?;
         partial.commit().map_err(io_err)?;
-        return Ok(true);
+        found = true;
     }
-    Ok(false)
+    Ok(found)
+}
+
+/// Room left beside an extracted database (the pruned copy is written beside it, and the
+/// filesystem is shared with the cache's blobs).
+const SCRATCH_MARGIN: u64 = 64 << 20;
+
+/// Free bytes on the filesystem of `dir`, as an unprivileged writer can use them.
+fn free_space(dir: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 pub(super) enum CopyError {

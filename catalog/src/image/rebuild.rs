@@ -147,6 +147,20 @@ pub fn rebuild(
                 layers: holding,
             });
         }
+        // The catalog selected from must be the one the image serves: read() stops at the
+        // first layer holding files there, which a layer above may have removed (a
+        // whiteout) or replaced.
+        if d.digest == loaded.manifest && !holding.contains(&loaded.layer) {
+            return Err(ImageError::Hidden {
+                digest: d.digest,
+                path: format!("/{path}"),
+                layer: loaded.layer,
+                serving: match holding.first() {
+                    Some(l) => format!("the catalog it serves is in layer {l}"),
+                    None => "the image serves none".to_string(),
+                },
+            });
+        }
         plans.push(kept);
     }
 

@@ -1430,3 +1430,109 @@ fn foreign_layers_are_kept_and_never_opened() {
         "not a blob to carry"
     );
 }
+
+/// A database whose tar header claims more than the scratch disk holds (the size a
+/// gzip bomb would unpack to) is refused before a byte is written, naming the layer,
+/// the path, the sizes and the directory.
+#[test]
+fn a_database_larger_than_the_free_space_is_refused_before_writing() {
+    let store = Store::default();
+    let mut spec = sqlite_spec(b"");
+    let mut h = tar::Header::new_gnu();
+    h.set_path("database/index.db").unwrap();
+    h.set_mode(0o644);
+    h.set_size(1 << 50); // 1 PiB, and no data behind it
+    h.set_cksum();
+    let tar = h.as_bytes().to_vec();
+    spec.layers[1] = Layer {
+        diff_id: Digest::of(&tar),
+        stored: gzip(&tar),
+        created_by: "ADD database /database".into(),
+    };
+    let (m, _) = image(&store, &spec);
+    let scratch = tempfile::tempdir().unwrap();
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let e = read(&store, &source, scratch.path()).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, ImageError::NoRoom { .. }), "{text}");
+    assert!(
+        text.contains(&stored(&spec.layers[1]).to_string())
+            && text.contains("/database/index.db is 1125899906842624 bytes")
+            && text.contains(&scratch.path().display().to_string()),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).unwrap().count(),
+        0,
+        "nothing is written"
+    );
+}
+
+/// A catalog whose layer a later layer removes (`.wh.configs`) is not the one the image
+/// serves: read() finds it (it stops at the first layer holding files there), and rebuild
+/// refuses it, naming both, rather than bring a deleted catalog back.
+#[test]
+fn a_catalog_removed_by_a_later_whiteout_is_refused() {
+    let store = Store::default();
+    let wh = layer(vec![(".wh.configs", file(""))], "RUN rm -rf /configs");
+    let spec = Spec::fbc("amd64", vec![base("amd64"), configs_layer(), wh]);
+    let (m, _) = image(&store, &spec);
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let loaded = read(&store, &source, scratch.path()).unwrap();
+    assert_eq!(loaded.layer, stored(&configs_layer()));
+    let e = rebuild(
+        &store,
+        &store,
+        &source,
+        &loaded,
+        NewContent::Fbc(&Default::default()),
+        HISTORY,
+    )
+    .unwrap_err();
+    assert!(matches!(e, ImageError::Hidden { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&m.to_string())
+            && text.contains(&stored(&configs_layer()).to_string())
+            && text.contains("the image serves none"),
+        "{text}"
+    );
+}
+
+/// A database path written twice in its layer is the later entry, as extraction (and the
+/// runtime) leaves it: the first, stale one is not what is selected from.
+#[test]
+fn a_database_written_twice_is_the_later_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("built.db");
+    crate::sqlite::tests::build(&db);
+    let store = Store::default();
+    let mut spec = sqlite_spec(b"");
+    spec.layers[1] = layer(
+        vec![
+            ("database/", E::Dir),
+            ("database/index.db", file("stale, not a database")),
+            ("database/index.db", E::File(std::fs::read(&db).unwrap())),
+        ],
+        "ADD database /database",
+    );
+    let (m, _) = image(&store, &spec);
+    let source = Source {
+        digest: m,
+        media_type: OCI_MANIFEST,
+        kept: None,
+    };
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let loaded = read(&store, &source, &scratch).unwrap();
+    assert_eq!(names(&loaded.catalog), ["alpha", "beta", "gamma"]);
+}

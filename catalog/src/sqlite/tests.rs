@@ -667,3 +667,26 @@ fn full_changes_nothing_on_sqlite_whole_packages_are_kept() {
         "every bundle, not only the channel heads"
     );
 }
+
+/// A database from a registry with a trigger (one that puts back what prune deletes, so
+/// the rebuilt catalog would name bundles whose images were never pulled) is refused at
+/// open, naming the file and the trigger; prune never runs it.
+#[test]
+fn a_database_with_triggers_is_refused() {
+    let (_dir, path) = fixture();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE keep_me AS SELECT * FROM package;
+             CREATE TRIGGER resurrect AFTER DELETE ON package
+             BEGIN INSERT INTO package SELECT * FROM keep_me WHERE name = OLD.name; END;",
+        )
+        .unwrap();
+    let e = open(&path).err().expect("refused");
+    let text = e.to_string();
+    assert!(matches!(e, SqliteError::Triggers { .. }), "{text}");
+    assert!(
+        text.contains(&path.display().to_string()) && text.contains("\"resurrect\""),
+        "{text}"
+    );
+}

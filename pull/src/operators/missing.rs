@@ -115,11 +115,16 @@ pub(crate) fn drop_bundles(
     });
     let errors = catalog::validate(catalog);
     if !errors.is_empty() {
-        return Err(errors
+        let found = errors
             .iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
-            .join("; "));
+            .join("; ");
+        // Mostly a bundle dropped from the middle of a `replaces` chain: what is below it
+        // no longer leads to the head.
+        return Err(format!(
+            "{found}; without the dropped bundles the channel's upgrade chain breaks: mirror their images, or select above them (minVersion) so the selection does not need them"
+        ));
     }
     Ok(emptied)
 }

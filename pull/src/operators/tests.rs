@@ -334,3 +334,15 @@ fn a_selection_error_names_the_package_or_channel_of_the_entry() {
     };
     assert!(filter_field(&op, &other).is_empty());
 }
+
+/// A bundle dropped from the middle of a chain splits the channel (two heads): the error
+/// names the channel and says what to do.
+#[test]
+fn dropping_a_bundle_in_the_middle_of_a_chain_says_what_to_do() {
+    let mut c = catalog();
+    let e = drop_bundles(&mut c, &BTreeSet::from([id("etcd", "etcd.b")])).unwrap_err();
+    assert!(
+        e.contains("stable") && e.contains("etcd.a") && e.contains("minVersion"),
+        "{e}"
+    );
+}
