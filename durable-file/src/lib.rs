@@ -189,6 +189,25 @@ fn random_hex() -> io::Result<String> {
     Ok(hex::encode(b))
 }
 
+/// The nearest existing directory at or above `dir` (which may be yet to be created).
+pub fn nearest_existing(dir: &Path) -> &Path {
+    let mut probe = dir;
+    while !probe.exists() {
+        probe = match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
+    probe
+}
+
+/// Free bytes for an unprivileged writer on the file system holding `dir` (or the nearest
+/// existing parent, when `dir` is yet to be created).
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(nearest_existing(dir)).map_err(io::Error::from)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,24 +14,8 @@ use crate::size::human;
 /// Room left free on each medium for the file system's own bookkeeping.
 pub const MARGIN: u64 = 64 << 10;
 
-/// The nearest existing directory at or above `dir` (which may be yet to be created).
-pub fn nearest_existing(dir: &Path) -> &Path {
-    let mut probe = dir;
-    while !probe.exists() {
-        probe = match probe.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-    }
-    probe
-}
-
-/// Free bytes for an unprivileged writer on the file system holding `dir` (or the nearest
-/// existing parent, when `dir` is yet to be created).
-pub fn free_space(dir: &Path) -> std::io::Result<u64> {
-    let st = rustix::fs::statvfs(nearest_existing(dir)).map_err(std::io::Error::from)?;
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
-}
+// Where the free space is asked: one function for every crate (durable-file).
+pub use durable_file::{free_space, nearest_existing};
 
 /// What each medium has to hold besides the volumes assigned to it.
 #[derive(Debug, Clone)]

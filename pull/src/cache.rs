@@ -879,8 +879,7 @@ impl Cache {
 
     /// Free bytes on the cache's filesystem.
     pub fn free_space(&self) -> Result<u64, CacheError> {
-        let st = rustix::fs::statvfs(&self.root).map_err(|e| io_at(&self.root)(e.into()))?;
-        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+        durable_file::free_space(&self.root).map_err(io_at(&self.root))
     }
 
     /// Reads a whole blob file as a stream (for callers that hash or copy it).

@@ -212,7 +212,7 @@ fn extract_file(
         // directory's free space is refused before a byte is written, not left to fill
         // the disk the cache shares with everything else.
         let size = entry.header().size().map_err(err)?;
-        let free = free_space(dest.parent().unwrap_or(dest)).map_err(io_err)?;
+        let free = durable_file::free_space(dest.parent().unwrap_or(dest)).map_err(io_err)?;
         if size.saturating_add(SCRATCH_MARGIN) > free {
             return Err(ImageError::NoRoom {
                 layer: *digest,
@@ -236,12 +236,6 @@ fn extract_file(
 /// Room left beside an extracted database (the pruned copy is written beside it, and the
 /// filesystem is shared with the cache's blobs).
 const SCRATCH_MARGIN: u64 = 64 << 20;
-
-/// Free bytes on the filesystem of `dir`, as an unprivileged writer can use them.
-fn free_space(dir: &Path) -> io::Result<u64> {
-    let st = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
-}
 
 pub(super) enum CopyError {
     Read(io::Error),
