@@ -471,7 +471,7 @@ impl Run<'_> {
             // Its manifests cannot go in before its blobs; keep the ones this disk holds
             // (they are small) so the run with the last disk can finish it.
             Ok(Done::Waiting(volumes)) if !self.opts.dry_run => {
-                self.stage_manifests(img, volumes.into_iter().collect())
+                self.stage_manifests(img, repo, volumes.into_iter().collect())
             }
             other => other,
         }
@@ -608,10 +608,37 @@ impl Run<'_> {
         Ok(there)
     }
 
+    /// A manifest's bytes: from the volumes at hand (or the state directory), else the copy
+    /// another host's push handed over in the repository as a blob (see
+    /// [`Run::stage_manifests`]), checked against the signed digest and size; `None` when
+    /// neither has it.
+    fn manifest_bytes(&self, repo: &str, b: u32) -> Result<Option<Vec<u8>>, RegistryFailure> {
+        let (bundle, registry) = (self.bundle, self.registry);
+        if bundle.blob_missing_volumes(b).is_empty() {
+            return read_small(bundle, b).map(Some);
+        }
+        let blob = &bundle.manifest.blobs[b as usize];
+        let got = match registry.get_blob(repo, &blob.digest, blob.size) {
+            Err(e) if e.server_error() => None,
+            other => other?,
+        };
+        // Not the signed bytes (a registry that does not check digests, a blob being
+        // written): as if not there; the push that has the disk puts it in.
+        Ok(got.filter(|bytes| bytes.len() as u64 == blob.size && Digest::of(bytes) == blob.digest))
+    }
+
     /// Keeps verified copies of an image's manifests that are on the volumes at hand.
     /// `waiting` holds the volumes its layers not yet in the registry need; the result adds
     /// those its manifests need.
-    fn stage_manifests(&self, img: &Image, mut waiting: BTreeSet<u32>) -> Result<Done, String> {
+    /// It also hands each of them over in the image's repository, as a blob of the same
+    /// digest: the push of another host (another `--state`) whose disks lack it reads it
+    /// from there and puts the manifest in, so no image needs one host to hold all its disks.
+    fn stage_manifests(
+        &self,
+        img: &Image,
+        repo: &str,
+        mut waiting: BTreeSet<u32>,
+    ) -> Result<Done, String> {
         let (bundle, m) = (self.bundle, &*self.bundle.manifest);
         for &b in &img.blobs {
             if m.blobs[b as usize].media_type.is_none() {
@@ -623,10 +650,35 @@ impl Run<'_> {
                     .stage_present_chunks(b)
                     .map_err(|e| format!("staging manifest {}: {e}", m.blobs[b as usize].digest))?;
                 self.totals.lock().expect("totals").bytes_staged += n;
+                self.hand_over(repo, b).map_err(|e| {
+                    format!(
+                        "handing manifest {} over in {repo}: {}",
+                        m.blobs[b as usize].digest,
+                        self.image_error(e)
+                    )
+                })?;
             }
             waiting.extend(missing);
         }
         Ok(Done::Waiting(waiting.into_iter().collect()))
+    }
+
+    /// Uploads manifest `b` (on the volumes at hand) as a blob of `repo`, unless it is there.
+    fn hand_over(&self, repo: &str, b: u32) -> Result<(), RegistryFailure> {
+        let (bundle, registry) = (self.bundle, self.registry);
+        let blob = &bundle.manifest.blobs[b as usize];
+        let there = match registry.blob_exists(repo, &blob.digest) {
+            Err(e) if e.server_error() => false,
+            other => other?,
+        };
+        if there {
+            return Ok(());
+        }
+        let bytes = read_small(bundle, b)?;
+        let open = || -> Result<Box<dyn Read + '_>, RegistryFailure> {
+            Ok(Box::new(std::io::Cursor::new(bytes.as_slice())))
+        };
+        registry.upload_blob(repo, &blob.digest, blob.size, &open)
     }
 
     /// Refuses a delta bundle whose base is not in the registry (read-only: HEAD only).
@@ -724,14 +776,12 @@ impl Run<'_> {
             if there.is_some() {
                 continue;
             }
-            let missing = bundle.blob_missing_volumes(b);
-            if !missing.is_empty() {
-                return Ok(Done::Waiting(missing));
-            }
+            let Some(bytes) = self.manifest_bytes(repo, b)? else {
+                return Ok(Done::Waiting(bundle.blob_missing_volumes(b)));
+            };
             if dry_run {
                 continue;
             }
-            let bytes = read_small(bundle, b)?;
             let media_type = blob.media_type.as_deref().unwrap_or_default();
             registry
                 .put_manifest(repo, &reference, media_type, &bytes)
@@ -748,7 +798,11 @@ impl Run<'_> {
             if dry_run || tagged == Some(top.digest) {
                 continue;
             }
-            let bytes = read_small(bundle, img.blobs[0])?;
+            // The top manifest is in the registry (above), but its bytes may be on another
+            // host's disk: that host tags it (or a later run here, once it handed them over).
+            let Some(bytes) = self.manifest_bytes(repo, img.blobs[0])? else {
+                return Ok(Done::Waiting(bundle.blob_missing_volumes(img.blobs[0])));
+            };
             let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
             registry.put_manifest(repo, tag, media_type, &bytes)?;
             self.totals.lock().expect("totals").tags_pushed += 1;

@@ -119,6 +119,15 @@ pub trait Registry: Sync {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<(), RegistryFailure>;
+    /// A small blob's bytes (at most `max`; more is an error), if the repository has it.
+    /// What another host's push left there for this one: a manifest it held (see
+    /// `push`'s hand-over of manifests).
+    fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, RegistryFailure>;
 }
 
 impl Registry for Client {
@@ -170,6 +179,24 @@ impl Registry for Client {
             .map(|_| ())
             .map_err(RegistryFailure::Registry)
     }
+
+    fn get_blob(
+        &self,
+        repo: &str,
+        d: &Digest,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, RegistryFailure> {
+        let Some(stream) = Client::fetch_blob(self, repo, d, 0).map_err(RegistryFailure::Registry)?
+        else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        stream
+            .take(max + 1)
+            .read_to_end(&mut out)
+            .map_err(RegistryFailure::Read)?;
+        Ok(Some(out))
+    }
 }
 
 /// An in-memory registry for the pusher's unit tests: blobs and manifests by repository,
@@ -185,6 +212,8 @@ pub(crate) mod fake {
     #[derive(Default)]
     pub struct FakeRegistry {
         blobs: Mutex<BTreeSet<(String, Digest)>>,
+        /// What was uploaded, for `get_blob`.
+        contents: Mutex<BTreeMap<(String, Digest), Vec<u8>>>,
         /// (repository, tag or digest) → the digest of the manifest it names.
         manifests: Mutex<BTreeMap<(String, String), Digest>>,
         /// Every request fails with no connection, as after the client's retries.
@@ -243,6 +272,10 @@ pub(crate) mod fake {
             // What a registry checks before it keeps a blob.
             assert_eq!((bytes.len() as u64, Digest::of(&bytes)), (size, *d));
             self.blobs.lock().unwrap().insert((repo.to_owned(), *d));
+            self.contents
+                .lock()
+                .unwrap()
+                .insert((repo.to_owned(), *d), bytes);
             Ok(())
         }
 
@@ -267,6 +300,16 @@ pub(crate) mod fake {
             let mut m = self.manifests.lock().unwrap();
             m.insert((repo.to_owned(), reference.to_owned()), Digest::of(bytes));
             Ok(())
+        }
+
+        fn get_blob(
+            &self,
+            repo: &str,
+            d: &Digest,
+            _max: u64,
+        ) -> Result<Option<Vec<u8>>, RegistryFailure> {
+            self.up()?;
+            Ok(self.contents.lock().unwrap().get(&(repo.to_owned(), *d)).cloned())
         }
     }
 }
