@@ -968,6 +968,75 @@ mod tests {
         );
     }
 
+    /// Another host's push left an image's blobs in the registry and its manifests as
+    /// blobs (it lacked a disk): a push without the disks that hold those manifests finishes
+    /// the image from them. Bytes that are not the signed ones are not used: it waits.
+    #[test]
+    fn a_manifest_another_host_handed_over_finishes_the_image_and_a_forged_one_does_not() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../format-spec/vectors/valid-bundle");
+        let keys = vec![PublicKey::load(&dir.join("key.pub")).unwrap()];
+        let all = bundle();
+        let m = &*all.manifest;
+        let img = &m.images[0];
+        let top = &m.blobs[img.blobs[0] as usize];
+        let volumes: Vec<std::path::PathBuf> = (1..=m.volume_count)
+            .filter(|v| !(top.first_volume..=top.last_volume).contains(v))
+            .map(|v| {
+                let name = format!(
+                    "ferry-{}-{v:03}-of-{:03}.tar",
+                    &m.bundle_id.hex()[..12],
+                    m.volume_count
+                );
+                dir.join(name)
+            })
+            .collect();
+        assert!(
+            !volumes.is_empty(),
+            "the image's manifest is on every volume"
+        );
+        let part = open_bundle(&volumes, &keys, Unopened::Refuse, None)
+            .unwrap()
+            .bundle;
+        let repo = map_images(m, &options()).unwrap()[0].clone();
+        let other_host = |forged: bool| {
+            let registry = FakeRegistry::default();
+            for &b in &img.blobs {
+                let blob = &m.blobs[b as usize];
+                let mut bytes = read_small(&all, b).unwrap();
+                if forged && blob.media_type.is_some() {
+                    bytes.push(b' ');
+                }
+                registry.put_blob(&repo, blob.digest, bytes);
+            }
+            registry
+        };
+
+        let registry = other_host(false);
+        let report = run(&part, &registry);
+        assert_eq!(
+            report.images[0].status,
+            ImageStatus::Pushed,
+            "{:?}",
+            report.images[0]
+        );
+        for t in &img.tags {
+            assert_eq!(
+                registry.tags().get(&(repo.clone(), t.clone())),
+                Some(&img.digest)
+            );
+        }
+
+        let registry = other_host(true);
+        let report = run(&part, &registry);
+        assert_eq!(
+            report.images[0].status,
+            ImageStatus::Waiting,
+            "{:?}",
+            report.images[0]
+        );
+        assert!(registry.tags().keys().all(|(r, _)| r != &repo), "no tag");
+    }
+
     #[test]
     fn a_registry_that_is_down_stops_the_push_once_with_what_it_said() {
         let bundle = bundle();

@@ -186,7 +186,8 @@ impl Registry for Client {
         d: &Digest,
         max: u64,
     ) -> Result<Option<Vec<u8>>, RegistryFailure> {
-        let Some(stream) = Client::fetch_blob(self, repo, d, 0).map_err(RegistryFailure::Registry)?
+        let Some(stream) =
+            Client::fetch_blob(self, repo, d, 0).map_err(RegistryFailure::Registry)?
         else {
             return Ok(None);
         };
@@ -230,6 +231,15 @@ pub(crate) mod fake {
                 }));
             }
             Ok(())
+        }
+
+        /// A blob as another host's push (or something else) left it, bytes and all.
+        pub fn put_blob(&self, repo: &str, d: Digest, bytes: Vec<u8>) {
+            self.blobs.lock().unwrap().insert((repo.to_owned(), d));
+            self.contents
+                .lock()
+                .unwrap()
+                .insert((repo.to_owned(), d), bytes);
         }
 
         pub fn tags(&self) -> BTreeMap<(String, String), Digest> {
@@ -309,7 +319,12 @@ pub(crate) mod fake {
             _max: u64,
         ) -> Result<Option<Vec<u8>>, RegistryFailure> {
             self.up()?;
-            Ok(self.contents.lock().unwrap().get(&(repo.to_owned(), *d)).cloned())
+            Ok(self
+                .contents
+                .lock()
+                .unwrap()
+                .get(&(repo.to_owned(), *d))
+                .cloned())
         }
     }
 }
