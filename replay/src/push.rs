@@ -608,6 +608,34 @@ impl Run<'_> {
         Ok(there)
     }
 
+    /// PUTs a manifest whose blobs and children were found in the registry (or put there)
+    /// just before. A refusal that another host's push of the same parts can cause
+    /// ([`RegistryFailure::may_be_a_concurrent_put`]) is tried again a few times, over about
+    /// 1.5 s; a part that is really missing is refused each time, and that answer returned.
+    fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), RegistryFailure> {
+        let mut pause = std::time::Duration::from_millis(100);
+        for _ in 0..4 {
+            match self
+                .registry
+                .put_manifest(repo, reference, media_type, bytes)
+            {
+                Err(e) if e.may_be_a_concurrent_put() && !self.cancel.load(Ordering::Relaxed) => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+        self.registry
+            .put_manifest(repo, reference, media_type, bytes)
+    }
+
     /// A manifest's bytes: from the volumes at hand (or the state directory), else the copy
     /// another host's push handed over in the repository as a blob (see
     /// [`Run::stage_manifests`]), checked against the signed digest and size; `None` when
@@ -783,8 +811,7 @@ impl Run<'_> {
                 continue;
             }
             let media_type = blob.media_type.as_deref().unwrap_or_default();
-            registry
-                .put_manifest(repo, &reference, media_type, &bytes)
+            self.put_manifest(repo, &reference, media_type, &bytes)
                 .map_err(|e| self.sparse_refusal(img, b, e))?;
             self.totals.lock().expect("totals").manifests_pushed += 1;
             sent = true;
@@ -804,7 +831,7 @@ impl Run<'_> {
                 return Ok(Done::Waiting(bundle.blob_missing_volumes(img.blobs[0])));
             };
             let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
-            registry.put_manifest(repo, tag, media_type, &bytes)?;
+            self.put_manifest(repo, tag, media_type, &bytes)?;
             self.totals.lock().expect("totals").tags_pushed += 1;
             sent = true;
         }

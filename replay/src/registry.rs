@@ -85,6 +85,19 @@ impl RegistryFailure {
         }
     }
 
+    /// Whether a refused manifest PUT may be another push's doing, not a missing part:
+    /// distribution rewrites a link file in place when a blob or manifest is put again, so
+    /// while another host puts the same one, a manifest naming it is refused for a moment
+    /// (400 `MANIFEST_BLOB_UNKNOWN`, or `DIGEST_INVALID` for the half-written link).
+    pub fn may_be_a_concurrent_put(&self) -> bool {
+        match self {
+            RegistryFailure::Registry(e @ RegistryError::Registry { errors, .. }) => {
+                RegistryFailure::refuses_missing_children(e) || errors.has_code("DIGEST_INVALID")
+            }
+            _ => false,
+        }
+    }
+
     /// The cancel flag was set (Ctrl-C): the request was not sent, or was cut short and
     /// its upload session cancelled.
     pub fn interrupted(&self) -> bool {

@@ -7,6 +7,7 @@
 //!
 //! Run `cargo build -p pack -p unpack` first (see tests/src/lib.rs).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,15 +21,17 @@ use tests::*;
 /// volumes this small: several disks, blobs and the fluentd children spread over them.
 const VOLUME_SIZE: &str = "64KiB";
 
-/// One host's push: its disks and its own state directory.
-struct Host {
+/// One host's push: its disks (of `site`'s bundle) and its own state directory.
+struct Host<'a> {
+    site: &'a Site,
     name: &'static str,
     volumes: Vec<PathBuf>,
     state: PathBuf,
 }
 
-impl Host {
-    fn args(&self, site: &Site, to: &str) -> Vec<std::ffi::OsString> {
+impl Host<'_> {
+    fn args(&self, to: &str) -> Vec<std::ffi::OsString> {
+        let site = self.site;
         let mut a: Vec<std::ffi::OsString> = vec!["push".into()];
         a.extend(self.volumes.iter().map(|v| v.clone().into_os_string()));
         a.extend([
@@ -47,12 +50,13 @@ impl Host {
 }
 
 /// Starts every host's push at once and waits for all of them.
-fn push_all_at_once(site: &Site, hosts: &[Host], to: &str) -> Vec<Output> {
+fn push_all_at_once(hosts: &[Host], to: &str) -> Vec<Output> {
     let children: Vec<_> = hosts
         .iter()
         .map(|h| {
-            site.sandbox
-                .command(h.args(site, to))
+            h.site
+                .sandbox
+                .command(h.args(to))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -81,10 +85,19 @@ fn ended_well(out: &Output, what: &str) -> bool {
 
 /// The pushes of `hosts` at once, a checker reading the registry's tags throughout, then one
 /// more run of each push that said images wait; ends with every image whole in the registry.
-fn hosts_at_once(site: &Site, hosts: &[Host]) {
+fn hosts_at_once(hosts: &[Host]) {
     let reg = Registry::plain();
     let to = format!("{}/efk", reg.host());
-    let expected = expected_images(&site.out, &site.key.public, "efk");
+    let mut expected = BTreeMap::new();
+    for h in hosts {
+        for (tag, digest) in expected_images(&h.site.out, &h.site.key.public, "efk") {
+            let before = expected.insert(tag.clone(), digest.clone());
+            assert!(
+                before.is_none() || before == Some(digest),
+                "{tag}: two bundles disagree"
+            );
+        }
+    }
     let done = AtomicBool::new(false);
     let checks = AtomicUsize::new(0);
     let seen = Mutex::new(Vec::new());
@@ -111,7 +124,7 @@ fn hosts_at_once(site: &Site, hosts: &[Host]) {
             }
         });
         let stop = Done(&done);
-        let first = push_all_at_once(site, hosts, &to);
+        let first = push_all_at_once(hosts, &to);
         let waited: Vec<&Host> = hosts
             .iter()
             .zip(&first)
@@ -123,12 +136,13 @@ fn hosts_at_once(site: &Site, hosts: &[Host]) {
         let again: Vec<Host> = waited
             .iter()
             .map(|h| Host {
+                site: h.site,
                 name: h.name,
                 volumes: h.volumes.clone(),
                 state: h.state.clone(),
             })
             .collect();
-        for (h, out) in again.iter().zip(push_all_at_once(site, &again, &to)) {
+        for (h, out) in again.iter().zip(push_all_at_once(&again, &to)) {
             assert_ok(&out, &format!("second push of {}", h.name));
         }
         drop(stop);
@@ -160,13 +174,10 @@ fn hosts_at_once(site: &Site, hosts: &[Host]) {
     }
 }
 
-#[test]
-fn three_hosts_pushing_different_disks_at_once_end_with_every_image_whole() {
-    let site = Site::pack(&fixture("oc-mirror"), VOLUME_SIZE);
+/// `site`'s disks dealt to `n` hosts as README's "Several hosts at once" says: each a run of
+/// consecutive disks, and the disks on which a blob that starts on its last one continues.
+fn deal(site: &Site, n: usize) -> Vec<Vec<PathBuf>> {
     let vols = site.volumes();
-    assert!(vols.len() >= 3, "want at least three disks: {vols:?}");
-    // Each host a run of disks, as README's "Several hosts at once" says to deal them: its
-    // own, and the disks on which a blob that starts on its last one continues.
     let (_, manifest) = standalone_manifest(&site.out);
     let spans: Vec<(usize, usize)> = manifest["blobs"]
         .as_array()
@@ -177,11 +188,9 @@ fn three_hosts_pushing_different_disks_at_once_end_with_every_image_whole() {
             (n("first_volume"), n("last_volume"))
         })
         .collect();
-    let per_host = vols.len().div_ceil(3);
-    let hosts: Vec<Host> = ["a", "b", "c"]
-        .into_iter()
-        .enumerate()
-        .map(|(k, name)| {
+    let per_host = vols.len().div_ceil(n);
+    (0..n)
+        .map(|k| {
             let first = k * per_host + 1;
             let own_last = ((k + 1) * per_host).min(vols.len());
             let last = spans
@@ -191,18 +200,32 @@ fn three_hosts_pushing_different_disks_at_once_end_with_every_image_whole() {
                 .max()
                 .unwrap_or(own_last)
                 .max(own_last);
-            Host {
-                name,
-                volumes: vols[first - 1..last].to_vec(),
-                state: site.tmp.path().join(format!("state-{name}")),
-            }
+            vols[first - 1..last].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn three_hosts_pushing_different_disks_at_once_end_with_every_image_whole() {
+    let site = Site::pack(&fixture("oc-mirror"), VOLUME_SIZE);
+    let vols = site.volumes();
+    assert!(vols.len() >= 3, "want at least three disks: {vols:?}");
+    let runs = deal(&site, 3);
+    let hosts: Vec<Host> = ["a", "b", "c"]
+        .into_iter()
+        .zip(runs)
+        .map(|(name, volumes)| Host {
+            site: &site,
+            name,
+            volumes,
+            state: site.tmp.path().join(format!("state-{name}")),
         })
         .collect();
     eprintln!(
         "disks: {:?}",
         hosts.iter().map(|h| h.volumes.len()).collect::<Vec<_>>()
     );
-    hosts_at_once(&site, &hosts);
+    hosts_at_once(&hosts);
 }
 
 #[test]
@@ -211,10 +234,42 @@ fn three_hosts_pushing_the_same_disks_at_once_end_with_every_image_whole() {
     let hosts: Vec<Host> = ["a", "b", "c"]
         .into_iter()
         .map(|name| Host {
+            site: &site,
             name,
             volumes: site.volumes(),
             state: site.tmp.path().join(format!("state-{name}")),
         })
         .collect();
-    hosts_at_once(&site, &hosts);
+    hosts_at_once(&hosts);
+}
+
+/// Two bundles at once: the oc-mirror fixture's disks on two hosts, and a bundle of the oci
+/// fixture (images of the same shape, built from the same base layers) on a third, all into
+/// one registry.
+#[test]
+fn three_hosts_pushing_two_bundles_at_once_end_with_every_image_whole() {
+    let efk = Site::pack(&fixture("oc-mirror"), VOLUME_SIZE);
+    let oci = Site::pack(&fixture("oci"), VOLUME_SIZE);
+    let [first, second] = <[Vec<PathBuf>; 2]>::try_from(deal(&efk, 2)).expect("two runs");
+    let hosts = [
+        Host {
+            site: &efk,
+            name: "a",
+            volumes: first,
+            state: efk.tmp.path().join("state-a"),
+        },
+        Host {
+            site: &efk,
+            name: "b",
+            volumes: second,
+            state: efk.tmp.path().join("state-b"),
+        },
+        Host {
+            site: &oci,
+            name: "c",
+            volumes: oci.volumes(),
+            state: oci.tmp.path().join("state-c"),
+        },
+    ];
+    hosts_at_once(&hosts);
 }
