@@ -1064,6 +1064,40 @@ mod tests {
         assert!(registry.tags().keys().all(|(r, _)| r != &repo), "no tag");
     }
 
+    /// While another host puts the same parts, distribution refuses a manifest naming them
+    /// for a moment: the push tries again and the image goes in; a refusal that lasts is
+    /// the image's error.
+    #[test]
+    fn a_manifest_refused_for_a_moment_goes_in_and_one_always_refused_fails_the_image() {
+        let bundle = bundle();
+        let registry = FakeRegistry::default();
+        registry.refuse_puts.store(3, Ordering::SeqCst);
+        let report = run(&bundle, &registry);
+        assert!(
+            report
+                .images
+                .iter()
+                .all(|i| i.status == ImageStatus::Pushed),
+            "{:?}",
+            report.images
+        );
+
+        let registry = FakeRegistry::default();
+        registry.refuse_puts.store(usize::MAX, Ordering::SeqCst);
+        let report = run(&bundle, &registry);
+        for i in &report.images {
+            assert_eq!(i.status, ImageStatus::Failed, "{i:?}");
+            assert!(
+                i.error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("MANIFEST_BLOB_UNKNOWN"),
+                "{i:?}"
+            );
+        }
+        assert!(registry.tags().is_empty(), "no tag");
+    }
+
     #[test]
     fn a_registry_that_is_down_stops_the_push_once_with_what_it_said() {
         let bundle = bundle();

@@ -232,6 +232,9 @@ pub(crate) mod fake {
         manifests: Mutex<BTreeMap<(String, String), Digest>>,
         /// Every request fails with no connection, as after the client's retries.
         pub down: AtomicBool,
+        /// The next this many manifest PUTs are refused as distribution refuses one while
+        /// another push rewrites a link it names (400 `MANIFEST_BLOB_UNKNOWN`).
+        pub refuse_puts: std::sync::atomic::AtomicUsize,
     }
 
     impl FakeRegistry {
@@ -320,6 +323,21 @@ pub(crate) mod fake {
             bytes: &[u8],
         ) -> Result<(), RegistryFailure> {
             self.up()?;
+            let refuse = self
+                .refuse_puts
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if refuse.is_ok() {
+                return Err(RegistryFailure::Registry(RegistryError::Registry {
+                    method: "PUT".into(),
+                    url: format!("http://registry.test/v2/{repo}/manifests/{reference}"),
+                    status: 400,
+                    errors: registry_client::RemoteErrors(vec![registry_client::RemoteError {
+                        code: "MANIFEST_BLOB_UNKNOWN".into(),
+                        message: "blob unknown to registry".into(),
+                        detail: None,
+                    }]),
+                }));
+            }
             let mut m = self.manifests.lock().unwrap();
             m.insert((repo.to_owned(), reference.to_owned()), Digest::of(bytes));
             Ok(())
