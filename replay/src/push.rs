@@ -678,13 +678,15 @@ impl Run<'_> {
                     .stage_present_chunks(b)
                     .map_err(|e| format!("staging manifest {}: {e}", m.blobs[b as usize].digest))?;
                 self.totals.lock().expect("totals").bytes_staged += n;
-                self.hand_over(repo, b).map_err(|e| {
-                    format!(
-                        "handing manifest {} over in {repo}: {}",
-                        m.blobs[b as usize].digest,
-                        self.image_error(e)
-                    )
-                })?;
+                self.hand_over(repo, b)
+                    .map_err(|e| match self.image_error(e) {
+                        // Said as every interrupted image says it (the exit status reads it).
+                        stopped if stopped == NOT_FINISHED => stopped,
+                        e => format!(
+                            "handing manifest {} over in {repo}: {e}",
+                            m.blobs[b as usize].digest
+                        ),
+                    })?;
             }
             waiting.extend(missing);
         }
