@@ -471,7 +471,7 @@ impl Run<'_> {
             // Its manifests cannot go in before its blobs; keep the ones this disk holds
             // (they are small) so the run with the last disk can finish it.
             Ok(Done::Waiting(volumes)) if !self.opts.dry_run => {
-                self.stage_manifests(img, volumes.into_iter().collect())
+                self.stage_manifests(img, repo, volumes.into_iter().collect())
             }
             other => other,
         }
@@ -608,10 +608,65 @@ impl Run<'_> {
         Ok(there)
     }
 
+    /// PUTs a manifest whose blobs and children were found in the registry (or put there)
+    /// just before. A refusal that another host's push of the same parts can cause
+    /// ([`RegistryFailure::may_be_a_concurrent_put`]) is tried again a few times, over about
+    /// 1.5 s; a part that is really missing is refused each time, and that answer returned.
+    fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), RegistryFailure> {
+        let mut pause = std::time::Duration::from_millis(100);
+        for _ in 0..4 {
+            match self
+                .registry
+                .put_manifest(repo, reference, media_type, bytes)
+            {
+                Err(e) if e.may_be_a_concurrent_put() && !self.cancel.load(Ordering::Relaxed) => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+        self.registry
+            .put_manifest(repo, reference, media_type, bytes)
+    }
+
+    /// A manifest's bytes: from the volumes at hand (or the state directory), else the copy
+    /// another host's push handed over in the repository as a blob (see
+    /// [`Run::stage_manifests`]), checked against the signed digest and size; `None` when
+    /// neither has it.
+    fn manifest_bytes(&self, repo: &str, b: u32) -> Result<Option<Vec<u8>>, RegistryFailure> {
+        let (bundle, registry) = (self.bundle, self.registry);
+        if bundle.blob_missing_volumes(b).is_empty() {
+            return read_small(bundle, b).map(Some);
+        }
+        let blob = &bundle.manifest.blobs[b as usize];
+        let got = match registry.get_blob(repo, &blob.digest, blob.size) {
+            Err(e) if e.server_error() => None,
+            other => other?,
+        };
+        // Not the signed bytes (a registry that does not check digests, a blob being
+        // written): as if not there; the push that has the disk puts it in.
+        Ok(got.filter(|bytes| bytes.len() as u64 == blob.size && Digest::of(bytes) == blob.digest))
+    }
+
     /// Keeps verified copies of an image's manifests that are on the volumes at hand.
     /// `waiting` holds the volumes its layers not yet in the registry need; the result adds
     /// those its manifests need.
-    fn stage_manifests(&self, img: &Image, mut waiting: BTreeSet<u32>) -> Result<Done, String> {
+    /// It also hands each of them over in the image's repository, as a blob of the same
+    /// digest: the push of another host (another `--state`) whose disks lack it reads it
+    /// from there and puts the manifest in, so no image needs one host to hold all its disks.
+    fn stage_manifests(
+        &self,
+        img: &Image,
+        repo: &str,
+        mut waiting: BTreeSet<u32>,
+    ) -> Result<Done, String> {
         let (bundle, m) = (self.bundle, &*self.bundle.manifest);
         for &b in &img.blobs {
             if m.blobs[b as usize].media_type.is_none() {
@@ -623,10 +678,37 @@ impl Run<'_> {
                     .stage_present_chunks(b)
                     .map_err(|e| format!("staging manifest {}: {e}", m.blobs[b as usize].digest))?;
                 self.totals.lock().expect("totals").bytes_staged += n;
+                self.hand_over(repo, b)
+                    .map_err(|e| match self.image_error(e) {
+                        // Said as every interrupted image says it (the exit status reads it).
+                        stopped if stopped == NOT_FINISHED => stopped,
+                        e => format!(
+                            "handing manifest {} over in {repo}: {e}",
+                            m.blobs[b as usize].digest
+                        ),
+                    })?;
             }
             waiting.extend(missing);
         }
         Ok(Done::Waiting(waiting.into_iter().collect()))
+    }
+
+    /// Uploads manifest `b` (on the volumes at hand) as a blob of `repo`, unless it is there.
+    fn hand_over(&self, repo: &str, b: u32) -> Result<(), RegistryFailure> {
+        let (bundle, registry) = (self.bundle, self.registry);
+        let blob = &bundle.manifest.blobs[b as usize];
+        let there = match registry.blob_exists(repo, &blob.digest) {
+            Err(e) if e.server_error() => false,
+            other => other?,
+        };
+        if there {
+            return Ok(());
+        }
+        let bytes = read_small(bundle, b)?;
+        let open = || -> Result<Box<dyn Read + '_>, RegistryFailure> {
+            Ok(Box::new(std::io::Cursor::new(bytes.as_slice())))
+        };
+        registry.upload_blob(repo, &blob.digest, blob.size, &open)
     }
 
     /// Refuses a delta bundle whose base is not in the registry (read-only: HEAD only).
@@ -724,17 +806,14 @@ impl Run<'_> {
             if there.is_some() {
                 continue;
             }
-            let missing = bundle.blob_missing_volumes(b);
-            if !missing.is_empty() {
-                return Ok(Done::Waiting(missing));
-            }
+            let Some(bytes) = self.manifest_bytes(repo, b)? else {
+                return Ok(Done::Waiting(bundle.blob_missing_volumes(b)));
+            };
             if dry_run {
                 continue;
             }
-            let bytes = read_small(bundle, b)?;
             let media_type = blob.media_type.as_deref().unwrap_or_default();
-            registry
-                .put_manifest(repo, &reference, media_type, &bytes)
+            self.put_manifest(repo, &reference, media_type, &bytes)
                 .map_err(|e| self.sparse_refusal(img, b, e))?;
             self.totals.lock().expect("totals").manifests_pushed += 1;
             sent = true;
@@ -748,9 +827,13 @@ impl Run<'_> {
             if dry_run || tagged == Some(top.digest) {
                 continue;
             }
-            let bytes = read_small(bundle, img.blobs[0])?;
+            // The top manifest is in the registry (above), but its bytes may be on another
+            // host's disk: that host tags it (or a later run here, once it handed them over).
+            let Some(bytes) = self.manifest_bytes(repo, img.blobs[0])? else {
+                return Ok(Done::Waiting(bundle.blob_missing_volumes(img.blobs[0])));
+            };
             let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
-            registry.put_manifest(repo, tag, media_type, &bytes)?;
+            self.put_manifest(repo, tag, media_type, &bytes)?;
             self.totals.lock().expect("totals").tags_pushed += 1;
             sent = true;
         }
@@ -912,6 +995,109 @@ mod tests {
             "{}",
             rendered.mapping
         );
+    }
+
+    /// Another host's push left an image's blobs in the registry and its manifests as
+    /// blobs (it lacked a disk): a push without the disks that hold those manifests finishes
+    /// the image from them. Bytes that are not the signed ones are not used: it waits.
+    #[test]
+    fn a_manifest_another_host_handed_over_finishes_the_image_and_a_forged_one_does_not() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../format-spec/vectors/valid-bundle");
+        let keys = vec![PublicKey::load(&dir.join("key.pub")).unwrap()];
+        let all = bundle();
+        let m = &*all.manifest;
+        let img = &m.images[0];
+        let top = &m.blobs[img.blobs[0] as usize];
+        let volumes: Vec<std::path::PathBuf> = (1..=m.volume_count)
+            .filter(|v| !(top.first_volume..=top.last_volume).contains(v))
+            .map(|v| {
+                let name = format!(
+                    "ferry-{}-{v:03}-of-{:03}.tar",
+                    &m.bundle_id.hex()[..12],
+                    m.volume_count
+                );
+                dir.join(name)
+            })
+            .collect();
+        assert!(
+            !volumes.is_empty(),
+            "the image's manifest is on every volume"
+        );
+        let part = open_bundle(&volumes, &keys, Unopened::Refuse, None)
+            .unwrap()
+            .bundle;
+        let repo = map_images(m, &options()).unwrap()[0].clone();
+        let other_host = |forged: bool| {
+            let registry = FakeRegistry::default();
+            for &b in &img.blobs {
+                let blob = &m.blobs[b as usize];
+                let mut bytes = read_small(&all, b).unwrap();
+                if forged && blob.media_type.is_some() {
+                    bytes.push(b' ');
+                }
+                registry.put_blob(&repo, blob.digest, bytes);
+            }
+            registry
+        };
+
+        let registry = other_host(false);
+        let report = run(&part, &registry);
+        assert_eq!(
+            report.images[0].status,
+            ImageStatus::Pushed,
+            "{:?}",
+            report.images[0]
+        );
+        for t in &img.tags {
+            assert_eq!(
+                registry.tags().get(&(repo.clone(), t.clone())),
+                Some(&img.digest)
+            );
+        }
+
+        let registry = other_host(true);
+        let report = run(&part, &registry);
+        assert_eq!(
+            report.images[0].status,
+            ImageStatus::Waiting,
+            "{:?}",
+            report.images[0]
+        );
+        assert!(registry.tags().keys().all(|(r, _)| r != &repo), "no tag");
+    }
+
+    /// While another host puts the same parts, distribution refuses a manifest naming them
+    /// for a moment: the push tries again and the image goes in; a refusal that lasts is
+    /// the image's error.
+    #[test]
+    fn a_manifest_refused_for_a_moment_goes_in_and_one_always_refused_fails_the_image() {
+        let bundle = bundle();
+        let registry = FakeRegistry::default();
+        registry.refuse_puts.store(3, Ordering::SeqCst);
+        let report = run(&bundle, &registry);
+        assert!(
+            report
+                .images
+                .iter()
+                .all(|i| i.status == ImageStatus::Pushed),
+            "{:?}",
+            report.images
+        );
+
+        let registry = FakeRegistry::default();
+        registry.refuse_puts.store(usize::MAX, Ordering::SeqCst);
+        let report = run(&bundle, &registry);
+        for i in &report.images {
+            assert_eq!(i.status, ImageStatus::Failed, "{i:?}");
+            assert!(
+                i.error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("MANIFEST_BLOB_UNKNOWN"),
+                "{i:?}"
+            );
+        }
+        assert!(registry.tags().is_empty(), "no tag");
     }
 
     #[test]

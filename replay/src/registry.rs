@@ -85,6 +85,19 @@ impl RegistryFailure {
         }
     }
 
+    /// Whether a refused manifest PUT may be another push's doing, not a missing part:
+    /// distribution rewrites a link file in place when a blob or manifest is put again, so
+    /// while another host puts the same one, a manifest naming it is refused for a moment
+    /// (400 `MANIFEST_BLOB_UNKNOWN`, or `DIGEST_INVALID` for the half-written link).
+    pub fn may_be_a_concurrent_put(&self) -> bool {
+        match self {
+            RegistryFailure::Registry(e @ RegistryError::Registry { errors, .. }) => {
+                RegistryFailure::refuses_missing_children(e) || errors.has_code("DIGEST_INVALID")
+            }
+            _ => false,
+        }
+    }
+
     /// The cancel flag was set (Ctrl-C): the request was not sent, or was cut short and
     /// its upload session cancelled.
     pub fn interrupted(&self) -> bool {
@@ -119,6 +132,15 @@ pub trait Registry: Sync {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<(), RegistryFailure>;
+    /// A small blob's bytes (at most `max`; more is an error), if the repository has it.
+    /// What another host's push left there for this one: a manifest it held (see
+    /// `push`'s hand-over of manifests).
+    fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, RegistryFailure>;
 }
 
 impl Registry for Client {
@@ -170,6 +192,25 @@ impl Registry for Client {
             .map(|_| ())
             .map_err(RegistryFailure::Registry)
     }
+
+    fn get_blob(
+        &self,
+        repo: &str,
+        d: &Digest,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, RegistryFailure> {
+        let Some(stream) =
+            Client::fetch_blob(self, repo, d, 0).map_err(RegistryFailure::Registry)?
+        else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        stream
+            .take(max + 1)
+            .read_to_end(&mut out)
+            .map_err(RegistryFailure::Read)?;
+        Ok(Some(out))
+    }
 }
 
 /// An in-memory registry for the pusher's unit tests: blobs and manifests by repository,
@@ -185,10 +226,15 @@ pub(crate) mod fake {
     #[derive(Default)]
     pub struct FakeRegistry {
         blobs: Mutex<BTreeSet<(String, Digest)>>,
+        /// What was uploaded, for `get_blob`.
+        contents: Mutex<BTreeMap<(String, Digest), Vec<u8>>>,
         /// (repository, tag or digest) → the digest of the manifest it names.
         manifests: Mutex<BTreeMap<(String, String), Digest>>,
         /// Every request fails with no connection, as after the client's retries.
         pub down: AtomicBool,
+        /// The next this many manifest PUTs are refused as distribution refuses one while
+        /// another push rewrites a link it names (400 `MANIFEST_BLOB_UNKNOWN`).
+        pub refuse_puts: std::sync::atomic::AtomicUsize,
     }
 
     impl FakeRegistry {
@@ -201,6 +247,15 @@ pub(crate) mod fake {
                 }));
             }
             Ok(())
+        }
+
+        /// A blob as another host's push (or something else) left it, bytes and all.
+        pub fn put_blob(&self, repo: &str, d: Digest, bytes: Vec<u8>) {
+            self.blobs.lock().unwrap().insert((repo.to_owned(), d));
+            self.contents
+                .lock()
+                .unwrap()
+                .insert((repo.to_owned(), d), bytes);
         }
 
         pub fn tags(&self) -> BTreeMap<(String, String), Digest> {
@@ -243,6 +298,10 @@ pub(crate) mod fake {
             // What a registry checks before it keeps a blob.
             assert_eq!((bytes.len() as u64, Digest::of(&bytes)), (size, *d));
             self.blobs.lock().unwrap().insert((repo.to_owned(), *d));
+            self.contents
+                .lock()
+                .unwrap()
+                .insert((repo.to_owned(), *d), bytes);
             Ok(())
         }
 
@@ -264,9 +323,39 @@ pub(crate) mod fake {
             bytes: &[u8],
         ) -> Result<(), RegistryFailure> {
             self.up()?;
+            let refuse = self
+                .refuse_puts
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if refuse.is_ok() {
+                return Err(RegistryFailure::Registry(RegistryError::Registry {
+                    method: "PUT".into(),
+                    url: format!("http://registry.test/v2/{repo}/manifests/{reference}"),
+                    status: 400,
+                    errors: registry_client::RemoteErrors(vec![registry_client::RemoteError {
+                        code: "MANIFEST_BLOB_UNKNOWN".into(),
+                        message: "blob unknown to registry".into(),
+                        detail: None,
+                    }]),
+                }));
+            }
             let mut m = self.manifests.lock().unwrap();
             m.insert((repo.to_owned(), reference.to_owned()), Digest::of(bytes));
             Ok(())
+        }
+
+        fn get_blob(
+            &self,
+            repo: &str,
+            d: &Digest,
+            _max: u64,
+        ) -> Result<Option<Vec<u8>>, RegistryFailure> {
+            self.up()?;
+            Ok(self
+                .contents
+                .lock()
+                .unwrap()
+                .get(&(repo.to_owned(), *d))
+                .cloned())
         }
     }
 }

@@ -23,6 +23,7 @@ mod pull_sources;
 mod push;
 mod push_credentials;
 mod push_faults;
+mod push_hosts;
 mod push_probe;
 mod recovery;
 mod round_trip;
