@@ -404,13 +404,7 @@ fn plan_one(
             );
             return Ok(());
         }
-        let present = |id: &BundleId| {
-            filtered
-                .catalog
-                .packages
-                .get(&id.package)
-                .is_some_and(|c| c.bundles.contains_key(&id.bundle))
-        };
+        let present = |id: &BundleId| still_holds(&filtered, id);
         resolved.retain(|(u, _)| u.needed_by.iter().any(present));
     } else {
         for (u, f) in missing {
@@ -540,13 +534,7 @@ fn plan_one(
         .values()
         .map(|c| c.bundles.len())
         .sum();
-    let present = |id: &BundleId| {
-        filtered
-            .catalog
-            .packages
-            .get(&id.package)
-            .is_some_and(|c| c.bundles.contains_key(&id.bundle))
-    };
+    let present = |id: &BundleId| still_holds(&filtered, id);
     let report = CatalogPlan {
         catalog: original.source.clone(),
         index: op.index,
@@ -704,3 +692,12 @@ use fields::{filter_field, sqlite_field};
 use missing::drop_for_missing;
 use records::write_record;
 pub(crate) use records::{forget_other_records, recorded_refs};
+
+/// Whether the selection still holds bundle `id` (after `--allow-missing` dropped some).
+fn still_holds(filtered: &Filtered, id: &BundleId) -> bool {
+    filtered
+        .catalog
+        .packages
+        .get(&id.package)
+        .is_some_and(|c| c.bundles.contains_key(&id.bundle))
+}
