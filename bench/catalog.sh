@@ -73,12 +73,8 @@ LIST_MIB=200
 REBUILD_SECONDS=5
 
 ensure_tools() {
-  local need=()
-  [ -x /usr/bin/time ] || need+=(time)
-  command -v python3 >/dev/null 2>&1 || need+=(python3)
-  command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
-  command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
-  install_missing "${need[@]}"
+  # shellcheck disable=SC2046 # one word per package
+  install_missing $(missing_packages time python3 skopeo docker-registry)
 }
 
 ensure_binaries() {

@@ -79,10 +79,7 @@ fmeasure() {
 
 # ---------------------------------------------------------------------------- set-up
 
-need=()
-[ -x /usr/bin/time ] || need+=(time)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
-command -v gnuplot >/dev/null 2>&1 || need+=(gnuplot-nox)
+mapfile -t need < <(missing_packages time python3 gnuplot)
 install_missing "${need[@]}" || say "could not install ${need[*]}: the plot is left out if gnuplot is missing"
 
 # The newest source file that goes into the binaries: any .rs, Cargo.toml or Cargo.lock of the
@@ -113,12 +110,7 @@ say "binaries newer than the newest source file ($SRC_F)"
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 W=$BENCH_DIR/field-work
-if [ -e "$W" ]; then
-  [ -f "$W/.ferry-bench" ] || die "$W exists but was not made by this script; move it away"
-  rm -rf "$W"
-fi
-mkdir -p "$W/logs"
-touch "$W/.ferry-bench"
+fresh_workdir "$W" .ferry-bench
 FACTS=$W/facts TSV=$W/measurements.tsv
 : >"$FACTS"; : >"$TSV"
 fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }

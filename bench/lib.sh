@@ -12,6 +12,32 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
+# missing_packages COMMAND...: the Debian packages of the commands that are not here (GNU
+# time is /usr/bin/time, not the shell keyword; gnuplot comes as gnuplot-nox).
+missing_packages() {
+  local c
+  for c in "$@"; do
+    case "$c" in
+      time) [ -x /usr/bin/time ] || echo time ;;
+      gnuplot) command -v gnuplot >/dev/null 2>&1 || echo gnuplot-nox ;;
+      *) command -v "$c" >/dev/null 2>&1 || echo "$c" ;;
+    esac
+  done
+}
+
+# fresh_workdir DIR STAMP: DIR emptied for this run, with DIR/logs. It is removed only when
+# an earlier run of the same script made it (STAMP is inside), never a directory somebody
+# else keeps at that path.
+fresh_workdir() {
+  local dir=$1 stamp=$2
+  if [ -e "$dir" ]; then
+    [ -f "$dir/$stamp" ] || die "$dir exists but was not made by this script; move it away"
+    rm -rf "$dir"
+  fi
+  mkdir -p "$dir/logs"
+  touch "$dir/$stamp"
+}
+
 elapsed() {  # two $EPOCHREALTIME values -> seconds with 6 decimals
   local us=$(( 10#${2/./} - 10#${1/./} ))
   printf '%d.%06d\n' $((us / 1000000)) $((us % 1000000))

@@ -68,12 +68,8 @@ BENCH_NAME=bench-pull
 # ---------------------------------------------------------------------------- set-up
 
 ensure_tools() {
-  local need=()
-  [ -x /usr/bin/time ] || need+=(time)
-  command -v python3 >/dev/null 2>&1 || need+=(python3)
-  command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
-  command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
-  install_missing "${need[@]}"
+  # shellcheck disable=SC2046 # one word per package
+  install_missing $(missing_packages time python3 skopeo docker-registry)
 }
 
 ensure_binary() {
@@ -239,12 +235,7 @@ ensure_tools
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 W=$BENCH_DIR/pull-work
-if [ -e "$W" ]; then
-  [ -f "$W/.ferry-bench-pull" ] || die "$W exists but was not made by this script; move it away"
-  rm -rf "$W"
-fi
-mkdir -p "$W/logs"
-touch "$W/.ferry-bench-pull"
+fresh_workdir "$W" .ferry-bench-pull
 FACTS=$W/facts TSV=$W/measurements.tsv
 : >"$FACTS"; : >"$TSV"
 

@@ -63,11 +63,8 @@ BENCH_NAME=bench
 # ---------------------------------------------------------------------------- set-up
 
 ensure_tools() {
-  local need=()
-  [ -x /usr/bin/time ] || need+=(time)
-  command -v zstd >/dev/null 2>&1 || need+=(zstd)
-  command -v python3 >/dev/null 2>&1 || need+=(python3)
-  install_missing "${need[@]}"
+  # shellcheck disable=SC2046 # one word per package
+  install_missing $(missing_packages time zstd python3)
 }
 
 ensure_binaries() {
