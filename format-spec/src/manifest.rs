@@ -192,6 +192,18 @@ impl BundleManifest {
         bytes
     }
 
+    /// The bytes stored as the volume's manifest entry and the standalone copy, padded to
+    /// `pad_to` (SPEC.md §4.3, §5.3). The planner reserves room with it and writes it: the
+    /// one place that decides how a manifest is stored (issue 13 item 3 changes it here).
+    pub fn stored_bytes(&self, pad_to: usize) -> Vec<u8> {
+        self.to_bytes(pad_to)
+    }
+
+    /// The length [`stored_bytes`](Self::stored_bytes) would have without padding.
+    pub fn stored_len(&self) -> usize {
+        self.stored_bytes(0).len()
+    }
+
     /// Sets `bundle_id` from the rest of the document.
     pub fn seal(&mut self) {
         self.bundle_id = Digest([0; 32]);

@@ -180,7 +180,7 @@ pub fn plan(
     let index_size = index_bytes.len() as u64;
     manifest.volume_count = 1;
     manifest.seal();
-    let mut reserve = manifest.to_bytes(0).len();
+    let mut reserve = manifest.stored_len();
     let mut count = 1u32;
     for _ in 0..32 {
         let frame = Frame {
@@ -207,7 +207,7 @@ pub fn plan(
             }
         }
         m.seal();
-        let len = m.to_bytes(0).len();
+        let len = m.stored_len();
         if m.volume_count != count {
             count = m.volume_count;
             continue;
@@ -216,7 +216,7 @@ pub fn plan(
             reserve = len;
             continue;
         }
-        let manifest_bytes = m.to_bytes(reserve);
+        let manifest_bytes = m.stored_bytes(reserve);
         return Ok(Plan {
             manifest: m,
             manifest_bytes,
