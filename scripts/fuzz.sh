@@ -8,7 +8,7 @@
 #   FUZZ_JOBS=2 FUZZ_SECONDS=600 scripts/fuzz.sh table_parse   # two processes in parallel
 #
 # Targets (fuzz/fuzz_targets/):
-#   manifest_parse   BundleManifest::parse; what it accepts is canonical (M1–M22)
+#   manifest_parse   BundleManifest::parse, v1 and v2; what it accepts is canonical (M1–M27)
 #   table_parse      VolumeTable::parse; what it accepts is canonical (R4–R7)
 #   trailer_parse    volume::parse_trailer; only the exact trailer text (R1)
 #   volume_open      Volume::open with the vector key trusted, open_unverified, verify_chunks,
@@ -49,7 +49,18 @@ seed() {
     # The documents, where tar can read them (damaged vectors may not extract).
     rm -rf "$tmp/x" && mkdir "$tmp/x"
     tar -xf "$vol" -C "$tmp/x" 2>/dev/null || true
-    [ -f "$tmp/x/ferry/bundle.json" ] && cp "$tmp/x/ferry/bundle.json" "$corpus/manifest_parse/vector-$n"
+    # The manifest as stored (version 2's zstd frame, version 1's JSON), and as JSON text
+    # for volume_resigned (which seals JSON that parses).
+    local m=
+    for f in "$tmp/x/ferry/bundle.json.zst" "$tmp/x/ferry/bundle.json"; do [ -f "$f" ] && m=$f; done
+    rm -f "$tmp/manifest.json"
+    if [ -n "$m" ]; then
+      cp "$m" "$corpus/manifest_parse/vector-$n"
+      case $m in
+        *.zst) zstd -d -q -c "$m" > "$tmp/manifest.json" 2>/dev/null || rm -f "$tmp/manifest.json" ;;
+        *) cp "$m" "$tmp/manifest.json" ;;
+      esac
+    fi
     for t in "$tmp"/x/ferry/volume-*.json; do
       [ -f "$t" ] || continue
       cp "$t" "$corpus/table_parse/vector-$n"
@@ -62,7 +73,7 @@ seed() {
         {
           printf "\\$(printf '%03o' "$flags")"
           cat "$t"
-          if [ -f "$tmp/x/ferry/bundle.json" ]; then printf '\377'; cat "$tmp/x/ferry/bundle.json"; fi
+          if [ -f "$tmp/manifest.json" ]; then printf '\377'; cat "$tmp/manifest.json"; fi
         } > "$corpus/volume_resigned/vector-$n-$f"
       done
     done

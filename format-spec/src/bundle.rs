@@ -292,11 +292,11 @@ impl Bundle {
     }
 }
 
-/// R27's finding for a volume of the right bundle whose `bundle.json` differs from the
+/// R27's finding for a volume of the right bundle whose stored manifest differs from the
 /// others' in padding only: the same words wherever volumes are grouped.
 pub(crate) fn padding_differs(bundle_id: &Digest) -> String {
     format!(
-        "carries a bundle.json of bundle {bundle_id} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume"
+        "carries a bundle manifest of bundle {bundle_id} that is not byte-identical to the others' (they differ in padding): this volume was not written with them; write it again with ferry-pack --only-volume"
     )
 }
 

@@ -1,5 +1,6 @@
-//! The bundle manifest, `ferry/bundle.json` (SPEC.md §4): what the bundle holds and how
-//! its volumes fit together. Signed; identical in every volume and beside the volumes.
+//! The bundle manifest, `ferry/bundle.json.zst` (version 2) or `ferry/bundle.json`
+//! (version 1) (SPEC.md §4): what the bundle holds and how its volumes fit together.
+//! Signed; identical in every volume and beside the volumes.
 
 use std::collections::HashSet;
 
@@ -9,8 +10,17 @@ use crate::error::Invalid;
 use crate::rule::Rule;
 use crate::Digest;
 
-/// The only version written and read (SPEC.md §4.1).
-pub const BUNDLE_VERSION: u32 = 1;
+mod canonical;
+mod stored;
+
+pub use stored::{compress_json, json_of, MAX_JSON, PADDING_MAGIC, ZSTD_MAGIC};
+
+/// The version writers write unless told otherwise (SPEC.md §4.1): the canonical JSON in
+/// one zstd frame.
+pub const BUNDLE_VERSION: u32 = 2;
+/// Every version this ferry reads (and can write: `ferry-pack --bundle-format 1` for an
+/// older ferry-unpack inside, which reads only version 1).
+pub const BUNDLE_VERSIONS: [u32; 2] = [1, 2];
 /// Largest chunk a reader accepts; bounds every allocation a table can ask for.
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
 /// The largest manifest or index a bundle may carry: registries refuse manifests over
@@ -19,7 +29,9 @@ pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;
 /// The largest time an 11-digit octal ustar mtime holds (year 2242).
 pub const MAX_CREATED: u64 = 0o77777777777;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// Serialized through [`canonical::View`] (SPEC.md §4.3), so computing `bundle_id` needs no
+/// copy of the manifest.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BundleManifest {
     /// Format version; first so a reader can refuse an unknown one before anything else.
@@ -182,49 +194,33 @@ impl TreeEntry {
 }
 
 impl BundleManifest {
-    /// Serialized bytes; `pad_to` adds trailing spaces (valid JSON whitespace) so the
-    /// planner can reserve a size before the document is final (SPEC.md §5.3).
-    pub fn to_bytes(&self, pad_to: usize) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec(self).expect("manifest serializes");
-        if bytes.len() < pad_to {
-            bytes.resize(pad_to, b' ');
-        }
-        bytes
-    }
-
-    /// The bytes stored as the volume's manifest entry and the standalone copy, padded to
-    /// `pad_to` (SPEC.md §4.3, §5.3). The planner reserves room with it and writes it: the
-    /// one place that decides how a manifest is stored (issue 13 item 3 changes it here).
-    pub fn stored_bytes(&self, pad_to: usize) -> Vec<u8> {
-        self.to_bytes(pad_to)
-    }
-
-    /// The length [`stored_bytes`](Self::stored_bytes) would have without padding.
-    pub fn stored_len(&self) -> usize {
-        self.stored_bytes(0).len()
-    }
-
     /// Sets `bundle_id` from the rest of the document.
     pub fn seal(&mut self) {
-        self.bundle_id = Digest([0; 32]);
-        self.bundle_id = Digest::of(&self.to_bytes(0));
+        self.bundle_id = self.content_id();
     }
 
-    /// Parses and checks every MUST of SPEC.md §4.4, in the order §4.4 gives (the first
-    /// rule broken is the one reported). Call only on signature-checked bytes.
+    /// Parses stored bytes of either version and checks every MUST of SPEC.md §4.4, in the
+    /// order §4.4 gives (the first rule broken is the one reported). Bytes that start with a
+    /// zstd (or skippable) frame are version 2's form, anything else version 1's. Call only
+    /// on signature-checked bytes.
     pub fn parse(bytes: &[u8]) -> Result<BundleManifest, Invalid> {
-        let version = peek_version(bytes, "ferry_bundle", Rule::M1)?;
-        if version != BUNDLE_VERSION {
-            return Err(Invalid::new(Rule::M2, format!(
-                "bundle manifest version {version} is not supported (this ferry reads version {BUNDLE_VERSION})"
-            )));
+        if stored::is_compressed(bytes) {
+            Self::parse_compressed(bytes)
+        } else {
+            Self::parse_json(bytes)
         }
+    }
+
+    /// Version 1: the canonical JSON, then only spaces.
+    fn parse_json(bytes: &[u8]) -> Result<BundleManifest, Invalid> {
+        let version = peek_version(bytes, "ferry_bundle", Rule::M1)?;
+        check_version(version, 1)?;
         let m: BundleManifest = serde_json::from_slice(bytes)
             .map_err(|e| Invalid::new(Rule::M3, format!("bundle manifest: {e}")))?;
         m.validate()?;
         // M18: one document, one spelling — so one bundle_id names one signed text.
         let trimmed = &bytes[..bytes.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)];
-        if trimmed != m.to_bytes(0).as_slice() {
+        if !m.json_is(trimmed) {
             return Err(Invalid::new(
                 Rule::M18,
                 "bundle manifest: not in canonical form (compact JSON in the field order of SPEC.md §4.2, then only spaces)",
@@ -233,17 +229,62 @@ impl BundleManifest {
         Ok(m)
     }
 
+    /// Version 2: one zstd frame of the canonical JSON, then at most one padding frame
+    /// (M27). Decompressed twice in a stream (bounded by [`MAX_JSON`]), never held whole:
+    /// once to check the JSON and read the version (M1, M2), once into the manifest.
+    fn parse_compressed(bytes: &[u8]) -> Result<BundleManifest, Invalid> {
+        let frame = stored::frame(bytes)?;
+        let mut text = stored::Decompressed::new(frame)?;
+        let peek = serde_json::from_reader::<_, PeekBundle>(&mut text);
+        let version = match peek {
+            Err(e) if e.is_io() => return Err(stored::decode_error(e.into())),
+            Err(e) => {
+                text.drain()?;
+                return Err(Invalid::new(
+                    Rule::M1,
+                    format!("ferry_bundle document is not valid JSON: {e}"),
+                ));
+            }
+            Ok(_) if text.first_byte() != Some(b'{') => {
+                return Err(Invalid::new(
+                    Rule::M1,
+                    "ferry_bundle document is not a JSON object",
+                ))
+            }
+            Ok(p) => version_of(p.ferry_bundle, "ferry_bundle", Rule::M1)?,
+        };
+        check_version(version, 2)?;
+        let (json_digest, json_len) = text.finish();
+        let m: BundleManifest =
+            serde_json::from_reader(stored::Decompressed::new(frame)?).map_err(|e| {
+                if e.is_io() {
+                    stored::decode_error(e.into())
+                } else {
+                    Invalid::new(Rule::M3, format!("bundle manifest: {e}"))
+                }
+            })?;
+        m.validate()?;
+        // M18, as for version 1 but with no padding inside the frame: the decompressed
+        // text is exactly the canonical form (compared by SHA-256 and length).
+        if m.json_digest() != (json_digest, json_len) {
+            return Err(Invalid::new(
+                Rule::M18,
+                "bundle manifest: its zstd frame does not hold exactly the canonical form (compact JSON in the field order of SPEC.md §4.2)",
+            ));
+        }
+        Ok(m)
+    }
+
     fn validate(&self) -> Result<(), Invalid> {
         let bad =
             |rule: Rule, what: String| Err(Invalid::new(rule, format!("bundle manifest: {what}")));
-        let mut sealed = self.clone();
-        sealed.seal();
-        if sealed.bundle_id != self.bundle_id {
+        let computed = self.content_id();
+        if computed != self.bundle_id {
             return bad(
                 Rule::M4,
                 format!(
-                    "bundle_id {} does not match its content ({})",
-                    self.bundle_id, sealed.bundle_id
+                    "bundle_id {} does not match its content ({computed})",
+                    self.bundle_id
                 ),
             );
         }
@@ -438,20 +479,50 @@ impl Image {
     }
 }
 
+// Each document's peek knows only its own version member, so the other document's
+// version member is an unknown member (M3, R5), not a malformed version.
+#[derive(Deserialize)]
+struct PeekBundle {
+    ferry_bundle: Option<u64>,
+}
+#[derive(Deserialize)]
+struct PeekVolume {
+    ferry_volume: Option<u64>,
+}
+
+/// M2: the version is one this ferry reads, and the one the stored form implies
+/// (`stored_as`: 1 for plain JSON, 2 for a zstd frame, SPEC.md §4.3).
+fn check_version(version: u32, stored_as: u32) -> Result<(), Invalid> {
+    if !BUNDLE_VERSIONS.contains(&version) {
+        return Err(Invalid::new(Rule::M2, format!(
+            "bundle manifest version {version} is not supported (this ferry reads versions 1 and 2)"
+        )));
+    }
+    if version != stored_as {
+        let form = |v: u32| if v == 1 { "plain JSON" } else { "one zstd frame" };
+        return Err(Invalid::new(
+            Rule::M2,
+            format!(
+                "bundle manifest version {version} is stored as {}, but version {version} is stored as {} (SPEC.md §4.3)",
+                form(stored_as),
+                form(version)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn version_of(v: Option<u64>, field: &str, rule: Rule) -> Result<u32, Invalid> {
+    let v =
+        v.ok_or_else(|| Invalid::new(rule, format!("document has no {field} version field")))?;
+    u32::try_from(v)
+        .map_err(|_| Invalid::new(rule, format!("{field} version {v} is not supported")))
+}
+
 /// Reads the version field before full parsing, so an unknown version gets its own message
 /// instead of a complaint about unknown fields. Failures here break `rule` (M1 or R4): the
 /// bytes are not one JSON object with one integer version member.
 pub(crate) fn peek_version(bytes: &[u8], field: &str, rule: Rule) -> Result<u32, Invalid> {
-    // Each document's peek knows only its own version member, so the other document's
-    // version member is an unknown member (M3, R5), not a malformed version.
-    #[derive(Deserialize)]
-    struct PeekBundle {
-        ferry_bundle: Option<u64>,
-    }
-    #[derive(Deserialize)]
-    struct PeekVolume {
-        ferry_volume: Option<u64>,
-    }
     // A derived struct also accepts a JSON array; the version lives in an object.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Invalid::new(
@@ -471,10 +542,7 @@ pub(crate) fn peek_version(bytes: &[u8], field: &str, rule: Rule) -> Result<u32,
             .map_err(not_json)?
             .ferry_volume
     };
-    let v =
-        v.ok_or_else(|| Invalid::new(rule, format!("document has no {field} version field")))?;
-    u32::try_from(v)
-        .map_err(|_| Invalid::new(rule, format!("{field} version {v} is not supported")))
+    version_of(v, field, rule)
 }
 
 /// M10: the repository path is the distribution spec's `<name>`, checked by the one
@@ -676,7 +744,7 @@ mod tests {
     fn with_destination(destination: Option<&str>) -> BundleManifest {
         let manifest = Digest([7; 32]);
         let mut m = BundleManifest {
-            ferry_bundle: BUNDLE_VERSION,
+            ferry_bundle: 1,
             bundle_id: Digest([0; 32]),
             creator: "ferry-pack test".into(),
             created: 1,
@@ -719,14 +787,14 @@ mod tests {
     #[test]
     fn a_destination_round_trips_and_is_a_repository_path() {
         let m = with_destination(Some("mirror/es-proxy"));
-        let bytes = m.to_bytes(0);
+        let bytes = m.to_json();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.contains(r#""blobs":[0],"destination":"mirror/es-proxy"}]"#),
             "{text}"
         );
         assert_eq!(BundleManifest::parse(&bytes).unwrap(), m);
-        let without = with_destination(None).to_bytes(0);
+        let without = with_destination(None).to_json();
         assert!(!String::from_utf8_lossy(&without).contains("destination"));
         assert_eq!(
             BundleManifest::parse(&without).unwrap().images[0].destination,
@@ -734,7 +802,7 @@ mod tests {
         );
 
         for bad in ["Mirror/x", "mirror//x", "registry.example:5000/x", ""] {
-            let bytes = with_destination(Some(bad)).to_bytes(0);
+            let bytes = with_destination(Some(bad)).to_json();
             let e = BundleManifest::parse(&bytes).unwrap_err();
             assert_eq!(e.rule, Rule::M10, "{bad:?}: {e}");
             assert!(
@@ -761,7 +829,7 @@ mod tests {
         let mut m = with_destination(None);
         m.images[0].catalog = true;
         m.seal();
-        let plain = m.to_bytes(0);
+        let plain = m.to_json();
         assert!(!String::from_utf8_lossy(&plain).contains("packages"));
         assert_eq!(
             BundleManifest::parse(&plain).unwrap().images[0].packages,
@@ -772,7 +840,7 @@ mod tests {
             "elasticsearch-operator".into(),
         ]);
         m.seal();
-        let bytes = m.to_bytes(0);
+        let bytes = m.to_json();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.contains(
@@ -854,6 +922,119 @@ mod tests {
             assert_eq!(e.rule, Rule::M25, "{platforms:?}");
             assert!(e.detail.contains(says), "{platforms:?}: {e}");
         }
+    }
+
+    /// Version 2 (§4.3): one zstd frame of the canonical JSON, padded by one skippable
+    /// frame of zeros; read back as written, alone or padded; `bundle_id` is that of the
+    /// JSON, which differs from version 1's only in `ferry_bundle`.
+    #[test]
+    fn version_2_is_one_zstd_frame_padded_by_a_skippable_frame() {
+        let mut m = with_destination(Some("mirror/es-proxy"));
+        m.ferry_bundle = 2;
+        m.seal();
+        let plain = m.stored_bytes(0);
+        assert!(plain.starts_with(&ZSTD_MAGIC));
+        assert_eq!(plain.len(), m.stored_len());
+        assert_eq!(zstd::decode_all(&plain[..]).unwrap(), m.to_json());
+        assert_eq!(BundleManifest::parse(&plain).unwrap(), m);
+        let padded = m.stored_bytes(plain.len() + 100);
+        assert_eq!(padded.len(), plain.len() + 100);
+        assert_eq!(&padded[..plain.len()], &plain[..]);
+        assert_eq!(&padded[plain.len()..plain.len() + 4], &PADDING_MAGIC);
+        assert_eq!(
+            zstd::decode_all(&padded[..]).unwrap(),
+            m.to_json(),
+            "a zstd reader skips the padding"
+        );
+        assert_eq!(BundleManifest::parse(&padded).unwrap(), m);
+        // A gap of 1–7 bytes cannot be padded: the planner grows past it (§5.3).
+        let len = plain.len();
+        assert_eq!(m.grown_reservation(len, len), None);
+        assert_eq!(m.grown_reservation(len, len + 8), None);
+        assert_eq!(m.grown_reservation(len, len + 7), Some(len + 8));
+        assert_eq!(m.grown_reservation(len + 1, len), Some(len + 1));
+        let mut v1 = m.clone();
+        v1.ferry_bundle = 1;
+        assert_eq!(v1.grown_reservation(len, len + 1), None);
+        v1.seal();
+        assert_ne!(v1.bundle_id, m.bundle_id);
+        assert_eq!(BundleManifest::parse(&v1.stored_bytes(len + 3)).unwrap(), v1);
+    }
+
+    /// M27 and M2 for version 2: only one zstd frame, then at most one all-zero padding
+    /// frame; the version matches the stored form; M18 on the decompressed text.
+    #[test]
+    fn version_2_refuses_every_other_stored_form() {
+        let mut m = with_destination(None);
+        m.ferry_bundle = 2;
+        m.seal();
+        let good = m.stored_bytes(0);
+        let rule = |bytes: &[u8]| BundleManifest::parse(bytes).unwrap_err();
+        let cat = |parts: &[&[u8]]| parts.concat();
+        let pad = |n: u32, fill: u8| {
+            let mut p = PADDING_MAGIC.to_vec();
+            p.extend(n.to_le_bytes());
+            p.resize(8 + n as usize, fill);
+            p
+        };
+        for (bytes, rule_is, says) in [
+            (good[..good.len() - 1].to_vec(), Rule::M27, "not one complete zstd frame"),
+            (cat(&[&good, &good]), Rule::M27, "not a padding frame"),
+            (cat(&[&good, b"x"]), Rule::M27, "not a padding frame"),
+            (cat(&[&good, &[0; 8]]), Rule::M27, "not a padding frame"),
+            (cat(&[&good, &pad(4, 1)]), Rule::M27, "non-zero byte"),
+            (cat(&[&good, &pad(4, 0), &pad(0, 0)]), Rule::M27, "declares 4 bytes"),
+            (cat(&[&pad(0, 0), &good]), Rule::M27, "does not start with a zstd frame"),
+            (
+                zstd::encode_all(&b"{\"ferry_bundle\":2"[..], 3).unwrap(),
+                Rule::M1,
+                "not valid JSON",
+            ),
+            (zstd::encode_all(&b"[2]"[..], 3).unwrap(), Rule::M1, "not a JSON object"),
+            (
+                zstd::encode_all(&m.to_json()[..], 3).unwrap()[..8]
+                    .iter()
+                    .chain(&[0xff; 20])
+                    .copied()
+                    .collect(),
+                Rule::M27,
+                "",
+            ),
+            (
+                zstd::encode_all(&with_destination(None).to_json()[..], 3).unwrap(),
+                Rule::M2,
+                "version 1 is stored as one zstd frame",
+            ),
+            (
+                zstd::encode_all(&[&m.to_json()[..], b" "].concat()[..], 3).unwrap(),
+                Rule::M18,
+                "canonical form",
+            ),
+        ] {
+            let e = rule(&bytes);
+            assert_eq!(e.rule, rule_is, "{says}: {e}");
+            assert!(e.detail.contains(says), "{says}: {e}");
+        }
+        // Plain JSON of version 2 is refused too: version 2 is stored compressed.
+        let e = rule(&m.to_json());
+        assert_eq!(e.rule, Rule::M2, "{e}");
+        assert!(e.detail.contains("stored as plain JSON"), "{e}");
+    }
+
+    /// A zstd bomb: the decompressed text is bounded (M27) while it is read, not after.
+    #[test]
+    fn a_version_2_manifest_decompresses_to_at_most_1_gib() {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        let spaces = vec![b' '; 1 << 20];
+        std::io::Write::write_all(&mut enc, b"{\"ferry_bundle\":2").unwrap();
+        for _ in 0..(MAX_JSON >> 20) {
+            std::io::Write::write_all(&mut enc, &spaces).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let e = BundleManifest::parse(&bomb).unwrap_err();
+        assert_eq!(e.rule, Rule::M27, "{e}");
+        assert!(e.detail.contains("more than 1073741824 bytes"), "{e}");
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Selection<'_> {
     }
 }
 
-/// The standalone manifests (`ferry-*.bundle.json`) in `dirs`, sorted: the bundles
+/// The standalone manifests (`ferry-*.bundle.json.zst`, or `.bundle.json` of version 1) in `dirs`, sorted: the bundles
 /// already on the media.
 pub fn standalone_manifests(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -126,7 +126,7 @@ pub fn find(plan: &Plan, key: &PublicKey, dirs: &[PathBuf]) -> Result<Found, For
         .iter()
         .map(|v| volume::volume_file_name(&m.bundle_id, v.volume, m.volume_count))
         .collect();
-    let manifest_name = volume::manifest_file_name(&m.bundle_id);
+    let manifest_name = volume::manifest_file_name(&m.bundle_id, m.ferry_bundle);
     let sig_name = format!("{manifest_name}.sig");
     for dir in dirs {
         let entries = match fs::read_dir(dir) {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PrivateKey;
-use crate::manifest::{Blob, BundleManifest, Image, TreeEntry, BUNDLE_VERSION};
+use crate::manifest::{Blob, BundleManifest, Image, TreeEntry};
 use crate::plan::{plan, Plan};
 
 mod copies;
@@ -80,6 +80,9 @@ pub struct Options {
     pub chunk_size: u64,
     pub created: u64,
     pub creator: String,
+    /// The bundle format to write (SPEC.md §9): [`crate::manifest::BUNDLE_VERSION`], or 1 for an older
+    /// ferry-unpack inside.
+    pub bundle_format: u32,
 }
 
 /// Builds the plan: the manifest, the index and where every chunk goes.
@@ -105,7 +108,7 @@ pub fn make_plan(
         })
         .collect();
     let manifest = BundleManifest {
-        ferry_bundle: BUNDLE_VERSION,
+        ferry_bundle: options.bundle_format,
         bundle_id: Digest([0; 32]),
         creator: options.creator.clone(),
         created: options.created,

@@ -144,7 +144,7 @@ fn finish(volume: u32, chunks: Vec<Chunk>, table_size: u64, table_offset: u64) -
 /// manifest's own size (which depends on the volume count) is stable (SPEC.md §5.3).
 pub struct Plan {
     pub manifest: BundleManifest,
-    /// Exactly the bytes of `ferry/bundle.json` (may end in padding spaces).
+    /// Exactly the manifest's stored bytes (may end in padding, SPEC.md §4.3).
     pub manifest_bytes: Vec<u8>,
     pub index_bytes: Vec<u8>,
     pub volumes: Vec<VolumePlan>,
@@ -212,8 +212,8 @@ pub fn plan(
             count = m.volume_count;
             continue;
         }
-        if len > reserve {
-            reserve = len;
+        if let Some(grown) = m.grown_reservation(len, reserve) {
+            reserve = grown;
             continue;
         }
         let manifest_bytes = m.stored_bytes(reserve);

@@ -151,7 +151,7 @@ impl Volume {
                 Rule::R9,
                 format!(
                     "{} at offset 0 does not match the digest in the volume table: damaged",
-                    volume::BUNDLE_NAME
+                    volume::bundle_name(table.ferry_volume)
                 ),
             )));
         }
@@ -169,6 +169,17 @@ impl Volume {
         }
         // R11: the finding names the M rule broken.
         let manifest = BundleManifest::parse(&manifest_bytes).map_err(invalid)?;
+        // R35: the table's version is its bundle's, so the entry names R23 checks are
+        // the ones the manifest's version has.
+        if manifest.ferry_bundle != table.ferry_volume {
+            return Err(invalid(Invalid::new(
+                Rule::R35,
+                format!(
+                    "volume table version {} holds a bundle manifest of version {}: a table and its manifest have the same version",
+                    table.ferry_volume, manifest.ferry_bundle
+                ),
+            )));
+        }
         let index_offset = manifest_sig_offset + entry_len(SIGNATURE_SIZE);
         let index_bytes = read(index_offset + BLOCK, ix.size)?;
         if Digest::of(&index_bytes) != ix.digest || ix.digest != manifest.index_json {
@@ -202,10 +213,14 @@ impl Volume {
         // R23: every metadata entry's header, padding and the fixed tail, byte for byte.
         let mtime = manifest.created;
         let meta_entries: [(u64, String, &[u8]); 7] = [
-            (0, volume::BUNDLE_NAME.into(), &manifest_bytes),
+            (
+                0,
+                volume::bundle_name(manifest.ferry_bundle).into(),
+                &manifest_bytes,
+            ),
             (
                 manifest_sig_offset,
-                volume::BUNDLE_SIG_NAME.into(),
+                volume::bundle_sig_name(manifest.ferry_bundle).into(),
                 &manifest_sig,
             ),
             (index_offset, volume::INDEX_NAME.into(), &index_bytes),

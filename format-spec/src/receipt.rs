@@ -65,6 +65,10 @@ impl Receipt {
     /// of SPEC.md §6.5 with well-formed digests. The version is read first, so a receipt of
     /// another version is named as such rather than as one with unknown members.
     pub fn parse(bytes: &[u8]) -> Result<Receipt, ReceiptError> {
+        // A version-2 bundle manifest is a zstd frame, never JSON (SPEC.md §4.3).
+        if bytes.starts_with(&crate::manifest::ZSTD_MAGIC) {
+            return Err(ReceiptError::BundleManifest);
+        }
         serde_json::from_slice::<IgnoredAny>(bytes).map_err(ReceiptError::NotJson)?;
         // A derived struct also accepts a JSON array; a receipt is an object.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {

@@ -30,9 +30,9 @@ macro_rules! rules {
 
 rules!(
     M1, M2, M3, M4, M5, M6, M7, M8, M9, M10, M11, M12, M13, M14, M15, M16, M17, M18, M19, M20, M21,
-    M22, M23, M24, M25, M26, //
+    M22, M23, M24, M25, M26, M27, //
     R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19, R20, R21,
-    R22, R23, R24, R25, R26, R27, R28, R29, R30, R31, R32, R33, R34,
+    R22, R23, R24, R25, R26, R27, R28, R29, R30, R31, R32, R33, R34, R35,
 );
 
 impl fmt::Display for Rule {
@@ -101,6 +101,6 @@ mod tests {
             assert_eq!(r.id().parse::<Rule>(), Ok(*r));
         }
         assert!("M0".parse::<Rule>().is_err());
-        assert!("R35".parse::<Rule>().is_err());
+        assert!("R36".parse::<Rule>().is_err());
     }
 }

@@ -8,7 +8,7 @@
 //! STATE/lock                                              held by the one run using STATE
 //! STATE/<bundle id hex>/tables/volume-NNNN.json(.sig)   exact signed bytes
 //! STATE/<bundle id hex>/chunks/<chunk entry name's file part>
-//! STATE/<bundle id hex>/bundle.json                      the manifest, for `status`
+//! STATE/<bundle id hex>/bundle.json                      the manifest as stored (v1 or v2), for `status`
 //! STATE/<bundle id hex>/last-push.json                   the report of the last push
 //! ```
 

@@ -8,7 +8,12 @@ use crate::error::Invalid;
 use crate::manifest::{peek_version, MAX_CHUNK_SIZE};
 use crate::rule::Rule;
 
-pub const TABLE_VERSION: u32 = 1;
+/// The table version of a version-2 bundle: the table's version is its bundle's, so a
+/// reader knows the manifest's entry name (`ferry/bundle.json.zst` or `ferry/bundle.json`)
+/// before reading it (SPEC.md §5.4, §9). Both have the same members.
+pub const TABLE_VERSION: u32 = 2;
+/// Every table version read.
+pub const TABLE_VERSIONS: [u32; 2] = [1, 2];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +23,7 @@ pub struct VolumeTable {
     /// 1-based.
     pub volume: u32,
     pub volume_count: u32,
-    /// `ferry/bundle.json` as stored in this volume.
+    /// The bundle manifest as stored in this volume.
     pub bundle_manifest: FileRef,
     /// `ferry/index.json` as stored in this volume.
     pub index: FileRef,
@@ -56,9 +61,9 @@ impl VolumeTable {
     /// Call only on signature-checked bytes.
     pub fn parse(bytes: &[u8]) -> Result<VolumeTable, Invalid> {
         let version = peek_version(bytes, "ferry_volume", Rule::R4)?;
-        if version != TABLE_VERSION {
+        if !TABLE_VERSIONS.contains(&version) {
             return Err(Invalid::new(Rule::R4, format!(
-                "volume table version {version} is not supported (this ferry reads version {TABLE_VERSION})"
+                "volume table version {version} is not supported (this ferry reads versions 1 and 2)"
             )));
         }
         let t: VolumeTable = serde_json::from_slice(bytes)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::digest::Digest;
-use crate::error::FormatError;
+use crate::error::{FormatError, Invalid};
 use crate::key::PublicKey;
 use crate::read::Volume;
 use crate::rule::Rule;
@@ -417,11 +417,26 @@ fn named_volume(path: &Path, prefix: &str) -> Option<u32> {
     rest.split_once("-of-")?.0.parse().ok()
 }
 
-/// Reads a standalone `*.bundle.json`, checking `*.bundle.json.sig` beside it.
+/// Reads a standalone manifest (`*.bundle.json.zst`, or version 1's `*.bundle.json`; the
+/// version comes from the bytes, never the name), checking `<name>.sig` beside it. Bounded
+/// as a volume's manifest entry is (R8) before anything is read.
 pub fn read_standalone(
     path: &Path,
     trusted: &[PublicKey],
 ) -> Result<crate::manifest::BundleManifest, FormatError> {
+    let size = std::fs::metadata(path).map_err(FormatError::io(path))?.len();
+    if size > crate::volume::MAX_DOCUMENT {
+        return Err(FormatError::Invalid {
+            path: path.to_owned(),
+            invalid: Invalid::new(
+                Rule::R8,
+                format!(
+                    "standalone bundle manifest is {size} bytes, over the {}-byte limit",
+                    crate::volume::MAX_DOCUMENT
+                ),
+            ),
+        });
+    }
     let bytes = std::fs::read(path).map_err(FormatError::io(path))?;
     let mut sig_path = path.as_os_str().to_owned();
     sig_path.push(".sig");

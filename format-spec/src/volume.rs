@@ -15,8 +15,12 @@ pub const TAIL_FIXED: u64 = entry_len(SIGNATURE_SIZE) + entry_len(TRAILER_SIZE) 
 /// Largest table or manifest a reader will load; bounds allocation before any signature check.
 pub const MAX_DOCUMENT: u64 = 256 << 20;
 
-pub const BUNDLE_NAME: &str = "ferry/bundle.json";
-pub const BUNDLE_SIG_NAME: &str = "ferry/bundle.json.sig";
+/// The manifest's entry in a volume of a version-2 bundle (SPEC.md §5.2): zstd, by name.
+pub const BUNDLE_NAME: &str = "ferry/bundle.json.zst";
+pub const BUNDLE_SIG_NAME: &str = "ferry/bundle.json.zst.sig";
+/// The manifest's entry in a volume of a version-1 bundle.
+pub const BUNDLE_NAME_V1: &str = "ferry/bundle.json";
+pub const BUNDLE_SIG_NAME_V1: &str = "ferry/bundle.json.sig";
 pub const INDEX_NAME: &str = "ferry/index.json";
 pub const INDEX_SIG_NAME: &str = "ferry/index.json.sig";
 pub const TRAILER_NAME: &str = "ferry/trailer";
@@ -25,6 +29,25 @@ const TRAILER_MAGIC: &str = "ferry-volume-trailer 1";
 /// A tar entry's length: header plus data rounded up to the block.
 pub const fn entry_len(size: u64) -> u64 {
     BLOCK + size.div_ceil(BLOCK) * BLOCK
+}
+
+/// The manifest's entry name for a bundle (and table) of `version` (SPEC.md §5.2, §9): the
+/// table's `ferry_volume` says it before the manifest is read.
+pub fn bundle_name(version: u32) -> &'static str {
+    if version == 1 {
+        BUNDLE_NAME_V1
+    } else {
+        BUNDLE_NAME
+    }
+}
+
+/// The name of the manifest's signature entry for a bundle of `version`.
+pub fn bundle_sig_name(version: u32) -> &'static str {
+    if version == 1 {
+        BUNDLE_SIG_NAME_V1
+    } else {
+        BUNDLE_SIG_NAME
+    }
 }
 
 pub fn table_name(volume: u32) -> String {
@@ -103,14 +126,23 @@ pub fn volume_file_name(bundle_id: &Digest, volume: u32, count: u32) -> String {
     )
 }
 
-/// The standalone copy of the bundle manifest written beside the volumes.
-pub fn manifest_file_name(bundle_id: &Digest) -> String {
-    format!("ferry-{}.bundle.json", &bundle_id.hex()[..12])
+/// The standalone copy of the bundle manifest written beside the volumes:
+/// `ferry-<id12>.bundle.json.zst` for version 2, `….bundle.json` for version 1.
+pub fn manifest_file_name(bundle_id: &Digest, version: u32) -> String {
+    let ext = if version == 1 { "" } else { ".zst" };
+    format!("ferry-{}.bundle.json{ext}", &bundle_id.hex()[..12])
 }
 
-/// Whether a file name is that of some bundle's standalone manifest (`ferry-*.bundle.json`).
+/// Whether a file name is that of a standalone manifest of either version
+/// (`*.bundle.json.zst` or `*.bundle.json`); readers take the version from the bytes.
+pub fn is_manifest_path_name(name: &str) -> bool {
+    name.ends_with(".bundle.json") || name.ends_with(".bundle.json.zst")
+}
+
+/// Whether a file name is that of some bundle's standalone manifest (`ferry-*.bundle.json`
+/// or `ferry-*.bundle.json.zst`).
 pub fn is_manifest_file_name(name: &str) -> bool {
-    name.starts_with("ferry-") && name.ends_with(".bundle.json")
+    name.starts_with("ferry-") && is_manifest_path_name(name)
 }
 
 #[cfg(test)]

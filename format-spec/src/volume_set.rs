@@ -23,7 +23,7 @@ pub struct Inputs {
 }
 
 /// Files are taken as given; directories are searched (not recursively) for `*.tar`
-/// volumes and `*.bundle.json` manifests.
+/// volumes and `*.bundle.json.zst` (or version 1's `*.bundle.json`) manifests.
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Inputs, FormatError> {
     let mut inputs = Inputs::default();
     for p in paths {
@@ -44,11 +44,11 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Result<Inputs, FormatError> {
                 }
                 if name.ends_with(".tar") {
                     inputs.volumes.push(n);
-                } else if name.ends_with(".bundle.json") {
+                } else if crate::volume::is_manifest_path_name(&name) {
                     inputs.manifests.push(n);
                 }
             }
-        } else if p.to_string_lossy().ends_with(".bundle.json") {
+        } else if crate::volume::is_manifest_path_name(&p.to_string_lossy()) {
             inputs.manifests.push(p.clone());
         } else {
             inputs.volumes.push(p.clone());
@@ -137,7 +137,7 @@ pub enum SetError {
 #[derive(Debug)]
 pub struct VolumeSet {
     pub given: Vec<Given>,
-    /// Standalone `*.bundle.json` manifests found among the paths.
+    /// Standalone manifests (`*.bundle.json.zst`, `*.bundle.json`) found among the paths.
     pub manifests: Vec<PathBuf>,
 }
 

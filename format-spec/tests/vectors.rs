@@ -56,8 +56,9 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
 }
 
 /// Three blobs (a "gzip" layer that is stored raw, a compressible config, a manifest),
-/// one image, a small tree; laid into 12 KiB volumes so blobs span volumes.
-fn build_valid(dir: &Path) -> Vec<PathBuf> {
+/// one image, a small tree; laid into 12 KiB volumes so blobs span volumes; a bundle of
+/// format `bundle_format` (SPEC.md §9).
+fn build_valid(dir: &Path, bundle_format: u32) -> Vec<PathBuf> {
     let src = dir.join("src");
     fs::create_dir_all(&src).unwrap();
     let mut layer = vec![0x1f, 0x8b, 0x08, 0x00];
@@ -131,6 +132,7 @@ fn build_valid(dir: &Path) -> Vec<PathBuf> {
         chunk_size: 4096,
         created: 1_700_000_000,
         creator: "ferry vectors".into(),
+        bundle_format,
     };
     let key = vector_key();
     let prepared =
@@ -176,10 +178,19 @@ fn flip(bytes: &mut [u8], at: usize) {
 /// A vector's expected outcome and its volume files (name, bytes).
 type Vector = (serde_json::Value, Vec<(String, Vec<u8>)>);
 
-/// Every vector: name → (expected, volume files). `rule` names the SPEC.md rule.
+/// Every vector: name → (expected, volume files). `rule` names the SPEC.md rule. The
+/// vectors of version 1 keep their names; those of version 2 start with `v2-`.
 fn generate() -> BTreeMap<String, Vector> {
+    let mut all = generate_v1();
+    all.extend(generate_v2());
+    all
+}
+
+/// The vectors of a version-1 bundle (`ferry-pack --bundle-format 1`): readers keep
+/// reading it, so every one of them stays.
+fn generate_v1() -> BTreeMap<String, Vector> {
     let tmp = tempfile::tempdir().unwrap();
-    let paths = build_valid(tmp.path());
+    let paths = build_valid(tmp.path(), 1);
     assert!(paths.len() >= 3, "vectors need a bundle of several volumes");
     let names: Vec<String> = paths
         .iter()
@@ -383,11 +394,19 @@ fn generate() -> BTreeMap<String, Vector> {
         resigned(&p, &key, Some(serde_json::to_vec(&t).unwrap()))
     };
     add(
-        "table-version-2",
+        "table-version-3",
         "reject",
         "R4",
-        "version 2 is not supported",
+        "version 3 is not supported",
         "validly signed table of an unknown version",
+        one(0, resign_raw(&|t| t["ferry_volume"] = 3.into())),
+    );
+    add(
+        "table-version-2-with-a-v1-manifest",
+        "reject",
+        "R35",
+        "volume table version 2 holds a bundle manifest of version 1",
+        "validly signed table of version 2 (whose manifest would be ferry/bundle.json.zst) in a volume of a version-1 bundle",
         one(0, resign_raw(&|t| t["ferry_volume"] = 2.into())),
     );
     add(
@@ -606,11 +625,26 @@ fn generate() -> BTreeMap<String, Vector> {
         ),
     );
     add(
-        "manifest-version-2",
+        "manifest-version-3",
         "reject",
         "M2",
-        "version 2 is not supported",
+        "version 3 is not supported",
         "a validly signed manifest of an unknown version",
+        one(
+            0,
+            resign(&|p| {
+                let mut m: serde_json::Value = serde_json::from_slice(&p.manifest).unwrap();
+                m["ferry_bundle"] = 3.into();
+                p.manifest = serde_json::to_vec(&m).unwrap();
+            }),
+        ),
+    );
+    add(
+        "manifest-version-2-as-plain-json",
+        "reject",
+        "M2",
+        "version 2 is stored as plain JSON",
+        "a validly signed manifest of version 2 stored as JSON, not as a zstd frame",
         one(
             0,
             resign(&|p| {
@@ -1268,6 +1302,236 @@ enum Operation {
 enum Outcome {
     Ok,
     Reject,
+}
+
+/// The vectors of a version-2 bundle (the default): its manifest a zstd frame in
+/// `ferry/bundle.json.zst` (SPEC.md §4.3), then the rejects only version 2 has.
+fn generate_v2() -> BTreeMap<String, Vector> {
+    use format_spec::manifest::{compress_json, PADDING_MAGIC};
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = build_valid(tmp.path(), 2);
+    assert!(paths.len() >= 3, "vectors need a bundle of several volumes");
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| fs::read(p).unwrap()).collect();
+    let key = vector_key();
+    let mut out = BTreeMap::new();
+    let mut add = |name: &str,
+                   outcome: &str,
+                   rule: &str,
+                   contains: &str,
+                   description: &str,
+                   files: Vec<(String, Vec<u8>)>| {
+        let expected = serde_json::json!({
+            "operation": "verify", "outcome": outcome, "rule": rule, "error_contains": contains, "description": description,
+        });
+        out.insert(format!("v2-{name}"), (expected, files));
+    };
+    let one = |i: usize, data: Vec<u8>| vec![(names[i].clone(), data)];
+    let all: Vec<(String, Vec<u8>)> = names.iter().cloned().zip(bytes.iter().cloned()).collect();
+    let p0 = read_parts(&paths[0]);
+    assert!(p0.manifest.starts_with(&format_spec::manifest::ZSTD_MAGIC));
+    assert_eq!(p0.manifest_name, "ferry/bundle.json.zst");
+    let resign = |f: &dyn Fn(&mut Parts)| {
+        let mut p = read_parts(&paths[0]);
+        f(&mut p);
+        resigned(&p, &key, None)
+    };
+    // The manifest's stored bytes replaced, as they are (no sealing, no compression).
+    let stored = |f: &dyn Fn(&mut Vec<u8>)| resign(&|p| f(&mut p.manifest));
+    // The frame alone (a valid bundle's manifest may already be padded).
+    let frame = {
+        let m = p0.manifest();
+        m.stored_bytes(0)
+    };
+    let padding = |n: u32, fill: u8| {
+        let mut p = PADDING_MAGIC.to_vec();
+        p.extend(n.to_le_bytes());
+        p.resize(8 + n as usize, fill);
+        p
+    };
+
+    add(
+        "valid-bundle",
+        "ok",
+        "",
+        "",
+        "every volume of a version-2 bundle (manifest in ferry/bundle.json.zst) whose blobs span volumes",
+        all.clone(),
+    );
+    add(
+        "valid-single-volume",
+        "ok",
+        "",
+        "",
+        "one volume of a version-2 bundle alone verifies; the others are missing",
+        one(1, bytes[1].clone()),
+    );
+    add(
+        "manifest-padded",
+        "ok",
+        "",
+        "",
+        "the manifest's zstd frame followed by a padding frame (skippable, magic 0x184D2A50) of 24 zero bytes, re-signed",
+        one(0, stored(&|m| {
+            *m = frame.clone();
+            m.extend(padding(24, 0));
+        })),
+    );
+    let mut b = bytes[0].clone();
+    flip(&mut b, 512 + 20);
+    add(
+        "manifest-flipped",
+        "reject",
+        "R9",
+        "bundle.json.zst",
+        "one bit of the compressed bundle manifest changed",
+        one(0, b),
+    );
+    add(
+        "manifest-truncated-frame",
+        "reject",
+        "M27",
+        "not one complete zstd frame",
+        "a validly signed manifest whose zstd frame lacks its last 3 bytes",
+        one(0, stored(&|m| {
+            *m = frame.clone();
+            m.truncate(m.len() - 3);
+        })),
+    );
+    add(
+        "manifest-bad-zstd",
+        "reject",
+        "M27",
+        "zstd",
+        "a validly signed manifest whose first zstd block is of the reserved type 3",
+        one(0, stored(&|m| {
+            *m = frame.clone();
+            // Frame header: magic, descriptor 0x00 (no content size, no dictionary, not
+            // single-segment), window descriptor; then the first block header.
+            assert_eq!(m[4] & 0b0010_0111, 0, "the frame header this vector expects");
+            m[6] |= 0b110;
+        })),
+    );
+    add(
+        "manifest-two-frames",
+        "reject",
+        "M27",
+        "not a padding frame",
+        "a validly signed manifest of two zstd frames (the second the same as the first)",
+        one(0, stored(&|m| *m = [&frame[..], &frame[..]].concat())),
+    );
+    add(
+        "manifest-bytes-after-frame",
+        "reject",
+        "M27",
+        "not a padding frame",
+        "a validly signed manifest with 16 zero bytes after its zstd frame, not framed as padding",
+        one(0, stored(&|m| *m = [&frame[..], &[0u8; 16][..]].concat())),
+    );
+    add(
+        "manifest-padding-nonzero",
+        "reject",
+        "M27",
+        "non-zero byte",
+        "a validly signed manifest whose padding frame holds a byte 0x01",
+        one(0, stored(&|m| {
+            let mut pad = padding(24, 0);
+            pad[20] = 1;
+            *m = [&frame[..], &pad[..]].concat();
+        })),
+    );
+    add(
+        "manifest-padding-first",
+        "reject",
+        "M27",
+        "does not start with a zstd frame",
+        "a validly signed manifest whose padding frame comes before its zstd frame",
+        one(0, stored(&|m| *m = [&padding(24, 0)[..], &frame[..]].concat())),
+    );
+    add(
+        "manifest-not-canonical",
+        "reject",
+        "M18",
+        "canonical form",
+        "a validly signed zstd frame of the manifest pretty-printed (bundle_id right)",
+        one(0, stored(&|m| {
+            let manifest = p0.manifest();
+            *m = compress_json(&serde_json::to_vec_pretty(&manifest).unwrap());
+        })),
+    );
+    add(
+        "manifest-padded-inside",
+        "reject",
+        "M18",
+        "canonical form",
+        "a validly signed zstd frame of the canonical JSON and two spaces: version 2 pads outside the frame",
+        one(0, stored(&|m| {
+            *m = compress_json(&[&p0.manifest().to_json()[..], b"  "].concat());
+        })),
+    );
+    add(
+        "manifest-plain-json",
+        "reject",
+        "M2",
+        "version 2 is stored as plain JSON",
+        "a validly signed version-2 manifest stored as its JSON, not as a zstd frame",
+        one(0, stored(&|m| *m = p0.manifest().to_json())),
+    );
+    add(
+        "manifest-version-1-compressed",
+        "reject",
+        "M2",
+        "version 1 is stored as one zstd frame",
+        "a validly signed zstd frame of a sealed version-1 manifest",
+        one(0, stored(&|m| {
+            let mut manifest = p0.manifest();
+            manifest.ferry_bundle = 1;
+            manifest.seal();
+            *m = compress_json(&manifest.to_json());
+        })),
+    );
+    add(
+        "manifest-duplicate-blob",
+        "reject",
+        "M7",
+        "listed twice",
+        "a sealed version-2 manifest listing a blob twice: the rules of §4.4 apply to the decompressed manifest",
+        one(0, resign(&|p| {
+            let mut m = p.manifest();
+            let first = m.blobs[0].clone();
+            m.blobs.push(first);
+            p.put_manifest(&mut m);
+        })),
+    );
+    add(
+        "v1-entry-name",
+        "reject",
+        "R23",
+        "entry ferry/bundle.json.zst at offset 0 is damaged",
+        "a version-2 volume whose manifest entry is named ferry/bundle.json (version 1's name)",
+        one(0, resign(&|p| p.manifest_name = "ferry/bundle.json".into())),
+    );
+    let table_bytes = {
+        let v = Volume::open(&paths[0], &[key.public()]).unwrap();
+        v.table_location().1.to_vec()
+    };
+    add(
+        "table-version-1",
+        "reject",
+        "R35",
+        "volume table version 1 holds a bundle manifest of version 2",
+        "a validly signed table of version 1 in a volume of a version-2 bundle",
+        one(0, {
+            let p = read_parts(&paths[0]);
+            let mut t: serde_json::Value = serde_json::from_slice(&table_bytes).unwrap();
+            t["ferry_volume"] = 1.into();
+            resigned(&p, &key, Some(serde_json::to_vec(&t).unwrap()))
+        }),
+    );
+    out
 }
 
 /// What a reader concluded: `None` when it accepted, else the rule it reports and its words.

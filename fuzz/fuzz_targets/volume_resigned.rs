@@ -39,11 +39,17 @@ fuzz_target!(|data: &[u8]| {
     if let Some(m) = manifest {
         let sealed = (flags & 0x40 != 0)
             .then(|| serde_json::from_slice::<BundleManifest>(m).ok())
+            .flatten()
+            // A sealed manifest keeps the version of the bundle, so its entry name holds.
+            .map(|mut m| {
+                m.ferry_bundle = vols[k].original.ferry_bundle;
+                Some(m)
+            })
             .flatten();
         match sealed {
             Some(mut m) => {
                 m.seal();
-                let bytes = m.to_bytes(0);
+                let bytes = m.stored_bytes(0);
                 // Each table follows the manifest; writing recomputes its offsets and
                 // document digests (as `relocate` does for the fuzzed table below).
                 for v in &mut vols {

@@ -69,8 +69,9 @@ pub fn assert_rebuilds(data: &[u8], v: &Volume) {
     let msig = &data[msig_at..msig_at + 64];
     let isig = &data[isig_at..isig_at + 64];
     let mut out = Vec::with_capacity(data.len());
-    entry(&mut out, volume::BUNDLE_NAME, &v.manifest_bytes, mtime);
-    entry(&mut out, volume::BUNDLE_SIG_NAME, msig, mtime);
+    let version = m.ferry_bundle;
+    entry(&mut out, volume::bundle_name(version), &v.manifest_bytes, mtime);
+    entry(&mut out, volume::bundle_sig_name(version), msig, mtime);
     entry(&mut out, volume::INDEX_NAME, &v.index_bytes, mtime);
     entry(&mut out, volume::INDEX_SIG_NAME, isig, mtime);
     for c in &v.table.chunks {

@@ -58,7 +58,7 @@ fn add(base: &mut Base, path: &Path) -> Result<(), String> {
             Ok(())
         }
         Err(ReceiptError::NotAReceipt) => Err(
-            "neither a receipt (ferry-unpack receipt) nor a bundle manifest (ferry-*.bundle.json)"
+            "neither a receipt (ferry-unpack receipt) nor a bundle manifest (ferry-*.bundle.json.zst, or version 1's ferry-*.bundle.json)"
                 .into(),
         ),
         Err(e) => Err(e.to_string()),
@@ -103,6 +103,27 @@ mod tests {
     use format_spec::manifest::{Blob, BundleManifest, Encoding, Image};
     use format_spec::receipt::Receipt;
     use format_spec::Digest;
+
+    /// `--bundle-format`'s default (a literal in cli.rs, which also builds the man page)
+    /// is the version the format crate writes; 1 and 2 are taken, 0 and 3 refused.
+    #[test]
+    fn the_bundle_format_option_defaults_to_the_written_version() {
+        use clap::Parser;
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["ferry-pack", "M", "--out", "O", "--volume-size", "4GiB"];
+            args.extend(["--key", "K"]);
+            args.extend(extra);
+            crate::cli::Cli::try_parse_from(args).map(|c| c.pack.bundle_format)
+        };
+        assert_eq!(
+            parse(&[]).unwrap(),
+            format_spec::manifest::BUNDLE_VERSION
+        );
+        assert_eq!(parse(&["--bundle-format", "1"]).unwrap(), 1);
+        assert_eq!(parse(&["--bundle-format", "2"]).unwrap(), 2);
+        assert!(parse(&["--bundle-format", "0"]).is_err());
+        assert!(parse(&["--bundle-format", "3"]).is_err());
+    }
 
     /// A base bundle whose image had a `destination` (targetRepo): its blobs are where
     /// that push put them, PREFIX/<destination>, not under the source's path.
@@ -149,11 +170,21 @@ mod tests {
             tree: vec![],
         };
         let t = tempfile::tempdir().unwrap();
+        // Either version's standalone manifest is a base (the stored bytes as written).
         let at = |m: &mut BundleManifest| {
-            m.seal();
-            let path = t.path().join("base.bundle.json");
-            std::fs::write(&path, m.to_bytes(0)).unwrap();
-            load(&[path]).unwrap().blobs[&layer].clone()
+            let mut found = Vec::new();
+            for version in format_spec::manifest::BUNDLE_VERSIONS {
+                m.ferry_bundle = version;
+                m.seal();
+                let path = t.path().join(format_spec::volume::manifest_file_name(
+                    &m.bundle_id,
+                    version,
+                ));
+                std::fs::write(&path, m.stored_bytes(0)).unwrap();
+                found.push(load(&[path]).unwrap().blobs[&layer].clone());
+            }
+            assert_eq!(found[0], found[1], "version 1 and 2 read alike");
+            found.remove(0)
         };
         assert_eq!(at(&mut m).as_deref(), Some("mirror/es-proxy"));
         m.images[0].destination = None;

@@ -255,6 +255,15 @@ pub struct PackArgs {
     /// (ImageDigestMirrorSet …) for it. Originals the layout records are kept.
     #[arg(long, value_name = "HOST[:PORT][/PREFIX]", conflicts_with = "config")]
     pub origin: Option<String>,
+    /// The bundle format to write (SPEC.md §9): 2 (default) stores the manifest as one zstd
+    /// frame, `ferry-<id>.bundle.json.zst`, a quarter of the size; 1 stores it as plain JSON,
+    /// for an older ferry-unpack inside, which reads only version 1. Any ferry-unpack of
+    /// this version reads both.
+    // 2 is format_spec::manifest::BUNDLE_VERSION (this file also builds the man page,
+    // without the format crate); base.rs tests hold them equal.
+    #[arg(long, value_name = "1|2", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub bundle_format: u32,
     /// Print no progress, only the result.
     #[arg(long, short)]
     pub quiet: bool,

@@ -14,7 +14,8 @@ use crate::cli::PackArgs;
 use crate::error::PackError;
 
 /// The originals to compare with: `--like`, or with `--only-volume` the standalone
-/// manifests (`ferry-*.bundle.json`) on the `--out` directories.
+/// manifests (`ferry-*.bundle.json.zst`, or version 1's `ferry-*.bundle.json`) on the `--out`
+/// directories.
 fn originals(args: &PackArgs) -> Vec<PathBuf> {
     if let Some(like) = &args.like {
         return vec![like.clone()];
@@ -31,7 +32,7 @@ fn read(path: &Path) -> Result<BundleManifest, PackError> {
     // Read to compare, never to trust: a match only means this run makes the same bytes.
     BundleManifest::parse(&bytes).map_err(|e| {
         PackError::Input(format!(
-            "--like {}: not a ferry bundle manifest ({e}); give the ferry-<id>.bundle.json written beside the original volumes",
+            "--like {}: not a ferry bundle manifest ({e}); give the ferry-<id>.bundle.json.zst (version 1: ferry-<id>.bundle.json) written beside the original volumes",
             path.display()
         ))
     })

@@ -104,6 +104,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
         chunk_size: pack::DEFAULT_CHUNK_SIZE,
         created,
         creator: format!("ferry-pack {}", env!("CARGO_PKG_VERSION")),
+        bundle_format: args.bundle_format,
     };
     let hashing = Instant::now();
     pack::check_copies(&source.other_copies(&files))?;
@@ -134,7 +135,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let found = format_spec::media::find(&plan, &key.public(), &args.out)?;
     let selection = found.select(&plan, &args.only_volume);
     let (kept, selected) = (&selection.kept, &selection.write);
-    let manifest_name = format_spec::volume::manifest_file_name(&m.bundle_id);
+    let manifest_name = format_spec::volume::manifest_file_name(&m.bundle_id, m.ferry_bundle);
     let manifest_size = pack::manifest_copy_size(&plan);
     let room = Room::new(&args.out, &selection, &manifest_name, manifest_size);
     if !args.plan {

@@ -308,6 +308,7 @@ mod tests {
                 chunk_size: 4 << 20,
                 created: source.newest_mtime(),
                 creator: "test".into(),
+                bundle_format: format_spec::manifest::BUNDLE_VERSION,
             };
             format_spec::pack::make_plan(&source, &prepared, &options, &key)
                 .unwrap()

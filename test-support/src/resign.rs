@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use format_spec::digest::Digest;
 use format_spec::key::{PrivateKey, PublicKey};
-use format_spec::manifest::BundleManifest;
+use format_spec::manifest::{compress_json, json_of, BundleManifest};
 use format_spec::read::Volume;
 use format_spec::table::VolumeTable;
 use format_spec::volume::{self, entry_len, BLOCK};
@@ -64,7 +64,11 @@ pub struct Parts {
     pub mtime: u64,
     /// Entries written after the chunks and before the table, which the table does not name.
     pub unnamed: Vec<(String, Vec<u8>)>,
-    /// A second `ferry/bundle.json` entry right after the first.
+    /// The manifest's entry name: the one of the table's version as read
+    /// (`ferry/bundle.json.zst` for 2, `ferry/bundle.json` for 1); its signature's entry
+    /// is this name and `.sig`.
+    pub manifest_name: String,
+    /// A second manifest entry right after the first.
     pub duplicate_manifest: bool,
     /// The manifest as read: [`Parts::name_chunks`] names chunks after it when the
     /// manifest bytes were changed into something that does not parse.
@@ -99,14 +103,31 @@ impl Parts {
             names,
             mtime: v.manifest.created,
             unnamed: Vec::new(),
+            manifest_name: volume::bundle_name(v.table.ferry_volume).to_string(),
             duplicate_manifest: false,
             original: v.manifest.clone(),
         }
     }
 
-    /// The manifest bytes, parsed (they must parse).
+    /// The manifest bytes, parsed (they must parse; version 2's are decompressed first).
     pub fn manifest(&self) -> BundleManifest {
-        serde_json::from_slice(&self.manifest).expect("a parseable manifest")
+        serde_json::from_slice(&self.manifest_json()).expect("a parseable manifest")
+    }
+
+    /// The manifest's JSON text: the stored bytes of version 1, version 2's decompressed.
+    pub fn manifest_json(&self) -> Vec<u8> {
+        json_of(&self.manifest).expect("a decompressible manifest")
+    }
+
+    /// Makes `json` the manifest's text, stored in the form of the manifest's version as
+    /// read (compressed for 2, as is for 1), without sealing or checking it: for
+    /// manifests that must break a rule.
+    pub fn put_manifest_json(&mut self, json: &[u8]) {
+        self.manifest = if self.original.ferry_bundle == 1 {
+            json.to_vec()
+        } else {
+            compress_json(json)
+        };
     }
 
     /// Seals a changed manifest (bundle_id recomputed) and makes it the volume's, with the
@@ -114,7 +135,7 @@ impl Parts {
     /// table that disagrees with the manifest in other ways keeps disagreeing.
     pub fn put_manifest(&mut self, m: &mut BundleManifest) {
         m.seal();
-        self.manifest = m.to_bytes(0);
+        self.manifest = m.stored_bytes(0);
         self.table.bundle_id = m.bundle_id;
         self.mtime = m.created;
     }
@@ -139,8 +160,10 @@ impl Parts {
     /// as read when the bytes do not parse; blob 0 for a blob the manifest lacks, so the
     /// name keeps its shape).
     pub fn name_chunks(&mut self) {
-        let m: BundleManifest =
-            serde_json::from_slice(&self.manifest).unwrap_or_else(|_| (*self.original).clone());
+        let m: BundleManifest = json_of(&self.manifest)
+            .ok()
+            .and_then(|j| serde_json::from_slice(&j).ok())
+            .unwrap_or_else(|| (*self.original).clone());
         self.names = self
             .table
             .chunks
@@ -171,13 +194,13 @@ impl Parts {
     ) -> Vec<u8> {
         let mut out = Vec::new();
         let mtime = self.mtime;
-        entry(&mut out, volume::BUNDLE_NAME, &self.manifest, mtime);
+        entry(&mut out, &self.manifest_name, &self.manifest, mtime);
         if self.duplicate_manifest {
-            entry(&mut out, volume::BUNDLE_NAME, &self.manifest, mtime);
+            entry(&mut out, &self.manifest_name, &self.manifest, mtime);
         }
         entry(
             &mut out,
-            volume::BUNDLE_SIG_NAME,
+            &format!("{}.sig", self.manifest_name),
             &docs_key.sign(&self.manifest),
             mtime,
         );

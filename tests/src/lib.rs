@@ -374,11 +374,12 @@ pub fn volumes(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The standalone `ferry-<12 hex>.bundle.json` beside the volumes, parsed.
+/// The standalone `ferry-<12 hex>.bundle.json.zst` (or version 1's `.bundle.json`) beside
+/// the volumes, its JSON text parsed.
 pub fn standalone_manifest(dir: &Path) -> (PathBuf, Value) {
     let found: Vec<String> = names(dir)
         .into_iter()
-        .filter(|n| n.ends_with(".bundle.json"))
+        .filter(|n| format_spec::volume::is_manifest_path_name(n))
         .collect();
     assert_eq!(
         found.len(),
@@ -387,8 +388,9 @@ pub fn standalone_manifest(dir: &Path) -> (PathBuf, Value) {
         dir.display()
     );
     let path = dir.join(&found[0]);
-    let v =
-        serde_json::from_slice(&fs::read(&path).expect("read manifest")).expect("manifest is JSON");
+    let stored = fs::read(&path).expect("read manifest");
+    let json = format_spec::manifest::json_of(&stored).expect("manifest decompresses");
+    let v = serde_json::from_slice(&json).expect("manifest is JSON");
     (path, v)
 }
 

@@ -1,4 +1,4 @@
-//! The standalone `ferry-<id>.bundle.json` and its signature, written beside the volumes
+//! The standalone `ferry-<id>.bundle.json.zst` (version 1: `.bundle.json`) and its signature, written beside the volumes
 //! on every medium (SPEC.md §5.3 "Writing", §5.7).
 
 use std::fs;
@@ -17,7 +17,7 @@ pub fn manifest_copy_size(plan: &Plan) -> u64 {
 /// The standalone `ferry-<id>.bundle.json` and its signature, beside the volumes. A copy
 /// already there with the same bytes is left as it is (a rerun on a full medium).
 pub fn write_manifest_copy(plan: &Plan, key: &PrivateKey, out: &Path) -> Result<(), FormatError> {
-    let name = volume::manifest_file_name(&plan.manifest.bundle_id);
+    let name = volume::manifest_file_name(&plan.manifest.bundle_id, plan.manifest.ferry_bundle);
     let sig = key.sign(&plan.manifest_bytes);
     for (path, bytes) in [
         (out.join(&name), &plan.manifest_bytes[..]),

@@ -18,7 +18,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PrivateKey;
 use crate::plan::{Plan, VolumePlan};
-use crate::table::{Chunk, FileRef, VolumeTable, TABLE_VERSION};
+use crate::table::{Chunk, FileRef, VolumeTable};
 use crate::volume;
 
 /// What one volume write produced.
@@ -224,8 +224,8 @@ fn write_one(
         };
         let bundle_sig = key.sign(&plan.manifest_bytes);
         let index_sig = key.sign(&plan.index_bytes);
-        w.entry(volume::BUNDLE_NAME, &plan.manifest_bytes)?;
-        w.entry(volume::BUNDLE_SIG_NAME, &bundle_sig)?;
+        w.entry(volume::bundle_name(m.ferry_bundle), &plan.manifest_bytes)?;
+        w.entry(volume::bundle_sig_name(m.ferry_bundle), &bundle_sig)?;
         w.entry(volume::INDEX_NAME, &plan.index_bytes)?;
         w.entry(volume::INDEX_SIG_NAME, &index_sig)?;
         let mut chunks = Vec::with_capacity(v.chunks.len());
@@ -248,7 +248,8 @@ fn write_one(
             chunks.push(chunk);
         }
         let table = VolumeTable {
-            ferry_volume: TABLE_VERSION,
+            // The table's version is its bundle's (SPEC.md §5.4).
+            ferry_volume: m.ferry_bundle,
             bundle_id: m.bundle_id,
             volume: v.volume,
             volume_count: m.volume_count,

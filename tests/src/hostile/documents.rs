@@ -34,20 +34,26 @@ fn versions(cs: &mut Cases, g: &Good) {
     };
     cs.invalid(
         "version or field",
-        "table version 2",
-        table_text("{\"ferry_volume\":1,", "{\"ferry_volume\":2,"),
-        &["volume table version 2 is not supported"],
+        "table version 3",
+        table_text("{\"ferry_volume\":2,", "{\"ferry_volume\":3,"),
+        &["volume table version 3 is not supported"],
+    );
+    cs.invalid(
+        "version or field",
+        "table version 1 holding a version-2 manifest",
+        table_text("{\"ferry_volume\":2,", "{\"ferry_volume\":1,"),
+        &["volume table version 1 holds a bundle manifest of version 2"],
     );
     cs.invalid(
         "version or field",
         "table version 2^32",
-        table_text("{\"ferry_volume\":1,", "{\"ferry_volume\":4294967296,"),
+        table_text("{\"ferry_volume\":2,", "{\"ferry_volume\":4294967296,"),
         &["ferry_volume version 4294967296 is not supported"],
     );
     cs.invalid(
         "version or field",
         "table version missing",
-        table_text("{\"ferry_volume\":1,", "{"),
+        table_text("{\"ferry_volume\":2,", "{"),
         &["no ferry_volume version field"],
     );
     cs.invalid(
@@ -71,25 +77,66 @@ fn versions(cs: &mut Cases, g: &Good) {
         table_text("\"volume\":1,", "\"volume\":1,\"volume\":1,"),
         &["volume table", "duplicate field"],
     );
+    // The manifest's text edited (version 2's decompressed, edited, compressed again).
     let manifest_text = |from: &'static str, to: &'static str| {
         let mut p = g.parts.clone();
-        let s = String::from_utf8(p.manifest.clone()).unwrap();
+        let s = String::from_utf8(p.manifest_json()).unwrap();
         assert!(s.contains(from), "manifest text has {from}");
-        p.manifest = s.replacen(from, to, 1).into_bytes();
+        p.put_manifest_json(s.replacen(from, to, 1).as_bytes());
         p.write(&fx.secret)
     };
     cs.invalid(
         "version or field",
-        "manifest version 2",
-        manifest_text("{\"ferry_bundle\":1,", "{\"ferry_bundle\":2,"),
-        &["bundle manifest version 2 is not supported"],
+        "manifest version 3",
+        manifest_text("{\"ferry_bundle\":2,", "{\"ferry_bundle\":3,"),
+        &["bundle manifest version 3 is not supported"],
+    );
+    cs.invalid(
+        "version or field",
+        "manifest version 1 in a zstd frame",
+        manifest_text("{\"ferry_bundle\":2,", "{\"ferry_bundle\":1,"),
+        &["bundle manifest version 1 is stored as one zstd frame"],
+    );
+    // Version 2's stored form (M27): only one zstd frame, then one all-zero padding frame.
+    let stored = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut p = g.parts.clone();
+        f(&mut p.manifest);
+        p.write(&fx.secret)
+    };
+    cs.invalid(
+        "version or field",
+        "manifest as two zstd frames",
+        stored(&|m| {
+            let again = m.clone();
+            m.extend_from_slice(&again)
+        }),
+        &["bytes after its zstd frame that are not a padding frame"],
+    );
+    cs.invalid(
+        "version or field",
+        "manifest padding frame with a non-zero byte",
+        stored(&|m| {
+            m.extend_from_slice(&format_spec::manifest::PADDING_MAGIC);
+            m.extend_from_slice(&[4, 0, 0, 0, 0, 0, 7, 0]);
+        }),
+        &["padding frame holds a non-zero byte"],
+    );
+    cs.invalid(
+        "version or field",
+        "manifest as plain JSON in a version-2 volume",
+        {
+            let mut p = g.parts.clone();
+            p.manifest = p.manifest_json();
+            p.write(&fx.secret)
+        },
+        &["bundle manifest version 2 is stored as plain JSON"],
     );
     cs.invalid(
         "version or field",
         "manifest with an unknown member",
         manifest_text(
-            "{\"ferry_bundle\":1,",
-            "{\"ferry_bundle\":1,\"signed_by\":\"nobody\",",
+            "{\"ferry_bundle\":2,",
+            "{\"ferry_bundle\":2,\"signed_by\":\"nobody\",",
         ),
         &["bundle manifest", "unknown field"],
     );

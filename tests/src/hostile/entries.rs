@@ -26,9 +26,9 @@ pub(super) fn add(cs: &mut Cases, g: &Good) {
             set_size(h, 0);
         }),
         (
-            "a chunk turned into a hard link to ferry/bundle.json",
+            "a chunk turned into a hard link to ferry/bundle.json.zst",
             &|h| {
-                set_link(h, b'1', "ferry/bundle.json");
+                set_link(h, b'1', "ferry/bundle.json.zst");
                 set_size(h, 0);
             },
         ),
@@ -55,15 +55,15 @@ pub(super) fn add(cs: &mut Cases, g: &Good) {
     }
     cs.invalid(
         "tar entry",
-        "ferry/bundle.json renamed ../../ferry/bundle.json",
-        g.meta(0, &|h| set_name(h, "../../ferry/bundle.json")),
-        &["entry ferry/bundle.json at offset 0 is damaged"],
+        "ferry/bundle.json.zst renamed ../../ferry/bundle.json.zst",
+        g.meta(0, &|h| set_name(h, "../../ferry/bundle.json.zst")),
+        &["entry ferry/bundle.json.zst at offset 0 is damaged"],
     );
     cs.invalid(
         "tar entry",
-        "ferry/bundle.json renamed to the absolute /ferry/bundle.json",
-        g.meta(0, &|h| set_name(h, "/ferry/bundle.json")),
-        &["entry ferry/bundle.json at offset 0 is damaged"],
+        "ferry/bundle.json.zst renamed to the absolute /ferry/bundle.json.zst",
+        g.meta(0, &|h| set_name(h, "/ferry/bundle.json.zst")),
+        &["entry ferry/bundle.json.zst at offset 0 is damaged"],
     );
     cs.invalid(
         "tar entry",
@@ -174,7 +174,7 @@ pub(super) fn add(cs: &mut Cases, g: &Good) {
     // R10 comes first: the signature is read where the first copy's entry ends.
     cs.invalid(
         "duplicate entry",
-        "ferry/bundle.json twice (table re-signed)",
+        "ferry/bundle.json.zst twice (table re-signed)",
         p.write(&fx.secret),
         &["bundle manifest signature does not verify"],
     );
@@ -182,7 +182,7 @@ pub(super) fn add(cs: &mut Cases, g: &Good) {
     let rule = end_rule(&b);
     cs.invalid(
         "duplicate entry",
-        "ferry/bundle.json twice (not re-signed)",
+        "ferry/bundle.json.zst twice (not re-signed)",
         b,
         &[rule],
     );

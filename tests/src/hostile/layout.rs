@@ -92,16 +92,16 @@ pub(super) fn regions(l: &Layout) -> Vec<Region> {
     let s = |x: &str| x.to_string();
     vec![
         invalid(
-            "tar header of ferry/bundle.json",
+            "tar header of ferry/bundle.json.zst",
             0,
             BLOCK,
-            vec![s("entry ferry/bundle.json at offset 0 is damaged")],
+            vec![s("entry ferry/bundle.json.zst at offset 0 is damaged")],
         ),
         invalid(
             "bundle manifest",
             BLOCK,
             l.b,
-            vec![s("ferry/bundle.json at offset 0 does not match the digest")],
+            vec![s("ferry/bundle.json.zst at offset 0 does not match the digest")],
         ),
         invalid(
             "bundle manifest signature",

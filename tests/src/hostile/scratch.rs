@@ -68,7 +68,7 @@ pub(super) fn scratch_bundle(key: &PrivateKey, blobs: &[ScratchBlob]) -> Vec<u8>
         })
         .collect();
     let mut m: BundleManifest = serde_json::from_value(json!({
-        "ferry_bundle": 1,
+        "ferry_bundle": format_spec::manifest::BUNDLE_VERSION,
         "bundle_id": Digest([0; 32]).to_string(),
         "creator": "hostile test",
         "created": created,
@@ -110,19 +110,20 @@ pub(super) fn scratch_bundle(key: &PrivateKey, blobs: &[ScratchBlob]) -> Vec<u8>
     }
     let zero = Digest([0; 32]).to_string();
     let table: VolumeTable = serde_json::from_value(json!({
-        "ferry_volume": 1, "bundle_id": m.bundle_id.to_string(), "volume": 1, "volume_count": 1,
+        "ferry_volume": m.ferry_bundle, "bundle_id": m.bundle_id.to_string(), "volume": 1, "volume_count": 1,
         "bundle_manifest": {"digest": zero, "size": 0}, "index": {"digest": zero, "size": 0},
         "chunks": chunks,
     }))
     .expect("a table the format library reads");
     Parts {
-        manifest: m.to_bytes(0),
+        manifest: m.stored_bytes(0),
         index,
         table,
         chunks: datas,
         names,
         mtime: created,
         unnamed: Vec::new(),
+        manifest_name: volume::bundle_name(m.ferry_bundle).to_string(),
         duplicate_manifest: false,
         original: std::sync::Arc::new(m),
     }

@@ -44,9 +44,9 @@ fn lies(cs: &mut Cases, g: &Good) {
     );
     cs.invalid(
         "size lie: tar header",
-        "ferry/bundle.json's tar header size declared larger",
+        "ferry/bundle.json.zst's tar header size declared larger",
         g.meta(0, &|h| set_size(h, l.b + 512)),
-        &["entry ferry/bundle.json at offset 0 is damaged"],
+        &["entry ferry/bundle.json.zst at offset 0 is damaged"],
     );
     cs.invalid(
         "size lie: tar header",
@@ -89,7 +89,7 @@ fn lies(cs: &mut Cases, g: &Good) {
         "size lie: table",
         "the manifest's size declared 1 larger",
         g.table_lie(&|t| t.bundle_manifest.size += 1),
-        &["ferry/bundle.json at offset 0 does not match the digest"],
+        &["ferry/bundle.json.zst at offset 0 does not match the digest"],
     );
     cs.invalid(
         "size lie: table",
