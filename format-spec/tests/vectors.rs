@@ -407,7 +407,13 @@ fn generate_v1() -> BTreeMap<String, Vector> {
         "R35",
         "volume table version 2 holds a bundle manifest of version 1",
         "validly signed table of version 2 (whose manifest would be ferry/bundle.json.zst) in a volume of a version-1 bundle",
-        one(0, resign_raw(&|t| t["ferry_volume"] = 2.into())),
+        one(0, {
+            // As text: the table stays canonical, members in order (R5 holds).
+            let text = String::from_utf8(table_bytes.clone()).unwrap();
+            let t = text.replacen("{\"ferry_volume\":1,", "{\"ferry_volume\":2,", 1);
+            assert_ne!(t, text);
+            resigned(&read_parts(&paths[0]), &key, Some(t.into_bytes()))
+        }),
     );
     add(
         "table-unknown-field",
@@ -1525,10 +1531,11 @@ fn generate_v2() -> BTreeMap<String, Vector> {
         "volume table version 1 holds a bundle manifest of version 2",
         "a validly signed table of version 1 in a volume of a version-2 bundle",
         one(0, {
-            let p = read_parts(&paths[0]);
-            let mut t: serde_json::Value = serde_json::from_slice(&table_bytes).unwrap();
-            t["ferry_volume"] = 1.into();
-            resigned(&p, &key, Some(serde_json::to_vec(&t).unwrap()))
+            // As text: the table stays canonical, members in order (R5 holds).
+            let text = String::from_utf8(table_bytes.clone()).unwrap();
+            let t = text.replacen("{\"ferry_volume\":2,", "{\"ferry_volume\":1,", 1);
+            assert_ne!(t, text);
+            resigned(&read_parts(&paths[0]), &key, Some(t.into_bytes()))
         }),
     );
     out
