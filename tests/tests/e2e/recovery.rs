@@ -9,41 +9,27 @@ use std::process::Command;
 
 use tests::*;
 
-/// The recovery procedure. Arguments: PUB OUT VOLUME…. Uses only the tools named in the
-/// design (and mkdir, mv, rm, cp); everything else is sh itself.
-const RECOVER: &str = r#"
-set -eu
-pub=$1; out=$2; shift 2
-mkdir -p "$out"
-for v in "$@"; do tar xf "$v" -C "$out"; done
-cd "$out"
-# Signatures first: the bundle manifest, the index, and every volume's table.
-openssl pkeyutl -verify -pubin -inkey "$pub" -rawin -in ferry/bundle.json -sigfile ferry/bundle.json.sig
-openssl pkeyutl -verify -pubin -inkey "$pub" -rawin -in ferry/index.json -sigfile ferry/index.json.sig
-for t in ferry/volume-*.json; do
-  openssl pkeyutl -verify -pubin -inkey "$pub" -rawin -in "$t" -sigfile "$t.sig"
-done
-# Each blob: its chunks in stream order (the offsets are fixed-width hex, so the glob
-# sorts them), decompressed when stored as zstd, checked against its name.
-for first in blobs/sha256/*.0000000000000000; do
-  base=${first%.0000000000000000}
-  enc=${base##*.}
-  hex=${base%.*}
-  hex=${hex##*/}
-  cat "blobs/sha256/$hex.$enc."* > "blobs/sha256/$hex.stream"
-  if [ "$enc" = zst ]; then
-    zstd -q -d -c "blobs/sha256/$hex.stream" > "blobs/sha256/$hex.blob"
-    rm "blobs/sha256/$hex.stream"
-  else
-    mv "blobs/sha256/$hex.stream" "blobs/sha256/$hex.blob"
-  fi
-  echo "$hex  blobs/sha256/$hex.blob" | sha256sum -c --quiet -
-  rm "blobs/sha256/$hex.$enc."*
-  mv "blobs/sha256/$hex.blob" "blobs/sha256/$hex"
-done
-cp ferry/index.json index.json
-printf '%s' '{"imageLayoutVersion":"1.0.0"}' > oci-layout
-"#;
+/// The recovery procedure of SPEC.md §8, exactly as published there, its three lines to
+/// edit replaced by arguments: PUB OUT VOLUME…. So the script users copy is the one tested.
+fn recovery_script() -> String {
+    let spec = include_str!("../../../format-spec/SPEC.md");
+    let start = spec
+        .find("Edit the first three lines, then run the whole block with `sh`:\n\n```sh\n")
+        .expect("SPEC.md §8 has the recovery block");
+    let block = &spec[start..];
+    let block = &block[block.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let mut script = block.to_string();
+    for (line, with) in [
+        ("KEY=/tmp/k.pub ", "KEY=$1 #"),
+        ("OUT=/tmp/r ", "OUT=$2 #"),
+        ("set -- /tmp/v/ferry-*.tar ", "shift 2 #"),
+    ] {
+        assert!(script.contains(line), "SPEC.md §8 script has {line:?}");
+        script = script.replacen(line, with, 1);
+    }
+    script
+}
 
 /// A PATH holding only the allowed tools, so the script cannot use anything else.
 fn restricted_path(dir: &Path) -> PathBuf {
@@ -70,7 +56,7 @@ fn restricted_path(dir: &Path) -> PathBuf {
 fn recover(bin: &Path, public: &Path, out: &Path, vols: &[PathBuf]) -> std::process::Output {
     let mut c = Command::new("/bin/sh");
     c.arg("-c")
-        .arg(RECOVER)
+        .arg(recovery_script())
         .arg("recover")
         .arg(public)
         .arg(out)
@@ -80,14 +66,33 @@ fn recover(bin: &Path, public: &Path, out: &Path, vols: &[PathBuf]) -> std::proc
     run_command(&mut c)
 }
 
+/// Version 2 (the default): the manifest is `ferry/bundle.json.zst`, which openssl checks as
+/// stored and `zstd -d` opens; version 1 (`--bundle-format 1`) recovers by the same script.
 #[test]
 fn images_recover_with_tar_zstd_cat_sha256sum_and_openssl() {
+    recovers(&[]);
+}
+
+#[test]
+fn a_version_1_bundle_recovers_with_the_same_script() {
+    recovers(&["--bundle-format", "1"]);
+}
+
+fn recovers(format: &[&str]) {
     let tmp = tempdir();
     let key = keygen(tmp.path(), "site.key");
     let vols_dir = tmp.path().join("vols");
     // Small volumes, so blobs span volumes and both encodings occur.
-    pack_ok(&fixture("oci"), &vols_dir, "64KiB", &key, &[]);
+    pack_ok(&fixture("oci"), &vols_dir, "64KiB", &key, format);
     let vols = volumes(&vols_dir);
+    let (standalone, _) = standalone_manifest(&vols_dir);
+    let v1 = format == ["--bundle-format", "1"];
+    assert_eq!(
+        standalone.to_string_lossy().ends_with(".bundle.json.zst"),
+        !v1,
+        "{}",
+        standalone.display()
+    );
     let spans = blob_volumes(&vols);
     assert!(
         spans.values().any(|v| v.len() >= 2),
@@ -132,7 +137,11 @@ fn images_recover_with_tar_zstd_cat_sha256sum_and_openssl() {
         "recovery must fail on a damaged chunk\n{}",
         o.dump()
     );
-    assert_mentions(&o, &["FAILED"], "sha256sum reports the damaged blob");
+    assert_mentions(
+        &o,
+        &["reassembles to", "damaged"],
+        "sha256sum finds the damaged blob",
+    );
 
     let other = keygen(tmp.path(), "other.key");
     let o = recover(&bin, &other.public, &tmp.path().join("r3"), &vols);
@@ -142,6 +151,18 @@ fn images_recover_with_tar_zstd_cat_sha256sum_and_openssl() {
         "recovery must fail with another key\n{}",
         o.dump()
     );
+    assert_mentions(&o, &["signature does not verify"], "openssl refuses");
+
+    // A volume of the same mirror packed in the other version is another bundle's: its
+    // manifest is checked on its own and differs from the first volume's.
+    let twin = tmp.path().join("twin");
+    let flip = if v1 { &[][..] } else { &["--bundle-format", "1"][..] };
+    pack_ok(&fixture("oci"), &twin, "64KiB", &key, flip);
+    let mut mixed = vols.clone();
+    mixed[1] = volumes(&twin)[1].clone();
+    let o = recover(&bin, &key.public, &tmp.path().join("r4"), &mixed);
+    assert_ne!(o.code(), 0, "a volume of the other version\n{}", o.dump());
+    assert_mentions(&o, &["belongs to another bundle"], "the odd volume is named");
 }
 
 #[test]
