@@ -145,7 +145,8 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
                 "bundle_id": m.bundle_id, "created": m.created, "creator": m.creator,
                 "source_layout": m.source_layout, "key": m.key,
                 "volume_size": m.volume_size, "volume_count": m.volume_count,
-                "delta": m.is_delta(),
+                "delta": m.is_delta(), "format": m.ferry_bundle,
+                "manifest_stored_bytes": first.manifest_bytes.len(),
             }),
         );
         for v in &opened {
@@ -181,6 +182,17 @@ pub fn inspect(volumes: &[PathBuf], trust: &[PathBuf], json: bool) -> Outcome {
     println!("bundle      {}", m.bundle_id);
     println!("created     {} by {}", utc(m.created), m.creator);
     println!("packed from {} layout", m.source_layout);
+    // Version 1 is what an older ferry-unpack reads; the manifest is in every volume.
+    println!(
+        "format      {} (manifest {} in each volume{})",
+        m.ferry_bundle,
+        human(first.manifest_bytes.len() as u64),
+        if m.ferry_bundle == 1 {
+            ", plain JSON"
+        } else {
+            ", zstd"
+        }
+    );
     println!(
         "key         {}{}",
         m.key,

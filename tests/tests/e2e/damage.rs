@@ -392,7 +392,7 @@ fn extract_with_a_damaged_chunk_names_the_blob() {
 fn unverifiable_volume_is_not_reported_as_not_given() {
     let p = packed();
     let vols = volumes(&p.out);
-    flip_byte(&vols[1], BLOCK + 100); // inside ferry/bundle.json of volume 2
+    flip_byte(&vols[1], BLOCK + 100); // inside ferry/bundle.json.zst of volume 2
     let o = verify(&[&p.out], &p.key.public, false);
     assert_ne!(o.code(), 0, "{}", o.dump());
     assert!(

@@ -120,6 +120,83 @@ fn inspect_lists_images_volumes_and_key() {
     );
 }
 
+/// `--bundle-format 1` writes what an older ferry-unpack reads: `ferry/bundle.json` and
+/// `ferry-<id>.bundle.json`, plain JSON; today's ferry verifies and inspects it as it does
+/// version 2 (the default, `.zst`), which lists the same images with a smaller manifest.
+#[test]
+fn a_version_1_bundle_verifies_and_inspects_beside_version_2() {
+    let tmp = tempdir();
+    let key = keygen(tmp.path(), "site.key");
+    let mut seen = Vec::new();
+    for (format, entry, standalone) in [
+        ("1", "ferry/bundle.json", ".bundle.json"),
+        ("2", "ferry/bundle.json.zst", ".bundle.json.zst"),
+    ] {
+        let out = tmp.path().join(format!("v{format}"));
+        pack_ok(
+            &fixture("oci"),
+            &out,
+            "64KiB",
+            &key,
+            &["--bundle-format", format],
+        );
+        let (path, manifest) = standalone_manifest(&out);
+        assert!(path.to_string_lossy().ends_with(standalone), "{}", path.display());
+        assert_eq!(manifest["ferry_bundle"], format.parse::<u32>().unwrap());
+        let vols = volumes(&out);
+        let listing = run("tar", [OsStr::new("-tf"), vols[0].as_os_str()]);
+        assert_ok(&listing, "tar -tf");
+        let names = listing.stdout_text();
+        assert_eq!(names.lines().next(), Some(entry), "{names}");
+        assert!(names.contains(&format!("{entry}.sig")), "{names}");
+        let o = unpack([
+            OsStr::new("verify"),
+            out.as_os_str(),
+            OsStr::new("--trust"),
+            key.public.as_os_str(),
+        ]);
+        assert_ok(&o, &format!("verify of a version-{format} bundle"));
+        // The standalone manifest alone names the bundle (verify reads either name).
+        let o = unpack([
+            OsStr::new("verify"),
+            vols[0].as_os_str(),
+            path.as_os_str(),
+            OsStr::new("--trust"),
+            key.public.as_os_str(),
+            OsStr::new("--json"),
+        ]);
+        let report = json(&o);
+        assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+        assert_eq!(report["bundle"]["images"], IMAGES.len(), "{report}");
+        assert_eq!(
+            report["missing_volumes"].as_array().unwrap().len(),
+            vols.len() - 1,
+            "{report}"
+        );
+        let o = inspect(&out, Some(&key.public), false);
+        assert_ok(&o, "inspect --trust");
+        let zstd = if format == "1" { "plain JSON" } else { "zstd" };
+        assert_mentions(&o, &[&format!("format      {format}"), zstd], "inspect");
+        let bundle = json(&inspect(&out, Some(&key.public), true));
+        assert_eq!(bundle["format"], format.parse::<u32>().unwrap());
+        let images: Vec<_> = bundle["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .map(|e| (e["repository"].clone(), e["tags"].clone(), e["digest"].clone()))
+            .collect();
+        assert_eq!(images.len(), IMAGES.len());
+        seen.push((images, bundle["manifest_stored_bytes"].as_u64().unwrap()));
+    }
+    assert_eq!(seen[0].0, seen[1].0, "both versions list the same images");
+    assert!(
+        seen[1].1 < seen[0].1,
+        "version 2's manifest is smaller: {} vs {} bytes",
+        seen[1].1,
+        seen[0].1
+    );
+}
+
 /// From the oc `file://` layout, each image carries the reference it was mirrored from
 /// (mapping.txt).
 #[test]

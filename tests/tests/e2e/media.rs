@@ -163,7 +163,7 @@ fn a_bundle_that_does_not_fit_is_refused_before_writing_and_two_disks_are_filled
     let (va, vb) = (volumes(&a.0), volumes(&b.0));
     assert_eq!((va.len(), vb.len()), (2, 2), "{va:?} {vb:?}");
     assert!(
-        names(&b.0).iter().any(|n| n.ends_with(".bundle.json")),
+        names(&b.0).iter().any(|n| n.ends_with(".bundle.json.zst")),
         "standalone manifest on every disk"
     );
     let o = unpack([

@@ -164,7 +164,7 @@ fn volume_numbers(dir: &Path) -> Vec<u32> {
 // ---------------------------------------------------------------------------------------
 
 /// The temporary names were predictable (`.ferry-<id>-NNN-of-MMM.tar.partial`,
-/// `.ferry-<id>.bundle.json.partial`) and opened with a plain create, so a link planted
+/// `.ferry-<id>.bundle.json.zst.partial`) and opened with a plain create, so a link planted
 /// there made ferry-pack overwrite its target; a link at a final name was followed too.
 #[test]
 fn links_at_the_old_temporary_names_are_not_followed_and_links_at_final_names_are_refused() {
@@ -181,8 +181,8 @@ fn links_at_the_old_temporary_names_are_not_followed_and_links_at_final_names_ar
     for n in 1..=4 {
         planted.push(format!(".ferry-{id}-{n:03}-of-004.tar.partial"));
     }
-    planted.push(format!(".ferry-{id}.bundle.json.partial"));
-    planted.push(format!(".ferry-{id}.bundle.json.sig.partial"));
+    planted.push(format!(".ferry-{id}.bundle.json.zst.partial"));
+    planted.push(format!(".ferry-{id}.bundle.json.zst.sig.partial"));
     for p in &planted {
         symlink(&victim, &out.join(p));
     }
@@ -208,8 +208,8 @@ fn links_at_the_old_temporary_names_are_not_followed_and_links_at_final_names_ar
     // anything is written, the target untouched.
     for final_name in [
         format!("ferry-{id}-002-of-004.tar"),
-        format!("ferry-{id}.bundle.json"),
-        format!("ferry-{id}.bundle.json.sig"),
+        format!("ferry-{id}.bundle.json.zst"),
+        format!("ferry-{id}.bundle.json.zst.sig"),
     ] {
         let out = t.path().join(format!("out-{final_name}"));
         fs::create_dir(&out).unwrap();

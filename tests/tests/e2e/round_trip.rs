@@ -74,8 +74,8 @@ fn round_trip(layout: &str) {
         .iter()
         .map(|v| v.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    expected_names.push(format!("ferry-{short}.bundle.json"));
-    expected_names.push(format!("ferry-{short}.bundle.json.sig"));
+    expected_names.push(format!("ferry-{short}.bundle.json.zst"));
+    expected_names.push(format!("ferry-{short}.bundle.json.zst.sig"));
     expected_names.sort();
     assert_eq!(names(&out), expected_names, "files written to --out");
     let layout_name = if layout == "registry" {
