@@ -96,6 +96,10 @@ fn stop_while_writing(child: &mut Child, out: &Path) -> bool {
 /// at most ATTEMPTS times: the whole pack takes tens of milliseconds, and polling `/proc`
 /// can miss the window. Each missed run is cleared away (its volumes removed) before the
 /// next; a test that never catches one fails, it does not pass.
+/// Volumes of the oc-mirror fixture packed at 48KiB (format 2: the manifest in each volume
+/// is a zstd frame; it was 17 volumes with format 1's plain JSON).
+const OC_MIRROR_VOLUMES: u32 = 9;
+
 fn spawn_stopped_while_writing(out: &Path, command: impl Fn() -> Command) -> Child {
     const ATTEMPTS: usize = 10;
     for _ in 0..ATTEMPTS {
@@ -300,7 +304,8 @@ fn the_space_check_and_plan_count_the_bundle_manifest_on_every_medium() {
     let volume = file_size(&vols[0]);
     let (manifest, _) = standalone_manifest(&scratch);
     let manifest = file_size(&manifest) + 64;
-    assert!(manifest > 100 << 10, "the manifest is {manifest} bytes");
+    // Compressed (format 2), 300 images' manifest is still larger than the slack below.
+    assert!(manifest > 32 << 10, "the manifest is {manifest} bytes");
     let page = |n: u64| n.div_ceil(4096) * 4096;
     // Room for the volume and the 64 KiB slack, not for the manifest.
     let disk = tmpfs(&format!("{}", page(volume) + (64 << 10) + (16 << 10)));
@@ -567,7 +572,7 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     );
     assert!(e.contains("on another disk, mount it and run:"), "{e}");
     let command = printed_command(&e);
-    let rest: Vec<String> = (done.len() as u32 + 1..=17)
+    let rest: Vec<String> = (done.len() as u32 + 1..=OC_MIRROR_VOLUMES)
         .map(|n| n.to_string())
         .collect();
     assert!(
@@ -578,7 +583,7 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     let newdir = t.path().join("second-disk");
     let o = run_printed(&command, &newdir);
     assert_ok(&o, "the printed command");
-    assert_eq!(done.len() + volumes(&newdir).len(), 17);
+    assert_eq!(done.len() + volumes(&newdir).len(), OC_MIRROR_VOLUMES as usize);
     verify_ok(
         &[&disk.path, &newdir],
         &key,
@@ -620,7 +625,10 @@ fn interrupted_by(sig: &str) {
     assert!(e.contains("nothing half-written is left"), "{e}");
     assert!(e.contains("run the same command again"), "{e}");
     let done = volume_numbers(&out);
-    assert!(!done.is_empty() && done.len() < 17, "{e}");
+    assert!(
+        !done.is_empty() && done.len() < OC_MIRROR_VOLUMES as usize,
+        "{e}"
+    );
     assert!(
         e.contains(&format!(
             "Complete and good: volume(s) {} on {}",
@@ -632,7 +640,7 @@ fn interrupted_by(sig: &str) {
     printed_command(&e);
     let o = pack_with(&mirror, &out, "48KiB", &key.private, &[]);
     assert_ok(&o, "the same command again");
-    assert_eq!(volumes(&out).len(), 17);
+    assert_eq!(volumes(&out).len(), OC_MIRROR_VOLUMES as usize);
     verify_ok(&[&out], &key, "after Ctrl-C and a rerun");
 }
 
