@@ -23,6 +23,12 @@ impl std::fmt::Display for Drift {
 pub fn drift(original: &BundleManifest, planned: &BundleManifest) -> Vec<Drift> {
     let mut out = Vec::new();
     let mut say = |text: String| out.push(Drift(text));
+    if original.ferry_bundle != planned.ferry_bundle {
+        say(format!(
+            "--bundle-format: the original is format {}, this run writes {} (add --bundle-format {})",
+            original.ferry_bundle, planned.ferry_bundle, original.ferry_bundle
+        ));
+    }
     if original.volume_size != planned.volume_size {
         say(format!(
             "--volume-size: the original used {} ({} bytes), this run {} ({} bytes)",
@@ -185,5 +191,14 @@ mod tests {
         assert!(drift(&a, &c)[0]
             .0
             .starts_with("the mirror (source set): 1 blob(s)"));
+        let mut v1 = a.clone();
+        v1.ferry_bundle = 1;
+        v1.seal();
+        let d = drift(&v1, &a);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].0.contains("the original is format 1, this run writes 2 (add --bundle-format 1)"),
+            "{d:?}"
+        );
     }
 }
