@@ -197,7 +197,8 @@ mod tests {
         let d = drift(&v1, &a);
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(
-            d[0].0.contains("the original is format 1, this run writes 2 (add --bundle-format 1)"),
+            d[0].0
+                .contains("the original is format 1, this run writes 2 (add --bundle-format 1)"),
             "{d:?}"
         );
     }

@@ -1,4 +1,4 @@
-//! The ferry bundle format, version 1 (`SPEC.md` beside this crate is normative):
+//! The ferry bundle format, versions 1 and 2 (`SPEC.md` beside this crate is normative):
 //! types, writing, reading and verifying volumes.
 //!
 //! What this crate must not do: touch the network, print, or read a byte of a volume it

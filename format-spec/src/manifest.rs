@@ -255,14 +255,14 @@ impl BundleManifest {
         };
         check_version(version, 2)?;
         let (json_digest, json_len) = text.finish();
-        let m: BundleManifest =
-            serde_json::from_reader(stored::Decompressed::new(frame, limit)?).map_err(|e| {
-                if e.is_io() {
-                    stored::decode_error(e.into())
-                } else {
-                    Invalid::new(Rule::M3, format!("bundle manifest: {e}"))
-                }
-            })?;
+        let m: BundleManifest = serde_json::from_reader(stored::Decompressed::new(frame, limit)?)
+            .map_err(|e| {
+            if e.is_io() {
+                stored::decode_error(e.into())
+            } else {
+                Invalid::new(Rule::M3, format!("bundle manifest: {e}"))
+            }
+        })?;
         m.validate()?;
         // M18, as for version 1 but with no padding inside the frame: the decompressed
         // text is exactly the canonical form (compared by SHA-256 and length).
@@ -494,12 +494,21 @@ struct PeekVolume {
 /// (`stored_as`: 1 for plain JSON, 2 for a zstd frame, SPEC.md §4.3).
 fn check_version(version: u32, stored_as: u32) -> Result<(), Invalid> {
     if !BUNDLE_VERSIONS.contains(&version) {
-        return Err(Invalid::new(Rule::M2, format!(
+        return Err(Invalid::new(
+            Rule::M2,
+            format!(
             "bundle manifest version {version} is not supported (this ferry reads versions 1 and 2)"
-        )));
+        ),
+        ));
     }
     if version != stored_as {
-        let form = |v: u32| if v == 1 { "plain JSON" } else { "one zstd frame" };
+        let form = |v: u32| {
+            if v == 1 {
+                "plain JSON"
+            } else {
+                "one zstd frame"
+            }
+        };
         return Err(Invalid::new(
             Rule::M2,
             format!(
@@ -958,7 +967,10 @@ mod tests {
         assert_eq!(v1.grown_reservation(len, len + 1), None);
         v1.seal();
         assert_ne!(v1.bundle_id, m.bundle_id);
-        assert_eq!(BundleManifest::parse(&v1.stored_bytes(len + 3)).unwrap(), v1);
+        assert_eq!(
+            BundleManifest::parse(&v1.stored_bytes(len + 3)).unwrap(),
+            v1
+        );
     }
 
     /// M27 and M2 for version 2: only one zstd frame, then at most one all-zero padding
@@ -978,19 +990,35 @@ mod tests {
             p
         };
         for (bytes, rule_is, says) in [
-            (good[..good.len() - 1].to_vec(), Rule::M27, "not one complete zstd frame"),
+            (
+                good[..good.len() - 1].to_vec(),
+                Rule::M27,
+                "not one complete zstd frame",
+            ),
             (cat(&[&good, &good]), Rule::M27, "not a padding frame"),
             (cat(&[&good, b"x"]), Rule::M27, "not a padding frame"),
             (cat(&[&good, &[0; 8]]), Rule::M27, "not a padding frame"),
             (cat(&[&good, &pad(4, 1)]), Rule::M27, "non-zero byte"),
-            (cat(&[&good, &pad(4, 0), &pad(0, 0)]), Rule::M27, "declares 4 bytes"),
-            (cat(&[&pad(0, 0), &good]), Rule::M27, "does not start with a zstd frame"),
+            (
+                cat(&[&good, &pad(4, 0), &pad(0, 0)]),
+                Rule::M27,
+                "declares 4 bytes",
+            ),
+            (
+                cat(&[&pad(0, 0), &good]),
+                Rule::M27,
+                "does not start with a zstd frame",
+            ),
             (
                 zstd::encode_all(&b"{\"ferry_bundle\":2"[..], 3).unwrap(),
                 Rule::M1,
                 "not valid JSON",
             ),
-            (zstd::encode_all(&b"[2]"[..], 3).unwrap(), Rule::M1, "not a JSON object"),
+            (
+                zstd::encode_all(&b"[2]"[..], 3).unwrap(),
+                Rule::M1,
+                "not a JSON object",
+            ),
             (
                 zstd::encode_all(&m.to_json()[..], 3).unwrap()[..8]
                     .iter()
@@ -1043,5 +1071,48 @@ mod tests {
             assert!(check_relative_path(bad).is_err(), "{bad:?}");
         }
         assert!(check_relative_path("v2/a/blobs/sha256:00").is_ok());
+    }
+}
+
+/// Where parsing a large manifest spends its time: `FERRY_MANIFEST=FILE cargo test --release
+/// -p format-spec --lib -- --ignored parse_timing --nocapture`.
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn parse_timing() {
+        let Some(path) = std::env::var_os("FERRY_MANIFEST") else {
+            panic!("set FERRY_MANIFEST to a stored manifest");
+        };
+        let bytes = std::fs::read(path).unwrap();
+        let t = Instant::now();
+        let frame = stored::frame(&bytes).unwrap();
+        let mut text = stored::Decompressed::new(frame, MAX_JSON).unwrap();
+        std::io::copy(&mut text, &mut std::io::sink()).unwrap();
+        eprintln!("decompress+hash {:?}", t.elapsed());
+        let t = Instant::now();
+        let text = stored::Decompressed::new(frame, MAX_JSON).unwrap();
+        let _ = serde_json::from_reader::<_, serde::de::IgnoredAny>(text).unwrap();
+        eprintln!("peek pass {:?}", t.elapsed());
+        let t = Instant::now();
+        let m: BundleManifest =
+            serde_json::from_reader(stored::Decompressed::new(frame, MAX_JSON).unwrap()).unwrap();
+        eprintln!("typed pass {:?}", t.elapsed());
+        let t = Instant::now();
+        let json = json_of(&bytes).unwrap();
+        let _: BundleManifest = serde_json::from_slice(&json).unwrap();
+        eprintln!("decompress to a Vec + from_slice {:?}", t.elapsed());
+        let t = Instant::now();
+        m.validate().unwrap();
+        eprintln!("validate {:?}", t.elapsed());
+        let t = Instant::now();
+        let _ = m.json_digest();
+        eprintln!("json_digest {:?}", t.elapsed());
+        let t = Instant::now();
+        BundleManifest::parse(&bytes).unwrap();
+        eprintln!("parse {:?}", t.elapsed());
     }
 }

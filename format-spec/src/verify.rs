@@ -424,7 +424,9 @@ pub fn read_standalone(
     path: &Path,
     trusted: &[PublicKey],
 ) -> Result<crate::manifest::BundleManifest, FormatError> {
-    let size = std::fs::metadata(path).map_err(FormatError::io(path))?.len();
+    let size = std::fs::metadata(path)
+        .map_err(FormatError::io(path))?
+        .len();
     if size > crate::volume::MAX_DOCUMENT {
         return Err(FormatError::Invalid {
             path: path.to_owned(),

@@ -1402,10 +1402,13 @@ fn generate_v2() -> BTreeMap<String, Vector> {
         "M27",
         "not one complete zstd frame",
         "a validly signed manifest whose zstd frame lacks its last 3 bytes",
-        one(0, stored(&|m| {
-            *m = frame.clone();
-            m.truncate(m.len() - 3);
-        })),
+        one(
+            0,
+            stored(&|m| {
+                *m = frame.clone();
+                m.truncate(m.len() - 3);
+            }),
+        ),
     );
     add(
         "manifest-bad-zstd",
@@ -1413,13 +1416,20 @@ fn generate_v2() -> BTreeMap<String, Vector> {
         "M27",
         "zstd",
         "a validly signed manifest whose first zstd block is of the reserved type 3",
-        one(0, stored(&|m| {
-            *m = frame.clone();
-            // Frame header: magic, descriptor 0x00 (no content size, no dictionary, not
-            // single-segment), window descriptor; then the first block header.
-            assert_eq!(m[4] & 0b0010_0111, 0, "the frame header this vector expects");
-            m[6] |= 0b110;
-        })),
+        one(
+            0,
+            stored(&|m| {
+                *m = frame.clone();
+                // Frame header: magic, descriptor 0x00 (no content size, no dictionary, not
+                // single-segment), window descriptor; then the first block header.
+                assert_eq!(
+                    m[4] & 0b0010_0111,
+                    0,
+                    "the frame header this vector expects"
+                );
+                m[6] |= 0b110;
+            }),
+        ),
     );
     add(
         "manifest-two-frames",
@@ -1443,11 +1453,14 @@ fn generate_v2() -> BTreeMap<String, Vector> {
         "M27",
         "non-zero byte",
         "a validly signed manifest whose padding frame holds a byte 0x01",
-        one(0, stored(&|m| {
-            let mut pad = padding(24, 0);
-            pad[20] = 1;
-            *m = [&frame[..], &pad[..]].concat();
-        })),
+        one(
+            0,
+            stored(&|m| {
+                let mut pad = padding(24, 0);
+                pad[20] = 1;
+                *m = [&frame[..], &pad[..]].concat();
+            }),
+        ),
     );
     add(
         "manifest-padding-first",
@@ -1455,7 +1468,10 @@ fn generate_v2() -> BTreeMap<String, Vector> {
         "M27",
         "does not start with a zstd frame",
         "a validly signed manifest whose padding frame comes before its zstd frame",
-        one(0, stored(&|m| *m = [&padding(24, 0)[..], &frame[..]].concat())),
+        one(
+            0,
+            stored(&|m| *m = [&padding(24, 0)[..], &frame[..]].concat()),
+        ),
     );
     add(
         "manifest-not-canonical",
@@ -1463,10 +1479,13 @@ fn generate_v2() -> BTreeMap<String, Vector> {
         "M18",
         "canonical form",
         "a validly signed zstd frame of the manifest pretty-printed (bundle_id right)",
-        one(0, stored(&|m| {
-            let manifest = p0.manifest();
-            *m = compress_json(&serde_json::to_vec_pretty(&manifest).unwrap());
-        })),
+        one(
+            0,
+            stored(&|m| {
+                let manifest = p0.manifest();
+                *m = compress_json(&serde_json::to_vec_pretty(&manifest).unwrap());
+            }),
+        ),
     );
     add(
         "manifest-padded-inside",
@@ -1492,12 +1511,15 @@ fn generate_v2() -> BTreeMap<String, Vector> {
         "M2",
         "version 1 is stored as one zstd frame",
         "a validly signed zstd frame of a sealed version-1 manifest",
-        one(0, stored(&|m| {
-            let mut manifest = p0.manifest();
-            manifest.ferry_bundle = 1;
-            manifest.seal();
-            *m = compress_json(&manifest.to_json());
-        })),
+        one(
+            0,
+            stored(&|m| {
+                let mut manifest = p0.manifest();
+                manifest.ferry_bundle = 1;
+                manifest.seal();
+                *m = compress_json(&manifest.to_json());
+            }),
+        ),
     );
     add(
         "manifest-duplicate-blob",

@@ -115,10 +115,7 @@ mod tests {
             args.extend(extra);
             crate::cli::Cli::try_parse_from(args).map(|c| c.pack.bundle_format)
         };
-        assert_eq!(
-            parse(&[]).unwrap(),
-            format_spec::manifest::BUNDLE_VERSION
-        );
+        assert_eq!(parse(&[]).unwrap(), format_spec::manifest::BUNDLE_VERSION);
         assert_eq!(parse(&["--bundle-format", "1"]).unwrap(), 1);
         assert_eq!(parse(&["--bundle-format", "2"]).unwrap(), 2);
         assert!(parse(&["--bundle-format", "0"]).is_err());

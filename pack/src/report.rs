@@ -139,7 +139,10 @@ impl Done<'_> {
                 format!(", kept {} already complete", self.kept.len())
             },
             self.seconds,
-            format_spec::volume::manifest_file_name(&self.manifest.bundle_id, self.manifest.ferry_bundle)
+            format_spec::volume::manifest_file_name(
+                &self.manifest.bundle_id,
+                self.manifest.ferry_bundle
+            )
         )
     }
 }

@@ -37,8 +37,8 @@ impl BundleManifest {
         let mut out = if self.ferry_bundle == 1 {
             self.to_json()
         } else {
-            let mut enc = zstd::stream::write::Encoder::new(Vec::new(), LEVEL)
-                .expect("zstd encoder starts");
+            let mut enc =
+                zstd::stream::write::Encoder::new(Vec::new(), LEVEL).expect("zstd encoder starts");
             self.write_json(&mut enc).expect("manifest compresses");
             enc.finish().expect("manifest compresses")
         };

@@ -101,7 +101,9 @@ pub(super) fn regions(l: &Layout) -> Vec<Region> {
             "bundle manifest",
             BLOCK,
             l.b,
-            vec![s("ferry/bundle.json.zst at offset 0 does not match the digest")],
+            vec![s(
+                "ferry/bundle.json.zst at offset 0 does not match the digest",
+            )],
         ),
         invalid(
             "bundle manifest signature",

@@ -141,7 +141,11 @@ fn a_version_1_bundle_verifies_and_inspects_beside_version_2() {
             &["--bundle-format", format],
         );
         let (path, manifest) = standalone_manifest(&out);
-        assert!(path.to_string_lossy().ends_with(standalone), "{}", path.display());
+        assert!(
+            path.to_string_lossy().ends_with(standalone),
+            "{}",
+            path.display()
+        );
         assert_eq!(manifest["ferry_bundle"], format.parse::<u32>().unwrap());
         let vols = volumes(&out);
         let listing = run("tar", [OsStr::new("-tf"), vols[0].as_os_str()]);
@@ -183,7 +187,13 @@ fn a_version_1_bundle_verifies_and_inspects_beside_version_2() {
             .as_array()
             .expect("images")
             .iter()
-            .map(|e| (e["repository"].clone(), e["tags"].clone(), e["digest"].clone()))
+            .map(|e| {
+                (
+                    e["repository"].clone(),
+                    e["tags"].clone(),
+                    e["digest"].clone(),
+                )
+            })
             .collect();
         assert_eq!(images.len(), IMAGES.len());
         seen.push((images, bundle["manifest_stored_bytes"].as_u64().unwrap()));

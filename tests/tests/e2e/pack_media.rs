@@ -96,9 +96,11 @@ fn stop_while_writing(child: &mut Child, out: &Path) -> bool {
 /// at most ATTEMPTS times: the whole pack takes tens of milliseconds, and polling `/proc`
 /// can miss the window. Each missed run is cleared away (its volumes removed) before the
 /// next; a test that never catches one fails, it does not pass.
-/// Volumes of the oc-mirror fixture packed at 48KiB (format 2: the manifest in each volume
-/// is a zstd frame; it was 17 volumes with format 1's plain JSON).
-const OC_MIRROR_VOLUMES: u32 = 9;
+/// The oc-mirror fixture packed at this size makes 17 volumes, enough that a run is caught
+/// mid-way (format 2's compressed manifest leaves more room per volume: at format 1's
+/// 48KiB it is only 9, and a stop often came after the last write).
+const OC_MIRROR_SIZE: &str = "32KiB";
+const OC_MIRROR_VOLUMES: u32 = 17;
 
 fn spawn_stopped_while_writing(out: &Path, command: impl Fn() -> Command) -> Child {
     const ATTEMPTS: usize = 10;
@@ -548,7 +550,7 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     let disk = tmpfs("2m");
     let mirror = fixture("oc-mirror");
     let child = spawn_stopped_while_writing(&disk.path, || {
-        pack_command(&mirror, &disk.path, "48KiB", &key)
+        pack_command(&mirror, &disk.path, OC_MIRROR_SIZE, &key)
     });
     let filled = disk.fill();
     assert!(filled > 0);
@@ -583,7 +585,10 @@ fn a_disk_filled_mid_run_says_what_is_complete_and_the_command_that_finishes() {
     let newdir = t.path().join("second-disk");
     let o = run_printed(&command, &newdir);
     assert_ok(&o, "the printed command");
-    assert_eq!(done.len() + volumes(&newdir).len(), OC_MIRROR_VOLUMES as usize);
+    assert_eq!(
+        done.len() + volumes(&newdir).len(),
+        OC_MIRROR_VOLUMES as usize
+    );
     verify_ok(
         &[&disk.path, &newdir],
         &key,
@@ -614,7 +619,8 @@ fn interrupted_by(sig: &str) {
     let key = keygen(t.path(), "k");
     let out = t.path().join("out");
     let mirror = fixture("oc-mirror");
-    let child = spawn_stopped_while_writing(&out, || pack_command(&mirror, &out, "48KiB", &key));
+    let child =
+        spawn_stopped_while_writing(&out, || pack_command(&mirror, &out, OC_MIRROR_SIZE, &key));
     signal(&child, sig);
     signal(&child, "CONT");
     let o = child.wait_with_output().unwrap();
@@ -638,7 +644,7 @@ fn interrupted_by(sig: &str) {
         "{e}"
     );
     printed_command(&e);
-    let o = pack_with(&mirror, &out, "48KiB", &key.private, &[]);
+    let o = pack_with(&mirror, &out, OC_MIRROR_SIZE, &key.private, &[]);
     assert_ok(&o, "the same command again");
     assert_eq!(volumes(&out).len(), OC_MIRROR_VOLUMES as usize);
     verify_ok(&[&out], &key, "after Ctrl-C and a rerun");

@@ -156,13 +156,21 @@ fn recovers(format: &[&str]) {
     // A volume of the same mirror packed in the other version is another bundle's: its
     // manifest is checked on its own and differs from the first volume's.
     let twin = tmp.path().join("twin");
-    let flip = if v1 { &[][..] } else { &["--bundle-format", "1"][..] };
+    let flip = if v1 {
+        &[][..]
+    } else {
+        &["--bundle-format", "1"][..]
+    };
     pack_ok(&fixture("oci"), &twin, "64KiB", &key, flip);
     let mut mixed = vols.clone();
     mixed[1] = volumes(&twin)[1].clone();
     let o = recover(&bin, &key.public, &tmp.path().join("r4"), &mixed);
     assert_ne!(o.code(), 0, "a volume of the other version\n{}", o.dump());
-    assert_mentions(&o, &["belongs to another bundle"], "the odd volume is named");
+    assert_mentions(
+        &o,
+        &["belongs to another bundle"],
+        "the odd volume is named",
+    );
 }
 
 #[test]
