@@ -50,7 +50,7 @@ PY
 SOURCE_DATE_EPOCH=1 "$BIN/ferry-pack" "$W/a" --out "$W/full-a" --volume-size 4GiB --key "$W/k" -q >/dev/null
 SOURCE_DATE_EPOCH=2 "$BIN/ferry-pack" "$W/b" --out "$W/full-b" --volume-size 4GiB --key "$W/k" -q >/dev/null
 SOURCE_DATE_EPOCH=2 "$BIN/ferry-pack" "$W/b" --out "$W/delta-b" --volume-size 4GiB --key "$W/k" -q \
-  --base "$(ls "$W"/full-a/*.bundle.json)" >/dev/null
+  --base "$(ls "$W"/full-a/*.bundle.json*)" >/dev/null
 size() { du -cb "$1"/*.tar | tail -1 | cut -f1; }
 full=$(size "$W/full-b"); delta=$(size "$W/delta-b")
 python3 -c "import sys; f, d = int(sys.argv[1]), int(sys.argv[2]); print(f'full bundle of B: {f} bytes; delta of B against A: {d} bytes = {100 * d / f:.1f}% of the full bundle')" "$full" "$delta"

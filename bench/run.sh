@@ -176,7 +176,7 @@ PY
 # bundle's own bundle.json records (a cross-check of the mirror scan).
 scan_bundle() {
   python3 - "$1" <<'PY'
-import glob, json, os, sys, tarfile
+import glob, json, os, subprocess, sys, tarfile
 out = sys.argv[1]
 files = [os.path.join(out, f) for f in os.listdir(out) if os.path.isfile(os.path.join(out, f))]
 vols = sorted(glob.glob(os.path.join(out, "*.tar")))
@@ -185,8 +185,12 @@ for v in vols:
     with tarfile.open(v) as t:
         stored += sum(m.size for m in t if m.isfile() and m.name.startswith("blobs/"))
 raw = 0
-for j in glob.glob(os.path.join(out, "*.bundle.json")):
-    raw = sum(b["size"] for b in json.load(open(j))["blobs"])
+# The standalone manifest: format 2's zstd frame (zstd -d, which skips the padding frame),
+# or format 1's plain JSON.
+for j in glob.glob(os.path.join(out, "*.bundle.json.zst")) + glob.glob(os.path.join(out, "*.bundle.json")):
+    text = subprocess.run(["zstd", "-d", "-q", "-c", j], check=True, capture_output=True).stdout \
+        if j.endswith(".zst") else open(j, "rb").read()
+    raw = sum(b["size"] for b in json.loads(text)["blobs"])
 print(sum(os.path.getsize(f) for f in files), sum(os.path.getsize(v) for v in vols),
       len(vols), stored, raw)
 PY
