@@ -570,8 +570,9 @@ mod tests {
         );
     }
 
-    /// A standalone file that is not the volume's bytes is parsed on its own (and refused
-    /// when it is not a manifest), not taken from the volume.
+    /// A standalone file that is not the volume's bytes is parsed on its own, not taken
+    /// from the volume: refused when it is not a manifest, read when it is one (here the
+    /// same manifest with more padding).
     #[test]
     fn a_standalone_file_with_other_bytes_is_read_on_its_own() {
         let t = with_standalone("vector-key.pem", |b| {
@@ -583,10 +584,14 @@ mod tests {
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
         assert!(
             r.problems[0].starts_with("standalone manifest ignored: ")
-                && r.problems[0].contains("M"),
+                && r.problems[0].contains("is not valid JSON"),
             "{}",
             r.problems[0]
         );
         assert!(r.ok, "the volume itself is fine");
+        let t = with_standalone("vector-key.pem", |b| [b, b"   "].concat());
+        let r = report(&t);
+        assert!(r.ok && r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.bundle.as_ref().unwrap().volume_count, 5);
     }
 }
