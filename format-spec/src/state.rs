@@ -167,10 +167,10 @@ impl Stage {
     }
     /// Keeps a volume's signed table, so later runs know its chunks without the disk.
     pub fn save_table(&self, v: &Volume) -> Result<(), FormatError> {
-        let (bytes, sig) = v.signed_table();
+        let (bytes, sig) = v.signed_table()?;
         let dir = self.tables();
         let name = format!("volume-{:04}.json", v.table.volume);
-        write_atomic(&dir.join(&name), bytes)?;
+        write_atomic(&dir.join(&name), &bytes)?;
         write_atomic(&dir.join(format!("{name}.sig")), sig)
     }
 

@@ -91,8 +91,10 @@ impl VolumeTable {
                 "volume table version {version} is not supported (this ferry reads version {TABLE_VERSION})"
             )));
         }
-        let t: VolumeTable = serde_json::from_slice(bytes)
+        let mut t: VolumeTable = serde_json::from_slice(bytes)
             .map_err(|e| Invalid::new(Rule::R5, format!("volume table: {e}")))?;
+        // Held as long as the volume is open: without the slack the vector grew with.
+        t.chunks.shrink_to_fit();
         if !t.spelled_as(bytes) {
             return Err(Invalid::new(
                 Rule::R5,
