@@ -434,9 +434,16 @@ impl Volume {
         Ok(entry)
     }
 
-    /// Where the signed table's entry sits, and the table's length (for tests and inspection).
-    pub fn table_location(&self) -> (u64, u64) {
-        (self.table_offset, self.table_size)
+    /// Where the signed table's entry sits, and the table's bytes, read again (for tests
+    /// and inspection; a reader keeps them with [`Volume::signed_table`]).
+    ///
+    /// # Panics
+    /// When the volume no longer reads as it did when opened.
+    pub fn table_location(&self) -> (u64, Vec<u8>) {
+        let (bytes, _) = self
+            .signed_table()
+            .unwrap_or_else(|e| panic!("reading the table again: {e}"));
+        (self.table_offset, bytes)
     }
 
     /// The table's exact bytes and signature, to keep in a state directory. The bytes are
