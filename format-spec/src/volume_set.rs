@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn volumes_of_one_bundle_share_one_manifest() {
         let (dir, keys) = vector("valid-bundle");
-        let set = VolumeSet::open(&[dir.clone()], Trust::Keys(&keys)).unwrap();
+        let set = VolumeSet::open(std::slice::from_ref(&dir), Trust::Keys(&keys)).unwrap();
         let opened: Vec<&Volume> = set.opened().map(|(_, v)| v).collect();
         assert_eq!(opened.len(), 5);
         for v in &opened[1..] {
