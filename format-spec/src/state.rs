@@ -469,6 +469,38 @@ mod tests {
         }
     }
 
+    /// A volume keeps only its table's digest: the table kept is read again, and a medium
+    /// that reads differently since it was verified is an error, not a table kept.
+    #[test]
+    fn a_table_kept_is_the_one_verified() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/valid-single-volume");
+        let t = tempfile::tempdir().unwrap();
+        let copy = t.path().join("ferry-772623e2e1fa-002-of-005.tar");
+        fs::copy(dir.join("ferry-772623e2e1fa-002-of-005.tar"), &copy).unwrap();
+        let v = Volume::open_unverified(&copy).unwrap();
+        let (offset, table) = v.table_location();
+        let s = stage(&t.path().join("state"));
+        s.save_table(&v).unwrap();
+        assert_eq!(
+            fs::read(s.tables().join("volume-0002.json")).unwrap(),
+            table
+        );
+        // One byte of the table changes on the medium after it was verified.
+        let mut bytes = fs::read(&copy).unwrap();
+        bytes[offset as usize + 512 + 20] ^= 1;
+        fs::write(&copy, bytes).unwrap();
+        let e = s.save_table(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("reads differently than when it was verified"),
+            "{e}"
+        );
+        assert_eq!(
+            fs::read(s.tables().join("volume-0002.json")).unwrap(),
+            table,
+            "the table kept before stays"
+        );
+    }
+
     #[test]
     fn one_run_at_a_time_holds_a_state_directory() {
         let t = tempfile::tempdir().unwrap();
