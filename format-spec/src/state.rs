@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PublicKey;
-use crate::manifest::BundleManifest;
 use crate::read::Volume;
 use crate::table::VolumeTable;
 
@@ -41,15 +40,60 @@ pub struct StateDir {
 /// written from verified volumes, shown without being verified again.
 #[derive(Debug)]
 pub struct Recorded {
-    pub manifest: BundleManifest,
+    /// What `status` shows of the kept manifest.
+    pub manifest: RecordedManifest,
     /// Volume numbers whose signed tables were kept.
     pub volumes_seen: Vec<u32>,
     /// Staged chunk files and their total size.
     pub staged_chunks: usize,
     pub staged_bytes: u64,
-    /// The record of the last push (its report), when there was one and it reads as JSON.
-    pub last_push: Option<serde_json::Value>,
+    /// Where the bundle's records are; the last push's is read on demand
+    /// ([`Recorded::last_push`]): at 6×10^4 images it is tens of MB of JSON.
+    pub stage: Stage,
 }
+
+impl Recorded {
+    /// The record of the last push (its report) as `T`, when there was one and it reads
+    /// as one; read streaming, so memory is that of `T` alone.
+    pub fn last_push<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        self.stage.last_push()
+    }
+}
+
+/// The members of a kept bundle manifest that `status` shows. Read streaming, skipping the
+/// images, blobs and tree: a whole parse would hold the largest document of the bundle
+/// (some 300 MB at 6×10^4 images) to print three numbers.
+#[derive(Debug, serde::Deserialize)]
+pub struct RecordedManifest {
+    /// The bundle manifest version (`ferry_bundle`).
+    #[serde(rename = "ferry_bundle")]
+    pub version: u32,
+    pub bundle_id: Digest,
+    pub created: u64,
+    pub volume_count: u32,
+}
+
+impl RecordedManifest {
+    /// Reads the kept manifest at `path` (its stored bytes, as a volume carries them: JSON
+    /// padded with spaces, or one zstd frame of it padded with a skippable frame). `None`
+    /// when it does not read as a manifest of bundle `id`.
+    fn read(path: &Path, id: &Digest) -> Option<RecordedManifest> {
+        use std::io::{BufReader, Read};
+        let mut file = BufReader::new(fs::File::open(path).ok()?);
+        let mut magic = [0u8; 4];
+        file.read_exact(&mut magic).ok()?;
+        let head = io::Cursor::new(magic).chain(file);
+        let m: RecordedManifest = if magic == ZSTD_MAGIC {
+            serde_json::from_reader(zstd::stream::read::Decoder::new(head).ok()?).ok()?
+        } else {
+            serde_json::from_reader(head).ok()?
+        };
+        (m.bundle_id == *id).then_some(m)
+    }
+}
+
+/// The magic number of a zstd frame (RFC 8878 §3.1.1), as a stored manifest may start.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 impl StateDir {
     pub fn new(root: impl Into<PathBuf>) -> StateDir {
@@ -95,17 +139,16 @@ impl StateDir {
                 continue;
             };
             let stage = self.stage(&id);
-            let manifest = fs::read(stage.dir.join(MANIFEST_NAME))
-                .ok()
-                .and_then(|b| BundleManifest::parse(&b).ok());
-            let Some(manifest) = manifest else { continue };
+            let Some(manifest) = RecordedManifest::read(&stage.dir.join(MANIFEST_NAME), &id) else {
+                continue;
+            };
             let (staged_chunks, staged_bytes) = stage.staged();
             out.push(Recorded {
                 manifest,
                 volumes_seen: stage.volumes_seen(),
                 staged_chunks,
                 staged_bytes,
-                last_push: stage.last_push(),
+                stage,
             });
         }
         Ok(Some(out))
@@ -133,10 +176,10 @@ impl Stage {
     }
     /// Keeps a volume's signed table, so later runs know its chunks without the disk.
     pub fn save_table(&self, v: &Volume) -> Result<(), FormatError> {
-        let (bytes, sig) = v.signed_table();
+        let (bytes, sig) = v.signed_table()?;
         let dir = self.tables();
         let name = format!("volume-{:04}.json", v.table.volume);
-        write_atomic(&dir.join(&name), bytes)?;
+        write_atomic(&dir.join(&name), &bytes)?;
         write_atomic(&dir.join(format!("{name}.sig")), sig)
     }
 
@@ -195,11 +238,10 @@ impl Stage {
         write_atomic(&self.dir.join(LAST_PUSH_NAME), bytes)
     }
 
-    /// The report the last push kept, if it reads as JSON.
-    pub fn last_push(&self) -> Option<serde_json::Value> {
-        fs::read(self.dir.join(LAST_PUSH_NAME))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+    /// The report the last push kept, if it reads as `T` (e.g. `serde_json::Value`).
+    pub fn last_push<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        let file = fs::File::open(self.dir.join(LAST_PUSH_NAME)).ok()?;
+        serde_json::from_reader(io::BufReader::new(file)).ok()
     }
 
     /// Volume numbers whose signed tables were kept.
@@ -381,13 +423,82 @@ mod tests {
         assert_eq!(b.manifest.bundle_id, v.manifest.bundle_id);
         assert_eq!(b.volumes_seen, vec![v.table.volume]);
         assert_eq!((b.staged_chunks, b.staged_bytes), (0, 0));
-        assert!(b.last_push.is_none());
+        assert!(b.last_push::<serde_json::Value>().is_none());
         state
             .stage(&v.manifest.bundle_id)
             .save_last_push(br#"{"target":"r/x"}"#)
             .unwrap();
         let bundles = state.bundles().unwrap().expect("recorded");
-        assert_eq!(bundles[0].last_push.as_ref().unwrap()["target"], "r/x");
+        let kept: serde_json::Value = bundles[0].last_push().unwrap();
+        assert_eq!(kept["target"], "r/x");
+    }
+
+    /// `status` reads the kept manifest's bundle, date and volume count without parsing it
+    /// whole, in either stored form (JSON padded with spaces; one zstd frame padded with a
+    /// skippable frame); one that names another bundle than its directory is not shown.
+    #[test]
+    fn status_reads_a_kept_manifest_in_either_stored_form_and_only_under_its_own_id() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/valid-single-volume");
+        let v = Volume::open_unverified(&dir.join("ferry-772623e2e1fa-002-of-005.tar")).unwrap();
+        let m = &v.manifest;
+        let mut json = v.manifest_bytes.to_vec();
+        json.extend_from_slice(b"    ");
+        let mut framed = zstd::encode_all(&json[..], 3).unwrap();
+        // A skippable frame (RFC 8878 §3.1.2): magic 0x184D2A50, length, that many bytes.
+        framed.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 0, 0, 0]);
+        for stored in [json, framed] {
+            let t = tempfile::tempdir().unwrap();
+            let state = StateDir::new(t.path());
+            state.stage(&m.bundle_id).save_manifest(&stored).unwrap();
+            // The same manifest kept under another bundle's directory.
+            let other = Digest([9; 32]);
+            state.stage(&other).save_manifest(&stored).unwrap();
+            let bundles = state.bundles().unwrap().expect("recorded");
+            assert_eq!(bundles.len(), 1, "{bundles:?}");
+            let r = &bundles[0].manifest;
+            assert_eq!(
+                (r.version, r.bundle_id, r.created, r.volume_count),
+                (1, m.bundle_id, m.created, m.volume_count)
+            );
+            // Not a manifest at all: not shown either.
+            state
+                .stage(&m.bundle_id)
+                .save_manifest(b"{\"ferry_bundle\":1}")
+                .unwrap();
+            assert!(state.bundles().unwrap().expect("recorded").is_empty());
+        }
+    }
+
+    /// A volume keeps only its table's digest: the table kept is read again, and a medium
+    /// that reads differently since it was verified is an error, not a table kept.
+    #[test]
+    fn a_table_kept_is_the_one_verified() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/valid-single-volume");
+        let t = tempfile::tempdir().unwrap();
+        let copy = t.path().join("ferry-772623e2e1fa-002-of-005.tar");
+        fs::copy(dir.join("ferry-772623e2e1fa-002-of-005.tar"), &copy).unwrap();
+        let v = Volume::open_unverified(&copy).unwrap();
+        let (offset, table) = v.table_location();
+        let s = stage(&t.path().join("state"));
+        s.save_table(&v).unwrap();
+        assert_eq!(
+            fs::read(s.tables().join("volume-0002.json")).unwrap(),
+            table
+        );
+        // One byte of the table changes on the medium after it was verified.
+        let mut bytes = fs::read(&copy).unwrap();
+        bytes[offset as usize + 512 + 20] ^= 1;
+        fs::write(&copy, bytes).unwrap();
+        let e = s.save_table(&v).unwrap_err().to_string();
+        assert!(
+            e.contains("reads differently than when it was verified"),
+            "{e}"
+        );
+        assert_eq!(
+            fs::read(s.tables().join("volume-0002.json")).unwrap(),
+            table,
+            "the table kept before stays"
+        );
     }
 
     #[test]

@@ -226,7 +226,7 @@ pub fn verify_set(
     let standalone = set
         .manifests
         .iter()
-        .filter_map(|p| match read_standalone(p, trusted) {
+        .filter_map(|p| match standalone_summary(p, trusted, &opened) {
             Ok(m) => Some(m),
             Err(e) => {
                 problems.push(format!("standalone manifest ignored: {e}"));
@@ -300,8 +300,8 @@ pub fn verify_set(
                 bundle_id: m.bundle_id,
                 created: m.created,
                 volume_count: m.volume_count,
-                images: m.images.len(),
-                blobs: m.blobs.len(),
+                images: m.images,
+                blobs: m.blobs,
                 signed_by: None,
             });
         }
@@ -417,6 +417,78 @@ fn named_volume(path: &Path, prefix: &str) -> Option<u32> {
     rest.split_once("-of-")?.0.parse().ok()
 }
 
+/// What `verify` takes from a standalone manifest: the bundle it names, and its counts.
+struct Standalone {
+    bundle_id: Digest,
+    created: u64,
+    volume_count: u32,
+    images: usize,
+    blobs: usize,
+}
+
+impl Standalone {
+    fn of(m: &crate::manifest::BundleManifest) -> Standalone {
+        Standalone {
+            bundle_id: m.bundle_id,
+            created: m.created,
+            volume_count: m.volume_count,
+            images: m.images.len(),
+            blobs: m.blobs.len(),
+        }
+    }
+}
+
+/// Reads a standalone manifest for what `verify` reports of it. A bundle's own standalone
+/// copy holds the very bytes its volumes carry: then the manifest a volume given already
+/// parsed (and checked) stands for it, and only the copy's signature is checked — a second
+/// parse of the same text would double the peak memory of `verify` (it is the largest
+/// thing verify holds). Any other file is read and parsed whole ([`read_standalone`]).
+fn standalone_summary(
+    path: &Path,
+    trusted: &[PublicKey],
+    opened: &[(usize, &Volume)],
+) -> Result<Standalone, FormatError> {
+    let len = std::fs::metadata(path)
+        .map_err(FormatError::io(path))?
+        .len();
+    for (_, v) in opened {
+        if v.manifest_bytes.len() as u64 != len || !file_holds(path, &v.manifest_bytes)? {
+            continue;
+        }
+        let mut sig_path = path.as_os_str().to_owned();
+        sig_path.push(".sig");
+        let sig = std::fs::read(&sig_path).map_err(FormatError::io(PathBuf::from(&sig_path)))?;
+        // The same words as read_standalone's: the same finding either way.
+        if !trusted.iter().any(|k| k.verify(&v.manifest_bytes, &sig)) {
+            return Err(FormatError::Untrusted {
+                path: path.to_owned(),
+                rule: Rule::R10,
+                detail: "the bundle manifest signature does not verify".into(),
+            });
+        }
+        return Ok(Standalone::of(&v.manifest));
+    }
+    read_standalone(path, trusted).map(|m| Standalone::of(&m))
+}
+
+/// Whether the file at `path` holds exactly `bytes`, read a block at a time.
+fn file_holds(path: &Path, bytes: &[u8]) -> Result<bool, FormatError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(FormatError::io(path))?;
+    let mut block = vec![0u8; 1 << 20];
+    let mut rest = bytes;
+    loop {
+        let n = file.read(&mut block).map_err(FormatError::io(path))?;
+        if n == 0 {
+            return Ok(rest.is_empty());
+        }
+        match rest.strip_prefix(&block[..n]) {
+            Some(r) => rest = r,
+            None => return Ok(false),
+        }
+    }
+}
+
 /// Reads a standalone manifest (`*.bundle.json.zst`, or version 1's `*.bundle.json`; the
 /// version comes from the bytes, never the name), checking `<name>.sig` beside it. Bounded
 /// as a volume's manifest entry is (R8) before anything is read.
@@ -454,4 +526,89 @@ pub fn read_standalone(
         path: path.to_owned(),
         invalid,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::PrivateKey;
+
+    /// The single-volume vector, its key, and a directory holding a copy of its volume
+    /// with the manifest it carries beside it as a standalone copy, signed by `signer`.
+    fn with_standalone(signer: &str, bytes: impl FnOnce(&[u8]) -> Vec<u8>) -> tempfile::TempDir {
+        let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors");
+        let dir = vectors.join("valid-single-volume");
+        let t = tempfile::tempdir().unwrap();
+        let name = "ferry-772623e2e1fa-002-of-005.tar";
+        std::fs::copy(dir.join(name), t.path().join(name)).unwrap();
+        let v = Volume::open_unverified(&dir.join(name)).unwrap();
+        let copy = bytes(&v.manifest_bytes);
+        let key = PrivateKey::load(&vectors.join(signer)).unwrap();
+        let standalone = t.path().join("ferry-772623e2e1fa.bundle.json");
+        std::fs::write(&standalone, &copy).unwrap();
+        std::fs::write(
+            t.path().join("ferry-772623e2e1fa.bundle.json.sig"),
+            key.sign(&copy),
+        )
+        .unwrap();
+        t
+    }
+
+    fn keys() -> Vec<PublicKey> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/valid-single-volume");
+        vec![PublicKey::load(&dir.join("key.pub")).unwrap()]
+    }
+
+    fn report(t: &tempfile::TempDir) -> Report {
+        let keys = keys();
+        let set = VolumeSet::open(&[t.path().to_owned()], Trust::Keys(&keys)).unwrap();
+        assert_eq!(set.manifests.len(), 1);
+        verify_set(&set, &keys, &|_| {})
+    }
+
+    /// The bundle's own standalone copy (the bytes its volume carries) is taken from the
+    /// volume's parsed manifest, its own signature still checked.
+    #[test]
+    fn a_standalone_copy_of_the_volumes_manifest_is_checked_by_its_signature() {
+        let t = with_standalone("vector-key.pem", <[u8]>::to_vec);
+        let r = report(&t);
+        assert!(r.ok && r.problems.is_empty(), "{:?}", r.problems);
+        let b = r.bundle.as_ref().unwrap();
+        assert_eq!((b.volume_count, r.missing_volumes.len()), (5, 4));
+        // The same bytes signed by another key: ignored, and said so.
+        let t = with_standalone("other-key.pem", <[u8]>::to_vec);
+        let r = report(&t);
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(
+            r.problems[0].starts_with("standalone manifest ignored: ")
+                && r.problems[0].contains("the bundle manifest signature does not verify"),
+            "{}",
+            r.problems[0]
+        );
+    }
+
+    /// A standalone file that is not the volume's bytes is parsed on its own, not taken
+    /// from the volume: refused when it is not a manifest, read when it is one (here the
+    /// same manifest with more padding).
+    #[test]
+    fn a_standalone_file_with_other_bytes_is_read_on_its_own() {
+        let t = with_standalone("vector-key.pem", |b| {
+            let mut b = b.to_vec();
+            b[1] = b'!';
+            b
+        });
+        let r = report(&t);
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(
+            r.problems[0].starts_with("standalone manifest ignored: ")
+                && r.problems[0].contains("is not valid JSON"),
+            "{}",
+            r.problems[0]
+        );
+        assert!(r.ok, "the volume itself is fine");
+        let t = with_standalone("vector-key.pem", |b| [b, b"   "].concat());
+        let r = report(&t);
+        assert!(r.ok && r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.bundle.as_ref().unwrap().volume_count, 5);
+    }
 }

@@ -67,10 +67,12 @@ pub enum Trust<'k> {
 }
 
 impl Trust<'_> {
-    fn open(self, path: &Path) -> Result<Volume, FormatError> {
+    /// Opens `path`, sharing the manifest of an `earlier` volume that carries the same one
+    /// ([`Volume::open_beside`]): one copy, not one per volume given.
+    fn open(self, path: &Path, earlier: &[&Volume]) -> Result<Volume, FormatError> {
         match self {
-            Trust::Keys(keys) => Volume::open(path, keys),
-            Trust::Unverified => Volume::open_unverified(path),
+            Trust::Keys(keys) => Volume::open_beside(path, Some(keys), earlier),
+            Trust::Unverified => Volume::open_beside(path, None, earlier),
         }
     }
 }
@@ -161,14 +163,15 @@ impl VolumeSet {
 
     /// Opens each volume file of `inputs` under `trust`.
     pub fn from_inputs(inputs: Inputs, trust: Trust<'_>) -> VolumeSet {
-        let given = inputs
-            .volumes
-            .into_iter()
-            .map(|path| Given {
-                volume: trust.open(&path),
-                path,
-            })
-            .collect();
+        let mut given: Vec<Given> = Vec::with_capacity(inputs.volumes.len());
+        for path in inputs.volumes {
+            let earlier: Vec<&Volume> = given
+                .iter()
+                .filter_map(|g| g.volume.as_ref().ok())
+                .collect();
+            let volume = trust.open(&path, &earlier);
+            given.push(Given { path, volume });
+        }
         VolumeSet {
             given,
             manifests: inputs.manifests,
@@ -191,7 +194,9 @@ pub fn open_every(paths: &[PathBuf], trust: Trust<'_>) -> Result<Vec<Volume>, Se
     let mut opened = Vec::with_capacity(inputs.volumes.len());
     for p in &inputs.volumes {
         // Stops at the first: the rest would not change the answer.
-        opened.push(trust.open(p).map_err(SetError::Refused)?);
+        let earlier: Vec<&Volume> = opened.iter().collect();
+        let v = trust.open(p, &earlier).map_err(SetError::Refused)?;
+        opened.push(v);
     }
     if opened.is_empty() {
         return Err(SetError::NoVolumeFiles);
@@ -294,6 +299,7 @@ pub fn open_bundle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A committed test vector (SPEC.md §10): its directory and its trusted key.
     fn vector(name: &str) -> (PathBuf, Vec<PublicKey>) {
@@ -309,6 +315,31 @@ mod tests {
         let p = t.path().join("ferry-000000000000-009-of-009.tar");
         std::fs::write(&p, vec![7u8; 4096]).unwrap();
         p
+    }
+
+    /// Five volumes of one bundle hold one manifest between them, not five; volumes whose
+    /// manifests differ (in padding only) keep their own.
+    #[test]
+    fn volumes_of_one_bundle_share_one_manifest() {
+        let (dir, keys) = vector("valid-bundle");
+        let set = VolumeSet::open(std::slice::from_ref(&dir), Trust::Keys(&keys)).unwrap();
+        let opened: Vec<&Volume> = set.opened().map(|(_, v)| v).collect();
+        assert_eq!(opened.len(), 5);
+        for v in &opened[1..] {
+            assert!(Arc::ptr_eq(&v.manifest, &opened[0].manifest));
+            assert!(Arc::ptr_eq(&v.manifest_bytes, &opened[0].manifest_bytes));
+        }
+        let every = open_every(&[dir], Trust::Unverified).unwrap();
+        assert!(every[1..]
+            .iter()
+            .all(|v| Arc::ptr_eq(&v.manifest, &every[0].manifest)));
+        let (dir, keys) = vector("volume-padding-differs");
+        let set = VolumeSet::open(&[dir], Trust::Keys(&keys)).unwrap();
+        let opened: Vec<&Volume> = set.opened().map(|(_, v)| v).collect();
+        assert!(opened.len() >= 2);
+        assert!(opened[1..]
+            .iter()
+            .any(|v| !Arc::ptr_eq(&v.manifest, &opened[0].manifest)));
     }
 
     #[test]

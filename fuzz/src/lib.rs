@@ -84,9 +84,9 @@ pub fn assert_rebuilds(data: &[u8], v: &Volume) {
             mtime,
         );
     }
-    let (table, sig) = v.signed_table();
+    let (table, sig) = v.signed_table().expect("the volume's table reads again");
     let table_offset = out.len() as u64;
-    entry(&mut out, &volume::table_name(v.table.volume), table, mtime);
+    entry(&mut out, &volume::table_name(v.table.volume), &table, mtime);
     entry(
         &mut out,
         &volume::table_sig_name(v.table.volume),

@@ -5,7 +5,6 @@
 //! manifests, the config and the layer holding the catalog), each streamed out of its
 //! chunks and checked against its digest, as extract and push read blobs.
 
-use std::collections::HashMap;
 use std::io::{self, Cursor, Read, Seek};
 use std::path::Path;
 use std::sync::Mutex;
@@ -28,7 +27,6 @@ const IN_MEMORY: u64 = 1 << 20;
 /// The blobs of a bundle, as the catalog image reader asks for them.
 struct BundleBlobs<'a> {
     bundle: &'a Bundle,
-    position: HashMap<Digest, u32>,
     scratch: &'a Path,
     /// Blobs up to this size are read into memory ([`IN_MEMORY`]; tests lower it).
     in_memory: u64,
@@ -39,16 +37,8 @@ struct BundleBlobs<'a> {
 
 impl<'a> BundleBlobs<'a> {
     fn new(bundle: &'a Bundle, scratch: &'a Path) -> BundleBlobs<'a> {
-        let position = bundle
-            .manifest
-            .blobs
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.digest, i as u32))
-            .collect();
         BundleBlobs {
             bundle,
-            position,
             scratch,
             in_memory: IN_MEMORY,
             not_at_hand: Mutex::new(None),
@@ -69,7 +59,16 @@ impl Blobs for BundleBlobs<'_> {
             *self.not_at_hand.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
             io::Error::new(io::ErrorKind::NotFound, why)
         };
-        let Some(&i) = self.position.get(digest) else {
+        // A scan, not a map of every blob: the reader asks for a handful (the catalog
+        // image's manifests, config and layers), and a map would hold 1.86×10^5 entries.
+        let Some(i) = self
+            .bundle
+            .manifest
+            .blobs
+            .iter()
+            .position(|b| b.digest == *digest)
+            .map(|i| i as u32)
+        else {
             return Err(missing(format!("blob {digest} is not in the bundle")));
         };
         if self.bundle.is_base(i) {

@@ -533,9 +533,10 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
         };
     }
     let receipt = replay::outputs::receipt(&bundle, &report, &target.to_string());
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&receipt).expect("serializes")
-    );
+    // Streamed, not built whole (tens of MB at 6×10^4 images); an error as println!'s,
+    // which the broken-pipe hook knows.
+    receipt
+        .write_json(std::io::stdout().lock())
+        .unwrap_or_else(|e| panic!("failed printing to stdout: {e}"));
     Ok(Exit::Success)
 }
