@@ -47,7 +47,11 @@ impl Capped {
 
     /// Whether the command died of the cap (an allocation failed and Rust aborted).
     pub fn hit_cap(&self) -> bool {
-        self.output.stderr_text().contains("memory allocation of")
+        // Rust's allocator aborts with the first; a failed mmap or read surfaces as ENOMEM,
+        // which ferry reports as the second.
+        let err = self.output.stderr_text();
+        err.contains("memory allocation of")
+            || err.contains("out of memory")
             || self.time_report.contains("signal 6")
     }
 
@@ -97,7 +101,12 @@ pub fn check_cap_works(data_limit: u64) {
     let fields: Vec<&str> = line["Max data size".len()..].split_whitespace().collect();
     assert_eq!(
         fields.get(..2),
-        Some(&[data_limit.to_string().as_str(), data_limit.to_string().as_str()][..]),
+        Some(
+            &[
+                data_limit.to_string().as_str(),
+                data_limit.to_string().as_str()
+            ][..]
+        ),
         "the memory cap did not take: a command under prlimit --data={data_limit} has {line:?}"
     );
 }
