@@ -159,6 +159,7 @@ fact shani "$(grep -q -m1 -w sha_ni /proc/cpuinfo && echo 'the CPU has SHA-NI' |
 fact sha256sum "$(sha256sum --version | head -1), $(ldd "$(command -v sha256sum)" | grep -q libcrypto && echo 'linked to OpenSSL' || echo 'portable C (not linked to OpenSSL)'), one thread"
 fact tools "$(tar --version | head -1)"
 fact command "$COMMAND"
+fact bin "$BIN"
 fact runs "$RUNS"
 fact size "$SIZE"
 fact push_max "$PUSH_MAX"
@@ -294,7 +295,7 @@ machine = ("%s, %s cores, %s RAM, %s; %s; load average at start %s, at the end %
 both("ferry field-shaped benchmark (issue 13), %s" % F["date"])
 both("")
 both("- machine: " + machine)
-both("- ferry: %s (release build, not older than any source file)" % F["ferry"])
+both("- ferry: %s, binaries in %s (not older than any source file)" % (F["ferry"], F["bin"]))
 both("- hashing: %s; ferry-pack and verify hash with SHA-NI (sha2 crate, runtime-detected) on "
      "both cores, so the sha256sum ratio compares tools, not hashing code; %s" % (F["sha256sum"], F["shani"]))
 both("- command: `%s`; warm cache (the mirror read once with cat first, nothing dropped)" % F["command"])
