@@ -14,8 +14,10 @@
 //!
 //! The mirror (0.7 GB in 1.8×10^5 files) and the volumes are on a 2 GB tmpfs the test mounts
 //! (root, as the disk-full tests need). The binaries are the debug build the suite runs (our code unoptimised, dependencies at
-//! opt-level 3): slower than a release build, the same data structures. About two minutes on
-//! the project's 2 cores: half a minute to generate the mirror, the rest pack and verify.
+//! opt-level 3): slower than a release build, the same data structures. Time, measured with
+//! the machine's 2 cores shared by four builds (load average 12): generating the mirror 207 s
+//! (about 30 s on an idle machine), today's pack 71 s until it hit the cap; the serde code
+//! monomorphised in our crates runs unoptimised, so a pack that serialises less is faster here.
 //!
 //! Run `cargo build -p pack -p unpack` first (see tests/src/lib.rs).
 
