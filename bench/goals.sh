@@ -117,15 +117,14 @@ for script in ["field", "push"]:
         f = l.rstrip("\n").split("\t")
         if len(f) == 6:
             rows.append([script] + f)
-# The table, row by row: what must be present for the table to be complete.
+# The table, row by row, whatever the settings: a run that leaves a row out (fewer
+# image counts, other sizes, a part skipped) shows it MISSING and does not pass.
 need = []
-table_counts = [n for n in ("2000", "20000", "60000") if n in images.split()]
-for n in table_counts:
+for n in ("2000", "20000", "60000"):
     for op in ("pack", "verify", "inspect"):
         need.append("peak memory, %s, %s images" % (op, n))
-if "60000" in images.split():
-    need += ["bundle manifest, 60000 images", "bundle manifest, 60000 images, share of a 4 GiB volume"]
-for s in sizes.split():
+need += ["bundle manifest, 60000 images", "bundle manifest, 60000 images, share of a 4 GiB volume"]
+for s in ("2GB", "8GB"):
     need.append("pack vs tar cf+sync, %s catalog mirror" % s)
 have = {r[1] for r in rows}
 for g in need:
