@@ -65,3 +65,73 @@ measure() {
   printf '%s: run %s/%s  %-22s %9.3f s %8.1f MiB\n' "$BENCH_NAME" "$run" "$RUNS" "$id" "$wall" \
     "$(awk -v k="$rss" 'BEGIN {print k / 1024}')" >&2
 }
+
+# start_registry DIR: a fresh docker-registry (CNCF distribution, Debian's package) on
+# 127.0.0.1 with its storage in DIR/data, emptied first. Sets PORT and REG_PID; the caller
+# traps stop_registry on EXIT so no registry outlives the script.
+REG_PID=
+start_registry() {
+  local dir=$1
+  stop_registry
+  rm -rf "$dir"; mkdir -p "$dir/data"
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$dir/config.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$PORT, secret: bench-secret}
+YML
+  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+  REG_PID=$!
+  local _
+  for _ in $(seq 1 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/v2/')" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "docker-registry did not start: $(cat "$dir/log")"
+}
+stop_registry() {
+  [ -n "$REG_PID" ] || return 0
+  kill "$REG_PID" 2>/dev/null || true
+  wait "$REG_PID" 2>/dev/null || true
+  REG_PID=
+}
+
+# cpu_seconds PID: user+system CPU seconds a running process has used (the registry's own
+# CPU during a push is the floor of the push's time: say it).
+cpu_seconds() {
+  awk -v t="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / t}' "/proc/$1/stat"
+}
+
+# bundle_manifest DIR: the standalone bundle manifest beside the volumes (v1
+# `ferry-<id>.bundle.json`, v2 `ferry-<id>.bundle.json.zst`), or nothing.
+bundle_manifest() {
+  local f
+  for f in "$1"/ferry-*.bundle.json.zst "$1"/ferry-*.bundle.json; do
+    [ -f "$f" ] && { echo "$f"; return 0; }
+  done
+  return 0
+}
+
+# newest_source: "mtime path" of the newest file that goes into the binaries (any .rs,
+# Cargo.toml or Cargo.lock of the workspace at $ROOT outside target/ and .git/).
+newest_source() {
+  find "$ROOT" -path "$ROOT/target" -prune -o -path "$ROOT/.git" -prune -o \
+    \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -type f -printf '%T@ %p\n' |
+    sort -n | tail -1
+}
+
+# refuse_stale BIN: dies unless BIN holds ferry-pack and ferry-unpack, both newer than every
+# source file: no benchmark times a stale binary.
+refuse_stale() {
+  local bin=$1 b bt src_t src_f
+  [ -x "$bin/ferry-pack" ] && [ -x "$bin/ferry-unpack" ] || die "no ferry-pack/ferry-unpack in $bin"
+  read -r src_t src_f < <(newest_source)
+  for b in ferry-pack ferry-unpack; do
+    bt=$(stat -c %Y "$bin/$b")
+    if awk -v b="$bt" -v s="$src_t" 'BEGIN {exit !(b < s)}'; then
+      die "$bin/$b ($(date -u -d "@$bt" '+%F %T')) is older than $src_f: a stale binary; build first"
+    fi
+  done
+  say "binaries in $bin newer than the newest source file ($src_f)"
+}

@@ -14,6 +14,18 @@ if ! mount -t tmpfs -o size=64k tmpfs "$probe" 2>/dev/null; then
   exit 2
 fi
 umount "$probe" && rmdir "$probe"
+# The memory-capped test (tests/tests/e2e/memory.rs) caps ferry with util-linux prlimit and
+# reads its peak RSS from GNU time; it fails without them, so install time when missing.
+if [ ! -x /usr/bin/time ]; then
+  echo "test: installing GNU time (the memory-capped test measures peak RSS with it)" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq time >/dev/null
+fi
+if ! /usr/bin/prlimit --data=$((320 << 20)) true; then
+  echo "test: cannot set a memory cap (prlimit --data): the memory-capped test needs util-linux prlimit" >&2
+  exit 2
+fi
 cargo build --workspace --locked
 cargo test --workspace --locked
 scripts/static.sh

@@ -11,6 +11,7 @@
 //! - [`registry`]: a real registry, Debian's `docker-registry` (CNCF distribution 2.8.2) on
 //!   127.0.0.1 — plain HTTP, TLS with a test CA made by `openssl`, or htpasswd Basic auth —
 //!   and a reader of what it holds, through the Distribution API;
+//! - [`memcap`]: a command under a memory cap (RLIMIT_DATA) with its peak RSS;
 //! - [`mock`]: a scripted HTTP/1.1 server for what a real registry will not do on demand;
 //! - [`proxy`]: a forwarding proxy in front of a real registry that counts what passes and
 //!   breaks it on demand (a flipped byte, a cut with a reset, a throttle, down and up again,
@@ -30,6 +31,7 @@
 pub mod catalog_fixture;
 pub mod cmd;
 pub mod credential_helper;
+pub mod memcap;
 pub mod mock;
 pub mod process;
 pub mod proxy;

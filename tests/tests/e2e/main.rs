@@ -13,6 +13,7 @@ mod faults;
 mod hostile;
 mod inspect;
 mod media;
+mod memory;
 mod messages;
 mod pack_input;
 mod pack_media;
