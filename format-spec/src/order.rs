@@ -9,7 +9,7 @@
 //! the caller's.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::digest::Digest;
 use crate::pack::SourceBlob;
@@ -31,15 +31,17 @@ impl Base {
     }
 }
 
-/// A file the order numbers: a blob of an image, or a file of the mirror's tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+/// A file the order numbers: a blob of an image, or a file of the mirror's tree. It borrows
+/// from the mirror's model: an image's list of them is one per blob reference (10^5 at a
+/// full catalog), and only the blobs numbered get a path of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate<'a> {
     pub digest: Digest,
     pub size: u64,
     /// Where to read the bytes.
-    pub path: PathBuf,
+    pub path: &'a Path,
     /// The media type, for a manifest or an index.
-    pub media_type: Option<String>,
+    pub media_type: Option<&'a str>,
 }
 
 /// The blobs in pack order, and each image's blobs by number.
@@ -64,7 +66,7 @@ impl PackOrder {
 /// (files with equal content share one blob; the first path given is read). Manifests are
 /// always carried (they are small, and tags are pushed from them); layers and configs that
 /// `base` holds are left to it; files of the tree alone are always carried.
-pub fn pack_order(images: &[Vec<Candidate>], tree: &[Candidate], base: &Base) -> PackOrder {
+pub fn pack_order(images: &[Vec<Candidate<'_>>], tree: &[Candidate<'_>], base: &Base) -> PackOrder {
     let mut order = PackOrder {
         blobs: Vec::new(),
         images: Vec::with_capacity(images.len()),
@@ -74,7 +76,7 @@ pub fn pack_order(images: &[Vec<Candidate>], tree: &[Candidate], base: &Base) ->
         let numbers = blobs.iter().map(|c| order.add(c, Some(base))).collect();
         order.images.push(numbers);
     }
-    let mut rest: BTreeMap<Digest, &Candidate> = BTreeMap::new();
+    let mut rest: BTreeMap<Digest, &Candidate<'_>> = BTreeMap::new();
     for c in tree {
         if !order.numbers.contains_key(&c.digest) {
             rest.entry(c.digest).or_insert(c);
@@ -88,20 +90,20 @@ pub fn pack_order(images: &[Vec<Candidate>], tree: &[Candidate], base: &Base) ->
 
 impl PackOrder {
     /// The blob's number, adding it at the end the first time it is met.
-    fn add(&mut self, c: &Candidate, base: Option<&Base>) -> u32 {
+    fn add(&mut self, c: &Candidate<'_>, base: Option<&Base>) -> u32 {
         if let Some(&i) = self.numbers.get(&c.digest) {
             return i;
         }
         let i = self.blobs.len() as u32;
-        let base = match (&c.media_type, base) {
+        let base = match (c.media_type, base) {
             (None, Some(base)) => base.blobs.get(&c.digest).cloned(),
             _ => None,
         };
         self.blobs.push(SourceBlob {
             digest: c.digest,
             size: c.size,
-            path: c.path.clone(),
-            media_type: c.media_type.clone(),
+            path: c.path.to_path_buf(),
+            media_type: c.media_type.map(str::to_owned),
             base,
         });
         self.numbers.insert(c.digest, i);
@@ -113,12 +115,15 @@ impl PackOrder {
 mod tests {
     use super::*;
 
-    fn file(n: u8, media_type: Option<&str>) -> Candidate {
+    fn file(n: u8, media_type: Option<&'static str>) -> Candidate<'static> {
+        const PATHS: [&str; 10] = [
+            "/m/0", "/m/1", "/m/2", "/m/3", "/m/4", "/m/5", "/m/6", "/m/7", "/m/8", "/m/9",
+        ];
         Candidate {
             digest: Digest([n; 32]),
             size: u64::from(n),
-            path: PathBuf::from(format!("/m/{n}")),
-            media_type: media_type.map(str::to_owned),
+            path: Path::new(PATHS[n as usize]),
+            media_type,
         }
     }
 

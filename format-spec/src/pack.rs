@@ -4,10 +4,13 @@
 //! module; the items are used from here.
 //!
 //! - `input`: reading a mirror's file, checked against its size and digest as it is read;
-//! - `prepare`: each blob's encoding and stored size, before planning;
+//! - `prepare`: each blob's encoding and stored size, before planning, and the compressed
+//!   streams it keeps;
+//! - `spool`: the temporary file holding kept streams that memory does not;
 //! - `copies`: other files of the mirror that hold a packed blob, re-hashed too;
-//! - `stream`: each blob's stored stream, chunk by chunk, in plan order;
-//! - `write`: the write loop (read, hash, write threads) and what it produced;
+//! - `stream`: one blob's stored stream, chunk by chunk, each chunk hashed;
+//! - `write`: the write loop (workers reading and hashing blobs, one writer) and what it
+//!   produced;
 //! - `tar`: the volume file being written, entry by entry;
 //! - `manifest_copy`: the standalone manifest beside the volumes.
 
@@ -23,14 +26,18 @@ mod copies;
 mod input;
 mod manifest_copy;
 mod prepare;
+mod spool;
 mod stream;
 mod tar;
+#[cfg(test)]
+mod tests;
 mod write;
 
 pub use copies::check_copies;
 pub use input::ZSTD_LEVEL;
 pub use manifest_copy::{manifest_copy_size, write_manifest_copy};
-pub use prepare::{prepare, Prepared};
+pub use prepare::{prepare, prepare_spooled, Kept, Prepared};
+pub use spool::Spool;
 pub use write::{write_volumes, Stopped, Written};
 
 /// Default chunk size: small enough to locate damage and bound memory, large enough that
@@ -92,6 +99,41 @@ pub fn make_plan(
     options: &Options,
     key: &PrivateKey,
 ) -> Result<Plan, FormatError> {
+    build_plan(
+        source,
+        source.images.clone(),
+        source.tree.clone(),
+        source.index_json.clone(),
+        prepared,
+        options,
+        key,
+    )
+}
+
+/// As [`make_plan`], moving the images, the tree and the index out of `source` into the
+/// plan rather than copying them (at 10^5 images they are tens of MB); `source` keeps its
+/// blobs, which writing reads.
+pub fn make_plan_taking(
+    source: &mut Source,
+    prepared: &[Prepared],
+    options: &Options,
+    key: &PrivateKey,
+) -> Result<Plan, FormatError> {
+    let images = std::mem::take(&mut source.images);
+    let tree = std::mem::take(&mut source.tree);
+    let index_json = std::mem::take(&mut source.index_json);
+    build_plan(source, images, tree, index_json, prepared, options, key)
+}
+
+fn build_plan(
+    source: &Source,
+    images: Vec<Image>,
+    tree: Vec<TreeEntry>,
+    index_json: Vec<u8>,
+    prepared: &[Prepared],
+    options: &Options,
+    key: &PrivateKey,
+) -> Result<Plan, FormatError> {
     let blobs = source
         .blobs
         .iter()
@@ -117,10 +159,10 @@ pub fn make_plan(
         volume_size: options.volume_size,
         volume_count: 1,
         chunk_size: options.chunk_size,
-        index_json: Digest::of(&source.index_json),
+        index_json: Digest::of(&index_json),
         blobs,
-        images: source.images.clone(),
-        tree: source.tree.clone(),
+        images,
+        tree,
     };
-    plan(manifest, source.index_json.clone(), options.volume_size)
+    plan(manifest, index_json, options.volume_size)
 }

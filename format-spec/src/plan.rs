@@ -164,6 +164,11 @@ impl Plan {
 }
 
 /// `manifest` has everything but `volume_count`, the blobs' volumes and `bundle_id`.
+///
+/// The manifest's stored bytes are costly to make (a serialization, and in format 2 a
+/// compression), so they are made as few times as the fixed point needs: once to reserve
+/// room, again only when a layout changed what the manifest says (the volume count, a
+/// blob's volumes), and once at the end. The manifest is changed in place, never copied.
 pub fn plan(
     mut manifest: BundleManifest,
     index_bytes: Vec<u8>,
@@ -181,6 +186,8 @@ pub fn plan(
     manifest.volume_count = 1;
     manifest.seal();
     let mut reserve = manifest.stored_len();
+    // Whether `reserve` was measured on the manifest as it now is.
+    let mut measured = true;
     let mut count = 1u32;
     for _ in 0..32 {
         let frame = Frame {
@@ -191,34 +198,28 @@ pub fn plan(
             volume_count: count,
         };
         let volumes = layout(&blobs, &frame)?;
-        let mut m = manifest.clone();
-        m.volume_count = volumes.len() as u32;
-        for b in &mut m.blobs {
-            b.first_volume = 0;
-            b.last_volume = 0;
+        let changed = place(&mut manifest, &volumes);
+        if changed {
+            manifest.seal();
+            measured = false;
         }
-        for v in &volumes {
-            for c in &v.chunks {
-                let b = &mut m.blobs[c.blob as usize];
-                if b.first_volume == 0 {
-                    b.first_volume = v.volume;
-                }
-                b.last_volume = v.volume;
+        if manifest.volume_count != count {
+            count = manifest.volume_count;
+            continue;
+        }
+        if !measured {
+            let len = manifest.stored_len();
+            measured = true;
+            if let Some(grown) = manifest.grown_reservation(len, reserve) {
+                reserve = grown;
+                continue;
             }
         }
-        m.seal();
-        let len = m.stored_len();
-        if m.volume_count != count {
-            count = m.volume_count;
-            continue;
-        }
-        if let Some(grown) = m.grown_reservation(len, reserve) {
-            reserve = grown;
-            continue;
-        }
-        let manifest_bytes = m.stored_bytes(reserve);
+        let mut manifest_bytes = manifest.stored_bytes(reserve);
+        // Kept for the whole run: without the slack of the Vec's growth.
+        manifest_bytes.shrink_to_fit();
         return Ok(Plan {
-            manifest: m,
+            manifest,
             manifest_bytes,
             index_bytes,
             volumes,
@@ -227,6 +228,28 @@ pub fn plan(
     Err(FormatError::Plan(
         "volume layout did not settle (please report this with the volume size used)".into(),
     ))
+}
+
+/// Writes what `volumes` decide into the manifest (its volume count and each blob's first
+/// and last volume, 0 for a blob no volume carries); whether anything changed.
+fn place(manifest: &mut BundleManifest, volumes: &[VolumePlan]) -> bool {
+    let mut placed = vec![(0u32, 0u32); manifest.blobs.len()];
+    for v in volumes {
+        for c in &v.chunks {
+            let p = &mut placed[c.blob as usize];
+            if p.0 == 0 {
+                p.0 = v.volume;
+            }
+            p.1 = v.volume;
+        }
+    }
+    let mut changed = manifest.volume_count != volumes.len() as u32;
+    manifest.volume_count = volumes.len() as u32;
+    for (b, (first, last)) in manifest.blobs.iter_mut().zip(placed) {
+        changed |= (b.first_volume, b.last_volume) != (first, last);
+        (b.first_volume, b.last_volume) = (first, last);
+    }
+    changed
 }
 
 #[cfg(test)]

@@ -345,6 +345,16 @@ pub fn oci_index_json(
     manifest_types: &BTreeMap<String, String>,
     sizes: &BTreeMap<String, u64>,
 ) -> Result<Vec<u8>, MirrorError> {
+    oci_index_json_sized(images, manifest_types, &|d| sizes.get(d).copied())
+}
+
+/// As [`oci_index_json`], with each blob's size from `size_of` (a digest's size, when
+/// known), so that a caller holding the sizes in its own map need not copy them.
+pub fn oci_index_json_sized(
+    images: &[Image],
+    manifest_types: &BTreeMap<String, String>,
+    size_of: &dyn Fn(&str) -> Option<u64>,
+) -> Result<Vec<u8>, MirrorError> {
     let mut named: BTreeMap<String, DescriptorOut> = BTreeMap::new();
     for image in images {
         let label = || format!("{}@{}", image.repository, image.digest);
@@ -358,13 +368,11 @@ pub fn oci_index_json(
                 what: "media type",
                 digest: image.digest.clone(),
             })?;
-        let size = *sizes
-            .get(&image.digest)
-            .ok_or_else(|| MirrorError::MissingMetadata {
-                image: label(),
-                what: "size",
-                digest: image.digest.clone(),
-            })?;
+        let size = size_of(&image.digest).ok_or_else(|| MirrorError::MissingMetadata {
+            image: label(),
+            what: "size",
+            digest: image.digest.clone(),
+        })?;
         let names: Vec<String> = if image.tags.is_empty() {
             vec![format!("{}@{}", image.repository, image.digest)]
         } else {

@@ -19,8 +19,7 @@ use std::time::Instant;
 use clap::Parser;
 use format_spec::key::PrivateKey;
 use format_spec::media::Selection;
-use format_spec::order::Candidate;
-use format_spec::pack::{self, Options, Source};
+use format_spec::pack::{self, Options};
 use format_spec::room::{self, Room};
 use format_spec::size::{human, parse_size};
 
@@ -85,11 +84,14 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
             eprintln!("ferry-pack: {text}");
         }
     };
-    let Some((source, files)) = read_source(args, volume_size, &say)? else {
+    let Some(packable) = read_source(args, volume_size, &say)? else {
         // `--config … --plan` with blobs still to download: the pull plan was printed;
         // a bundle plan needs the blobs (their compressed sizes) in the cache.
         return Ok(());
     };
+    let source::Packable {
+        mut source, copies, ..
+    } = packable;
     let total: u64 = source.blobs.iter().map(|b| b.size).sum();
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.trim().parse::<u64>().map_err(|_| {
@@ -107,20 +109,35 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
         bundle_format: args.bundle_format,
     };
     let hashing = Instant::now();
-    pack::check_copies(&source.other_copies(&files))?;
-    let prepared = pack::prepare(&source.blobs, cancel).map_err(|e| match e {
-        format_spec::FormatError::Interrupted => PackError::Interrupted(
-            "interrupted while sizing the mirror's blobs; nothing was written".into(),
-        ),
-        e => match &args.cache {
-            Some(cache) => pull::damaged_cache_blob(e, cache),
-            None => e.into(),
-        },
-    })?;
+    pack::check_copies(&copies)?;
+    drop(copies);
+    // Compressed streams too many or too large for memory wait in a spool on the first
+    // medium, so each blob is compressed once; `--plan` writes nothing, so it keeps none.
+    let spool = match (args.plan, args.out.first()) {
+        (false, Some(out)) => pack::Spool::new(out, None).ok().map(std::sync::Arc::new),
+        _ => None,
+    };
+    let prepared =
+        pack::prepare_spooled(&source.blobs, spool.as_ref(), cancel).map_err(|e| match e {
+            format_spec::FormatError::Interrupted => PackError::Interrupted(
+                "interrupted while sizing the mirror's blobs; nothing was written".into(),
+            ),
+            e => match &args.cache {
+                Some(cache) => pull::damaged_cache_blob(e, cache),
+                None => e.into(),
+            },
+        })?;
     let prepare_secs = hashing.elapsed().as_secs_f64();
-    let plan = pack::make_plan(&source, &prepared, &options, &key)?;
-    // Self-check: what we are about to sign must pass every rule a reader applies.
-    format_spec::manifest::BundleManifest::parse(&plan.manifest_bytes)
+    let mut plan = pack::make_plan_taking(&mut source, &prepared, &options, &key)?;
+    // Self-check: what we are about to sign must pass every rule a reader applies. The
+    // parsed manifest takes the planned one's place (M18 pins one spelling, so they are
+    // equal), and the planned one's records go first, so two are never in memory at once.
+    drop((
+        std::mem::take(&mut plan.manifest.blobs),
+        std::mem::take(&mut plan.manifest.images),
+        std::mem::take(&mut plan.manifest.tree),
+    ));
+    plan.manifest = format_spec::manifest::BundleManifest::parse(&plan.manifest_bytes)
         .map_err(|e| PackError::Unpackable(format!("the mirror cannot be packed: {e}")))?;
     let m = &plan.manifest;
     plan.check_only(&args.only_volume)?;
@@ -244,7 +261,7 @@ fn read_source(
     args: &PackArgs,
     volume_size: u64,
     say: &dyn Fn(String),
-) -> Result<Option<(Source, Vec<Candidate>)>, PackError> {
+) -> Result<Option<source::Packable>, PackError> {
     let base = base::load(&args.base)?;
     let (mut mirror, mirror_dir) = match (&args.mirror, &args.config, &args.cache) {
         (Some(dir), _, _) => (mirror::read_mirror(dir)?, dir.clone()),
@@ -279,19 +296,26 @@ fn read_source(
         Some(origin) => Some(source::apply_origin(&mut mirror, origin)?),
         None => None,
     };
-    let (source, files) = source::to_source(&mirror, &base)?;
-    let total: u64 = source.blobs.iter().map(|b| b.size).sum();
-    let repos: std::collections::BTreeSet<&str> = mirror
+    // What is said of the mirror's model is taken from it before it is consumed.
+    let kind = mirror.kind;
+    let image_count = mirror.images.len();
+    let repos = mirror
         .images
         .iter()
         .map(|i| i.repository.as_str())
-        .collect();
+        .collect::<std::collections::BTreeSet<&str>>()
+        .len();
+    let unknown = mirror.images.iter().filter(|i| i.source.is_none()).count();
+    let skipped = std::mem::take(&mut mirror.skipped);
+    let packable = source::to_source(mirror, &base)?;
+    let source = &packable.source;
+    let total: u64 = source.blobs.iter().map(|b| b.size).sum();
     say(format!(
         "{}: {} layout, {} images in {} repositories, {} blobs, {}",
         mirror_dir.display(),
-        mirror.kind.name(),
-        mirror.images.len(),
-        repos.len(),
+        kind.name(),
+        image_count,
+        repos,
         source.blobs.len(),
         human(total)
     ));
@@ -299,27 +323,23 @@ fn read_source(
         say(format!(
             "--origin {origin}: {n} image(s) without a recorded original are recorded as {origin}/<repository>"
         ));
-    } else {
-        let unknown = mirror.images.iter().filter(|i| i.source.is_none()).count();
-        if unknown > 0 {
-            say(format!(
-                "{unknown} of {} image(s) have no original reference in this layout: push can write no mirror set for them; give --origin REGISTRY to name where they came from",
-                mirror.images.len()
-            ));
-        }
+    } else if unknown > 0 {
+        say(format!(
+            "{unknown} of {image_count} image(s) have no original reference in this layout: push can write no mirror set for them; give --origin REGISTRY to name where they came from"
+        ));
     }
-    for line in source::catalog_report(&mirror, &source) {
-        say(line);
+    for line in &packable.catalog_lines {
+        say(line.clone());
     }
-    if !mirror.skipped.is_empty() {
+    if !skipped.is_empty() {
         // Shown even with --quiet: the operator must know the mirror run had failures.
         eprintln!(
             "ferry-pack: skipped {} leftover(s) of failed mirror runs (not packed): {}",
-            mirror.skipped.len(),
-            mirror.skipped.join(", ")
+            skipped.len(),
+            skipped.join(", ")
         );
     }
-    Ok(Some((source, files)))
+    Ok(Some(packable))
 }
 
 /// Removes what an earlier run left (its temporaries, damaged volumes this run writes

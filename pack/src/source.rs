@@ -3,138 +3,163 @@
 //! (`format_spec::order`), with the OCI index every volume carries (built by the `mirror`
 //! crate, which writes the same index into the OCI layouts `extract` makes).
 
-use std::collections::BTreeMap;
-
 use format_spec::manifest::{Image, TreeEntry};
 use format_spec::order::{pack_order, Base, Candidate};
-use format_spec::pack::Source;
+use format_spec::pack::{Source, SourceBlob};
 use format_spec::Digest;
 use mirror::Mirror;
 
 use crate::error::PackError;
 
-/// The mirror in pack order, ready for the writer; `files` are the files of its tree (for
-/// [`Source::other_copies`]).
-pub fn to_source(m: &Mirror, base: &Base) -> Result<(Source, Vec<Candidate>), PackError> {
-    let candidate = |digest: &str, size: u64, path: &std::path::Path| {
-        Ok(Candidate {
-            digest: parse(digest)?,
-            size,
-            path: path.to_path_buf(),
-            media_type: m.manifest_types.get(digest).cloned(),
-        })
-    };
-    let mut images = Vec::with_capacity(m.images.len());
-    for img in &m.images {
-        let blobs = img
-            .blobs
+/// What pack takes from a mirror: the blobs, images and tree in pack order, ready for the
+/// writer; the other files of the mirror holding a packed blob (to re-hash); and what pack
+/// says about its catalogs.
+pub struct Packable {
+    pub source: Source,
+    /// Other files of the mirror holding a packed blob ([`Source::other_copies`]).
+    pub copies: Vec<SourceBlob>,
+    /// What pack says about catalogs ([`catalog_report`]).
+    pub catalog_lines: Vec<String>,
+}
+
+/// The mirror in pack order, ready for the writer. The mirror is consumed: its strings move
+/// into the bundle's records rather than being copied (at 10^5 images the model is tens
+/// of MB), and it is gone before planning starts.
+pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
+    // Catalog marks read image configs from disk: once, for the records and the report.
+    let reasons: Vec<Option<String>> = (0..m.images.len()).map(|k| m.catalog_reason(k)).collect();
+    let mut index_json = mirror::oci_index_json_sized(&m.images, &m.manifest_types, &|d| {
+        m.blobs.get(d).map(|f| f.size)
+    })?;
+    // Kept for the whole run (every volume carries it): without the slack of its growth.
+    index_json.shrink_to_fit();
+    let (order, copies) = {
+        let types = &m.manifest_types;
+        let candidate = |digest: &str, size, path| candidate(types, digest, size, path);
+        let mut images = Vec::with_capacity(m.images.len());
+        for img in &m.images {
+            let blobs = img
+                .blobs
+                .iter()
+                .map(|d| {
+                    let f = m.blobs.get(d).ok_or_else(|| {
+                        PackError::Unpackable(format!(
+                            "image {} needs blob {d}, which the mirror reader did not list",
+                            img.repository
+                        ))
+                    })?;
+                    candidate(d, f.size, &f.path)
+                })
+                .collect::<Result<Vec<_>, PackError>>()?;
+            images.push(blobs);
+        }
+        let files = m
+            .tree
             .iter()
-            .map(|d| {
-                let f = m.blobs.get(d).ok_or_else(|| {
-                    PackError::Unpackable(format!(
-                        "image {} needs blob {d}, which the mirror reader did not list",
-                        img.repository
-                    ))
-                })?;
-                candidate(d, f.size, &f.path)
+            .filter_map(|e| match e {
+                mirror::TreeEntry::File {
+                    digest,
+                    size,
+                    source,
+                    ..
+                } => Some(candidate(digest, *size, source)),
+                _ => None,
             })
             .collect::<Result<Vec<_>, PackError>>()?;
-        images.push(blobs);
-    }
-    let files = m
-        .tree
-        .iter()
-        .filter_map(|e| match e {
-            mirror::TreeEntry::File {
-                digest,
-                size,
-                source,
-                ..
-            } => Some(candidate(digest, *size, source)),
-            _ => None,
-        })
-        .collect::<Result<Vec<_>, PackError>>()?;
-    let order = pack_order(&images, &files, base);
-    let images = m
-        .images
-        .iter()
-        .zip(order.images.iter())
-        .enumerate()
-        .map(|(k, (img, blobs))| {
+        let order = pack_order(&images, &files, base);
+        drop(images);
+        // The tree's files, in tree order, each already numbered.
+        let numbers: Vec<u32> = files
+            .iter()
+            .map(|f| {
+                order
+                    .number(&f.digest)
+                    .expect("every file of the tree is numbered")
+            })
+            .collect();
+        let packed = Source {
+            source_layout: String::new(),
+            blobs: order.blobs,
+            images: Vec::new(),
+            tree: Vec::new(),
+            index_json: Vec::new(),
+        };
+        let copies = packed.other_copies(&files);
+        ((packed.blobs, order.images, numbers), copies)
+    };
+    let (blobs, image_blobs, file_numbers) = order;
+    let catalog_lines = catalog_report(&m, &reasons);
+    let images = std::mem::take(&mut m.images)
+        .into_iter()
+        .zip(image_blobs)
+        .zip(&reasons)
+        .map(|((img, blobs), reason)| {
             Ok(Image {
-                repository: img.repository.clone(),
-                tags: img.tags.clone(),
                 digest: parse(&img.digest)?,
-                media_type: img.media_type.clone(),
-                source: img.source.clone(),
-                blobs: blobs.clone(),
-                catalog: m.catalog_reason(k).is_some(),
+                repository: img.repository,
+                tags: img.tags,
+                media_type: img.media_type,
+                source: img.source,
+                blobs,
+                catalog: reason.is_some(),
                 // The mirror reader keeps them sorted and each once (SPEC.md M25).
-                platforms: img.platforms.clone(),
+                platforms: img.platforms,
                 // Checked as a repository path by the mirror reader (SPEC.md M10).
-                destination: img.destination.clone(),
+                destination: img.destination,
                 // Checked by the mirror reader as SPEC.md M26 requires; a layout that
                 // records packages marks the image as a catalog.
-                packages: img.packages.clone(),
+                packages: img.packages,
             })
         })
         .collect::<Result<Vec<_>, PackError>>()?;
-    // `files` holds the tree's files in tree order, each already numbered.
-    let mut numbered = files.iter().map(|f| order.number(&f.digest));
-    let tree = m
-        .tree
-        .iter()
+    let mut numbered = file_numbers.into_iter();
+    let tree = std::mem::take(&mut m.tree)
+        .into_iter()
         .map(|e| match e {
-            mirror::TreeEntry::Dir { path } => TreeEntry::Dir { path: path.clone() },
+            mirror::TreeEntry::Dir { path } => TreeEntry::Dir { path },
             mirror::TreeEntry::File { path, mode, .. } => TreeEntry::File {
-                path: path.clone(),
-                blob: numbered
-                    .next()
-                    .flatten()
-                    .expect("every file of the tree is numbered"),
-                mode: *mode,
+                path,
+                blob: numbered.next().expect("every file of the tree is numbered"),
+                mode,
             },
-            mirror::TreeEntry::Symlink { path, target } => TreeEntry::Symlink {
-                path: path.clone(),
-                target: target.clone(),
-            },
-            mirror::TreeEntry::HardLink { path, target } => TreeEntry::Link {
-                path: path.clone(),
-                target: target.clone(),
-            },
+            mirror::TreeEntry::Symlink { path, target } => TreeEntry::Symlink { path, target },
+            mirror::TreeEntry::HardLink { path, target } => TreeEntry::Link { path, target },
         })
         .collect();
-    let sizes: BTreeMap<String, u64> = m.blobs.iter().map(|(d, f)| (d.clone(), f.size)).collect();
-    let index_json = mirror::oci_index_json(&m.images, &m.manifest_types, &sizes)?;
     let source = Source {
         source_layout: m.kind.name().to_owned(),
-        blobs: order.blobs,
+        blobs,
         images,
         tree,
         index_json,
     };
-    Ok((source, files))
+    Ok(Packable {
+        source,
+        copies,
+        catalog_lines,
+    })
 }
 
-/// What pack says about catalogs: each image taken as one and why, or, for an oc layout
-/// (which is how operator catalogs are mirrored), that none was found.
-pub fn catalog_report(m: &Mirror, source: &Source) -> Vec<String> {
-    let mut lines: Vec<String> = source
+/// What pack says about catalogs (`reasons`: why each image is taken as one, if it is):
+/// each catalog and why, or, for an oc layout (which is how operator catalogs are
+/// mirrored), that none was found.
+fn catalog_report(m: &Mirror, reasons: &[Option<String>]) -> Vec<String> {
+    let mut lines: Vec<String> = m
         .images
         .iter()
-        .enumerate()
-        .filter(|(_, i)| i.catalog)
-        .map(|(k, i)| {
-            let why = m.catalog_reason(k).unwrap_or_default();
+        .zip(reasons)
+        .filter_map(|(i, why)| Some((i, why.as_ref()?)))
+        .map(|(i, why)| {
             let holding = i
                 .packages
                 .as_ref()
                 .map(|p| format!(", {} package(s) recorded", p.len()))
                 .unwrap_or_default();
-            format!(
-                "catalog: {} ({why}{holding}): push writes a CatalogSource for it",
-                i.display_name()
-            )
+            let name = match i.tags.first() {
+                Some(t) => format!("{}:{t}", i.repository),
+                None => format!("{}@{}", i.repository, i.digest),
+            };
+            format!("catalog: {name} ({why}{holding}): push writes a CatalogSource for it")
         })
         .collect();
     if lines.is_empty() && m.kind == mirror::LayoutKind::OcFile {
@@ -190,12 +215,27 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, PackError> {
     Ok(n)
 }
 
+fn candidate<'a>(
+    types: &'a std::collections::BTreeMap<String, String>,
+    digest: &str,
+    size: u64,
+    path: &'a std::path::Path,
+) -> Result<Candidate<'a>, PackError> {
+    Ok(Candidate {
+        digest: parse(digest)?,
+        size,
+        path,
+        media_type: types.get(digest).map(String::as_str),
+    })
+}
+
 fn parse(d: &str) -> Result<Digest, PackError> {
     Digest::parse(d).map_err(|e| PackError::Unpackable(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     use super::*;
@@ -300,7 +340,7 @@ mod tests {
         let views = cache.join(".ferry/views");
         let key = format_spec::key::PrivateKey::generate().unwrap();
         let bundle = |m: &Mirror| {
-            let (source, _) = to_source(m, &Base::default()).unwrap();
+            let source = to_source(m.clone(), &Base::default()).unwrap().source;
             let cancel = std::sync::atomic::AtomicBool::new(false);
             let prepared = format_spec::pack::prepare(&source.blobs, &cancel).unwrap();
             let options = format_spec::pack::Options {

@@ -20,7 +20,7 @@ impl Source {
     /// copies in other repositories where the mirror did not hard-link — each distinct file
     /// once, so that every file the bundle stands for is re-hashed ([`check_copies`]), not
     /// only the copy that is packed.
-    pub fn other_copies(&self, files: &[Candidate]) -> Vec<SourceBlob> {
+    pub fn other_copies(&self, files: &[Candidate<'_>]) -> Vec<SourceBlob> {
         use std::os::unix::fs::MetadataExt;
         let inode = |p: &Path| fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
         let mut seen: std::collections::HashSet<(u64, u64)> =
@@ -32,11 +32,11 @@ impl Source {
             let Some(packed) = by_digest.get(&f.digest) else {
                 continue;
             };
-            if packed.path == f.path || !inode(&f.path).is_some_and(|i| seen.insert(i)) {
+            if packed.path == f.path || !inode(f.path).is_some_and(|i| seen.insert(i)) {
                 continue;
             }
             copies.push(SourceBlob {
-                path: f.path.clone(),
+                path: f.path.to_path_buf(),
                 ..(*packed).clone()
             });
         }

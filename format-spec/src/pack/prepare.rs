@@ -1,14 +1,17 @@
 //! Each blob's encoding (SPEC.md §5.5) and stored size, decided before planning, since the
 //! plan needs every stored size: gzip and zstd layers are stored as they are; other blobs
-//! are compressed once here, and kept compressed when small, so writing does not do it
-//! again.
+//! are compressed once here, and their compressed stream is kept — in memory when small,
+//! else in the spool file ([`Spool`]) — so writing does not read, hash and compress them a
+//! second time.
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::input::{open_checked, read_full, ZstdStream};
+use super::input::{open_checked, read_full, ZstdStream, READ_BUFFER};
+use super::spool::Spool;
 use super::SourceBlob;
 use crate::error::FormatError;
 use crate::manifest::Encoding;
@@ -17,46 +20,108 @@ use crate::manifest::Encoding;
 const MIN_SAVING_PERCENT: u64 = 5;
 
 /// A blob's encoding decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Prepared {
     pub encoding: Encoding,
     pub stored_size: u64,
-    /// The zstd stream itself, kept from sizing when small, so writing does not read,
-    /// hash and compress the blob a second time.
-    pub cached: Option<std::sync::Arc<Vec<u8>>>,
+    /// The zstd stream itself, kept from sizing, so writing does not read, hash and
+    /// compress the blob a second time. `None`: the stream is made again while writing
+    /// (raw blobs, and compressed ones beyond what memory and the spool may hold).
+    pub kept: Option<Kept>,
 }
 
-/// Compressed streams kept between sizing and writing: each at most this large...
-const CACHE_ONE: usize = 8 << 20;
-/// ...and all of them together at most this much memory.
-const CACHE_ALL: u64 = 64 << 20;
+/// A compressed stream kept from sizing. Its bytes were made from the blob's bytes as they
+/// were checked against the blob's digest.
+#[derive(Debug, Clone)]
+pub enum Kept {
+    Memory(Arc<Vec<u8>>),
+    /// In the spool file: pieces `(offset in the spool, length)`, in stream order.
+    Spooled {
+        spool: Arc<Spool>,
+        pieces: Box<[(u64, u64)]>,
+    },
+}
+
+impl Kept {
+    /// Fills `buf` with the stream's bytes from `pos`.
+    pub(super) fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        let short = || io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than planned");
+        match self {
+            Kept::Memory(bytes) => {
+                let start = usize::try_from(pos).map_err(|_| short())?;
+                let part = bytes.get(start..start + buf.len()).ok_or_else(short)?;
+                buf.copy_from_slice(part);
+                Ok(())
+            }
+            Kept::Spooled { spool, pieces } => {
+                let (mut done, mut at) = (0usize, 0u64);
+                for &(offset, len) in pieces.iter() {
+                    if done == buf.len() {
+                        break;
+                    }
+                    let want = pos + done as u64;
+                    if want < at + len {
+                        let skip = want - at;
+                        let n = ((len - skip) as usize).min(buf.len() - done);
+                        spool.read_at(offset + skip, &mut buf[done..done + n])?;
+                        done += n;
+                    }
+                    at += len;
+                }
+                if done == buf.len() {
+                    Ok(())
+                } else {
+                    Err(short())
+                }
+            }
+        }
+    }
+}
+
+/// Compressed streams kept in memory between sizing and writing: each at most this
+/// large...
+const MEMORY_ONE: usize = 8 << 20;
+/// ...and all of them together at most this much memory; the others go to the spool.
+const MEMORY_ALL: u64 = 32 << 20;
+
+/// Decides each blob's encoding, both cores at once, keeping compressed streams in memory
+/// only (see [`prepare_spooled`]).
+pub fn prepare(blobs: &[SourceBlob], cancel: &AtomicBool) -> Result<Vec<Prepared>, FormatError> {
+    prepare_spooled(blobs, None, cancel)
+}
 
 /// Decides each blob's encoding, both cores at once. Compressible candidates are
 /// compressed once here to learn their exact stored size (the plan needs it) and hashed
-/// on the way; gzip and zstd layers are only sniffed and are hashed while written.
+/// on the way, and the stream is kept (in memory within a bound, else in `spool` while it
+/// has room); gzip and zstd layers are only sniffed and are hashed while written.
 /// Stops with [`FormatError::Interrupted`] once `cancel` is set (checked between blobs).
-pub fn prepare(blobs: &[SourceBlob], cancel: &AtomicBool) -> Result<Vec<Prepared>, FormatError> {
-    let budget = std::sync::atomic::AtomicU64::new(CACHE_ALL);
+pub fn prepare_spooled(
+    blobs: &[SourceBlob],
+    spool: Option<&Arc<Spool>>,
+    cancel: &AtomicBool,
+) -> Result<Vec<Prepared>, FormatError> {
+    let budget = AtomicU64::new(MEMORY_ALL);
     blobs
         .par_iter()
         .map(|b| {
             if cancel.load(Ordering::Relaxed) {
                 return Err(FormatError::Interrupted);
             }
-            prepare_one(b, &budget)
+            prepare_one(b, &budget, spool)
         })
         .collect()
 }
 
 fn prepare_one(
     blob: &SourceBlob,
-    budget: &std::sync::atomic::AtomicU64,
+    budget: &AtomicU64,
+    spool: Option<&Arc<Spool>>,
 ) -> Result<Prepared, FormatError> {
     if blob.base.is_some() {
         return Ok(Prepared {
             encoding: Encoding::Base,
             stored_size: 0,
-            cached: None,
+            kept: None,
         });
     }
     let mut file = open_checked(blob)?;
@@ -67,7 +132,7 @@ fn prepare_one(
     let raw = Prepared {
         encoding: Encoding::Raw,
         stored_size: blob.size,
-        cached: None,
+        kept: None,
     };
     if compressed_already || blob.size < 256 {
         return Ok(raw);
@@ -77,27 +142,80 @@ fn prepare_one(
     let mut stream = ZstdStream::new(file, blob)?;
     let mut head = Vec::new();
     let first = (&mut stream)
-        .take(CACHE_ONE as u64 + 1)
+        .take(MEMORY_ONE as u64 + 1)
         .read_to_end(&mut head)
         .map_err(FormatError::io(&blob.path))? as u64;
-    let rest = io::copy(&mut stream, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+    let in_memory = first <= MEMORY_ONE as u64
+        && budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(first)
+            })
+            .is_ok();
+    let (stored, kept) = if in_memory {
+        // A stream that fits is whole: `take` stopped at its end.
+        (first, Some(Kept::Memory(Arc::new(head))))
+    } else {
+        match spool {
+            Some(spool) => spool_rest(blob, &mut stream, head, spool)?,
+            None => {
+                let rest =
+                    io::copy(&mut stream, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+                (first + rest, None)
+            }
+        }
+    };
     stream.finish()?;
-    let stored = first + rest;
     if stored * 100 > blob.size * (100 - MIN_SAVING_PERCENT) {
+        // Not worth it: what was spooled stays unused until the spool goes.
         return Ok(raw);
     }
-    let fits = rest == 0
-        && head.len() <= CACHE_ONE
-        && budget
-            .fetch_update(
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-                |left| left.checked_sub(stored),
-            )
-            .is_ok();
     Ok(Prepared {
         encoding: Encoding::Zstd,
         stored_size: stored,
-        cached: fits.then(|| std::sync::Arc::new(head)),
+        kept,
     })
+}
+
+/// Writes the stream (its first bytes in `head`, the rest still to read) to the spool,
+/// piece by piece; once the spool is full, the rest is only counted and the stream will be
+/// made again while writing. Returns the stream's length and where it was kept.
+fn spool_rest(
+    blob: &SourceBlob,
+    stream: &mut ZstdStream<'_>,
+    head: Vec<u8>,
+    spool: &Arc<Spool>,
+) -> Result<(u64, Option<Kept>), FormatError> {
+    let mut pieces = Vec::new();
+    let mut total = head.len() as u64;
+    let mut keeping = put(spool, &head, &mut pieces);
+    drop(head);
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        let n = read_full(stream, &mut buf).map_err(FormatError::io(&blob.path))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if keeping {
+            keeping = put(spool, &buf[..n], &mut pieces);
+        }
+    }
+    let kept = keeping.then(|| Kept::Spooled {
+        spool: Arc::clone(spool),
+        pieces: pieces.into_boxed_slice(),
+    });
+    Ok((total, kept))
+}
+
+/// Appends `bytes` to the spool, merging with the piece before when it is adjacent; false
+/// when the spool is full.
+fn put(spool: &Spool, bytes: &[u8], pieces: &mut Vec<(u64, u64)>) -> bool {
+    let Some(offset) = spool.append(bytes) else {
+        return false;
+    };
+    match pieces.last_mut() {
+        Some((at, len)) if *at + *len == offset => *len += bytes.len() as u64,
+        _ => pieces.push((offset, bytes.len() as u64)),
+    }
+    true
 }

@@ -1,4 +1,15 @@
-//! Each blob's stored stream (raw or zstd, SPEC.md §5.5) in plan order, chunk by chunk.
+//! One blob's stored stream (raw or zstd, SPEC.md §5.5), chunk by chunk, each chunk with its
+//! SHA-256. A blob's stream continues from one chunk to the next (and across volumes);
+//! writing a single volume starts a stream mid-way by seeking (raw) or by compressing and
+//! discarding the beginning (zstd).
+//!
+//! Hashing, as little as safety allows: a blob read from the mirror is hashed from its first
+//! byte, whatever part of it is written, so no run signs bytes it did not check against the
+//! blob's digest (SPEC.md §5.3 "Writing"). A raw blob that is one chunk whole is hashed once:
+//! its chunk's SHA-256 *is* the blob's digest, once the stream's end has checked the bytes
+//! against it. Other raw chunks need both hashes; they run on two cores at once. A stream
+//! kept from sizing ([`Kept`]) was compressed from bytes checked then; only its chunks are
+//! hashed.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -7,104 +18,60 @@ use std::time::SystemTime;
 use sha2::{Digest as _, Sha256};
 
 use super::input::{check_digest, open_checked, read_full, ZstdStream, READ_BUFFER};
+use super::prepare::Kept;
 use super::{Prepared, SourceBlob};
+use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::manifest::Encoding;
-use crate::plan::Plan;
-use crate::table::Chunk;
 
-/// Produces the stored stream of each blob in plan order. A blob's stream continues from
-/// one chunk to the next (and across volumes); writing a single volume starts a stream
-/// mid-way by seeking (raw) or by compressing and discarding the beginning (zstd).
-pub(super) struct StreamReader<'a> {
-    plan: &'a Plan,
-    sources: &'a [SourceBlob],
-    prepared: &'a [Prepared],
-    pub(super) current: Option<OpenStream<'a>>,
-}
+/// A chunk's bytes and their SHA-256.
+pub(super) type HashedChunk = (Vec<u8>, Digest);
 
-pub(super) struct OpenStream<'a> {
-    pub(super) blob: u32,
+pub(super) struct BlobStream<'a> {
+    source: &'a SourceBlob,
+    stored_size: u64,
     pos: u64,
     kind: StreamKind<'a>,
     modified: Option<SystemTime>,
 }
 
-/// Every stream hashes its blob from the first byte, even when writing starts mid-blob
-/// (`--only-volume`), so no run signs bytes it did not check against the blob's digest.
 enum StreamKind<'a> {
-    Raw { file: File, hasher: Sha256 },
-    Zstd { stream: ZstdStream<'a> },
+    /// Compressed while sizing, kept in memory or in the spool file.
+    Kept(&'a Kept),
+    Raw {
+        file: File,
+        hasher: Sha256,
+    },
+    Zstd {
+        stream: ZstdStream<'a>,
+    },
 }
 
-impl<'a> StreamReader<'a> {
-    pub(super) fn new(
-        plan: &'a Plan,
-        sources: &'a [SourceBlob],
-        prepared: &'a [Prepared],
-    ) -> StreamReader<'a> {
-        StreamReader {
-            plan,
-            sources,
-            prepared,
-            current: None,
-        }
-    }
-
-    pub(super) fn read_chunk(&mut self, c: &Chunk) -> Result<Vec<u8>, FormatError> {
-        if let Some(cached) = &self.prepared[c.blob as usize].cached {
-            // Compressed and checked against its digest while sizing.
-            let start = c.stream_offset as usize;
-            return cached
-                .get(start..start + c.size as usize)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| FormatError::Plan("cached stream shorter than planned".into()));
-        }
-        let source = &self.sources[c.blob as usize];
-        let blob = &self.plan.manifest.blobs[c.blob as usize];
-        let reuse =
-            matches!(&self.current, Some(s) if s.blob == c.blob && s.pos == c.stream_offset);
-        if !reuse {
-            self.current = Some(self.open(c, source, blob.encoding)?);
-        }
-        let s = self.current.as_mut().expect("stream is open");
-        let mut data = vec![0u8; c.size as usize];
-        let n = match &mut s.kind {
-            StreamKind::Raw { file, hasher } => {
-                let n = read_full(file, &mut data).map_err(FormatError::io(&source.path))?;
-                hasher.update(&data[..n]);
-                n
-            }
-            StreamKind::Zstd { stream } => {
-                read_full(stream, &mut data).map_err(FormatError::io(&source.path))?
-            }
-        };
-        if n as u64 != c.size {
-            return Err(FormatError::InputChanged {
-                path: source.path.clone(),
+impl<'a> BlobStream<'a> {
+    /// The stream of `source`, positioned at `at`.
+    pub(super) fn open(
+        source: &'a SourceBlob,
+        prepared: &'a Prepared,
+        encoding: Encoding,
+        at: u64,
+    ) -> Result<BlobStream<'a>, FormatError> {
+        let stored_size = prepared.stored_size;
+        if let Some(kept) = &prepared.kept {
+            return Ok(BlobStream {
+                source,
+                stored_size,
+                pos: at,
+                kind: StreamKind::Kept(kept),
+                modified: None,
             });
         }
-        s.pos += c.size;
-        if s.pos == blob.stored_size {
-            let s = self.current.take().expect("stream is open");
-            s.close(source)?;
-        }
-        Ok(data)
-    }
-
-    fn open(
-        &self,
-        c: &Chunk,
-        source: &'a SourceBlob,
-        encoding: Encoding,
-    ) -> Result<OpenStream<'a>, FormatError> {
         let mut file = open_checked(source)?;
         let modified = file.metadata().ok().and_then(|m| m.modified().ok());
         let kind = match encoding {
             Encoding::Raw => {
                 // Starting mid-blob: hash the part before, which an earlier volume holds.
                 let mut hasher = Sha256::new();
-                let mut head = (&mut file).take(c.stream_offset);
+                let mut head = (&mut file).take(at);
                 let mut buf = vec![0u8; READ_BUFFER];
                 loop {
                     let n =
@@ -119,27 +86,89 @@ impl<'a> StreamReader<'a> {
             Encoding::Base => unreachable!("the plan gives base blobs no chunks"),
             Encoding::Zstd => {
                 let mut stream = ZstdStream::new(file, source)?;
-                io::copy(&mut (&mut stream).take(c.stream_offset), &mut io::sink())
+                io::copy(&mut (&mut stream).take(at), &mut io::sink())
                     .map_err(FormatError::io(&source.path))?;
                 StreamKind::Zstd { stream }
             }
         };
-        Ok(OpenStream {
-            blob: c.blob,
-            pos: c.stream_offset,
+        Ok(BlobStream {
+            source,
+            stored_size,
+            pos: at,
             kind,
             modified,
         })
     }
-}
 
-impl OpenStream<'_> {
-    /// At the end of a blob's stream: nothing may follow and the digest must match.
-    fn close(self, source: &SourceBlob) -> Result<(), FormatError> {
+    /// The next `size` bytes of the stream and their SHA-256. A raw blob read whole as one
+    /// chunk gets the blob's digest, which [`BlobStream::finish`] checks: its caller must
+    /// finish the stream before it passes such a chunk on.
+    pub(super) fn next_chunk(&mut self, size: u64) -> Result<HashedChunk, FormatError> {
+        let path = &self.source.path;
+        let mut data = vec![0u8; size as usize];
+        let sha256 = match &mut self.kind {
+            StreamKind::Kept(kept) => {
+                kept.read_at(self.pos, &mut data).map_err(|e| {
+                    FormatError::Plan(format!("kept stream of {}: {e}", path.display()))
+                })?;
+                chunk_digest(&data)
+            }
+            StreamKind::Raw { file, hasher } => {
+                let n = read_full(file, &mut data).map_err(FormatError::io(path))?;
+                if n as u64 != size {
+                    return Err(FormatError::InputChanged { path: path.clone() });
+                }
+                if self.pos == 0 && size == self.source.size {
+                    hasher.update(&data);
+                    self.source.digest
+                } else {
+                    // Both hashes of the same bytes, on two cores.
+                    rayon::join(|| hasher.update(&data), || chunk_digest(&data)).1
+                }
+            }
+            StreamKind::Zstd { stream } => {
+                let n = read_full(stream, &mut data).map_err(FormatError::io(path))?;
+                if n as u64 != size {
+                    return Err(FormatError::InputChanged { path: path.clone() });
+                }
+                chunk_digest(&data)
+            }
+        };
+        self.pos += size;
+        Ok((data, sha256))
+    }
+
+    /// After the last chunk written of this blob: checks the blob whole against its digest,
+    /// reading the rest of it first when the stream goes on into a volume this run does not
+    /// write (`--only-volume`), so every byte written was checked.
+    pub(super) fn finish(mut self) -> Result<(), FormatError> {
+        let source = self.source;
         let changed = || FormatError::InputChanged {
             path: source.path.clone(),
         };
+        if self.pos < self.stored_size {
+            match &mut self.kind {
+                StreamKind::Kept(_) => {}
+                StreamKind::Raw { file, hasher } => {
+                    let mut buf = vec![0u8; READ_BUFFER];
+                    loop {
+                        let n = read_full(file, &mut buf).map_err(FormatError::io(&source.path))?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                    }
+                    // The probe below must find the end where the blob's size says.
+                    file.seek(SeekFrom::Start(source.size))
+                        .map_err(FormatError::io(&source.path))?;
+                }
+                StreamKind::Zstd { stream } => {
+                    io::copy(stream, &mut io::sink()).map_err(FormatError::io(&source.path))?;
+                }
+            }
+        }
         match self.kind {
+            StreamKind::Kept(_) => {}
             StreamKind::Raw { mut file, hasher } => {
                 let mut probe = [0u8; 1];
                 if read_full(&mut file, &mut probe).map_err(FormatError::io(&source.path))? != 0 {
@@ -161,35 +190,8 @@ impl OpenStream<'_> {
         }
         Ok(())
     }
+}
 
-    /// When writing stops mid-blob (`--only-volume`): reads the rest only to check the digest.
-    pub(super) fn drain(mut self, source: &SourceBlob) -> Result<(), FormatError> {
-        let rest = match &mut self.kind {
-            StreamKind::Raw { file, hasher } => {
-                let mut buf = vec![0u8; READ_BUFFER];
-                let mut total = 0u64;
-                loop {
-                    let n = read_full(file, &mut buf).map_err(FormatError::io(&source.path))?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    total += n as u64;
-                }
-                total
-            }
-            StreamKind::Zstd { stream } => {
-                io::copy(stream, &mut io::sink()).map_err(FormatError::io(&source.path))?
-            }
-        };
-        self.pos += rest;
-        match &mut self.kind {
-            StreamKind::Raw { file, .. } => {
-                file.seek(SeekFrom::Start(source.size))
-                    .map_err(FormatError::io(&source.path))?;
-            }
-            StreamKind::Zstd { .. } => {}
-        }
-        self.close(source)
-    }
+fn chunk_digest(data: &[u8]) -> Digest {
+    Digest(Sha256::digest(data).into())
 }

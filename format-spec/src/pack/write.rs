@@ -1,17 +1,16 @@
 //! The write loop: the selected volumes of a plan, each into the directory the caller
-//! chooses, with reading (and hashing the blob), hashing the chunk and writing on their own
-//! threads; and what a run produced, or why it stopped.
+//! chooses, with blobs read, checked and hashed by several workers at once while one thread
+//! writes; and what a run produced, or why it stopped.
 
 use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
-
-use sha2::{Digest as _, Sha256};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 
 use super::manifest_copy::write_manifest_copy;
-use super::stream::StreamReader;
+use super::stream::{BlobStream, HashedChunk};
 use super::tar::{Syncer, TarWriter};
 use super::{Prepared, SourceBlob};
 use crate::digest::Digest;
@@ -115,9 +114,26 @@ fn dirs_of(written: &[Written]) -> Vec<&Path> {
     dirs
 }
 
-/// Chunk bytes travel from the reading thread to the writing thread through a short queue:
-/// reading, hashing and writing overlap while memory stays at a few chunks.
+/// Each worker hands the writer at most this many chunks ahead of it.
 const QUEUE: usize = 3;
+
+/// One blob's run of consecutive chunks among those written (a job for one worker).
+struct Job<'a> {
+    blob: u32,
+    chunks: Vec<&'a Chunk>,
+}
+
+/// What a worker hands the writer: each chunk of its job, in order, with its SHA-256.
+type ChunkRx = Receiver<Result<HashedChunk, FormatError>>;
+
+/// How many blobs are read, hashed (and compressed) at once: one per core, at least two
+/// (one can wait on the disk while the other hashes).
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4)
+}
 
 #[allow(clippy::too_many_arguments)]
 fn write_selected(
@@ -131,46 +147,37 @@ fn write_selected(
     cancel: &AtomicBool,
     written: &mut Vec<Written>,
 ) -> Result<(), FormatError> {
-    // Three stages on their own threads — read (and hash the blob), hash the chunk, write —
-    // so both cores work while the kernel copies into the page cache.
-    let (tx, raw_rx) = sync_channel::<Result<Vec<u8>, FormatError>>(QUEUE);
-    let (hashed_tx, rx) = sync_channel::<Result<(Vec<u8>, Digest), FormatError>>(QUEUE);
+    // Blobs are read, checked and hashed (and compressed, where sizing kept no stream) by
+    // several workers at once, each on its own blob; the writer takes their chunks in plan
+    // order. So both cores hash while this thread copies into the page cache, and memory
+    // stays at a few chunks per worker.
+    let n = workers();
+    let (order_tx, order_rx) = sync_channel::<ChunkRx>(n * 2);
+    let (work_tx, work_rx) = sync_channel::<(Job<'_>, SyncSender<_>)>(0);
+    let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            for item in raw_rx {
-                let hashed = item.map(|data| {
-                    let d = Digest(Sha256::digest(&data).into());
-                    (data, d)
-                });
-                if hashed_tx.send(hashed).is_err() {
+            for job in jobs(selected) {
+                let (tx, rx) = sync_channel(QUEUE);
+                if order_tx.send(rx).is_err() || work_tx.send((job, tx)).is_err() {
                     return;
                 }
             }
         });
-        let producer = scope.spawn(move || {
-            let mut reader = StreamReader::new(plan, sources, prepared);
-            for v in selected {
-                for c in &v.chunks {
-                    let item = reader.read_chunk(c);
-                    let failed = item.is_err();
-                    if tx.send(item).is_err() || failed {
-                        return;
-                    }
-                }
-            }
-            // A blob that goes on into a volume this run does not write is still checked
-            // whole; the writer waits for this verdict before it renames the last volume.
-            if let Some(open) = reader.current.take() {
-                let source = &sources[open.blob as usize];
-                let verdict = open.drain(source).map(|()| Vec::new());
-                let _ = tx.send(verdict);
-            } else {
-                let _ = tx.send(Ok(Vec::new()));
-            }
-        });
+        for _ in 0..n {
+            let work_rx = &work_rx;
+            scope.spawn(move || loop {
+                let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((job, tx)) = next else { return };
+                run_job(plan, sources, prepared, &job, &tx);
+            });
+        }
+        let mut chunks = Chunks {
+            order: order_rx,
+            current: None,
+        };
         let mut result = Ok(());
-        for (i, v) in selected.iter().enumerate() {
-            let last = i + 1 == selected.len();
+        for v in selected {
             let out = match destination(v) {
                 Ok(dir) => dir,
                 Err(e) => {
@@ -178,7 +185,7 @@ fn write_selected(
                     break;
                 }
             };
-            match write_one(plan, key, &out, v, &rx, progress, cancel, last) {
+            match write_one(plan, key, &out, v, &mut chunks, progress, cancel) {
                 Ok(w) => written.push(w),
                 Err(e) => {
                     result = Err(e);
@@ -186,10 +193,90 @@ fn write_selected(
                 }
             }
         }
-        drop(rx);
-        let _ = producer.join();
+        // Dropping the receivers stops the workers at their next chunk.
+        drop(chunks);
         result
     })
+}
+
+/// The written chunks, cut into runs of one blob each.
+fn jobs<'a>(selected: &'a [&'a VolumePlan]) -> impl Iterator<Item = Job<'a>> + 'a {
+    let mut all = selected.iter().flat_map(|v| v.chunks.iter()).peekable();
+    std::iter::from_fn(move || {
+        let first = all.next()?;
+        let mut job = Job {
+            blob: first.blob,
+            chunks: vec![first],
+        };
+        while let Some(next) = all.peek() {
+            let last = job.chunks[job.chunks.len() - 1];
+            if next.blob != job.blob || next.stream_offset != last.stream_offset + last.size {
+                break;
+            }
+            job.chunks.push(all.next().expect("peeked"));
+        }
+        Some(job)
+    })
+}
+
+/// Reads one job's chunks and hands them on. The blob is checked whole before its last
+/// chunk is handed on, so a volume holding the end of a blob is never complete before the
+/// blob proved good; a failure is handed on in place of the chunk.
+fn run_job(
+    plan: &Plan,
+    sources: &[SourceBlob],
+    prepared: &[Prepared],
+    job: &Job<'_>,
+    tx: &SyncSender<Result<HashedChunk, FormatError>>,
+) {
+    let b = job.blob as usize;
+    let encoding = plan.manifest.blobs[b].encoding;
+    let mut stream = match BlobStream::open(
+        &sources[b],
+        &prepared[b],
+        encoding,
+        job.chunks[0].stream_offset,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    let (last, before) = job.chunks.split_last().expect("a job has a chunk");
+    for c in before {
+        let item = stream.next_chunk(c.size);
+        let failed = item.is_err();
+        if tx.send(item).is_err() || failed {
+            return;
+        }
+    }
+    let item = stream
+        .next_chunk(last.size)
+        .and_then(|chunk| stream.finish().map(|()| chunk));
+    let _ = tx.send(item);
+}
+
+/// The writer's side: the chunks of the jobs, in plan order.
+struct Chunks {
+    order: Receiver<ChunkRx>,
+    current: Option<ChunkRx>,
+}
+
+impl Chunks {
+    fn next(&mut self) -> Result<HashedChunk, FormatError> {
+        let stopped = || FormatError::Plan("chunk reader stopped (please report this)".into());
+        loop {
+            if self.current.is_none() {
+                self.current = Some(self.order.recv().map_err(|_| stopped())?);
+            }
+            match self.current.as_ref().expect("set above").recv() {
+                Ok(item) => return item,
+                // That job is done: its successor has the next chunk.
+                Err(_) => self.current = None,
+            }
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -198,10 +285,9 @@ fn write_one(
     key: &PrivateKey,
     out: &Path,
     v: &VolumePlan,
-    rx: &std::sync::mpsc::Receiver<Result<(Vec<u8>, Digest), FormatError>>,
+    chunks_in: &mut Chunks,
     progress: &(dyn Fn(u64) + Sync),
     cancel: &AtomicBool,
-    last: bool,
 ) -> Result<Written, FormatError> {
     let m = &plan.manifest;
     let name = volume::volume_file_name(&m.bundle_id, v.volume, m.volume_count);
@@ -233,9 +319,7 @@ fn write_one(
             if cancel.load(Ordering::Relaxed) {
                 return Err(FormatError::Interrupted);
             }
-            let (data, sha256) = rx
-                .recv()
-                .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
+            let (data, sha256) = chunks_in.next()?;
             debug_assert_eq!(data.len() as u64, c.size);
             debug_assert_eq!(w.offset, c.offset);
             let blob = &m.blobs[c.blob as usize];
@@ -293,11 +377,6 @@ fn write_one(
                 v.volume, w.offset, v.file_size
             )));
         }
-    }
-    if last {
-        // The reader's verdict on a blob continuing past this volume (see write_selected).
-        rx.recv()
-            .map_err(|_| FormatError::Plan("chunk reader stopped".into()))??;
     }
     // fsync, rename (refusing a link planted at the final name meanwhile), fsync the directory.
     partial.commit().map_err(FormatError::io(&path))?;
