@@ -2,7 +2,10 @@
 //! upload straight from the volumes), then each complete image's manifests by digest,
 //! children before their index, and its tags last — so a tag never points at an
 //! incomplete image. Running it again finishes what a stopped run left: what the registry
-//! holds is found with HEAD and never sent twice.
+//! holds is found with HEAD and never sent twice. Before any blob, one HEAD per tag says
+//! which images are whole already ([`Run::probe`]): nothing more of them is looked at.
+//! Every step runs `--jobs` requests at once, so that the registry, not the round trips,
+//! sets the pace.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
