@@ -153,10 +153,10 @@ measure() {
   [ "$rc" -eq 0 ] || { tail -20 "$log" >&2; die "$set $id exited $rc (not a timed success)"; }
   local us=$(( 10#${t1/./} - 10#${t0/./} )) user sys rss
   read -r user sys rss < <(tail -n 1 "$tf")
-  printf '%s\t%s\t%s\t%d.%06d\t%s\t%s\t%s\t%s\n' "$set" "$id" "$run" $((us / 1000000)) $((us % 1000000)) \
+  printf '%s\t%s\t%s\t%d.%06d\t%s\t%s\t%s\n' "$set" "$id" "$run" $((us / 1000000)) $((us % 1000000)) \
     "$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" "$rss" \
     "$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" >>"$TSV"
-  say "$set run $run $id: $(tail -1 "$TSV" | cut -f4) s, own CPU $(tail -1 "$TSV" | cut -f5) s, registry CPU $(tail -1 "$TSV" | cut -f8) s (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  say "$set run $run $id: $(tail -1 "$TSV" | cut -f4) s, own CPU $(tail -1 "$TSV" | cut -f5) s, registry CPU $(tail -1 "$TSV" | cut -f7) s (load $(cut -d' ' -f1-3 /proc/loadavg))"
 }
 
 # check_registry WHO NAMING EXPECT: every image is in the registry by its manifest's
