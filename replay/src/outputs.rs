@@ -344,14 +344,20 @@ pub fn write_outputs(
     // alone is tens of MB; it is streamed into its file instead of built as a string.
     let receipt_file = root.join(RECEIPT_FILE);
     let files: [(PathBuf, &dyn Fn() -> Option<String>); 8] = [
-        (apply.join(IDMS_FILE), &|| yaml(&rendered.digest_mirror_sets)),
+        (apply.join(IDMS_FILE), &|| {
+            yaml(&rendered.digest_mirror_sets)
+        }),
         (apply.join(ITMS_FILE), &|| yaml(&rendered.tag_mirror_sets)),
-        (apply.join(CATALOG_FILE), &|| yaml(&rendered.catalog_sources)),
+        (apply.join(CATALOG_FILE), &|| {
+            yaml(&rendered.catalog_sources)
+        }),
         (apply.join(OPERATOR_HUB_FILE), &|| yaml(&hub)),
         (before.join(ICSP_FILE), &|| {
             yaml(&rendered.content_source_policies)
         }),
-        (before.join(CATALOG_FILE), &|| yaml(&rendered.catalog_sources)),
+        (before.join(CATALOG_FILE), &|| {
+            yaml(&rendered.catalog_sources)
+        }),
         (before.join(OPERATOR_HUB_FILE), &|| yaml(&hub)),
         (root.join(MAPPING_FILE), &|| Some(rendered.mapping.clone())),
     ];
@@ -374,7 +380,8 @@ pub fn write_outputs(
             None => remove_stale(&path)?,
         }
     }
-    write_receipt(&receipt_file, &receipt(bundle, report, registry)).map_err(refused(&receipt_file))?;
+    write_receipt(&receipt_file, &receipt(bundle, report, registry))
+        .map_err(refused(&receipt_file))?;
     written.files.push(receipt_file);
     if !partial {
         clear_partial(&dir.join(PARTIAL_DIR))?;

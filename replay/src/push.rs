@@ -541,7 +541,10 @@ impl Run<'_> {
             if let Some(why) = self.halted() {
                 return Err(why);
             }
-            let repos: Vec<u32> = wanted[range.clone()].iter().map(|&p| pair_repo(p)).collect();
+            let repos: Vec<u32> = wanted[range.clone()]
+                .iter()
+                .map(|&p| pair_repo(p))
+                .collect();
             self.blob_job(*blob, &repos, holder(*blob))
                 .map_err(|e| self.image_error(e))
         });
@@ -1143,10 +1146,11 @@ mod tests {
                     continue;
                 }
                 let d = blob.digest.to_string();
-                if let (Some(sent), Some(put)) =
-                    (last(&["upload", "mount"], repo, &d), first_put)
-                {
-                    assert!(sent < put, "{d} went into {repo} after a manifest naming it");
+                if let (Some(sent), Some(put)) = (last(&["upload", "mount"], repo, &d), first_put) {
+                    assert!(
+                        sent < put,
+                        "{d} went into {repo} after a manifest naming it"
+                    );
                 }
             }
             // Bottom-up: the log order of the puts follows `manifests_bottom_up`.
@@ -1159,10 +1163,16 @@ mod tests {
             let top_put = first("PUT manifest", repo, &top);
             for t in &img.tags {
                 if let (Some(tagged), Some(put)) = (first("PUT manifest", repo, t), top_put) {
-                    assert!(put < tagged, "{repo}:{t} tagged before its manifest went in");
+                    assert!(
+                        put < tagged,
+                        "{repo}:{t} tagged before its manifest went in"
+                    );
                 }
                 if let (Some(tagged), Some(put)) = (first("PUT manifest", repo, t), first_put) {
-                    assert!(put < tagged, "{repo}:{t} tagged before its children went in");
+                    assert!(
+                        put < tagged,
+                        "{repo}:{t} tagged before its children went in"
+                    );
                 }
             }
         }
@@ -1198,11 +1208,7 @@ mod tests {
             second.images
         );
         let sparse: Vec<&Image> = m.images.iter().filter(|i| i.platforms.is_some()).collect();
-        let asked: usize = m
-            .images
-            .iter()
-            .map(|i| i.tags.len().max(1))
-            .sum::<usize>();
+        let asked: usize = m.images.iter().map(|i| i.tags.len().max(1)).sum::<usize>();
         let log = registry.log.lock().unwrap().clone();
         if sparse.is_empty() {
             assert_eq!(registry.count("HEAD blob"), 0, "{log:?}");
@@ -1212,7 +1218,10 @@ mod tests {
         for what in ["upload", "mount", "PUT manifest"] {
             assert_eq!(registry.count(what), 0, "{what}: {log:?}");
         }
-        assert_eq!(second.totals.manifests_pushed + second.totals.tags_pushed, 0);
+        assert_eq!(
+            second.totals.manifests_pushed + second.totals.tags_pushed,
+            0
+        );
         assert!(second.totals.blobs_present > 0, "{:?}", second.totals);
     }
 
@@ -1246,7 +1255,12 @@ mod tests {
         registry.log.lock().unwrap().clear();
         let second = run(&bundle, &registry);
         for i in [moved, removed] {
-            assert_eq!(second.images[i].status, ImageStatus::Pushed, "{:?}", second.images[i]);
+            assert_eq!(
+                second.images[i].status,
+                ImageStatus::Pushed,
+                "{:?}",
+                second.images[i]
+            );
             for t in &m.images[i].tags {
                 assert_eq!(
                     registry.tags().get(&(repo_of(i), t.clone())),
@@ -1266,7 +1280,10 @@ mod tests {
         let put = log
             .iter()
             .position(|(w, r, d)| *w == "PUT manifest" && *r == repo_of(moved) && d == tag);
-        assert!(matches!((head, put), (Some(h), Some(p)) if h < p), "{log:?}");
+        assert!(
+            matches!((head, put), (Some(h), Some(p)) if h < p),
+            "{log:?}"
+        );
     }
 
     /// An image with a `destination` (the image set's `targetRepo`) goes to

@@ -241,7 +241,12 @@ pub(crate) mod fake {
     }
 
     impl FakeRegistry {
-        fn up(&self, what: &'static str, repo: &str, reference: &str) -> Result<(), RegistryFailure> {
+        fn up(
+            &self,
+            what: &'static str,
+            repo: &str,
+            reference: &str,
+        ) -> Result<(), RegistryFailure> {
             self.log
                 .lock()
                 .unwrap()
@@ -279,7 +284,12 @@ pub(crate) mod fake {
 
         /// How many requests of `what` were made.
         pub fn count(&self, what: &str) -> usize {
-            self.log.lock().unwrap().iter().filter(|(w, _, _)| *w == what).count()
+            self.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(w, _, _)| *w == what)
+                .count()
         }
 
         pub fn tags(&self) -> BTreeMap<(String, String), Digest> {

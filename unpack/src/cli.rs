@@ -195,8 +195,7 @@ pub struct PushArgs {
     pub registry: RegistryArgs,
     /// Requests to the registry at once (blob HEADs, mounts and uploads, manifest and tag
     /// HEADs and PUTs). The default keeps a local registry on two cores busy: per image the
-    /// registry's own work, not the round trips, is the limit (bench/push.sh measured 4, 8,
-    /// 16 and 32; BENCHMARKS.md).
+    /// registry's own work, not the round trips, is then the limit (bench/push.sh).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub jobs: usize,
     /// Where to keep what later runs need (signed tables of volumes seen, pieces of blobs
