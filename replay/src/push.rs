@@ -261,6 +261,7 @@ pub fn push(
         totals: Mutex::new(Totals::default()),
         stop: AtomicBool::new(false),
         first_failure: Mutex::new(None),
+        big_uploads: Slots::new(BIG_UPLOADS_AT_ONCE),
     };
     run.check_base()?;
     let known = run.probe();
@@ -314,6 +315,51 @@ struct Run<'a> {
     stop: AtomicBool,
     /// What the registry said when it stopped answering.
     first_failure: Mutex<Option<String>>,
+    /// Taken by each upload of a blob of at least [`BIG_UPLOAD`] bytes.
+    big_uploads: Slots,
+}
+
+/// A blob at least this large is a "big" upload: its reader holds a whole chunk of the
+/// volume (4 MiB by default, up to 64 MiB) and its decoder's buffers while it streams.
+const BIG_UPLOAD: u64 = 1 << 20;
+
+/// Big uploads at once, whatever `--jobs` says: memory stays bounded by a few chunks
+/// however many requests are in flight, and four streams already keep a local registry's
+/// disk and the volumes busy. Small blobs, HEADs and manifests are not held back.
+const BIG_UPLOADS_AT_ONCE: usize = 4;
+
+/// A counting semaphore.
+struct Slots {
+    free: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot; it is given back when the guard is dropped.
+    fn take(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().expect("slots");
+        while *free == 0 {
+            free = self.freed.wait(free).expect("slots");
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().expect("slots") += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// The destination repositories, each once, and each image's as an index among them.
@@ -751,6 +797,7 @@ impl Run<'_> {
                     .map(|r| Box::new(r) as Box<dyn Read>)
                     .map_err(RegistryFailure::Volumes)
             };
+            let _slot = (b.size >= BIG_UPLOAD).then(|| self.big_uploads.take());
             registry.upload_blob(repo, &b.digest, b.size, &open)?;
             {
                 let mut t = self.totals.lock().expect("totals");
@@ -1115,6 +1162,22 @@ mod tests {
             .all(|i| i.status == ImageStatus::Present));
         assert_eq!(second.totals.blobs_uploaded, 0);
         assert_eq!(second.totals.manifests_pushed, 0);
+    }
+
+    /// However many workers want one, no more than the slots given hold one at once.
+    #[test]
+    fn slots_bound_how_many_hold_one_at_once() {
+        let slots = Slots::new(BIG_UPLOADS_AT_ONCE);
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        parallel(16, 64, |_| {
+            let _slot = slots.take();
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            now.fetch_sub(1, Ordering::SeqCst);
+        });
+        assert_eq!(most.load(Ordering::SeqCst), BIG_UPLOADS_AT_ONCE);
+        assert_eq!(*slots.free.lock().unwrap(), BIG_UPLOADS_AT_ONCE, "all given back");
     }
 
     /// Where in the log each image's parts went in: every blob of it before any of its
