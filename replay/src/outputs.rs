@@ -20,7 +20,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use format_spec::bundle::Bundle;
@@ -339,42 +339,66 @@ pub fn write_outputs(
     // A bundle with a catalog is for a cluster that uses only the catalogs brought in: the
     // default sources it cannot reach are switched off beside the CatalogSource.
     let hub = has_catalog(bundle).then(|| openshift::operator_hub(&opts.provenance));
-    let files: [(PathBuf, Option<String>); 9] = [
-        (apply.join(IDMS_FILE), yaml(&rendered.digest_mirror_sets)),
-        (apply.join(ITMS_FILE), yaml(&rendered.tag_mirror_sets)),
-        (apply.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
-        (apply.join(OPERATOR_HUB_FILE), yaml(&hub)),
-        (
-            before.join(ICSP_FILE),
-            yaml(&rendered.content_source_policies),
-        ),
-        (before.join(CATALOG_FILE), yaml(&rendered.catalog_sources)),
-        (before.join(OPERATOR_HUB_FILE), yaml(&hub)),
-        (root.join(MAPPING_FILE), Some(rendered.mapping.clone())),
-        (
-            root.join(RECEIPT_FILE),
-            Some(receipt(bundle, report, registry).to_json()),
-        ),
+    // Each text is made just before it is written and dropped after, so that at most one
+    // (with the rendered objects) is in memory at a time: at 6x10^4 images the receipt
+    // alone is tens of MB; it is streamed into its file instead of built as a string.
+    let receipt_file = root.join(RECEIPT_FILE);
+    let files: [(PathBuf, &dyn Fn() -> Option<String>); 8] = [
+        (apply.join(IDMS_FILE), &|| {
+            yaml(&rendered.digest_mirror_sets)
+        }),
+        (apply.join(ITMS_FILE), &|| yaml(&rendered.tag_mirror_sets)),
+        (apply.join(CATALOG_FILE), &|| {
+            yaml(&rendered.catalog_sources)
+        }),
+        (apply.join(OPERATOR_HUB_FILE), &|| yaml(&hub)),
+        (before.join(ICSP_FILE), &|| {
+            yaml(&rendered.content_source_policies)
+        }),
+        (before.join(CATALOG_FILE), &|| {
+            yaml(&rendered.catalog_sources)
+        }),
+        (before.join(OPERATOR_HUB_FILE), &|| yaml(&hub)),
+        (root.join(MAPPING_FILE), &|| Some(rendered.mapping.clone())),
     ];
+    let refused = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: io::Error| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                OutputError::Symlink { path }
+            } else {
+                io_at(&path)(e)
+            }
+        }
+    };
     for (path, text) in files {
-        match text {
+        match text() {
             Some(text) => {
-                durable_file::write(&path, text.as_bytes()).map_err(|e| {
-                    if e.kind() == io::ErrorKind::AlreadyExists {
-                        OutputError::Symlink { path: path.clone() }
-                    } else {
-                        io_at(&path)(e)
-                    }
-                })?;
+                durable_file::write(&path, text.as_bytes()).map_err(refused(&path))?;
                 written.files.push(path);
             }
             None => remove_stale(&path)?,
         }
     }
+    write_receipt(&receipt_file, &receipt(bundle, report, registry))
+        .map_err(refused(&receipt_file))?;
+    written.files.push(receipt_file);
     if !partial {
         clear_partial(&dir.join(PARTIAL_DIR))?;
     }
     Ok(written)
+}
+
+/// The receipt's file, the bytes of [`Receipt::to_json`], serialized straight into it.
+fn write_receipt(path: &Path, receipt: &Receipt) -> io::Result<()> {
+    let mut p = durable_file::Partial::create(path)?;
+    {
+        let mut w = io::BufWriter::new(p.file());
+        serde_json::to_writer_pretty(&mut w, receipt).map_err(io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()?;
+    }
+    p.commit()
 }
 
 /// Whether any image of the bundle is an operator catalog (not only those pushed now).
@@ -505,6 +529,34 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_796_112_304), "2026-12-01T08:05:04Z");
+    }
+
+    /// The receipt streamed into its file is byte for byte what `Receipt::to_json` says
+    /// (what `ferry-pack --base` reads back), and it never writes through a link.
+    #[test]
+    fn a_streamed_receipt_is_the_receipt_text_and_not_written_through_a_link() {
+        let t = tempfile::tempdir().unwrap();
+        let d = |s: &[u8]| format_spec::Digest::of(s);
+        let receipt = Receipt {
+            ferry_receipt: format_spec::receipt::RECEIPT_VERSION,
+            registry: "registry.test:5000".into(),
+            bundle_id: d(b"bundle"),
+            images: vec![ReceiptImage {
+                destination: "registry.test:5000/mirror/app".into(),
+                digest: d(b"manifest"),
+                tags: vec!["v1".into(), "latest".into()],
+                source: Some("quay.io/ns/app:v1".into()),
+                blobs: vec![d(b"manifest"), d(b"config"), d(b"layer")],
+            }],
+            blobs: vec![d(b"config"), d(b"layer"), d(b"manifest")],
+        };
+        let path = t.path().join(RECEIPT_FILE);
+        write_receipt(&path, &receipt).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), receipt.to_json());
+        let link = t.path().join("link.json");
+        std::os::unix::fs::symlink(t.path().join("elsewhere"), &link).unwrap();
+        assert!(write_receipt(&link, &receipt).is_err());
+        assert!(!t.path().join("elsewhere").exists());
     }
 
     #[test]

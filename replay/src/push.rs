@@ -2,9 +2,12 @@
 //! upload straight from the volumes), then each complete image's manifests by digest,
 //! children before their index, and its tags last — so a tag never points at an
 //! incomplete image. Running it again finishes what a stopped run left: what the registry
-//! holds is found with HEAD and never sent twice.
+//! holds is found with HEAD and never sent twice. Before any blob, one HEAD per tag says
+//! which images are whole already ([`Run::probe`]): nothing more of them is looked at.
+//! Every step runs `--jobs` requests at once, so that the registry, not the round trips,
+//! sets the pace.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -244,21 +247,26 @@ pub fn push(
             ))
         })
         .collect();
+    let (names, image_repo) = intern(&repos);
+    drop(repos);
     let run = Run {
         bundle,
         registry,
         opts,
         events,
         cancel,
-        repos,
+        names,
+        image_repo,
         hints,
         totals: Mutex::new(Totals::default()),
         stop: AtomicBool::new(false),
         first_failure: Mutex::new(None),
+        big_uploads: Slots::new(BIG_UPLOADS_AT_ONCE),
     };
     run.check_base()?;
-    let blobs = run.blobs();
-    for (i, r) in run.images(&blobs) {
+    let known = run.probe();
+    let blobs = run.blobs(&known);
+    for (i, r) in run.images(&blobs, &known).into_iter().enumerate() {
         match r {
             Ok(Done::Status(status)) => outcomes[i].status = status,
             Ok(Done::Waiting(volumes)) => {
@@ -294,8 +302,11 @@ struct Run<'a> {
     opts: &'a Options,
     events: &'a (dyn Fn(Event<'_>) + Sync),
     cancel: &'a AtomicBool,
-    /// The destination repository of each image, in manifest order.
-    repos: Vec<String>,
+    /// The destination repositories, each once, in the order images first name them.
+    names: Vec<String>,
+    /// Each image's destination repository, an index into `names`, in manifest order:
+    /// a `u32` per image rather than a `String` per image and per blob.
+    image_repo: Vec<u32>,
     /// Where a delta bundle's base put each base blob, to mount it from.
     hints: BTreeMap<u32, String>,
     totals: Mutex<Totals>,
@@ -304,14 +315,135 @@ struct Run<'a> {
     stop: AtomicBool,
     /// What the registry said when it stopped answering.
     first_failure: Mutex<Option<String>>,
+    /// Taken by each upload of a blob of at least [`BIG_UPLOAD`] bytes.
+    big_uploads: Slots,
+}
+
+/// A blob at least this large is a "big" upload: its reader holds a whole chunk of the
+/// volume (4 MiB by default, up to 64 MiB) and its decoder's buffers while it streams.
+const BIG_UPLOAD: u64 = 1 << 20;
+
+/// Big uploads at once, whatever `--jobs` says: memory stays bounded by a few chunks
+/// however many requests are in flight, and four streams already keep a local registry's
+/// disk and the volumes busy. Small blobs, HEADs and manifests are not held back.
+const BIG_UPLOADS_AT_ONCE: usize = 4;
+
+/// A counting semaphore.
+struct Slots {
+    free: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot; it is given back when the guard is dropped.
+    fn take(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().expect("slots");
+        while *free == 0 {
+            free = self.freed.wait(free).expect("slots");
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().expect("slots") += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// The destination repositories, each once, and each image's as an index among them.
+fn intern(repos: &[String]) -> (Vec<String>, Vec<u32>) {
+    let mut index: HashMap<&str, u32> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let per_image = repos
+        .iter()
+        .map(|r| {
+            *index.entry(r.as_str()).or_insert_with(|| {
+                names.push(r.clone());
+                (names.len() - 1) as u32
+            })
+        })
+        .collect();
+    (names, per_image)
+}
+
+/// A (blob, repository) pair as one sortable number: the blob in the high half, so the
+/// pairs of one blob are next to each other once sorted.
+fn pair(blob: u32, repo: u32) -> u64 {
+    (u64::from(blob) << 32) | u64::from(repo)
+}
+
+fn pair_blob(p: u64) -> u32 {
+    (p >> 32) as u32
+}
+
+fn pair_repo(p: u64) -> u32 {
+    p as u32
+}
+
+/// Runs `job(i)` for every `i` in `0..n` on `jobs` threads; the results in index order.
+fn parallel<T: Send>(jobs: usize, n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.clamp(1, n.max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return mine;
+                        }
+                        mine.push((i, job(i)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a push worker panicked"))
+            .collect()
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
+}
+
+/// What the probe learnt of an image before any blob is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Known {
+    /// Its top manifest is in its repository by digest: its whole closure is (see
+    /// [`Run::probe`]). Its tags that do not name that manifest yet are listed (by their
+    /// index in `tags`), to be put.
+    Complete { untagged: Vec<usize> },
+    /// Not known to be complete: every blob and manifest of it is looked at, and every
+    /// tag of it is put once they are in (none names its top manifest now).
+    Unknown,
 }
 
 /// What the blob jobs left for the image jobs.
 struct Blobs {
     /// Blobs that did not go in, with why.
     failed: BTreeMap<u32, String>,
-    /// (repository, blob) pairs the registry holds now (in a dry run: would hold).
-    present: BTreeSet<(String, u32)>,
+    /// [`pair`]s the registry holds now (in a dry run: would hold), sorted: looked at by
+    /// the blob jobs or implied by a complete image of the same repository.
+    present: Vec<u64>,
+}
+
+impl Blobs {
+    fn has(&self, blob: u32, repo: u32) -> bool {
+        self.present.binary_search(&pair(blob, repo)).is_ok()
+    }
 }
 
 /// How an image's manifests went.
@@ -354,108 +486,174 @@ impl Run<'_> {
         }
     }
 
-    /// One job per blob digest (configs and layers): every repository that needs it, for
-    /// every image, complete or not: what a disk holds goes in now, so an image whose other
-    /// blobs come on a later disk completes then, with this disk gone.
-    fn blobs(&self) -> Blobs {
+    fn repo_of(&self, image: usize) -> &str {
+        &self.names[self.image_repo[image] as usize]
+    }
+
+    /// Before any blob: which images are complete in the registry already, with as few
+    /// requests as is safe — a `HEAD` of each tag (tags are always checked: one may have
+    /// been moved), or of the top manifest by digest for an image without tags.
+    ///
+    /// A top manifest that is in the image's repository by digest means the image's whole
+    /// closure is there, so none of its blobs or child manifests is looked at: ferry puts a
+    /// manifest only after every blob and child it names is in (this module's order), and
+    /// the registry refuses one whose blobs or children it lacks (distribution 2.8:
+    /// `MANIFEST_BLOB_UNKNOWN`), so whoever put it — this push, another host's, or another
+    /// tool — put it complete; and a registry's garbage collection keeps what a manifest
+    /// names. Not for a sparse index (SPEC.md §4.2 `platforms`): a registry that accepts it
+    /// without its children says nothing of them, so its children are looked at as before.
+    /// A failed `HEAD` is only "not known": the image then goes the long way, which meets
+    /// the failure again and reports it.
+    fn probe(&self) -> Vec<Known> {
         let m = &*self.bundle.manifest;
-        let mut wanted: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        parallel(self.opts.jobs, m.images.len(), |i| {
+            let img = &m.images[i];
+            if img.platforms.is_some() || self.halted().is_some() {
+                return Known::Unknown;
+            }
+            let repo = self.repo_of(i);
+            let top = m.blobs[img.blobs[0] as usize].digest;
+            let at = |reference: &str| match self.registry.manifest_digest(repo, reference) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.give_up(&e);
+                    None
+                }
+            };
+            if img.tags.is_empty() {
+                return match at(&top.to_string()) {
+                    Some(d) if d == top => Known::Complete {
+                        untagged: Vec::new(),
+                    },
+                    _ => Known::Unknown,
+                };
+            }
+            let untagged: Vec<usize> = (0..img.tags.len())
+                .filter(|&t| at(&img.tags[t]) != Some(top))
+                .collect();
+            if untagged.len() < img.tags.len() {
+                // One tag names the top manifest: it is in the repository.
+                return Known::Complete { untagged };
+            }
+            Known::Unknown
+        })
+    }
+
+    /// One job per blob digest (configs and layers): every repository that needs it, for
+    /// every image not known complete, whether the image can complete now or not: what a
+    /// disk holds goes in now, so an image whose other blobs come on a later disk
+    /// completes then, with this disk gone. A blob in a repository where a complete image
+    /// has it is not looked at there.
+    fn blobs(&self, known: &[Known]) -> Blobs {
+        let m = &*self.bundle.manifest;
+        let (mut implied, mut wanted) = (Vec::new(), Vec::new());
         for (i, img) in m.images.iter().enumerate() {
-            for &b in &img.blobs {
-                if m.blobs[b as usize].media_type.is_none() {
-                    let list = wanted.entry(b).or_default();
-                    if !list.contains(&self.repos[i]) {
-                        list.push(self.repos[i].clone());
-                    }
+            let into = match known[i] {
+                Known::Complete { .. } => &mut implied,
+                Known::Unknown => &mut wanted,
+            };
+            let repo = self.image_repo[i];
+            into.extend(
+                img.blobs
+                    .iter()
+                    .filter(|&&b| m.blobs[b as usize].media_type.is_none())
+                    .map(|&b| pair(b, repo)),
+            );
+        }
+        for v in [&mut implied, &mut wanted] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        wanted.retain(|p| implied.binary_search(p).is_err());
+        // A complete image's repository holding the blob: where to mount it from.
+        let holder = |blob: u32| {
+            let at = implied.partition_point(|&p| pair_blob(p) < blob);
+            implied
+                .get(at)
+                .filter(|&&p| pair_blob(p) == blob)
+                .map(|&p| pair_repo(p))
+        };
+        let mut jobs: Vec<(u32, std::ops::Range<usize>)> = Vec::new();
+        for (k, &p) in wanted.iter().enumerate() {
+            match jobs.last_mut() {
+                Some((b, range)) if *b == pair_blob(p) => range.end = k + 1,
+                _ => jobs.push((pair_blob(p), k..k + 1)),
+            }
+        }
+        // Largest first, so the two cores and the network stay busy to the end.
+        jobs.sort_by_key(|(b, _)| std::cmp::Reverse(m.blobs[*b as usize].size));
+        let results = parallel(self.opts.jobs, jobs.len(), |k| {
+            let (blob, range) = &jobs[k];
+            if let Some(why) = self.halted() {
+                return Err(why);
+            }
+            let repos: Vec<u32> = wanted[range.clone()]
+                .iter()
+                .map(|&p| pair_repo(p))
+                .collect();
+            self.blob_job(*blob, &repos, holder(*blob))
+                .map_err(|e| self.image_error(e))
+        });
+        let mut failed = BTreeMap::new();
+        let mut present = implied;
+        self.totals.lock().expect("totals").blobs_present += present.len();
+        for ((blob, _), r) in jobs.iter().zip(results) {
+            match r {
+                Ok(there) => present.extend(there.into_iter().map(|r| pair(*blob, r))),
+                Err(e) => {
+                    failed.insert(*blob, e);
                 }
             }
         }
-        let mut jobs: Vec<(u32, Vec<String>)> = wanted.into_iter().collect();
-        // Largest first, so the two cores and the network stay busy to the end.
-        jobs.sort_by_key(|(b, _)| std::cmp::Reverse(m.blobs[*b as usize].size));
-        let failed: Mutex<BTreeMap<u32, String>> = Mutex::new(BTreeMap::new());
-        let present: Mutex<BTreeSet<(String, u32)>> = Mutex::new(BTreeSet::new());
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..self.opts.jobs.max(1) {
-                scope.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((blob, repos)) = jobs.get(k) else {
-                        return;
-                    };
-                    if let Some(why) = self.halted() {
-                        failed.lock().expect("failures").insert(*blob, why);
-                        continue;
-                    }
-                    match self.blob_job(*blob, repos) {
-                        Ok(there) => {
-                            let mut p = present.lock().expect("present");
-                            p.extend(there.into_iter().map(|r| (r, *blob)));
-                        }
-                        Err(e) => {
-                            let message = self.image_error(e);
-                            failed.lock().expect("failures").insert(*blob, message);
-                        }
-                    }
-                });
-            }
-        });
-        Blobs {
-            failed: failed.into_inner().expect("failures"),
-            present: present.into_inner().expect("present"),
-        }
+        present.sort_unstable();
+        Blobs { failed, present }
     }
 
     /// Manifests and tags of every image whose blobs are all in the registry now; the
-    /// outcome of each image by its position, in manifest order.
-    fn images(&self, blobs: &Blobs) -> Vec<(usize, Result<Done, String>)> {
+    /// outcome of each image, in manifest order.
+    fn images(&self, blobs: &Blobs, known: &[Known]) -> Vec<Result<Done, String>> {
         let m = &*self.bundle.manifest;
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<(usize, Result<Done, String>)>> = Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for _ in 0..self.opts.jobs.max(1) {
-                scope.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(img) = m.images.get(k) else { return };
-                    let r = match self.halted() {
-                        Some(why) => Err(why),
-                        None => self.image(img, &self.repos[k], blobs),
-                    };
-                    results.lock().expect("results").push((k, r));
-                });
-            }
-        });
-        let mut results = results.into_inner().expect("results");
-        results.sort_by_key(|(i, _)| *i);
-        results
+        parallel(self.opts.jobs, m.images.len(), |k| match self.halted() {
+            Some(why) => Err(why),
+            None => self.image(k, blobs, &known[k]),
+        })
     }
 
     /// One image, once the blob jobs are done: its manifests and tags if all its blobs are
     /// in, else what it waits for (its manifests on this disk kept for a later run).
-    fn image(&self, img: &Image, repo: &str, blobs: &Blobs) -> Result<Done, String> {
+    fn image(&self, k: usize, blobs: &Blobs, known: &Known) -> Result<Done, String> {
         let (bundle, m) = (self.bundle, &*self.bundle.manifest);
-        let layers: Vec<u32> = img
-            .blobs
-            .iter()
-            .copied()
-            .filter(|&b| m.blobs[b as usize].media_type.is_none())
-            .collect();
-        if let Some(e) = layers.iter().find_map(|b| blobs.failed.get(b)) {
-            return Err(if e == NOT_FINISHED || e == NOT_TRIED {
-                e.clone()
-            } else {
-                format!("a blob did not upload: {e}")
-            });
-        }
-        let absent: BTreeSet<u32> = layers
-            .iter()
-            .filter(|&&b| !blobs.present.contains(&(repo.to_owned(), b)))
-            .flat_map(|&b| bundle.blob_missing_volumes(b))
-            .collect();
-        let done = if absent.is_empty() {
-            self.image_job(img, repo).map_err(|e| self.image_error(e))
-        } else {
-            Ok(Done::Waiting(absent.into_iter().collect()))
+        let img = &m.images[k];
+        let (repo_index, repo) = (self.image_repo[k], self.repo_of(k));
+        let done = match known {
+            Known::Complete { untagged } => self
+                .tag_job(img, repo, untagged, None)
+                .map_err(|e| self.image_error(e)),
+            Known::Unknown => {
+                let layers: Vec<u32> = img
+                    .blobs
+                    .iter()
+                    .copied()
+                    .filter(|&b| m.blobs[b as usize].media_type.is_none())
+                    .collect();
+                if let Some(e) = layers.iter().find_map(|b| blobs.failed.get(b)) {
+                    return Err(if e == NOT_FINISHED || e == NOT_TRIED {
+                        e.clone()
+                    } else {
+                        format!("a blob did not upload: {e}")
+                    });
+                }
+                let absent: BTreeSet<u32> = layers
+                    .iter()
+                    .filter(|&&b| !blobs.has(b, repo_index))
+                    .flat_map(|&b| bundle.blob_missing_volumes(b))
+                    .collect();
+                if absent.is_empty() {
+                    self.image_job(img, repo).map_err(|e| self.image_error(e))
+                } else {
+                    Ok(Done::Waiting(absent.into_iter().collect()))
+                }
+            }
         };
         if let Ok(Done::Status(_)) = &done {
             // In the registry now: staged copies of its manifests are done with.
@@ -490,13 +688,21 @@ impl Run<'_> {
 
     /// Puts one blob into every repository that needs it, as far as the volumes at hand
     /// allow. Returns the repositories that hold it afterwards (in a dry run: would hold it).
-    fn blob_job(&self, blob: u32, repos: &[String]) -> Result<Vec<String>, RegistryFailure> {
+    /// `known_holder` is a repository a complete image has it in (from the probe).
+    fn blob_job(
+        &self,
+        blob: u32,
+        repos: &[u32],
+        known_holder: Option<u32>,
+    ) -> Result<Vec<u32>, RegistryFailure> {
         let (bundle, registry, dry_run) = (self.bundle, self.registry, self.opts.dry_run);
         let b = &bundle.manifest.blobs[blob as usize];
-        let mut holder: Option<&str> = None;
+        let name = |r: u32| self.names[r as usize].as_str();
+        let mut holder: Option<&str> = known_holder.map(name);
         let mut there = Vec::new();
         let mut missing = Vec::new();
-        for repo in repos {
+        for &r in repos {
+            let repo = name(r);
             // A registry that crashed can answer 500 for a blob whose link file it left
             // empty; sending the blob again rewrites the link, so a resume can finish.
             let exists = match registry.blob_exists(repo, &b.digest) {
@@ -505,10 +711,10 @@ impl Run<'_> {
             };
             if exists {
                 holder.get_or_insert(repo);
-                there.push(repo.clone());
+                there.push(r);
                 self.totals.lock().expect("totals").blobs_present += 1;
             } else {
-                missing.push(repo.as_str());
+                missing.push(r);
             }
         }
         if missing.is_empty() {
@@ -521,9 +727,10 @@ impl Run<'_> {
                 .map(str::to_owned)
                 .or_else(|| self.hints.get(&blob).cloned())
                 .ok_or(RegistryFailure::BaseNowhere { digest: b.digest })?;
-            for repo in missing {
+            for r in missing {
+                let repo = name(r);
                 if dry_run {
-                    there.push(repo.to_string());
+                    there.push(r);
                     continue;
                 }
                 if !registry.mount_blob(repo, &b.digest, &from)? {
@@ -539,7 +746,7 @@ impl Run<'_> {
                     repo,
                     from: &from,
                 });
-                there.push(repo.to_string());
+                there.push(r);
             }
             return Ok(there);
         }
@@ -551,7 +758,7 @@ impl Run<'_> {
                     t.would_upload += 1;
                     t.would_upload_bytes += b.size;
                 }
-                there.extend(missing.iter().map(|r| r.to_string()));
+                there.extend(missing);
             }
             return Ok(there);
         }
@@ -570,7 +777,8 @@ impl Run<'_> {
             }
             return Ok(there);
         }
-        for repo in missing {
+        for r in missing {
+            let repo = name(r);
             if let Some(from) = holder {
                 if registry.mount_blob(repo, &b.digest, from)? {
                     self.totals.lock().expect("totals").blobs_mounted += 1;
@@ -579,7 +787,7 @@ impl Run<'_> {
                         repo,
                         from,
                     });
-                    there.push(repo.to_string());
+                    there.push(r);
                     continue;
                 }
             }
@@ -589,6 +797,7 @@ impl Run<'_> {
                     .map(|r| Box::new(r) as Box<dyn Read>)
                     .map_err(RegistryFailure::Volumes)
             };
+            let _slot = (b.size >= BIG_UPLOAD).then(|| self.big_uploads.take());
             registry.upload_blob(repo, &b.digest, b.size, &open)?;
             {
                 let mut t = self.totals.lock().expect("totals");
@@ -601,7 +810,7 @@ impl Run<'_> {
                 bytes: b.size,
             });
             holder = Some(repo);
-            there.push(repo.to_string());
+            there.push(r);
         }
         // Staged pieces of this blob are no longer needed once it is in the registry.
         self.forget_staged(blob);
@@ -727,9 +936,15 @@ impl Run<'_> {
         let mut missing = Vec::new();
         for (b, images) in needed {
             let digest = &m.blobs[b as usize].digest;
-            let mut places: Vec<&String> = images.iter().map(|&i| &self.repos[i]).collect();
-            places.extend(self.hints.get(&b));
+            let mut places: Vec<&String> = images
+                .iter()
+                .map(|&i| &self.names[self.image_repo[i] as usize])
+                .collect();
+            places.sort_unstable();
             places.dedup();
+            if let Some(h) = self.hints.get(&b).filter(|h| !places.contains(h)) {
+                places.push(h);
+            }
             let mut found = false;
             for repo in &places {
                 if self
@@ -791,10 +1006,12 @@ impl Run<'_> {
 
     /// Manifests bottom-up by digest, then tags (only once every manifest is in).
     /// A sparse index's children not in the bundle are not in `img.blobs`: they are not sent.
+    /// The probe found no tag of it naming its top manifest: every tag is put.
     fn image_job(&self, img: &Image, repo: &str) -> Result<Done, RegistryFailure> {
         let (bundle, registry, dry_run) = (self.bundle, self.registry, self.opts.dry_run);
         let m = &*bundle.manifest;
         let mut sent = false;
+        let mut top_bytes = None;
         for b in manifests_bottom_up(m, img) {
             let blob = &m.blobs[b as usize];
             let reference = blob.digest.to_string();
@@ -817,32 +1034,52 @@ impl Run<'_> {
                 .map_err(|e| self.sparse_refusal(img, b, e))?;
             self.totals.lock().expect("totals").manifests_pushed += 1;
             sent = true;
+            if b == img.blobs[0] {
+                top_bytes = Some(bytes);
+            }
+        }
+        let all: Vec<usize> = (0..img.tags.len()).collect();
+        match self.tag_job(img, repo, &all, top_bytes)? {
+            Done::Status(ImageStatus::Present) if sent => Ok(Done::Status(ImageStatus::Pushed)),
+            other => Ok(other),
+        }
+    }
+
+    /// Puts the tags `untagged` (indices into `img.tags`) of an image whose top manifest
+    /// is in the registry: the last step, so a tag never names an incomplete image.
+    /// `top_bytes`: the top manifest's bytes, when the caller has them at hand.
+    fn tag_job(
+        &self,
+        img: &Image,
+        repo: &str,
+        untagged: &[usize],
+        mut top_bytes: Option<Vec<u8>>,
+    ) -> Result<Done, RegistryFailure> {
+        let (bundle, dry_run) = (self.bundle, self.opts.dry_run);
+        let m = &*bundle.manifest;
+        if dry_run {
+            return Ok(Done::Status(ImageStatus::Planned));
         }
         let top = &m.blobs[img.blobs[0] as usize];
-        for tag in &img.tags {
-            let tagged = match registry.manifest_digest(repo, tag) {
-                Err(e) if e.server_error() => None,
-                other => other?,
-            };
-            if dry_run || tagged == Some(top.digest) {
-                continue;
+        let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
+        for &t in untagged {
+            if top_bytes.is_none() {
+                // The top manifest is in the registry (above), but its bytes may be on
+                // another host's disk: that host tags it (or a later run here, once it
+                // handed them over).
+                let Some(bytes) = self.manifest_bytes(repo, img.blobs[0])? else {
+                    return Ok(Done::Waiting(bundle.blob_missing_volumes(img.blobs[0])));
+                };
+                top_bytes = Some(bytes);
             }
-            // The top manifest is in the registry (above), but its bytes may be on another
-            // host's disk: that host tags it (or a later run here, once it handed them over).
-            let Some(bytes) = self.manifest_bytes(repo, img.blobs[0])? else {
-                return Ok(Done::Waiting(bundle.blob_missing_volumes(img.blobs[0])));
-            };
-            let media_type = top.media_type.as_deref().unwrap_or(&img.media_type);
-            self.put_manifest(repo, tag, media_type, &bytes)?;
+            let bytes = top_bytes.as_deref().expect("read above");
+            self.put_manifest(repo, &img.tags[t], media_type, bytes)?;
             self.totals.lock().expect("totals").tags_pushed += 1;
-            sent = true;
         }
-        Ok(Done::Status(if dry_run {
-            ImageStatus::Planned
-        } else if sent {
-            ImageStatus::Pushed
-        } else {
+        Ok(Done::Status(if untagged.is_empty() {
             ImageStatus::Present
+        } else {
+            ImageStatus::Pushed
         }))
     }
 }
@@ -925,6 +1162,191 @@ mod tests {
             .all(|i| i.status == ImageStatus::Present));
         assert_eq!(second.totals.blobs_uploaded, 0);
         assert_eq!(second.totals.manifests_pushed, 0);
+    }
+
+    /// However many workers want one, no more than the slots given hold one at once.
+    #[test]
+    fn slots_bound_how_many_hold_one_at_once() {
+        let slots = Slots::new(BIG_UPLOADS_AT_ONCE);
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        parallel(16, 64, |_| {
+            let _slot = slots.take();
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            now.fetch_sub(1, Ordering::SeqCst);
+        });
+        assert_eq!(most.load(Ordering::SeqCst), BIG_UPLOADS_AT_ONCE);
+        assert_eq!(*slots.free.lock().unwrap(), BIG_UPLOADS_AT_ONCE, "all given back");
+    }
+
+    /// Where in the log each image's parts went in: every blob of it before any of its
+    /// manifests is put, children before the index, and its tags after all of them.
+    fn assert_in_order(bundle: &Bundle, registry: &FakeRegistry) {
+        let m = &*bundle.manifest;
+        let log = registry.log.lock().unwrap().clone();
+        let repos = map_images(m, &options()).unwrap();
+        let last = |what: &[&str], repo: &str, reference: &str| {
+            log.iter()
+                .rposition(|(w, r, d)| what.contains(w) && r == repo && d == reference)
+        };
+        let first = |what: &str, repo: &str, reference: &str| {
+            log.iter()
+                .position(|(w, r, d)| *w == what && r == repo && d == reference)
+        };
+        for (img, repo) in m.images.iter().zip(&repos) {
+            let mut put_manifests = Vec::new();
+            for b in manifests_bottom_up(m, img) {
+                let d = m.blobs[b as usize].digest.to_string();
+                if let Some(at) = first("PUT manifest", repo, &d) {
+                    put_manifests.push((b, at));
+                }
+            }
+            let first_put = put_manifests.iter().map(|(_, at)| *at).min();
+            for &b in &img.blobs {
+                let blob = &m.blobs[b as usize];
+                if blob.media_type.is_some() {
+                    continue;
+                }
+                let d = blob.digest.to_string();
+                if let (Some(sent), Some(put)) = (last(&["upload", "mount"], repo, &d), first_put) {
+                    assert!(
+                        sent < put,
+                        "{d} went into {repo} after a manifest naming it"
+                    );
+                }
+            }
+            // Bottom-up: the log order of the puts follows `manifests_bottom_up`.
+            assert!(
+                put_manifests.windows(2).all(|w| w[0].1 < w[1].1),
+                "{}: manifests not children first: {put_manifests:?}",
+                img.display_name()
+            );
+            let top = m.blobs[img.blobs[0] as usize].digest.to_string();
+            let top_put = first("PUT manifest", repo, &top);
+            for t in &img.tags {
+                if let (Some(tagged), Some(put)) = (first("PUT manifest", repo, t), top_put) {
+                    assert!(
+                        put < tagged,
+                        "{repo}:{t} tagged before its manifest went in"
+                    );
+                }
+                if let (Some(tagged), Some(put)) = (first("PUT manifest", repo, t), first_put) {
+                    assert!(
+                        put < tagged,
+                        "{repo}:{t} tagged before its children went in"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_push_puts_blobs_then_manifests_children_first_then_tags() {
+        let bundle = bundle();
+        let registry = FakeRegistry::default();
+        let report = run(&bundle, &registry);
+        assert_eq!(report.failed() + report.waiting(), 0, "{:?}", report.images);
+        assert!(registry.count("PUT manifest") > 0 && registry.count("upload") > 0);
+        assert_in_order(&bundle, &registry);
+    }
+
+    /// A repeat push learns that an image is whole from a HEAD of each of its tags (of its
+    /// top manifest by digest when it has none): no blob and no child manifest is looked
+    /// at, and nothing is put.
+    #[test]
+    fn a_repeat_push_asks_only_for_the_tags() {
+        let bundle = bundle();
+        let m = &*bundle.manifest;
+        let registry = FakeRegistry::default();
+        run(&bundle, &registry);
+        registry.log.lock().unwrap().clear();
+        let second = run(&bundle, &registry);
+        assert!(
+            second
+                .images
+                .iter()
+                .all(|i| i.status == ImageStatus::Present),
+            "{:?}",
+            second.images
+        );
+        let sparse: Vec<&Image> = m.images.iter().filter(|i| i.platforms.is_some()).collect();
+        let asked: usize = m.images.iter().map(|i| i.tags.len().max(1)).sum::<usize>();
+        let log = registry.log.lock().unwrap().clone();
+        if sparse.is_empty() {
+            assert_eq!(registry.count("HEAD blob"), 0, "{log:?}");
+            assert_eq!(log.len(), asked, "one HEAD per tag: {log:?}");
+        }
+        assert!(log.len() >= asked, "{log:?}");
+        for what in ["upload", "mount", "PUT manifest"] {
+            assert_eq!(registry.count(what), 0, "{what}: {log:?}");
+        }
+        assert_eq!(
+            second.totals.manifests_pushed + second.totals.tags_pushed,
+            0
+        );
+        assert!(second.totals.blobs_present > 0, "{:?}", second.totals);
+    }
+
+    /// A tag moved to something else, or removed, is put back by a repeat push, after its
+    /// image is found whole (by digest, its blobs and children), never before.
+    #[test]
+    fn a_moved_or_removed_tag_is_put_back_once_its_image_is_found_whole() {
+        let bundle = bundle();
+        let m = &*bundle.manifest;
+        let registry = FakeRegistry::default();
+        let first = run(&bundle, &registry);
+        let tagged: Vec<usize> = (0..m.images.len())
+            .filter(|&i| !m.images[i].tags.is_empty())
+            .collect();
+        assert!(!tagged.is_empty(), "the vector has tagged images");
+        let repo_of = |i: usize| {
+            first.images[i]
+                .destination
+                .strip_prefix("registry.test/")
+                .unwrap()
+                .to_owned()
+        };
+        let moved = tagged[0];
+        let removed = *tagged.last().unwrap();
+        for t in &m.images[moved].tags {
+            registry.move_tag(&repo_of(moved), t, Digest::of(b"something else"));
+        }
+        for t in &m.images[removed].tags {
+            registry.drop_tag(&repo_of(removed), t);
+        }
+        registry.log.lock().unwrap().clear();
+        let second = run(&bundle, &registry);
+        for i in [moved, removed] {
+            assert_eq!(
+                second.images[i].status,
+                ImageStatus::Pushed,
+                "{:?}",
+                second.images[i]
+            );
+            for t in &m.images[i].tags {
+                assert_eq!(
+                    registry.tags().get(&(repo_of(i), t.clone())),
+                    Some(&m.images[i].digest)
+                );
+            }
+        }
+        assert_eq!(registry.count("upload") + registry.count("mount"), 0);
+        assert_in_order(&bundle, &registry);
+        // Its top manifest was found by digest before the tag went in.
+        let log = registry.log.lock().unwrap().clone();
+        let top = m.images[moved].digest.to_string();
+        let tag = &m.images[moved].tags[0];
+        let head = log
+            .iter()
+            .position(|(w, r, d)| *w == "HEAD manifest" && *r == repo_of(moved) && *d == top);
+        let put = log
+            .iter()
+            .position(|(w, r, d)| *w == "PUT manifest" && *r == repo_of(moved) && d == tag);
+        assert!(
+            matches!((head, put), (Some(h), Some(p)) if h < p),
+            "{log:?}"
+        );
     }
 
     /// An image with a `destination` (the image set's `targetRepo`) goes to

@@ -235,10 +235,22 @@ pub(crate) mod fake {
         /// The next this many manifest PUTs are refused as distribution refuses one while
         /// another push rewrites a link it names (400 `MANIFEST_BLOB_UNKNOWN`).
         pub refuse_puts: std::sync::atomic::AtomicUsize,
+        /// Every request, in the order they came: (what, repository, digest or tag), what
+        /// being `HEAD blob`, `mount`, `upload`, `HEAD manifest`, `PUT manifest`, `GET blob`.
+        pub log: Mutex<Vec<(&'static str, String, String)>>,
     }
 
     impl FakeRegistry {
-        fn up(&self) -> Result<(), RegistryFailure> {
+        fn up(
+            &self,
+            what: &'static str,
+            repo: &str,
+            reference: &str,
+        ) -> Result<(), RegistryFailure> {
+            self.log
+                .lock()
+                .unwrap()
+                .push((what, repo.to_owned(), reference.to_owned()));
             if self.down.load(Ordering::Relaxed) {
                 return Err(RegistryFailure::Registry(RegistryError::Transport {
                     method: "HEAD".into(),
@@ -258,6 +270,28 @@ pub(crate) mod fake {
                 .insert((repo.to_owned(), d), bytes);
         }
 
+        /// Points a tag at another digest (as a push of something else would).
+        pub fn move_tag(&self, repo: &str, tag: &str, to: Digest) {
+            let mut m = self.manifests.lock().unwrap();
+            m.insert((repo.to_owned(), tag.to_owned()), to);
+        }
+
+        /// Removes a tag (as `skopeo delete` of the tag alone, or a push stopped before it).
+        pub fn drop_tag(&self, repo: &str, tag: &str) {
+            let mut m = self.manifests.lock().unwrap();
+            m.remove(&(repo.to_owned(), tag.to_owned()));
+        }
+
+        /// How many requests of `what` were made.
+        pub fn count(&self, what: &str) -> usize {
+            self.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(w, _, _)| *w == what)
+                .count()
+        }
+
         pub fn tags(&self) -> BTreeMap<(String, String), Digest> {
             let m = self.manifests.lock().unwrap();
             m.iter()
@@ -269,12 +303,12 @@ pub(crate) mod fake {
 
     impl Registry for FakeRegistry {
         fn blob_exists(&self, repo: &str, d: &Digest) -> Result<bool, RegistryFailure> {
-            self.up()?;
+            self.up("HEAD blob", repo, &d.to_string())?;
             Ok(self.blobs.lock().unwrap().contains(&(repo.to_owned(), *d)))
         }
 
         fn mount_blob(&self, repo: &str, d: &Digest, from: &str) -> Result<bool, RegistryFailure> {
-            self.up()?;
+            self.up("mount", repo, &d.to_string())?;
             let mut blobs = self.blobs.lock().unwrap();
             let there = blobs.contains(&(from.to_owned(), *d));
             if there {
@@ -290,7 +324,7 @@ pub(crate) mod fake {
             size: u64,
             open: &OpenBody<'_>,
         ) -> Result<(), RegistryFailure> {
-            self.up()?;
+            self.up("upload", repo, &d.to_string())?;
             let mut bytes = Vec::new();
             open()?
                 .read_to_end(&mut bytes)
@@ -310,7 +344,7 @@ pub(crate) mod fake {
             repo: &str,
             reference: &str,
         ) -> Result<Option<Digest>, RegistryFailure> {
-            self.up()?;
+            self.up("HEAD manifest", repo, reference)?;
             let m = self.manifests.lock().unwrap();
             Ok(m.get(&(repo.to_owned(), reference.to_owned())).copied())
         }
@@ -322,7 +356,7 @@ pub(crate) mod fake {
             _media_type: &str,
             bytes: &[u8],
         ) -> Result<(), RegistryFailure> {
-            self.up()?;
+            self.up("PUT manifest", repo, reference)?;
             let refuse = self
                 .refuse_puts
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
@@ -349,7 +383,7 @@ pub(crate) mod fake {
             d: &Digest,
             _max: u64,
         ) -> Result<Option<Vec<u8>>, RegistryFailure> {
-            self.up()?;
+            self.up("GET blob", repo, &d.to_string())?;
             Ok(self
                 .contents
                 .lock()

@@ -193,8 +193,10 @@ pub struct RegistryArgs {
 pub struct PushArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Blobs uploaded at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Requests to the registry at once (blob HEADs, mounts and uploads, manifest and tag
+    /// HEADs and PUTs). The default keeps a local registry on two cores busy: per image the
+    /// registry's own work, not the round trips, is then the limit (bench/push.sh).
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub jobs: usize,
     /// Where to keep what later runs need (signed tables of volumes seen, pieces of blobs
     /// that span into volumes not yet given). Default: $XDG_STATE_HOME/ferry or ~/.local/state/ferry.

@@ -508,11 +508,13 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
     let keys = load_keys(&args.trust)?;
     let bundle = open_bundle(args, &keys, None)?.bundle;
     let cancel = cli_support::interrupt_flag();
-    let client = client(args, &target, 4, cancel)?;
+    // As many requests at once as a push makes by default (`PushArgs::jobs`).
+    const JOBS: usize = 16;
+    let client = client(args, &target, JOBS, cancel)?;
     let opts = Options {
         target: target.clone(),
         max_components: args.max_components,
-        jobs: 4,
+        jobs: JOBS,
         dry_run: true,
     };
     let repos = push::map_images(&bundle.manifest, &opts)?;
@@ -521,17 +523,38 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
     if report.interrupted {
         return Err(Error::ReceiptInterrupted);
     }
-    // A dry run says "planned"; the receipt wants what is there: the manifest by digest.
-    for (o, repo) in report.images.iter_mut().zip(&repos) {
-        let there =
-            replay::registry::Registry::manifest_digest(&client, repo, &o.digest.to_string())
-                .map_err(|e| Error::ReceiptRegistry(Box::new(e)))?;
-        o.status = if there.is_some() {
-            ImageStatus::Present
-        } else {
-            ImageStatus::Absent
-        };
-    }
+    // A dry run says "planned"; the receipt wants what is there: the manifest by digest,
+    // asked JOBS at a time.
+    let per = report.images.len().div_ceil(JOBS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = report
+            .images
+            .chunks_mut(per)
+            .zip(repos.chunks(per))
+            .map(|(outcomes, repos)| {
+                let client = &client;
+                scope.spawn(move || -> Result<(), Error> {
+                    for (o, repo) in outcomes.iter_mut().zip(repos) {
+                        let there = replay::registry::Registry::manifest_digest(
+                            client,
+                            repo,
+                            &o.digest.to_string(),
+                        )
+                        .map_err(|e| Error::ReceiptRegistry(Box::new(e)))?;
+                        o.status = if there.is_some() {
+                            ImageStatus::Present
+                        } else {
+                            ImageStatus::Absent
+                        };
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a receipt worker panicked"))
+    })?;
     let receipt = replay::outputs::receipt(&bundle, &report, &target.to_string());
     // Streamed, not built whole (tens of MB at 6×10^4 images); an error as println!'s,
     // which the broken-pipe hook knows.
