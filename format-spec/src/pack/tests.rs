@@ -84,6 +84,7 @@ fn options() -> Options {
         chunk_size: CHUNK,
         created: 1_700_000_000,
         creator: "test".into(),
+        bundle_format: crate::manifest::BUNDLE_VERSION,
     }
 }
 
