@@ -25,6 +25,10 @@ pub struct Options {
     pub max_components: usize,
     pub jobs: usize,
     pub dry_run: bool,
+    /// Look at every blob of every image, even of images whose tags name them already
+    /// (`--recheck`): for a registry that lost data after a push, which a tag in place does
+    /// not reveal ([`Run::probe`]).
+    pub recheck: bool,
 }
 
 /// What happened to one image.
@@ -503,12 +507,14 @@ impl Run<'_> {
     /// names. Not for a sparse index (SPEC.md §4.2 `platforms`): a registry that accepts it
     /// without its children says nothing of them, so its children are looked at as before.
     /// A failed `HEAD` is only "not known": the image then goes the long way, which meets
-    /// the failure again and reports it.
+    /// the failure again and reports it. What this cannot see is a registry that lost
+    /// data after the image was put (a blob link emptied under a tagged image): `--recheck`
+    /// (`Options::recheck`) looks at every image the long way for that.
     fn probe(&self) -> Vec<Known> {
         let m = &*self.bundle.manifest;
         parallel(self.opts.jobs, m.images.len(), |i| {
             let img = &m.images[i];
-            if img.platforms.is_some() || self.halted().is_some() {
+            if self.opts.recheck || img.platforms.is_some() || self.halted().is_some() {
                 return Known::Unknown;
             }
             let repo = self.repo_of(i);
@@ -1121,6 +1127,7 @@ mod tests {
             max_components: 0,
             jobs: 2,
             dry_run: false,
+            recheck: false,
         }
     }
 

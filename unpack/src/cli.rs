@@ -224,6 +224,13 @@ pub struct PushArgs {
     /// Show the mapping and what would be uploaded; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Look at every blob of every image, even of those whose tags already name them. By
+    /// default an image whose tag is in place is taken as whole (ferry puts a tag only after
+    /// the image's every part, and the registry refuses a manifest whose parts it lacks); use
+    /// this after the registry lost data (a restored or damaged storage) to put back what is
+    /// missing.
+    #[arg(long)]
+    pub recheck: bool,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,

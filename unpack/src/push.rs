@@ -214,6 +214,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         max_components: r.max_components,
         jobs: args.jobs.max(1),
         dry_run: args.dry_run,
+        recheck: args.recheck,
     };
     let stream = progress::Events::new(args.json);
     let total: u64 = bundle
@@ -516,6 +517,7 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
         max_components: args.max_components,
         jobs: JOBS,
         dry_run: true,
+        recheck: false,
     };
     let repos = push::map_images(&bundle.manifest, &opts)?;
     let mut report = push::push(&bundle, &client, &opts, &|_| {}, cancel)

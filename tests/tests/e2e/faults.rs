@@ -368,6 +368,16 @@ fn a_link_file_left_empty_by_a_registry_crash_does_not_block_the_resume() {
         .join(b_config.strip_prefix("sha256:").expect("sha256"))
         .join("link");
     fs::write(&b_link, b"").expect("empty the layer link");
+    // Killed before B's tag (ferry tags an image only once its every part is in, so a kill
+    // while a blob is linked always finds the image untagged).
+    let b_tag = expected
+        .keys()
+        .find(|tag| tag.rsplit_once(':').is_some_and(|(repo, _)| repo == b_repo))
+        .and_then(|tag| tag.rsplit_once(':'))
+        .map(|(_, t)| t.to_owned())
+        .expect("a tag of image B");
+    fs::remove_dir_all(v2.join(&b_repo).join("_manifests/tags").join(&b_tag))
+        .expect("remove B's tag");
     let head_a = reg.request("HEAD", &format!("/v2/{a_repo}/manifests/{a_digest}"), None);
     let head_b = reg.request("HEAD", &format!("/v2/{b_repo}/blobs/{b_config}"), None);
     assert_eq!(
@@ -387,6 +397,25 @@ fn a_link_file_left_empty_by_a_registry_crash_does_not_block_the_resume() {
     );
     assert_ok(&second, "the same push again after the crash");
     assert_exactly_the_images(&reg, &expected, "after the resume", Skopeo::All);
+
+    // Storage that lost data after the push (a blob link emptied under a tagged image):
+    // a plain push trusts the tag; `--recheck` looks at every blob and puts it back.
+    fs::write(&b_link, b"").expect("empty the layer link again, B tagged");
+    let head_b = reg.request("HEAD", &format!("/v2/{b_repo}/blobs/{b_config}"), None);
+    assert_eq!(head_b.status, 500, "the damaged link answers 500");
+    let recheck = site.push(
+        &to,
+        &[
+            "--insecure",
+            "--recheck",
+            "--retry-for",
+            "5",
+            "--manifests-dir",
+            &site.path("m3"),
+        ],
+    );
+    assert_ok(&recheck, "a push with --recheck after the storage lost a blob link");
+    assert_exactly_the_images(&reg, &expected, "after --recheck", Skopeo::All);
 }
 
 // ---------------------------------------------------------------------------------------
