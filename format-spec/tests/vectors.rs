@@ -186,17 +186,24 @@ fn generate() -> BTreeMap<String, Vector> {
     all
 }
 
-/// The vectors of a version-1 bundle (`ferry-pack --bundle-format 1`): readers keep
-/// reading it, so every one of them stays.
-fn generate_v1() -> BTreeMap<String, Vector> {
+/// A valid bundle of several volumes in `version`: its directory (kept alive by the
+/// caller), the volumes' paths, file names and bytes.
+fn valid_set(version: u32) -> (tempfile::TempDir, Vec<PathBuf>, Vec<String>, Vec<Vec<u8>>) {
     let tmp = tempfile::tempdir().unwrap();
-    let paths = build_valid(tmp.path(), 1);
+    let paths = build_valid(tmp.path(), version);
     assert!(paths.len() >= 3, "vectors need a bundle of several volumes");
     let names: Vec<String> = paths
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     let bytes: Vec<Vec<u8>> = paths.iter().map(|p| fs::read(p).unwrap()).collect();
+    (tmp, paths, names, bytes)
+}
+
+/// The vectors of a version-1 bundle (`ferry-pack --bundle-format 1`): readers keep
+/// reading it, so every one of them stays.
+fn generate_v1() -> BTreeMap<String, Vector> {
+    let (_tmp, paths, names, bytes) = valid_set(1);
     let key = vector_key();
     let mut out = BTreeMap::new();
     let mut add = |name: &str,
@@ -1314,14 +1321,7 @@ enum Outcome {
 /// `ferry/bundle.json.zst` (SPEC.md §4.3), then the rejects only version 2 has.
 fn generate_v2() -> BTreeMap<String, Vector> {
     use format_spec::manifest::{compress_json, PADDING_MAGIC};
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = build_valid(tmp.path(), 2);
-    assert!(paths.len() >= 3, "vectors need a bundle of several volumes");
-    let names: Vec<String> = paths
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| fs::read(p).unwrap()).collect();
+    let (_tmp, paths, names, bytes) = valid_set(2);
     let key = vector_key();
     let mut out = BTreeMap::new();
     let mut add = |name: &str,
