@@ -114,11 +114,15 @@ bundle_manifest() {
 }
 
 # newest_source: "mtime path" of the newest file that goes into the binaries (any .rs,
-# Cargo.toml or Cargo.lock of the workspace at $ROOT outside target/ and .git/).
+# Cargo.toml or Cargo.lock of the workspace at $ROOT outside target/ and .git/, but not the
+# test-only code cargo does not link into them: tests/ folders, tests.rs modules, the
+# tests, test-support and fuzz crates — a change there leaves the binaries as they are, and
+# cargo does not relink them, so counting it would refuse a fresh binary).
 newest_source() {
-  find "$ROOT" -path "$ROOT/target" -prune -o -path "$ROOT/.git" -prune -o \
-    \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -type f -printf '%T@ %p\n' |
-    sort -n | tail -1
+  find "$ROOT" \( -path "$ROOT/target" -o -path "$ROOT/.git" -o -path "$ROOT/tests" \
+    -o -path "$ROOT/test-support" -o -path "$ROOT/fuzz" -o -path '*/tests' \) -prune -o \
+    \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) ! -name tests.rs -type f \
+    -printf '%T@ %p\n' | sort -n | tail -1
 }
 
 # refuse_stale BIN: dies unless BIN holds ferry-pack and ferry-unpack, both newer than every
