@@ -67,6 +67,9 @@ if [ -n "${FERRY_BIN_DIR:-}" ]; then
 else
   say "cargo build --release -p pack -p unpack"
   (cd "$ROOT" && cargo build --release -p pack -p unpack)
+  # cargo just found them fresh, but does not relink a binary that a change elsewhere (a
+  # crate it does not use) leaves as it is: mark them as checked now for refuse_stale.
+  touch "${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry-pack" "${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry-unpack"
   BIN=$(cd "${CARGO_TARGET_DIR:-$ROOT/target}/release" && pwd)
 fi
 refuse_stale "$BIN"
