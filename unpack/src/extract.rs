@@ -197,3 +197,34 @@ impl<R: Read> Read for Counted<'_, R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(signed: &[u8], chunks: &[&[u8]]) -> bool {
+        let mut w = SameAs {
+            rest: signed,
+            differs: false,
+        };
+        for c in chunks {
+            w.write_all(c).unwrap();
+        }
+        !w.differs && w.rest.is_empty()
+    }
+
+    /// The rebuilt index is compared as it is written, in whatever pieces serde writes.
+    #[test]
+    fn only_the_very_bytes_of_the_signed_index_are_the_same() {
+        let signed = br#"{"a":[1,2]}"#;
+        assert!(same(signed, &[b"{\"a\"", b":[1,2]}"]));
+        assert!(same(signed, &[signed]));
+        assert!(!same(signed, &[b"{\"a\":[1,2]"]), "shorter");
+        assert!(!same(signed, &[signed, b" "]), "longer");
+        assert!(!same(signed, &[b"{\"b\"", b":[1,2]}"]), "one byte differs");
+        // A difference is not forgotten when later pieces match again.
+        assert!(!same(signed, &[b"{\"b\"", b"\"a\":[1,2]}"]));
+        assert!(!same(b"", &[b"x"]));
+        assert!(same(b"", &[]));
+    }
+}
