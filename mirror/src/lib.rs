@@ -37,7 +37,10 @@ use std::path::Path;
 
 pub use error::{MirrorError, MissingIn};
 pub use model::{BlobFile, CatalogMark, Image, LayoutKind, Mirror, TreeEntry};
-pub use oci_layout::{oci_index_json, oci_index_json_sized, write_oci_layout};
+pub use oci_layout::{
+    oci_index_json, oci_index_json_sized, write_oci_index, write_oci_layout,
+    write_oci_layout_with_index, IndexImage,
+};
 pub use selection::read_oci_selection;
 pub use write::write_tree;
 

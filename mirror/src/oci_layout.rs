@@ -36,8 +36,9 @@
 //! crane, containerd, oras and ferry itself, but not selectable by `skopeo … oci:DIR:NAME`;
 //! extract those to `dir:` or to the original layout instead.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -316,13 +317,30 @@ pub(crate) fn read_images(
     Ok(())
 }
 
+/// One image as the `index.json` writer sees it, borrowed from the caller's own records
+/// (a mirror's [`Image`] values or a bundle's), so that nothing is copied per image.
+pub struct IndexImage<'a> {
+    pub repository: &'a str,
+    pub tags: &'a [String],
+    /// `sha256:<hex>` of the top-level manifest or index.
+    pub digest: Cow<'a, str>,
+    /// The manifest's media type, `None` when unknown (an error).
+    pub media_type: Option<&'a str>,
+    /// The manifest's size, `None` when unknown (an error).
+    pub size: Option<u64>,
+    pub source: Option<&'a str>,
+    pub platforms: Option<&'a [String]>,
+    pub destination: Option<&'a str>,
+    pub packages: Option<&'a [String]>,
+}
+
 #[derive(Serialize)]
-struct IndexOut<'a> {
+struct IndexOut<M> {
     #[serde(rename = "schemaVersion")]
     schema_version: u32,
     #[serde(rename = "mediaType")]
     media_type: &'static str,
-    manifests: Vec<DescriptorOut<'a>>,
+    manifests: M,
 }
 
 #[derive(Serialize)]
@@ -331,7 +349,70 @@ struct DescriptorOut<'a> {
     media_type: &'a str,
     digest: &'a str,
     size: u64,
-    annotations: BTreeMap<&'static str, String>,
+    annotations: AnnotationsOut<'a>,
+}
+
+/// The annotations of one descriptor, declared in byte order of their keys (as a sorted map
+/// of them would be written), without a map per descriptor.
+#[derive(Serialize)]
+struct AnnotationsOut<'a> {
+    // What a catalog holds, so the packages are named again when it is packed.
+    #[serde(
+        rename = "dev.ferry.catalog-packages",
+        skip_serializing_if = "Option::is_none"
+    )]
+    packages: Option<String>,
+    // A sparse index says so again, so that reading this layout back (or pushing it with
+    // other tools' knowledge of ferry) knows which children are missing.
+    #[serde(
+        rename = "dev.ferry.platforms",
+        skip_serializing_if = "Option::is_none"
+    )]
+    platforms: Option<String>,
+    // Where the image goes, so that a layout extracted from a bundle packs again to the
+    // same destination.
+    #[serde(
+        rename = "dev.ferry.target-repository",
+        skip_serializing_if = "Option::is_none"
+    )]
+    destination: Option<&'a str>,
+    #[serde(
+        rename = "io.containerd.image.name",
+        skip_serializing_if = "Option::is_none"
+    )]
+    source: Option<&'a str>,
+    #[serde(rename = "org.opencontainers.image.ref.name")]
+    ref_name: &'a str,
+}
+
+/// The descriptors, in ref.name order: each name with the image it comes from.
+struct Descriptors<'f, 'a> {
+    named: Vec<(String, u32)>,
+    image: &'f dyn Fn(usize) -> IndexImage<'a>,
+}
+
+impl Serialize for Descriptors<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.named.len()))?;
+        for (name, i) in &self.named {
+            let image = (self.image)(*i as usize);
+            // Both were checked when the names were collected.
+            seq.serialize_element(&DescriptorOut {
+                media_type: image.media_type.unwrap_or_default(),
+                digest: &image.digest,
+                size: image.size.unwrap_or_default(),
+                annotations: AnnotationsOut {
+                    packages: image.packages.map(|p| p.join(",")),
+                    platforms: image.platforms.map(|p| p.join(",")),
+                    destination: image.destination,
+                    source: image.source,
+                    ref_name: name,
+                },
+            })?;
+        }
+        seq.end()
+    }
 }
 
 /// The `index.json` of an OCI layout holding `images`: one descriptor per (image, tag), or
@@ -355,79 +436,102 @@ pub fn oci_index_json_sized(
     manifest_types: &BTreeMap<String, String>,
     size_of: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<Vec<u8>, MirrorError> {
-    let mut named: BTreeMap<String, DescriptorOut> = BTreeMap::new();
-    for image in images {
-        let label = || format!("{}@{}", image.repository, image.digest);
-        digest::checked(Path::new("index.json"), &image.digest)?;
-        let media_type = manifest_types
-            .get(&image.digest)
-            .map(String::as_str)
-            .or(Some(image.media_type.as_str()).filter(|t| !t.is_empty()))
-            .ok_or_else(|| MirrorError::MissingMetadata {
+    let view = |i: usize| {
+        let image = &images[i];
+        IndexImage {
+            repository: &image.repository,
+            tags: &image.tags,
+            digest: Cow::Borrowed(&image.digest),
+            media_type: manifest_types
+                .get(&image.digest)
+                .map(String::as_str)
+                .or(Some(image.media_type.as_str()).filter(|t| !t.is_empty())),
+            size: size_of(&image.digest),
+            source: image.source.as_deref(),
+            platforms: image.platforms.as_deref(),
+            destination: image.destination.as_deref(),
+            packages: image.packages.as_deref(),
+        }
+    };
+    let mut out = Vec::new();
+    write_oci_index(images.len(), &view, &mut out)?;
+    Ok(out)
+}
+
+/// Writes the `index.json` of [`oci_index_json`] for `count` images, image `i` seen through
+/// `image(i)`, into `out`. What it holds meanwhile is one name and index per descriptor.
+pub fn write_oci_index<'a>(
+    count: usize,
+    image: &dyn Fn(usize) -> IndexImage<'a>,
+    out: impl Write,
+) -> Result<(), MirrorError> {
+    let mut named: Vec<(String, u32)> = Vec::with_capacity(count);
+    for i in 0..count {
+        let img = image(i);
+        let label = || format!("{}@{}", img.repository, img.digest);
+        digest::checked(Path::new("index.json"), &img.digest)?;
+        if img.media_type.is_none() {
+            return Err(MirrorError::MissingMetadata {
                 image: label(),
                 what: "media type",
-                digest: image.digest.clone(),
-            })?;
-        let size = size_of(&image.digest).ok_or_else(|| MirrorError::MissingMetadata {
-            image: label(),
-            what: "size",
-            digest: image.digest.clone(),
-        })?;
-        let names: Vec<String> = if image.tags.is_empty() {
-            vec![format!("{}@{}", image.repository, image.digest)]
+                digest: img.digest.to_string(),
+            });
+        }
+        if img.size.is_none() {
+            return Err(MirrorError::MissingMetadata {
+                image: label(),
+                what: "size",
+                digest: img.digest.to_string(),
+            });
+        }
+        if img.tags.is_empty() {
+            named.push((format!("{}@{}", img.repository, img.digest), i as u32));
         } else {
-            image
-                .tags
-                .iter()
-                .map(|t| format!("{}:{t}", image.repository))
-                .collect()
-        };
-        for name in names {
-            let mut annotations = BTreeMap::new();
-            annotations.insert(REF_NAME, name.clone());
-            if let Some(source) = &image.source {
-                annotations.insert(CONTAINERD_NAME, source.clone());
-            }
-            // A sparse index says so again, so that reading this layout back (or pushing
-            // it with other tools' knowledge of ferry) knows which children are missing.
-            if let Some(platforms) = &image.platforms {
-                annotations.insert(FERRY_PLATFORMS, platforms.join(","));
-            }
-            // Where the image goes, so that a layout extracted from a bundle packs again
-            // to the same destination.
-            if let Some(destination) = &image.destination {
-                annotations.insert(FERRY_TARGET_REPOSITORY, destination.clone());
-            }
-            // What a catalog holds, so the packages are named again when it is packed.
-            if let Some(packages) = &image.packages {
-                annotations.insert(FERRY_CATALOG_PACKAGES, packages.join(","));
-            }
-            let d = DescriptorOut {
-                media_type,
-                digest: &image.digest,
-                size,
-                annotations,
-            };
-            if let Some(first) = named.insert(name.clone(), d) {
-                if first.digest != image.digest {
-                    let (repository, tag) = name.rsplit_once(':').unwrap_or((&name, ""));
-                    return Err(MirrorError::DuplicateTag {
-                        path: PathBuf::from("index.json"),
-                        repository: repository.to_string(),
-                        tag: tag.to_string(),
-                        first: first.digest.to_string(),
-                        second: image.digest.clone(),
-                    });
-                }
+            for t in img.tags {
+                named.push((format!("{}:{t}", img.repository), i as u32));
             }
         }
     }
+    // Stable: of one name, the images stay in their order, and the last one is written
+    // (as a map keyed by name, filled in image order, would keep it).
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    // One name for two digests: the conflict met first in image order is the one reported,
+    // against the image that held the name before it.
+    let mut conflict: Option<(usize, u32, u32)> = None;
+    for (at, w) in named.windows(2).enumerate() {
+        let ((a, i), (b, j)) = (&w[0], &w[1]);
+        if a == b
+            && image(*i as usize).digest != image(*j as usize).digest
+            && conflict.is_none_or(|(_, _, k)| *j < k)
+        {
+            conflict = Some((at, *i, *j));
+        }
+    }
+    if let Some((at, i, j)) = conflict {
+        let name = &named[at].0;
+        let (repository, tag) = name.rsplit_once(':').unwrap_or((name, ""));
+        return Err(MirrorError::DuplicateTag {
+            path: PathBuf::from("index.json"),
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+            first: image(i as usize).digest.to_string(),
+            second: image(j as usize).digest.to_string(),
+        });
+    }
+    named.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            earlier.1 = later.1;
+            true
+        } else {
+            false
+        }
+    });
     let index = IndexOut {
         schema_version: 2,
         media_type: OCI_INDEX,
-        manifests: named.into_values().collect(),
+        manifests: Descriptors { named, image },
     };
-    serde_json::to_vec(&index).map_err(|e| MirrorError::InvalidJson {
+    serde_json::to_writer(out, &index).map_err(|e| MirrorError::InvalidJson {
         path: PathBuf::from("index.json"),
         source: e,
     })
@@ -442,7 +546,7 @@ pub fn write_oci_layout<R, E>(
     images: &[Image],
     manifest_types: &BTreeMap<String, String>,
     blob_sizes: &BTreeMap<String, u64>,
-    mut open: impl FnMut(&str) -> Result<R, E>,
+    open: impl FnMut(&str) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
     R: Read,
@@ -466,6 +570,29 @@ where
             blobs.insert(b, size);
         }
     }
+    write_oci_layout_with_index(
+        dest,
+        blobs.into_iter().map(|(d, s)| (Cow::Borrowed(d), s)),
+        &index,
+        open,
+    )
+}
+
+/// Writes an OCI image layout at `dest` (absent or empty): `oci-layout`, then
+/// `blobs/sha256/<hex>` for each of `blobs` (checked digests, each once, with their
+/// sizes; each streamed from `open(digest)` and checked), and last `index` as `index.json`,
+/// so an interrupted write leaves no index. For a caller that has the index already (a
+/// bundle's signed one) and its blobs in its own records.
+pub fn write_oci_layout_with_index<'d, R, E>(
+    dest: &Path,
+    blobs: impl IntoIterator<Item = (Cow<'d, str>, u64)>,
+    index: &[u8],
+    mut open: impl FnMut(&str) -> Result<R, E>,
+) -> Result<(), MirrorError>
+where
+    R: Read,
+    E: Into<BoxError>,
+{
     prepare_dest(dest)?;
     let put = |rel: &str, bytes: &[u8]| {
         write_verified(
@@ -483,6 +610,7 @@ where
         std::fs::create_dir(&p).map_err(|e| MirrorError::io(p, e))?;
     }
     for (d, size) in blobs {
+        let d: &str = &d;
         let hex = &d[digest::SHA256_PREFIX.len()..];
         let reader = open(d).map_err(|err| MirrorError::Open {
             entry: format!("blobs/sha256/{hex}"),
@@ -491,7 +619,7 @@ where
         })?;
         write_verified(dest, &format!("blobs/sha256/{hex}"), d, size, 0o644, reader)?;
     }
-    put("index.json", &index)
+    put("index.json", index)
 }
 
 #[cfg(test)]
@@ -735,6 +863,83 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("index.json"), "{e}");
+    }
+
+    fn indexed(repository: &str, tags: &[&str], hex: char) -> Image {
+        Image {
+            repository: repository.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            digest: format!("sha256:{}", hex.to_string().repeat(64)),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            source: None,
+            blobs: Vec::new(),
+            platforms: None,
+            destination: None,
+            packages: None,
+        }
+    }
+
+    /// The index is written without a map per descriptor; its bytes are what a sorted map
+    /// of names and of annotation keys gave (bundles signed by an older ferry hold them).
+    #[test]
+    fn the_index_has_sorted_names_and_annotation_keys() {
+        let mut a = indexed("r", &["v2", "v1"], 'a');
+        a.source = Some("quay.io/r:v1".into());
+        a.platforms = Some(vec!["linux/amd64".into(), "linux/arm64".into()]);
+        a.destination = Some("d/r".into());
+        a.packages = Some(vec!["p".into(), "q".into()]);
+        let b = indexed("b", &[], 'b');
+        let sizes = |_: &str| Some(7);
+        let json = oci_index_json_sized(&[a, b], &BTreeMap::new(), &sizes).unwrap();
+        let (ha, hb) = ("a".repeat(64), "b".repeat(64));
+        let mt = "application/vnd.oci.image.manifest.v1+json";
+        let full = |name: &str| {
+            format!(
+                r#"{{"mediaType":"{mt}","digest":"sha256:{ha}","size":7,"annotations":{{"dev.ferry.catalog-packages":"p,q","dev.ferry.platforms":"linux/amd64,linux/arm64","dev.ferry.target-repository":"d/r","io.containerd.image.name":"quay.io/r:v1","org.opencontainers.image.ref.name":"{name}"}}}}"#
+            )
+        };
+        let expected = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{mt}","digest":"sha256:{hb}","size":7,"annotations":{{"org.opencontainers.image.ref.name":"b@sha256:{hb}"}}}},{},{}]}}"#,
+            full("r:v1"),
+            full("r:v2")
+        );
+        assert_eq!(String::from_utf8(json).unwrap(), expected);
+    }
+
+    /// Of two images with one name, the later one's descriptor is written when they agree
+    /// on the digest; when they do not, the first conflict in image order is reported.
+    #[test]
+    fn one_name_twice_keeps_the_later_image_or_names_the_conflict() {
+        let a = indexed("r", &["t"], 'a');
+        let mut again = indexed("r", &["t"], 'a');
+        again.source = Some("x.io/r:t".into());
+        let sizes = |_: &str| Some(1);
+        let json = oci_index_json_sized(&[a.clone(), again], &BTreeMap::new(), &sizes).unwrap();
+        let json = String::from_utf8(json).unwrap();
+        assert_eq!(json.matches("ref.name").count(), 1, "{json}");
+        assert!(json.contains("x.io/r:t"), "{json}");
+
+        let images = [
+            indexed("s", &["u"], 'c'),
+            a,
+            indexed("s", &["u"], 'd'),
+            indexed("r", &["t"], 'b'),
+        ];
+        let e = oci_index_json_sized(&images, &BTreeMap::new(), &sizes).unwrap_err();
+        match e {
+            MirrorError::DuplicateTag {
+                repository,
+                tag,
+                first,
+                second,
+                ..
+            } => {
+                assert_eq!((repository.as_str(), tag.as_str()), ("s", "u"));
+                assert_eq!(first, format!("sha256:{}", "c".repeat(64)));
+                assert_eq!(second, format!("sha256:{}", "d".repeat(64)));
+            }
+            e => panic!("{e}"),
+        }
     }
 
     #[test]

@@ -1184,7 +1184,11 @@ mod tests {
             now.fetch_sub(1, Ordering::SeqCst);
         });
         assert_eq!(most.load(Ordering::SeqCst), BIG_UPLOADS_AT_ONCE);
-        assert_eq!(*slots.free.lock().unwrap(), BIG_UPLOADS_AT_ONCE, "all given back");
+        assert_eq!(
+            *slots.free.lock().unwrap(),
+            BIG_UPLOADS_AT_ONCE,
+            "all given back"
+        );
     }
 
     /// Where in the log each image's parts went in: every blob of it before any of its

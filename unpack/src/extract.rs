@@ -1,8 +1,8 @@
 //! `extract`: every blob streamed out of its chunks (each chunk checked against its signed
 //! table, each blob against its digest) into the layouts the `mirror` crate writes.
 
-use std::collections::BTreeMap;
-use std::io::Read;
+use std::borrow::Cow;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use format_spec::bundle::{list, Bundle};
@@ -104,50 +104,83 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
             Ok(mirror::write_tree(to, &tree, open)?)
         }
         Layout::Oci => {
-            let images: Vec<mirror::Image> = m
-                .images
-                .iter()
-                .map(|img| mirror::Image {
-                    repository: img.repository.clone(),
-                    tags: img.tags.clone(),
-                    digest: img.digest.to_string(),
-                    media_type: img.media_type.clone(),
-                    source: img.source.clone(),
-                    blobs: img
-                        .blobs
-                        .iter()
-                        .map(|&b| m.blobs[b as usize].digest.to_string())
-                        .collect(),
+            // Each image seen through its bundle record: no mirror::Image values, no tables
+            // keyed by digest strings (the manifests' types and sizes come from the blobs).
+            let blob_of = |d: &Digest| {
+                let at = index_of.binary_search_by_key(d, |(d, _)| *d).ok()?;
+                Some(&m.blobs[index_of[at].1 as usize])
+            };
+            let view = |i: usize| {
+                let img = &m.images[i];
+                let blob = blob_of(&img.digest);
+                mirror::IndexImage {
+                    repository: &img.repository,
+                    tags: &img.tags,
+                    digest: Cow::Owned(img.digest.to_string()),
+                    media_type: blob
+                        .and_then(|b| b.media_type.as_deref())
+                        .or(Some(img.media_type.as_str()).filter(|t| !t.is_empty())),
+                    size: blob.map(|b| b.size),
+                    source: img.source.as_deref(),
                     // A sparse index is written with `dev.ferry.platforms` (SPEC.md §6.3).
-                    platforms: img.platforms.clone(),
+                    platforms: img.platforms.as_deref(),
                     // And where it goes, with `dev.ferry.target-repository` (SPEC.md §6.3).
-                    destination: img.destination.clone(),
+                    destination: img.destination.as_deref(),
                     // And a catalog's packages, with `dev.ferry.catalog-packages` (§6.3).
-                    packages: img.packages.clone(),
-                })
-                .collect();
-            let types: BTreeMap<String, String> = m
-                .blobs
-                .iter()
-                .filter_map(|b| Some((b.digest.to_string(), b.media_type.clone()?)))
-                .collect();
-            let sizes: BTreeMap<String, u64> = m
-                .blobs
-                .iter()
-                .map(|b| (b.digest.to_string(), b.size))
-                .collect();
-            // The index written must be the one that was signed (SPEC.md §6.3).
-            let rebuilt = mirror::oci_index_json(&images, &types, &sizes)?;
+                    packages: img.packages.as_deref(),
+                }
+            };
+            // The index written must be the one that was signed (SPEC.md §6.3): the rebuilt
+            // one is compared as it is serialized, and then the signed bytes are written.
             let signed = bundle
                 .volumes
                 .values()
                 .next()
-                .map(|v| v.index_bytes.as_slice());
-            if signed != Some(rebuilt.as_slice()) {
+                .map(|v| v.index_bytes.as_slice())
+                .ok_or(ExtractError::IndexDiffers)?;
+            let mut same = SameAs {
+                rest: signed,
+                differs: false,
+            };
+            mirror::write_oci_index(m.images.len(), &view, &mut same)?;
+            if same.differs || !same.rest.is_empty() {
                 return Err(ExtractError::IndexDiffers);
             }
-            Ok(mirror::write_oci_layout(to, &images, &types, &sizes, open)?)
+            // Every blob of every image, each once, in digest order.
+            let mut used = vec![false; m.blobs.len()];
+            for img in &m.images {
+                for &b in &img.blobs {
+                    used[b as usize] = true;
+                }
+            }
+            let blobs = index_of
+                .iter()
+                .filter(|(_, i)| used[*i as usize])
+                .map(|(d, i)| (Cow::Owned(d.to_string()), m.blobs[*i as usize].size));
+            Ok(mirror::write_oci_layout_with_index(
+                to, blobs, signed, open,
+            )?)
         }
+    }
+}
+
+/// A writer that checks what is written against `rest`, byte for byte.
+struct SameAs<'a> {
+    rest: &'a [u8],
+    differs: bool,
+}
+
+impl Write for SameAs<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.rest.strip_prefix(buf) {
+            Some(rest) if !self.differs => self.rest = rest,
+            _ => self.differs = true,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -162,5 +195,36 @@ impl<R: Read> Read for Counted<'_, R> {
         let n = self.inner.read(buf)?;
         self.bar.add(n as u64);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(signed: &[u8], chunks: &[&[u8]]) -> bool {
+        let mut w = SameAs {
+            rest: signed,
+            differs: false,
+        };
+        for c in chunks {
+            w.write_all(c).unwrap();
+        }
+        !w.differs && w.rest.is_empty()
+    }
+
+    /// The rebuilt index is compared as it is written, in whatever pieces serde writes.
+    #[test]
+    fn only_the_very_bytes_of_the_signed_index_are_the_same() {
+        let signed = br#"{"a":[1,2]}"#;
+        assert!(same(signed, &[b"{\"a\"", b":[1,2]}"]));
+        assert!(same(signed, &[signed]));
+        assert!(!same(signed, &[b"{\"a\":[1,2]"]), "shorter");
+        assert!(!same(signed, &[signed, b" "]), "longer");
+        assert!(!same(signed, &[b"{\"b\"", b":[1,2]}"]), "one byte differs");
+        // A difference is not forgotten when later pieces match again.
+        assert!(!same(signed, &[b"{\"b\"", b"\"a\":[1,2]}"]));
+        assert!(!same(b"", &[b"x"]));
+        assert!(same(b"", &[]));
     }
 }
