@@ -85,6 +85,10 @@ pub fn pack_order(images: &[Vec<Candidate<'_>>], tree: &[Candidate<'_>], base: &
     for c in rest.into_values() {
         order.add(c, None);
     }
+    // These live until the last volume is written: doubling's slack (up to half) is
+    // returned rather than carried through pack's peak.
+    order.blobs.shrink_to_fit();
+    order.images.shrink_to_fit();
     order
 }
 

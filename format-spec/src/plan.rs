@@ -130,7 +130,9 @@ pub fn layout(blobs: &[PlanBlob], frame: &Frame) -> Result<Vec<VolumePlan>, Form
     Ok(volumes)
 }
 
-fn finish(volume: u32, chunks: Vec<Chunk>, table_size: u64, table_offset: u64) -> VolumePlan {
+fn finish(volume: u32, mut chunks: Vec<Chunk>, table_size: u64, table_offset: u64) -> VolumePlan {
+    // The last round's volumes live until they are written: without doubling's slack.
+    chunks.shrink_to_fit();
     VolumePlan {
         volume,
         chunks,

@@ -88,7 +88,7 @@ struct Closure {
 pub(crate) struct Collector {
     blobs: BTreeMap<String, BlobFile>,
     manifest_types: BTreeMap<String, String>,
-    /// Manifests already read and verified, by file.
+    /// Indexes already read and verified, by file.
     parsed: HashMap<PathBuf, (Rc<Manifest>, u64)>,
     /// Missing digests by the file that references them.
     missing: BTreeMap<PathBuf, (String, BTreeSet<String>)>,
@@ -142,7 +142,13 @@ impl Collector {
             });
         self.manifest_types
             .insert(digest.to_string(), m.media_type().to_string());
-        self.parsed.insert(path.to_path_buf(), (Rc::clone(&m), len));
+        // Only indexes are kept: they are what is read again (their children listed
+        // before their closure is walked, children shared between indexes). An image
+        // manifest is read once per image, and keeping every one parsed for the whole
+        // scope was the largest term of pack's peak (~1 KiB per image).
+        if m.is_index() {
+            self.parsed.insert(path.to_path_buf(), (Rc::clone(&m), len));
+        }
         Ok((m, len))
     }
 

@@ -273,7 +273,8 @@ pub(crate) fn read_images(
         let index: IndexIn = read_index(&index_path)?;
         let repo = repository_for_dir(root, rel)?;
         let store = OciStore { dir: dir.clone() };
-        for d in &index.manifests {
+        // Consumed, so each descriptor (annotations and all) is freed once it is read.
+        for d in index.manifests {
             digest::checked(&index_path, &d.digest)?;
             let (repository, tag, source) = name_image(
                 &repo,

@@ -139,6 +139,11 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     ));
     plan.manifest = format_spec::manifest::BundleManifest::parse(&plan.manifest_bytes)
         .map_err(|e| PackError::Unpackable(format!("the mirror cannot be packed: {e}")))?;
+    // It lives until the last volume is written, at pack's peak: the parse grew its
+    // records by doubling, so the slack (up to half of each) is returned.
+    plan.manifest.blobs.shrink_to_fit();
+    plan.manifest.images.shrink_to_fit();
+    plan.manifest.tree.shrink_to_fit();
     let m = &plan.manifest;
     plan.check_only(&args.only_volume)?;
     like::check(args, &plan)?;

@@ -34,7 +34,10 @@ pub struct Prepared {
 /// were checked against the blob's digest.
 #[derive(Debug, Clone)]
 pub enum Kept {
-    Memory(Arc<Vec<u8>>),
+    /// Exactly the stream's bytes in one allocation: a mirror of many small blobs keeps
+    /// one per blob, so `Arc<Vec>`'s second allocation and the growth slack of reading
+    /// were a term of pack's peak (~80 bytes a blob).
+    Memory(Arc<[u8]>),
     /// In the spool file: pieces `(offset in the spool, length)`, in stream order.
     Spooled {
         spool: Arc<Spool>,
@@ -153,7 +156,7 @@ fn prepare_one(
             .is_ok();
     let (stored, kept) = if in_memory {
         // A stream that fits is whole: `take` stopped at its end.
-        (first, Some(Kept::Memory(Arc::new(head))))
+        (first, Some(Kept::Memory(Arc::from(head))))
     } else {
         match spool {
             Some(spool) => spool_rest(blob, &mut stream, head, spool)?,
