@@ -414,7 +414,10 @@ fn a_link_file_left_empty_by_a_registry_crash_does_not_block_the_resume() {
             &site.path("m3"),
         ],
     );
-    assert_ok(&recheck, "a push with --recheck after the storage lost a blob link");
+    assert_ok(
+        &recheck,
+        "a push with --recheck after the storage lost a blob link",
+    );
     assert_exactly_the_images(&reg, &expected, "after --recheck", Skopeo::All);
 }
 
