@@ -98,7 +98,7 @@ fn sixty_thousand_images_verify_and_extract_under_a_memory_cap() {
     let (mirror, key) = mirror_and_key(dir);
     let out = dir.join("vols");
     let t = Instant::now();
-    let pack = run(&ferry_pack_bin(), pack_args(&mirror, &out, &key));
+    let pack = run(ferry_pack_bin(), pack_args(&mirror, &out, &key));
     assert_ok(&pack, "ferry-pack of 6×10^4 images (no cap)");
     eprintln!(
         "memory: ferry-pack (debug build, no cap): {:.1?}",
