@@ -111,12 +111,12 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let hashing = Instant::now();
     pack::check_copies(&copies)?;
     drop(copies);
-    // Compressed streams too many or too large for memory wait in a spool on the first
-    // medium, so each blob is compressed once; `--plan` writes nothing, so it keeps none.
-    let spool = match (args.plan, args.out.first()) {
-        (false, Some(out)) => pack::Spool::new(out, None).ok().map(std::sync::Arc::new),
-        _ => None,
-    };
+    // No spool yet: compressed streams too many or too large for memory (over 8 MiB each or
+    // 32 MiB in all) are compressed again while written. A spool on the first medium would
+    // take room the room check counts for volumes (a medium picked to fit the bundle would
+    // no longer fit it), and its bytes are read back unchecked before they are signed; both
+    // are to be fixed (a digest-checked spool off the media) before `pack::Spool` is used.
+    let spool: Option<std::sync::Arc<pack::Spool>> = None;
     let prepared =
         pack::prepare_spooled(&source.blobs, spool.as_ref(), cancel).map_err(|e| match e {
             format_spec::FormatError::Interrupted => PackError::Interrupted(
