@@ -48,8 +48,15 @@ fn assert_within(run: &Capped, what: &str) {
     );
 }
 
-/// The mirror of [`IMAGES`] images on a tmpfs `dir`, and a key.
-fn mirror_and_key(dir: &Path) -> (PathBuf, Key) {
+/// A tmpfs with the mirror of [`IMAGES`] images and a key on it, and where the volumes go.
+///
+/// On a tmpfs: the 1.8×10^5 small files are created and removed at memory speed, not at
+/// the shared disk's metadata speed (deleting them from ext4 took minutes on a busy
+/// machine), and the test leaves nothing behind. Its pages are no memory of ferry's.
+fn mirror_on_tmpfs() -> (Tmpfs, PathBuf, Key, PathBuf) {
+    check_cap_works(CAP);
+    let disk = Tmpfs::require("2G");
+    let dir = disk.path.clone();
     let mirror = dir.join("many");
     let t = Instant::now();
     let gen = run(
@@ -68,7 +75,8 @@ fn mirror_and_key(dir: &Path) -> (PathBuf, Key) {
         "memory: generate.py many --images {IMAGES}: {:.1?}",
         t.elapsed()
     );
-    (mirror, keygen(dir, "site.key"))
+    let key = keygen(&dir, "site.key");
+    (disk, mirror, key, dir.join("vols"))
 }
 
 fn pack_args<'a>(mirror: &'a Path, out: &'a Path, key: &'a Key) -> [&'a OsStr; 8] {
@@ -89,14 +97,8 @@ fn pack_args<'a>(mirror: &'a Path, out: &'a Path, key: &'a Key) -> [&'a OsStr; 8
 /// is not yet within the goal (the ignored test below).
 #[test]
 fn sixty_thousand_images_verify_and_extract_under_a_memory_cap() {
-    check_cap_works(CAP);
-    // On a tmpfs: the 1.8×10^5 small files are created and removed at memory speed, not at
-    // the shared disk's metadata speed (deleting them from ext4 took minutes on a busy
-    // machine), and the test leaves nothing behind. Its pages are no memory of ferry's.
-    let disk = Tmpfs::require("2G");
+    let (disk, mirror, key, out) = mirror_on_tmpfs();
     let dir = disk.path.as_path();
-    let (mirror, key) = mirror_and_key(dir);
-    let out = dir.join("vols");
     let t = Instant::now();
     let pack = run(ferry_pack_bin(), pack_args(&mirror, &out, &key));
     assert_ok(&pack, "ferry-pack of 6×10^4 images (no cap)");
@@ -177,11 +179,8 @@ fn sixty_thousand_images_verify_and_extract_under_a_memory_cap() {
 #[test]
 #[ignore = "issue 13 is open: ferry-pack peaks at ~409 MiB at 6×10^4 images (goal 200 MiB)"]
 fn sixty_thousand_images_pack_under_a_memory_cap() {
-    check_cap_works(CAP);
-    let disk = Tmpfs::require("2G");
+    let (disk, mirror, key, out) = mirror_on_tmpfs();
     let dir = disk.path.as_path();
-    let (mirror, key) = mirror_and_key(dir);
-    let out = dir.join("vols");
     let t = Instant::now();
     let pack = run_capped(&ferry_pack_bin(), pack_args(&mirror, &out, &key), CAP, dir);
     eprintln!(
