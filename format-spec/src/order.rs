@@ -9,7 +9,7 @@
 //! the caller's.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::PathBuf;
 
 use crate::digest::Digest;
 use crate::pack::SourceBlob;
@@ -31,24 +31,32 @@ impl Base {
     }
 }
 
-/// A file the order numbers: a blob of an image, or a file of the mirror's tree. It borrows
-/// from the mirror's model: an image's list of them is one per blob reference (10^5 at a
-/// full catalog), and only the blobs numbered get a path of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate<'a> {
+/// A file the order numbers: a blob of an image, or a file of the mirror's tree. Built only
+/// for a blob the order has not numbered yet (see [`PackOrder::number`]), so its path and
+/// media type move into the pack order's [`SourceBlob`] rather than being copied: at a
+/// full catalog there are 10^5 of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
     pub digest: Digest,
     pub size: u64,
     /// Where to read the bytes.
-    pub path: &'a Path,
+    pub path: PathBuf,
     /// The media type, for a manifest or an index.
-    pub media_type: Option<&'a str>,
+    pub media_type: Option<String>,
 }
 
-/// The blobs in pack order, and each image's blobs by number.
-#[derive(Debug, Clone)]
+/// The blobs in pack order, and each image's blobs by number. Built image by image
+/// ([`PackOrder::add_image`]), then the tree's other files ([`PackOrder::add_files`]),
+/// in that order: each image's blobs in the order given (its manifest, config and layers),
+/// the images in the mirror's order (by repository, then top-level digest), skipping blobs
+/// already numbered; then the files no image needs, in byte order of digest (files with
+/// equal content share one blob; the first path given is read). Manifests are always
+/// carried (they are small, and tags are pushed from them); layers and configs that the
+/// base holds are left to it; files of the tree alone are always carried.
+#[derive(Debug, Clone, Default)]
 pub struct PackOrder {
     pub blobs: Vec<SourceBlob>,
-    /// For each image given, the numbers of its blobs, in the order given.
+    /// For each image added, the numbers of its blobs, in the order given.
     pub images: Vec<Vec<u32>>,
     numbers: HashMap<Digest, u32>,
 }
@@ -58,59 +66,64 @@ impl PackOrder {
     pub fn number(&self, digest: &Digest) -> Option<u32> {
         self.numbers.get(digest).copied()
     }
-}
 
-/// Numbers the blobs of `images` (each image's blobs in the order of its `blobs`, the
-/// images in the mirror's order: by repository, then top-level digest), skipping blobs
-/// already numbered, then the files of `tree` not numbered yet, in byte order of digest
-/// (files with equal content share one blob; the first path given is read). Manifests are
-/// always carried (they are small, and tags are pushed from them); layers and configs that
-/// `base` holds are left to it; files of the tree alone are always carried.
-pub fn pack_order(images: &[Vec<Candidate<'_>>], tree: &[Candidate<'_>], base: &Base) -> PackOrder {
-    let mut order = PackOrder {
-        blobs: Vec::new(),
-        images: Vec::with_capacity(images.len()),
-        numbers: HashMap::new(),
-    };
-    for blobs in images {
-        let numbers = blobs.iter().map(|c| order.add(c, Some(base))).collect();
-        order.images.push(numbers);
+    /// Numbers one image's blobs, given by digest; `locate` is asked for each blob not
+    /// numbered yet (once per blob of the whole order), and its error stops the image.
+    pub fn add_image<E>(
+        &mut self,
+        blobs: impl ExactSizeIterator<Item = Digest>,
+        base: &Base,
+        mut locate: impl FnMut(&Digest) -> Result<Candidate, E>,
+    ) -> Result<(), E> {
+        let mut numbers = Vec::with_capacity(blobs.len());
+        for digest in blobs {
+            let n = match self.number(&digest) {
+                Some(n) => n,
+                None => self.add(locate(&digest)?, Some(base)),
+            };
+            numbers.push(n);
+        }
+        self.images.push(numbers);
+        Ok(())
     }
-    let mut rest: BTreeMap<Digest, &Candidate<'_>> = BTreeMap::new();
-    for c in tree {
-        if !order.numbers.contains_key(&c.digest) {
-            rest.entry(c.digest).or_insert(c);
+
+    /// Numbers the tree's files that no image needs, in byte order of digest, the first of
+    /// equal digests read; files already numbered are skipped.
+    pub fn add_files(&mut self, files: impl IntoIterator<Item = Candidate>) {
+        let mut rest: BTreeMap<Digest, Candidate> = BTreeMap::new();
+        for c in files {
+            if !self.numbers.contains_key(&c.digest) {
+                rest.entry(c.digest).or_insert(c);
+            }
+        }
+        for c in rest.into_values() {
+            self.add(c, None);
         }
     }
-    for c in rest.into_values() {
-        order.add(c, None);
-    }
-    // These live until the last volume is written: doubling's slack (up to half) is
-    // returned rather than carried through pack's peak.
-    order.blobs.shrink_to_fit();
-    order.images.shrink_to_fit();
-    order
-}
 
-impl PackOrder {
-    /// The blob's number, adding it at the end the first time it is met.
-    fn add(&mut self, c: &Candidate<'_>, base: Option<&Base>) -> u32 {
-        if let Some(&i) = self.numbers.get(&c.digest) {
-            return i;
-        }
+    /// The order, complete. It lives until the last volume is written: doubling's slack
+    /// (up to half) is returned rather than carried through pack's peak.
+    pub fn finish(mut self) -> PackOrder {
+        self.blobs.shrink_to_fit();
+        self.images.shrink_to_fit();
+        self
+    }
+
+    /// The blob's number, adding it at the end.
+    fn add(&mut self, c: Candidate, base: Option<&Base>) -> u32 {
         let i = self.blobs.len() as u32;
-        let base = match (c.media_type, base) {
+        let base = match (&c.media_type, base) {
             (None, Some(base)) => base.blobs.get(&c.digest).cloned(),
             _ => None,
         };
+        self.numbers.insert(c.digest, i);
         self.blobs.push(SourceBlob {
             digest: c.digest,
             size: c.size,
-            path: c.path.to_path_buf(),
-            media_type: c.media_type.map(str::to_owned),
+            path: c.path,
+            media_type: c.media_type,
             base,
         });
-        self.numbers.insert(c.digest, i);
         i
     }
 }
@@ -119,16 +132,31 @@ impl PackOrder {
 mod tests {
     use super::*;
 
-    fn file(n: u8, media_type: Option<&'static str>) -> Candidate<'static> {
-        const PATHS: [&str; 10] = [
-            "/m/0", "/m/1", "/m/2", "/m/3", "/m/4", "/m/5", "/m/6", "/m/7", "/m/8", "/m/9",
-        ];
+    fn file(n: u8, media_type: Option<&'static str>) -> Candidate {
         Candidate {
             digest: Digest([n; 32]),
             size: u64::from(n),
-            path: Path::new(PATHS[n as usize]),
-            media_type,
+            path: PathBuf::from(format!("/m/{n}")),
+            media_type: media_type.map(str::to_owned),
         }
+    }
+
+    /// The order of `images` then `tree`, as a mirror reader would give them; `locate` is
+    /// asked once per blob.
+    fn pack_order(images: &[Vec<Candidate>], tree: &[Candidate], base: &Base) -> PackOrder {
+        let mut order = PackOrder::default();
+        let mut asked = std::collections::HashSet::new();
+        for blobs in images {
+            let locate = |d: &Digest| {
+                assert!(asked.insert(*d), "{d} located twice");
+                Ok::<_, ()>(blobs.iter().find(|c| c.digest == *d).unwrap().clone())
+            };
+            order
+                .add_image(blobs.iter().map(|c| c.digest), base, locate)
+                .unwrap();
+        }
+        order.add_files(tree.iter().cloned());
+        order.finish()
     }
 
     #[test]

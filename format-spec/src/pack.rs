@@ -33,7 +33,7 @@ mod tar;
 mod tests;
 mod write;
 
-pub use copies::check_copies;
+pub use copies::{check_copies, other_copies};
 pub use input::ZSTD_LEVEL;
 pub use manifest_copy::{manifest_copy_size, write_manifest_copy};
 pub use prepare::{prepare, prepare_spooled, Kept, Prepared};
@@ -99,43 +99,46 @@ pub fn make_plan(
     options: &Options,
     key: &PrivateKey,
 ) -> Result<Plan, FormatError> {
+    let mut blobs = blob_records(&source.blobs, prepared);
+    for (record, b) in blobs.iter_mut().zip(&source.blobs) {
+        record.media_type.clone_from(&b.media_type);
+        record.at = b.base.clone().flatten();
+    }
     build_plan(
         source,
+        blobs,
         source.images.clone(),
         source.tree.clone(),
         source.index_json.clone(),
-        prepared,
         options,
         key,
     )
 }
 
-/// As [`make_plan`], moving the images, the tree and the index out of `source` into the
-/// plan rather than copying them (at 10^5 images they are tens of MB); `source` keeps its
-/// blobs, which writing reads.
+/// As [`make_plan`], moving the images, the tree, the index and the blobs' media types and
+/// base locations out of `source` into the plan rather than copying them (at 10^5 images
+/// they are tens of MB); `source` keeps what writing reads of its blobs.
 pub fn make_plan_taking(
     source: &mut Source,
     prepared: &[Prepared],
     options: &Options,
     key: &PrivateKey,
 ) -> Result<Plan, FormatError> {
+    let mut blobs = blob_records(&source.blobs, prepared);
+    for (record, b) in blobs.iter_mut().zip(&mut source.blobs) {
+        record.media_type = b.media_type.take();
+        // Whether the blob is the base's stays said (`Some`); only its location moves.
+        record.at = b.base.as_mut().and_then(Option::take);
+    }
     let images = std::mem::take(&mut source.images);
     let tree = std::mem::take(&mut source.tree);
     let index_json = std::mem::take(&mut source.index_json);
-    build_plan(source, images, tree, index_json, prepared, options, key)
+    build_plan(source, blobs, images, tree, index_json, options, key)
 }
 
-fn build_plan(
-    source: &Source,
-    images: Vec<Image>,
-    tree: Vec<TreeEntry>,
-    index_json: Vec<u8>,
-    prepared: &[Prepared],
-    options: &Options,
-    key: &PrivateKey,
-) -> Result<Plan, FormatError> {
-    let blobs = source
-        .blobs
+/// The manifest's blob records, without media types and base locations.
+fn blob_records(sources: &[SourceBlob], prepared: &[Prepared]) -> Vec<Blob> {
+    sources
         .iter()
         .zip(prepared)
         .map(|(b, p)| Blob {
@@ -145,10 +148,21 @@ fn build_plan(
             stored_size: p.stored_size,
             first_volume: 1,
             last_volume: 1,
-            media_type: b.media_type.clone(),
-            at: b.base.clone().flatten(),
+            media_type: None,
+            at: None,
         })
-        .collect();
+        .collect()
+}
+
+fn build_plan(
+    source: &Source,
+    blobs: Vec<Blob>,
+    images: Vec<Image>,
+    tree: Vec<TreeEntry>,
+    index_json: Vec<u8>,
+    options: &Options,
+    key: &PrivateKey,
+) -> Result<Plan, FormatError> {
     let manifest = BundleManifest {
         ferry_bundle: options.bundle_format,
         bundle_id: Digest([0; 32]),

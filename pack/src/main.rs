@@ -28,6 +28,7 @@ use destinations::Destinations;
 use error::PackError;
 
 fn main() -> ExitCode {
+    cli_support::few_arenas();
     cli_support::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -92,6 +93,10 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let source::Packable {
         mut source, copies, ..
     } = packable;
+    // Pack's memory peaks between phases that each free much of what the one before built
+    // (the mirror's model, the sizing's buffers, the planner's drafts): their pages go back
+    // before the next phase, so the peak is one phase's, not the sum of their slack.
+    cli_support::release_free_memory();
     let total: u64 = source.blobs.iter().map(|b| b.size).sum();
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.trim().parse::<u64>().map_err(|_| {
@@ -128,22 +133,15 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
             },
         })?;
     let prepare_secs = hashing.elapsed().as_secs_f64();
+    cli_support::release_free_memory();
     let mut plan = pack::make_plan_taking(&mut source, &prepared, &options, &key)?;
-    // Self-check: what we are about to sign must pass every rule a reader applies. The
-    // parsed manifest takes the planned one's place (M18 pins one spelling, so they are
-    // equal), and the planned one's records go first, so two are never in memory at once.
-    drop((
-        std::mem::take(&mut plan.manifest.blobs),
-        std::mem::take(&mut plan.manifest.images),
-        std::mem::take(&mut plan.manifest.tree),
-    ));
-    plan.manifest = format_spec::manifest::BundleManifest::parse(&plan.manifest_bytes)
+    // Self-check: what we are about to sign must pass every rule a reader applies (checked
+    // on the planned records and the stored bytes, without parsing a second copy).
+    plan.manifest
+        .check_stored(&plan.manifest_bytes)
         .map_err(|e| PackError::Unpackable(format!("the mirror cannot be packed: {e}")))?;
-    // It lives until the last volume is written, at pack's peak: the parse grew its
-    // records by doubling, so the slack (up to half of each) is returned.
-    plan.manifest.blobs.shrink_to_fit();
-    plan.manifest.images.shrink_to_fit();
-    plan.manifest.tree.shrink_to_fit();
+    plan.drop_unwritten_records();
+    cli_support::release_free_memory();
     let m = &plan.manifest;
     plan.check_only(&args.only_volume)?;
     like::check(args, &plan)?;

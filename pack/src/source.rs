@@ -4,7 +4,7 @@
 //! crate, which writes the same index into the OCI layouts `extract` makes).
 
 use format_spec::manifest::{Image, TreeEntry};
-use format_spec::order::{pack_order, Base, Candidate};
+use format_spec::order::{Base, Candidate, PackOrder};
 use format_spec::pack::{Source, SourceBlob};
 use format_spec::Digest;
 use mirror::Mirror;
@@ -16,79 +16,90 @@ use crate::error::PackError;
 /// says about its catalogs.
 pub struct Packable {
     pub source: Source,
-    /// Other files of the mirror holding a packed blob ([`Source::other_copies`]).
+    /// Other files of the mirror holding a packed blob ([`format_spec::pack::other_copies`]).
     pub copies: Vec<SourceBlob>,
     /// What pack says about catalogs ([`catalog_report`]).
     pub catalog_lines: Vec<String>,
 }
 
-/// The mirror in pack order, ready for the writer. The mirror is consumed: its strings move
-/// into the bundle's records rather than being copied (at 10^5 images the model is tens
-/// of MB), and it is gone before planning starts.
+/// The mirror in pack order, ready for the writer. The mirror is consumed: its strings and
+/// paths move into the bundle's records rather than being copied (at 10^5 images the model
+/// is tens of MB, and this is where pack's memory would peak), and it is gone before
+/// planning starts.
 pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     // Catalog marks read image configs from disk: once, for the records and the report.
     let reasons: Vec<Option<String>> = (0..m.images.len()).map(|k| m.catalog_reason(k)).collect();
+    let catalog_lines = catalog_report(&m, &reasons);
     let mut index_json = mirror::oci_index_json_sized(&m.images, &m.manifest_types, &|d| {
         m.blobs.get(d).map(|f| f.size)
     })?;
     // Kept for the whole run (every volume carries it): without the slack of its growth.
     index_json.shrink_to_fit();
-    let (order, copies) = {
-        let types = &m.manifest_types;
-        let candidate = |digest: &str, size, path| candidate(types, digest, size, path);
-        let mut images = Vec::with_capacity(m.images.len());
-        for img in &m.images {
-            let blobs = img
+    let mut order = PackOrder::default();
+    {
+        let (images, blobs, types) = (&m.images, &mut m.blobs, &mut m.manifest_types);
+        for img in images {
+            let digests = img
                 .blobs
                 .iter()
-                .map(|d| {
-                    let f = m.blobs.get(d).ok_or_else(|| {
-                        PackError::Unpackable(format!(
-                            "image {} needs blob {d}, which the mirror reader did not list",
-                            img.repository
-                        ))
-                    })?;
-                    candidate(d, f.size, &f.path)
+                .map(|d| parse(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            // A blob's file and media type move out of the model the first time an image
+            // needs it; the order knows it from then on.
+            order.add_image(digests.into_iter(), base, |d| {
+                let key = d.to_string();
+                let f = blobs.remove(&key).ok_or_else(|| {
+                    PackError::Unpackable(format!(
+                        "image {} needs blob {key}, which the mirror reader did not list",
+                        img.repository
+                    ))
+                })?;
+                Ok::<_, PackError>(Candidate {
+                    digest: *d,
+                    size: f.size,
+                    path: f.path,
+                    media_type: types.remove(&key),
                 })
-                .collect::<Result<Vec<_>, PackError>>()?;
-            images.push(blobs);
+            })?;
         }
-        let files = m
-            .tree
-            .iter()
-            .filter_map(|e| match e {
-                mirror::TreeEntry::File {
-                    digest,
-                    size,
-                    source,
-                    ..
-                } => Some(candidate(digest, *size, source)),
-                _ => None,
-            })
-            .collect::<Result<Vec<_>, PackError>>()?;
-        let order = pack_order(&images, &files, base);
-        drop(images);
-        // The tree's files, in tree order, each already numbered.
-        let numbers: Vec<u32> = files
-            .iter()
-            .map(|f| {
-                order
-                    .number(&f.digest)
-                    .expect("every file of the tree is numbered")
-            })
-            .collect();
-        let packed = Source {
-            source_layout: String::new(),
-            blobs: order.blobs,
-            images: Vec::new(),
-            tree: Vec::new(),
-            index_json: Vec::new(),
-        };
-        let copies = packed.other_copies(&files);
-        ((packed.blobs, order.images, numbers), copies)
-    };
-    let (blobs, image_blobs, file_numbers) = order;
-    let catalog_lines = catalog_report(&m, &reasons);
+    }
+    drop(std::mem::take(&mut m.blobs));
+    // The tree's files: those no image needs are numbered too; each file's number, in tree
+    // order; and the other files holding a packed blob, to be re-hashed.
+    let mut tree_files = Vec::new();
+    let mut rest = Vec::new();
+    for e in &m.tree {
+        if let mirror::TreeEntry::File {
+            digest,
+            size,
+            source,
+            ..
+        } = e
+        {
+            let d = parse(digest)?;
+            if order.number(&d).is_none() {
+                rest.push(Candidate {
+                    digest: d,
+                    size: *size,
+                    path: source.clone(),
+                    media_type: m.manifest_types.get(digest).cloned(),
+                });
+            }
+            tree_files.push((d, source.as_path()));
+        }
+    }
+    order.add_files(rest);
+    let order = order.finish();
+    let file_numbers: Vec<u32> = tree_files
+        .iter()
+        .map(|(d, _)| order.number(d).expect("every file of the tree is numbered"))
+        .collect();
+    let copies = format_spec::pack::other_copies(&order.blobs, tree_files);
+    let PackOrder {
+        blobs,
+        images: image_blobs,
+        ..
+    } = order;
     let images = std::mem::take(&mut m.images)
         .into_iter()
         .zip(image_blobs)
@@ -213,20 +224,6 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, PackError> {
         n += 1;
     }
     Ok(n)
-}
-
-fn candidate<'a>(
-    types: &'a std::collections::BTreeMap<String, String>,
-    digest: &str,
-    size: u64,
-    path: &'a std::path::Path,
-) -> Result<Candidate<'a>, PackError> {
-    Ok(Candidate {
-        digest: parse(digest)?,
-        size,
-        path,
-        media_type: types.get(digest).map(String::as_str),
-    })
 }
 
 fn parse(d: &str) -> Result<Digest, PackError> {

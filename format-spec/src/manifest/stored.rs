@@ -34,14 +34,18 @@ impl BundleManifest {
     /// manifest is stored. Panics if the padding cannot be made (see
     /// [`grown_reservation`](Self::grown_reservation)).
     pub fn stored_bytes(&self, pad_to: usize) -> Vec<u8> {
-        let mut out = if self.ferry_bundle == 1 {
-            self.to_json()
+        // The planner gives the measured length as `pad_to`: the bytes (tens of MB at 10^5
+        // images, kept all run) are written once into room of that size, not grown by
+        // doubling.
+        let mut out = Vec::with_capacity(pad_to);
+        if self.ferry_bundle == 1 {
+            self.write_json(&mut out).expect("manifest serializes");
         } else {
             let mut enc =
-                zstd::stream::write::Encoder::new(Vec::new(), LEVEL).expect("zstd encoder starts");
+                zstd::stream::write::Encoder::new(out, LEVEL).expect("zstd encoder starts");
             self.write_json(&mut enc).expect("manifest compresses");
-            enc.finish().expect("manifest compresses")
-        };
+            out = enc.finish().expect("manifest compresses");
+        }
         let gap = pad_to.saturating_sub(out.len());
         if gap > 0 {
             if self.ferry_bundle == 1 {

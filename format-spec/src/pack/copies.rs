@@ -10,38 +10,38 @@ use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use super::input::{check_digest, open_checked, HashingReader};
-use super::{Source, SourceBlob};
+use super::SourceBlob;
 use crate::digest::Digest;
 use crate::error::FormatError;
-use crate::order::Candidate;
 
-impl Source {
-    /// Other files among `files` (the mirror's tree) that claim to hold a packed blob —
-    /// copies in other repositories where the mirror did not hard-link — each distinct file
-    /// once, so that every file the bundle stands for is re-hashed ([`check_copies`]), not
-    /// only the copy that is packed.
-    pub fn other_copies(&self, files: &[Candidate<'_>]) -> Vec<SourceBlob> {
-        use std::os::unix::fs::MetadataExt;
-        let inode = |p: &Path| fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
-        let mut seen: std::collections::HashSet<(u64, u64)> =
-            self.blobs.iter().filter_map(|b| inode(&b.path)).collect();
-        let by_digest: std::collections::HashMap<Digest, &SourceBlob> =
-            self.blobs.iter().map(|b| (b.digest, b)).collect();
-        let mut copies = Vec::new();
-        for f in files {
-            let Some(packed) = by_digest.get(&f.digest) else {
-                continue;
-            };
-            if packed.path == f.path || !inode(f.path).is_some_and(|i| seen.insert(i)) {
-                continue;
-            }
-            copies.push(SourceBlob {
-                path: f.path.to_path_buf(),
-                ..(*packed).clone()
-            });
+/// Other files among `files` (the mirror's tree, by digest and path) that claim to hold a
+/// blob of `packed` — copies in other repositories where the mirror did not hard-link —
+/// each distinct file once, so that every file the bundle stands for is re-hashed
+/// ([`check_copies`]), not only the copy that is packed.
+pub fn other_copies<'a>(
+    packed: &[SourceBlob],
+    files: impl IntoIterator<Item = (Digest, &'a Path)>,
+) -> Vec<SourceBlob> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: &Path| fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
+    let mut seen: std::collections::HashSet<(u64, u64)> =
+        packed.iter().filter_map(|b| inode(&b.path)).collect();
+    let by_digest: std::collections::HashMap<Digest, &SourceBlob> =
+        packed.iter().map(|b| (b.digest, b)).collect();
+    let mut copies = Vec::new();
+    for (digest, path) in files {
+        let Some(packed) = by_digest.get(&digest) else {
+            continue;
+        };
+        if packed.path == path || !inode(path).is_some_and(|i| seen.insert(i)) {
+            continue;
         }
-        copies
+        copies.push(SourceBlob {
+            path: path.to_path_buf(),
+            ..(*packed).clone()
+        });
     }
+    copies
 }
 
 /// Re-hashes files that hold the same blob as a packed one (copies the mirror did not
