@@ -114,7 +114,7 @@ fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 trap stop_registry EXIT
 
 KEY=$BENCH_DIR/bench.key
-[ -f "$KEY" ] && [ -f "$KEY.pub" ] || { rm -f "$KEY" "$KEY.pub"; "$BIN/ferry-pack" keygen "$KEY" >/dev/null; }
+bench_key "$KEY"
 
 mirror_stats() {  # "files bytes blobs": every regular file once per inode, and blobs/sha256/*
   find "$1" -type f -printf '%i %s %P\n' | awk '!seen[$1]++ {n++; b += $2; if ($3 ~ /^blobs\/sha256\//) k++}
@@ -160,6 +160,7 @@ if [ "$ONLY" != many ]; then
       rm -rf "$W/extract"
       fmeasure extract "$run" -- "$BIN/ferry-unpack" extract "$OUT" --trust "$KEY.pub" --to "$W/extract" -q
       rm -rf "$W/extract"; mkdir "$W/extract"
+      # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
       fmeasure tar_xf "$run" -- sh -c 'for v in "$1"/*.tar; do tar xf "$v" -C "$2" || exit; done' \
         tar-xf "$OUT" "$W/extract"
       rm -rf "$W/extract"
@@ -171,6 +172,7 @@ if [ "$ONLY" != many ]; then
     rm -rf "$OUT"
     fmeasure tar_cf "$run" -- tar cf "$W/mirror.tar" -C "$MIRROR" .
     rm -f "$W/mirror.tar"
+    # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
     fmeasure tar_cf_sync "$run" -- sh -c 'tar cf "$1" -C "$2" . && sync "$1"' tar-sync "$W/mirror.tar" "$MIRROR"
     rm -f "$W/mirror.tar"
   done
@@ -199,6 +201,7 @@ if [ "$ONLY" != catalog ] && [ -n "$IMAGES" ]; then
     rm -rf "$W/extract"
     fmeasure "many_extract_$n" 1 -- "$BIN/ferry-unpack" extract "$OUT" --trust "$KEY.pub" --to "$W/extract" -q
     rm -rf "$W/extract"; mkdir "$W/extract"
+    # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
     fmeasure "many_tar_xf_$n" 1 -- sh -c 'for v in "$1"/*.tar; do tar xf "$v" -C "$2" || exit; done' \
       tar-xf "$OUT" "$W/extract"
     rm -rf "$W/extract" "$W/state"

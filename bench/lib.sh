@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmark scripts (sourced): installing what is missing, generated mirrors
 # cached between runs, timing one command, a local registry. The caller sets ROOT (the
 # checkout), BENCH_DIR (the cache), W (its work directory, with logs/), TSV (one row per
@@ -165,31 +166,44 @@ newest_source() {
     -printf '%T@ %p\n' | sort -n | tail -1
 }
 
-# ferry_binaries: sets BIN to the directory of ferry-pack and ferry-unpack: FERRY_BIN_DIR as it
-# is, or the release build, made first; either way refused when older than the newest source
-# file, so no benchmark times a stale binary.
+# bench_key KEY: the signing key pair KEY and KEY.pub, made unless both are there.
+bench_key() {
+  if [ ! -f "$1" ] || [ ! -f "$1.pub" ]; then
+    rm -f "$1" "$1.pub"
+    "$BIN/ferry-pack" keygen "$1" >/dev/null
+  fi
+}
+
+# ferry_binaries [BINARY...]: sets BIN to the directory of the binaries (default ferry-pack and
+# ferry-unpack): FERRY_BIN_DIR as it is, or the release build of their packages, made first;
+# either way refused when older than the newest source file, so no benchmark times a stale
+# binary.
 ferry_binaries() {
+  [ $# -gt 0 ] || set -- ferry-pack ferry-unpack
   if [ -n "${FERRY_BIN_DIR:-}" ]; then
     BIN=$(cd "$FERRY_BIN_DIR" && pwd)
     say "using binaries in $BIN (FERRY_BIN_DIR set: not building)"
   else
-    say "cargo build --release -p pack -p unpack"
-    (cd "$ROOT" && cargo build --release -p pack -p unpack)
+    local b packages=()
+    for b in "$@"; do packages+=(-p "${b#ferry-}"); done
+    say "cargo build --release ${packages[*]}"
+    (cd "$ROOT" && cargo build --release "${packages[@]}")
     BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
     # cargo just found them fresh, but does not relink a binary that a change elsewhere (a
     # crate it does not use) leaves as it is: mark them as checked now for refuse_stale.
-    touch "$BIN/ferry-pack" "$BIN/ferry-unpack"
+    for b in "$@"; do touch "$BIN/$b"; done
   fi
-  refuse_stale "$BIN"
+  refuse_stale "$BIN" "$@"
 }
 
-# refuse_stale BIN: dies unless BIN holds ferry-pack and ferry-unpack, both newer than every
-# source file: no benchmark times a stale binary.
+# refuse_stale BIN [BINARY...]: dies unless BIN holds the binaries (default ferry-pack and
+# ferry-unpack), each newer than every source file: no benchmark times a stale binary.
 refuse_stale() {
-  local bin=$1 b bt src_t src_f
-  [ -x "$bin/ferry-pack" ] && [ -x "$bin/ferry-unpack" ] || die "no ferry-pack/ferry-unpack in $bin"
+  local bin=$1 b bt src_t src_f; shift
+  [ $# -gt 0 ] || set -- ferry-pack ferry-unpack
+  for b in "$@"; do [ -x "$bin/$b" ] || die "no $b in $bin"; done
   read -r src_t src_f < <(newest_source)
-  for b in ferry-pack ferry-unpack; do
+  for b in "$@"; do
     bt=$(stat -c %Y "$bin/$b")
     if awk -v b="$bt" -v s="$src_t" 'BEGIN {exit !(b < s)}'; then
       die "$bin/$b ($(date -u -d "@$bt" '+%F %T')) is older than $src_f: a stale binary; build first"

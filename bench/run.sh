@@ -220,7 +220,7 @@ else
 fi
 
 KEY=$BENCH_DIR/bench.key
-[ -f "$KEY" ] && [ -f "$KEY.pub" ] || { rm -f "$KEY" "$KEY.pub"; "$BIN/ferry-pack" keygen "$KEY" >/dev/null; }
+bench_key "$KEY"
 
 machine_facts
 fact mirror "$MIRROR"
@@ -259,6 +259,7 @@ for run in $(seq 1 "$RUNS"); do
     "$BIN/ferry-pack" "$MIRROR" --out "$OUT_SPLIT" --volume-size "$SPLIT" --key "$KEY" -q
   measure verify_split "$run" - -- "$BIN/ferry-unpack" verify "$OUT_SPLIT" --trust "$KEY.pub"
   measure tar_cf "$run" "$W/mirror.tar" -- tar cf "$W/mirror.tar" -C "$MIRROR" .
+  # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
   measure tar_cf_sync "$run" "$W/mirror-sync.tar" -- \
     sh -c 'tar cf "$1" -C "$2" . && sync "$1"' tar-sync "$W/mirror-sync.tar" "$MIRROR"
   measure tar_czf "$run" "$W/mirror.tar.gz" -- tar czf "$W/mirror.tar.gz" -C "$MIRROR" .
