@@ -192,8 +192,8 @@ fn write_selected(
             scope.spawn(move || loop {
                 let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((job, tx)) = next else { return };
-                // A panic stays in this job: its channel closes short, which the writer
-                // reports as an error (and the scope does not re-raise it).
+                // A panic stays in this job: the writer gets an error naming it in place of
+                // the job's next chunk, and the scope does not re-raise it.
                 let ran = panic::catch_unwind(AssertUnwindSafe(|| run(&job, &tx)));
                 if let Err(payload) = ran {
                     let _ = tx.send(Err(worker_panicked(plan, job.blob, &*payload)));
