@@ -5,7 +5,27 @@
 # replaced by new random content, packs A, packs B against A's manifest, prints the sizes.
 #   bench/delta.sh                  # 256MiB mirror
 #   BENCH_SIZE=64MiB bench/delta.sh
+#
+# Usage: bench/delta.sh [-h]      (settings are environment variables, listed by -h)
 set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: bench/delta.sh [-h]
+
+Environment (all optional):
+  BENCH_SIZE=256MiB      size of mirror A (generate.py bench --size)
+  BENCH_DIR=/tmp/ferry-bench
+                         work directory: everything goes to $BENCH_DIR/delta/, emptied first
+  FERRY_BIN_DIR=DIR      use ferry-pack from DIR (default target/release, built when missing)
+EOF
+}
+case "$#:${1:-}" in
+  0:) ;;
+  1:-h|1:--help) usage; exit 0 ;;
+  *) echo "bench-delta: unknown argument '$1' (settings are environment variables)" >&2; usage >&2; exit 2 ;;
+esac
+
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZE=${BENCH_SIZE:-256MiB}
 W=${BENCH_DIR:-/tmp/ferry-bench}/delta

@@ -47,10 +47,10 @@ Disk: the catalog mirror, its volumes and one extracted copy at a time, about 3.
 copy, registry storage).
 EOF
 }
-case "${1:-}" in
-  -h|--help) usage; exit 0 ;;
-  "") ;;
-  *) usage >&2; exit 2 ;;
+case "$#:${1:-}" in
+  0:) ;;
+  1:-h|1:--help) usage; exit 0 ;;
+  *) echo "field: unknown argument '$1' (settings are environment variables)" >&2; usage >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -102,18 +102,7 @@ fmeasure() {
 mapfile -t need < <(missing_packages time python3 gnuplot docker-registry)
 install_missing "${need[@]}" || say "could not install ${need[*]}: the plot is left out if gnuplot is missing"
 
-if [ -n "${FERRY_BIN_DIR:-}" ]; then
-  BIN=$(cd "$FERRY_BIN_DIR" && pwd)
-  say "using binaries in $BIN (FERRY_BIN_DIR set: not building)"
-else
-  say "cargo build --release -p pack -p unpack"
-  (cd "$ROOT" && cargo build --release -p pack -p unpack)
-  # cargo just found them fresh, but does not relink a binary that a change elsewhere (a
-  # crate it does not use) leaves as it is: mark them as checked now for refuse_stale.
-  touch "${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry-pack" "${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry-unpack"
-  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-fi
-refuse_stale "$BIN"
+ferry_binaries
 
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
@@ -125,25 +114,7 @@ fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 trap stop_registry EXIT
 
 KEY=$BENCH_DIR/bench.key
-[ -f "$KEY" ] && [ -f "$KEY.pub" ] || { rm -f "$KEY" "$KEY.pub"; "$BIN/ferry-pack" keygen "$KEY" >/dev/null; }
-
-# cached MODE NAME ARGS...: generates (or reuses) $BENCH_DIR/NAME with generate.py MODE ARGS;
-# the stamp is written last, so an interrupted generation is never reused. Prints the path.
-cached() {
-  local mode=$1 name=$2; shift 2
-  local dir="$BENCH_DIR/$name" stamp="$BENCH_DIR/$name.stamp"
-  if [ -f "$stamp" ] && [ -d "$dir" ]; then
-    say "reusing $dir"
-  else
-    rm -rf "$dir" "$dir.partial"
-    say "generating $dir (generate.py $mode $*)"
-    python3 "$ROOT/fixtures/generate.py" "$mode" --out "$dir.partial" "$@" >"$BENCH_DIR/$name.log"
-    mv "$dir.partial" "$dir"
-    { echo "args=$mode $*"; echo "generated=$(date -u +%FT%TZ)"; sed 's/^/# /' "$BENCH_DIR/$name.log"; } >"$stamp"
-    sed 's/^/  /' "$BENCH_DIR/$name.log" >&2
-  fi
-  echo "$dir"
-}
+bench_key "$KEY"
 
 mirror_stats() {  # "files bytes blobs": every regular file once per inode, and blobs/sha256/*
   find "$1" -type f -printf '%i %s %P\n' | awk '!seen[$1]++ {n++; b += $2; if ($3 ~ /^blobs\/sha256\//) k++}
@@ -170,7 +141,7 @@ fact push_max "$PUSH_MAX"
 # ---------------------------------------------------------------------------- catalog mirror
 
 if [ "$ONLY" != many ]; then
-  MIRROR=$(cached catalog "field-catalog-$SIZE" --size "$SIZE")
+  MIRROR=$(generated "field-catalog-$SIZE" catalog --size "$SIZE")
   read -r MFILES MBYTES MBLOBS < <(mirror_stats "$MIRROR")
   fact mirror "$MIRROR"; fact mirror_bytes "$MBYTES"; fact mirror_blobs "$MBLOBS"
   fact mirror_files "$MFILES"
@@ -189,6 +160,7 @@ if [ "$ONLY" != many ]; then
       rm -rf "$W/extract"
       fmeasure extract "$run" -- "$BIN/ferry-unpack" extract "$OUT" --trust "$KEY.pub" --to "$W/extract" -q
       rm -rf "$W/extract"; mkdir "$W/extract"
+      # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
       fmeasure tar_xf "$run" -- sh -c 'for v in "$1"/*.tar; do tar xf "$v" -C "$2" || exit; done' \
         tar-xf "$OUT" "$W/extract"
       rm -rf "$W/extract"
@@ -200,6 +172,7 @@ if [ "$ONLY" != many ]; then
     rm -rf "$OUT"
     fmeasure tar_cf "$run" -- tar cf "$W/mirror.tar" -C "$MIRROR" .
     rm -f "$W/mirror.tar"
+    # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
     fmeasure tar_cf_sync "$run" -- sh -c 'tar cf "$1" -C "$2" . && sync "$1"' tar-sync "$W/mirror.tar" "$MIRROR"
     rm -f "$W/mirror.tar"
   done
@@ -210,7 +183,7 @@ fi
 if [ "$ONLY" != catalog ] && [ -n "$IMAGES" ]; then
   for n in $IMAGES; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "FIELD_IMAGES: $n is not a count"
-    M=$(cached many "field-many-$n" --images "$n")
+    M=$(generated "field-many-$n" many --images "$n")
     read -r _ _ blobs < <(mirror_stats "$M")
     fact "many_blobs_$n" "$blobs"
     find "$M" -type f -print0 | xargs -0 cat >/dev/null
@@ -228,6 +201,7 @@ if [ "$ONLY" != catalog ] && [ -n "$IMAGES" ]; then
     rm -rf "$W/extract"
     fmeasure "many_extract_$n" 1 -- "$BIN/ferry-unpack" extract "$OUT" --trust "$KEY.pub" --to "$W/extract" -q
     rm -rf "$W/extract"; mkdir "$W/extract"
+    # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
     fmeasure "many_tar_xf_$n" 1 -- sh -c 'for v in "$1"/*.tar; do tar xf "$v" -C "$2" || exit; done' \
       tar-xf "$OUT" "$W/extract"
     rm -rf "$W/extract" "$W/state"

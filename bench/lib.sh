@@ -1,5 +1,7 @@
-# Shared by the benchmark scripts (sourced): installing what is missing, timing one
-# command. The caller sets W (its work directory, with logs/), TSV (one row per
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced): installing what is missing, generated mirrors
+# cached between runs, timing one command, a local registry. The caller sets ROOT (the
+# checkout), BENCH_DIR (the cache), W (its work directory, with logs/), TSV (one row per
 # measurement), RUNS, BENCH_NAME (the prefix of its progress lines), and defines say() and
 # die().
 
@@ -36,6 +38,45 @@ fresh_workdir() {
   fi
   mkdir -p "$dir/logs"
   touch "$dir/$stamp"
+}
+
+# cached NAME COMMAND...: prints $BENCH_DIR/NAME, made by `COMMAND... $BENCH_DIR/NAME.partial`
+# (the directory to make is COMMAND's last argument) unless an earlier run made it. The stamp
+# $BENCH_DIR/NAME.stamp is written last, so an interrupted or failed run is never reused; it
+# holds the command, when and how long, the generator's SHA-256 and the command's output
+# (stdout, as `# ` lines: scripts read facts from them), which goes to stderr too.
+cached() {
+  local name=$1; shift
+  local dir="$BENCH_DIR/$name" stamp="$BENCH_DIR/$name.stamp" log="$BENCH_DIR/$name.log"
+  local what="${*//"$ROOT/"/} $dir.partial"
+  if [ -f "$stamp" ] && [ -d "$dir" ]; then
+    say "reusing $dir (generated $(date -u -r "$stamp" +%FT%TZ))"
+  else
+    rm -rf "$dir" "$dir.partial" "$stamp"
+    say "generating $dir ($what)"
+    local t0=$EPOCHREALTIME
+    "$@" "$dir.partial" >"$log" || {
+      sed 's/^/  /' "$log" >&2
+      rm -rf "$dir.partial"
+      die "generating $dir failed: $what (its output above; nothing is kept)"
+    }
+    mv "$dir.partial" "$dir"
+    {
+      echo "command=$what"
+      echo "generated=$(date -u +%FT%TZ)"
+      echo "seconds=$(elapsed "$t0" "$EPOCHREALTIME")"
+      echo "generator_sha256=$(sha256sum "$ROOT/fixtures/generate.py" | cut -d' ' -f1)"
+      sed 's/^/# /' "$log"
+    } >"$stamp"
+    sed 's/^/  /' "$log" >&2
+  fi
+  echo "$dir"
+}
+
+# generated NAME MODE ARGS...: cached NAME made by `fixtures/generate.py MODE ARGS... --out`.
+generated() {
+  local name=$1; shift
+  cached "$name" python3 "$ROOT/fixtures/generate.py" "$@" --out
 }
 
 elapsed() {  # two $EPOCHREALTIME values -> seconds with 6 decimals
@@ -125,13 +166,44 @@ newest_source() {
     -printf '%T@ %p\n' | sort -n | tail -1
 }
 
-# refuse_stale BIN: dies unless BIN holds ferry-pack and ferry-unpack, both newer than every
-# source file: no benchmark times a stale binary.
+# bench_key KEY: the signing key pair KEY and KEY.pub, made unless both are there.
+bench_key() {
+  if [ ! -f "$1" ] || [ ! -f "$1.pub" ]; then
+    rm -f "$1" "$1.pub"
+    "$BIN/ferry-pack" keygen "$1" >/dev/null
+  fi
+}
+
+# ferry_binaries [BINARY...]: sets BIN to the directory of the binaries (default ferry-pack and
+# ferry-unpack): FERRY_BIN_DIR as it is, or the release build of their packages, made first;
+# either way refused when older than the newest source file, so no benchmark times a stale
+# binary.
+ferry_binaries() {
+  [ $# -gt 0 ] || set -- ferry-pack ferry-unpack
+  if [ -n "${FERRY_BIN_DIR:-}" ]; then
+    BIN=$(cd "$FERRY_BIN_DIR" && pwd)
+    say "using binaries in $BIN (FERRY_BIN_DIR set: not building)"
+  else
+    local b packages=()
+    for b in "$@"; do packages+=(-p "${b#ferry-}"); done
+    say "cargo build --release ${packages[*]}"
+    (cd "$ROOT" && cargo build --release "${packages[@]}")
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+    # cargo just found them fresh, but does not relink a binary that a change elsewhere (a
+    # crate it does not use) leaves as it is: mark them as checked now for refuse_stale.
+    for b in "$@"; do touch "$BIN/$b"; done
+  fi
+  refuse_stale "$BIN" "$@"
+}
+
+# refuse_stale BIN [BINARY...]: dies unless BIN holds the binaries (default ferry-pack and
+# ferry-unpack), each newer than every source file: no benchmark times a stale binary.
 refuse_stale() {
-  local bin=$1 b bt src_t src_f
-  [ -x "$bin/ferry-pack" ] && [ -x "$bin/ferry-unpack" ] || die "no ferry-pack/ferry-unpack in $bin"
+  local bin=$1 b bt src_t src_f; shift
+  [ $# -gt 0 ] || set -- ferry-pack ferry-unpack
+  for b in "$@"; do [ -x "$bin/$b" ] || die "no $b in $bin"; done
   read -r src_t src_f < <(newest_source)
-  for b in ferry-pack ferry-unpack; do
+  for b in "$@"; do
     bt=$(stat -c %Y "$bin/$b")
     if awk -v b="$bt" -v s="$src_t" 'BEGIN {exit !(b < s)}'; then
       die "$bin/$b ($(date -u -d "@$bt" '+%F %T')) is older than $src_f: a stale binary; build first"

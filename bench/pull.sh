@@ -28,7 +28,8 @@ Environment (all optional):
   BENCH_ONLY=all           all, skopeo (only the skopeo half) or ferry (only the ferry half)
   BENCH_JOBS=              ferry-pack pull --jobs (unset: ferry's default)
   BENCH_KEEP=0             1 keeps the last run's outputs in $BENCH_DIR/pull-work/
-  FERRY_BIN_DIR=DIR        use ferry-pack from DIR; skips `cargo build --release -p pack`
+  FERRY_BIN_DIR=DIR        use ferry-pack from DIR; skips `cargo build --release -p pack`;
+                           refused when older than the newest source file
 
 The ferry half needs `ferry-pack pull`; with a ferry-pack that has none it is skipped with
 a message and the skopeo half still runs.
@@ -72,18 +73,6 @@ ensure_tools() {
   install_missing $(missing_packages time python3 skopeo docker-registry)
 }
 
-ensure_binary() {
-  if [ -n "${FERRY_BIN_DIR:-}" ]; then
-    BIN=$(cd "$FERRY_BIN_DIR" && pwd)
-    say "using ferry-pack in $BIN (FERRY_BIN_DIR set: not building)"
-  else
-    say "cargo build --release -p pack"
-    (cd "$ROOT" && cargo build --release -q -p pack)
-    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-  fi
-  [ -x "$BIN/ferry-pack" ] || die "no ferry-pack in $BIN"
-}
-
 # Whether this ferry-pack has the pull subcommand: its own help must speak of --cache (an
 # older binary would take `pull` for a mirror path, and --help would print the main help).
 has_pull() {
@@ -92,28 +81,10 @@ has_pull() {
 
 # The source: distribution's storage as generate.py writes it (the `registry` layout is
 # what docker-registry 2.8.2 holds after skopeo pushed the images, checked file for file,
-# fixtures/README.md), generated once and reused. The stamp is written last.
+# fixtures/README.md), generated once and reused (lib.sh cached).
 source_storage() {
-  local name="pull-source-${SIZE// /}-small$SMALL"
-  local dir="$BENCH_DIR/$name" stamp="$BENCH_DIR/$name.stamp"
-  if [ -f "$stamp" ] && [ -d "$dir" ]; then
-    say "reusing the source $dir"
-  else
-    rm -rf "$dir" "$dir.partial"
-    say "generating a $SIZE source ($SMALL small images) in $dir (about 30-70 s per GiB)"
-    local t0=$EPOCHREALTIME
-    python3 "$ROOT/fixtures/generate.py" bench --out "$dir.partial" --size "$SIZE" \
-      --layout registry --small-images "$SMALL" >"$BENCH_DIR/$name.log"
-    mv "$dir.partial" "$dir"
-    {
-      echo "size=$SIZE"; echo "small_images=$SMALL"
-      echo "generated=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-      echo "seconds=$(elapsed "$t0" "$EPOCHREALTIME")"
-      echo "generator_sha256=$(sha256sum "$ROOT/fixtures/generate.py" | cut -d' ' -f1)"
-      sed 's/^/# /' "$BENCH_DIR/$name.log"
-    } >"$stamp"
-  fi
-  SOURCE=$dir
+  SOURCE=$(generated "pull-source-${SIZE// /}-small$SMALL" bench --size "$SIZE" --layout registry \
+    --small-images "$SMALL")
 }
 
 REG_PID=
@@ -241,7 +212,7 @@ FACTS=$W/facts TSV=$W/measurements.tsv
 
 FERRY=0 FERRY_NOTE=
 if [ "$ONLY" != skopeo ]; then
-  ensure_binary
+  ferry_binaries ferry-pack
   if has_pull; then
     FERRY=1
   else

@@ -17,17 +17,51 @@
 #
 #   bench/push.sh                                         # catalog 3 rounds, small 1 round
 #   BENCH_SETS=small BENCH_SMALL_IMAGES=2000 bench/push.sh
+#   bench/push.sh -h                                      # all settings
 #
-# Environment: BENCH_DIR (/tmp/ferry-bench: cached mirrors, work files, results-push.md,
-# goals-push.tsv), BENCH_SETS ("catalog small"), BENCH_RUNS (rounds of catalog and bench, 3),
-# BENCH_SMALL_RUNS (rounds of small, 1), BENCH_CATALOG_SIZE (2GB), BENCH_SIZE (bench's, 1GiB),
-# BENCH_SMALL_IMAGES (20000), BENCH_SMALL_PEER (1: also skopeo on the small set; it takes
-# long), BENCH_JOBS (ferry --jobs; default: ferry's own default), FERRY_BIN_DIR (skip the
-# build: binaries there are used as they are).
+# Usage: bench/push.sh [-h]      (settings are environment variables, listed by -h)
 set -euo pipefail
+shopt -s inherit_errexit
+export LC_ALL=C                  # "." in $EPOCHREALTIME and in numbers
+
+usage() {
+  cat <<'EOF'
+Usage: bench/push.sh [-h]
+
+Environment (all optional):
+  BENCH_SETS="catalog small"
+                         the sets of images, of: catalog, small, bench (see the script's head)
+  BENCH_RUNS=3           rounds of catalog and of bench
+  BENCH_SMALL_RUNS=1     rounds of small
+  BENCH_CATALOG_SIZE=2GB catalog's mirror size (generate.py catalog --size)
+  BENCH_SIZE=1GiB        bench's mirror size (generate.py bench --size)
+  BENCH_SMALL_IMAGES=20000
+                         images of the small set (generate.py many --images)
+  BENCH_SMALL_PEER=1     0: no skopeo sync on the small set (it takes long)
+  BENCH_JOBS=            ferry-unpack push --jobs (unset: ferry's own default)
+  BENCH_DIR=/tmp/ferry-bench
+                         cache and work directory: mirrors are kept as catalog-dir-<size>/,
+                         mirror-dir-<size>/ and many-<N>/ (reused while their .stamp exists);
+                         work files in push-work/; results in results-push.md; goal rows
+                         appended to goals-push.tsv
+  FERRY_BIN_DIR=DIR      use ferry-pack/ferry-unpack from DIR instead of building; refused when
+                         older than the newest source file (no stale binary is ever timed)
+
+Examples:
+  bench/push.sh                                        # catalog 3 rounds, small 1 round
+  BENCH_SETS=small BENCH_SMALL_IMAGES=2000 bench/push.sh
+  BENCH_SETS=small BENCH_SMALL_IMAGES=300 BENCH_SMALL_PEER=0 bench/push.sh   # smoke test
+EOF
+}
+case "$#:${1:-}" in
+  0:) ;;
+  1:-h|1:--help) usage; exit 0 ;;
+  *) echo "bench-push: unknown argument '$1' (settings are environment variables)" >&2; usage >&2; exit 2 ;;
+esac
+
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench}
-SETS=${BENCH_SETS:-catalog small}
+SETS=${BENCH_SETS-catalog small}
 RUNS=${BENCH_RUNS:-3}
 SMALL_RUNS=${BENCH_SMALL_RUNS:-1}
 CATALOG_SIZE=${BENCH_CATALOG_SIZE:-2GB}
@@ -35,47 +69,40 @@ BENCH_SIZE=${BENCH_SIZE:-1GiB}
 SMALL_IMAGES=${BENCH_SMALL_IMAGES:-20000}
 SMALL_PEER=${BENCH_SMALL_PEER:-1}
 JOBS=${BENCH_JOBS:-}
+bad() { echo "bench-push: $*" >&2; exit 2; }
+for v in RUNS SMALL_RUNS SMALL_IMAGES; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || bad "BENCH_$v must be a positive integer"
+done
+[ -z "$JOBS" ] || [[ $JOBS =~ ^[1-9][0-9]*$ ]] || bad "BENCH_JOBS must be a positive integer"
+case "$SMALL_PEER" in 0|1) ;; *) bad "BENCH_SMALL_PEER must be 0 or 1" ;; esac
+[ -n "${SETS// /}" ] || bad "BENCH_SETS is empty (catalog, small, bench)"
+for set in $SETS; do
+  case "$set" in catalog|small|bench) ;; *) bad "BENCH_SETS: unknown set $set (catalog, small, bench)" ;; esac
+done
+
 say() { echo "bench-push: $*" >&2; }
 die() { say "error: $*"; exit 1; }
+BENCH_NAME=bench-push
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/deps.sh"
-command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-if [ -n "${FERRY_BIN_DIR:-}" ]; then BIN=$FERRY_BIN_DIR; else
-  # Always built here, so no benchmark runs a stale binary.
-  (cd "$ROOT" && cargo build --release -q -p pack -p unpack); BIN=$ROOT/target/release; fi
+mapfile -t need < <(missing_packages time)
+install_missing "${need[@]}"
+ferry_binaries
 mkdir -p "$BENCH_DIR"
+BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 W=$BENCH_DIR/push-work
 rm -rf "$W"; mkdir -p "$W/logs"
 KEY=$W/bench.key
 "$BIN/ferry-pack" keygen "$KEY" >/dev/null
-TICK=$(getconf CLK_TCK)
 JOBS_FLAG=(); [ -z "$JOBS" ] || JOBS_FLAG=(--jobs "$JOBS")
 
-# mirror SET: prints "PACK_SOURCE SKOPEO_DIR_TREE" of the set, generating it once (cached
-# under BENCH_DIR with a stamp).
-mirror() {
-  local set=$1 dir
-  case "$set" in
-    catalog) dir=$BENCH_DIR/catalog-dir-$CATALOG_SIZE
-      if [ ! -f "$dir.stamp" ]; then
-        rm -rf "$dir"; say "generating the $CATALOG_SIZE catalog-shaped mirror (dir: tree) at $dir"
-        python3 "$ROOT/fixtures/generate.py" catalog --out "$dir" --size "$CATALOG_SIZE" --layout dir >&2
-        date -u +%FT%TZ >"$dir.stamp"
-      fi
-      echo "$dir $dir" ;;
-    bench) dir=$BENCH_DIR/mirror-dir-$BENCH_SIZE
-      if [ ! -f "$dir.stamp" ]; then
-        rm -rf "$dir"; say "generating a $BENCH_SIZE mirror (dir: tree) at $dir"
-        python3 "$ROOT/fixtures/generate.py" bench --out "$dir" --size "$BENCH_SIZE" --layout dir >&2
-        date -u +%FT%TZ >"$dir.stamp"
-      fi
-      echo "$dir $dir" ;;
-    small) dir=$BENCH_DIR/many-$SMALL_IMAGES
-      if [ ! -f "$dir.stamp" ]; then
-        rm -rf "$dir-oci" "$dir-dir"; say "generating $SMALL_IMAGES small images at $dir-oci"
-        python3 "$ROOT/fixtures/generate.py" many --out "$dir-oci" --images "$SMALL_IMAGES" >&2
-        # The same images as a skopeo dir: tree for skopeo sync (blobs hard-linked).
-        python3 - "$dir-oci" "$dir-dir" <<'PY'
+# small_images N OUT: N small images as an OCI layout OUT/oci, and the same images as a
+# skopeo dir: tree OUT/dir (blobs hard-linked) for skopeo sync.
+small_images() {
+  python3 "$ROOT/fixtures/generate.py" many --out "$2/oci" --images "$1" &&
+    python3 - "$2/oci" "$2/dir" <<'PY'
 import json, os, sys
 oci, out = sys.argv[1:]
 blobs = os.path.join(oci, "blobs", "sha256")
@@ -89,10 +116,19 @@ for m in json.load(open(os.path.join(oci, "index.json")))["manifests"]:
     with open(os.path.join(d, "version"), "w") as f:
         f.write("Directory Transport Version: 1.1\n")
 PY
-        date -u +%FT%TZ >"$dir.stamp"
-      fi
-      echo "$dir-oci $dir-dir" ;;
-    *) die "unknown set $set (catalog, small, bench)" ;;
+}
+
+# mirror SET: prints "PACK_SOURCE SKOPEO_DIR_TREE" of the set, generated once (kept under
+# BENCH_DIR with a stamp: lib.sh's cached).
+mirror() {
+  local m
+  case "$1" in
+    catalog) m=$(generated "catalog-dir-$CATALOG_SIZE" catalog --size "$CATALOG_SIZE" --layout dir)
+      echo "$m $m" ;;
+    bench) m=$(generated "mirror-dir-$BENCH_SIZE" bench --size "$BENCH_SIZE" --layout dir)
+      echo "$m $m" ;;
+    small) m=$(cached "many-$SMALL_IMAGES" small_images "$SMALL_IMAGES")
+      echo "$m/oci $m/dir" ;;
   esac
 }
 
@@ -113,47 +149,24 @@ with open(out, "w") as f:
 PY
 }
 
-REG_PID=
-PORT=
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_registry() {  # fresh storage each time, on 127.0.0.1 only
-  local dir=$1
-  rm -rf "$dir"; mkdir -p "$dir/data"
-  PORT=$(free_port)
-  cat >"$dir/config.yml" <<YML
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $dir/data}}
-http: {addr: 127.0.0.1:$PORT, secret: bench-secret}
-YML
-  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  REG_PID=$!
-  for _ in $(seq 1 100); do
-    python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/v2/')" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "registry did not start: $(cat "$dir/log")"
-}
-stop_registry() { [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; REG_PID=; }
 trap stop_registry EXIT
-# The registry's CPU seconds so far (user + system).
-registry_cpu() { awk -v t="$TICK" '{ print ($14 + $15) / t }' "/proc/$REG_PID/stat"; }
 
 TSV=$W/times.tsv; : >"$TSV"
-# measure SET ID RUN -- COMMAND...: wall, the command's CPU, its peak RSS, the registry's CPU.
-measure() {
+# pmeasure SET ID RUN -- COMMAND...: wall, the command's CPU, its peak RSS, the registry's CPU.
+pmeasure() {
   local set=$1 id=$2 run=$3; shift 4
   local log="$W/logs/$set.$id.$run.log" tf="$W/logs/$set.$id.$run.time"
   local c0 c1 t0 t1 rc=0
-  c0=$(registry_cpu); t0=$EPOCHREALTIME
+  c0=$(cpu_seconds "$REG_PID"); t0=$EPOCHREALTIME
   /usr/bin/time -f '%U %S %M' -o "$tf" "$@" >"$log" 2>&1 || rc=$?
-  t1=$EPOCHREALTIME; c1=$(registry_cpu)
+  t1=$EPOCHREALTIME; c1=$(cpu_seconds "$REG_PID")
   # Only a complete run is a timed success: a push that exits 3 (some image incomplete)
   # or any other failure ends the benchmark, naming it.
   [ "$rc" -eq 0 ] || { tail -20 "$log" >&2; die "$set $id exited $rc (not a timed success)"; }
-  local us=$(( 10#${t1/./} - 10#${t0/./} )) user sys rss
+  local wall user sys rss
+  wall=$(elapsed "$t0" "$t1")
   read -r user sys rss < <(tail -n 1 "$tf")
-  printf '%s\t%s\t%s\t%d.%06d\t%s\t%s\t%s\n' "$set" "$id" "$run" $((us / 1000000)) $((us % 1000000)) \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$id" "$run" "$wall" \
     "$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" "$rss" \
     "$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" >>"$TSV"
   say "$set run $run $id: $(tail -1 "$TSV" | cut -f4) s, own CPU $(tail -1 "$TSV" | cut -f5) s, registry CPU $(tail -1 "$TSV" | cut -f7) s (load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -202,13 +215,14 @@ PY
 }
 
 ferry_push() {  # SET ID RUN
-  measure "$1" "$2" "$3" -- "$BIN/ferry-unpack" push "$W/$1/vols" --trust "$KEY.pub" \
+  pmeasure "$1" "$2" "$3" -- "$BIN/ferry-unpack" push "$W/$1/vols" --trust "$KEY.pub" \
     --to "127.0.0.1:$PORT/bench" --insecure "${JOBS_FLAG[@]}" --state "$W/$1/state" \
     --manifests-dir "$W/$1/manifests"
 }
 
 for set in $SETS; do
-  read -r SRC TREE < <(mirror "$set")
+  pair=$(mirror "$set")
+  read -r SRC TREE <<<"$pair"
   mkdir -p "$W/$set"
   expect "$TREE" "$W/$set/expect.tsv"
   say "$set: $(wc -l <"$W/$set/expect.tsv") images; packing (untimed)"
@@ -228,7 +242,7 @@ for set in $SETS; do
     if [ "$set" != small ] || [ "$SMALL_PEER" = 1 ]; then
       sync
       start_registry "$W/reg"
-      measure "$set" skopeo_sync "$run" -- skopeo sync --all --preserve-digests --src dir --dest docker \
+      pmeasure "$set" skopeo_sync "$run" -- skopeo sync --all --preserve-digests --src dir --dest docker \
         --dest-tls-verify=false "$TREE" "127.0.0.1:$PORT/bench"
       check_registry "$set skopeo_sync" basename "$W/$set/expect.tsv"
       stop_registry

@@ -28,8 +28,9 @@ Environment (all optional):
                          volume size of the second, multi-volume pack (when unset and the mirror
                          holds less than 3 x 300MiB, a quarter of the mirror is used instead)
   BENCH_KEEP=0           1 keeps the outputs in $BENCH_DIR/work/ (several times the mirror size)
-  BENCH_PUSH=0           reserved for the push benchmark (not implemented yet)
-  FERRY_BIN_DIR=DIR      use ferry-pack and ferry-unpack from DIR; skips `cargo build --release`
+  FERRY_BIN_DIR=DIR      use ferry-pack and ferry-unpack from DIR; skips `cargo build --release`;
+                         refused when older than the newest source file
+The push benchmark is bench/push.sh.
 
 Examples:
   bench/run.sh                                         # the real run: 1 GiB, 3 runs each
@@ -37,10 +38,10 @@ Examples:
   BENCH_SIZE=64MiB BENCH_RUNS=1 FERRY_BIN_DIR=target/release bench/run.sh   # smoke test
 EOF
 }
-case "${1:-}" in
-  -h|--help) usage; exit 0 ;;
-  "") ;;
-  *) usage >&2; exit 2 ;;
+case "$#:${1:-}" in
+  0:) ;;
+  1:-h|1:--help) usage; exit 0 ;;
+  *) echo "bench: unknown argument '$1' (settings are environment variables)" >&2; usage >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,18 +68,6 @@ ensure_tools() {
   install_missing $(missing_packages time zstd python3)
 }
 
-ensure_binaries() {
-  if [ -n "${FERRY_BIN_DIR:-}" ]; then
-    BIN=$(cd "$FERRY_BIN_DIR" && pwd)
-    say "using binaries in $BIN (FERRY_BIN_DIR set: not building)"
-  else
-    say "cargo build --release -p pack -p unpack"
-    (cd "$ROOT" && cargo build --release -p pack -p unpack)
-    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-  fi
-  [ -x "$BIN/ferry-pack" ] && [ -x "$BIN/ferry-unpack" ] || die "no ferry-pack/ferry-unpack in $BIN"
-}
-
 to_bytes() {  # 300MiB -> 314572800 (the units ferry-pack and the generator accept)
   python3 - "$1" <<'PY'
 import re, sys
@@ -92,32 +81,11 @@ print(int(float(m.group(1)) * mult))
 PY
 }
 
-# Generates (or reuses) $BENCH_DIR/mirror-<layout>-<size>[<suffix>]. The stamp file next to
-# the mirror is written last, so a mirror whose generation was interrupted is not reused.
-# Extra generator arguments after the suffix. Prints the mirror path.
-cached_mirror() {
+# bench_mirror SUFFIX ARGS...: generates (or reuses) $BENCH_DIR/mirror-<layout>-<size><SUFFIX>
+# with generate.py bench and the extra ARGS. Prints the mirror path.
+bench_mirror() {
   local suffix=$1; shift
-  local name="mirror-$LAYOUT-${SIZE// /}$suffix"
-  local dir="$BENCH_DIR/$name" stamp="$BENCH_DIR/$name.stamp"
-  if [ -f "$stamp" ] && [ -d "$dir" ]; then
-    say "reusing $dir (generated $(sed -n 's/^generated=//p' "$stamp"))"
-  else
-    rm -rf "$dir" "$dir.partial"
-    say "generating a $SIZE $LAYOUT mirror in $dir (about 70 s per GiB)"
-    local t0=$EPOCHREALTIME
-    python3 "$ROOT/fixtures/generate.py" bench --out "$dir.partial" --size "$SIZE" \
-      --layout "$LAYOUT" "$@" >"$BENCH_DIR/$name.log"
-    mv "$dir.partial" "$dir"
-    {
-      echo "size=$SIZE"; echo "layout=$LAYOUT"; echo "args=$*"
-      echo "generated=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-      echo "seconds=$(elapsed "$t0" "$EPOCHREALTIME")"
-      echo "generator_sha256=$(sha256sum "$ROOT/fixtures/generate.py" | cut -d' ' -f1)"
-      sed 's/^/# /' "$BENCH_DIR/$name.log"
-    } >"$stamp"
-    sed 's/^/  /' "$BENCH_DIR/$name.log" >&2
-  fi
-  echo "$dir"
+  generated "mirror-$LAYOUT-${SIZE// /}$suffix" bench --size "$SIZE" --layout "$LAYOUT" "$@"
 }
 
 # Bytes of a mirror and the list of its blob files (NUL-separated, one path per blob, the
@@ -217,37 +185,14 @@ fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
 row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$ROWS"; }
 
 
-# ---------------------------------------------------------------------------- push (later)
-# Room for the push benchmark (ferry-unpack push against
-# skopeo copy/sync into a local registry). Intended shape, per round:
-#   push_setup     start docker-registry (distribution 2.8.x) on 127.0.0.1 with a fresh
-#                  root directory under $W, wait for /v2/
-#   push_ferry     measure push_ferry RUN - -- "$BIN/ferry-unpack" push "$OUT_BIG" \
-#                    --trust "$KEY.pub" --to 127.0.0.1:PORT/bench
-#   push_skopeo    measure push_skopeo RUN - -- skopeo sync --all --src-tls-verify=false \
-#                    --dest-tls-verify=false ...  (or one skopeo copy --all per image)
-#   push_teardown  stop that registry (by its pid) and remove its root
-# with rows declared in push_rows and targets added to the report.
-push_enabled() { [ "${BENCH_PUSH:-0}" = 1 ]; }
-push_rows() { :; }
-push_setup() { :; }
-push_ferry() { :; }
-push_skopeo() { :; }
-push_teardown() { :; }
-
 # ---------------------------------------------------------------------------- main
 
 ensure_tools
-ensure_binaries
+ferry_binaries
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 W=$BENCH_DIR/work
-if [ -e "$W" ]; then
-  [ -f "$W/.ferry-bench" ] || die "$W exists but was not made by this script; move it away"
-  rm -rf "$W"
-fi
-mkdir -p "$W/logs"
-touch "$W/.ferry-bench"
+fresh_workdir "$W" .ferry-bench
 FACTS=$W/facts ROWS=$W/rows TSV=$W/measurements.tsv
 : >"$FACTS"; : >"$ROWS"; : >"$TSV"
 
@@ -255,7 +200,7 @@ if [ -n "${BENCH_MIRROR:-}" ]; then
   MIRROR=$(cd "$BENCH_MIRROR" && pwd)
   say "using the existing mirror $MIRROR"
 else
-  MIRROR=$(cached_mirror "")
+  MIRROR=$(bench_mirror "")
 fi
 scan=$(scan_mirror "$MIRROR" "$W/blob-files")
 read -r MLAYOUT MIRROR_BYTES BLOB_BYTES BLOB_COUNT <<<"$scan"
@@ -275,7 +220,7 @@ else
 fi
 
 KEY=$BENCH_DIR/bench.key
-[ -f "$KEY" ] && [ -f "$KEY.pub" ] || { rm -f "$KEY" "$KEY.pub"; "$BIN/ferry-pack" keygen "$KEY" >/dev/null; }
+bench_key "$KEY"
 
 machine_facts
 fact mirror "$MIRROR"
@@ -288,7 +233,7 @@ fact big_volume "$BIG_VOLUME"
 fact split_volume "$SPLIT"
 fact split_note "$SPLIT_NOTE"
 if [ -f "$MIRROR.stamp" ]; then
-  fact generated "$(sed -n 's/^# bench: \([0-9]* images in [0-9]* repositories\).*/\1/p' "$MIRROR.stamp"), generated by fixtures/generate.py bench --size $(sed -n 's/^size=//p' "$MIRROR.stamp")"
+  fact generated "$(sed -n 's/^# bench: \([0-9]* images in [0-9]* repositories\).*/\1/p' "$MIRROR.stamp")$(sed -n 's/^command=python3 \(.*\) --out .*/, generated by \1/p' "$MIRROR.stamp")"
 fi
 fact command "$COMMAND"
 
@@ -301,7 +246,6 @@ row tar_cf     "tar cf"                                         "$MIRROR_BYTES" 
 # ferry-pack fsyncs each volume before naming it complete; this is tar with the same promise.
 row tar_cf_sync "tar cf + sync (durable, as ferry-pack)"        "$MIRROR_BYTES" "$W/mirror-sync.tar"
 # input bytes of the verify rows are filled in once the volumes exist (VOL_* below)
-if push_enabled; then push_rows; fi
 
 say "warm-up (untimed): cat every file of the mirror; all runs are warm-cache"
 find "$MIRROR" -type f -print0 | xargs -0 cat >/dev/null
@@ -315,15 +259,14 @@ for run in $(seq 1 "$RUNS"); do
     "$BIN/ferry-pack" "$MIRROR" --out "$OUT_SPLIT" --volume-size "$SPLIT" --key "$KEY" -q
   measure verify_split "$run" - -- "$BIN/ferry-unpack" verify "$OUT_SPLIT" --trust "$KEY.pub"
   measure tar_cf "$run" "$W/mirror.tar" -- tar cf "$W/mirror.tar" -C "$MIRROR" .
+  # shellcheck disable=SC2016 # the sh -c script's own $1 and $2
   measure tar_cf_sync "$run" "$W/mirror-sync.tar" -- \
     sh -c 'tar cf "$1" -C "$2" . && sync "$1"' tar-sync "$W/mirror-sync.tar" "$MIRROR"
   measure tar_czf "$run" "$W/mirror.tar.gz" -- tar czf "$W/mirror.tar.gz" -C "$MIRROR" .
   measure tar_zstd "$run" "$W/mirror.tar.zst" -- \
     tar -I 'zstd -T0' -cf "$W/mirror.tar.zst" -C "$MIRROR" .
   measure sha_blobs "$run" - -- xargs -0 -a "$W/blob-files" sha256sum
-  if push_enabled; then push_setup; push_ferry "$run"; push_skopeo "$run"; push_teardown; fi
 done
-if push_enabled; then say "BENCH_PUSH=1: the push benchmark is not implemented yet; nothing measured"; fi
 
 scan=$(scan_bundle "$OUT_BIG")
 read -r BUNDLE_BYTES VOL_BYTES VOLS STORED RAW <<<"$scan"
@@ -341,7 +284,7 @@ fact split_stored_bytes "$SPLIT_STORED"
 # Overhead of the format itself on a mirror whose blobs ferry stores as they are: from a
 # gzip-only variant when the generator can make one, otherwise from this bundle's tar listing.
 if python3 "$ROOT/fixtures/generate.py" bench --help | grep -q -- '--uncompressed-share'; then
-  GZ_MIRROR=$(cached_mirror "-gzip-only" --uncompressed-share 0)
+  GZ_MIRROR=$(bench_mirror -gzip-only --uncompressed-share 0)
   scan=$(scan_mirror "$GZ_MIRROR" "$W/gz-blob-files")
   read -r _ _ GZ_BLOB_BYTES _ <<<"$scan"
   rm -rf "$W/pack-gzip-only"

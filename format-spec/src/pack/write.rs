@@ -2,8 +2,10 @@
 //! chooses, with blobs read, checked and hashed by several workers at once while one thread
 //! writes; and what a run produced, or why it stopped.
 
+use std::any::Any;
 use std::fs;
 use std::io::BufWriter;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -73,11 +75,10 @@ pub fn write_volumes(
     let mut written = Vec::new();
     let result = write_selected(
         plan,
-        sources,
-        prepared,
         key,
         destination,
         &selected,
+        &|job, tx| run_job(plan, sources, prepared, job, tx),
         progress,
         cancel,
         &mut written,
@@ -125,6 +126,22 @@ struct Job<'a> {
 
 /// What a worker hands the writer: each chunk of its job, in order, with its SHA-256.
 type ChunkRx = Receiver<Result<HashedChunk, FormatError>>;
+type ChunkTx = SyncSender<Result<HashedChunk, FormatError>>;
+
+/// A job as the writer waits for it: the chunks that must come through `rx`, so that a
+/// worker that stopped before its job's last chunk (a panic, an early return) is an error
+/// rather than the next job's chunk taken for this one's.
+struct Pending {
+    rx: ChunkRx,
+    blob: u32,
+    /// Where the next chunk starts in the blob's stored stream.
+    next: u64,
+    /// Where the job's last chunk ends.
+    end: u64,
+}
+
+/// What reads one job's chunks and hands them on (`run_job`; tests put a faulty one here).
+type RunJob<'a> = dyn Fn(&Job<'_>, &ChunkTx) + Sync + 'a;
 
 /// How many blobs are read, hashed (and compressed) at once: one per core, at least two
 /// (one can wait on the disk while the other hashes).
@@ -138,11 +155,10 @@ fn workers() -> usize {
 #[allow(clippy::too_many_arguments)]
 fn write_selected(
     plan: &Plan,
-    sources: &[SourceBlob],
-    prepared: &[Prepared],
     key: &PrivateKey,
     destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
     selected: &[&VolumePlan],
+    run: &RunJob<'_>,
     progress: &(dyn Fn(u64) + Sync),
     cancel: &AtomicBool,
     written: &mut Vec<Written>,
@@ -152,14 +168,21 @@ fn write_selected(
     // order. So both cores hash while this thread copies into the page cache, and memory
     // stays at a few chunks per worker.
     let n = workers();
-    let (order_tx, order_rx) = sync_channel::<ChunkRx>(n * 2);
-    let (work_tx, work_rx) = sync_channel::<(Job<'_>, SyncSender<_>)>(0);
+    let (order_tx, order_rx) = sync_channel::<Pending>(n * 2);
+    let (work_tx, work_rx) = sync_channel::<(Job<'_>, ChunkTx)>(0);
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             for job in jobs(selected) {
                 let (tx, rx) = sync_channel(QUEUE);
-                if order_tx.send(rx).is_err() || work_tx.send((job, tx)).is_err() {
+                let (first, last) = (job.chunks[0], job.chunks[job.chunks.len() - 1]);
+                let pending = Pending {
+                    rx,
+                    blob: job.blob,
+                    next: first.stream_offset,
+                    end: last.stream_offset + last.size,
+                };
+                if order_tx.send(pending).is_err() || work_tx.send((job, tx)).is_err() {
                     return;
                 }
             }
@@ -169,7 +192,12 @@ fn write_selected(
             scope.spawn(move || loop {
                 let next = work_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((job, tx)) = next else { return };
-                run_job(plan, sources, prepared, &job, &tx);
+                // A panic stays in this job: the writer gets an error naming it in place of
+                // the job's next chunk, and the scope does not re-raise it.
+                let ran = panic::catch_unwind(AssertUnwindSafe(|| run(&job, &tx)));
+                if let Err(payload) = ran {
+                    let _ = tx.send(Err(worker_panicked(plan, job.blob, &*payload)));
+                }
             });
         }
         let mut chunks = Chunks {
@@ -227,7 +255,7 @@ fn run_job(
     sources: &[SourceBlob],
     prepared: &[Prepared],
     job: &Job<'_>,
-    tx: &SyncSender<Result<HashedChunk, FormatError>>,
+    tx: &ChunkTx,
 ) {
     let b = job.blob as usize;
     let encoding = plan.manifest.blobs[b].encoding;
@@ -257,25 +285,72 @@ fn run_job(
     let _ = tx.send(item);
 }
 
+/// What a worker that panicked leaves in place of its job's next chunk.
+fn worker_panicked(plan: &Plan, blob: u32, payload: &(dyn Any + Send)) -> FormatError {
+    let why = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    FormatError::Plan(format!(
+        "reading blob {} for the volumes failed: {why} (please report this)",
+        plan.manifest.blobs[blob as usize].digest
+    ))
+}
+
 /// The writer's side: the chunks of the jobs, in plan order.
 struct Chunks {
-    order: Receiver<ChunkRx>,
-    current: Option<ChunkRx>,
+    order: Receiver<Pending>,
+    current: Option<Pending>,
 }
 
 impl Chunks {
-    fn next(&mut self) -> Result<HashedChunk, FormatError> {
-        let stopped = || FormatError::Plan("chunk reader stopped (please report this)".into());
-        loop {
-            if self.current.is_none() {
-                self.current = Some(self.order.recv().map_err(|_| stopped())?);
+    /// The next chunk, which must be `want` (of the blob `digest`, for the error). A job
+    /// that ends before its last chunk, a chunk of the wrong size, or a job that is not
+    /// the one `want` belongs to is an error: the volume is never written from the wrong
+    /// bytes, whatever became of a worker.
+    fn next(&mut self, want: &Chunk, digest: &Digest) -> Result<HashedChunk, FormatError> {
+        let bug =
+            |what: String| FormatError::Plan(format!("blob {digest}: {what} (please report this)"));
+        let job = match &mut self.current {
+            Some(job) => job,
+            None => {
+                let job = self.order.recv().map_err(|_| {
+                    bug(format!("no job holds its chunk at {}", want.stream_offset))
+                })?;
+                self.current.insert(job)
             }
-            match self.current.as_ref().expect("set above").recv() {
-                Ok(item) => return item,
-                // That job is done: its successor has the next chunk.
-                Err(_) => self.current = None,
-            }
+        };
+        if job.blob != want.blob || job.next != want.stream_offset {
+            return Err(bug(format!(
+                "the writer wants its chunk at {}, the job gives blob {}'s at {}",
+                want.stream_offset, job.blob, job.next
+            )));
         }
+        let (data, sha256) = match job.rx.recv() {
+            Ok(item) => item?,
+            // The worker is gone without handing on the whole job.
+            Err(_) => {
+                return Err(bug(format!(
+                    "its reader stopped before the chunk at {} (the job runs to {})",
+                    job.next, job.end
+                )))
+            }
+        };
+        if data.len() as u64 != want.size {
+            return Err(bug(format!(
+                "its chunk at {} is {} bytes, planned {}",
+                want.stream_offset,
+                data.len(),
+                want.size
+            )));
+        }
+        job.next += want.size;
+        if job.next == job.end {
+            // The job is done: its successor has the next chunk.
+            self.current = None;
+        }
+        Ok((data, sha256))
     }
 }
 
@@ -319,10 +394,9 @@ fn write_one(
             if cancel.load(Ordering::Relaxed) {
                 return Err(FormatError::Interrupted);
             }
-            let (data, sha256) = chunks_in.next()?;
-            debug_assert_eq!(data.len() as u64, c.size);
-            debug_assert_eq!(w.offset, c.offset);
             let blob = &m.blobs[c.blob as usize];
+            let (data, sha256) = chunks_in.next(c, &blob.digest)?;
+            debug_assert_eq!(w.offset, c.offset);
             let chunk = Chunk { sha256, ..*c };
             w.entry(
                 &volume::chunk_name(&blob.digest, blob.encoding, c.stream_offset),
@@ -385,4 +459,206 @@ fn write_one(
         path,
         size: v.file_size,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::pack::{make_plan, prepare, Options, Source};
+
+    fn chunk(blob: u32, stream_offset: u64, size: u64) -> Chunk {
+        Chunk {
+            blob,
+            stream_offset,
+            size,
+            offset: 0,
+            sha256: Digest::of(b""),
+        }
+    }
+
+    fn hashed(size: u64) -> Result<HashedChunk, FormatError> {
+        let data = vec![7u8; size as usize];
+        let sha256 = Digest::of(&data);
+        Ok((data, sha256))
+    }
+
+    /// Two jobs queued as the feeder queues them: blob 0 in two chunks of 10 bytes, whose
+    /// worker hands on `sent` of them and is gone, then blob 1 in one chunk of 5 bytes.
+    fn chunks_after(sent: &[u64]) -> Chunks {
+        let (order_tx, order) = sync_channel(4);
+        let (tx, rx) = sync_channel(4);
+        for &size in sent {
+            tx.send(hashed(size)).unwrap();
+        }
+        drop(tx);
+        let job = |rx, blob, end| Pending {
+            rx,
+            blob,
+            next: 0,
+            end,
+        };
+        order_tx.send(job(rx, 0, 20)).unwrap();
+        let (tx, rx) = sync_channel(4);
+        tx.send(hashed(5)).unwrap();
+        order_tx.send(job(rx, 1, 5)).unwrap();
+        Chunks {
+            order,
+            current: None,
+        }
+    }
+
+    #[test]
+    fn a_job_that_ends_early_is_an_error_not_the_next_jobs_chunk() {
+        let digest = Digest::of(b"blob 0");
+        let (a0, a1, b0) = (chunk(0, 0, 10), chunk(0, 10, 10), chunk(1, 0, 5));
+
+        // Whole: each chunk comes in order, then the next job's.
+        let mut chunks = chunks_after(&[10, 10]);
+        for want in [&a0, &a1, &b0] {
+            let (data, _) = chunks.next(want, &digest).unwrap();
+            assert_eq!(data.len() as u64, want.size);
+        }
+
+        // Its worker stopped after the first chunk: the second is an error naming the blob
+        // and where it stopped, not blob 1's chunk.
+        let mut chunks = chunks_after(&[10]);
+        chunks.next(&a0, &digest).unwrap();
+        let e = chunks.next(&a1, &digest).unwrap_err();
+        let message = e.to_string();
+        assert!(matches!(e, FormatError::Plan(_)), "{e:?}");
+        assert!(
+            message.contains(&digest.to_string())
+                && message.contains("stopped before the chunk at 10"),
+            "{message}"
+        );
+
+        // A chunk of another size than planned is an error too.
+        let mut chunks = chunks_after(&[10, 9]);
+        chunks.next(&a0, &digest).unwrap();
+        let e = chunks.next(&a1, &digest).unwrap_err().to_string();
+        assert!(e.contains("is 9 bytes, planned 10"), "{e}");
+
+        // So is the writer asking for a chunk the queued job does not hold.
+        let mut chunks = chunks_after(&[10, 10]);
+        let e = chunks.next(&b0, &digest).unwrap_err().to_string();
+        assert!(e.contains("the job gives blob 0's at 0"), "{e}");
+    }
+
+    /// gzip-looking noise (stored raw, so sizing compresses nothing).
+    fn gzip(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut b = vec![0x1f, 0x8b, 0x08, 0x00];
+        b.extend((0..n).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        }));
+        b
+    }
+
+    /// A worker that hands on one chunk of a blob of several and then returns (or panics):
+    /// the write fails with an error naming the blob, and leaves no volume.
+    #[test]
+    fn a_worker_that_stops_mid_blob_fails_the_write_and_leaves_no_volume() {
+        let t = tempfile::tempdir().unwrap();
+        let blobs = [gzip(1, 3_000), gzip(2, 200_000), gzip(3, 5_000)]
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let path = t.path().join(format!("blob{i}"));
+                fs::write(&path, bytes).unwrap();
+                SourceBlob {
+                    digest: Digest::of(bytes),
+                    size: bytes.len() as u64,
+                    path,
+                    media_type: None,
+                    base: None,
+                }
+            })
+            .collect();
+        let source = Source {
+            source_layout: "oci".into(),
+            blobs,
+            images: Vec::new(),
+            tree: Vec::new(),
+            index_json: b"{}".to_vec(),
+        };
+        let key = PrivateKey::generate().unwrap();
+        let cancel = AtomicBool::new(false);
+        let prepared = prepare(&source.blobs, &cancel).unwrap();
+        let options = Options {
+            volume_size: 8 << 20,
+            chunk_size: 64 << 10,
+            created: 1_700_000_000,
+            creator: "test".into(),
+            bundle_format: crate::manifest::BUNDLE_VERSION,
+        };
+        let plan = make_plan(&source, &prepared, &options, &key).unwrap();
+        let long = plan.volumes[0]
+            .chunks
+            .iter()
+            .map(|c| c.blob)
+            .max_by_key(|&b| {
+                plan.volumes[0]
+                    .chunks
+                    .iter()
+                    .filter(|c| c.blob == b)
+                    .count()
+            });
+        let long = long.unwrap();
+        let digest = plan.manifest.blobs[long as usize].digest.to_string();
+        let selected: Vec<&VolumePlan> = plan.volumes.iter().collect();
+        let write = |out: &Path, run: &RunJob<'_>| {
+            let mut written = Vec::new();
+            let result = write_selected(
+                &plan,
+                &key,
+                &mut |_| Ok(out.to_path_buf()),
+                &selected,
+                run,
+                &|_| {},
+                &cancel,
+                &mut written,
+            );
+            let left = fs::read_dir(out).map(|d| d.count()).unwrap_or(0);
+            (result, written.len(), left)
+        };
+        let real = |job: &Job<'_>, tx: &ChunkTx| run_job(&plan, &source.blobs, &prepared, job, tx);
+
+        // The real workers write the one volume.
+        let (result, written, left) = write(&t.path().join("whole"), &real);
+        result.unwrap();
+        assert_eq!((written, left), (1, 1));
+
+        for panics in [false, true] {
+            let faulty = |job: &Job<'_>, tx: &ChunkTx| {
+                if job.blob != long {
+                    return real(job, tx);
+                }
+                assert!(job.chunks.len() > 1, "{} chunks", job.chunks.len());
+                let _ = tx.send(hashed(job.chunks[0].size));
+                if panics {
+                    panic!("injected fault");
+                }
+            };
+            let out = t.path().join(format!("short-{panics}"));
+            let (result, written, left) = write(&out, &faulty);
+            let e = result.unwrap_err().to_string();
+            let why = if panics {
+                "injected fault"
+            } else {
+                "stopped before the chunk at 65536"
+            };
+            assert!(e.contains(&digest) && e.contains(why), "{e}");
+            assert_eq!(
+                (written, left),
+                (0, 0),
+                "a volume left in {}",
+                out.display()
+            );
+        }
+    }
 }
