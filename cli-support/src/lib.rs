@@ -1,13 +1,9 @@
 //! What `ferry-pack` and `ferry-unpack` share at their edge, and nothing else: no format,
 //! no network. Libraries never depend on this crate; they take a cancel flag as an
 //! argument (`&AtomicBool`) so they stay usable without signals.
-// Unsafe code only in `memory`: two calls into glibc's allocator, each explained there.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
-mod memory;
 mod retry_for;
-
-pub use memory::{few_arenas, release_free_memory};
 
 pub use retry_for::RetryFor;
 

@@ -62,6 +62,16 @@ pub struct PackOrder {
 }
 
 impl PackOrder {
+    /// An order with room for `blobs` blobs: at 10^5 blobs, growing by doubling would
+    /// carry up to half again of the records and, while a table grows, two tables at once.
+    pub fn with_capacity(blobs: usize) -> PackOrder {
+        PackOrder {
+            blobs: Vec::with_capacity(blobs),
+            images: Vec::new(),
+            numbers: HashMap::with_capacity(blobs),
+        }
+    }
+
     /// The number of the blob with `digest`, if it was given.
     pub fn number(&self, digest: &Digest) -> Option<u32> {
         self.numbers.get(digest).copied()

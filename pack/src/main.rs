@@ -17,6 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
+
+/// mimalloc rather than glibc's allocator: pack frees a mirror's model (millions of small
+/// strings, interleaved with what lives on) between phases, and glibc keeps every page that
+/// still holds one live object; at 6×10^4 images that was 350 MiB resident for 230 MiB in
+/// use. mimalloc keeps objects of one size together and returns pages that empty.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use format_spec::key::PrivateKey;
 use format_spec::media::Selection;
 use format_spec::pack::{self, Options};
@@ -28,7 +35,6 @@ use destinations::Destinations;
 use error::PackError;
 
 fn main() -> ExitCode {
-    cli_support::few_arenas();
     cli_support::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -93,10 +99,6 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let source::Packable {
         mut source, copies, ..
     } = packable;
-    // Pack's memory peaks between phases that each free much of what the one before built
-    // (the mirror's model, the sizing's buffers, the planner's drafts): their pages go back
-    // before the next phase, so the peak is one phase's, not the sum of their slack.
-    cli_support::release_free_memory();
     let total: u64 = source.blobs.iter().map(|b| b.size).sum();
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.trim().parse::<u64>().map_err(|_| {
@@ -133,7 +135,6 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
             },
         })?;
     let prepare_secs = hashing.elapsed().as_secs_f64();
-    cli_support::release_free_memory();
     let mut plan = pack::make_plan_taking(&mut source, &prepared, &options, &key)?;
     // Self-check: what we are about to sign must pass every rule a reader applies (checked
     // on the planned records and the stored bytes, without parsing a second copy).
@@ -141,7 +142,6 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
         .check_stored(&plan.manifest_bytes)
         .map_err(|e| PackError::Unpackable(format!("the mirror cannot be packed: {e}")))?;
     plan.drop_unwritten_records();
-    cli_support::release_free_memory();
     let m = &plan.manifest;
     plan.check_only(&args.only_volume)?;
     like::check(args, &plan)?;

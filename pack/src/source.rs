@@ -35,7 +35,15 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     })?;
     // Kept for the whole run (every volume carries it): without the slack of its growth.
     index_json.shrink_to_fit();
-    let mut order = PackOrder::default();
+    // Room for every blob an image needs and the tree's files no image needs.
+    let (mut files, mut tree_only) = (0, 0);
+    for e in &m.tree {
+        if let mirror::TreeEntry::File { digest, .. } = e {
+            files += 1;
+            tree_only += usize::from(!m.blobs.contains_key(digest));
+        }
+    }
+    let mut order = PackOrder::with_capacity(m.blobs.len() + tree_only);
     {
         let (images, blobs, types) = (&m.images, &mut m.blobs, &mut m.manifest_types);
         for img in images {
@@ -66,7 +74,7 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     drop(std::mem::take(&mut m.blobs));
     // The tree's files: those no image needs are numbered too; each file's number, in tree
     // order; and the other files holding a packed blob, to be re-hashed.
-    let mut tree_files = Vec::new();
+    let mut tree_files = Vec::with_capacity(files);
     let mut rest = Vec::new();
     for e in &m.tree {
         if let mirror::TreeEntry::File {
@@ -94,7 +102,7 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
         .iter()
         .map(|(d, _)| order.number(d).expect("every file of the tree is numbered"))
         .collect();
-    let copies = format_spec::pack::other_copies(&order.blobs, tree_files);
+    let copies = format_spec::pack::other_copies(&order.blobs, |d| order.number(d), tree_files);
     let PackOrder {
         blobs,
         images: image_blobs,

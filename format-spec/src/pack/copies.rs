@@ -15,31 +15,36 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 
 /// Other files among `files` (the mirror's tree, by digest and path) that claim to hold a
-/// blob of `packed` — copies in other repositories where the mirror did not hard-link —
-/// each distinct file once, so that every file the bundle stands for is re-hashed
-/// ([`check_copies`]), not only the copy that is packed.
+/// blob of `packed` (found by `number`, the pack order's) — copies in other repositories
+/// where the mirror did not hard-link — each distinct file once, so that every file the
+/// bundle stands for is re-hashed ([`check_copies`]), not only the copy that is packed.
+/// Only files at another path than their packed blob's are looked at (in most layouts
+/// none is): no set of every blob's inode is built.
 pub fn other_copies<'a>(
     packed: &[SourceBlob],
+    number: impl Fn(&Digest) -> Option<u32>,
     files: impl IntoIterator<Item = (Digest, &'a Path)>,
 ) -> Vec<SourceBlob> {
     use std::os::unix::fs::MetadataExt;
+    let others: Vec<(&SourceBlob, &Path)> = files
+        .into_iter()
+        .filter_map(|(digest, path)| {
+            let blob = &packed[number(&digest)? as usize];
+            (blob.path != path).then_some((blob, path))
+        })
+        .collect();
     let inode = |p: &Path| fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
+    // A hard link to the packed file is that file; it is read once.
     let mut seen: std::collections::HashSet<(u64, u64)> =
-        packed.iter().filter_map(|b| inode(&b.path)).collect();
-    let by_digest: std::collections::HashMap<Digest, &SourceBlob> =
-        packed.iter().map(|b| (b.digest, b)).collect();
+        others.iter().filter_map(|(b, _)| inode(&b.path)).collect();
     let mut copies = Vec::new();
-    for (digest, path) in files {
-        let Some(packed) = by_digest.get(&digest) else {
-            continue;
-        };
-        if packed.path == path || !inode(path).is_some_and(|i| seen.insert(i)) {
-            continue;
+    for (blob, path) in others {
+        if inode(path).is_some_and(|i| seen.insert(i)) {
+            copies.push(SourceBlob {
+                path: path.to_path_buf(),
+                ..blob.clone()
+            });
         }
-        copies.push(SourceBlob {
-            path: path.to_path_buf(),
-            ..(*packed).clone()
-        });
     }
     copies
 }
