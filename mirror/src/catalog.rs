@@ -34,19 +34,20 @@ impl Mirror {
     /// The catalog label image `k`'s config (for an index, its first carried child's) carries.
     fn catalog_label(&self, k: usize) -> Option<String> {
         let img = &self.images[k];
-        let read = |d: &str| -> Option<serde_json::Value> {
+        let read = |d: &oci::Digest| -> Option<serde_json::Value> {
             let f = self.blobs.get(d)?;
             serde_json::from_slice(&std::fs::read(&f.path).ok()?).ok()
         };
+        let parse = |v: &serde_json::Value| oci::Digest::parse(v.as_str()?).ok();
         let mut doc = read(&img.digest)?;
         if let Some(children) = doc["manifests"].as_array() {
             let child = children
                 .iter()
-                .filter_map(|c| c["digest"].as_str())
-                .find(|d| img.blobs.iter().any(|b| b == d))?;
-            doc = read(child)?;
+                .filter_map(|c| parse(&c["digest"]))
+                .find(|d| img.blobs.contains(d))?;
+            doc = read(&child)?;
         }
-        let config = doc["config"]["digest"].as_str().and_then(read)?;
+        let config = parse(&doc["config"]["digest"]).and_then(|d| read(&d))?;
         CATALOG_LABELS
             .iter()
             .find(|l| config["config"]["Labels"][**l].is_string())

@@ -11,11 +11,14 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
+
+use oci::Digest;
 
 use crate::digest;
 use crate::error::{MirrorError, MissingIn};
 use crate::manifest::{self, Manifest};
-use crate::model::{BlobFile, Image};
+use crate::model::{BlobFile, Image, MediaType};
 use crate::sparse::Platforms;
 
 /// Where one scope (an oc repository, an OCI layout, the registry blob store, a `dir:`)
@@ -63,8 +66,8 @@ pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, MirrorError>
 struct Draft {
     tags: BTreeSet<String>,
     sources: BTreeSet<String>,
-    media_type: String,
-    blobs: Vec<String>,
+    media_type: MediaType,
+    blobs: Vec<Digest>,
     /// For a sparse index: the platforms whose children it takes (`None`: every child).
     platforms: Option<Platforms>,
     /// Whether `platforms` left a child out (only then is the image sparse).
@@ -77,8 +80,8 @@ struct Draft {
 
 /// What the closure of one image came to.
 struct Closure {
-    blobs: Vec<String>,
-    media_type: String,
+    blobs: Vec<Digest>,
+    media_type: MediaType,
     /// A sparse index left children out.
     left_out: bool,
 }
@@ -86,15 +89,17 @@ struct Closure {
 /// What a layout reader has found so far.
 #[derive(Default)]
 pub(crate) struct Collector {
-    blobs: BTreeMap<String, BlobFile>,
-    manifest_types: BTreeMap<String, String>,
+    blobs: BTreeMap<Digest, BlobFile>,
+    manifest_types: BTreeMap<Digest, MediaType>,
+    /// The distinct media types met, each allocated once and shared.
+    media_types: BTreeSet<MediaType>,
     /// Indexes already read and verified, by file.
     parsed: HashMap<PathBuf, (Rc<Manifest>, u64)>,
     /// Missing digests by the file that references them.
-    missing: BTreeMap<PathBuf, (String, BTreeSet<String>)>,
-    images: BTreeMap<(String, String), Draft>,
-    /// (repository, tag) → (digest, file that set the tag).
-    tags: BTreeMap<(String, String), (String, PathBuf)>,
+    missing: BTreeMap<PathBuf, (String, BTreeSet<Digest>)>,
+    images: BTreeMap<(String, Digest), Draft>,
+    /// (repository, tag) → digest.
+    tags: BTreeMap<(String, String), Digest>,
 }
 
 enum Want {
@@ -103,7 +108,7 @@ enum Want {
 }
 
 struct Item {
-    digest: String,
+    digest: Digest,
     size: Option<u64>,
     want: Want,
     referrer: PathBuf,
@@ -111,37 +116,49 @@ struct Item {
 
 impl Collector {
     /// Reads, verifies and parses the manifest stored at `path`, which must hash to `digest`.
-    pub fn manifest_at(&mut self, path: &Path, digest: &str) -> Result<Rc<Manifest>, MirrorError> {
+    pub fn manifest_at(
+        &mut self,
+        path: &Path,
+        digest: &Digest,
+    ) -> Result<Rc<Manifest>, MirrorError> {
         Ok(self.read_manifest(path, digest)?.0)
+    }
+
+    /// `media_type` as a shared [`MediaType`], allocated the first time it is met.
+    fn intern(&mut self, media_type: &str) -> MediaType {
+        if let Some(t) = self.media_types.get(media_type) {
+            return Arc::clone(t);
+        }
+        let t: MediaType = Arc::from(media_type);
+        self.media_types.insert(Arc::clone(&t));
+        t
     }
 
     fn read_manifest(
         &mut self,
         path: &Path,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<(Rc<Manifest>, u64), MirrorError> {
         if let Some((m, len)) = self.parsed.get(path) {
             return Ok((Rc::clone(m), *len));
         }
         let bytes = read_capped(path, manifest::MAX_MANIFEST_SIZE)?;
         let actual = digest::sha256_bytes(&bytes);
-        if actual != digest {
+        if actual != *digest {
             return Err(MirrorError::DigestMismatch {
                 path: path.to_path_buf(),
                 expected: digest.to_string(),
-                actual,
+                actual: actual.to_string(),
             });
         }
         let m = Rc::new(manifest::parse(path, &bytes)?);
         let len = bytes.len() as u64;
-        self.blobs
-            .entry(digest.to_string())
-            .or_insert_with(|| BlobFile {
-                path: path.to_path_buf(),
-                size: len,
-            });
-        self.manifest_types
-            .insert(digest.to_string(), m.media_type().to_string());
+        self.blobs.entry(*digest).or_insert_with(|| BlobFile {
+            path: path.to_path_buf(),
+            size: len,
+        });
+        let media_type = self.intern(m.media_type());
+        self.manifest_types.insert(*digest, media_type);
         // Only indexes are kept: they are what is read again (their children listed
         // before their closure is walked, children shared between indexes). An image
         // manifest is read once per image, and keeping every one parsed for the whole
@@ -152,12 +169,12 @@ impl Collector {
         Ok((m, len))
     }
 
-    pub fn record_missing(&mut self, referrer: &Path, repository: &str, digest: &str) {
+    pub fn record_missing(&mut self, referrer: &Path, repository: &str, digest: Digest) {
         self.missing
             .entry(referrer.to_path_buf())
             .or_insert_with(|| (repository.to_string(), BTreeSet::new()))
             .1
-            .insert(digest.to_string());
+            .insert(digest);
     }
 
     /// Digests of the child manifests of every index among `digests` in `store`
@@ -169,13 +186,13 @@ impl Collector {
     ) -> Result<BTreeSet<String>, MirrorError> {
         let mut children = BTreeSet::new();
         for d in digests {
-            let Some(hex) = digest::is_digest(d).then(|| &d[digest::SHA256_PREFIX.len()..]) else {
+            let Ok(parsed) = Digest::parse(d) else {
                 continue;
             };
-            let Some((path, _)) = store.manifest_file(hex)? else {
+            let Some((path, _)) = store.manifest_file(&d[digest::SHA256_PREFIX.len()..])? else {
                 continue;
             };
-            let m = self.manifest_at(&path, d)?;
+            let m = self.manifest_at(&path, &parsed)?;
             if m.is_index() {
                 children.extend(m.manifests.iter().map(|c| c.digest.to_string()));
             }
@@ -190,13 +207,13 @@ impl Collector {
         &mut self,
         store: &dyn Store,
         repository: &str,
-        top: &str,
+        top: Digest,
         top_size: Option<u64>,
         referrer: &Path,
         sparse: Option<&Platforms>,
     ) -> Result<Option<Closure>, MirrorError> {
         let mut stack = vec![Item {
-            digest: top.to_string(),
+            digest: top,
             size: top_size,
             want: Want::Manifest,
             referrer: referrer.to_path_buf(),
@@ -205,24 +222,25 @@ impl Collector {
         let mut out = Vec::new();
         let mut top_type = None;
         let mut left_out = false;
+        let mut hex = [0u8; 64];
         while let Some(item) = stack.pop() {
-            if !seen.insert(item.digest.clone()) {
+            if !seen.insert(item.digest) {
                 continue;
             }
-            let hex = digest::hex_of(&item.referrer, &item.digest)?;
+            let hex = digest::hex_in(&item.digest, &mut hex);
             match item.want {
                 Want::Manifest => {
                     let Some((path, _)) = store.manifest_file(hex)? else {
-                        self.record_missing(&item.referrer, repository, &item.digest);
+                        self.record_missing(&item.referrer, repository, item.digest);
                         continue;
                     };
                     let (m, len) = self.read_manifest(&path, &item.digest)?;
                     check_size(&path, &item, len)?;
                     let is_top = top_type.is_none();
                     if is_top {
-                        top_type = Some(m.media_type().to_string());
+                        top_type = Some(self.intern(m.media_type()));
                     }
-                    out.push(item.digest.clone());
+                    out.push(item.digest);
                     // Only the top-level index is sparse: a child index kept is kept whole.
                     let keep = match sparse.filter(|_| is_top && m.is_index()) {
                         Some(p) => {
@@ -239,7 +257,7 @@ impl Collector {
                             continue;
                         }
                         next.push(Item {
-                            digest: c.digest.to_string(),
+                            digest: c.digest,
                             size: c.size,
                             want: Want::Manifest,
                             referrer: path.clone(),
@@ -247,7 +265,7 @@ impl Collector {
                     }
                     for b in m.config.iter().chain(m.layers.iter()) {
                         next.push(Item {
-                            digest: b.digest.to_string(),
+                            digest: b.digest,
                             size: b.size,
                             want: Want::Blob {
                                 foreign: b.is_foreign(),
@@ -260,17 +278,19 @@ impl Collector {
                 Want::Blob { foreign } => match store.blob_file(hex)? {
                     // Non-distributable layers are fetched from their URLs; mirrors omit them.
                     None if foreign => {}
-                    None => self.record_missing(&item.referrer, repository, &item.digest),
+                    None => self.record_missing(&item.referrer, repository, item.digest),
                     Some((path, len)) => {
                         check_size(&path, &item, len)?;
                         self.blobs
-                            .entry(item.digest.clone())
+                            .entry(item.digest)
                             .or_insert(BlobFile { path, size: len });
                         out.push(item.digest);
                     }
                 },
             }
         }
+        // Kept for the image's life: without the slack of its growth.
+        out.shrink_to_fit();
         Ok(top_type.map(|media_type| Closure {
             blobs: out,
             media_type,
@@ -310,7 +330,7 @@ impl Collector {
         referrer: &Path,
         sparse: Option<Platforms>,
     ) -> Result<(), MirrorError> {
-        digest::checked(referrer, digest)?;
+        let digest = digest::checked(referrer, digest)?;
         if repository.is_empty() {
             return Err(MirrorError::malformed(
                 referrer,
@@ -320,23 +340,22 @@ impl Collector {
         if let Some(tag) = tag {
             let key = (repository.to_string(), tag.to_string());
             match self.tags.get(&key) {
-                Some((first, _)) if first != digest => {
+                Some(first) if *first != digest => {
                     return Err(MirrorError::DuplicateTag {
                         path: referrer.to_path_buf(),
                         repository: repository.to_string(),
                         tag: tag.to_string(),
-                        first: first.clone(),
+                        first: first.to_string(),
                         second: digest.to_string(),
                     })
                 }
                 Some(_) => {}
                 None => {
-                    self.tags
-                        .insert(key, (digest.to_string(), referrer.to_path_buf()));
+                    self.tags.insert(key, digest);
                 }
             }
         }
-        let key = (repository.to_string(), digest.to_string());
+        let key = (repository.to_string(), digest);
         // The platforms the image needs now, when that differs from what its closure was
         // built for (or it has none yet).
         let wanted = match self.images.get(&key) {
@@ -365,7 +384,7 @@ impl Collector {
             let draft = self.images.entry(key.clone()).or_insert_with(|| Draft {
                 tags: BTreeSet::new(),
                 sources: BTreeSet::new(),
-                media_type: String::new(),
+                media_type: MediaType::from(""),
                 blobs: Vec::new(),
                 platforms: None,
                 left_out: false,
@@ -395,8 +414,11 @@ impl Collector {
         destination: String,
         referrer: &Path,
     ) -> Result<(), MirrorError> {
-        let key = (repository.to_string(), digest.to_string());
-        let Some(draft) = self.images.get_mut(&key) else {
+        // No image has a digest that does not parse: nothing to record.
+        let Ok(parsed) = Digest::parse(digest) else {
+            return Ok(());
+        };
+        let Some(draft) = self.images.get_mut(&(repository.to_string(), parsed)) else {
             return Ok(());
         };
         set_once(
@@ -422,8 +444,11 @@ impl Collector {
         packages: Vec<String>,
         referrer: &Path,
     ) -> Result<(), MirrorError> {
-        let key = (repository.to_string(), digest.to_string());
-        let Some(draft) = self.images.get_mut(&key) else {
+        // No image has a digest that does not parse: nothing to record.
+        let Ok(parsed) = Digest::parse(digest) else {
+            return Ok(());
+        };
+        let Some(draft) = self.images.get_mut(&(repository.to_string(), parsed)) else {
             return Ok(());
         };
         set_once(
@@ -448,19 +473,19 @@ impl Collector {
     }
 
     /// The digest `repository:tag` names, if that tag was added.
-    pub fn tagged(&self, repository: &str, tag: &str) -> Option<&str> {
+    pub fn tagged(&self, repository: &str, tag: &str) -> Option<Digest> {
         self.tags
             .get(&(repository.to_string(), tag.to_string()))
-            .map(|(d, _)| d.as_str())
+            .copied()
     }
 
     /// Records `source` as an original reference of image `repository` `digest`, if that
     /// image exists. Returns whether it does.
     pub fn add_source(&mut self, repository: &str, digest: &str, source: String) -> bool {
-        match self
-            .images
-            .get_mut(&(repository.to_string(), digest.to_string()))
-        {
+        let Ok(digest) = Digest::parse(digest) else {
+            return false;
+        };
+        match self.images.get_mut(&(repository.to_string(), digest)) {
             Some(d) => {
                 d.sources.insert(source);
                 true
@@ -476,8 +501,8 @@ impl Collector {
         self,
     ) -> Result<
         (
-            BTreeMap<String, BlobFile>,
-            BTreeMap<String, String>,
+            BTreeMap<Digest, BlobFile>,
+            BTreeMap<Digest, MediaType>,
             Vec<Image>,
         ),
         MirrorError,
@@ -529,7 +554,7 @@ fn check_size(path: &Path, item: &Item, actual: u64) -> Result<(), MirrorError> 
         Some(expected) if expected != actual => Err(MirrorError::SizeMismatch {
             path: path.to_path_buf(),
             manifest: item.referrer.clone(),
-            digest: item.digest.clone(),
+            digest: item.digest.to_string(),
             expected,
             actual,
         }),

@@ -36,7 +36,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 pub use error::{MirrorError, MissingIn};
-pub use model::{BlobFile, CatalogMark, Image, LayoutKind, Mirror, TreeEntry};
+pub use model::{BlobFile, CatalogMark, Digest, Image, LayoutKind, MediaType, Mirror, TreeEntry};
 pub use oci_layout::{
     oci_index_json, oci_index_json_sized, write_oci_index, write_oci_layout,
     write_oci_layout_with_index, IndexImage,

@@ -2,8 +2,16 @@
 //! the images (top-level manifests with their tags and original references), and the
 //! whole file tree, so the layout can be restored byte for byte.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use oci::Digest;
+
+/// A media type as the model keeps it: a mirror has a handful of distinct ones, shared by
+/// every manifest (one allocation per distinct type, not one per manifest).
+pub type MediaType = Arc<str>;
 
 /// The on-disk layouts ferry-pack reads (README.md "Input layouts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,15 +54,15 @@ pub struct Image {
     pub repository: String,
     /// Tags that point at `digest` in this repository, sorted. Empty for digest-only images.
     pub tags: Vec<String>,
-    /// `sha256:<hex>` of the top-level manifest or index.
-    pub digest: String,
-    pub media_type: String,
+    /// The top-level manifest or index (written `sha256:<hex>` in messages and files).
+    pub digest: Digest,
+    pub media_type: MediaType,
     /// The original reference the image was mirrored from, when the layout records it
     /// (e.g. `registry.redhat.io/openshift4/ose-elasticsearch-proxy@sha256:…`).
     pub source: Option<String>,
     /// Every blob the image needs, each once: the top-level manifest first, then for each
     /// manifest its children (for an index), config and layers, depth first.
-    pub blobs: Vec<String>,
+    pub blobs: Vec<Digest>,
     /// A sparse index (`dev.ferry.platforms` in an OCI layout's index.json): the platforms
     /// (`os/arch[/variant]`, sorted) whose children `blobs` holds; the other children are
     /// left out. `None` when every child is there.
@@ -76,13 +84,15 @@ pub enum TreeEntry {
     },
     File {
         path: String,
-        /// `sha256:<hex>` of the content: claimed by the name for blob files, computed for others.
-        digest: String,
+        /// The content's digest: claimed by the name for blob files, computed for others.
+        digest: Digest,
         size: u64,
         /// Unix permission bits.
         mode: u32,
-        /// Where to read the bytes.
-        source: PathBuf,
+        /// Where to read the bytes when that is not `<root>/<path>` (a file the reader
+        /// synthesized elsewhere); `None`, the common case, costs nothing per file. Read it
+        /// through [`Mirror::file_source`].
+        source: Option<Box<Path>>,
     },
     Symlink {
         path: String,
@@ -104,9 +114,9 @@ pub struct Mirror {
     pub root: PathBuf,
     pub kind: LayoutKind,
     /// Every blob that some image needs, by digest (deduplicated across repositories).
-    pub blobs: BTreeMap<String, BlobFile>,
+    pub blobs: BTreeMap<Digest, BlobFile>,
     /// Media type of every manifest and index among `blobs`, by digest.
-    pub manifest_types: BTreeMap<String, String>,
+    pub manifest_types: BTreeMap<Digest, MediaType>,
     /// Images sorted by (repository, digest).
     pub images: Vec<Image>,
     /// Every directory, file and symlink below the root in sorted path order, leftovers excluded.
@@ -126,4 +136,17 @@ pub struct CatalogMark {
     pub image: usize,
     /// The file that names it, relative to the mirror's root.
     pub file: String,
+}
+
+impl Mirror {
+    /// Where to read the bytes of tree entry `entry` (a `File`): its own source when the
+    /// reader gave it one, else `<root>/<path>`.
+    pub fn file_source<'a>(&'a self, entry: &'a TreeEntry) -> Cow<'a, Path> {
+        match entry {
+            TreeEntry::File {
+                source: Some(s), ..
+            } => Cow::Borrowed(s),
+            e => Cow::Owned(self.root.join(e.path())),
+        }
+    }
 }

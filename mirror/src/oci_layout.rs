@@ -36,7 +36,6 @@
 //! crane, containerd, oras and ferry itself, but not selectable by `skopeo … oci:DIR:NAME`;
 //! extract those to `dir:` or to the original layout instead.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
@@ -47,11 +46,12 @@ use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::digest;
 use crate::error::MirrorError;
 use crate::layout_dir::repository_for_dir;
-use crate::model::Image;
+use crate::model::{Image, MediaType};
 use crate::sparse::{Platforms, FERRY_PLATFORMS};
 use crate::tree::Class;
 use crate::write::{prepare_dest, write_verified, BoxError};
 use oci::media_type::OCI_INDEX;
+use oci::Digest;
 use oci::Written;
 
 pub use crate::layout_dir::OCI_LAYOUT_FILE;
@@ -111,10 +111,11 @@ pub(crate) fn classify(layouts: &BTreeSet<String>, rel: &str, is_dir: bool) -> C
         && !is_dir
         && parts[n - 3] == "blobs"
         && parts[n - 2] == "sha256"
-        && digest::is_sha256_hex(parts[n - 1])
         && layouts.contains(&parts[..n - 3].join("/"))
     {
-        return Class::Blob(format!("sha256:{}", parts[n - 1]));
+        if let Ok(d) = oci::Digest::from_hex(parts[n - 1]) {
+            return Class::Blob(d);
+        }
     }
     Class::Plain
 }
@@ -323,8 +324,8 @@ pub(crate) fn read_images(
 pub struct IndexImage<'a> {
     pub repository: &'a str,
     pub tags: &'a [String],
-    /// `sha256:<hex>` of the top-level manifest or index.
-    pub digest: Cow<'a, str>,
+    /// The top-level manifest or index.
+    pub digest: Digest,
     /// The manifest's media type, `None` when unknown (an error).
     pub media_type: Option<&'a str>,
     /// The manifest's size, `None` when unknown (an error).
@@ -348,7 +349,7 @@ struct IndexOut<M> {
 struct DescriptorOut<'a> {
     #[serde(rename = "mediaType")]
     media_type: &'a str,
-    digest: &'a str,
+    digest: Digest,
     size: u64,
     annotations: AnnotationsOut<'a>,
 }
@@ -401,7 +402,7 @@ impl Serialize for Descriptors<'_, '_> {
             // Both were checked when the names were collected.
             seq.serialize_element(&DescriptorOut {
                 media_type: image.media_type.unwrap_or_default(),
-                digest: &image.digest,
+                digest: image.digest,
                 size: image.size.unwrap_or_default(),
                 annotations: AnnotationsOut {
                     packages: image.packages.map(|p| p.join(",")),
@@ -424,8 +425,8 @@ impl Serialize for Descriptors<'_, '_> {
 /// Media types come from `manifest_types`, else `Image::media_type`; sizes from `sizes`.
 pub fn oci_index_json(
     images: &[Image],
-    manifest_types: &BTreeMap<String, String>,
-    sizes: &BTreeMap<String, u64>,
+    manifest_types: &BTreeMap<Digest, MediaType>,
+    sizes: &BTreeMap<Digest, u64>,
 ) -> Result<Vec<u8>, MirrorError> {
     oci_index_json_sized(images, manifest_types, &|d| sizes.get(d).copied())
 }
@@ -434,19 +435,19 @@ pub fn oci_index_json(
 /// known), so that a caller holding the sizes in its own map need not copy them.
 pub fn oci_index_json_sized(
     images: &[Image],
-    manifest_types: &BTreeMap<String, String>,
-    size_of: &dyn Fn(&str) -> Option<u64>,
+    manifest_types: &BTreeMap<Digest, MediaType>,
+    size_of: &dyn Fn(&Digest) -> Option<u64>,
 ) -> Result<Vec<u8>, MirrorError> {
     let view = |i: usize| {
         let image = &images[i];
         IndexImage {
             repository: &image.repository,
             tags: &image.tags,
-            digest: Cow::Borrowed(&image.digest),
+            digest: image.digest,
             media_type: manifest_types
                 .get(&image.digest)
-                .map(String::as_str)
-                .or(Some(image.media_type.as_str()).filter(|t| !t.is_empty())),
+                .map(|t| &**t)
+                .or(Some(&*image.media_type).filter(|t| !t.is_empty())),
             size: size_of(&image.digest),
             source: image.source.as_deref(),
             platforms: image.platforms.as_deref(),
@@ -470,7 +471,6 @@ pub fn write_oci_index<'a>(
     for i in 0..count {
         let img = image(i);
         let label = || format!("{}@{}", img.repository, img.digest);
-        digest::checked(Path::new("index.json"), &img.digest)?;
         if img.media_type.is_none() {
             return Err(MirrorError::MissingMetadata {
                 image: label(),
@@ -545,38 +545,29 @@ pub fn write_oci_index<'a>(
 pub fn write_oci_layout<R, E>(
     dest: &Path,
     images: &[Image],
-    manifest_types: &BTreeMap<String, String>,
-    blob_sizes: &BTreeMap<String, u64>,
-    open: impl FnMut(&str) -> Result<R, E>,
+    manifest_types: &BTreeMap<Digest, MediaType>,
+    blob_sizes: &BTreeMap<Digest, u64>,
+    open: impl FnMut(&Digest) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
     R: Read,
     E: Into<BoxError>,
 {
     let index = oci_index_json(images, manifest_types, blob_sizes)?;
-    let mut blobs: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     for image in images {
         for b in &image.blobs {
-            digest::checked(
-                Path::new(&format!("{}@{}", image.repository, image.digest)),
-                b,
-            )?;
             let size = *blob_sizes
                 .get(b)
                 .ok_or_else(|| MirrorError::MissingMetadata {
                     image: format!("{}@{}", image.repository, image.digest),
                     what: "size",
-                    digest: b.clone(),
+                    digest: b.to_string(),
                 })?;
-            blobs.insert(b, size);
+            blobs.insert(*b, size);
         }
     }
-    write_oci_layout_with_index(
-        dest,
-        blobs.into_iter().map(|(d, s)| (Cow::Borrowed(d), s)),
-        &index,
-        open,
-    )
+    write_oci_layout_with_index(dest, blobs, &index, open)
 }
 
 /// Writes an OCI image layout at `dest` (absent or empty): `oci-layout`, then
@@ -584,11 +575,11 @@ where
 /// sizes; each streamed from `open(digest)` and checked), and last `index` as `index.json`,
 /// so an interrupted write leaves no index. For a caller that has the index already (a
 /// bundle's signed one) and its blobs in its own records.
-pub fn write_oci_layout_with_index<'d, R, E>(
+pub fn write_oci_layout_with_index<R, E>(
     dest: &Path,
-    blobs: impl IntoIterator<Item = (Cow<'d, str>, u64)>,
+    blobs: impl IntoIterator<Item = (Digest, u64)>,
     index: &[u8],
-    mut open: impl FnMut(&str) -> Result<R, E>,
+    mut open: impl FnMut(&Digest) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
     R: Read,
@@ -611,14 +602,20 @@ where
         std::fs::create_dir(&p).map_err(|e| MirrorError::io(p, e))?;
     }
     for (d, size) in blobs {
-        let d: &str = &d;
-        let hex = &d[digest::SHA256_PREFIX.len()..];
-        let reader = open(d).map_err(|err| MirrorError::Open {
+        let hex = d.hex();
+        let reader = open(&d).map_err(|err| MirrorError::Open {
             entry: format!("blobs/sha256/{hex}"),
             digest: d.to_string(),
             source: err.into(),
         })?;
-        write_verified(dest, &format!("blobs/sha256/{hex}"), d, size, 0o644, reader)?;
+        write_verified(
+            dest,
+            &format!("blobs/sha256/{hex}"),
+            &d,
+            size,
+            0o644,
+            reader,
+        )?;
     }
     put("index.json", index)
 }
@@ -707,11 +704,11 @@ mod tests {
         let hex = "f".repeat(64);
         assert_eq!(
             classify(&layouts, &format!("blobs/sha256/{hex}"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(&layouts, &format!("x/y/blobs/sha256/{hex}"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(&layouts, &format!("x/blobs/sha256/{hex}"), false),
@@ -728,7 +725,7 @@ mod tests {
         Image {
             repository: repo.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            digest: format!("sha256:{}", d.to_string().repeat(64)),
+            digest: Digest([d.to_digit(16).unwrap() as u8 * 0x11; 32]),
             media_type: oci::media_type::OCI_MANIFEST.into(),
             source: source.map(str::to_string),
             blobs: vec![],
@@ -744,7 +741,7 @@ mod tests {
             image("b/repo", &["2", "1"], 'b', Some("quay.io/b/repo:1")),
             image("a", &[], 'a', None),
         ];
-        let sizes: BTreeMap<String, u64> = imgs.iter().map(|i| (i.digest.clone(), 7)).collect();
+        let sizes: BTreeMap<Digest, u64> = imgs.iter().map(|i| (i.digest, 7)).collect();
         let types = BTreeMap::new();
         let j = oci_index_json(&imgs, &types, &sizes).unwrap();
         let mut rev = imgs.clone();
@@ -769,7 +766,7 @@ mod tests {
     #[test]
     fn index_json_refuses_gaps_and_conflicts() {
         let imgs = [image("r", &["t"], 'a', None), image("r", &["t"], 'b', None)];
-        let sizes: BTreeMap<String, u64> = imgs.iter().map(|i| (i.digest.clone(), 1)).collect();
+        let sizes: BTreeMap<Digest, u64> = imgs.iter().map(|i| (i.digest, 1)).collect();
         let e = oci_index_json(&imgs, &BTreeMap::new(), &sizes).unwrap_err();
         assert!(matches!(e, MirrorError::DuplicateTag { .. }), "{e}");
         let e = oci_index_json(&imgs[..1], &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
@@ -777,10 +774,17 @@ mod tests {
             matches!(e, MirrorError::MissingMetadata { what: "size", .. }),
             "{e}"
         );
-        let mut bad = imgs[0].clone();
-        bad.digest = "sha256:../../etc".into();
-        let e = oci_index_json(&[bad], &BTreeMap::new(), &sizes).unwrap_err();
-        assert!(matches!(e, MirrorError::UnsupportedDigest { .. }), "{e}");
+        // A digest that is not sha256 hex (`sha256:../../etc`) cannot be an image's: the
+        // model's digests are binary. Messages spell them as files do.
+        let e = oci_index_json(&imgs[1..], &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "image r@sha256:{}: no size known for sha256:{}",
+                "b".repeat(64),
+                "b".repeat(64)
+            )
+        );
     }
 
     use crate::testkit::{hex, write, Kit};
@@ -817,16 +821,16 @@ mod tests {
         layout(&t.path().join("y"), &kit, &[(&b, "")]);
         let m = crate::read_mirror(t.path()).unwrap();
         assert_eq!(m.kind, crate::LayoutKind::Oci);
-        let got: Vec<(&str, &[String], &str)> = m
+        let got: Vec<(&str, &[String], Digest)> = m
             .images
             .iter()
-            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest.as_str()))
+            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest))
             .collect();
         assert_eq!(
             got,
             [
-                ("x/app", &["1.0".to_string()][..], a.digest.as_str()),
-                ("y", &[][..], b.digest.as_str())
+                ("x/app", &["1.0".to_string()][..], a.digest),
+                ("y", &[][..], b.digest)
             ]
         );
         assert_eq!(m.images[1].blobs, b.closure);
@@ -870,7 +874,7 @@ mod tests {
         Image {
             repository: repository.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            digest: format!("sha256:{}", hex.to_string().repeat(64)),
+            digest: Digest([hex.to_digit(16).unwrap() as u8 * 0x11; 32]),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             source: None,
             blobs: Vec::new(),
@@ -890,7 +894,7 @@ mod tests {
         a.destination = Some("d/r".into());
         a.packages = Some(vec!["p".into(), "q".into()]);
         let b = indexed("b", &[], 'b');
-        let sizes = |_: &str| Some(7);
+        let sizes = |_: &Digest| Some(7);
         let json = oci_index_json_sized(&[a, b], &BTreeMap::new(), &sizes).unwrap();
         let (ha, hb) = ("a".repeat(64), "b".repeat(64));
         let mt = "application/vnd.oci.image.manifest.v1+json";
@@ -914,7 +918,7 @@ mod tests {
         let a = indexed("r", &["t"], 'a');
         let mut again = indexed("r", &["t"], 'a');
         again.source = Some("x.io/r:t".into());
-        let sizes = |_: &str| Some(1);
+        let sizes = |_: &Digest| Some(1);
         let json = oci_index_json_sized(&[a.clone(), again], &BTreeMap::new(), &sizes).unwrap();
         let json = String::from_utf8(json).unwrap();
         assert_eq!(json.matches("ref.name").count(), 1, "{json}");
@@ -990,11 +994,10 @@ mod tests {
             ],
         );
         let m = crate::read_mirror(&t.path().join("in")).unwrap();
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let out = t.path().join("out");
         let blobs = kit.blobs.clone();
-        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &str| {
+        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &Digest| {
             blobs
                 .get(d)
                 .map(|b| Box::new(Cursor::new(b.clone())) as Box<dyn Read>)
@@ -1045,8 +1048,7 @@ mod tests {
             .map(|i| (i.repository.as_str(), i.destination.as_deref()))
             .collect();
         assert_eq!(got, [("mirror/app", Some("mirror/app")), ("ns/b", None)]);
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1128,8 +1130,7 @@ mod tests {
             .catalog_reason(k)
             .expect("a layout naming packages names a catalog");
         assert!(why.contains(FERRY_CATALOG_PACKAGES), "{why}");
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1141,9 +1142,13 @@ mod tests {
         // Written, then read back: the same packages.
         let again = t.path().join("again");
         let blobs = m.blobs.clone();
-        write_oci_layout(&again, &m.images, &m.manifest_types, &sizes, |d: &str| {
-            std::fs::File::open(&blobs[d].path)
-        })
+        write_oci_layout(
+            &again,
+            &m.images,
+            &m.manifest_types,
+            &sizes,
+            |d: &Digest| std::fs::File::open(&blobs[d].path),
+        )
         .unwrap();
         let back = crate::read_mirror(&again).unwrap();
         assert_eq!(back.images[k].packages, Some(both));
@@ -1173,8 +1178,7 @@ mod tests {
         layout(&dir, &kit, &[(&a, &named("", "v1"))]);
         let m = crate::read_mirror(&dir).unwrap();
         assert_eq!(m.images[0].packages, Some(Vec::new()));
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1236,8 +1240,7 @@ mod tests {
         assert!(!m.blobs.contains_key(&arm.digest));
 
         // Written out again, the layout says so, and reads back the same.
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1247,7 +1250,7 @@ mod tests {
         );
         let out = t.path().join("out");
         let blobs = kit.blobs.clone();
-        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &str| {
+        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &Digest| {
             blobs
                 .get(d)
                 .map(|b| Box::new(Cursor::new(b.clone())) as Box<dyn Read>)

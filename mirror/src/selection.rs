@@ -27,7 +27,7 @@ use oci::media_type::OCI_INDEX;
 use oci::{Descriptor, Index};
 
 use crate::closure::{read_capped, Collector};
-use crate::digest::{self, SHA256_PREFIX};
+use crate::digest;
 use crate::error::MirrorError;
 use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
 use crate::model::{LayoutKind, Mirror, TreeEntry};
@@ -151,13 +151,14 @@ pub fn read_oci_selection(
         },
     ];
     // `blobs` is keyed by digest, so the blob files come in path order.
+    // Each is `<root>/<path>` (the store is the cache's own `blobs/sha256`): no source kept.
     for (d, f) in &blobs {
         tree.push(TreeEntry::File {
-            path: format!("blobs/sha256/{}", &d[SHA256_PREFIX.len()..]),
-            digest: d.clone(),
+            path: format!("blobs/sha256/{}", d.hex()),
+            digest: *d,
             size: f.size,
             mode: mode_of(&f.path)?,
-            source: f.path.clone(),
+            source: None,
         });
     }
     tree.push(TreeEntry::File {
@@ -165,14 +166,15 @@ pub fn read_oci_selection(
         digest: view_digest,
         size: view_size,
         mode: 0o644,
-        source: view.0,
+        // Not the cache's index.json: the view written for this selection.
+        source: Some(view.0.into_boxed_path()),
     });
     tree.push(TreeEntry::File {
         path: OCI_LAYOUT_FILE.into(),
         digest: digest::sha256_bytes(&layout_bytes),
         size: layout_bytes.len() as u64,
         mode: mode_of(&layout_file)?,
-        source: layout_file,
+        source: None,
     });
     Ok(Mirror {
         root: root.to_path_buf(),
@@ -195,7 +197,7 @@ pub fn read_oci_selection(
 fn write_view(
     view_dir: &Path,
     selected: &[Descriptor],
-) -> Result<(std::path::PathBuf, (String, u64)), MirrorError> {
+) -> Result<(std::path::PathBuf, (oci::Digest, u64)), MirrorError> {
     let index = Index {
         schema_version: 2,
         media_type: Some(OCI_INDEX.to_string()),
@@ -209,7 +211,7 @@ fn write_view(
         source: e,
     })?;
     let d = digest::sha256_bytes(&bytes);
-    let path = view_dir.join(format!("index-{}.json", &d[SHA256_PREFIX.len()..]));
+    let path = view_dir.join(format!("index-{}.json", d.hex()));
     fs::create_dir_all(view_dir).map_err(|e| MirrorError::io(view_dir, e))?;
     durable_file::refuse_symlink(&path).map_err(|e| MirrorError::io(&path, e))?;
     let same = match fs::read(&path) {
@@ -401,7 +403,7 @@ mod tests {
             ]
         );
         // Only a's and b's blobs, and no .ferry/ bookkeeping.
-        let mut blobs: Vec<String> = a.closure.iter().chain(&b.closure).cloned().collect();
+        let mut blobs: Vec<oci::Digest> = a.closure.iter().chain(&b.closure).cloned().collect();
         blobs.sort();
         assert_eq!(m.blobs.keys().cloned().collect::<Vec<_>>(), blobs);
         let mut expected = vec!["blobs".to_string(), "blobs/sha256".to_string()];
@@ -410,14 +412,27 @@ mod tests {
         assert_eq!(paths(&m), expected);
 
         // The index: those descriptors, annotations kept, in the order named.
-        let TreeEntry::File { source, digest, .. } = &m.tree[m.tree.len() - 2] else {
-            panic!("index.json is a file");
+        let TreeEntry::File {
+            source: Some(source),
+            digest,
+            ..
+        } = &m.tree[m.tree.len() - 2]
+        else {
+            panic!("index.json is a file with a source of its own");
         };
+        // Every other file is read from `<root>/<path>`.
+        for e in m.tree.iter().filter(|e| e.path() != "index.json") {
+            if let TreeEntry::File { source, .. } = e {
+                assert_eq!(*source, None, "{}", e.path());
+                assert_eq!(m.file_source(e), root.join(e.path()));
+            }
+        }
+        assert_eq!(m.file_source(&m.tree[m.tree.len() - 2]), &**source);
         let bytes = fs::read(source).unwrap();
         assert_eq!(*digest, digest::sha256_bytes(&bytes));
         assert_eq!(
             source.file_name().unwrap().to_str().unwrap(),
-            format!("index-{}.json", &digest[7..])
+            format!("index-{}.json", digest.hex())
         );
         assert!(source.starts_with(&views));
         let text = String::from_utf8(bytes).unwrap();
@@ -451,9 +466,9 @@ mod tests {
 
         // The tree is an OCI layout holding exactly these images.
         let out = t.path().join("out");
-        crate::write_tree(&out, &m.tree, |d: &str| {
+        crate::write_tree(&out, &m.tree, |d: &oci::Digest| {
             let f = m.tree.iter().find_map(|e| match e {
-                TreeEntry::File { digest, source, .. } if digest == d => Some(source),
+                TreeEntry::File { digest, .. } if digest == d => Some(m.file_source(e)),
                 _ => None,
             });
             f.map(|p| Cursor::new(fs::read(p).unwrap())).ok_or("absent")

@@ -35,7 +35,7 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     index_json.shrink_to_fit();
     let (order, copies) = {
         let types = &m.manifest_types;
-        let candidate = |digest: &str, size, path| candidate(types, digest, size, path);
+        let candidate = |digest: &Digest, size, path| candidate(types, digest, size, path);
         let mut images = Vec::with_capacity(m.images.len());
         for img in &m.images {
             let blobs = img
@@ -53,18 +53,23 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
                 .collect::<Result<Vec<_>, PackError>>()?;
             images.push(blobs);
         }
+        // The model keeps no path per tree file (`<root>/<path>` unless it says otherwise):
+        // the candidates borrow theirs from here.
+        let sources: Vec<std::borrow::Cow<'_, std::path::Path>> = m
+            .tree
+            .iter()
+            .filter(|e| matches!(e, mirror::TreeEntry::File { .. }))
+            .map(|e| m.file_source(e))
+            .collect();
         let files = m
             .tree
             .iter()
             .filter_map(|e| match e {
-                mirror::TreeEntry::File {
-                    digest,
-                    size,
-                    source,
-                    ..
-                } => Some(candidate(digest, *size, source)),
+                mirror::TreeEntry::File { digest, size, .. } => Some((digest, *size)),
                 _ => None,
             })
+            .zip(&sources)
+            .map(|((digest, size), source)| candidate(digest, size, source))
             .collect::<Result<Vec<_>, PackError>>()?;
         let order = pack_order(&images, &files, base);
         drop(images);
@@ -95,10 +100,10 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
         .zip(&reasons)
         .map(|((img, blobs), reason)| {
             Ok(Image {
-                digest: parse(&img.digest)?,
+                digest: img.digest,
                 repository: img.repository,
                 tags: img.tags,
-                media_type: img.media_type,
+                media_type: img.media_type.to_string(),
                 source: img.source,
                 blobs,
                 catalog: reason.is_some(),
@@ -216,21 +221,17 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, PackError> {
 }
 
 fn candidate<'a>(
-    types: &'a std::collections::BTreeMap<String, String>,
-    digest: &str,
+    types: &'a std::collections::BTreeMap<Digest, mirror::MediaType>,
+    digest: &Digest,
     size: u64,
     path: &'a std::path::Path,
 ) -> Result<Candidate<'a>, PackError> {
     Ok(Candidate {
-        digest: parse(digest)?,
+        digest: *digest,
         size,
         path,
-        media_type: types.get(digest).map(String::as_str),
+        media_type: types.get(digest).map(|t| &**t),
     })
-}
-
-fn parse(d: &str) -> Result<Digest, PackError> {
-    Digest::parse(d).map_err(|e| PackError::Unpackable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -258,7 +259,7 @@ mod tests {
         mirror::Image {
             repository: repository.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            digest: format!("sha256:{}", "a".repeat(64)),
+            digest: Digest([0xaa; 32]),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             source: source.map(str::to_owned),
             blobs: Vec::new(),
