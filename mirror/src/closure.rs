@@ -63,19 +63,38 @@ pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, MirrorError>
     Ok(bytes)
 }
 
+/// What only the reading needs of an image being collected (the rest is its [`Image`],
+/// built in place: no second copy of every image when the reading ends).
 struct Draft {
-    tags: BTreeSet<String>,
-    sources: BTreeSet<String>,
-    media_type: MediaType,
-    blobs: Vec<Digest>,
+    /// Original references, sorted, each once.
+    sources: Vec<String>,
     /// For a sparse index: the platforms whose children it takes (`None`: every child).
     platforms: Option<Platforms>,
     /// Whether `platforms` left a child out (only then is the image sparse).
     left_out: bool,
-    /// The destination repository a descriptor named, with the file that named it.
-    destination: Option<(String, PathBuf)>,
-    /// The catalog packages a descriptor named, with the file that named it.
-    packages: Option<(Vec<String>, PathBuf)>,
+    /// The file that named the image's destination, when one did.
+    destination_at: Option<Box<Path>>,
+    /// The file that named the catalog's packages, when one did.
+    packages_at: Option<Box<Path>>,
+    /// The next image whose digest starts with the same 8 bytes ([`NONE`] ends the chain).
+    next: u32,
+}
+
+/// The end of a chain of [`Draft::next`].
+const NONE: u32 = u32::MAX;
+
+/// The first 8 bytes of a digest: what the images are found by (digests are uniform, so
+/// the chains are one image long but for images of one digest in several repositories).
+fn prefix(d: &Digest) -> u64 {
+    let b = d.as_bytes();
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// Inserts `value` into sorted, deduplicated `list`.
+fn insert_sorted(list: &mut Vec<String>, value: String) {
+    if let Err(at) = list.binary_search(&value) {
+        list.insert(at, value);
+    }
 }
 
 /// What the closure of one image came to.
@@ -97,7 +116,11 @@ pub(crate) struct Collector {
     parsed: HashMap<PathBuf, (Rc<Manifest>, u64)>,
     /// Missing digests by the file that references them.
     missing: BTreeMap<PathBuf, (String, BTreeSet<Digest>)>,
-    images: BTreeMap<(String, Digest), Draft>,
+    /// The images in the order added, and beside each what only the reading needs.
+    images: Vec<Image>,
+    drafts: Vec<Draft>,
+    /// The first image of each digest prefix ([`prefix`]; the rest chained by `next`).
+    by_prefix: HashMap<u64, u32>,
     /// (repository, tag) → digest.
     tags: BTreeMap<(String, String), Digest>,
 }
@@ -115,6 +138,46 @@ struct Item {
 }
 
 impl Collector {
+    /// Where image `repository` `digest` is in `images`, if it was added.
+    fn find(&self, repository: &str, digest: &Digest) -> Option<usize> {
+        let mut at = *self.by_prefix.get(&prefix(digest))?;
+        while at != NONE {
+            let image = &self.images[at as usize];
+            if image.digest == *digest && image.repository == repository {
+                return Some(at as usize);
+            }
+            at = self.drafts[at as usize].next;
+        }
+        None
+    }
+
+    /// Adds image `repository` `digest` (absent so far), returning where it is.
+    fn insert(&mut self, repository: &str, digest: Digest) -> usize {
+        let at = self.images.len();
+        let slot = self.by_prefix.entry(prefix(&digest)).or_insert(NONE);
+        let next = std::mem::replace(slot, at as u32);
+        self.images.push(Image {
+            repository: repository.to_string(),
+            tags: Vec::new(),
+            digest,
+            media_type: MediaType::from(""),
+            source: None,
+            blobs: Vec::new(),
+            platforms: None,
+            destination: None,
+            packages: None,
+        });
+        self.drafts.push(Draft {
+            sources: Vec::new(),
+            platforms: None,
+            left_out: false,
+            destination_at: None,
+            packages_at: None,
+            next,
+        });
+        at
+    }
+
     /// Reads, verifies and parses the manifest stored at `path`, which must hash to `digest`.
     pub fn manifest_at(
         &mut self,
@@ -355,10 +418,10 @@ impl Collector {
                 }
             }
         }
-        let key = (repository.to_string(), digest);
+        let found = self.find(repository, &digest);
         // The platforms the image needs now, when that differs from what its closure was
         // built for (or it has none yet).
-        let wanted = match self.images.get(&key) {
+        let wanted = match found.map(|at| &self.drafts[at]) {
             None => Some(sparse),
             Some(d) => match (&d.platforms, sparse) {
                 (None, _) => None,
@@ -381,24 +444,21 @@ impl Collector {
             else {
                 return Ok(());
             };
-            let draft = self.images.entry(key.clone()).or_insert_with(|| Draft {
-                tags: BTreeSet::new(),
-                sources: BTreeSet::new(),
-                media_type: MediaType::from(""),
-                blobs: Vec::new(),
-                platforms: None,
-                left_out: false,
-                destination: None,
-                packages: None,
-            });
-            draft.media_type = closure.media_type;
-            draft.blobs = closure.blobs;
+            let at = found.unwrap_or_else(|| self.insert(repository, digest));
+            let image = &mut self.images[at];
+            image.media_type = closure.media_type;
+            image.blobs = closure.blobs;
+            let draft = &mut self.drafts[at];
             draft.left_out = closure.left_out;
             draft.platforms = platforms;
         }
-        if let Some(draft) = self.images.get_mut(&key) {
-            draft.tags.extend(tag.map(str::to_string));
-            draft.sources.extend(source);
+        if let Some(at) = self.find(repository, &digest) {
+            if let Some(tag) = tag {
+                insert_sorted(&mut self.images[at].tags, tag.to_string());
+            }
+            if let Some(source) = source {
+                insert_sorted(&mut self.drafts[at].sources, source);
+            }
         }
         Ok(())
     }
@@ -418,11 +478,12 @@ impl Collector {
         let Ok(parsed) = Digest::parse(digest) else {
             return Ok(());
         };
-        let Some(draft) = self.images.get_mut(&(repository.to_string(), parsed)) else {
+        let Some(at) = self.find(repository, &parsed) else {
             return Ok(());
         };
         set_once(
-            &mut draft.destination,
+            &mut self.images[at].destination,
+            &mut self.drafts[at].destination_at,
             destination,
             referrer,
             |first, at, again| {
@@ -448,11 +509,12 @@ impl Collector {
         let Ok(parsed) = Digest::parse(digest) else {
             return Ok(());
         };
-        let Some(draft) = self.images.get_mut(&(repository.to_string(), parsed)) else {
+        let Some(at) = self.find(repository, &parsed) else {
             return Ok(());
         };
         set_once(
-            &mut draft.packages,
+            &mut self.images[at].packages,
+            &mut self.drafts[at].packages_at,
             packages,
             referrer,
             |first, at, again| {
@@ -485,9 +547,9 @@ impl Collector {
         let Ok(digest) = Digest::parse(digest) else {
             return false;
         };
-        match self.images.get_mut(&(repository.to_string(), digest)) {
-            Some(d) => {
-                d.sources.insert(source);
+        match self.find(repository, &digest) {
+            Some(at) => {
+                insert_sorted(&mut self.drafts[at].sources, source);
                 true
             }
             None => false,
@@ -498,7 +560,7 @@ impl Collector {
     /// by (repository, digest).
     #[allow(clippy::type_complexity)]
     pub fn finish(
-        self,
+        mut self,
     ) -> Result<
         (
             BTreeMap<Digest, BlobFile>,
@@ -520,31 +582,26 @@ impl Collector {
                     .collect(),
             });
         }
-        let images = self
-            .images
-            .into_iter()
-            .map(|((repository, digest), d)| {
-                // One source per image: the one pinned to this digest, else the first.
-                let pinned = format!("@{digest}");
-                let source = d
-                    .sources
-                    .iter()
-                    .find(|s| s.ends_with(&pinned))
-                    .or_else(|| d.sources.iter().next())
-                    .cloned();
-                Image {
-                    repository,
-                    tags: d.tags.into_iter().collect(),
-                    digest,
-                    media_type: d.media_type,
-                    source,
-                    blobs: d.blobs,
-                    platforms: d.platforms.filter(|_| d.left_out).map(|p| p.names()),
-                    destination: d.destination.map(|(repository, _)| repository),
-                    packages: d.packages.map(|(packages, _)| packages),
-                }
-            })
-            .collect();
+        // What the reading kept beside each image goes before the images are sorted.
+        drop(self.by_prefix);
+        drop(self.tags);
+        drop(self.parsed);
+        for (image, d) in self.images.iter_mut().zip(std::mem::take(&mut self.drafts)) {
+            // One source per image: the one pinned to this digest, else the first.
+            let pinned = format!("@{}", image.digest);
+            let at = d.sources.iter().position(|s| s.ends_with(&pinned));
+            let mut sources = d.sources;
+            image.source = match at {
+                Some(at) => Some(sources.swap_remove(at)),
+                None if !sources.is_empty() => Some(sources.swap_remove(0)),
+                None => None,
+            };
+            image.platforms = d.platforms.filter(|_| d.left_out).map(|p| p.names());
+        }
+        // Each (repository, digest) once: an unstable sort gives the one order, in place.
+        let mut images = self.images;
+        images.sort_unstable_by(|a, b| (&a.repository, &a.digest).cmp(&(&b.repository, &b.digest)));
+        images.shrink_to_fit();
         Ok((self.blobs, self.manifest_types, images))
     }
 }
@@ -566,19 +623,21 @@ fn check_size(path: &Path, item: &Item, actual: u64) -> Result<(), MirrorError> 
 /// of a catalog), remembering which file set it first: the same value again is fine,
 /// another is refused with `message(first, where first, this one)`, naming `referrer`.
 fn set_once<T: PartialEq>(
-    slot: &mut Option<(T, PathBuf)>,
+    slot: &mut Option<T>,
+    set_at: &mut Option<Box<Path>>,
     value: T,
     referrer: &Path,
     message: impl FnOnce(&T, std::path::Display<'_>, &T) -> String,
 ) -> Result<(), MirrorError> {
-    match slot {
-        Some((first, at)) if *first != value => Err(MirrorError::malformed(
+    match (&*slot, &*set_at) {
+        (Some(first), Some(at)) if *first != value => Err(MirrorError::malformed(
             referrer,
             message(first, at.display(), &value),
         )),
-        Some(_) => Ok(()),
-        None => {
-            *slot = Some((value, referrer.to_path_buf()));
+        (Some(_), _) => Ok(()),
+        (None, _) => {
+            *slot = Some(value);
+            *set_at = Some(referrer.into());
             Ok(())
         }
     }
