@@ -36,7 +36,7 @@ impl Mirror {
         let img = &self.images[k];
         let read = |d: &oci::Digest| -> Option<serde_json::Value> {
             let f = self.blobs.get(d)?;
-            serde_json::from_slice(&std::fs::read(&f.path).ok()?).ok()
+            serde_json::from_slice(&std::fs::read(self.blob_path(f)).ok()?).ok()
         };
         let parse = |v: &serde_json::Value| oci::Digest::parse(v.as_str()?).ok();
         let mut doc = read(&img.digest)?;

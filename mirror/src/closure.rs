@@ -18,7 +18,7 @@ use oci::Digest;
 use crate::digest;
 use crate::error::{MirrorError, MissingIn};
 use crate::manifest::{self, Manifest};
-use crate::model::{BlobFile, Image, MediaType};
+use crate::model::{BlobFile, Image, MediaType, TreeEntry};
 use crate::sparse::Platforms;
 
 /// Where one scope (an oc repository, an OCI layout, the registry blob store, a `dir:`)
@@ -107,7 +107,10 @@ struct Closure {
 
 /// What a layout reader has found so far.
 #[derive(Default)]
-pub(crate) struct Collector {
+pub(crate) struct Collector<'t> {
+    /// The mirror's root and its tree (sorted by path), when walked: a blob file found
+    /// there is kept as its entry's number, not as a path of its own.
+    tree: Option<(&'t Path, &'t [TreeEntry])>,
     blobs: BTreeMap<Digest, BlobFile>,
     manifest_types: BTreeMap<Digest, MediaType>,
     /// The distinct media types met, each allocated once and shared.
@@ -137,7 +140,27 @@ struct Item {
     referrer: PathBuf,
 }
 
-impl Collector {
+impl<'t> Collector<'t> {
+    /// A collector for the mirror at `root` whose walked tree is `tree`.
+    pub fn with_tree(root: &'t Path, tree: &'t [TreeEntry]) -> Collector<'t> {
+        Collector {
+            tree: Some((root, tree)),
+            ..Collector::default()
+        }
+    }
+
+    /// Blob file `path` of `size` bytes: the tree entry of that path, if there is one.
+    fn blob_file(&self, path: PathBuf, size: u64) -> BlobFile {
+        let entry = self.tree.and_then(|(root, tree)| {
+            let rel = path.strip_prefix(root).ok()?.to_str()?;
+            tree.binary_search_by(|e| e.path().cmp(rel)).ok()
+        });
+        match entry {
+            Some(i) => BlobFile::in_tree(i, size),
+            None => BlobFile::at_path(path, size),
+        }
+    }
+
     /// Where image `repository` `digest` is in `images`, if it was added.
     fn find(&self, repository: &str, digest: &Digest) -> Option<usize> {
         let mut at = *self.by_prefix.get(&prefix(digest))?;
@@ -216,10 +239,10 @@ impl Collector {
         }
         let m = Rc::new(manifest::parse(path, &bytes)?);
         let len = bytes.len() as u64;
-        self.blobs.entry(*digest).or_insert_with(|| BlobFile {
-            path: path.to_path_buf(),
-            size: len,
-        });
+        if !self.blobs.contains_key(digest) {
+            let file = self.blob_file(path.to_path_buf(), len);
+            self.blobs.insert(*digest, file);
+        }
         let media_type = self.intern(m.media_type());
         self.manifest_types.insert(*digest, media_type);
         // Only indexes are kept: they are what is read again (their children listed
@@ -344,9 +367,10 @@ impl Collector {
                     None => self.record_missing(&item.referrer, repository, item.digest),
                     Some((path, len)) => {
                         check_size(&path, &item, len)?;
-                        self.blobs
-                            .entry(item.digest)
-                            .or_insert(BlobFile { path, size: len });
+                        if !self.blobs.contains_key(&item.digest) {
+                            let file = self.blob_file(path, len);
+                            self.blobs.insert(item.digest, file);
+                        }
                         out.push(item.digest);
                     }
                 },
@@ -640,5 +664,67 @@ fn set_once<T: PartialEq>(
             *set_at = Some(referrer.into());
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blob file the tree lists is kept as that entry (no path per blob); one it does not
+    /// list (reached through a link the walk does not follow) keeps its path.
+    #[test]
+    fn blob_files_are_tree_entries_when_the_tree_has_them() {
+        let root = Path::new("/m");
+        let tree = [
+            TreeEntry::Dir {
+                path: "blobs".into(),
+            },
+            TreeEntry::File {
+                path: "blobs/a".into(),
+                digest: Digest::of(b"a"),
+                size: 1,
+                mode: 0o644,
+                source: None,
+            },
+            TreeEntry::File {
+                path: "blobs/b".into(),
+                digest: Digest::of(b"b"),
+                size: 1,
+                mode: 0o644,
+                source: Some(Path::new("/elsewhere/b").into()),
+            },
+        ];
+        let c = Collector::with_tree(root, &tree);
+        let a = c.blob_file(PathBuf::from("/m/blobs/a"), 1);
+        assert_eq!((a.own_path(), a.size), (None, 1));
+        let b = c.blob_file(PathBuf::from("/m/blobs/b"), 1);
+        assert_eq!(b.own_path(), None);
+        let other = c.blob_file(PathBuf::from("/m/linked/blobs/a"), 1);
+        assert_eq!(other.own_path(), Some(Path::new("/m/linked/blobs/a")));
+        let outside = c.blob_file(PathBuf::from("/n/blobs/a"), 1);
+        assert_eq!(outside.own_path(), Some(Path::new("/n/blobs/a")));
+
+        let m = crate::Mirror {
+            root: root.into(),
+            kind: crate::LayoutKind::Oci,
+            blobs: [
+                (Digest::of(b"a"), a),
+                (Digest::of(b"b"), b),
+                (Digest::of(b"x"), other),
+            ]
+            .into(),
+            manifest_types: BTreeMap::new(),
+            images: Vec::new(),
+            tree: tree.to_vec(),
+            skipped: Vec::new(),
+            catalogs: Vec::new(),
+            unresolved_catalogs: Vec::new(),
+        };
+        let path = |d: &[u8]| m.blob_path(&m.blobs[&Digest::of(d)]).into_owned();
+        assert_eq!(path(b"a"), Path::new("/m/blobs/a"));
+        // An entry with a source of its own is read from there.
+        assert_eq!(path(b"b"), Path::new("/elsewhere/b"));
+        assert_eq!(path(b"x"), Path::new("/m/linked/blobs/a"));
     }
 }

@@ -72,7 +72,7 @@ pub fn read_mirror(root: &Path) -> Result<Mirror, MirrorError> {
             })?
         }
     };
-    let mut c = Collector::default();
+    let mut c = Collector::with_tree(root, &tree);
     match &detected {
         Detected::OcFile(repos) => oc_file::read_images(root, repos, &mut c)?,
         Detected::RegistryStorage(repos) => registry_storage::read_images(root, repos, &mut c)?,

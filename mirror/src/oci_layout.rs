@@ -1141,13 +1141,12 @@ mod tests {
         assert_eq!(index.matches(FERRY_CATALOG_PACKAGES).count(), 1, "{index}");
         // Written, then read back: the same packages.
         let again = t.path().join("again");
-        let blobs = m.blobs.clone();
         write_oci_layout(
             &again,
             &m.images,
             &m.manifest_types,
             &sizes,
-            |d: &Digest| std::fs::File::open(&blobs[d].path),
+            |d: &Digest| std::fs::File::open(m.blob_path(&m.blobs[d])),
         )
         .unwrap();
         let back = crate::read_mirror(&again).unwrap();

@@ -30,7 +30,7 @@ use crate::closure::{read_capped, Collector};
 use crate::digest;
 use crate::error::MirrorError;
 use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
-use crate::model::{LayoutKind, Mirror, TreeEntry};
+use crate::model::{BlobFile, LayoutKind, Mirror, TreeEntry};
 use crate::oci_layout::{
     catalog_packages, check_layout_version, name_image, read_index, target_repository, OciStore,
     FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY,
@@ -152,12 +152,19 @@ pub fn read_oci_selection(
     ];
     // `blobs` is keyed by digest, so the blob files come in path order.
     // Each is `<root>/<path>` (the store is the cache's own `blobs/sha256`): no source kept.
-    for (d, f) in &blobs {
+    // And each blob is then that entry of the tree, not a path of its own.
+    let mut blobs = blobs;
+    for (d, f) in blobs.iter_mut() {
+        let path = f
+            .own_path()
+            .expect("read without a tree: every blob has its path");
+        let mode = mode_of(path)?;
+        *f = BlobFile::in_tree(tree.len(), f.size);
         tree.push(TreeEntry::File {
             path: format!("blobs/sha256/{}", d.hex()),
             digest: *d,
             size: f.size,
-            mode: mode_of(&f.path)?,
+            mode,
             source: None,
         });
     }

@@ -88,7 +88,14 @@ fn all_layouts_read_to_the_same_images_and_blobs() {
         assert_eq!(m.blobs.keys().collect::<BTreeSet<_>>(), blobs, "{name}");
         assert_eq!(m.manifest_types, mirrors[1].manifest_types, "{name}");
         for (d, b) in &m.blobs {
-            assert_eq!(fs::metadata(&b.path).unwrap().len(), b.size, "{name} {d}");
+            let path = m.blob_path(b);
+            assert_eq!(fs::metadata(&path).unwrap().len(), b.size, "{name} {d}");
+            // Every blob file is a file of the tree, found by its path there.
+            assert!(
+                m.tree.iter().any(|e| m.root.join(e.path()) == *path),
+                "{name} {d}: {}",
+                path.display()
+            );
         }
         // Images sorted by (repository, digest).
         let order: Vec<(&str, Digest)> = m
@@ -262,7 +269,7 @@ fn blob_opener(m: &Mirror) -> impl FnMut(&Digest) -> Result<Box<dyn Read>, std::
             .blobs
             .get(d)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, d.to_string()))?;
-        Ok(Box::new(File::open(&b.path)?) as Box<dyn Read>)
+        Ok(Box::new(File::open(m.blob_path(b))?) as Box<dyn Read>)
     }
 }
 

@@ -36,6 +36,10 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     let (order, copies) = {
         let types = &m.manifest_types;
         let candidate = |digest: &Digest, size, path| candidate(types, digest, size, path);
+        // The model keeps no path per blob (most are tree entries): the candidates borrow
+        // theirs from here.
+        let blob_paths: std::collections::BTreeMap<&Digest, std::borrow::Cow<'_, std::path::Path>> =
+            m.blobs.iter().map(|(d, f)| (d, m.blob_path(f))).collect();
         let mut images = Vec::with_capacity(m.images.len());
         for img in &m.images {
             let blobs = img
@@ -48,7 +52,7 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
                             img.repository
                         ))
                     })?;
-                    candidate(d, f.size, &f.path)
+                    candidate(d, f.size, &blob_paths[d])
                 })
                 .collect::<Result<Vec<_>, PackError>>()?;
             images.push(blobs);
