@@ -68,16 +68,44 @@ pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, MirrorError>
 struct Draft {
     /// Original references, sorted, each once.
     sources: Vec<String>,
-    /// For a sparse index: the platforms whose children it takes (`None`: every child).
-    platforms: Option<Platforms>,
+    /// What few images have, boxed so that the others pay a pointer for it.
+    rare: Option<Box<Rare>>,
+    /// The next image whose digest starts with the same 8 bytes ([`NONE`] ends the chain).
+    next: u32,
     /// Whether `platforms` left a child out (only then is the image sparse).
     left_out: bool,
+    /// Named, but its top-level manifest is absent (recorded as missing, so the reading
+    /// fails): kept only for its tags, which later descriptors must not contradict.
+    absent: bool,
+}
+
+#[derive(Default)]
+struct Rare {
+    /// For a sparse index: the platforms whose children it takes (`None`: every child).
+    platforms: Option<Platforms>,
     /// The file that named the image's destination, when one did.
     destination_at: Option<Box<Path>>,
     /// The file that named the catalog's packages, when one did.
     packages_at: Option<Box<Path>>,
-    /// The next image whose digest starts with the same 8 bytes ([`NONE`] ends the chain).
-    next: u32,
+}
+
+impl Draft {
+    fn platforms(&self) -> Option<&Platforms> {
+        self.rare.as_ref()?.platforms.as_ref()
+    }
+
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+}
+
+/// Where (repository, tag) is looked up: a hash of both (a string pair per tag was the
+/// largest transient term of a read), the image holding the tag saying whether it is them.
+fn tag_hash(repository: &str, tag: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (repository, tag).hash(&mut h);
+    h.finish()
 }
 
 /// The end of a chain of [`Draft::next`].
@@ -93,6 +121,8 @@ fn prefix(d: &Digest) -> u64 {
 /// Inserts `value` into sorted, deduplicated `list`.
 fn insert_sorted(list: &mut Vec<String>, value: String) {
     if let Err(at) = list.binary_search(&value) {
+        // Exactly one more: most lists hold one name, and growth would reserve four.
+        list.reserve_exact(1);
         list.insert(at, value);
     }
 }
@@ -124,8 +154,10 @@ pub(crate) struct Collector<'t> {
     drafts: Vec<Draft>,
     /// The first image of each digest prefix ([`prefix`]; the rest chained by `next`).
     by_prefix: HashMap<u64, u32>,
-    /// (repository, tag) → digest.
-    tags: BTreeMap<(String, String), Digest>,
+    /// (repository, tag) → the image holding it, by [`tag_hash`]; a tag whose hash another
+    /// tag has already is in `tag_collisions`.
+    tags: HashMap<u64, u32>,
+    tag_collisions: BTreeMap<(String, String), u32>,
 }
 
 enum Want {
@@ -192,13 +224,48 @@ impl<'t> Collector<'t> {
         });
         self.drafts.push(Draft {
             sources: Vec::new(),
-            platforms: None,
-            left_out: false,
-            destination_at: None,
-            packages_at: None,
+            rare: None,
             next,
+            left_out: false,
+            absent: false,
         });
         at
+    }
+
+    /// The image holding `repository:tag`, if one does.
+    fn tagged_at(&self, repository: &str, tag: &str) -> Option<usize> {
+        if let Some(&at) = self.tags.get(&tag_hash(repository, tag)) {
+            let image = &self.images[at as usize];
+            if image.repository == repository
+                && image.tags.binary_search_by(|t| t.as_str().cmp(tag)).is_ok()
+            {
+                return Some(at as usize);
+            }
+        }
+        self.tag_collisions
+            .get(&(repository.to_string(), tag.to_string()))
+            .map(|&at| at as usize)
+    }
+
+    /// Gives image `at` `tag` (which no image has yet).
+    fn add_tag(&mut self, at: usize, tag: &str) {
+        let repository = &self.images[at].repository;
+        match self.tags.entry(tag_hash(repository, tag)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(at as u32);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.tag_collisions
+                    .insert((repository.clone(), tag.to_string()), at as u32);
+            }
+        }
+        insert_sorted(&mut self.images[at].tags, tag.to_string());
+    }
+
+    /// Where image `repository` `digest` is, if it was added and is there.
+    fn find_present(&self, repository: &str, digest: &Digest) -> Option<usize> {
+        self.find(repository, digest)
+            .filter(|&at| !self.drafts[at].absent)
     }
 
     /// Reads, verifies and parses the manifest stored at `path`, which must hash to `digest`.
@@ -425,29 +492,25 @@ impl<'t> Collector<'t> {
             ));
         }
         if let Some(tag) = tag {
-            let key = (repository.to_string(), tag.to_string());
-            match self.tags.get(&key) {
-                Some(first) if *first != digest => {
+            if let Some(at) = self.tagged_at(repository, tag) {
+                let first = self.images[at].digest;
+                if first != digest {
                     return Err(MirrorError::DuplicateTag {
                         path: referrer.to_path_buf(),
                         repository: repository.to_string(),
                         tag: tag.to_string(),
                         first: first.to_string(),
                         second: digest.to_string(),
-                    })
-                }
-                Some(_) => {}
-                None => {
-                    self.tags.insert(key, digest);
+                    });
                 }
             }
         }
         let found = self.find(repository, &digest);
         // The platforms the image needs now, when that differs from what its closure was
-        // built for (or it has none yet).
-        let wanted = match found.map(|at| &self.drafts[at]) {
+        // built for (or it has none yet, or its top-level manifest was absent).
+        let wanted = match found.map(|at| &self.drafts[at]).filter(|d| !d.absent) {
             None => Some(sparse),
-            Some(d) => match (&d.platforms, sparse) {
+            Some(d) => match (d.platforms(), sparse) {
                 (None, _) => None,
                 (Some(_), None) => Some(None),
                 (Some(had), Some(new)) => {
@@ -457,31 +520,41 @@ impl<'t> Collector<'t> {
             },
         };
         if let Some(platforms) = wanted {
-            let Some(closure) = self.closure(
+            let closure = self.closure(
                 store,
                 repository,
                 digest,
                 size,
                 referrer,
                 platforms.as_ref(),
-            )?
-            else {
-                return Ok(());
-            };
+            )?;
             let at = found.unwrap_or_else(|| self.insert(repository, digest));
-            let image = &mut self.images[at];
-            image.media_type = closure.media_type;
-            image.blobs = closure.blobs;
-            let draft = &mut self.drafts[at];
-            draft.left_out = closure.left_out;
-            draft.platforms = platforms;
+            match closure {
+                // Recorded as missing: the reading fails, but the tag stays taken.
+                None => self.drafts[at].absent = true,
+                Some(closure) => {
+                    let image = &mut self.images[at];
+                    image.media_type = closure.media_type;
+                    image.blobs = closure.blobs;
+                    let draft = &mut self.drafts[at];
+                    draft.absent = false;
+                    draft.left_out = closure.left_out;
+                    if platforms.is_some() || draft.rare.is_some() {
+                        draft.rare().platforms = platforms;
+                    }
+                }
+            }
         }
         if let Some(at) = self.find(repository, &digest) {
             if let Some(tag) = tag {
-                insert_sorted(&mut self.images[at].tags, tag.to_string());
+                if self.tagged_at(repository, tag).is_none() {
+                    self.add_tag(at, tag);
+                }
             }
-            if let Some(source) = source {
-                insert_sorted(&mut self.drafts[at].sources, source);
+            if !self.drafts[at].absent {
+                if let Some(source) = source {
+                    insert_sorted(&mut self.drafts[at].sources, source);
+                }
             }
         }
         Ok(())
@@ -502,12 +575,12 @@ impl<'t> Collector<'t> {
         let Ok(parsed) = Digest::parse(digest) else {
             return Ok(());
         };
-        let Some(at) = self.find(repository, &parsed) else {
+        let Some(at) = self.find_present(repository, &parsed) else {
             return Ok(());
         };
         set_once(
             &mut self.images[at].destination,
-            &mut self.drafts[at].destination_at,
+            &mut self.drafts[at].rare().destination_at,
             destination,
             referrer,
             |first, at, again| {
@@ -533,12 +606,12 @@ impl<'t> Collector<'t> {
         let Ok(parsed) = Digest::parse(digest) else {
             return Ok(());
         };
-        let Some(at) = self.find(repository, &parsed) else {
+        let Some(at) = self.find_present(repository, &parsed) else {
             return Ok(());
         };
         set_once(
             &mut self.images[at].packages,
-            &mut self.drafts[at].packages_at,
+            &mut self.drafts[at].rare().packages_at,
             packages,
             referrer,
             |first, at, again| {
@@ -560,9 +633,8 @@ impl<'t> Collector<'t> {
 
     /// The digest `repository:tag` names, if that tag was added.
     pub fn tagged(&self, repository: &str, tag: &str) -> Option<Digest> {
-        self.tags
-            .get(&(repository.to_string(), tag.to_string()))
-            .copied()
+        self.tagged_at(repository, tag)
+            .map(|at| self.images[at].digest)
     }
 
     /// Records `source` as an original reference of image `repository` `digest`, if that
@@ -571,7 +643,7 @@ impl<'t> Collector<'t> {
         let Ok(digest) = Digest::parse(digest) else {
             return false;
         };
-        match self.find(repository, &digest) {
+        match self.find_present(repository, &digest) {
             Some(at) => {
                 insert_sorted(&mut self.drafts[at].sources, source);
                 true
@@ -609,6 +681,7 @@ impl<'t> Collector<'t> {
         // What the reading kept beside each image goes before the images are sorted.
         drop(self.by_prefix);
         drop(self.tags);
+        drop(self.tag_collisions);
         drop(self.parsed);
         for (image, d) in self.images.iter_mut().zip(std::mem::take(&mut self.drafts)) {
             // One source per image: the one pinned to this digest, else the first.
@@ -620,7 +693,8 @@ impl<'t> Collector<'t> {
                 None if !sources.is_empty() => Some(sources.swap_remove(0)),
                 None => None,
             };
-            image.platforms = d.platforms.filter(|_| d.left_out).map(|p| p.names());
+            let platforms = d.rare.and_then(|r| r.platforms);
+            image.platforms = platforms.filter(|_| d.left_out).map(|p| p.names());
         }
         // Each (repository, digest) once: an unstable sort gives the one order, in place.
         let mut images = self.images;
@@ -726,5 +800,29 @@ mod tests {
         // An entry with a source of its own is read from there.
         assert_eq!(path(b"b"), Path::new("/elsewhere/b"));
         assert_eq!(path(b"x"), Path::new("/m/linked/blobs/a"));
+    }
+
+    /// Tags are found by a hash of (repository, tag), checked against the image holding
+    /// them; a tag whose hash another took is still found, and the other as well.
+    #[test]
+    fn tags_whose_hashes_collide_are_both_found() {
+        let mut c = Collector::default();
+        let (da, db) = (Digest::of(b"a"), Digest::of(b"b"));
+        let a = c.insert("r", da);
+        c.add_tag(a, "t1");
+        let b = c.insert("r", db);
+        // As if r:t2 hashed where an image not holding it is.
+        c.tags.insert(tag_hash("r", "t2"), a as u32);
+        c.add_tag(b, "t2");
+        assert_eq!(c.tag_collisions.len(), 1);
+        assert_eq!(c.tagged("r", "t1"), Some(da));
+        assert_eq!(c.tagged("r", "t2"), Some(db));
+        assert_eq!(c.tagged("r", "t3"), None);
+        assert_eq!(c.tagged("s", "t1"), None);
+        assert_eq!(c.find("r", &db), Some(b));
+        assert_eq!(c.find("s", &db), None);
+        // Images of one digest in two repositories are both found.
+        let b2 = c.insert("s", db);
+        assert_eq!((c.find("r", &db), c.find("s", &db)), (Some(b), Some(b2)));
     }
 }

@@ -868,6 +868,34 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("index.json"), "{e}");
+
+        // Also when the first image's manifest is absent: the tag is still taken (and the
+        // error names both digests as `sha256:<hex>`).
+        let t = tempfile::tempdir().unwrap();
+        layout(t.path(), &kit, &[(&a, ann), (&b, ann)]);
+        std::fs::remove_file(t.path().join("blobs/sha256").join(hex(&a.digest))).unwrap();
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::DuplicateTag { first, second, .. }
+                if *first == a.digest.to_string() && *second == b.digest.to_string()),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with(&format!(
+                "tag r:t names both sha256:{} and sha256:{}",
+                a.digest.hex(),
+                b.digest.hex()
+            )),
+            "{e}"
+        );
+        // Named once, absent: the missing manifest is what is said.
+        layout(t.path(), &kit, &[(&a, ann)]);
+        std::fs::remove_file(t.path().join("blobs/sha256").join(hex(&a.digest))).unwrap();
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::MissingBlobs { missing } if missing[0].missing == [a.digest]),
+            "{e}"
+        );
     }
 
     fn indexed(repository: &str, tags: &[&str], hex: char) -> Image {
