@@ -18,6 +18,7 @@ mod closure;
 mod detect;
 pub mod digest;
 pub mod error;
+mod index_in;
 mod layout_dir;
 pub mod manifest;
 pub mod model;

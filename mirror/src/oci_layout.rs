@@ -45,9 +45,10 @@ use serde::{Deserialize, Serialize};
 use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::digest;
 use crate::error::MirrorError;
+use crate::index_in::for_each_descriptor;
 use crate::layout_dir::repository_for_dir;
 use crate::model::{Image, MediaType};
-use crate::sparse::{Platforms, FERRY_PLATFORMS};
+use crate::sparse::Platforms;
 use crate::tree::Class;
 use crate::write::{prepare_dest, write_verified, BoxError};
 use oci::media_type::OCI_INDEX;
@@ -79,21 +80,6 @@ impl Store for OciStore {
 struct LayoutVersion {
     #[serde(rename = "imageLayoutVersion")]
     version: String,
-}
-
-#[derive(Deserialize)]
-struct IndexIn {
-    #[serde(default)]
-    manifests: Vec<DescriptorIn>,
-}
-
-#[derive(Deserialize)]
-struct DescriptorIn {
-    digest: String,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
 }
 
 /// Tree classification for the layouts at `layouts` (relative paths, `""` = the root):
@@ -271,20 +257,22 @@ pub(crate) fn read_images(
         };
         check_layout_version(&dir)?;
         let index_path = dir.join("index.json");
-        let index: IndexIn = read_index(&index_path)?;
+        // The whole index first, as one that does not parse is refused before any image
+        // is read; then again, each descriptor read and dropped in turn.
+        for_each_descriptor(&index_path, MAX_INDEX_SIZE, |_| Ok(()))?;
         let repo = repository_for_dir(root, rel)?;
         let store = OciStore { dir: dir.clone() };
-        // Consumed, so each descriptor (annotations and all) is freed once it is read.
-        for d in index.manifests {
+        for_each_descriptor(&index_path, MAX_INDEX_SIZE, |d| {
             digest::checked(&index_path, &d.digest)?;
+            let a = &d.annotations;
             let (repository, tag, source) = name_image(
                 &repo,
-                d.annotations.get(REF_NAME).map(String::as_str),
-                d.annotations.get(CONTAINERD_NAME).map(String::as_str),
+                a.ref_name.as_deref(),
+                a.containerd_name.as_deref(),
                 &d.digest,
                 &index_path,
             )?;
-            let sparse = match d.annotations.get(FERRY_PLATFORMS) {
+            let sparse = match &a.platforms {
                 Some(v) => {
                     let image = format!("{repository}@{}", d.digest);
                     Some(Platforms::parse(v, &index_path, &image)?)
@@ -302,19 +290,18 @@ pub(crate) fn read_images(
                 sparse,
             )?;
             let image = || format!("{repository}@{}", d.digest);
-            let annotation = d.annotations.get(FERRY_TARGET_REPOSITORY);
             if let Some(to) =
-                target_repository(annotation.map(String::as_str), &index_path, &image())?
+                target_repository(a.target_repository.as_deref(), &index_path, &image())?
             {
                 c.set_destination(&repository, &d.digest, to, &index_path)?;
             }
-            let annotation = d.annotations.get(FERRY_CATALOG_PACKAGES);
             if let Some(packages) =
-                catalog_packages(annotation.map(String::as_str), &index_path, &image())?
+                catalog_packages(a.catalog_packages.as_deref(), &index_path, &image())?
             {
                 c.set_packages(&repository, &d.digest, packages, &index_path)?;
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(())
 }
