@@ -70,7 +70,7 @@ mod tests {
         );
         let (d, s) = kit.blob(json.as_bytes());
         Made {
-            digest: d.clone(),
+            digest: d,
             size: s,
             closure: vec![d, cd],
             media_type: OCI_MANIFEST,
@@ -89,7 +89,7 @@ mod tests {
             .unwrap()
             .replace(r#""layers":[]"#, r#""layers":[],"annotations":{"a":"arm"}"#);
         let (d, s) = kit.blob(json.as_bytes());
-        arm.closure[0] = d.clone();
+        arm.closure[0] = d;
         (arm.digest, arm.size) = (d, s);
         let list = kit.index_of(false, &[(&amd, "linux/amd64"), (&arm, "linux/arm64")]);
         let t = tempfile::tempdir().unwrap();

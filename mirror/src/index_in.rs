@@ -190,7 +190,10 @@ where
 mod tests {
     use super::*;
 
-    fn read(json: &str) -> Result<Vec<(String, Option<String>, Option<String>)>, MirrorError> {
+    /// Digest, ref.name and platforms of each descriptor.
+    type Seen = (String, Option<String>, Option<String>);
+
+    fn read(json: &str) -> Result<Vec<Seen>, MirrorError> {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("index.json");
         std::fs::write(&path, json).unwrap();

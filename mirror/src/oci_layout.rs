@@ -1248,7 +1248,7 @@ mod tests {
             img.platforms.as_deref(),
             Some(&["linux/amd64".to_string()][..])
         );
-        let mut expected = vec![list.digest.clone()];
+        let mut expected = vec![list.digest];
         expected.extend(amd.closure.iter().cloned());
         assert_eq!(img.blobs, expected);
         assert!(!m.blobs.contains_key(&arm.digest));
@@ -1305,7 +1305,7 @@ mod tests {
         std::fs::remove_file(t.path().join("blobs/sha256").join(hex(&arm.closure[3]))).unwrap();
         let e = crate::read_mirror(t.path()).unwrap_err();
         assert!(
-            matches!(&e, MirrorError::MissingBlobs { missing } if missing[0].missing == [arm.closure[3].clone()]),
+            matches!(&e, MirrorError::MissingBlobs { missing } if missing[0].missing == [arm.closure[3]]),
             "{e}"
         );
         // A platform the index does not have at all is refused, naming it.

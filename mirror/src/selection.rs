@@ -541,7 +541,7 @@ mod tests {
         let m =
             read_oci_selection(root, &names(&["ns/app:v1"]), &root.join(".ferry/views")).unwrap();
         assert_eq!(m.images[0].platforms, Some(names(&["linux/arm64"])));
-        let mut expected = vec![list.digest.clone()];
+        let mut expected = vec![list.digest];
         expected.extend(arm.closure.iter().cloned());
         assert_eq!(m.images[0].blobs, expected);
         assert_eq!(m.blobs.len(), expected.len());
