@@ -77,8 +77,17 @@ impl BlobFile {
         }
     }
 
+    /// The entry of [`Mirror::tree`] whose file holds the blob, when one does (nearly
+    /// always; else [`BlobFile::own_path`]).
+    pub fn tree_entry(&self) -> Option<usize> {
+        match self.at {
+            BlobAt::Tree(i) => Some(i as usize),
+            BlobAt::Path(_) => None,
+        }
+    }
+
     /// The path the blob keeps of its own, when it is not a tree entry's.
-    pub(crate) fn own_path(&self) -> Option<&Path> {
+    pub fn own_path(&self) -> Option<&Path> {
         match &self.at {
             BlobAt::Tree(_) => None,
             BlobAt::Path(p) => Some(p.as_path()),

@@ -36,10 +36,17 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     let (order, copies) = {
         let types = &m.manifest_types;
         let candidate = |digest: &Digest, size, path| candidate(types, digest, size, path);
-        // The model keeps no path per blob (most are tree entries): the candidates borrow
-        // theirs from here.
-        let blob_paths: std::collections::BTreeMap<&Digest, std::borrow::Cow<'_, std::path::Path>> =
-            m.blobs.iter().map(|(d, f)| (d, m.blob_path(f))).collect();
+        // The model keeps no path per tree file (`<root>/<path>` unless it says otherwise)
+        // nor per blob (nearly all are tree files): the candidates borrow theirs from here,
+        // one per tree entry (empty for entries that are not files).
+        let sources: Vec<std::borrow::Cow<'_, std::path::Path>> = m
+            .tree
+            .iter()
+            .map(|e| match e {
+                mirror::TreeEntry::File { .. } => m.file_source(e),
+                _ => std::borrow::Cow::Borrowed(std::path::Path::new("")),
+            })
+            .collect();
         let mut images = Vec::with_capacity(m.images.len());
         for img in &m.images {
             let blobs = img
@@ -52,28 +59,21 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
                             img.repository
                         ))
                     })?;
-                    candidate(d, f.size, &blob_paths[d])
+                    candidate(d, f.size, blob_path(f, &sources))
                 })
                 .collect::<Result<Vec<_>, PackError>>()?;
             images.push(blobs);
         }
-        // The model keeps no path per tree file (`<root>/<path>` unless it says otherwise):
-        // the candidates borrow theirs from here.
-        let sources: Vec<std::borrow::Cow<'_, std::path::Path>> = m
-            .tree
-            .iter()
-            .filter(|e| matches!(e, mirror::TreeEntry::File { .. }))
-            .map(|e| m.file_source(e))
-            .collect();
         let files = m
             .tree
             .iter()
-            .filter_map(|e| match e {
-                mirror::TreeEntry::File { digest, size, .. } => Some((digest, *size)),
+            .zip(&sources)
+            .filter_map(|(e, source)| match e {
+                mirror::TreeEntry::File { digest, size, .. } => {
+                    Some(candidate(digest, *size, source))
+                }
                 _ => None,
             })
-            .zip(&sources)
-            .map(|((digest, size), source)| candidate(digest, size, source))
             .collect::<Result<Vec<_>, PackError>>()?;
         let order = pack_order(&images, &files, base);
         drop(images);
@@ -222,6 +222,18 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, PackError> {
         n += 1;
     }
     Ok(n)
+}
+
+/// Where blob `f` is read: its tree file's path among `sources` (one per tree entry), or
+/// its own.
+fn blob_path<'a>(
+    f: &'a mirror::BlobFile,
+    sources: &'a [std::borrow::Cow<'a, std::path::Path>],
+) -> &'a std::path::Path {
+    match f.tree_entry() {
+        Some(i) => &sources[i],
+        None => f.own_path().expect("a blob is a tree file or has a path"),
+    }
 }
 
 fn candidate<'a>(
