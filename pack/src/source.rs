@@ -37,14 +37,17 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
         let types = &m.manifest_types;
         let candidate = |digest: &Digest, size, path| candidate(types, digest, size, path);
         // The model keeps no path per tree file (`<root>/<path>` unless it says otherwise)
-        // nor per blob (nearly all are tree files): the candidates borrow theirs from here,
-        // one per tree entry (empty for entries that are not files).
+        // nor per blob (nearly all are tree entries: files, or oc's hard links and tag
+        // links to them): the candidates borrow theirs from here, one per tree entry
+        // (empty for directories).
         let sources: Vec<std::borrow::Cow<'_, std::path::Path>> = m
             .tree
             .iter()
             .map(|e| match e {
-                mirror::TreeEntry::File { .. } => m.file_source(e),
-                _ => std::borrow::Cow::Borrowed(std::path::Path::new("")),
+                mirror::TreeEntry::Dir { .. } => {
+                    std::borrow::Cow::Borrowed(std::path::Path::new(""))
+                }
+                _ => m.file_source(e),
             })
             .collect();
         let mut images = Vec::with_capacity(m.images.len());
