@@ -73,7 +73,75 @@ impl<'de> Deserialize<'de> for AnnotationsIn {
 pub(crate) fn for_each_descriptor(
     path: &Path,
     cap: u64,
-    mut each: impl FnMut(DescriptorIn) -> Result<(), MirrorError>,
+    each: impl FnMut(DescriptorIn) -> Result<(), MirrorError>,
+) -> Result<(), MirrorError> {
+    for_each_manifest(path, cap, each)
+}
+
+/// Checks that `index.json` at `path` is an image index as [`oci::Index`] reads one
+/// (required members, their types), holding one descriptor at a time.
+pub(crate) fn check_index(path: &Path, cap: u64) -> Result<(), MirrorError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)] // read to be checked, then dropped
+    struct Shape {
+        schema_version: u32,
+        #[serde(default)]
+        media_type: Option<String>,
+        #[serde(default)]
+        artifact_type: Option<String>,
+        #[serde(deserialize_with = "each_dropped")]
+        manifests: (),
+        #[serde(default)]
+        subject: Option<oci::Descriptor>,
+        #[serde(default)]
+        annotations: std::collections::BTreeMap<String, String>,
+    }
+    fn each_dropped<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sequence of descriptors")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                while seq.next_element::<oci::Descriptor>()?.is_some() {}
+                Ok(())
+            }
+        }
+        d.deserialize_seq(Each)
+    }
+    parse(path, cap, |de| Shape::deserialize(de).map(drop))
+}
+
+/// As [`for_each_descriptor`], each descriptor read as `T`.
+pub(crate) fn for_each_manifest<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    cap: u64,
+    mut each: impl FnMut(T) -> Result<(), MirrorError>,
+) -> Result<(), MirrorError> {
+    let mut failed = None;
+    let r = parse(path, cap, |de| {
+        Index {
+            each: &mut each,
+            failed: &mut failed,
+            element: std::marker::PhantomData,
+        }
+        .deserialize(de)
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => r,
+    }
+}
+
+type Json = serde_json::Deserializer<serde_json::de::IoRead<BufReader<std::io::Take<File>>>>;
+
+/// Streams `path` (at most `cap` bytes) through `read`, then checks nothing follows.
+fn parse(
+    path: &Path,
+    cap: u64,
+    read: impl FnOnce(&mut Json) -> Result<(), serde_json::Error>,
 ) -> Result<(), MirrorError> {
     let file = File::open(path).map_err(|e| MirrorError::io(path, e))?;
     let len = file.metadata().map_err(|e| MirrorError::io(path, e))?.len();
@@ -84,17 +152,8 @@ pub(crate) fn for_each_descriptor(
         ));
     }
     let reader = BufReader::with_capacity(256 * 1024, file.take(cap.saturating_add(1)));
-    let mut failed = None;
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let parsed = Index {
-        each: &mut each,
-        failed: &mut failed,
-    }
-    .deserialize(&mut de)
-    .and_then(|()| de.end());
-    if let Some(e) = failed {
-        return Err(e);
-    }
+    let parsed = read(&mut de).and_then(|()| de.end());
     parsed.map_err(|e| {
         if e.is_io() {
             MirrorError::io(path, e.into())
@@ -108,14 +167,15 @@ pub(crate) fn for_each_descriptor(
 }
 
 /// The index object: `manifests` streamed, every other member skipped.
-struct Index<'a, F> {
+struct Index<'a, F, T> {
     each: &'a mut F,
     failed: &'a mut Option<MirrorError>,
+    element: std::marker::PhantomData<T>,
 }
 
-impl<'de, F> DeserializeSeed<'de> for Index<'_, F>
+impl<'de, F, T: Deserialize<'de>> DeserializeSeed<'de> for Index<'_, F, T>
 where
-    F: FnMut(DescriptorIn) -> Result<(), MirrorError>,
+    F: FnMut(T) -> Result<(), MirrorError>,
 {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -123,9 +183,9 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Index<'_, F>
+impl<'de, F, T: Deserialize<'de>> Visitor<'de> for Index<'_, F, T>
 where
-    F: FnMut(DescriptorIn) -> Result<(), MirrorError>,
+    F: FnMut(T) -> Result<(), MirrorError>,
 {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -145,6 +205,7 @@ where
             map.next_value_seed(Manifests {
                 each: &mut *self.each,
                 failed: &mut *self.failed,
+                element: std::marker::PhantomData,
             })?;
         }
         Ok(())
@@ -152,14 +213,15 @@ where
 }
 
 /// The `manifests` array: each descriptor handed on, then dropped.
-struct Manifests<'a, F> {
+struct Manifests<'a, F, T> {
     each: &'a mut F,
     failed: &'a mut Option<MirrorError>,
+    element: std::marker::PhantomData<T>,
 }
 
-impl<'de, F> DeserializeSeed<'de> for Manifests<'_, F>
+impl<'de, F, T: Deserialize<'de>> DeserializeSeed<'de> for Manifests<'_, F, T>
 where
-    F: FnMut(DescriptorIn) -> Result<(), MirrorError>,
+    F: FnMut(T) -> Result<(), MirrorError>,
 {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -167,16 +229,16 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for Manifests<'_, F>
+impl<'de, F, T: Deserialize<'de>> Visitor<'de> for Manifests<'_, F, T>
 where
-    F: FnMut(DescriptorIn) -> Result<(), MirrorError>,
+    F: FnMut(T) -> Result<(), MirrorError>,
 {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a sequence of descriptors")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(d) = seq.next_element::<DescriptorIn>()? {
+        while let Some(d) = seq.next_element::<T>()? {
             if let Err(e) = (self.each)(d) {
                 *self.failed = Some(e);
                 return Err(de::Error::custom("stopped"));
@@ -233,6 +295,41 @@ mod tests {
                 matches!(read(bad), Err(MirrorError::InvalidJson { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    /// What `oci::Index` refuses, the check refuses; what it takes, the check takes.
+    #[test]
+    fn the_check_reads_an_index_as_oci_does() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("index.json");
+        let d = format!("sha256:{}", "a".repeat(64));
+        let good = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"m","digest":"{d}","size":1,"annotations":{{"k":"v"}}}}],"extra":[1]}}"#
+        );
+        for (json, ok) in [
+            (good.clone(), true),
+            (r#"{"schemaVersion":2,"manifests":[]}"#.to_string(), true),
+            (r#"{"manifests":[]}"#.to_string(), false),
+            (r#"{"schemaVersion":2}"#.to_string(), false),
+            (
+                r#"{"schemaVersion":2,"manifests":[{"size":1}]}"#.to_string(),
+                false,
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:00","size":1}]}"#.to_string(),
+                false,
+            ),
+            (format!("{good} x"), false),
+        ] {
+            std::fs::write(&path, &json).unwrap();
+            let whole = serde_json::from_str::<oci::Index>(&json).is_ok();
+            let checked = check_index(&path, 1 << 20);
+            assert_eq!(whole, ok, "{json}");
+            assert_eq!(checked.is_ok(), ok, "{json}: {checked:?}");
+            if let Err(e) = checked {
+                assert!(matches!(e, MirrorError::InvalidJson { .. }), "{e}");
+            }
         }
     }
 

@@ -61,7 +61,7 @@ pub use oci::annotation::{
 };
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// index.json of a full catalog lists ~10^4 descriptors: a few MB.
-const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
 
 pub(crate) struct OciStore {
     pub dir: PathBuf,
@@ -231,16 +231,6 @@ pub(crate) fn check_layout_version(dir: &Path) -> Result<(), MirrorError> {
         ));
     }
     Ok(())
-}
-
-/// Reads an `index.json` (capped) into `T`.
-pub(crate) fn read_index<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, MirrorError> {
-    serde_json::from_slice(&read_capped(path, MAX_INDEX_SIZE)?).map_err(|e| {
-        MirrorError::InvalidJson {
-            path: path.to_path_buf(),
-            source: e,
-        }
-    })
 }
 
 pub(crate) fn read_images(

@@ -19,7 +19,7 @@
 //! file from disk, and the bundle's `created` is the newest modification time of what it
 //! packs, so the same cache and the same names pack to the same bundle every time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
@@ -29,11 +29,12 @@ use oci::{Descriptor, Index};
 use crate::closure::{read_capped, Collector};
 use crate::digest;
 use crate::error::MirrorError;
+use crate::index_in::{check_index, for_each_manifest};
 use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
 use crate::model::{BlobFile, LayoutKind, Mirror, TreeEntry};
 use crate::oci_layout::{
-    catalog_packages, check_layout_version, name_image, read_index, target_repository, OciStore,
-    FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY,
+    catalog_packages, check_layout_version, name_image, target_repository, OciStore,
+    FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY, MAX_INDEX_SIZE,
 };
 use crate::sparse::{Platforms, FERRY_PLATFORMS};
 use crate::tree::permission_bits;
@@ -50,28 +51,41 @@ pub fn read_oci_selection(
 ) -> Result<Mirror, MirrorError> {
     check_layout_version(root)?;
     let index_path = root.join("index.json");
-    let index: Index = read_index(&index_path)?;
-
-    // ref.name → its descriptor. The same name for two digests is ambiguous: refused, as
-    // any layout reader refuses one tag naming two images.
-    let mut by_name: BTreeMap<&str, &Descriptor> = BTreeMap::new();
-    for d in &index.manifests {
+    // A cache's index lists every image it holds: read one descriptor at a time (the
+    // whole index first checked as one, so errors come as when it was read whole).
+    check_index(&index_path, MAX_INDEX_SIZE)?;
+    let asked: BTreeSet<&str> = ref_names.iter().map(String::as_str).collect();
+    // Every ref.name's digest: the same name for two digests is ambiguous, refused as any
+    // layout reader refuses one tag naming two images. Of the names asked for, the
+    // descriptor (the last one of a name, as a map filled in order keeps).
+    let mut digests: BTreeMap<String, oci::Digest> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Descriptor> = BTreeMap::new();
+    for_each_manifest(&index_path, MAX_INDEX_SIZE, |d: Descriptor| {
         let Some(name) = d.annotations.get(REF_NAME) else {
-            continue;
+            return Ok(());
         };
-        if let Some(first) = by_name.insert(name, d) {
-            if first.digest != d.digest {
+        match digests.get(name) {
+            Some(first) if *first != d.digest => {
                 let (repository, tag) = name.rsplit_once(':').unwrap_or((name, ""));
                 return Err(MirrorError::DuplicateTag {
-                    path: index_path,
+                    path: index_path.clone(),
                     repository: repository.to_string(),
                     tag: tag.to_string(),
-                    first: first.digest.to_string(),
+                    first: first.to_string(),
                     second: d.digest.to_string(),
                 });
             }
+            Some(_) => {}
+            None => {
+                digests.insert(name.clone(), d.digest);
+            }
         }
-    }
+        if asked.contains(name.as_str()) {
+            by_name.insert(name.clone(), d);
+        }
+        Ok(())
+    })?;
+    drop(digests);
     let mut wanted: Vec<&str> = Vec::new();
     let mut absent = Vec::new();
     for name in ref_names {
@@ -89,7 +103,7 @@ pub fn read_oci_selection(
             absent,
         });
     }
-    let selected: Vec<Descriptor> = wanted.iter().map(|n| by_name[n].clone()).collect();
+    let selected: Vec<Descriptor> = wanted.iter().map(|n| by_name[*n].clone()).collect();
 
     let store = OciStore {
         dir: root.to_path_buf(),
@@ -482,6 +496,36 @@ mod tests {
         })
         .unwrap();
         assert_eq!(crate::read_mirror(&out).unwrap().images, m.images);
+    }
+
+    /// One name for two digests in the cache is refused (naming both, in the order the
+    /// index has them), even when another name is asked for; one name twice for one digest
+    /// takes the later descriptor.
+    #[test]
+    fn one_name_for_two_digests_is_refused_and_the_later_of_one_digest_is_taken() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        let views = root.join(".ferry/views");
+        let name = r#""org.opencontainers.image.ref.name":"ns/a:1""#;
+        let other = r#""org.opencontainers.image.ref.name":"ns/b:1""#;
+        cache(&root, &kit, &[(&b, other), (&a, name), (&b, name)]);
+        let e = read_oci_selection(&root, &names(&["ns/b:1"]), &views).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: tag ns/a:1 names both {} and {}",
+                root.join("index.json").display(),
+                a.digest,
+                b.digest
+            )
+        );
+        let later = r#""io.containerd.image.name":"quay.io/ns/a:1","org.opencontainers.image.ref.name":"ns/a:1""#;
+        cache(&root, &kit, &[(&a, name), (&a, later)]);
+        let m = read_oci_selection(&root, &names(&["ns/a:1"]), &views).unwrap();
+        assert_eq!(m.images[0].source.as_deref(), Some("quay.io/ns/a:1"));
     }
 
     #[test]
