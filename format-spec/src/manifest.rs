@@ -2,8 +2,6 @@
 //! (version 1) (SPEC.md §4): what the bundle holds and how its volumes fit together.
 //! Signed; identical in every volume and beside the volumes.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
@@ -387,8 +385,8 @@ impl BundleManifest {
             }
         }
         let blob_count = self.blobs.len();
-        let mut tagged = HashSet::with_capacity(self.images.len());
-        for img in &self.images {
+        let first_retag = self.first_repeated_tag();
+        for (i, img) in self.images.iter().enumerate() {
             check_repository(&img.repository)?;
             if let Some(destination) = &img.destination {
                 check_repository(destination).map_err(|e| {
@@ -398,9 +396,9 @@ impl BundleManifest {
                     )
                 })?;
             }
-            for t in &img.tags {
+            for (j, t) in img.tags.iter().enumerate() {
                 check_tag(t)?;
-                if !tagged.insert((img.repository.as_str(), t.as_str())) {
+                if first_retag == Some((i, j)) {
                     return bad(
                         Rule::M19,
                         format!("tag {}:{t} names two images", img.repository),
@@ -481,6 +479,27 @@ impl BundleManifest {
             .windows(2)
             .filter(|w| self.blobs[w[0] as usize].digest == self.blobs[w[1] as usize].digest)
             .map(|w| w[1] as usize)
+            .min()
+    }
+
+    /// The first (image, tag) position whose repository and tag an earlier one has (M19),
+    /// found by sorting positions, as [`Self::first_repeated_blob`].
+    fn first_repeated_tag(&self) -> Option<(usize, usize)> {
+        let mut order: Vec<(u32, u32)> = self
+            .images
+            .iter()
+            .enumerate()
+            .flat_map(|(i, img)| (0..img.tags.len()).map(move |j| (i as u32, j as u32)))
+            .collect();
+        let key = |&(i, j): &(u32, u32)| {
+            let img = &self.images[i as usize];
+            (img.repository.as_str(), img.tags[j as usize].as_str())
+        };
+        order.sort_unstable_by(|a, b| key(a).cmp(&key(b)).then(a.cmp(b)));
+        order
+            .windows(2)
+            .filter(|w| key(&w[0]) == key(&w[1]))
+            .map(|w| (w[1].0 as usize, w[1].1 as usize))
             .min()
     }
 

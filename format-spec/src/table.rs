@@ -52,6 +52,29 @@ pub struct Chunk {
     pub sha256: Digest,
 }
 
+/// A table's canonical bytes, made as its chunks are written
+/// ([`VolumeTable::bytes_chunk_by_chunk`]).
+pub struct TableBytes {
+    bytes: Vec<u8>,
+    chunks: usize,
+}
+
+impl TableBytes {
+    pub fn push(&mut self, chunk: &Chunk) {
+        if self.chunks > 0 {
+            self.bytes.push(b',');
+        }
+        serde_json::to_writer(&mut self.bytes, chunk).expect("chunk serializes");
+        self.chunks += 1;
+    }
+
+    /// The table's bytes, exactly [`VolumeTable::to_bytes`] of the table with the chunks.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.bytes.extend_from_slice(b"]}");
+        self.bytes
+    }
+}
+
 /// A writer that fails as soon as what is written departs from `rest`, and consumes it.
 struct SameAs<'a> {
     rest: &'a [u8],
@@ -76,6 +99,21 @@ impl std::io::Write for SameAs<'_> {
 impl VolumeTable {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("table serializes")
+    }
+
+    /// The canonical bytes of this table (its chunks left out) followed by chunks given one
+    /// at a time ([`TableBytes::push`]): what a writer builds as it writes a volume, so the
+    /// chunks need not be kept beside their JSON (a table of 1.86×10^5 chunks is ~30 MB
+    /// of JSON and 12 MB of records). `capacity`: the planned size, so the bytes are
+    /// written once into room of that size.
+    pub fn bytes_chunk_by_chunk(&self, capacity: usize) -> TableBytes {
+        debug_assert!(self.chunks.is_empty());
+        let mut bytes = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut bytes, self).expect("table serializes");
+        // `chunks` is the last member and empty: the text ends in `[]}`.
+        debug_assert!(bytes.ends_with(b"[]}"));
+        bytes.truncate(bytes.len() - 2);
+        TableBytes { bytes, chunks: 0 }
     }
 
     /// Whether `bytes` are exactly this table's canonical serialization. Compared as it is
@@ -155,6 +193,25 @@ mod tests {
                     sha256: Digest([3; 32]),
                 })
                 .collect(),
+        }
+    }
+
+    /// A writer's table made chunk by chunk is the table's canonical bytes, with any
+    /// number of chunks (none, one, several).
+    #[test]
+    fn chunk_by_chunk_is_the_canonical_bytes() {
+        for n in [0, 1, 3] {
+            let mut t = table();
+            t.chunks.truncate(n);
+            let header = VolumeTable {
+                chunks: Vec::new(),
+                ..t.clone()
+            };
+            let mut made = header.bytes_chunk_by_chunk(0);
+            for c in &t.chunks {
+                made.push(c);
+            }
+            assert_eq!(made.finish(), t.to_bytes(), "{n} chunks");
         }
     }
 

@@ -34,19 +34,20 @@ impl Mirror {
     /// The catalog label image `k`'s config (for an index, its first carried child's) carries.
     fn catalog_label(&self, k: usize) -> Option<String> {
         let img = &self.images[k];
-        let read = |d: &str| -> Option<serde_json::Value> {
+        let read = |d: &oci::Digest| -> Option<serde_json::Value> {
             let f = self.blobs.get(d)?;
-            serde_json::from_slice(&std::fs::read(&f.path).ok()?).ok()
+            serde_json::from_slice(&std::fs::read(self.blob_path(f)).ok()?).ok()
         };
+        let parse = |v: &serde_json::Value| oci::Digest::parse(v.as_str()?).ok();
         let mut doc = read(&img.digest)?;
         if let Some(children) = doc["manifests"].as_array() {
             let child = children
                 .iter()
-                .filter_map(|c| c["digest"].as_str())
-                .find(|d| img.blobs.iter().any(|b| b == d))?;
-            doc = read(child)?;
+                .filter_map(|c| parse(&c["digest"]))
+                .find(|d| img.blobs.contains(d))?;
+            doc = read(&child)?;
         }
-        let config = doc["config"]["digest"].as_str().and_then(read)?;
+        let config = parse(&doc["config"]["digest"]).and_then(|d| read(&d))?;
         CATALOG_LABELS
             .iter()
             .find(|l| config["config"]["Labels"][**l].is_string())
@@ -69,7 +70,7 @@ mod tests {
         );
         let (d, s) = kit.blob(json.as_bytes());
         Made {
-            digest: d.clone(),
+            digest: d,
             size: s,
             closure: vec![d, cd],
             media_type: OCI_MANIFEST,
@@ -88,7 +89,7 @@ mod tests {
             .unwrap()
             .replace(r#""layers":[]"#, r#""layers":[],"annotations":{"a":"arm"}"#);
         let (d, s) = kit.blob(json.as_bytes());
-        arm.closure[0] = d.clone();
+        arm.closure[0] = d;
         (arm.digest, arm.size) = (d, s);
         let list = kit.index_of(false, &[(&amd, "linux/amd64"), (&arm, "linux/arm64")]);
         let t = tempfile::tempdir().unwrap();

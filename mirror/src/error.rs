@@ -11,8 +11,8 @@ pub struct MissingIn {
     /// an `index.json`, a skopeo `dir:` `manifest.json`.
     pub manifest: PathBuf,
     pub repository: String,
-    /// `sha256:<hex>` digests, sorted.
-    pub missing: Vec<String>,
+    /// The missing digests, sorted (`sha256:<hex>` in the message).
+    pub missing: Vec<oci::Digest>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +158,7 @@ fn plural(n: usize) -> String {
 }
 
 fn describe_missing(missing: &[MissingIn]) -> String {
-    let blobs: std::collections::BTreeSet<&String> =
+    let blobs: std::collections::BTreeSet<&oci::Digest> =
         missing.iter().flat_map(|m| &m.missing).collect();
     let mut out = format!(
         "{} blob(s) missing from the mirror, referenced by {} file(s):",

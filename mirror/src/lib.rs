@@ -18,6 +18,7 @@ mod closure;
 mod detect;
 pub mod digest;
 pub mod error;
+mod index_in;
 mod layout_dir;
 pub mod manifest;
 pub mod model;
@@ -36,7 +37,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 pub use error::{MirrorError, MissingIn};
-pub use model::{BlobFile, CatalogMark, Image, LayoutKind, Mirror, TreeEntry};
+pub use model::{BlobFile, CatalogMark, Digest, Image, LayoutKind, MediaType, Mirror, TreeEntry};
 pub use oci_layout::{
     oci_index_json, oci_index_json_sized, write_oci_index, write_oci_layout,
     write_oci_layout_with_index, IndexImage,
@@ -72,7 +73,7 @@ pub fn read_mirror(root: &Path) -> Result<Mirror, MirrorError> {
             })?
         }
     };
-    let mut c = Collector::default();
+    let mut c = Collector::with_tree(root, &tree);
     match &detected {
         Detected::OcFile(repos) => oc_file::read_images(root, repos, &mut c)?,
         Detected::RegistryStorage(repos) => registry_storage::read_images(root, repos, &mut c)?,

@@ -2,8 +2,16 @@
 //! the images (top-level manifests with their tags and original references), and the
 //! whole file tree, so the layout can be restored byte for byte.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use oci::Digest;
+
+/// A media type as the model keeps it: a mirror has a handful of distinct ones, shared by
+/// every manifest (one allocation per distinct type, not one per manifest).
+pub type MediaType = Arc<str>;
 
 /// The on-disk layouts ferry-pack reads (README.md "Input layouts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,11 +40,59 @@ impl LayoutKind {
 
 /// A file in the mirror whose name claims its content digest (`sha256:<hex>`).
 /// The claim is checked by whoever reads the bytes (ferry-pack re-hashes every blob).
+/// Where it is: [`Mirror::blob_path`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobFile {
-    /// Absolute (or root-joined) path of one file holding the blob.
-    pub path: PathBuf,
     pub size: u64,
+    at: BlobAt,
+}
+
+/// Where a blob's file is. Nearly always a file of the tree, so a path per blob (at
+/// 1.8×10^5 blobs, 17 MB) is kept only for the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BlobAt {
+    /// Entry `i` of [`Mirror::tree`] (read as [`Mirror::file_source`] says).
+    Tree(u32),
+    /// A path of its own: a file the tree does not list under that name (reached through
+    /// a directory link, which the walk does not follow). Boxed again so that the common
+    /// case, a tree entry, is 16 bytes a blob.
+    Path(Box<PathBuf>),
+}
+
+impl BlobFile {
+    /// A blob in the file at `path`.
+    pub fn at_path(path: impl Into<PathBuf>, size: u64) -> BlobFile {
+        BlobFile {
+            size,
+            at: BlobAt::Path(Box::new(path.into())),
+        }
+    }
+
+    /// A blob in the file of tree entry `entry`.
+    pub(crate) fn in_tree(entry: usize, size: u64) -> BlobFile {
+        let at = u32::try_from(entry).expect("fewer than 2^32 tree entries");
+        BlobFile {
+            size,
+            at: BlobAt::Tree(at),
+        }
+    }
+
+    /// The entry of [`Mirror::tree`] whose file holds the blob, when one does (nearly
+    /// always; else [`BlobFile::own_path`]).
+    pub fn tree_entry(&self) -> Option<usize> {
+        match self.at {
+            BlobAt::Tree(i) => Some(i as usize),
+            BlobAt::Path(_) => None,
+        }
+    }
+
+    /// The path the blob keeps of its own, when it is not a tree entry's.
+    pub fn own_path(&self) -> Option<&Path> {
+        match &self.at {
+            BlobAt::Tree(_) => None,
+            BlobAt::Path(p) => Some(p.as_path()),
+        }
+    }
 }
 
 /// A top-level image: a manifest or index that a tag (or a digest-only reference) names.
@@ -46,15 +102,15 @@ pub struct Image {
     pub repository: String,
     /// Tags that point at `digest` in this repository, sorted. Empty for digest-only images.
     pub tags: Vec<String>,
-    /// `sha256:<hex>` of the top-level manifest or index.
-    pub digest: String,
-    pub media_type: String,
+    /// The top-level manifest or index (written `sha256:<hex>` in messages and files).
+    pub digest: Digest,
+    pub media_type: MediaType,
     /// The original reference the image was mirrored from, when the layout records it
     /// (e.g. `registry.redhat.io/openshift4/ose-elasticsearch-proxy@sha256:…`).
     pub source: Option<String>,
     /// Every blob the image needs, each once: the top-level manifest first, then for each
     /// manifest its children (for an index), config and layers, depth first.
-    pub blobs: Vec<String>,
+    pub blobs: Vec<Digest>,
     /// A sparse index (`dev.ferry.platforms` in an OCI layout's index.json): the platforms
     /// (`os/arch[/variant]`, sorted) whose children `blobs` holds; the other children are
     /// left out. `None` when every child is there.
@@ -76,13 +132,15 @@ pub enum TreeEntry {
     },
     File {
         path: String,
-        /// `sha256:<hex>` of the content: claimed by the name for blob files, computed for others.
-        digest: String,
+        /// The content's digest: claimed by the name for blob files, computed for others.
+        digest: Digest,
         size: u64,
         /// Unix permission bits.
         mode: u32,
-        /// Where to read the bytes.
-        source: PathBuf,
+        /// Where to read the bytes when that is not `<root>/<path>` (a file the reader
+        /// synthesized elsewhere); `None`, the common case, costs nothing per file. Read it
+        /// through [`Mirror::file_source`].
+        source: Option<Box<Path>>,
     },
     Symlink {
         path: String,
@@ -104,9 +162,9 @@ pub struct Mirror {
     pub root: PathBuf,
     pub kind: LayoutKind,
     /// Every blob that some image needs, by digest (deduplicated across repositories).
-    pub blobs: BTreeMap<String, BlobFile>,
+    pub blobs: BTreeMap<Digest, BlobFile>,
     /// Media type of every manifest and index among `blobs`, by digest.
-    pub manifest_types: BTreeMap<String, String>,
+    pub manifest_types: BTreeMap<Digest, MediaType>,
     /// Images sorted by (repository, digest).
     pub images: Vec<Image>,
     /// Every directory, file and symlink below the root in sorted path order, leftovers excluded.
@@ -126,4 +184,39 @@ pub struct CatalogMark {
     pub image: usize,
     /// The file that names it, relative to the mirror's root.
     pub file: String,
+}
+
+impl Mirror {
+    /// Where to read blob `f` of this mirror.
+    pub fn blob_path<'a>(&'a self, f: &'a BlobFile) -> Cow<'a, Path> {
+        match &f.at {
+            BlobAt::Tree(i) => self.file_source(&self.tree[*i as usize]),
+            BlobAt::Path(p) => Cow::Borrowed(p.as_path()),
+        }
+    }
+
+    /// Where to read the bytes of tree entry `entry` (a `File`): its own source when the
+    /// reader gave it one, else `<root>/<path>`.
+    pub fn file_source<'a>(&'a self, entry: &'a TreeEntry) -> Cow<'a, Path> {
+        match entry {
+            TreeEntry::File {
+                source: Some(s), ..
+            } => Cow::Borrowed(s),
+            e => Cow::Owned(self.root.join(e.path())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At 1.8×10^5 blobs every byte of these records is 180 KB: they stay this small
+    /// (binary digests, no path per tree file or blob).
+    #[test]
+    fn the_records_kept_per_blob_stay_small() {
+        assert!(std::mem::size_of::<BlobFile>() <= 24);
+        assert!(std::mem::size_of::<TreeEntry>() <= 88);
+        assert_eq!(std::mem::size_of::<Digest>(), 32);
+    }
 }

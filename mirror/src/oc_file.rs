@@ -102,8 +102,10 @@ pub(crate) fn classify(rel: &str, is_dir: bool) -> Class {
     if name.ends_with(".download") || (parent_name == "blobs" && name.starts_with(".tmp-")) {
         return Class::Skip;
     }
-    if !is_dir && digest::is_digest(name) {
-        return Class::Blob(name.to_string());
+    if !is_dir {
+        if let Ok(d) = oci::Digest::parse(name) {
+            return Class::Blob(d);
+        }
     }
     Class::Plain
 }
@@ -270,7 +272,7 @@ fn apply_mapping(path: &Path, c: &mut Collector) -> Result<(), MirrorError> {
         let s = Written::parse(&src).map_err(|e| bad("the source", e))?;
         // A destination without a tag takes the source's (mappings.go parseArgs).
         let digest = match d.tag.or(s.tag) {
-            Some(tag) => c.tagged(d.path, tag).map(str::to_string),
+            Some(tag) => c.tagged(d.path, tag).map(|d| d.to_string()),
             None => d.digest.or(s.digest).map(|d| d.to_string()),
         };
         if let Some(digest) = digest {
@@ -375,7 +377,7 @@ fn names_image(reference: &str, img: &Image) -> bool {
         None => r.path.to_owned(),
     };
     let same_version = match (r.tag, r.digest) {
-        (_, Some(d)) => d.to_string() == img.digest,
+        (_, Some(d)) => d == img.digest,
         (Some(t), None) => img.tags.iter().any(|x| x == t),
         (None, None) => true,
     };
@@ -409,11 +411,11 @@ mod tests {
         let hex = "a".repeat(64);
         assert_eq!(
             classify(&format!("v2/a/b/blobs/sha256:{hex}"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(oci::Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(&format!("v2/a/manifests/sha256:{hex}"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(oci::Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(&format!("v2/a/blobs/sha256:{hex}.download"), false),
@@ -458,23 +460,31 @@ mod tests {
 
     /// Writes `made` into repository `repo` the way oc does: blobs, manifests as hard
     /// links, and a tag symlink when `tag` is given.
-    fn put(root: &Path, kit: &Kit, repo: &str, made: &Made, manifests: &[&str], tag: Option<&str>) {
+    fn put(
+        root: &Path,
+        kit: &Kit,
+        repo: &str,
+        made: &Made,
+        manifests: &[&oci::Digest],
+        tag: Option<&str>,
+    ) {
         let dir = root.join("v2").join(repo);
         for b in &made.closure {
-            let blob = dir.join("blobs").join(b);
+            let blob = dir.join("blobs").join(b.to_string());
             if !blob.exists() {
                 write(&blob, kit.bytes(b));
             }
-            if manifests.contains(&b.as_str()) {
+            if manifests.contains(&b) {
                 fs::create_dir_all(dir.join("manifests")).unwrap();
-                let m = dir.join("manifests").join(b);
+                let m = dir.join("manifests").join(b.to_string());
                 if !m.exists() {
                     fs::hard_link(&blob, m).unwrap();
                 }
             }
         }
         if let Some(tag) = tag {
-            std::os::unix::fs::symlink(&made.digest, dir.join("manifests").join(tag)).unwrap();
+            std::os::unix::fs::symlink(made.digest.to_string(), dir.join("manifests").join(tag))
+                .unwrap();
         }
     }
 
@@ -506,17 +516,17 @@ mod tests {
             .as_bytes(),
         );
         let m = crate::read_mirror(root).unwrap();
-        let got: Vec<(&[String], &str, Option<&str>)> = m
+        let got: Vec<(&[String], oci::Digest, Option<&str>)> = m
             .images
             .iter()
-            .map(|i| (i.tags.as_slice(), i.digest.as_str(), i.source.as_deref()))
+            .map(|i| (i.tags.as_slice(), i.digest, i.source.as_deref()))
             .collect();
         let lone_src = format!("docker.io/ns/lone@{}", lone.digest);
         let (v1, multi) = (["v1".to_string()], ["multi".to_string()]);
         let mut want = vec![
-            (&v1[..], a.digest.as_str(), Some("quay.io/ns/app:v1")),
-            (&multi[..], list.digest.as_str(), None),
-            (&[][..], lone.digest.as_str(), Some(lone_src.as_str())),
+            (&v1[..], a.digest, Some("quay.io/ns/app:v1")),
+            (&multi[..], list.digest, None),
+            (&[][..], lone.digest, Some(lone_src.as_str())),
         ];
         want.sort_by_key(|w| w.1);
         assert_eq!(got, want);
@@ -622,7 +632,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let body = br#"{"schemaVersion":1,"name":"x","tag":"1","fsLayers":[],"history":[]}"#;
         let d = sha256_bytes(body);
-        let path = t.path().join("v2/r/manifests").join(&d);
+        let path = t.path().join("v2/r/manifests").join(d.to_string());
         write(&path, body);
         fs::create_dir_all(t.path().join("v2/r/blobs")).unwrap();
         let e = crate::read_mirror(t.path()).unwrap_err();
@@ -637,7 +647,7 @@ mod tests {
     fn absent_foreign_layers_are_not_missing() {
         let mut kit = Kit::default();
         let (cd, cs) = kit.blob(b"{}");
-        let foreign = format!("sha256:{}", "f".repeat(64));
+        let foreign = oci::Digest([0xff; 32]);
         let json = format!(
             r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{cd}","size":{cs}}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"{foreign}","size":9,"urls":["https://example.com/l"]}}]}}"#,
             oci::media_type::DOCKER_MANIFEST,
@@ -645,9 +655,9 @@ mod tests {
         );
         let (d, s) = kit.blob(json.as_bytes());
         let made = Made {
-            digest: d.clone(),
+            digest: d,
             size: s,
-            closure: vec![d.clone(), cd.clone()],
+            closure: vec![d, cd],
             media_type: oci::media_type::DOCKER_MANIFEST,
         };
         let t = tempfile::tempdir().unwrap();

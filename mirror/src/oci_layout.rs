@@ -36,7 +36,6 @@
 //! crane, containerd, oras and ferry itself, but not selectable by `skopeo … oci:DIR:NAME`;
 //! extract those to `dir:` or to the original layout instead.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
@@ -46,12 +45,14 @@ use serde::{Deserialize, Serialize};
 use crate::closure::{existing_file, read_capped, Collector, Store};
 use crate::digest;
 use crate::error::MirrorError;
+use crate::index_in::for_each_descriptor;
 use crate::layout_dir::repository_for_dir;
-use crate::model::Image;
-use crate::sparse::{Platforms, FERRY_PLATFORMS};
+use crate::model::{Image, MediaType};
+use crate::sparse::Platforms;
 use crate::tree::Class;
 use crate::write::{prepare_dest, write_verified, BoxError};
 use oci::media_type::OCI_INDEX;
+use oci::Digest;
 use oci::Written;
 
 pub use crate::layout_dir::OCI_LAYOUT_FILE;
@@ -60,7 +61,7 @@ pub use oci::annotation::{
 };
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// index.json of a full catalog lists ~10^4 descriptors: a few MB.
-const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_INDEX_SIZE: u64 = 256 * 1024 * 1024;
 
 pub(crate) struct OciStore {
     pub dir: PathBuf,
@@ -81,21 +82,6 @@ struct LayoutVersion {
     version: String,
 }
 
-#[derive(Deserialize)]
-struct IndexIn {
-    #[serde(default)]
-    manifests: Vec<DescriptorIn>,
-}
-
-#[derive(Deserialize)]
-struct DescriptorIn {
-    digest: String,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 /// Tree classification for the layouts at `layouts` (relative paths, `""` = the root):
 /// `blobs/sha256/<hex>` files are blobs; `oci-put-blob*` temporaries that containers/image
 /// leaves in a layout's directory when a copy fails are leftovers.
@@ -111,10 +97,11 @@ pub(crate) fn classify(layouts: &BTreeSet<String>, rel: &str, is_dir: bool) -> C
         && !is_dir
         && parts[n - 3] == "blobs"
         && parts[n - 2] == "sha256"
-        && digest::is_sha256_hex(parts[n - 1])
         && layouts.contains(&parts[..n - 3].join("/"))
     {
-        return Class::Blob(format!("sha256:{}", parts[n - 1]));
+        if let Ok(d) = oci::Digest::from_hex(parts[n - 1]) {
+            return Class::Blob(d);
+        }
     }
     Class::Plain
 }
@@ -246,16 +233,6 @@ pub(crate) fn check_layout_version(dir: &Path) -> Result<(), MirrorError> {
     Ok(())
 }
 
-/// Reads an `index.json` (capped) into `T`.
-pub(crate) fn read_index<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, MirrorError> {
-    serde_json::from_slice(&read_capped(path, MAX_INDEX_SIZE)?).map_err(|e| {
-        MirrorError::InvalidJson {
-            path: path.to_path_buf(),
-            source: e,
-        }
-    })
-}
-
 pub(crate) fn read_images(
     root: &Path,
     layouts: &[String],
@@ -270,20 +247,22 @@ pub(crate) fn read_images(
         };
         check_layout_version(&dir)?;
         let index_path = dir.join("index.json");
-        let index: IndexIn = read_index(&index_path)?;
+        // The whole index first, as one that does not parse is refused before any image
+        // is read; then again, each descriptor read and dropped in turn.
+        for_each_descriptor(&index_path, MAX_INDEX_SIZE, |_| Ok(()))?;
         let repo = repository_for_dir(root, rel)?;
         let store = OciStore { dir: dir.clone() };
-        // Consumed, so each descriptor (annotations and all) is freed once it is read.
-        for d in index.manifests {
+        for_each_descriptor(&index_path, MAX_INDEX_SIZE, |d| {
             digest::checked(&index_path, &d.digest)?;
+            let a = &d.annotations;
             let (repository, tag, source) = name_image(
                 &repo,
-                d.annotations.get(REF_NAME).map(String::as_str),
-                d.annotations.get(CONTAINERD_NAME).map(String::as_str),
+                a.ref_name.as_deref(),
+                a.containerd_name.as_deref(),
                 &d.digest,
                 &index_path,
             )?;
-            let sparse = match d.annotations.get(FERRY_PLATFORMS) {
+            let sparse = match &a.platforms {
                 Some(v) => {
                     let image = format!("{repository}@{}", d.digest);
                     Some(Platforms::parse(v, &index_path, &image)?)
@@ -301,19 +280,18 @@ pub(crate) fn read_images(
                 sparse,
             )?;
             let image = || format!("{repository}@{}", d.digest);
-            let annotation = d.annotations.get(FERRY_TARGET_REPOSITORY);
             if let Some(to) =
-                target_repository(annotation.map(String::as_str), &index_path, &image())?
+                target_repository(a.target_repository.as_deref(), &index_path, &image())?
             {
                 c.set_destination(&repository, &d.digest, to, &index_path)?;
             }
-            let annotation = d.annotations.get(FERRY_CATALOG_PACKAGES);
             if let Some(packages) =
-                catalog_packages(annotation.map(String::as_str), &index_path, &image())?
+                catalog_packages(a.catalog_packages.as_deref(), &index_path, &image())?
             {
                 c.set_packages(&repository, &d.digest, packages, &index_path)?;
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(())
 }
@@ -323,8 +301,8 @@ pub(crate) fn read_images(
 pub struct IndexImage<'a> {
     pub repository: &'a str,
     pub tags: &'a [String],
-    /// `sha256:<hex>` of the top-level manifest or index.
-    pub digest: Cow<'a, str>,
+    /// The top-level manifest or index.
+    pub digest: Digest,
     /// The manifest's media type, `None` when unknown (an error).
     pub media_type: Option<&'a str>,
     /// The manifest's size, `None` when unknown (an error).
@@ -348,7 +326,7 @@ struct IndexOut<M> {
 struct DescriptorOut<'a> {
     #[serde(rename = "mediaType")]
     media_type: &'a str,
-    digest: &'a str,
+    digest: Digest,
     size: u64,
     annotations: AnnotationsOut<'a>,
 }
@@ -401,7 +379,7 @@ impl Serialize for Descriptors<'_, '_> {
             // Both were checked when the names were collected.
             seq.serialize_element(&DescriptorOut {
                 media_type: image.media_type.unwrap_or_default(),
-                digest: &image.digest,
+                digest: image.digest,
                 size: image.size.unwrap_or_default(),
                 annotations: AnnotationsOut {
                     packages: image.packages.map(|p| p.join(",")),
@@ -424,8 +402,8 @@ impl Serialize for Descriptors<'_, '_> {
 /// Media types come from `manifest_types`, else `Image::media_type`; sizes from `sizes`.
 pub fn oci_index_json(
     images: &[Image],
-    manifest_types: &BTreeMap<String, String>,
-    sizes: &BTreeMap<String, u64>,
+    manifest_types: &BTreeMap<Digest, MediaType>,
+    sizes: &BTreeMap<Digest, u64>,
 ) -> Result<Vec<u8>, MirrorError> {
     oci_index_json_sized(images, manifest_types, &|d| sizes.get(d).copied())
 }
@@ -434,19 +412,19 @@ pub fn oci_index_json(
 /// known), so that a caller holding the sizes in its own map need not copy them.
 pub fn oci_index_json_sized(
     images: &[Image],
-    manifest_types: &BTreeMap<String, String>,
-    size_of: &dyn Fn(&str) -> Option<u64>,
+    manifest_types: &BTreeMap<Digest, MediaType>,
+    size_of: &dyn Fn(&Digest) -> Option<u64>,
 ) -> Result<Vec<u8>, MirrorError> {
     let view = |i: usize| {
         let image = &images[i];
         IndexImage {
             repository: &image.repository,
             tags: &image.tags,
-            digest: Cow::Borrowed(&image.digest),
+            digest: image.digest,
             media_type: manifest_types
                 .get(&image.digest)
-                .map(String::as_str)
-                .or(Some(image.media_type.as_str()).filter(|t| !t.is_empty())),
+                .map(|t| &**t)
+                .or(Some(&*image.media_type).filter(|t| !t.is_empty())),
             size: size_of(&image.digest),
             source: image.source.as_deref(),
             platforms: image.platforms.as_deref(),
@@ -470,7 +448,6 @@ pub fn write_oci_index<'a>(
     for i in 0..count {
         let img = image(i);
         let label = || format!("{}@{}", img.repository, img.digest);
-        digest::checked(Path::new("index.json"), &img.digest)?;
         if img.media_type.is_none() {
             return Err(MirrorError::MissingMetadata {
                 image: label(),
@@ -545,38 +522,29 @@ pub fn write_oci_index<'a>(
 pub fn write_oci_layout<R, E>(
     dest: &Path,
     images: &[Image],
-    manifest_types: &BTreeMap<String, String>,
-    blob_sizes: &BTreeMap<String, u64>,
-    open: impl FnMut(&str) -> Result<R, E>,
+    manifest_types: &BTreeMap<Digest, MediaType>,
+    blob_sizes: &BTreeMap<Digest, u64>,
+    open: impl FnMut(&Digest) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
     R: Read,
     E: Into<BoxError>,
 {
     let index = oci_index_json(images, manifest_types, blob_sizes)?;
-    let mut blobs: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut blobs: BTreeMap<Digest, u64> = BTreeMap::new();
     for image in images {
         for b in &image.blobs {
-            digest::checked(
-                Path::new(&format!("{}@{}", image.repository, image.digest)),
-                b,
-            )?;
             let size = *blob_sizes
                 .get(b)
                 .ok_or_else(|| MirrorError::MissingMetadata {
                     image: format!("{}@{}", image.repository, image.digest),
                     what: "size",
-                    digest: b.clone(),
+                    digest: b.to_string(),
                 })?;
-            blobs.insert(b, size);
+            blobs.insert(*b, size);
         }
     }
-    write_oci_layout_with_index(
-        dest,
-        blobs.into_iter().map(|(d, s)| (Cow::Borrowed(d), s)),
-        &index,
-        open,
-    )
+    write_oci_layout_with_index(dest, blobs, &index, open)
 }
 
 /// Writes an OCI image layout at `dest` (absent or empty): `oci-layout`, then
@@ -584,11 +552,11 @@ where
 /// sizes; each streamed from `open(digest)` and checked), and last `index` as `index.json`,
 /// so an interrupted write leaves no index. For a caller that has the index already (a
 /// bundle's signed one) and its blobs in its own records.
-pub fn write_oci_layout_with_index<'d, R, E>(
+pub fn write_oci_layout_with_index<R, E>(
     dest: &Path,
-    blobs: impl IntoIterator<Item = (Cow<'d, str>, u64)>,
+    blobs: impl IntoIterator<Item = (Digest, u64)>,
     index: &[u8],
-    mut open: impl FnMut(&str) -> Result<R, E>,
+    mut open: impl FnMut(&Digest) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
     R: Read,
@@ -611,14 +579,20 @@ where
         std::fs::create_dir(&p).map_err(|e| MirrorError::io(p, e))?;
     }
     for (d, size) in blobs {
-        let d: &str = &d;
-        let hex = &d[digest::SHA256_PREFIX.len()..];
-        let reader = open(d).map_err(|err| MirrorError::Open {
+        let hex = d.hex();
+        let reader = open(&d).map_err(|err| MirrorError::Open {
             entry: format!("blobs/sha256/{hex}"),
             digest: d.to_string(),
             source: err.into(),
         })?;
-        write_verified(dest, &format!("blobs/sha256/{hex}"), d, size, 0o644, reader)?;
+        write_verified(
+            dest,
+            &format!("blobs/sha256/{hex}"),
+            &d,
+            size,
+            0o644,
+            reader,
+        )?;
     }
     put("index.json", index)
 }
@@ -707,11 +681,11 @@ mod tests {
         let hex = "f".repeat(64);
         assert_eq!(
             classify(&layouts, &format!("blobs/sha256/{hex}"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(&layouts, &format!("x/y/blobs/sha256/{hex}"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(&layouts, &format!("x/blobs/sha256/{hex}"), false),
@@ -728,7 +702,7 @@ mod tests {
         Image {
             repository: repo.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            digest: format!("sha256:{}", d.to_string().repeat(64)),
+            digest: Digest([d.to_digit(16).unwrap() as u8 * 0x11; 32]),
             media_type: oci::media_type::OCI_MANIFEST.into(),
             source: source.map(str::to_string),
             blobs: vec![],
@@ -744,7 +718,7 @@ mod tests {
             image("b/repo", &["2", "1"], 'b', Some("quay.io/b/repo:1")),
             image("a", &[], 'a', None),
         ];
-        let sizes: BTreeMap<String, u64> = imgs.iter().map(|i| (i.digest.clone(), 7)).collect();
+        let sizes: BTreeMap<Digest, u64> = imgs.iter().map(|i| (i.digest, 7)).collect();
         let types = BTreeMap::new();
         let j = oci_index_json(&imgs, &types, &sizes).unwrap();
         let mut rev = imgs.clone();
@@ -769,7 +743,7 @@ mod tests {
     #[test]
     fn index_json_refuses_gaps_and_conflicts() {
         let imgs = [image("r", &["t"], 'a', None), image("r", &["t"], 'b', None)];
-        let sizes: BTreeMap<String, u64> = imgs.iter().map(|i| (i.digest.clone(), 1)).collect();
+        let sizes: BTreeMap<Digest, u64> = imgs.iter().map(|i| (i.digest, 1)).collect();
         let e = oci_index_json(&imgs, &BTreeMap::new(), &sizes).unwrap_err();
         assert!(matches!(e, MirrorError::DuplicateTag { .. }), "{e}");
         let e = oci_index_json(&imgs[..1], &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
@@ -777,10 +751,17 @@ mod tests {
             matches!(e, MirrorError::MissingMetadata { what: "size", .. }),
             "{e}"
         );
-        let mut bad = imgs[0].clone();
-        bad.digest = "sha256:../../etc".into();
-        let e = oci_index_json(&[bad], &BTreeMap::new(), &sizes).unwrap_err();
-        assert!(matches!(e, MirrorError::UnsupportedDigest { .. }), "{e}");
+        // A digest that is not sha256 hex (`sha256:../../etc`) cannot be an image's: the
+        // model's digests are binary. Messages spell them as files do.
+        let e = oci_index_json(&imgs[1..], &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "image r@sha256:{}: no size known for sha256:{}",
+                "b".repeat(64),
+                "b".repeat(64)
+            )
+        );
     }
 
     use crate::testkit::{hex, write, Kit};
@@ -817,16 +798,16 @@ mod tests {
         layout(&t.path().join("y"), &kit, &[(&b, "")]);
         let m = crate::read_mirror(t.path()).unwrap();
         assert_eq!(m.kind, crate::LayoutKind::Oci);
-        let got: Vec<(&str, &[String], &str)> = m
+        let got: Vec<(&str, &[String], Digest)> = m
             .images
             .iter()
-            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest.as_str()))
+            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest))
             .collect();
         assert_eq!(
             got,
             [
-                ("x/app", &["1.0".to_string()][..], a.digest.as_str()),
-                ("y", &[][..], b.digest.as_str())
+                ("x/app", &["1.0".to_string()][..], a.digest),
+                ("y", &[][..], b.digest)
             ]
         );
         assert_eq!(m.images[1].blobs, b.closure);
@@ -864,13 +845,41 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("index.json"), "{e}");
+
+        // Also when the first image's manifest is absent: the tag is still taken (and the
+        // error names both digests as `sha256:<hex>`).
+        let t = tempfile::tempdir().unwrap();
+        layout(t.path(), &kit, &[(&a, ann), (&b, ann)]);
+        std::fs::remove_file(t.path().join("blobs/sha256").join(hex(&a.digest))).unwrap();
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::DuplicateTag { first, second, .. }
+                if *first == a.digest.to_string() && *second == b.digest.to_string()),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with(&format!(
+                "tag r:t names both sha256:{} and sha256:{}",
+                a.digest.hex(),
+                b.digest.hex()
+            )),
+            "{e}"
+        );
+        // Named once, absent: the missing manifest is what is said.
+        layout(t.path(), &kit, &[(&a, ann)]);
+        std::fs::remove_file(t.path().join("blobs/sha256").join(hex(&a.digest))).unwrap();
+        let e = crate::read_mirror(t.path()).unwrap_err();
+        assert!(
+            matches!(&e, MirrorError::MissingBlobs { missing } if missing[0].missing == [a.digest]),
+            "{e}"
+        );
     }
 
     fn indexed(repository: &str, tags: &[&str], hex: char) -> Image {
         Image {
             repository: repository.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            digest: format!("sha256:{}", hex.to_string().repeat(64)),
+            digest: Digest([hex.to_digit(16).unwrap() as u8 * 0x11; 32]),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             source: None,
             blobs: Vec::new(),
@@ -890,7 +899,7 @@ mod tests {
         a.destination = Some("d/r".into());
         a.packages = Some(vec!["p".into(), "q".into()]);
         let b = indexed("b", &[], 'b');
-        let sizes = |_: &str| Some(7);
+        let sizes = |_: &Digest| Some(7);
         let json = oci_index_json_sized(&[a, b], &BTreeMap::new(), &sizes).unwrap();
         let (ha, hb) = ("a".repeat(64), "b".repeat(64));
         let mt = "application/vnd.oci.image.manifest.v1+json";
@@ -914,7 +923,7 @@ mod tests {
         let a = indexed("r", &["t"], 'a');
         let mut again = indexed("r", &["t"], 'a');
         again.source = Some("x.io/r:t".into());
-        let sizes = |_: &str| Some(1);
+        let sizes = |_: &Digest| Some(1);
         let json = oci_index_json_sized(&[a.clone(), again], &BTreeMap::new(), &sizes).unwrap();
         let json = String::from_utf8(json).unwrap();
         assert_eq!(json.matches("ref.name").count(), 1, "{json}");
@@ -990,11 +999,10 @@ mod tests {
             ],
         );
         let m = crate::read_mirror(&t.path().join("in")).unwrap();
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let out = t.path().join("out");
         let blobs = kit.blobs.clone();
-        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &str| {
+        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &Digest| {
             blobs
                 .get(d)
                 .map(|b| Box::new(Cursor::new(b.clone())) as Box<dyn Read>)
@@ -1045,8 +1053,7 @@ mod tests {
             .map(|i| (i.repository.as_str(), i.destination.as_deref()))
             .collect();
         assert_eq!(got, [("mirror/app", Some("mirror/app")), ("ns/b", None)]);
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1128,8 +1135,7 @@ mod tests {
             .catalog_reason(k)
             .expect("a layout naming packages names a catalog");
         assert!(why.contains(FERRY_CATALOG_PACKAGES), "{why}");
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1140,10 +1146,13 @@ mod tests {
         assert_eq!(index.matches(FERRY_CATALOG_PACKAGES).count(), 1, "{index}");
         // Written, then read back: the same packages.
         let again = t.path().join("again");
-        let blobs = m.blobs.clone();
-        write_oci_layout(&again, &m.images, &m.manifest_types, &sizes, |d: &str| {
-            std::fs::File::open(&blobs[d].path)
-        })
+        write_oci_layout(
+            &again,
+            &m.images,
+            &m.manifest_types,
+            &sizes,
+            |d: &Digest| std::fs::File::open(m.blob_path(&m.blobs[d])),
+        )
         .unwrap();
         let back = crate::read_mirror(&again).unwrap();
         assert_eq!(back.images[k].packages, Some(both));
@@ -1173,8 +1182,7 @@ mod tests {
         layout(&dir, &kit, &[(&a, &named("", "v1"))]);
         let m = crate::read_mirror(&dir).unwrap();
         assert_eq!(m.images[0].packages, Some(Vec::new()));
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1230,14 +1238,13 @@ mod tests {
             img.platforms.as_deref(),
             Some(&["linux/amd64".to_string()][..])
         );
-        let mut expected = vec![list.digest.clone()];
+        let mut expected = vec![list.digest];
         expected.extend(amd.closure.iter().cloned());
         assert_eq!(img.blobs, expected);
         assert!(!m.blobs.contains_key(&arm.digest));
 
         // Written out again, the layout says so, and reads back the same.
-        let sizes: BTreeMap<String, u64> =
-            m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect();
+        let sizes: BTreeMap<Digest, u64> = m.blobs.iter().map(|(d, b)| (*d, b.size)).collect();
         let index =
             String::from_utf8(oci_index_json(&m.images, &m.manifest_types, &sizes).unwrap())
                 .unwrap();
@@ -1247,7 +1254,7 @@ mod tests {
         );
         let out = t.path().join("out");
         let blobs = kit.blobs.clone();
-        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &str| {
+        write_oci_layout(&out, &m.images, &m.manifest_types, &sizes, |d: &Digest| {
             blobs
                 .get(d)
                 .map(|b| Box::new(Cursor::new(b.clone())) as Box<dyn Read>)
@@ -1288,7 +1295,7 @@ mod tests {
         std::fs::remove_file(t.path().join("blobs/sha256").join(hex(&arm.closure[3]))).unwrap();
         let e = crate::read_mirror(t.path()).unwrap_err();
         assert!(
-            matches!(&e, MirrorError::MissingBlobs { missing } if missing[0].missing == [arm.closure[3].clone()]),
+            matches!(&e, MirrorError::MissingBlobs { missing } if missing[0].missing == [arm.closure[3]]),
             "{e}"
         );
         // A platform the index does not have at all is refused, naming it.

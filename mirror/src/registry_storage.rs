@@ -99,12 +99,12 @@ pub(crate) fn classify(rel: &str, is_dir: bool) -> Class {
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
         ["blobs", "sha256", prefix, hex, "data"]
-            if !is_dir
-                && digest::is_sha256_hex(hex)
-                && hex.starts_with(prefix)
-                && prefix.len() == 2 =>
+            if !is_dir && hex.starts_with(prefix) && prefix.len() == 2 =>
         {
-            Class::Blob(format!("sha256:{hex}"))
+            match oci::Digest::from_hex(hex) {
+                Ok(d) => Class::Blob(d),
+                Err(_) => Class::Plain,
+            }
         }
         ["repositories", .., "_uploads", _] => Class::Skip,
         _ => Class::Plain,
@@ -116,7 +116,7 @@ fn read_link_file(path: &Path) -> Result<String, MirrorError> {
     let bytes = read_capped(path, 1024)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| MirrorError::malformed(path, "link file is not UTF-8"))?;
-    digest::checked(path, text.trim())
+    digest::checked(path, text.trim()).map(|d| d.to_string())
 }
 
 /// Images of every repository: each tag's `current/link`, and each manifest revision that is
@@ -200,7 +200,7 @@ mod tests {
                 &format!("docker/registry/v2/blobs/sha256/ab/{hex}/data"),
                 false
             ),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(oci::Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(
@@ -232,7 +232,7 @@ mod tests {
     use crate::read_mirror;
     use crate::testkit::{hex, write, Kit};
 
-    fn put(root: &Path, kit: &Kit, digests: &[String]) {
+    fn put(root: &Path, kit: &Kit, digests: &[oci::Digest]) {
         for d in digests {
             let h = hex(d);
             write(
@@ -240,7 +240,7 @@ mod tests {
                     .join(V2)
                     .join("blobs/sha256")
                     .join(&h[..2])
-                    .join(h)
+                    .join(&h)
                     .join("data"),
                 kit.bytes(d),
             );
@@ -251,13 +251,13 @@ mod tests {
         root.join(V2).join("repositories").join(name)
     }
 
-    fn revision(root: &Path, name: &str, d: &str) {
+    fn revision(root: &Path, name: &str, d: &oci::Digest) {
         write(
             &repo(root, name)
                 .join("_manifests/revisions/sha256")
                 .join(hex(d))
                 .join("link"),
-            d.as_bytes(),
+            d.to_string().as_bytes(),
         );
     }
 
@@ -276,7 +276,7 @@ mod tests {
         // ubi8 holds `a` tagged and `list` untagged (with its child); ubi8/minimal holds `b`.
         write(
             &repo(root, "ubi8").join("_manifests/tags/8.2/current/link"),
-            a.digest.as_bytes(),
+            a.digest.to_string().as_bytes(),
         );
         revision(root, "ubi8", &a.digest);
         revision(root, "ubi8", &list.digest);
@@ -289,27 +289,27 @@ mod tests {
         .unwrap();
         write(
             &repo(root, "ubi8/minimal").join("_manifests/tags/latest/current/link"),
-            b.digest.as_bytes(),
+            b.digest.to_string().as_bytes(),
         );
 
         let m = read_mirror(root).unwrap();
-        let got: Vec<(&str, &[String], &str)> = m
+        let got: Vec<(&str, &[String], oci::Digest)> = m
             .images
             .iter()
-            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest.as_str()))
+            .map(|i| (i.repository.as_str(), i.tags.as_slice(), i.digest))
             .collect();
         let (t82, latest) = (["8.2".to_string()], ["latest".to_string()]);
         let mut want = vec![
-            ("ubi8", &t82[..], a.digest.as_str()),
-            ("ubi8", &[][..], list.digest.as_str()),
-            ("ubi8/minimal", &latest[..], b.digest.as_str()),
+            ("ubi8", &t82[..], a.digest),
+            ("ubi8", &[][..], list.digest),
+            ("ubi8/minimal", &latest[..], b.digest),
         ];
         want.sort_by_key(|w| (w.0, w.2));
         assert_eq!(got, want, "sorted by (repository, digest)");
         let l = m.images.iter().find(|i| i.digest == list.digest).unwrap();
         assert_eq!(l.blobs, list.closure);
         assert_eq!(
-            m.manifest_types[&child.digest],
+            &*m.manifest_types[&child.digest],
             oci::media_type::OCI_MANIFEST
         );
         assert_eq!(m.blobs.len(), 1 + 3 + 4 + 3);
@@ -325,7 +325,7 @@ mod tests {
             .join("_manifests/revisions/sha256")
             .join("0".repeat(64))
             .join("link");
-        write(&link, a.digest.as_bytes());
+        write(&link, a.digest.to_string().as_bytes());
         let e = read_mirror(t.path()).unwrap_err();
         assert!(
             matches!(&e, MirrorError::MalformedLayout { path, .. } if *path == link),

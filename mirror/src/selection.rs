@@ -19,7 +19,7 @@
 //! file from disk, and the bundle's `created` is the newest modification time of what it
 //! packs, so the same cache and the same names pack to the same bundle every time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
@@ -27,13 +27,14 @@ use oci::media_type::OCI_INDEX;
 use oci::{Descriptor, Index};
 
 use crate::closure::{read_capped, Collector};
-use crate::digest::{self, SHA256_PREFIX};
+use crate::digest;
 use crate::error::MirrorError;
+use crate::index_in::{check_index, for_each_manifest};
 use crate::layout_dir::{repository_for_dir, OCI_LAYOUT_FILE};
-use crate::model::{LayoutKind, Mirror, TreeEntry};
+use crate::model::{BlobFile, LayoutKind, Mirror, TreeEntry};
 use crate::oci_layout::{
-    catalog_packages, check_layout_version, name_image, read_index, target_repository, OciStore,
-    FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY,
+    catalog_packages, check_layout_version, name_image, target_repository, OciStore,
+    FERRY_CATALOG_PACKAGES, FERRY_TARGET_REPOSITORY, MAX_INDEX_SIZE,
 };
 use crate::sparse::{Platforms, FERRY_PLATFORMS};
 use crate::tree::permission_bits;
@@ -50,28 +51,41 @@ pub fn read_oci_selection(
 ) -> Result<Mirror, MirrorError> {
     check_layout_version(root)?;
     let index_path = root.join("index.json");
-    let index: Index = read_index(&index_path)?;
-
-    // ref.name → its descriptor. The same name for two digests is ambiguous: refused, as
-    // any layout reader refuses one tag naming two images.
-    let mut by_name: BTreeMap<&str, &Descriptor> = BTreeMap::new();
-    for d in &index.manifests {
+    // A cache's index lists every image it holds: read one descriptor at a time (the
+    // whole index first checked as one, so errors come as when it was read whole).
+    check_index(&index_path, MAX_INDEX_SIZE)?;
+    let asked: BTreeSet<&str> = ref_names.iter().map(String::as_str).collect();
+    // Every ref.name's digest: the same name for two digests is ambiguous, refused as any
+    // layout reader refuses one tag naming two images. Of the names asked for, the
+    // descriptor (the last one of a name, as a map filled in order keeps).
+    let mut digests: BTreeMap<String, oci::Digest> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Descriptor> = BTreeMap::new();
+    for_each_manifest(&index_path, MAX_INDEX_SIZE, |d: Descriptor| {
         let Some(name) = d.annotations.get(REF_NAME) else {
-            continue;
+            return Ok(());
         };
-        if let Some(first) = by_name.insert(name, d) {
-            if first.digest != d.digest {
+        match digests.get(name) {
+            Some(first) if *first != d.digest => {
                 let (repository, tag) = name.rsplit_once(':').unwrap_or((name, ""));
                 return Err(MirrorError::DuplicateTag {
-                    path: index_path,
+                    path: index_path.clone(),
                     repository: repository.to_string(),
                     tag: tag.to_string(),
-                    first: first.digest.to_string(),
+                    first: first.to_string(),
                     second: d.digest.to_string(),
                 });
             }
+            Some(_) => {}
+            None => {
+                digests.insert(name.clone(), d.digest);
+            }
         }
-    }
+        if asked.contains(name.as_str()) {
+            by_name.insert(name.clone(), d);
+        }
+        Ok(())
+    })?;
+    drop(digests);
     let mut wanted: Vec<&str> = Vec::new();
     let mut absent = Vec::new();
     for name in ref_names {
@@ -89,7 +103,7 @@ pub fn read_oci_selection(
             absent,
         });
     }
-    let selected: Vec<Descriptor> = wanted.iter().map(|n| by_name[n].clone()).collect();
+    let selected: Vec<Descriptor> = wanted.iter().map(|n| by_name[*n].clone()).collect();
 
     let store = OciStore {
         dir: root.to_path_buf(),
@@ -151,13 +165,21 @@ pub fn read_oci_selection(
         },
     ];
     // `blobs` is keyed by digest, so the blob files come in path order.
-    for (d, f) in &blobs {
+    // Each is `<root>/<path>` (the store is the cache's own `blobs/sha256`): no source kept.
+    // And each blob is then that entry of the tree, not a path of its own.
+    let mut blobs = blobs;
+    for (d, f) in blobs.iter_mut() {
+        let path = f
+            .own_path()
+            .expect("read without a tree: every blob has its path");
+        let mode = mode_of(path)?;
+        *f = BlobFile::in_tree(tree.len(), f.size);
         tree.push(TreeEntry::File {
-            path: format!("blobs/sha256/{}", &d[SHA256_PREFIX.len()..]),
-            digest: d.clone(),
+            path: format!("blobs/sha256/{}", d.hex()),
+            digest: *d,
             size: f.size,
-            mode: mode_of(&f.path)?,
-            source: f.path.clone(),
+            mode,
+            source: None,
         });
     }
     tree.push(TreeEntry::File {
@@ -165,14 +187,15 @@ pub fn read_oci_selection(
         digest: view_digest,
         size: view_size,
         mode: 0o644,
-        source: view.0,
+        // Not the cache's index.json: the view written for this selection.
+        source: Some(view.0.into_boxed_path()),
     });
     tree.push(TreeEntry::File {
         path: OCI_LAYOUT_FILE.into(),
         digest: digest::sha256_bytes(&layout_bytes),
         size: layout_bytes.len() as u64,
         mode: mode_of(&layout_file)?,
-        source: layout_file,
+        source: None,
     });
     Ok(Mirror {
         root: root.to_path_buf(),
@@ -195,7 +218,7 @@ pub fn read_oci_selection(
 fn write_view(
     view_dir: &Path,
     selected: &[Descriptor],
-) -> Result<(std::path::PathBuf, (String, u64)), MirrorError> {
+) -> Result<(std::path::PathBuf, (oci::Digest, u64)), MirrorError> {
     let index = Index {
         schema_version: 2,
         media_type: Some(OCI_INDEX.to_string()),
@@ -209,7 +232,7 @@ fn write_view(
         source: e,
     })?;
     let d = digest::sha256_bytes(&bytes);
-    let path = view_dir.join(format!("index-{}.json", &d[SHA256_PREFIX.len()..]));
+    let path = view_dir.join(format!("index-{}.json", d.hex()));
     fs::create_dir_all(view_dir).map_err(|e| MirrorError::io(view_dir, e))?;
     durable_file::refuse_symlink(&path).map_err(|e| MirrorError::io(&path, e))?;
     let same = match fs::read(&path) {
@@ -401,7 +424,7 @@ mod tests {
             ]
         );
         // Only a's and b's blobs, and no .ferry/ bookkeeping.
-        let mut blobs: Vec<String> = a.closure.iter().chain(&b.closure).cloned().collect();
+        let mut blobs: Vec<oci::Digest> = a.closure.iter().chain(&b.closure).cloned().collect();
         blobs.sort();
         assert_eq!(m.blobs.keys().cloned().collect::<Vec<_>>(), blobs);
         let mut expected = vec!["blobs".to_string(), "blobs/sha256".to_string()];
@@ -410,14 +433,27 @@ mod tests {
         assert_eq!(paths(&m), expected);
 
         // The index: those descriptors, annotations kept, in the order named.
-        let TreeEntry::File { source, digest, .. } = &m.tree[m.tree.len() - 2] else {
-            panic!("index.json is a file");
+        let TreeEntry::File {
+            source: Some(source),
+            digest,
+            ..
+        } = &m.tree[m.tree.len() - 2]
+        else {
+            panic!("index.json is a file with a source of its own");
         };
+        // Every other file is read from `<root>/<path>`.
+        for e in m.tree.iter().filter(|e| e.path() != "index.json") {
+            if let TreeEntry::File { source, .. } = e {
+                assert_eq!(*source, None, "{}", e.path());
+                assert_eq!(m.file_source(e), root.join(e.path()));
+            }
+        }
+        assert_eq!(m.file_source(&m.tree[m.tree.len() - 2]), &**source);
         let bytes = fs::read(source).unwrap();
         assert_eq!(*digest, digest::sha256_bytes(&bytes));
         assert_eq!(
             source.file_name().unwrap().to_str().unwrap(),
-            format!("index-{}.json", &digest[7..])
+            format!("index-{}.json", digest.hex())
         );
         assert!(source.starts_with(&views));
         let text = String::from_utf8(bytes).unwrap();
@@ -451,15 +487,45 @@ mod tests {
 
         // The tree is an OCI layout holding exactly these images.
         let out = t.path().join("out");
-        crate::write_tree(&out, &m.tree, |d: &str| {
+        crate::write_tree(&out, &m.tree, |d: &oci::Digest| {
             let f = m.tree.iter().find_map(|e| match e {
-                TreeEntry::File { digest, source, .. } if digest == d => Some(source),
+                TreeEntry::File { digest, .. } if digest == d => Some(m.file_source(e)),
                 _ => None,
             });
             f.map(|p| Cursor::new(fs::read(p).unwrap())).ok_or("absent")
         })
         .unwrap();
         assert_eq!(crate::read_mirror(&out).unwrap().images, m.images);
+    }
+
+    /// One name for two digests in the cache is refused (naming both, in the order the
+    /// index has them), even when another name is asked for; one name twice for one digest
+    /// takes the later descriptor.
+    #[test]
+    fn one_name_for_two_digests_is_refused_and_the_later_of_one_digest_is_taken() {
+        let mut kit = Kit::default();
+        let a = kit.image("a", false, 1);
+        let b = kit.image("b", false, 1);
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        let views = root.join(".ferry/views");
+        let name = r#""org.opencontainers.image.ref.name":"ns/a:1""#;
+        let other = r#""org.opencontainers.image.ref.name":"ns/b:1""#;
+        cache(&root, &kit, &[(&b, other), (&a, name), (&b, name)]);
+        let e = read_oci_selection(&root, &names(&["ns/b:1"]), &views).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: tag ns/a:1 names both {} and {}",
+                root.join("index.json").display(),
+                a.digest,
+                b.digest
+            )
+        );
+        let later = r#""io.containerd.image.name":"quay.io/ns/a:1","org.opencontainers.image.ref.name":"ns/a:1""#;
+        cache(&root, &kit, &[(&a, name), (&a, later)]);
+        let m = read_oci_selection(&root, &names(&["ns/a:1"]), &views).unwrap();
+        assert_eq!(m.images[0].source.as_deref(), Some("quay.io/ns/a:1"));
     }
 
     #[test]
@@ -519,7 +585,7 @@ mod tests {
         let m =
             read_oci_selection(root, &names(&["ns/app:v1"]), &root.join(".ferry/views")).unwrap();
         assert_eq!(m.images[0].platforms, Some(names(&["linux/arm64"])));
-        let mut expected = vec![list.digest.clone()];
+        let mut expected = vec![list.digest];
         expected.extend(arm.closure.iter().cloned());
         assert_eq!(m.images[0].blobs, expected);
         assert_eq!(m.blobs.len(), expected.len());

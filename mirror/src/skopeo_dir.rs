@@ -56,8 +56,10 @@ pub(crate) fn classify(dirs: &BTreeSet<String>, rel: &str, is_dir: bool) -> Clas
         return Class::Skip;
     }
     let hex = name.strip_suffix(".manifest.json").unwrap_or(name);
-    if !is_dir && digest::is_sha256_hex(hex) {
-        return Class::Blob(format!("sha256:{hex}"));
+    if !is_dir {
+        if let Ok(d) = oci::Digest::from_hex(hex) {
+            return Class::Blob(d);
+        }
     }
     Class::Plain
 }
@@ -104,14 +106,14 @@ pub(crate) fn read_images(
         let top = digest::sha256_bytes(&bytes);
         let store = DirStore {
             dir: dir.clone(),
-            top_hex: top[digest::SHA256_PREFIX.len()..].to_string(),
+            top_hex: top.hex(),
         };
         let (repository, tag, source) = name_dir(root, rel)?;
         c.add_image(
             &store,
             &repository,
             tag.as_deref(),
-            &top,
+            &top.to_string(),
             None,
             source,
             &manifest,
@@ -158,11 +160,11 @@ mod tests {
         let hex = "0".repeat(64);
         assert_eq!(
             classify(&dirs, &format!("a/b:1/{hex}"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(oci::Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(
             classify(&dirs, &format!("a/b:1/{hex}.manifest.json"), false),
-            Class::Blob(format!("sha256:{hex}"))
+            Class::Blob(oci::Digest::from_hex(&hex).unwrap())
         );
         assert_eq!(classify(&dirs, "a/b:1/manifest.json", false), Class::Plain);
         assert_eq!(classify(&dirs, "a/b:1/dir-put-blob999", false), Class::Skip);
@@ -188,12 +190,12 @@ mod tests {
                 kit.bytes(&c.digest),
             );
         }
-        let manifests: Vec<&str> = std::iter::once(top)
+        let manifests: Vec<oci::Digest> = std::iter::once(top)
             .chain(children.iter().copied())
-            .map(|m| m.digest.as_str())
+            .map(|m| m.digest)
             .collect();
         for b in &top.closure {
-            if !manifests.contains(&b.as_str()) {
+            if !manifests.contains(b) {
                 write(&dir.join(hex(b)), kit.bytes(b));
             }
         }
@@ -245,6 +247,6 @@ mod tests {
             ]
         );
         assert_eq!(m.images[1].blobs, list.closure);
-        assert_eq!(m.images[1].media_type, oci::media_type::DOCKER_LIST);
+        assert_eq!(&*m.images[1].media_type, oci::media_type::DOCKER_LIST);
     }
 }

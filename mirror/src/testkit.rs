@@ -8,24 +8,25 @@ use crate::digest::sha256_bytes;
 use oci::media_type::{
     DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
+use oci::Digest;
 
 #[derive(Default)]
 pub struct Kit {
-    pub blobs: BTreeMap<String, Vec<u8>>,
+    pub blobs: BTreeMap<Digest, Vec<u8>>,
 }
 
 pub struct Made {
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     /// The closure: this manifest, then (for an index) each child's, config, layers.
-    pub closure: Vec<String>,
+    pub closure: Vec<Digest>,
     pub media_type: &'static str,
 }
 
 impl Kit {
-    pub fn blob(&mut self, bytes: &[u8]) -> (String, u64) {
+    pub fn blob(&mut self, bytes: &[u8]) -> (Digest, u64) {
         let d = sha256_bytes(bytes);
-        self.blobs.insert(d.clone(), bytes.to_vec());
+        self.blobs.insert(d, bytes.to_vec());
         (d, bytes.len() as u64)
     }
 
@@ -58,7 +59,7 @@ impl Kit {
             layers_json.join(",")
         );
         let (d, s) = self.blob(json.as_bytes());
-        let mut closure = vec![d.clone(), cd];
+        let mut closure = vec![d, cd];
         closure.extend(ls.into_iter().map(|(d, _)| d));
         Made {
             digest: d,
@@ -97,11 +98,11 @@ impl Kit {
             entries.join(",")
         );
         let (d, s) = self.blob(json.as_bytes());
-        let mut closure = vec![d.clone()];
+        let mut closure = vec![d];
         for (c, _) in children {
             for b in &c.closure {
                 if !closure.contains(b) {
-                    closure.push(b.clone());
+                    closure.push(*b);
                 }
             }
         }
@@ -113,7 +114,7 @@ impl Kit {
         }
     }
 
-    pub fn bytes(&self, digest: &str) -> &[u8] {
+    pub fn bytes(&self, digest: &Digest) -> &[u8] {
         &self.blobs[digest]
     }
 }
@@ -125,6 +126,6 @@ pub fn write(path: &Path, bytes: &[u8]) {
     fs::write(path, bytes).unwrap();
 }
 
-pub fn hex(digest: &str) -> &str {
-    &digest[7..]
+pub fn hex(digest: &Digest) -> String {
+    digest.hex()
 }

@@ -6,6 +6,8 @@ use std::path::{Component, Path};
 
 use walkdir::WalkDir;
 
+use oci::Digest;
+
 use crate::digest;
 use crate::error::MirrorError;
 use crate::model::TreeEntry;
@@ -15,8 +17,8 @@ use crate::model::TreeEntry;
 pub(crate) enum Class {
     /// An ordinary file or directory: files are hashed.
     Plain,
-    /// A file whose name claims its content digest (`sha256:<hex>`); not hashed here.
-    Blob(String),
+    /// A file whose name claims its content digest; not hashed here.
+    Blob(Digest),
     /// A leftover of a failed run: left out of the tree (with everything below it) and
     /// reported.
     Skip,
@@ -201,12 +203,13 @@ pub(crate) fn walk(
                 Class::Blob(d) => (d, meta.len()),
                 _ => digest::sha256_file(path)?,
             };
+            // Read from `<root>/<path>`: no second path kept per file.
             entries.push(TreeEntry::File {
                 path: rel,
                 digest,
                 size,
                 mode: permission_bits(&meta),
-                source: path.to_path_buf(),
+                source: None,
             });
         } else {
             return Err(MirrorError::UnsupportedFile {
@@ -215,7 +218,11 @@ pub(crate) fn walk(
             });
         }
     }
-    entries.sort_by(|a, b| a.path().cmp(b.path()));
+    // Paths are unique: an unstable sort gives the same order, in place (a stable one
+    // takes a buffer of half the tree).
+    entries.sort_unstable_by(|a, b| a.path().cmp(b.path()));
+    // Kept for the whole run: without the slack of its growth.
+    entries.shrink_to_fit();
     // The first name of a multiply-linked file (in path order) stays a file; later names
     // become links to it, so restoring keeps one copy and the first name exists first.
     let mut first: std::collections::HashMap<(u64, u64), String> = std::collections::HashMap::new();
@@ -303,7 +310,7 @@ mod tests {
             if rel.ends_with(".download") {
                 Class::Skip
             } else if rel == "a/blob" {
-                Class::Blob("sha256:claimed".into())
+                Class::Blob(Digest::of(b"claimed"))
             } else {
                 Class::Plain
             }
@@ -313,14 +320,20 @@ mod tests {
         assert_eq!(paths, ["a", "a-c", "a/b", "a/b/f", "a/blob", "a/link"]);
         assert_eq!(skipped, ["a/junk.download"]);
         match &tree[3] {
-            TreeEntry::File { digest, size, .. } => {
+            TreeEntry::File {
+                digest,
+                size,
+                source,
+                ..
+            } => {
                 assert_eq!(digest, &digest::sha256_bytes(b"hello"));
+                assert_eq!(*source, None, "read from <root>/<path>");
                 assert_eq!(*size, 5);
             }
             e => panic!("{e:?}"),
         }
         assert!(
-            matches!(&tree[4], TreeEntry::File { digest, size: 2, .. } if digest == "sha256:claimed")
+            matches!(&tree[4], TreeEntry::File { digest, size: 2, .. } if *digest == Digest::of(b"claimed"))
         );
         assert!(matches!(&tree[5], TreeEntry::Symlink { target, .. } if target == "b/f"));
     }

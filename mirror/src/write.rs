@@ -15,7 +15,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use oci::Sha256;
+use oci::{Digest, Sha256};
 
 use crate::error::MirrorError;
 use crate::model::TreeEntry;
@@ -100,9 +100,6 @@ fn validate(tree: &[TreeEntry]) -> Result<(), MirrorError> {
                     format!("hard link to {target:?}, which is not a file listed before it"),
                 ))
             }
-            TreeEntry::File { digest, .. } => {
-                crate::digest::checked(Path::new(path), digest)?;
-            }
             _ => {}
         }
         let kind = match e {
@@ -149,7 +146,7 @@ fn check_slot(dest: &Path, rel: &str) -> Result<(), MirrorError> {
 pub(crate) fn write_verified(
     dest: &Path,
     rel: &str,
-    digest: &str,
+    digest: &Digest,
     size: u64,
     mode: u32,
     reader: impl Read,
@@ -169,7 +166,7 @@ fn copy_checked(
     file: &mut File,
     reader: impl Read,
     rel: &str,
-    digest: &str,
+    digest: &Digest,
     size: u64,
     mode: u32,
     tmp: &Path,
@@ -210,8 +207,8 @@ fn copy_checked(
     if written < size {
         return Err(mismatch(format!("{written} bytes, but {size} declared")));
     }
-    let actual = hasher.finish().to_string();
-    if actual != digest {
+    let actual = hasher.finish();
+    if actual != *digest {
         return Err(mismatch(format!("content hashes to {actual}")));
     }
     #[cfg(unix)]
@@ -231,7 +228,7 @@ fn copy_checked(
 pub fn write_tree<R, E>(
     dest: &Path,
     tree: &[TreeEntry],
-    mut open: impl FnMut(&str) -> Result<R, E>,
+    mut open: impl FnMut(&Digest) -> Result<R, E>,
 ) -> Result<(), MirrorError>
 where
     R: Read,
@@ -252,7 +249,7 @@ where
             } => {
                 let reader = open(digest).map_err(|err| MirrorError::Open {
                     entry: rel.to_string(),
-                    digest: digest.clone(),
+                    digest: digest.to_string(),
                     source: err.into(),
                 })?;
                 write_verified(dest, rel, digest, *size, *mode, reader)?;
@@ -298,7 +295,7 @@ mod tests {
             digest: sha256_bytes(content),
             size: content.len() as u64,
             mode: 0o640,
-            source: PathBuf::new(),
+            source: None,
         }
     }
 
@@ -313,7 +310,7 @@ mod tests {
         }
     }
 
-    fn store(contents: &[&[u8]]) -> BTreeMap<String, Vec<u8>> {
+    fn store(contents: &[&[u8]]) -> BTreeMap<Digest, Vec<u8>> {
         contents
             .iter()
             .map(|c| (sha256_bytes(c), c.to_vec()))
@@ -323,7 +320,7 @@ mod tests {
     fn write(
         dest: &Path,
         tree: &[TreeEntry],
-        s: &BTreeMap<String, Vec<u8>>,
+        s: &BTreeMap<Digest, Vec<u8>>,
     ) -> Result<(), MirrorError> {
         write_tree(dest, tree, |d| {
             s.get(d)
@@ -443,9 +440,18 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let mut s = store(&[]);
         let claimed = sha256_bytes(b"good");
-        s.insert(claimed.clone(), b"evil".to_vec());
+        s.insert(claimed, b"evil".to_vec());
         let e = write(&t.path().join("o"), &[file("f", b"good")], &s).unwrap_err();
         assert!(matches!(e, MirrorError::ContentMismatch { .. }), "{e}");
+        // Digests are binary in the model; messages still spell them `sha256:<hex>`.
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "tree entry \"f\": content of sha256:{}: content hashes to sha256:{}",
+                claimed.hex(),
+                sha256_bytes(b"evil").hex()
+            )
+        );
         assert!(!t.path().join("o/f").exists());
         assert_eq!(
             fs::read_dir(t.path().join("o")).unwrap().count(),
@@ -455,7 +461,7 @@ mod tests {
 
         let t = tempfile::tempdir().unwrap();
         let mut s = store(&[]);
-        s.insert(claimed.clone(), b"good and more".to_vec());
+        s.insert(claimed, b"good and more".to_vec());
         let e = write(&t.path().join("o"), &[file("f", b"good")], &s).unwrap_err();
         assert!(e.to_string().contains("more than"), "{e}");
 
@@ -463,5 +469,10 @@ mod tests {
         let e = write(&t.path().join("o"), &[file("f", b"good")], &store(&[])).unwrap_err();
         assert!(matches!(e, MirrorError::Open { .. }), "{e}");
         assert!(e.to_string().contains("no such blob"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("sha256:{}: cannot open", claimed.hex())),
+            "{e}"
+        );
     }
 }

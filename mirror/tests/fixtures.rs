@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mirror::{
-    read_mirror, write_oci_layout, write_tree, Image, LayoutKind, Mirror, MirrorError, TreeEntry,
+    read_mirror, write_oci_layout, write_tree, Digest, Image, LayoutKind, Mirror, MirrorError,
+    TreeEntry,
 };
 use oci::Written;
 
@@ -24,6 +25,11 @@ const OAUTH: &str = "sha256:272de9b117e8b76572954ad57a6f89c07b40d3362b41e39650d0
 const BUNDLE: &str = "sha256:a51f0ec8d7063a8a19592bfd391f9e1afc740adfc31e436f0e746d33121380b2";
 const FLUENTD: &str = "sha256:254625cd8a35cbd0e1fa7b06c202155d6e6b6852320db6340913814a5c33f18e";
 const OC_PREFIX: &str = "efk-mirror/my-operator/my-operator-index";
+
+/// One of the digests above.
+fn dg(text: &str) -> Digest {
+    Digest::parse(text).unwrap()
+}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,9 +48,9 @@ fn key(i: &Image) -> Key {
     (
         i.repository.clone(),
         i.tags.clone(),
-        i.digest.clone(),
-        i.media_type.clone(),
-        i.blobs.clone(),
+        i.digest.to_string(),
+        i.media_type.to_string(),
+        i.blobs.iter().map(ToString::to_string).collect(),
     )
 }
 
@@ -77,18 +83,25 @@ fn all_layouts_read_to_the_same_images_and_blobs() {
         let got: BTreeSet<Key> = m.images.iter().map(key).collect();
         assert_eq!(got, expected, "{name} vs oci");
     }
-    let blobs: BTreeSet<&String> = mirrors[1].blobs.keys().collect();
+    let blobs: BTreeSet<&Digest> = mirrors[1].blobs.keys().collect();
     for ((name, _), m) in LAYOUTS.iter().zip(&mirrors) {
         assert_eq!(m.blobs.keys().collect::<BTreeSet<_>>(), blobs, "{name}");
         assert_eq!(m.manifest_types, mirrors[1].manifest_types, "{name}");
         for (d, b) in &m.blobs {
-            assert_eq!(fs::metadata(&b.path).unwrap().len(), b.size, "{name} {d}");
+            let path = m.blob_path(b);
+            assert_eq!(fs::metadata(&path).unwrap().len(), b.size, "{name} {d}");
+            // Every blob file is a file of the tree, found by its path there.
+            assert!(
+                m.tree.iter().any(|e| m.root.join(e.path()) == *path),
+                "{name} {d}: {}",
+                path.display()
+            );
         }
         // Images sorted by (repository, digest).
-        let order: Vec<(&str, &str)> = m
+        let order: Vec<(&str, Digest)> = m
             .images
             .iter()
-            .map(|i| (i.repository.as_str(), i.digest.as_str()))
+            .map(|i| (i.repository.as_str(), i.digest))
             .collect();
         let mut sorted = order.clone();
         sorted.sort();
@@ -98,10 +111,10 @@ fn all_layouts_read_to_the_same_images_and_blobs() {
     let fluentd = mirrors[1]
         .images
         .iter()
-        .find(|i| i.digest == FLUENTD)
+        .find(|i| i.digest == dg(FLUENTD))
         .unwrap();
-    assert_eq!(fluentd.media_type, oci::media_type::DOCKER_LIST);
-    assert_eq!(fluentd.blobs[0], FLUENTD);
+    assert_eq!(&*fluentd.media_type, oci::media_type::DOCKER_LIST);
+    assert_eq!(fluentd.blobs[0], dg(FLUENTD));
     assert_eq!(
         fluentd.blobs.len(),
         1 + 2 * (1 + 1 + 2),
@@ -111,7 +124,7 @@ fn all_layouts_read_to_the_same_images_and_blobs() {
     // Digest-only images have no tags in the layouts that can say so.
     for m in &mirrors[1..] {
         for d in [OAUTH, BUNDLE] {
-            let i = m.images.iter().find(|i| i.digest == d).unwrap();
+            let i = m.images.iter().find(|i| i.digest == dg(d)).unwrap();
             assert!(i.tags.is_empty(), "{:?} {i:?}", m.kind);
             assert!(
                 i.repository.starts_with("openshift4/"),
@@ -125,12 +138,12 @@ fn all_layouts_read_to_the_same_images_and_blobs() {
 #[test]
 fn oc_sources_come_from_mapping_txt() {
     let m = read("oc-mirror");
-    let sources: BTreeMap<&str, (&str, &str)> = m
+    let sources: BTreeMap<String, (&str, &str)> = m
         .images
         .iter()
         .map(|i| {
             (
-                i.digest.as_str(),
+                i.digest.to_string(),
                 (
                     i.repository.as_str(),
                     i.source.as_deref().unwrap_or("<none>"),
@@ -159,14 +172,14 @@ fn oc_sources_come_from_mapping_txt() {
         Some("registry.example.com:5000/my-operator/my-operator-index:v1")
     );
     // oc tags digest-only sources with the FNV-32a of the source reference.
-    let oauth = m.images.iter().find(|i| i.digest == OAUTH).unwrap();
+    let oauth = m.images.iter().find(|i| i.digest == dg(OAUTH)).unwrap();
     assert_eq!(oauth.tags, ["4da28fba"]);
 }
 
 #[test]
 fn oci_sources_come_from_containerd_annotations() {
     let m = read("oci");
-    let oauth = m.images.iter().find(|i| i.digest == OAUTH).unwrap();
+    let oauth = m.images.iter().find(|i| i.digest == dg(OAUTH)).unwrap();
     assert_eq!(oauth.repository, "openshift4/ose-oauth-proxy");
     assert_eq!(
         oauth.source.as_deref(),
@@ -174,20 +187,21 @@ fn oci_sources_come_from_containerd_annotations() {
             "registry.redhat.io/openshift4/ose-oauth-proxy@{OAUTH}"
         ))
     );
-    let bundle = m.images.iter().find(|i| i.digest == BUNDLE).unwrap();
+    let bundle = m.images.iter().find(|i| i.digest == dg(BUNDLE)).unwrap();
     assert_eq!(bundle.source, None);
 }
 
 /// Opens tree content by digest from the mirror's own files.
-fn opener(tree: &[TreeEntry]) -> impl FnMut(&str) -> Result<Box<dyn Read>, std::io::Error> {
-    let by_digest: BTreeMap<String, PathBuf> = tree
+fn opener(m: &Mirror) -> impl FnMut(&Digest) -> Result<Box<dyn Read>, std::io::Error> {
+    let by_digest: BTreeMap<Digest, PathBuf> = m
+        .tree
         .iter()
         .filter_map(|e| match e {
-            TreeEntry::File { digest, source, .. } => Some((digest.clone(), source.clone())),
+            TreeEntry::File { digest, .. } => Some((*digest, m.file_source(e).into_owned())),
             _ => None,
         })
         .collect();
-    move |d: &str| {
+    move |d: &Digest| {
         let p = by_digest
             .get(d)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, d.to_string()))?;
@@ -218,7 +232,7 @@ fn write_tree_restores_every_fixture_byte_for_byte() {
         let m = read(name);
         let t = tempfile::tempdir().unwrap();
         let dest = t.path().join("restored");
-        write_tree(&dest, &m.tree, opener(&m.tree)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        write_tree(&dest, &m.tree, opener(&m)).unwrap_or_else(|e| panic!("{name}: {e}"));
         diff_clean(&fixture(name), &dest);
         // Modes survive too.
         for e in &m.tree {
@@ -245,17 +259,17 @@ fn skopeo() -> bool {
     ok
 }
 
-fn sizes(m: &Mirror) -> BTreeMap<String, u64> {
-    m.blobs.iter().map(|(d, b)| (d.clone(), b.size)).collect()
+fn sizes(m: &Mirror) -> BTreeMap<Digest, u64> {
+    m.blobs.iter().map(|(d, b)| (*d, b.size)).collect()
 }
 
-fn blob_opener(m: &Mirror) -> impl FnMut(&str) -> Result<Box<dyn Read>, std::io::Error> + '_ {
-    move |d: &str| {
+fn blob_opener(m: &Mirror) -> impl FnMut(&Digest) -> Result<Box<dyn Read>, std::io::Error> + '_ {
+    move |d: &Digest| {
         let b = m
             .blobs
             .get(d)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, d.to_string()))?;
-        Ok(Box::new(File::open(&b.path)?) as Box<dyn Read>)
+        Ok(Box::new(File::open(m.blob_path(b))?) as Box<dyn Read>)
     }
 }
 
@@ -360,26 +374,24 @@ fn missing_blobs_are_all_named_at_once() {
     let (_t, root) = scratch("registry");
     let v2 = root.join("docker/registry/v2/blobs/sha256");
     let m = read("registry");
-    let fluentd = m.images.iter().find(|i| i.digest == FLUENTD).unwrap();
-    let bundle = m.images.iter().find(|i| i.digest == BUNDLE).unwrap();
+    let fluentd = m.images.iter().find(|i| i.digest == dg(FLUENTD)).unwrap();
+    let bundle = m.images.iter().find(|i| i.digest == dg(BUNDLE)).unwrap();
     // A layer of the arm64 child and the bundle's config.
-    let gone = [
-        fluentd.blobs.last().unwrap().clone(),
-        bundle.blobs[1].clone(),
-    ];
+    let gone = [*fluentd.blobs.last().unwrap(), bundle.blobs[1]];
     for d in &gone {
-        let hex = &d[7..];
-        fs::remove_file(v2.join(&hex[..2]).join(hex).join("data")).unwrap();
+        let hex = d.hex();
+        fs::remove_file(v2.join(&hex[..2]).join(&hex).join("data")).unwrap();
     }
     let e = read_mirror(&root).unwrap_err();
     let MirrorError::MissingBlobs { missing } = &e else {
         panic!("{e}")
     };
-    let all: BTreeSet<&String> = missing.iter().flat_map(|m| &m.missing).collect();
+    let all: BTreeSet<&Digest> = missing.iter().flat_map(|m| &m.missing).collect();
     assert_eq!(all, gone.iter().collect(), "{e}");
     let msg = e.to_string();
+    // Binary in the model, `sha256:<hex>` in the message, one per line.
     for d in &gone {
-        assert!(msg.contains(d.as_str()), "{msg}");
+        assert!(msg.contains(&format!("\n    sha256:{}", d.hex())), "{msg}");
     }
     for m in missing {
         assert!(msg.contains(&m.manifest.display().to_string()), "{msg}");
@@ -406,8 +418,8 @@ fn a_missing_top_level_manifest_names_the_tag() {
         .iter()
         .find(|i| i.repository.ends_with("ose-elasticsearch-proxy"))
         .unwrap();
-    fs::remove_file(repo.join("manifests").join(&proxy.digest)).unwrap();
-    fs::remove_file(repo.join("blobs").join(&proxy.digest)).unwrap();
+    fs::remove_file(repo.join("manifests").join(proxy.digest.to_string())).unwrap();
+    fs::remove_file(repo.join("blobs").join(proxy.digest.to_string())).unwrap();
     let e = read_mirror(&root).unwrap_err();
     let MirrorError::MissingBlobs { missing } = &e else {
         panic!("{e}")
@@ -518,7 +530,7 @@ fn untagged_oc_manifests_are_images_unless_index_children() {
     let repo = root.join(format!("v2/{OC_PREFIX}/openshift4/ose-oauth-proxy"));
     fs::remove_file(repo.join("manifests/4da28fba")).unwrap();
     let m = read_mirror(&root).unwrap();
-    let oauth = m.images.iter().find(|i| i.digest == OAUTH).unwrap();
+    let oauth = m.images.iter().find(|i| i.digest == dg(OAUTH)).unwrap();
     assert!(oauth.tags.is_empty());
     // Its mapping.txt line named the removed tag, so nothing says where it came from.
     assert_eq!(oauth.source, None);
@@ -552,7 +564,7 @@ fn write_tree_refuses_dot_dot_entries_from_a_real_tree() {
         source,
     });
     let t = tempfile::tempdir().unwrap();
-    let e = write_tree(&t.path().join("x"), &tree, opener(&m.tree)).unwrap_err();
+    let e = write_tree(&t.path().join("x"), &tree, opener(&m)).unwrap_err();
     assert!(
         matches!(&e, MirrorError::UnsafePath { entry, .. } if entry == "openshift4/../../escaped"),
         "{e}"

@@ -6,7 +6,6 @@
 use format_spec::manifest::{Image, TreeEntry};
 use format_spec::order::{Base, Candidate, PackOrder};
 use format_spec::pack::{Source, SourceBlob};
-use format_spec::Digest;
 use mirror::Mirror;
 
 use crate::error::PackError;
@@ -36,73 +35,66 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     // Kept for the whole run (every volume carries it): without the slack of its growth.
     index_json.shrink_to_fit();
     // Room for every blob an image needs and the tree's files no image needs.
-    let (mut files, mut tree_only) = (0, 0);
-    for e in &m.tree {
-        if let mirror::TreeEntry::File { digest, .. } = e {
-            files += 1;
-            tree_only += usize::from(!m.blobs.contains_key(digest));
-        }
-    }
+    let tree_only = m
+        .tree
+        .iter()
+        .filter(|e| matches!(e, mirror::TreeEntry::File { digest, .. } if !m.blobs.contains_key(digest)))
+        .count();
     let mut order = PackOrder::with_capacity(m.blobs.len() + tree_only);
-    {
-        let (images, blobs, types) = (&m.images, &mut m.blobs, &mut m.manifest_types);
-        for img in images {
-            let digests = img
-                .blobs
-                .iter()
-                .map(|d| parse(d))
-                .collect::<Result<Vec<_>, _>>()?;
-            // A blob's file and media type move out of the model the first time an image
-            // needs it; the order knows it from then on.
-            order.add_image(digests.into_iter(), base, |d| {
-                let key = d.to_string();
-                let f = blobs.remove(&key).ok_or_else(|| {
-                    PackError::Unpackable(format!(
-                        "image {} needs blob {key}, which the mirror reader did not list",
-                        img.repository
-                    ))
-                })?;
-                Ok::<_, PackError>(Candidate {
-                    digest: *d,
-                    size: f.size,
-                    path: f.path,
-                    media_type: types.remove(&key),
-                })
+    for img in &m.images {
+        // A blob's path and media type are made for the pack order the first time an
+        // image needs it; the order knows it from then on.
+        order.add_image(img.blobs.iter().copied(), base, |d| {
+            let f = m.blobs.get(d).ok_or_else(|| {
+                PackError::Unpackable(format!(
+                    "image {} needs blob {d}, which the mirror reader did not list",
+                    img.repository
+                ))
             })?;
-        }
+            Ok::<_, PackError>(Candidate {
+                digest: *d,
+                size: f.size,
+                path: m.blob_path(f).into_owned(),
+                media_type: m.manifest_types.get(d).map(|t| t.to_string()),
+            })
+        })?;
     }
-    drop(std::mem::take(&mut m.blobs));
-    // The tree's files: those no image needs are numbered too; each file's number, in tree
-    // order; and the other files holding a packed blob, to be re-hashed.
-    let mut tree_files = Vec::with_capacity(files);
+    // The tree's files no image needs are numbered too, by digest.
     let mut rest = Vec::new();
     for e in &m.tree {
-        if let mirror::TreeEntry::File {
-            digest,
-            size,
-            source,
-            ..
-        } = e
-        {
-            let d = parse(digest)?;
-            if order.number(&d).is_none() {
+        if let mirror::TreeEntry::File { digest, size, .. } = e {
+            if order.number(digest).is_none() {
                 rest.push(Candidate {
-                    digest: d,
+                    digest: *digest,
                     size: *size,
-                    path: source.clone(),
-                    media_type: m.manifest_types.get(digest).cloned(),
+                    path: m.file_source(e).into_owned(),
+                    media_type: m.manifest_types.get(digest).map(|t| t.to_string()),
                 });
             }
-            tree_files.push((d, source.as_path()));
         }
     }
     order.add_files(rest);
     let order = order.finish();
-    let file_numbers: Vec<u32> = tree_files
-        .iter()
-        .map(|(d, _)| order.number(d).expect("every file of the tree is numbered"))
+    // Each tree file's number, in tree order; and the other files holding a packed blob,
+    // to be re-hashed.
+    let tree_files = || {
+        m.tree.iter().filter_map(|e| match e {
+            mirror::TreeEntry::File { digest, .. } => Some((*digest, e)),
+            _ => None,
+        })
+    };
+    let file_numbers: Vec<u32> = tree_files()
+        .map(|(d, _)| {
+            order
+                .number(&d)
+                .expect("every file of the tree is numbered")
+        })
         .collect();
-    let copies = format_spec::pack::other_copies(&order.blobs, |d| order.number(d), tree_files);
+    let copies = format_spec::pack::other_copies(
+        &order.blobs,
+        |d| order.number(d),
+        tree_files().map(|(d, e)| (d, m.file_source(e))),
+    );
     let PackOrder {
         blobs,
         images: image_blobs,
@@ -114,10 +106,10 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
         .zip(&reasons)
         .map(|((img, blobs), reason)| {
             Ok(Image {
-                digest: parse(&img.digest)?,
+                digest: img.digest,
                 repository: img.repository,
                 tags: img.tags,
-                media_type: img.media_type,
+                media_type: img.media_type.to_string(),
                 source: img.source,
                 blobs,
                 catalog: reason.is_some(),
@@ -234,13 +226,11 @@ pub fn apply_origin(m: &mut Mirror, origin: &str) -> Result<usize, PackError> {
     Ok(n)
 }
 
-fn parse(d: &str) -> Result<Digest, PackError> {
-    Digest::parse(d).map_err(|e| PackError::Unpackable(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    use format_spec::Digest;
     use std::path::PathBuf;
 
     use super::*;
@@ -263,7 +253,7 @@ mod tests {
         mirror::Image {
             repository: repository.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
-            digest: format!("sha256:{}", "a".repeat(64)),
+            digest: Digest([0xaa; 32]),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             source: source.map(str::to_owned),
             blobs: Vec::new(),

@@ -283,7 +283,7 @@ fn pull_by_tag_and_digest_keeps_the_source_names_and_a_second_run_fetches_nothin
     let mut read: Vec<(String, Option<String>)> = mirror
         .images
         .iter()
-        .map(|i| (i.digest.clone(), i.source.clone()))
+        .map(|i| (i.digest.to_string(), i.source.clone()))
         .collect();
     read.sort();
     let mut want = vec![
@@ -485,7 +485,7 @@ fn prune_keeps_what_the_set_names_from_the_cache_alone() {
     drop(cache);
     let mirror = mirror::read_mirror(&cache_dir).unwrap();
     assert_eq!(mirror.images.len(), 1);
-    assert_eq!(mirror.images[0].digest, PROXY_DIGEST);
+    assert_eq!(mirror.images[0].digest.to_string(), PROXY_DIGEST);
 }
 
 #[test]

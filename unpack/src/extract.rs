@@ -1,7 +1,6 @@
 //! `extract`: every blob streamed out of its chunks (each chunk checked against its signed
 //! table, each blob against its digest) into the layouts the `mirror` crate writes.
 
-use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -60,14 +59,11 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
     index_of.sort_unstable();
     let total: u64 = m.blobs.iter().map(|b| b.size).fold(0, u64::saturating_add);
     let bar = progress::Progress::new(progress::Mode::detect(false, false), "extract", total);
-    let open = |digest: &str| -> Result<Box<dyn Read + '_>, String> {
-        let i = Digest::parse(digest)
-            .ok()
-            .and_then(|d| {
-                let at = index_of.binary_search_by_key(&d, |(d, _)| *d).ok()?;
-                Some(index_of[at].1)
-            })
-            .ok_or_else(|| format!("blob {digest} is not in the bundle"))?;
+    let open = |digest: &Digest| -> Result<Box<dyn Read + '_>, String> {
+        let i = index_of
+            .binary_search_by_key(digest, |(d, _)| *d)
+            .map(|at| index_of[at].1)
+            .map_err(|_| format!("blob {digest} is not in the bundle"))?;
         let reader = bundle.open_blob(i).map_err(|e| e.to_string())?;
         Ok(Box::new(Counted {
             inner: reader,
@@ -85,10 +81,10 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
                         let b = &m.blobs[*blob as usize];
                         mirror::TreeEntry::File {
                             path: path.clone(),
-                            digest: b.digest.to_string(),
+                            digest: b.digest,
                             size: b.size,
                             mode: *mode,
-                            source: Default::default(),
+                            source: None,
                         }
                     }
                     TreeEntry::Symlink { path, target } => mirror::TreeEntry::Symlink {
@@ -116,7 +112,7 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
                 mirror::IndexImage {
                     repository: &img.repository,
                     tags: &img.tags,
-                    digest: Cow::Owned(img.digest.to_string()),
+                    digest: img.digest,
                     media_type: blob
                         .and_then(|b| b.media_type.as_deref())
                         .or(Some(img.media_type.as_str()).filter(|t| !t.is_empty())),
@@ -156,7 +152,7 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
             let blobs = index_of
                 .iter()
                 .filter(|(_, i)| used[*i as usize])
-                .map(|(d, i)| (Cow::Owned(d.to_string()), m.blobs[*i as usize].size));
+                .map(|(d, i)| (*d, m.blobs[*i as usize].size));
             Ok(mirror::write_oci_layout_with_index(
                 to, blobs, signed, open,
             )?)

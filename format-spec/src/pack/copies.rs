@@ -2,6 +2,7 @@
 //! the mirror did not hard-link): each is re-hashed before anything is written, so every
 //! file the bundle stands for is checked, not only the copy that is packed.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -23,10 +24,10 @@ use crate::error::FormatError;
 pub fn other_copies<'a>(
     packed: &[SourceBlob],
     number: impl Fn(&Digest) -> Option<u32>,
-    files: impl IntoIterator<Item = (Digest, &'a Path)>,
+    files: impl IntoIterator<Item = (Digest, Cow<'a, Path>)>,
 ) -> Vec<SourceBlob> {
     use std::os::unix::fs::MetadataExt;
-    let others: Vec<(&SourceBlob, &Path)> = files
+    let others: Vec<(&SourceBlob, Cow<'a, Path>)> = files
         .into_iter()
         .filter_map(|(digest, path)| {
             let blob = &packed[number(&digest)? as usize];
@@ -39,9 +40,9 @@ pub fn other_copies<'a>(
         others.iter().filter_map(|(b, _)| inode(&b.path)).collect();
     let mut copies = Vec::new();
     for (blob, path) in others {
-        if inode(path).is_some_and(|i| seen.insert(i)) {
+        if inode(&path).is_some_and(|i| seen.insert(i)) {
             copies.push(SourceBlob {
-                path: path.to_path_buf(),
+                path: path.into_owned(),
                 ..blob.clone()
             });
         }

@@ -85,7 +85,7 @@ impl Kept {
 /// large...
 const MEMORY_ONE: usize = 8 << 20;
 /// ...and all of them together at most this much memory; the others go to the spool.
-const MEMORY_ALL: u64 = 16 << 20;
+const MEMORY_ALL: u64 = 8 << 20;
 
 /// Decides each blob's encoding, both cores at once, keeping compressed streams in memory
 /// only (see [`prepare_spooled`]).

@@ -384,12 +384,30 @@ fn write_one(
             synced_at: 0,
         };
         let bundle_sig = key.sign(&plan.manifest_bytes);
-        let index_sig = key.sign(&plan.index_bytes);
+        let index_bytes = plan.index.bytes();
+        let index_sig = key.sign(&index_bytes);
         w.entry(volume::bundle_name(m.ferry_bundle), &plan.manifest_bytes)?;
         w.entry(volume::bundle_sig_name(m.ferry_bundle), &bundle_sig)?;
-        w.entry(volume::INDEX_NAME, &plan.index_bytes)?;
+        w.entry(volume::INDEX_NAME, &index_bytes)?;
+        drop(index_bytes);
         w.entry(volume::INDEX_SIG_NAME, &index_sig)?;
-        let mut chunks = Vec::with_capacity(v.chunks.len());
+        let header = VolumeTable {
+            // The table's version is its bundle's (SPEC.md §5.4).
+            ferry_volume: m.ferry_bundle,
+            bundle_id: m.bundle_id,
+            volume: v.volume,
+            volume_count: m.volume_count,
+            bundle_manifest: FileRef {
+                digest: Digest::of(&plan.manifest_bytes),
+                size: plan.manifest_bytes.len() as u64,
+            },
+            index: FileRef {
+                digest: plan.index.digest(),
+                size: plan.index.len(),
+            },
+            chunks: Vec::new(),
+        };
+        let mut table = header.bytes_chunk_by_chunk(v.table_size as usize);
         for c in &v.chunks {
             if cancel.load(Ordering::Relaxed) {
                 return Err(FormatError::Interrupted);
@@ -403,25 +421,9 @@ fn write_one(
                 &data,
             )?;
             progress(data.len() as u64);
-            chunks.push(chunk);
+            table.push(&chunk);
         }
-        let table = VolumeTable {
-            // The table's version is its bundle's (SPEC.md §5.4).
-            ferry_volume: m.ferry_bundle,
-            bundle_id: m.bundle_id,
-            volume: v.volume,
-            volume_count: m.volume_count,
-            bundle_manifest: FileRef {
-                digest: Digest::of(&plan.manifest_bytes),
-                size: plan.manifest_bytes.len() as u64,
-            },
-            index: FileRef {
-                digest: Digest::of(&plan.index_bytes),
-                size: plan.index_bytes.len() as u64,
-            },
-            chunks,
-        };
-        let table_bytes = table.to_bytes();
+        let table_bytes = table.finish();
         if table_bytes.len() as u64 != v.table_size || w.offset != v.table_offset {
             return Err(FormatError::Plan(format!(
                 "volume {} table is {} bytes at {}, planned {} at {} (please report this)",
