@@ -20,6 +20,7 @@ use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PrivateKey;
 use crate::manifest::{Blob, BundleManifest, Image, TreeEntry};
+pub use crate::plan::IndexBytes;
 use crate::plan::{plan, Plan};
 
 mod copies;
@@ -63,8 +64,9 @@ pub struct Source {
     pub blobs: Vec<SourceBlob>,
     pub images: Vec<Image>,
     pub tree: Vec<TreeEntry>,
-    /// `ferry/index.json`: the OCI index of every image.
-    pub index_json: Vec<u8>,
+    /// `ferry/index.json`: the OCI index of every image (kept compressed: at 6×10^4
+    /// images it is 18 MB of JSON).
+    pub index_json: IndexBytes,
 }
 
 impl Source {
@@ -132,7 +134,7 @@ pub fn make_plan_taking(
     }
     let images = std::mem::take(&mut source.images);
     let tree = std::mem::take(&mut source.tree);
-    let index_json = std::mem::take(&mut source.index_json);
+    let index_json = std::mem::replace(&mut source.index_json, IndexBytes::new(&[]));
     build_plan(source, blobs, images, tree, index_json, options, key)
 }
 
@@ -159,7 +161,7 @@ fn build_plan(
     blobs: Vec<Blob>,
     images: Vec<Image>,
     tree: Vec<TreeEntry>,
-    index_json: Vec<u8>,
+    index_json: IndexBytes,
     options: &Options,
     key: &PrivateKey,
 ) -> Result<Plan, FormatError> {
@@ -173,7 +175,7 @@ fn build_plan(
         volume_size: options.volume_size,
         volume_count: 1,
         chunk_size: options.chunk_size,
-        index_json: Digest::of(&index_json),
+        index_json: index_json.digest(),
         blobs,
         images,
         tree,

@@ -125,7 +125,7 @@ fn build_valid(dir: &Path, bundle_format: u32) -> Vec<PathBuf> {
                 target: "blobs/m".into(),
             },
         ],
-        index_json: index,
+        index_json: format_spec::pack::IndexBytes::new(&index),
     };
     let options = Options {
         volume_size: 12 << 10,

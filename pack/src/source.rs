@@ -29,11 +29,12 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     // Catalog marks read image configs from disk: once, for the records and the report.
     let reasons: Vec<Option<String>> = (0..m.images.len()).map(|k| m.catalog_reason(k)).collect();
     let catalog_lines = catalog_report(&m, &reasons);
-    let mut index_json = mirror::oci_index_json_sized(&m.images, &m.manifest_types, &|d| {
-        m.blobs.get(d).map(|f| f.size)
-    })?;
-    // Kept for the whole run (every volume carries it): without the slack of its growth.
-    index_json.shrink_to_fit();
+    // Kept for the whole run (every volume carries it), compressed.
+    let index_json = format_spec::pack::IndexBytes::new(&mirror::oci_index_json_sized(
+        &m.images,
+        &m.manifest_types,
+        &|d| m.blobs.get(d).map(|f| f.size),
+    )?);
     // Room for every blob an image needs and the tree's files no image needs.
     let tree_only = m
         .tree
@@ -75,6 +76,11 @@ pub fn to_source(mut m: Mirror, base: &Base) -> Result<Packable, PackError> {
     }
     order.add_files(rest);
     let order = order.finish();
+    // What the order took from them is in it now.
+    drop((
+        std::mem::take(&mut m.blobs),
+        std::mem::take(&mut m.manifest_types),
+    ));
     // Each tree file's number, in tree order; and the other files holding a packed blob,
     // to be re-hashed.
     let tree_files = || {

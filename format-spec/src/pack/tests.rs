@@ -74,7 +74,7 @@ fn source(dir: &Path) -> Source {
         blobs,
         images: Vec::new(),
         tree: Vec::new(),
-        index_json: b"{}".to_vec(),
+        index_json: super::IndexBytes::new(b"{}"),
     }
 }
 

@@ -18,8 +18,8 @@ use super::{Prepared, SourceBlob};
 use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PrivateKey;
-use crate::plan::{Plan, VolumePlan};
-use crate::table::{Chunk, FileRef, VolumeTable};
+use crate::plan::{Plan, PlanChunk, VolumePlan};
+use crate::table::{FileRef, VolumeTable};
 use crate::volume;
 
 /// What one volume write produced.
@@ -121,7 +121,7 @@ const QUEUE: usize = 3;
 /// One blob's run of consecutive chunks among those written (a job for one worker).
 struct Job<'a> {
     blob: u32,
-    chunks: Vec<&'a Chunk>,
+    chunks: Vec<&'a PlanChunk>,
 }
 
 /// What a worker hands the writer: each chunk of its job, in order, with its SHA-256.
@@ -309,7 +309,7 @@ impl Chunks {
     /// that ends before its last chunk, a chunk of the wrong size, or a job that is not
     /// the one `want` belongs to is an error: the volume is never written from the wrong
     /// bytes, whatever became of a worker.
-    fn next(&mut self, want: &Chunk, digest: &Digest) -> Result<HashedChunk, FormatError> {
+    fn next(&mut self, want: &PlanChunk, digest: &Digest) -> Result<HashedChunk, FormatError> {
         let bug =
             |what: String| FormatError::Plan(format!("blob {digest}: {what} (please report this)"));
         let job = match &mut self.current {
@@ -415,7 +415,7 @@ fn write_one(
             let blob = &m.blobs[c.blob as usize];
             let (data, sha256) = chunks_in.next(c, &blob.digest)?;
             debug_assert_eq!(w.offset, c.offset);
-            let chunk = Chunk { sha256, ..*c };
+            let chunk = c.hashed(sha256);
             w.entry(
                 &volume::chunk_name(&blob.digest, blob.encoding, c.stream_offset),
                 &data,
@@ -470,13 +470,12 @@ mod tests {
     use super::*;
     use crate::pack::{make_plan, prepare, Options, Source};
 
-    fn chunk(blob: u32, stream_offset: u64, size: u64) -> Chunk {
-        Chunk {
+    fn chunk(blob: u32, stream_offset: u64, size: u64) -> PlanChunk {
+        PlanChunk {
             blob,
             stream_offset,
             size,
             offset: 0,
-            sha256: Digest::of(b""),
         }
     }
 
@@ -586,7 +585,7 @@ mod tests {
             blobs,
             images: Vec::new(),
             tree: Vec::new(),
-            index_json: b"{}".to_vec(),
+            index_json: crate::pack::IndexBytes::new(b"{}"),
         };
         let key = PrivateKey::generate().unwrap();
         let cancel = AtomicBool::new(false);
