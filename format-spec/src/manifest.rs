@@ -1039,8 +1039,6 @@ mod tests {
         );
     }
 
-    /// M27 and M2 for version 2: only one zstd frame, then at most one all-zero padding
-    /// frame; the version matches the stored form; M18 on the decompressed text.
     /// The writer's check (`check_stored`) agrees with a reader's `parse`: it takes the
     /// manifest's own stored bytes in either version, padded or not, and refuses bytes of
     /// another manifest, a form of the other version and a manifest breaking a rule.
@@ -1079,6 +1077,8 @@ mod tests {
         }
     }
 
+    /// M27 and M2 for version 2: only one zstd frame, then at most one all-zero padding
+    /// frame; the version matches the stored form; M18 on the decompressed text.
     #[test]
     fn version_2_refuses_every_other_stored_form() {
         let mut m = with_destination(None);

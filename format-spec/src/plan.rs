@@ -236,7 +236,9 @@ impl Plan {
     /// Frees what writing the volumes does not read once the manifest's stored bytes are
     /// made and checked: its images and tree (tens of MB at 10^5 images, at pack's peak).
     /// The header fields and blobs stay (chunk names, encodings, the report); the stored
-    /// bytes keep everything.
+    /// bytes keep everything. After it the manifest is no longer the bundle's: its
+    /// `content_id`, `stored_len` and `to_json` describe another document, and a
+    /// comparison of its images or tree (`drift`) sees none.
     pub fn drop_unwritten_records(&mut self) {
         self.manifest.images = Vec::new();
         self.manifest.tree = Vec::new();

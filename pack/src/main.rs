@@ -119,7 +119,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     pack::check_copies(&copies)?;
     drop(copies);
     // No spool yet: compressed streams too many or too large for memory (over 8 MiB each or
-    // 32 MiB in all) are compressed again while written. A spool on the first medium would
+    // 8 to 32 MiB in all, prepare.rs) are compressed again while written. A spool on the first medium would
     // take room the room check counts for volumes (a medium picked to fit the bundle would
     // no longer fit it), and its bytes are read back unchecked before they are signed; both
     // are to be fixed (a digest-checked spool off the media) before `pack::Spool` is used.
@@ -141,10 +141,11 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     plan.manifest
         .check_stored(&plan.manifest_bytes)
         .map_err(|e| PackError::Unpackable(format!("the mirror cannot be packed: {e}")))?;
+    plan.check_only(&args.only_volume)?;
+    // Before the records go: `--like` says which of them differ from the original's.
+    like::check(args, &plan)?;
     plan.drop_unwritten_records();
     let m = &plan.manifest;
-    plan.check_only(&args.only_volume)?;
-    like::check(args, &plan)?;
     if cancel.load(Ordering::Relaxed) {
         return Err(PackError::Interrupted(
             "interrupted before anything was written".into(),

@@ -15,8 +15,9 @@
 //! The mirror (0.7 GB in 1.8×10^5 files) and the volumes are on a 2 GB tmpfs the test mounts
 //! (root, as the disk-full tests need). The binaries are the debug build the suite runs (our code unoptimised, dependencies at
 //! opt-level 3): slower than a release build, the same data structures. ferry-pack runs on
-//! mimalloc (its allocator; see pack/src/main.rs), whose arenas the cap counts once mapped:
-//! it passes at 256 MiB (release, 2026-12-01). Times are printed as the test runs.
+//! mimalloc (its allocator; see pack/src/main.rs), whose segments the cap counts once mapped,
+//! touched or not: the release build packed within a cap of 256 MiB too (2026-12-01). Times
+//! are printed as the test runs.
 //!
 //! Run `cargo build -p pack -p unpack` first (see tests/src/lib.rs).
 
