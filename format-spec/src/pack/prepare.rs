@@ -249,7 +249,10 @@ mod tests {
         assert_eq!(stream_budget(0), MEMORY_ALL);
         assert_eq!(stream_budget(1000), MEMORY_ALL - 128_000);
         let full_catalog = stream_budget(186_000);
-        assert!(full_catalog < 11 << 20 && full_catalog > MEMORY_FLOOR, "{full_catalog}");
+        assert!(
+            full_catalog < 11 << 20 && full_catalog > MEMORY_FLOOR,
+            "{full_catalog}"
+        );
         assert_eq!(stream_budget(10_000_000), MEMORY_FLOOR);
     }
 }
