@@ -217,8 +217,7 @@ impl BundleManifest {
             .map_err(|e| Invalid::new(Rule::M3, format!("bundle manifest: {e}")))?;
         m.validate()?;
         // M18: one document, one spelling — so one bundle_id names one signed text.
-        let trimmed = &bytes[..bytes.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)];
-        if !m.json_is(trimmed) {
+        if !m.json_is(unpadded_json(bytes)) {
             return Err(Invalid::new(
                 Rule::M18,
                 "bundle manifest: not in canonical form (compact JSON in the field order of SPEC.md §4.2, then only spaces)",
@@ -289,8 +288,7 @@ impl BundleManifest {
             text.finish() == self.json_digest()
         } else {
             check_version(self.ferry_bundle, 1)?;
-            let trimmed = &stored[..stored.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)];
-            self.json_is(trimmed)
+            self.json_is(unpadded_json(stored))
         };
         if !same {
             return Err(Invalid::new(
@@ -558,6 +556,11 @@ struct PeekVolume {
 
 /// M2: the version is one this ferry reads, and the one the stored form implies
 /// (`stored_as`: 1 for plain JSON, 2 for a zstd frame, SPEC.md §4.3).
+/// A version-1 manifest's JSON without the spaces that pad it to its reservation.
+fn unpadded_json(stored: &[u8]) -> &[u8] {
+    &stored[..stored.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)]
+}
+
 fn check_version(version: u32, stored_as: u32) -> Result<(), Invalid> {
     if !BUNDLE_VERSIONS.contains(&version) {
         return Err(Invalid::new(

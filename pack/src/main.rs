@@ -17,13 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
-
-/// mimalloc rather than glibc's allocator: pack frees a mirror's model (millions of small
-/// strings, interleaved with what lives on) between phases, and glibc keeps every page that
-/// still holds one live object; at 6×10^4 images that was 350 MiB resident for 230 MiB in
-/// use. mimalloc keeps objects of one size together and returns pages that empty.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use format_spec::key::PrivateKey;
 use format_spec::media::Selection;
 use format_spec::pack::{self, Options};
@@ -33,6 +26,13 @@ use format_spec::size::{human, parse_size};
 use cli::{CacheCommand, CatalogCommand, Cli, Command, PackArgs};
 use destinations::Destinations;
 use error::PackError;
+
+/// mimalloc rather than glibc's allocator: pack frees a mirror's model (millions of small
+/// strings, interleaved with what lives on) between phases, and glibc keeps every page that
+/// still holds one live object; at 6×10^4 images that was 350 MiB resident for 230 MiB in
+/// use. mimalloc keeps objects of one size together and returns pages that empty.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     cli_support::exit_quietly_on_broken_pipe();
@@ -118,11 +118,12 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let hashing = Instant::now();
     pack::check_copies(&copies)?;
     drop(copies);
-    // No spool yet: compressed streams too many or too large for memory (over 8 MiB each or
-    // 8 to 32 MiB in all, prepare.rs) are compressed again while written. A spool on the first medium would
-    // take room the room check counts for volumes (a medium picked to fit the bundle would
-    // no longer fit it), and its bytes are read back unchecked before they are signed; both
-    // are to be fixed (a digest-checked spool off the media) before `pack::Spool` is used.
+    // No spool yet: compressed streams too many or too large for memory (over 8 MiB each,
+    // or over 8 to 32 MiB in all: prepare.rs) are compressed again while written. A spool
+    // on the first medium would take room the room check counts for volumes (a medium
+    // picked to fit the bundle would no longer fit it), and its bytes are read back
+    // unchecked before they are signed; both are to be fixed (a digest-checked spool off
+    // the media) before `pack::Spool` is used.
     let spool: Option<std::sync::Arc<pack::Spool>> = None;
     let prepared =
         pack::prepare_spooled(&source.blobs, spool.as_ref(), cancel).map_err(|e| match e {

@@ -36,6 +36,24 @@ const GOAL_MIB: f64 = 200.0;
 /// The cap on private writable memory (see the module comment for why above the goal).
 const CAP: u64 = 320 << 20;
 
+/// Runs `program` under the cap in `scratch`, says how long it took and its peak, and
+/// asserts it succeeded within the goal.
+fn run_within<I, S>(program: &Path, args: I, scratch: &Path, what: &str) -> Capped
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let t = Instant::now();
+    let run = run_capped(program, args, CAP, scratch);
+    eprintln!(
+        "memory: {what} (debug build): {:.1?}, peak RSS {:.1} MiB",
+        t.elapsed(),
+        run.peak_rss_mib()
+    );
+    assert_within(&run, what);
+    run
+}
+
 fn assert_within(run: &Capped, what: &str) {
     assert!(run.output.status.success(), "{}", run.describe(what));
     assert!(
@@ -98,19 +116,16 @@ fn pack_args<'a>(mirror: &'a Path, out: &'a Path, key: &'a Key) -> [&'a OsStr; 8
 fn sixty_thousand_images_pack_verify_and_extract_under_a_memory_cap() {
     let (disk, mirror, key, out) = mirror_on_tmpfs();
     let dir = disk.path.as_path();
-    let t = Instant::now();
-    let pack = run_capped(&ferry_pack_bin(), pack_args(&mirror, &out, &key), CAP, dir);
-    eprintln!(
-        "memory: ferry-pack (debug build): {:.1?}, peak RSS {:.1} MiB",
-        t.elapsed(),
-        pack.peak_rss_mib()
+    run_within(
+        &ferry_pack_bin(),
+        pack_args(&mirror, &out, &key),
+        dir,
+        "ferry-pack of 6×10^4 images",
     );
-    assert_within(&pack, "ferry-pack of 6×10^4 images");
     // The mirror's pages are not needed any more: room on the tmpfs for the extract.
     std::fs::remove_dir_all(&mirror).expect("remove the mirror");
 
-    let t = Instant::now();
-    let verify = run_capped(
+    let verify = run_within(
         &ferry_unpack_bin(),
         [
             OsStr::new("verify"),
@@ -118,15 +133,9 @@ fn sixty_thousand_images_pack_verify_and_extract_under_a_memory_cap() {
             OsStr::new("--trust"),
             key.public.as_os_str(),
         ],
-        CAP,
         dir,
+        "ferry-unpack verify of 6×10^4 images",
     );
-    eprintln!(
-        "memory: ferry-unpack verify (debug build): {:.1?}, peak RSS {:.1} MiB",
-        t.elapsed(),
-        verify.peak_rss_mib()
-    );
-    assert_within(&verify, "ferry-unpack verify of 6×10^4 images");
     // What a user reads: the bundle with every image, and every volume OK.
     let text = verify.output.stdout_text();
     assert!(
@@ -142,8 +151,7 @@ fn sixty_thousand_images_pack_verify_and_extract_under_a_memory_cap() {
     );
 
     let layout = dir.join("layout");
-    let t = Instant::now();
-    let extract = run_capped(
+    run_within(
         &ferry_unpack_bin(),
         [
             OsStr::new("extract"),
@@ -153,15 +161,9 @@ fn sixty_thousand_images_pack_verify_and_extract_under_a_memory_cap() {
             OsStr::new("--to"),
             layout.as_os_str(),
         ],
-        CAP,
         dir,
+        "ferry-unpack extract of 6×10^4 images",
     );
-    eprintln!(
-        "memory: ferry-unpack extract (debug build): {:.1?}, peak RSS {:.1} MiB",
-        t.elapsed(),
-        extract.peak_rss_mib()
-    );
-    assert_within(&extract, "ferry-unpack extract of 6×10^4 images");
     let index: serde_json::Value = serde_json::from_slice(
         &std::fs::read(layout.join("index.json")).expect("the extracted index.json"),
     )
