@@ -13,6 +13,7 @@
 //!   checked; 416 or a range elsewhere is [`RegistryError::RangeNotResumable`]).
 //! - Manifests: [`Client::put_manifest`], [`Client::manifest_exists`], [`Client::get_manifest`],
 //!   every digest checked.
+//! - Tags: [`Client::list_tags`], every page its `Link` header names.
 //! - Auth: anonymous, Basic, Bearer tokens (scoped, cached, refreshed; identity tokens via
 //!   OAuth2), from [`Credentials::from_auth_files`] (podman, docker, OpenShift pull secret).
 //! - First contact: [`Client::connect`] probes `GET /v2/` once and names what is wrong
@@ -46,6 +47,7 @@ pub mod error;
 mod probe;
 pub mod registries_conf;
 mod retry;
+mod tags;
 mod transport;
 mod upload;
 

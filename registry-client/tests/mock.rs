@@ -1186,3 +1186,45 @@ fn the_retry_observer_is_told_of_each_retry_before_its_wait() {
     assert_eq!(client.blob_exists("ns/app", &sha256(b"x")).unwrap(), None);
     assert_eq!(server.requests().len(), 2);
 }
+
+/// A paged tag list (Quay, Harbor and GHCR page; distribution 2.8 does not) is followed
+/// page by page through its `Link`; a repository the registry does not know is `None`,
+/// and `"tags": null` is no tag. A `Link` to another host is refused, not followed.
+#[test]
+fn tag_lists_are_followed_page_by_page_and_stay_on_the_registry() {
+    let server = MockServer::start(|req| match (req.path(), req.query("last").first()) {
+        ("/v2/app/tags/list", None) => Reply::json(200, r#"{"name":"app","tags":["a","b"]}"#)
+            .header("link", r#"</v2/app/tags/list?n=2&last=b>; rel="next""#),
+        ("/v2/app/tags/list", Some(last)) if last == "b" => {
+            Reply::json(200, r#"{"name":"app","tags":["c"]}"#)
+        }
+        ("/v2/empty/tags/list", _) => Reply::json(200, r#"{"name":"empty","tags":null}"#),
+        ("/v2/away/tags/list", _) => Reply::json(200, r#"{"name":"away","tags":["a"]}"#).header(
+            "link",
+            r#"<http://elsewhere.test/v2/away/tags/list?last=a>; rel="next""#,
+        ),
+        _ => Reply::json(
+            404,
+            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#,
+        ),
+    });
+    let client = client_for(&server);
+    assert_eq!(
+        client.list_tags("app").unwrap(),
+        Some(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()])
+    );
+    assert_eq!(client.list_tags("empty").unwrap(), Some(Vec::new()));
+    assert_eq!(client.list_tags("gone").unwrap(), None);
+    let e = client.list_tags("away").unwrap_err();
+    assert!(
+        matches!(e, RegistryError::Protocol { .. }) && e.to_string().contains("elsewhere.test"),
+        "{e}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| !r.target.contains("elsewhere")),
+        "nothing went to the other host"
+    );
+}

@@ -494,3 +494,16 @@ fn blobs_download_whole_resumed_with_range_and_absent() {
         .unwrap()
         .is_none());
 }
+
+/// distribution lists a repository's tags whole, and answers 404 for one it does not know.
+#[test]
+fn tags_are_listed_and_an_unknown_repository_is_none() {
+    let registry = Registry::start(RegistryOptions::default());
+    let client = registry.client();
+    push_image(&client, "ferry/listed", "v1", &[b"one"]);
+    push_image(&client, "ferry/listed", "v2", &[b"two"]);
+    let mut tags = client.list_tags("ferry/listed").unwrap().expect("known");
+    tags.sort();
+    assert_eq!(tags, ["v1", "v2"]);
+    assert_eq!(client.list_tags("ferry/never-pushed").unwrap(), None);
+}

@@ -10,4 +10,5 @@ pub mod mapping;
 pub mod openshift;
 pub mod outputs;
 pub mod push;
+pub mod record;
 pub mod registry;

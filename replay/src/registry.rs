@@ -132,6 +132,8 @@ pub trait Registry: Sync {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<(), RegistryFailure>;
+    /// The repository's tags (every page), or `None` when the registry does not know it.
+    fn list_tags(&self, repo: &str) -> Result<Option<Vec<String>>, RegistryFailure>;
     /// A small blob's bytes (at most `max`; more is an error), if the repository has it.
     /// What another host's push left there for this one: a manifest it held (see
     /// `push`'s hand-over of manifests).
@@ -193,6 +195,10 @@ impl Registry for Client {
             .map_err(RegistryFailure::Registry)
     }
 
+    fn list_tags(&self, repo: &str) -> Result<Option<Vec<String>>, RegistryFailure> {
+        Client::list_tags(self, repo).map_err(RegistryFailure::Registry)
+    }
+
     fn get_blob(
         &self,
         repo: &str,
@@ -236,7 +242,8 @@ pub(crate) mod fake {
         /// another push rewrites a link it names (400 `MANIFEST_BLOB_UNKNOWN`).
         pub refuse_puts: std::sync::atomic::AtomicUsize,
         /// Every request, in the order they came: (what, repository, digest or tag), what
-        /// being `HEAD blob`, `mount`, `upload`, `HEAD manifest`, `PUT manifest`, `GET blob`.
+        /// being `HEAD blob`, `mount`, `upload`, `HEAD manifest`, `PUT manifest`, `GET blob`,
+        /// `GET tags`.
         pub log: Mutex<Vec<(&'static str, String, String)>>,
     }
 
@@ -375,6 +382,18 @@ pub(crate) mod fake {
             let mut m = self.manifests.lock().unwrap();
             m.insert((repo.to_owned(), reference.to_owned()), Digest::of(bytes));
             Ok(())
+        }
+
+        fn list_tags(&self, repo: &str) -> Result<Option<Vec<String>>, RegistryFailure> {
+            self.up("GET tags", repo, "")?;
+            let m = self.manifests.lock().unwrap();
+            let tags: Vec<String> = m
+                .keys()
+                .filter(|(r, t)| r == repo && !t.starts_with("sha256:"))
+                .map(|(_, t)| t.clone())
+                .collect();
+            let known = m.keys().any(|(r, _)| r == repo);
+            Ok(known.then_some(tags))
         }
 
         fn get_blob(

@@ -228,7 +228,9 @@ pub struct PushArgs {
     /// default an image whose tag is in place is taken as whole (ferry puts a tag only after
     /// the image's every part, and the registry refuses a manifest whose parts it lacks); use
     /// this after the registry lost data (a restored or damaged storage) to put back what is
-    /// missing.
+    /// missing. Without it, a repeat push takes the images the last push from this --state
+    /// left complete as they are when the registry still lists their tags (one tag list a
+    /// repository); with it, every tag is asked for and a moved one put back.
     #[arg(long)]
     pub recheck: bool,
     /// Print the result as JSON on stdout.

@@ -215,6 +215,13 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         jobs: args.jobs.max(1),
         dry_run: args.dry_run,
         recheck: args.recheck,
+        // What this state directory's last push of the bundle left complete: a repeat
+        // asks for its images by one tag list a repository (`push::Run::probe`).
+        last_push: bundle
+            .stage
+            .as_ref()
+            .filter(|_| !args.recheck)
+            .and_then(|s| s.last_push()),
     };
     let stream = progress::Events::new(args.json);
     let total: u64 = bundle
@@ -442,6 +449,12 @@ fn print_report(
             human(t.bytes_staged)
         );
     }
+    if t.images_as_recorded > 0 {
+        println!(
+            "{} image(s) present as the last push from this state directory left them: the registry still lists each of their tags (--recheck asks for every image)",
+            t.images_as_recorded
+        );
+    }
     for o in outputs {
         println!("wrote {}", o.display());
     }
@@ -518,6 +531,8 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
         jobs: JOBS,
         dry_run: true,
         recheck: false,
+        // A receipt says what the registry holds now: it asks, whatever was recorded.
+        last_push: None,
     };
     let repos = push::map_images(&bundle.manifest, &opts)?;
     let mut report = push::push(&bundle, &client, &opts, &|_| {}, cancel)

@@ -200,6 +200,8 @@ fn a_second_push_sends_nothing_and_leaves_the_storage_as_it_was() {
         &[
             "0 blob(s) uploaded (0 B), 0 mounted,",
             "already there; 0 manifest(s) and 0 tag(s) pushed",
+            // Every image has a tag: the repeat lists tags, it asks for none one by one.
+            "6 image(s) present as the last push from this state directory left them",
         ],
         "second push",
     );
@@ -241,6 +243,7 @@ fn a_second_push_sends_nothing_and_leaves_the_storage_as_it_was() {
         totals["blobs_present"].as_u64().expect("blobs_present") > 0,
         "{totals}"
     );
+    assert_eq!(totals["images_as_recorded"], 6, "{totals}");
     assert_eq!(report.images.len(), 6, "image events");
     for i in &report.images {
         assert_eq!(i["status"], "present", "{i}");
@@ -252,6 +255,69 @@ fn a_second_push_sends_nothing_and_leaves_the_storage_as_it_was() {
         before,
         "the registry's storage changed"
     );
+}
+
+/// A repeat push takes the last push's record only for tags the registry still lists: a
+/// tag removed from the storage since (an administrator's clean-up) is found missing in its
+/// repository's tag list, its image found whole by digest, and the tag put back; the other
+/// images are left as recorded. `--recheck` asks for every tag again.
+#[test]
+fn a_tag_removed_since_the_last_push_is_put_back_by_the_repeat() {
+    let reg = Registry::plain();
+    let site = oc_mirror("64KiB");
+    let to = format!("{}/efk", reg.host());
+    let first = site.push(&to, &["--insecure", "--manifests-dir", &site.path("m1")]);
+    assert_ok(&first, "first push");
+    let img = image_by_source_repository("registry.redhat.io/openshift4/ose-logging-fluentd");
+    let tag_dir = reg.storage().join(format!(
+        "docker/registry/v2/repositories/efk/{}/_manifests/tags/{}",
+        img.path, img.tag
+    ));
+    std::fs::remove_dir_all(&tag_dir).expect("remove the tag from the storage");
+    let by_tag = format!("/v2/efk/{}/manifests/{}", img.path, img.tag);
+    assert_eq!(
+        reg.request("HEAD", &by_tag, None).status,
+        404,
+        "the tag is gone"
+    );
+
+    let again = site.push(&to, &["--insecure", "--manifests-dir", &site.path("m2")]);
+    assert_ok(&again, "the repeat push");
+    assert_mentions(
+        &again,
+        &[
+            "0 blob(s) uploaded (0 B), 0 mounted,",
+            "0 manifest(s) and 1 tag(s) pushed",
+            "5 image(s) present as the last push from this state directory left them",
+        ],
+        "the repeat push",
+    );
+    let stdout = again.stdout_text();
+    let pushed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("PUSHED "))
+        .collect::<Vec<_>>();
+    assert!(
+        pushed.len() == 1 && pushed[0].contains(img.path),
+        "only the image whose tag was removed is pushed\n{}",
+        again.dump()
+    );
+    let head = reg.request("HEAD", &by_tag, None);
+    assert_eq!(head.status, 200, "the tag is back");
+    assert_images_at(&reg, |i| format!("efk/{}", i.path), NO_TLS);
+
+    let recheck = site.push(
+        &to,
+        &[
+            "--insecure",
+            "--recheck",
+            "--json",
+            "--manifests-dir",
+            &site.path("m3"),
+        ],
+    );
+    assert_ok(&recheck, "--recheck");
+    assert_eq!(push_report(&recheck).totals["images_as_recorded"], 0);
 }
 
 #[test]
