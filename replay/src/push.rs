@@ -1093,6 +1093,7 @@ impl Run<'_> {
         let m = &*bundle.manifest;
         let mut sent = false;
         let mut top_bytes = None;
+        let mut untagged: Vec<usize> = (0..img.tags.len()).collect();
         for b in manifests_bottom_up(m, img) {
             let blob = &m.blobs[b as usize];
             let reference = blob.digest.to_string();
@@ -1110,17 +1111,29 @@ impl Run<'_> {
             if dry_run {
                 continue;
             }
-            let media_type = blob.media_type.as_deref().unwrap_or_default();
-            self.put_manifest(repo, &reference, media_type, &bytes)
+            // The top manifest of a tagged image goes in by its first tag: one PUT that
+            // stores it and names it, as `docker push` does, rather than a PUT by digest and
+            // another by tag (distribution writes and syncs the manifest's revision link at
+            // each). Safe at this point as a tag always is: every blob and child it names is
+            // in, and the registry refuses it otherwise.
+            let by_tag = b == img.blobs[0] && !img.tags.is_empty();
+            let at = if by_tag { &img.tags[0] } else { &reference };
+            let media_type = blob.media_type.as_deref().unwrap_or(&img.media_type);
+            self.put_manifest(repo, at, media_type, &bytes)
                 .map_err(|e| self.sparse_refusal(img, b, e))?;
-            self.totals.lock().expect("totals").manifests_pushed += 1;
+            let mut totals = self.totals.lock().expect("totals");
+            totals.manifests_pushed += 1;
+            if by_tag {
+                totals.tags_pushed += 1;
+                untagged.remove(0);
+            }
+            drop(totals);
             sent = true;
             if b == img.blobs[0] {
                 top_bytes = Some(bytes);
             }
         }
-        let all: Vec<usize> = (0..img.tags.len()).collect();
-        match self.tag_job(img, repo, &all, top_bytes)? {
+        match self.tag_job(img, repo, &untagged, top_bytes)? {
             Done::Status(ImageStatus::Present) if sent => Ok(Done::Status(ImageStatus::Pushed)),
             other => Ok(other),
         }
@@ -1285,7 +1298,20 @@ mod tests {
             let mut put_manifests = Vec::new();
             for b in manifests_bottom_up(m, img) {
                 let d = m.blobs[b as usize].digest.to_string();
-                if let Some(at) = first("PUT manifest", repo, &d) {
+                // The top manifest of a tagged image goes in by a tag.
+                let by_tag = || {
+                    img.tags
+                        .iter()
+                        .filter_map(|t| first("PUT manifest", repo, t))
+                        .min()
+                };
+                let at = first("PUT manifest", repo, &d);
+                let at = if b == img.blobs[0] {
+                    at.or_else(by_tag)
+                } else {
+                    at
+                };
+                if let Some(at) = at {
                     put_manifests.push((b, at));
                 }
             }
@@ -1309,19 +1335,17 @@ mod tests {
                 "{}: manifests not children first: {put_manifests:?}",
                 img.display_name()
             );
-            let top = m.blobs[img.blobs[0] as usize].digest.to_string();
-            let top_put = first("PUT manifest", repo, &top);
+            // Every tag after the top manifest went in (the put by a tag that stored it is
+            // that tag's first), and so after its children (bottom-up, above).
+            let top_put = put_manifests
+                .iter()
+                .find(|(b, _)| *b == img.blobs[0])
+                .map(|(_, at)| *at);
             for t in &img.tags {
                 if let (Some(tagged), Some(put)) = (first("PUT manifest", repo, t), top_put) {
                     assert!(
-                        put < tagged,
+                        put <= tagged,
                         "{repo}:{t} tagged before its manifest went in"
-                    );
-                }
-                if let (Some(tagged), Some(put)) = (first("PUT manifest", repo, t), first_put) {
-                    assert!(
-                        put < tagged,
-                        "{repo}:{t} tagged before its children went in"
                     );
                 }
             }
@@ -1570,20 +1594,21 @@ mod tests {
         }
         assert_eq!(registry.count("upload") + registry.count("mount"), 0);
         assert_in_order(&bundle, &registry);
-        // Its top manifest was found by digest before the tag went in.
+        // Its blobs were each found in the registry before the tag (which stores the top
+        // manifest again) went in.
         let log = registry.log.lock().unwrap().clone();
-        let top = m.images[moved].digest.to_string();
         let tag = &m.images[moved].tags[0];
-        let head = log
-            .iter()
-            .position(|(w, r, d)| *w == "HEAD manifest" && *r == repo_of(moved) && *d == top);
         let put = log
             .iter()
-            .position(|(w, r, d)| *w == "PUT manifest" && *r == repo_of(moved) && d == tag);
-        assert!(
-            matches!((head, put), (Some(h), Some(p)) if h < p),
-            "{log:?}"
-        );
+            .position(|(w, r, d)| *w == "PUT manifest" && *r == repo_of(moved) && d == tag)
+            .expect("the moved tag is put back");
+        for &b in &m.images[moved].blobs[1..] {
+            let d = m.blobs[b as usize].digest.to_string();
+            let head = log.iter().position(|(w, r, x)| {
+                (*w == "HEAD blob" || *w == "HEAD manifest") && *r == repo_of(moved) && *x == d
+            });
+            assert!(matches!(head, Some(h) if h < put), "{d}: {log:?}");
+        }
     }
 
     /// An image with a `destination` (the image set's `targetRepo`) goes to

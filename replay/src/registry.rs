@@ -380,7 +380,10 @@ pub(crate) mod fake {
                 }));
             }
             let mut m = self.manifests.lock().unwrap();
-            m.insert((repo.to_owned(), reference.to_owned()), Digest::of(bytes));
+            let d = Digest::of(bytes);
+            m.insert((repo.to_owned(), reference.to_owned()), d);
+            // Put by tag, a manifest is there by digest too.
+            m.insert((repo.to_owned(), d.to_string()), d);
             Ok(())
         }
 
