@@ -38,6 +38,12 @@ Environment (all optional):
   BENCH_SMALL_IMAGES=20000
                          images of the small set (generate.py many --images)
   BENCH_SMALL_PEER=1     0: no skopeo sync on the small set (it takes long)
+  BENCH_SMALL_STORAGE=tmpfs
+                         where the small set's registries keep their storage: tmpfs
+                         (/dev/shm) or disk (BENCH_DIR). distribution syncs every file it
+                         writes (about 12 fsyncs a small blob); on a disk whose syncs are
+                         slow, as this VM's, the disk then sets the pace of any client, and
+                         the registry's CPU (what the goal measures) shows only on tmpfs
   BENCH_JOBS=            ferry-unpack push --jobs (unset: ferry's own default)
   BENCH_DIR=/tmp/ferry-bench
                          cache and work directory: mirrors are kept as catalog-dir-<size>/,
@@ -68,6 +74,7 @@ CATALOG_SIZE=${BENCH_CATALOG_SIZE:-2GB}
 BENCH_SIZE=${BENCH_SIZE:-1GiB}
 SMALL_IMAGES=${BENCH_SMALL_IMAGES:-20000}
 SMALL_PEER=${BENCH_SMALL_PEER:-1}
+SMALL_STORAGE=${BENCH_SMALL_STORAGE:-tmpfs}
 JOBS=${BENCH_JOBS:-}
 bad() { echo "bench-push: $*" >&2; exit 2; }
 for v in RUNS SMALL_RUNS SMALL_IMAGES; do
@@ -75,6 +82,12 @@ for v in RUNS SMALL_RUNS SMALL_IMAGES; do
 done
 [ -z "$JOBS" ] || [[ $JOBS =~ ^[1-9][0-9]*$ ]] || bad "BENCH_JOBS must be a positive integer"
 case "$SMALL_PEER" in 0|1) ;; *) bad "BENCH_SMALL_PEER must be 0 or 1" ;; esac
+case "$SMALL_STORAGE" in
+  disk) ;;
+  tmpfs) [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] ||
+    bad "BENCH_SMALL_STORAGE=tmpfs: /dev/shm is not a tmpfs here (give BENCH_SMALL_STORAGE=disk)" ;;
+  *) bad "BENCH_SMALL_STORAGE must be tmpfs or disk" ;;
+esac
 [ -n "${SETS// /}" ] || bad "BENCH_SETS is empty (catalog, small, bench)"
 for set in $SETS; do
   case "$set" in catalog|small|bench) ;; *) bad "BENCH_SETS: unknown set $set (catalog, small, bench)" ;; esac
@@ -93,6 +106,10 @@ ferry_binaries
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 W=$BENCH_DIR/push-work
+# One push benchmark per BENCH_DIR at a time: a second would empty the first's work
+# directory under it (and both would time each other's load).
+exec 9>"$BENCH_DIR/push.lock"
+flock -n 9 || die "another bench/push.sh uses $BENCH_DIR (give another BENCH_DIR, or wait for it)"
 rm -rf "$W"; mkdir -p "$W/logs"
 KEY=$W/bench.key
 "$BIN/ferry-pack" keygen "$KEY" >/dev/null
@@ -149,7 +166,15 @@ with open(out, "w") as f:
 PY
 }
 
-trap stop_registry EXIT
+# reg_dir SET: where the registries of SET keep their storage.
+reg_dir() {
+  if [ "$1" = small ] && [ "$SMALL_STORAGE" = tmpfs ]; then
+    echo "/dev/shm/ferry-bench-push-reg.$$"
+  else
+    echo "$W/reg"
+  fi
+}
+trap 'stop_registry; rm -rf "/dev/shm/ferry-bench-push-reg.$$"' EXIT
 
 TSV=$W/times.tsv; : >"$TSV"
 # pmeasure SET ID RUN -- COMMAND...: wall, the command's CPU, its peak RSS, the registry's CPU.
@@ -233,7 +258,7 @@ for set in $SETS; do
   for run in $(seq 1 "$rounds"); do
     rm -rf "$W/$set/state" "$W/$set/manifests"
     sync
-    start_registry "$W/reg"
+    start_registry "$(reg_dir "$set")"
     ferry_push "$set" ferry_first "$run"
     check_registry "$set ferry_first" path "$W/$set/expect.tsv"
     ferry_push "$set" ferry_repeat "$run"
@@ -241,20 +266,20 @@ for set in $SETS; do
     stop_registry
     if [ "$set" != small ] || [ "$SMALL_PEER" = 1 ]; then
       sync
-      start_registry "$W/reg"
+      start_registry "$(reg_dir "$set")"
       pmeasure "$set" skopeo_sync "$run" -- skopeo sync --all --preserve-digests --src dir --dest docker \
         --dest-tls-verify=false "$TREE" "127.0.0.1:$PORT/bench"
       check_registry "$set skopeo_sync" basename "$W/$set/expect.tsv"
       stop_registry
     fi
   done
-  rm -rf "$W/reg"
+  rm -rf "$(reg_dir "$set")"
 done
 
 python3 - "$TSV" "$BENCH_DIR/results-push.md" "$BENCH_DIR/goals-push.tsv" "${JOBS:-default}" \
-  "$CATALOG_SIZE" "$SMALL_IMAGES" "$W" <<'PY'
+  "$CATALOG_SIZE" "$SMALL_IMAGES" "$W" "$SMALL_STORAGE" <<'PY'
 import datetime, os, statistics, sys
-tsv, out, goals, jobs, catalog_size, small_images, work = sys.argv[1:]
+tsv, out, goals, jobs, catalog_size, small_images, work, small_storage = sys.argv[1:]
 rows = {}
 for l in open(tsv):
     s, i, r, wall, cpu, rss, reg = l.rstrip("\n").split("\t")
@@ -275,7 +300,8 @@ lines = ["### Push, %s, %s, %d cores (load average at the end %s)" % (
     "| set | command | rounds | wall s | CPU s | registry CPU s | busy cores | images/s | peak RSS MiB |",
     "|---|---|---|---|---|---|---|---|---|"]
 goal_rows = []
-names = {"catalog": "%s catalog mirror" % catalog_size, "small": "%s small images" % small_images,
+names = {"catalog": "%s catalog mirror" % catalog_size,
+         "small": "%s small images (registry storage on %s)" % (small_images, small_storage),
          "bench": "bench mirror"}
 for s, ids in rows.items():
     n = images(s)
