@@ -167,14 +167,15 @@ PY
 }
 
 # reg_dir SET: where the registries of SET keep their storage.
+TMPFS_REG=/dev/shm/ferry-bench-push-reg.$$
 reg_dir() {
   if [ "$1" = small ] && [ "$SMALL_STORAGE" = tmpfs ]; then
-    echo "/dev/shm/ferry-bench-push-reg.$$"
+    echo "$TMPFS_REG"
   else
     echo "$W/reg"
   fi
 }
-trap 'stop_registry; rm -rf "/dev/shm/ferry-bench-push-reg.$$"' EXIT
+trap 'stop_registry; rm -rf "$TMPFS_REG"' EXIT
 
 TSV=$W/times.tsv; : >"$TSV"
 # pmeasure SET ID RUN -- COMMAND...: wall, the command's CPU, its peak RSS, the registry's CPU.

@@ -32,7 +32,8 @@ impl Client {
     pub fn list_tags(&self, repo: &str) -> Result<Option<Vec<String>>> {
         check_repository(repo)?;
         let scopes = Scopes::pull(repo);
-        let mut url = self.url(&format!("/v2/{repo}/tags/list"));
+        let first = self.url(&format!("/v2/{repo}/tags/list"));
+        let mut url = first.clone();
         let mut tags = Vec::new();
         for _ in 0..MAX_PAGES {
             let mut req = Request::new("GET", url, Some(scopes.clone()));
@@ -65,7 +66,7 @@ impl Client {
         }
         Err(RegistryError::Protocol {
             method: "GET".into(),
-            url: crate::endpoint::display_url(&self.url(&format!("/v2/{repo}/tags/list"))),
+            url: crate::endpoint::display_url(&first),
             status: 200,
             problem: format!("its tag list goes on past {MAX_PAGES} pages"),
         })
