@@ -9,8 +9,9 @@
 # Many-images series, once per image count: pack, verify, inspect, extract (and tar xf of the
 # volume), push into a fresh docker-registry on 127.0.0.1 (up to FIELD_PUSH_MAX images;
 # the push's comparison with skopeo sync is bench/push.sh's), receipt against that registry
-# (which also checks every image is there), status of the state directory; peak RSS and time
-# against images, as a table and (with gnuplot) a PNG.
+# (which also checks every image is there), ferry-pack pull of every image back out of it and
+# ferry-pack --config of that cache (the connected side), status of the state directory; peak
+# RSS and time against images, as a table and (with gnuplot) a PNG.
 # Goal rows (issue 13's table) are appended to $BENCH_DIR/goals-field.tsv for bench/goals.sh.
 #
 # Usage: bench/field.sh [-h]      (settings are environment variables, listed by -h)
@@ -28,7 +29,15 @@ Environment (all optional):
   FIELD_IMAGES="1000 5000 20000"
                          image counts of the many-images series ("" skips it; up to 60000)
   FIELD_PUSH_MAX=5000    push and receipt in the many-images series only up to this many
-                         images (0: never; today's push does about 12 small images a second)
+                         images (0: never; a push of 6x10^4 small images takes about 12 min)
+  FIELD_PULL=1           after each push of the series, ferry-pack pull of every image back
+                         from that registry into an empty cache, then ferry-pack --config of
+                         the full cache into volumes (memory of the connected side); 0: no pull
+  FIELD_REG_STORAGE=tmpfs
+                         where the series' registry keeps its storage: tmpfs (/dev/shm) or
+                         disk (BENCH_DIR). distribution fsyncs every file it writes, so on this
+                         kind of disk the registry, not ferry, sets the push's pace; the
+                         figures the series is for (memory) are the same either way
   FIELD_EXTRACT=1        0: no extract and tar xf on the catalog mirror (saves FIELD_SIZE
                          of disk: bench/goals.sh sets it for 8GB, where it is no goal)
   FIELD_ONLY=            "catalog" or "many": run only that part
@@ -59,15 +68,24 @@ RUNS=${FIELD_RUNS:-3}
 IMAGES=${FIELD_IMAGES-1000 5000 20000}
 PUSH_MAX=${FIELD_PUSH_MAX:-5000}
 EXTRACT=${FIELD_EXTRACT:-1}
+PULL=${FIELD_PULL:-1}
+REG_STORAGE=${FIELD_REG_STORAGE:-tmpfs}
 ONLY=${FIELD_ONLY:-}
 RESULTS=${FIELD_RESULTS:-results-field}
 BENCH_DIR=${BENCH_DIR:-/tmp/ferry-bench}
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "field: FIELD_RUNS must be a positive integer" >&2; exit 2; }
 case "$EXTRACT" in 0|1) ;; *) echo "field: FIELD_EXTRACT must be 0 or 1" >&2; exit 2 ;; esac
+case "$PULL" in 0|1) ;; *) echo "field: FIELD_PULL must be 0 or 1" >&2; exit 2 ;; esac
+case "$REG_STORAGE" in
+  disk) ;;
+  tmpfs) [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] ||
+    { echo "field: FIELD_REG_STORAGE=tmpfs: /dev/shm is not a tmpfs here (give FIELD_REG_STORAGE=disk)" >&2; exit 2; } ;;
+  *) echo "field: FIELD_REG_STORAGE must be tmpfs or disk" >&2; exit 2 ;;
+esac
 [[ $PUSH_MAX =~ ^[0-9]+$ ]] || { echo "field: FIELD_PUSH_MAX must be a count" >&2; exit 2; }
 [[ $RESULTS =~ ^[A-Za-z0-9._-]+$ ]] || { echo "field: FIELD_RESULTS must be a plain file name" >&2; exit 2; }
 case "$ONLY" in ""|catalog|many) ;; *) echo "field: FIELD_ONLY must be catalog or many" >&2; exit 2 ;; esac
-COMMAND="$(for v in FIELD_SIZE FIELD_RUNS FIELD_IMAGES FIELD_PUSH_MAX FIELD_EXTRACT FIELD_ONLY BENCH_DIR; do
+COMMAND="$(for v in FIELD_SIZE FIELD_RUNS FIELD_IMAGES FIELD_PUSH_MAX FIELD_PULL FIELD_REG_STORAGE FIELD_EXTRACT FIELD_ONLY BENCH_DIR; do
   [ -z "${!v+x}" ] || printf '%s=%q ' "$v" "${!v}"; done)bench/field.sh"
 
 say() { echo "field: $*" >&2; }
@@ -111,7 +129,8 @@ fresh_workdir "$W" .ferry-bench
 FACTS=$W/facts TSV=$W/measurements.tsv
 : >"$FACTS"; : >"$TSV"
 fact() { printf '%s=%s\n' "$1" "$2" >>"$FACTS"; }
-trap stop_registry EXIT
+if [ "$REG_STORAGE" = tmpfs ]; then REG_DIR=/dev/shm/ferry-bench-field-reg.$$; else REG_DIR=$W/registry; fi
+trap 'stop_registry; rm -rf "$REG_DIR"' EXIT
 
 KEY=$BENCH_DIR/bench.key
 bench_key "$KEY"
@@ -137,6 +156,8 @@ fact bin "$BIN"
 fact runs "$RUNS"
 fact size "$SIZE"
 fact push_max "$PUSH_MAX"
+fact pull "$PULL"
+fact reg_storage "$REG_STORAGE"
 
 # ---------------------------------------------------------------------------- catalog mirror
 
@@ -180,6 +201,38 @@ fi
 
 # ---------------------------------------------------------------------------- many images
 
+# pull_back N MIRROR: the connected side at N images. Every image the series just pushed is
+# named by tag in an image set (registry.redhat.io/bench/<repository>:<tag>, registries.conf
+# sending registry.redhat.io to the series' registry, as bench/pull.sh does); ferry-pack pull
+# fills an empty cache with them, then ferry-pack --config packs that full cache into
+# volumes, which must verify with N images.
+pull_back() {
+  local n=$1 m=$2
+  python3 - "$m/index.json" "$W/imageset.yaml" <<'PY'
+import json, sys
+idx, out = sys.argv[1:]
+with open(out, "w") as y:
+    y.write("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n"
+            "  additionalImages:\n")
+    for m in json.load(open(idx))["manifests"]:
+        y.write("  - name: registry.redhat.io/bench/%s\n"
+                % m["annotations"]["org.opencontainers.image.ref.name"])
+PY
+  printf 'unqualified-search-registries = []\n\n[[registry]]\nprefix = "registry.redhat.io"\nlocation = "127.0.0.1:%s"\ninsecure = true\n' \
+    "$PORT" >"$W/registries.conf"
+  local flags=(--config "$W/imageset.yaml" --registries-conf "$W/registries.conf" -q)
+  rm -rf "$W/cache" "$W/pulled"
+  fmeasure "many_pull_$n" 1 -- "$BIN/ferry-pack" pull --cache "$W/cache" "${flags[@]}"
+  fmeasure "many_packcfg_$n" 1 -- "$BIN/ferry-pack" --cache "$W/cache" --out "$W/pulled" \
+    --volume-size 4GiB --key "$KEY" "${flags[@]}"
+  local v
+  v=$("$BIN/ferry-unpack" verify "$W/pulled" --trust "$KEY.pub" 2>&1) ||
+    die "verify of the bundle packed from the pulled cache failed: $v"
+  grep -q ", $n images, " <<<"$v" ||
+    die "the bundle packed from the pulled cache does not hold $n images: $(head -1 <<<"$v")"
+  rm -rf "$W/cache" "$W/pulled"
+}
+
 if [ "$ONLY" != catalog ] && [ -n "$IMAGES" ]; then
   for n in $IMAGES; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "FIELD_IMAGES: $n is not a count"
@@ -206,7 +259,7 @@ if [ "$ONLY" != catalog ] && [ -n "$IMAGES" ]; then
       tar-xf "$OUT" "$W/extract"
     rm -rf "$W/extract" "$W/state"
     if [ "$n" -le "$PUSH_MAX" ]; then
-      start_registry "$W/registry"
+      start_registry "$REG_DIR"
       c0=$(cpu_seconds "$REG_PID")
       # fmeasure ends the benchmark on any non-zero exit: a push that exits 3 (incomplete) is
       # no timed success.
@@ -220,8 +273,9 @@ if [ "$ONLY" != catalog ] && [ -n "$IMAGES" ]; then
 print(len(json.JSONDecoder().raw_decode(t[t.index("{"):])[0]["images"]))' \
         "$W/logs/many_receipt_$n.1.log" 2>/dev/null) || got="no receipt JSON"
       [ "$got" = "$n" ] || die "after the push of $n images the registry holds $got of them (receipt)"
+      if [ "$PULL" = 1 ]; then pull_back "$n" "$M"; fi
       stop_registry
-      rm -rf "$W/registry" "$W/manifests"
+      rm -rf "$REG_DIR" "$W/manifests"
     else
       say "no push or receipt at $n images (FIELD_PUSH_MAX=$PUSH_MAX); status from verify --state"
       "$BIN/ferry-unpack" verify "$OUT" --trust "$KEY.pub" --state "$W/state" -q >/dev/null
@@ -323,14 +377,19 @@ if "pack" in R:
     table(["measure", "measured", "goal", "result", "within the goal"], body)
     both("")
     goals += [b for b in body if b[3]]
-OPS = ["pack", "verify", "inspect", "extract", "push", "receipt", "status"]
+OPS = ["pack", "verify", "inspect", "extract", "push", "receipt", "status", "pull", "packcfg"]
+# What each op is, in the goal rows (packcfg: ferry-pack --config of the full pulled cache).
+OP_NAME = {"packcfg": "pack --config of the pulled cache"}
 PEER = {"extract": "tar_xf"}
 counts = [int(n) for n in F.get("images", "").split() if "many_pack_%s" % n in R]
 if counts:
     both("Many small images (generate.py many: 3 blobs of a few KiB per image, 20 shared bases), one run each; "
-         "push into a fresh docker-registry on 127.0.0.1 up to %s images, receipt against it, status of "
-         "the push's state directory (of `verify --state` where there was no push); tar xf is extract's peer:"
-         % F["push_max"])
+         "push into a fresh docker-registry on 127.0.0.1 (storage on %s) up to %s images, receipt against it, "
+         "%sstatus of the push's state directory (of `verify --state` where there was no push); tar xf is "
+         "extract's peer:"
+         % (F["reg_storage"], F["push_max"],
+            "ferry-pack pull of every image back into an empty cache and ferry-pack --config of that cache "
+            "into volumes (packcfg), " if F["pull"] == "1" else ""))
     both("")
     body = []
     def cell(op, n):
@@ -346,7 +405,7 @@ if counts:
         body.append(row)
         for op in OPS:
             c = cell(op, n)
-            name = "peak memory, %s, %d images" % (op, n)
+            name = "peak memory, %s, %d images" % (OP_NAME.get(op, op), n)
             if c is None:
                 goal_rows.append((name, "not run", "-", "-", "<=200 MiB", "NOT RUN"))
                 continue
