@@ -23,7 +23,8 @@ Environment (all optional):
   BENCH_PACKAGES=500        packages in the generated catalog
   BENCH_BUNDLES=10          bundles per package
   BENCH_OBJECT_BYTES=16384  bytes of olm.bundle.object filler per bundle (before base64)
-  BENCH_SELECT=10           packages in the rebuild's image set (pkg-0000 …)
+  BENCH_SELECT=10           packages in the rebuild's image set (pkg-0000 …); the 5 s goal is for 10, a
+                            larger set (up to every package) shows the catalog path's memory
   BENCH_RUNS=3             timed runs per command; the best counts
   BENCH_DIR=/tmp/ferry-bench
                             the catalog layout is generated once into
@@ -219,8 +220,15 @@ main() {
     fi
     if [ "$ONLY" = all ] || [ "$ONLY" = rebuild ]; then
       read -r w r < <(best rebuild)
-      verdict "filter+rebuild $SELECT packages: wall" "$w" "$REBUILD_SECONDS" s
-      printf '%-8s %-34s %10.1f MiB\n' info "filter+rebuild: peak RSS" "$(awk -v k="$r" 'BEGIN {print k / 1024}')"
+      # The wall-time goal (issue 12) is for a 10-package selection; a larger one (up to every
+      # package: BENCH_SELECT=500) is the catalog path's memory at a full catalog (issue 13:
+      # every path under 200 MiB), its time only shown.
+      if [ "$SELECT" -le 10 ]; then
+        verdict "filter+rebuild $SELECT packages: wall" "$w" "$REBUILD_SECONDS" s
+      else
+        printf '%-8s %-34s %10.3f s\n' info "filter+rebuild $SELECT packages: wall" "$w"
+      fi
+      verdict "filter+rebuild: peak RSS" "$(awk -v k="$r" 'BEGIN {print k / 1024}')" "$LIST_MIB" MiB
     fi
   } | tee "$BENCH_DIR/results-catalog.txt"
   grep -q '^FAIL' "$BENCH_DIR/results-catalog.txt" && exit 1

@@ -50,7 +50,7 @@ use crate::layout_dir::repository_for_dir;
 use crate::model::{Image, MediaType};
 use crate::sparse::Platforms;
 use crate::tree::Class;
-use crate::write::{prepare_dest, write_verified, BoxError};
+use crate::write::{finish_sync, prepare_dest, sync_at_end, write_verified, BoxError, Commit};
 use oci::media_type::OCI_INDEX;
 use oci::Digest;
 use oci::Written;
@@ -563,7 +563,8 @@ where
     E: Into<BoxError>,
 {
     prepare_dest(dest)?;
-    let put = |rel: &str, bytes: &[u8]| {
+    let sync = sync_at_end(dest)?;
+    let put = |rel: &str, bytes: &[u8], commit: Commit| {
         write_verified(
             dest,
             rel,
@@ -571,9 +572,10 @@ where
             bytes.len() as u64,
             0o644,
             Cursor::new(bytes),
+            commit,
         )
     };
-    put(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT)?;
+    put(OCI_LAYOUT_FILE, OCI_LAYOUT_CONTENT, Commit::AtEnd)?;
     for d in ["blobs", "blobs/sha256"] {
         let p = dest.join(d);
         std::fs::create_dir(&p).map_err(|e| MirrorError::io(p, e))?;
@@ -592,9 +594,12 @@ where
             size,
             0o644,
             reader,
+            Commit::AtEnd,
         )?;
     }
-    put("index.json", index)
+    // Every blob durable first: then the index that names them (module write, Durability).
+    finish_sync(sync, dest)?;
+    put("index.json", index, Commit::Now)
 }
 
 #[cfg(test)]

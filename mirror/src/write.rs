@@ -9,6 +9,13 @@
 //! while writing: an existing name or a parent that is not a real directory is refused.
 //! File content is written to a temporary name, checked against the entry's size and
 //! SHA-256 (reading at most one byte more than the size), and only then renamed.
+//!
+//! # Durability
+//! A tree or layout is made durable once, at its end (`durable_file::SyncAtEnd`: one
+//! `syncfs`), not file by file: two fsyncs per file made extracting 6×10^4 images
+//! (1.8×10^5 files) take 356 s against `tar xf`'s 69 s. The call returns only after that
+//! sync, and an OCI layout's `index.json` (what makes it a layout) is written after it with
+//! its own fsyncs, so a power cut never leaves an index naming a blob that is not on disk.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -141,6 +148,15 @@ fn check_slot(dest: &Path, rel: &str) -> Result<(), MirrorError> {
     }
 }
 
+/// When a file written by [`write_verified`] is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Its own fsyncs before the call returns (a file that marks the whole as complete).
+    Now,
+    /// With every other file of the write, by the `SyncAtEnd` the caller finishes.
+    AtEnd,
+}
+
 /// Streams `reader` into `dest/rel` through a temporary name, checking that exactly `size`
 /// bytes hashing to `digest` arrive, then sets `mode` and renames into place.
 pub(crate) fn write_verified(
@@ -150,6 +166,7 @@ pub(crate) fn write_verified(
     size: u64,
     mode: u32,
     reader: impl Read,
+    commit: Commit,
 ) -> Result<(), MirrorError> {
     check_slot(dest, rel)?;
     let target = dest.join(rel);
@@ -159,7 +176,21 @@ pub(crate) fn write_verified(
         .map_err(|e| MirrorError::io(&target, e))?;
     let tmp = partial.path().to_path_buf();
     copy_checked(partial.file(), reader, rel, digest, size, mode, &tmp)?;
-    partial.commit().map_err(|e| MirrorError::io(&target, e))
+    match commit {
+        Commit::Now => partial.commit(),
+        Commit::AtEnd => partial.commit_unsynced(),
+    }
+    .map_err(|e| MirrorError::io(&target, e))
+}
+
+/// Begins the one sync of a write into `dest` (which exists).
+pub(crate) fn sync_at_end(dest: &Path) -> Result<durable_file::SyncAtEnd, MirrorError> {
+    durable_file::SyncAtEnd::begin(dest).map_err(|e| MirrorError::io(dest, e))
+}
+
+/// Finishes it: every file committed `AtEnd` is durable, or the write-back's error is named.
+pub(crate) fn finish_sync(sync: durable_file::SyncAtEnd, dest: &Path) -> Result<(), MirrorError> {
+    sync.finish().map_err(|e| MirrorError::io(dest, e))
 }
 
 fn copy_checked(
@@ -236,6 +267,7 @@ where
 {
     validate(tree)?;
     prepare_dest(dest)?;
+    let sync = sync_at_end(dest)?;
     for e in tree {
         let rel = e.path();
         match e {
@@ -252,7 +284,7 @@ where
                     digest: digest.to_string(),
                     source: err.into(),
                 })?;
-                write_verified(dest, rel, digest, *size, *mode, reader)?;
+                write_verified(dest, rel, digest, *size, *mode, reader, Commit::AtEnd)?;
             }
             TreeEntry::Symlink { target, .. } => {
                 check_slot(dest, rel)?;
@@ -266,7 +298,7 @@ where
             }
         }
     }
-    Ok(())
+    finish_sync(sync, dest)
 }
 
 #[cfg(unix)]
@@ -399,12 +431,29 @@ mod tests {
         std::os::unix::fs::symlink(&victim, dest.join(".f.ferry-partial")).unwrap();
         let blob = b"blob bytes";
         let digest = sha256_bytes(blob);
-        write_verified(&dest, "f", &digest, blob.len() as u64, 0o644, &blob[..]).unwrap();
+        write_verified(
+            &dest,
+            "f",
+            &digest,
+            blob.len() as u64,
+            0o644,
+            &blob[..],
+            Commit::Now,
+        )
+        .unwrap();
         assert_eq!(fs::read(dest.join("f")).unwrap(), blob);
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         std::os::unix::fs::symlink(&victim, dest.join("g")).unwrap();
-        let e =
-            write_verified(&dest, "g", &digest, blob.len() as u64, 0o644, &blob[..]).unwrap_err();
+        let e = write_verified(
+            &dest,
+            "g",
+            &digest,
+            blob.len() as u64,
+            0o644,
+            &blob[..],
+            Commit::AtEnd,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         let mut left: Vec<String> = fs::read_dir(&dest)
