@@ -523,6 +523,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_index_is_written_a_logarithmic_number_of_times() {
+        // Every image completes one after the other, as in a pull of many small images:
+        // count the batches `due` asks for (time never runs out in this test).
+        let mut u = Unrecorded::new();
+        let mut writes = 0;
+        let mut batches = Vec::new();
+        for i in 0..60_000 {
+            u.images.push(i);
+            if u.due() {
+                writes += 1;
+                batches.push(u.images.len());
+                u.recorded += u.images.len();
+                u.images.clear();
+                u.since = Instant::now();
+            }
+        }
+        // The first images go in one by one (an interrupted small pull keeps each), then the
+        // batch grows with the index: about 100 rewrites at 6×10^4 images, not 6×10^4.
+        assert_eq!(batches[..8], [1; 8]);
+        assert!((60..=140).contains(&writes), "{writes} index writes");
+        assert!(u.images.len() <= u.recorded / 8, "{} left", u.images.len());
+        // Nothing waiting is nothing due; anything waiting past the time is.
+        let mut idle = Unrecorded::new();
+        assert!(!idle.due());
+        idle.recorded = 1_000_000;
+        idle.images.push(0);
+        assert!(!idle.due());
+        idle.since = Instant::now() - Unrecorded::EVERY;
+        assert!(idle.due());
+    }
+
+    #[test]
     fn backoff_doubles_and_ends_with_the_time() {
         let mut b = Backoff::new(Duration::from_secs(3600));
         let waits: Vec<Duration> = (0..8).map(|_| b.next().unwrap()).collect();
