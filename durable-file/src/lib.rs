@@ -87,11 +87,8 @@ impl Partial {
     /// fsyncs the data, renames the temporary to its final name (refusing a symlink there)
     /// and fsyncs the directory. On failure the temporary is removed.
     pub fn commit(mut self) -> io::Result<()> {
-        let file = self.file.take().expect("commit is called once");
-        file.sync_all()?;
-        drop(file);
-        refuse_symlink(&self.dest)?;
-        fs::rename(&self.tmp, &self.dest)?;
+        self.file().sync_all()?;
+        self.rename_into_place()?;
         // The rename is durable only once the directory is: best effort, as some
         // filesystems (FAT on some kernels) refuse fsync on a directory.
         if let Some(dir) = self.dest.parent() {
@@ -104,12 +101,9 @@ impl Partial {
                 let _ = d.sync_all();
             }
         }
-        self.tmp = PathBuf::new();
         Ok(())
     }
-}
 
-impl Partial {
     /// Renames the temporary to its final name (refusing a symlink there) without syncing
     /// anything: the bytes and the name become durable when the [`SyncAtEnd`] begun before
     /// this file was written finishes. A kill cannot leave a short file under the final name
@@ -119,6 +113,12 @@ impl Partial {
         if !cfg!(target_os = "linux") {
             return self.commit();
         }
+        self.rename_into_place()
+    }
+
+    /// Closes the file and gives the temporary its final name, refusing a symlink there; from
+    /// then on there is no temporary for `Drop` to remove (on failure there still is).
+    fn rename_into_place(&mut self) -> io::Result<()> {
         drop(self.file.take().expect("commit is called once"));
         refuse_symlink(&self.dest)?;
         fs::rename(&self.tmp, &self.dest)?;
