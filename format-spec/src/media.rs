@@ -6,7 +6,6 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::digest::Digest;
 use crate::error::FormatError;
 use crate::key::PublicKey;
 use crate::plan::{Plan, VolumePlan};
@@ -203,8 +202,7 @@ fn check(plan: &Plan, key: &PublicKey, planned: &VolumePlan, path: &Path) -> Res
         || vol.table.volume != planned.volume
         || vol.size != planned.file_size
         || *vol.manifest_bytes != plan.manifest_bytes
-        || vol.index_bytes.len() as u64 != plan.index.len()
-        || Digest::of(&vol.index_bytes) != plan.index.digest()
+        || vol.index_id() != (plan.index.len(), plan.index.digest())
         || !same_chunks
     {
         return Err("not the volume this bundle plans (another bundle's, or changed)".into());

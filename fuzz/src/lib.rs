@@ -63,7 +63,7 @@ pub fn assert_rebuilds(data: &[u8], v: &Volume) {
     let m = &v.manifest;
     let mtime = m.created;
     let b = v.manifest_bytes.len() as u64;
-    let i = v.index_bytes.len() as u64;
+    let i = v.index_id().0;
     let msig_at = (entry_len(b) + BLOCK) as usize;
     let isig_at = (entry_len(b) + entry_len(SIGNATURE_SIZE) + entry_len(i) + BLOCK) as usize;
     let msig = &data[msig_at..msig_at + 64];
@@ -72,7 +72,8 @@ pub fn assert_rebuilds(data: &[u8], v: &Volume) {
     let version = m.ferry_bundle;
     entry(&mut out, volume::bundle_name(version), &v.manifest_bytes, mtime);
     entry(&mut out, volume::bundle_sig_name(version), msig, mtime);
-    entry(&mut out, volume::INDEX_NAME, &v.index_bytes, mtime);
+    let index = v.index_bytes().expect("a verified index reads back");
+    entry(&mut out, volume::INDEX_NAME, &index, mtime);
     entry(&mut out, volume::INDEX_SIG_NAME, isig, mtime);
     for c in &v.table.chunks {
         let blob = &m.blobs[c.blob as usize];

@@ -274,12 +274,7 @@ fn fetch_with(
     for &i in &last? {
         events(Event::Pulled(&images[i]));
     }
-    let pulled: Vec<ResolvedImage> = images
-        .iter()
-        .zip(&state.pulled)
-        .filter(|(_, p)| **p)
-        .map(|(i, _)| i.clone())
-        .collect();
+    let pulled: Vec<usize> = (0..images.len()).filter(|&i| state.pulled[i]).collect();
     let blobs_fetched = blobs_fetched.into_inner();
     let bytes_fetched = bytes_fetched.into_inner();
     let unfinished = images.len() - pulled.len() - state.failed.iter().flatten().count();

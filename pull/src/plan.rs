@@ -103,8 +103,9 @@ pub struct Plan {
 /// What [`fetch`] did.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// The images now recorded in the cache's `index.json`, in the plan's order.
-    pub pulled: Vec<ResolvedImage>,
+    /// The images now recorded in the cache's `index.json`: their places in
+    /// [`Plan::images`], in order (not copies: at 6×10^4 images those were 60 MB).
+    pub pulled: Vec<usize>,
     /// The images of the plan the fetch could not pull (a blob missing everywhere, wrong
     /// bytes, a registry gone). The plan's own failures are in [`Plan::failed`], not here:
     /// everything was pulled when both are empty.

@@ -436,6 +436,7 @@ fn a_catalog_is_selected_rebuilt_and_its_images_resolved_by_digest_or_tag() {
     let tagged = report
         .pulled
         .iter()
+        .map(|&i| &plan.images[i])
         .find(|i| i.ref_name == "e/op:c")
         .unwrap();
     assert_eq!(tagged.source, "registry.redhat.io/e/op:c");

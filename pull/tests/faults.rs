@@ -275,7 +275,10 @@ fn bytes_that_do_not_match_are_fetched_once_more_then_refused_and_the_rest_goes_
     let plan = pull::plan(&cache, &set(tmp.path(), &["good", "bad"]), &opts, &events).unwrap();
     let report = pull::fetch(&cache, &plan, &opts, &events).unwrap();
     assert_eq!(report.pulled.len(), 1);
-    assert_eq!(report.pulled[0].source, "registry.example.com/app/good:v1");
+    assert_eq!(
+        plan.images[report.pulled[0]].source,
+        "registry.example.com/app/good:v1"
+    );
     let f = &report.failed[..];
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].reference, "registry.example.com/app/bad:v1");

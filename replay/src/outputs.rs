@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use format_spec::bundle::Bundle;
 use format_spec::manifest::Image;
+use format_spec::receipt::ImageRef;
 
 use crate::mapping::SourceRef;
 use crate::openshift::{self, CatalogKey, Pushed, Rendered};
@@ -170,33 +171,31 @@ pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
         .collect()
 }
 
-pub fn receipt(bundle: &Bundle, report: &Report, registry: &str) -> Receipt {
+/// Writes the receipt of what `report` left in the registry (the text of a
+/// [`Receipt`]) to `out`, from the bundle's records as they are, not copied into one.
+pub fn write_receipt_json(
+    out: impl Write,
+    bundle: &Bundle,
+    report: &Report,
+    registry: &str,
+) -> io::Result<()> {
     let m = &bundle.manifest;
-    let mut images = Vec::new();
-    let mut blobs = std::collections::BTreeSet::new();
-    for (o, img) in report.images.iter().zip(&m.images) {
-        if o.status.in_registry() {
-            images.push(ReceiptImage {
-                destination: o.destination.clone(),
+    let images = || {
+        report
+            .images
+            .iter()
+            .zip(&m.images)
+            .filter(|(o, _)| o.status.in_registry())
+            .map(|(o, img)| ImageRef {
+                destination: &o.destination,
                 digest: img.digest,
-                tags: img.tags.clone(),
-                source: img.source.clone(),
-                blobs: img
-                    .blobs
-                    .iter()
-                    .map(|&b| m.blobs[b as usize].digest)
-                    .collect(),
-            });
-            blobs.extend(img.blobs.iter().map(|&b| m.blobs[b as usize].digest));
-        }
-    }
-    Receipt {
-        ferry_receipt: format_spec::receipt::RECEIPT_VERSION,
-        registry: registry.to_owned(),
-        bundle_id: m.bundle_id,
-        images,
-        blobs: blobs.into_iter().collect(),
-    }
+                tags: &img.tags,
+                source: img.source.as_deref(),
+                blobs: &img.blobs,
+                blobs_of: &m.blobs,
+            })
+    };
+    format_spec::receipt::write_streamed(out, registry, m.bundle_id, images, &m.blobs)
 }
 
 /// A directory of ours: created if missing; refused when it is a link or not a directory.
@@ -380,8 +379,13 @@ pub fn write_outputs(
             None => remove_stale(&path)?,
         }
     }
-    write_receipt(&receipt_file, &receipt(bundle, report, registry))
-        .map_err(refused(&receipt_file))?;
+    // The texts above and what they were made of are gone before the receipt is written.
+    drop(rendered);
+    drop(images);
+    write_receipt(&receipt_file, |w| {
+        write_receipt_json(w, bundle, report, registry)
+    })
+    .map_err(refused(&receipt_file))?;
     written.files.push(receipt_file);
     if !partial {
         clear_partial(&dir.join(PARTIAL_DIR))?;
@@ -389,15 +393,13 @@ pub fn write_outputs(
     Ok(written)
 }
 
-/// The receipt's file, the bytes of [`Receipt::to_json`], serialized straight into it.
-fn write_receipt(path: &Path, receipt: &Receipt) -> io::Result<()> {
+/// The receipt's file, the bytes `write` gives (a receipt's text), streamed into it.
+fn write_receipt(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let mut p = durable_file::Partial::create(path)?;
-    {
-        let mut w = io::BufWriter::new(p.file());
-        serde_json::to_writer_pretty(&mut w, receipt).map_err(io::Error::other)?;
-        w.write_all(b"\n")?;
-        w.flush()?;
-    }
+    write(p.file())?;
     p.commit()
 }
 
@@ -551,11 +553,11 @@ mod tests {
             blobs: vec![d(b"config"), d(b"layer"), d(b"manifest")],
         };
         let path = t.path().join(RECEIPT_FILE);
-        write_receipt(&path, &receipt).unwrap();
+        write_receipt(&path, |w| receipt.write_json(w)).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), receipt.to_json());
         let link = t.path().join("link.json");
         std::os::unix::fs::symlink(t.path().join("elsewhere"), &link).unwrap();
-        assert!(write_receipt(&link, &receipt).is_err());
+        assert!(write_receipt(&link, |w| receipt.write_json(w)).is_err());
         assert!(!t.path().join("elsewhere").exists());
     }
 

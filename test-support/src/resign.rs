@@ -97,7 +97,7 @@ impl Parts {
             .collect();
         Parts {
             manifest: v.manifest_bytes.to_vec(),
-            index: v.index_bytes.clone(),
+            index: v.index_bytes().expect("the index reads as it was verified"),
             table: v.table.clone(),
             chunks,
             names,

@@ -26,6 +26,9 @@ pub enum ExtractError {
     /// Writing the layout failed, or a blob read from the volumes did not check.
     #[error(transparent)]
     Write(#[from] mirror::MirrorError),
+    /// The signed ferry/index.json could not be read again as it was verified.
+    #[error(transparent)]
+    Volume(#[from] format_spec::FormatError),
 }
 
 pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), ExtractError> {
@@ -132,10 +135,10 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
                 .volumes
                 .values()
                 .next()
-                .map(|v| v.index_bytes.as_slice())
-                .ok_or(ExtractError::IndexDiffers)?;
+                .ok_or(ExtractError::IndexDiffers)?
+                .index_bytes()?;
             let mut same = SameAs {
-                rest: signed,
+                rest: &signed,
                 differs: false,
             };
             mirror::write_oci_index(m.images.len(), &view, &mut same)?;
@@ -154,7 +157,7 @@ pub fn extract(bundle: &Bundle, to: &Path, layout: Layout) -> Result<(), Extract
                 .filter(|(_, i)| used[*i as usize])
                 .map(|(d, i)| (*d, m.blobs[*i as usize].size));
             Ok(mirror::write_oci_layout_with_index(
-                to, blobs, signed, open,
+                to, blobs, &signed, open,
             )?)
         }
     }

@@ -572,11 +572,14 @@ pub fn run_receipt(args: &RegistryArgs) -> Outcome {
             .into_iter()
             .try_for_each(|w| w.join().expect("a receipt worker panicked"))
     })?;
-    let receipt = replay::outputs::receipt(&bundle, &report, &target.to_string());
-    // Streamed, not built whole (tens of MB at 6×10^4 images); an error as println!'s,
-    // which the broken-pipe hook knows.
-    receipt
-        .write_json(std::io::stdout().lock())
-        .unwrap_or_else(|e| panic!("failed printing to stdout: {e}"));
+    // Streamed from the bundle's records, not built (tens of MB at 6×10^4 images); an
+    // error as println!'s, which the broken-pipe hook knows.
+    replay::outputs::write_receipt_json(
+        std::io::stdout().lock(),
+        &bundle,
+        &report,
+        &target.to_string(),
+    )
+    .unwrap_or_else(|e| panic!("failed printing to stdout: {e}"));
     Ok(Exit::Success)
 }

@@ -33,7 +33,7 @@ impl Layout {
             bytes: fs::read(path).unwrap(),
             size: v.size,
             b: v.manifest_bytes.len() as u64,
-            i: v.index_bytes.len() as u64,
+            i: v.index_id().0,
             t: table.len() as u64,
             table_offset: o,
             chunks: v.table.chunks.clone(),
