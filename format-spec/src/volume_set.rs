@@ -317,6 +317,33 @@ mod tests {
         p
     }
 
+    /// A push lets go of the tree and the stored bytes: the bundle and its volumes still
+    /// share one manifest, with every blob and image, and every blob still reads whole.
+    #[test]
+    fn a_bundle_without_its_tree_still_reads_every_blob() {
+        let (dir, keys) = vector("valid-bundle");
+        let mut bundle = open_bundle(&[dir], &keys, Unopened::Refuse, None)
+            .unwrap()
+            .bundle;
+        let before = (*bundle.manifest).clone();
+        assert!(!before.tree.is_empty());
+        bundle.drop_tree_and_stored_bytes();
+        assert!(bundle.manifest.tree.is_empty() && bundle.manifest_bytes.is_empty());
+        assert_eq!(bundle.manifest.blobs, before.blobs);
+        assert_eq!(bundle.manifest.images, before.images);
+        assert_eq!(bundle.manifest.bundle_id, before.bundle_id);
+        for v in bundle.volumes.values() {
+            assert!(Arc::ptr_eq(&v.manifest, &bundle.manifest));
+            assert!(v.manifest_bytes.is_empty());
+        }
+        for (i, b) in before.blobs.iter().enumerate() {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut bundle.open_blob(i as u32).unwrap(), &mut bytes)
+                .unwrap();
+            assert_eq!(crate::Digest::of(&bytes), b.digest);
+        }
+    }
+
     /// Five volumes of one bundle hold one manifest between them, not five; volumes whose
     /// manifests differ (in padding only) keep their own.
     #[test]

@@ -21,6 +21,12 @@ use format_spec::volume_set::{open_bundle, Trust, Unopened, VolumeSet};
 use cli::{CatalogCommand, Cli, Command};
 use error::{Error, Exit};
 
+/// mimalloc rather than glibc's allocator, as ferry-pack: opening a bundle frees the
+/// table's and index's bytes (45 MB at 6×10^4 images) before the manifest's parse, the
+/// peak, and glibc kept those pages, fragmented by what lived on among them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     cli_support::exit_quietly_on_broken_pipe();
     let cli = Cli::parse();

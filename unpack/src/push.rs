@@ -186,7 +186,7 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         StateUse::Write(&state)
     };
     let OpenBundle {
-        bundle,
+        mut bundle,
         left_out,
         state_problems,
         lock: _one_run_at_a_time,
@@ -276,6 +276,8 @@ pub fn run_push(args: &PushArgs) -> Outcome {
             }
         }
     }
+    // Saved above what the state needs of them: the push needs no tree nor stored bytes.
+    bundle.drop_tree_and_stored_bytes();
     let report = push::push(&bundle, &client, &opts, &events, cancel)
         .map_err(|e| Error::Push(Box::new(e)))?;
     bar.finish();
@@ -520,7 +522,8 @@ fn print_report(
 pub fn run_receipt(args: &RegistryArgs) -> Outcome {
     let target = Target::parse(&args.to)?;
     let keys = load_keys(&args.trust)?;
-    let bundle = open_bundle(args, &keys, None)?.bundle;
+    let mut bundle = open_bundle(args, &keys, None)?.bundle;
+    bundle.drop_tree_and_stored_bytes();
     let cancel = cli_support::interrupt_flag();
     // As many requests at once as a push makes by default (`PushArgs::jobs`).
     const JOBS: usize = 16;
