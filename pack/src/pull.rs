@@ -100,8 +100,9 @@ pub fn refuse_without_config(o: &PullOptions) -> Result<(), PackError> {
 /// Reads and checks the image set, telling the user what it notes and what it blocks.
 /// The file is kept to locate what the catalogs find wrong with it once read.
 fn load_set(config: &Path, say: &dyn Fn(String)) -> Result<(ImageSet, PullSet), PackError> {
-    let file = ImageSet::from_file(config)?;
+    let mut file = ImageSet::from_file(config)?;
     let set = file.validate_for_pull()?;
+    file.forget_parsed();
     for note in &set.notes {
         say(note.to_string());
     }

@@ -135,21 +135,33 @@ pub fn plan(
         Ok::<_, PullError>((outcomes, operators))
     })?;
     let mut plan = Plan::default();
-    for o in outcomes {
-        match o {
-            Ok(image) => plan.images.push(image),
-            Err(f) => plan.failed.push(f),
-        }
-    }
+    // Collected in place (the outcomes' buffer becomes the images'): pushing into a new
+    // vector held both, 50 MB at 6×10^4 images, at the end of planning, a pull's peak.
+    let failed = &mut plan.failed;
+    plan.images = outcomes
+        .into_iter()
+        .filter_map(|o| match o {
+            Ok(image) => Some(image),
+            Err(f) => {
+                failed.push(f);
+                None
+            }
+        })
+        .collect();
     // An image two catalogs (or a catalog and additionalImages) need is pulled once. A
     // name taken by another image (two catalogs sent to one targetCatalog and tag, or a
     // catalog to where an additional image goes) is an error of the entry: the cache
     // keeps one image per name, so the later one would be left out without a word.
-    let mut names: std::collections::HashMap<String, (Digest, String)> = plan
-        .images
-        .iter()
-        .map(|i| (i.ref_name.clone(), (i.digest, i.source.clone())))
-        .collect();
+    // Only when a catalog brings images: a map of every name is not needed otherwise.
+    let mut names: std::collections::HashMap<String, (Digest, String)> =
+        match operators.images.is_empty() {
+            true => Default::default(),
+            false => plan
+                .images
+                .iter()
+                .map(|i| (i.ref_name.clone(), (i.digest, i.source.clone())))
+                .collect(),
+        };
     for image in operators.images {
         match names.get(&image.ref_name) {
             None => {
