@@ -470,7 +470,7 @@ fn resolve_one(
         list
     };
     let finish =
-        |tree: Tree, digest: Digest, serving: &Endpoint, offline: bool, at: Option<String>| {
+        |mut tree: Tree, digest: Digest, serving: &Endpoint, offline: bool, at: Option<String>| {
             for (d, bytes) in &tree.fetched {
                 ctx.cache
                     .put_blob(d, bytes)
@@ -478,6 +478,11 @@ fn resolve_one(
             }
             let ref_name = ref_name(&repository, tag.as_deref(), &digest);
             let resolved_at = at.map(|now| ctx.resolved_at(&ref_name, &digest, now));
+            // The plan holds every image until the pack: no slack in its lists (grown a
+            // descriptor at a time, a third of them was spare capacity).
+            tree.platforms_available.shrink_to_fit();
+            tree.manifests.shrink_to_fit();
+            tree.blobs.shrink_to_fit();
             Ok(ResolvedImage {
                 source: source.clone(),
                 repository: repository.clone(),

@@ -293,8 +293,10 @@ pub fn run_push(args: &PushArgs) -> Outcome {
         applied = Some(written.root).filter(|_| !outputs.is_empty());
     }
     if let (false, Some(stage)) = (args.dry_run, &bundle.stage) {
-        let record = serde_json::to_vec_pretty(&report).expect("report serializes");
-        if let Err(e) = stage.save_last_push(&record) {
+        let record = |w: &mut dyn std::io::Write| {
+            serde_json::to_writer_pretty(w, &report).map_err(std::io::Error::from)
+        };
+        if let Err(e) = stage.save_last_push_with(record) {
             eprintln!(
                 "ferry-unpack: warning: could not record the push in the state directory: {e}"
             );
