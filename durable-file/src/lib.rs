@@ -183,6 +183,21 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with_mode(path, bytes, 0o644)
 }
 
+/// [`write`] of bytes made as they are written (a serializer's output, tens of MB that
+/// need not be held whole): `make` writes them through a buffer into the temporary, which
+/// is committed when it returns `Ok` and removed otherwise.
+pub fn write_streamed(
+    path: &Path,
+    make: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut p = Partial::create(path)?;
+    let mut out = io::BufWriter::with_capacity(1 << 16, &mut p);
+    make(&mut out)?;
+    out.flush()?;
+    drop(out);
+    p.commit()
+}
+
 /// [`write`] with the given Unix permission bits.
 pub fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut p = Partial::create_with_mode(path, mode)?;

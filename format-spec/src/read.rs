@@ -470,9 +470,6 @@ impl Volume {
         (self.table_offset, bytes)
     }
 
-    /// The table's exact bytes and signature, to keep in a state directory. The bytes are
-    /// read again from the volume and must be those that were verified (their digest):
-    /// media that changed since is an error, not a table kept.
     /// The length and digest of `ferry/index.json` (checked when the volume was opened).
     pub fn index_id(&self) -> (u64, Digest) {
         (self.index_len, self.index_digest)
@@ -481,29 +478,46 @@ impl Volume {
     /// The bytes of `ferry/index.json`, read again and checked against the digest they had
     /// when the volume was opened (and its signature checked).
     pub fn index_bytes(&self) -> Result<Vec<u8>, FormatError> {
-        let mut bytes = vec![0u8; self.index_len as usize];
-        self.file
-            .read_exact_at(&mut bytes, self.index_at)
-            .map_err(FormatError::io(&self.path))?;
-        if Digest::of(&bytes) != self.index_digest {
-            return Err(FormatError::io(&self.path)(std::io::Error::other(
-                "its ferry/index.json reads differently than when it was verified: the medium changed or is failing; verify it again",
-            )));
-        }
-        Ok(bytes)
+        self.read_again(
+            self.index_at,
+            self.index_len,
+            &self.index_digest,
+            "ferry/index.json",
+        )
     }
 
+    /// The table's exact bytes and signature, to keep in a state directory. The bytes are
+    /// read again from the volume and must be those that were verified (their digest):
+    /// media that changed since is an error, not a table kept.
     pub fn signed_table(&self) -> Result<(Vec<u8>, &[u8]), FormatError> {
-        let mut bytes = vec![0u8; self.table_size as usize];
-        self.file
-            .read_exact_at(&mut bytes, self.table_offset + BLOCK)
-            .map_err(FormatError::io(&self.path))?;
-        if Digest::of(&bytes) != self.table_digest {
-            return Err(FormatError::io(&self.path)(std::io::Error::other(
-                "its volume table reads differently than when it was verified: the medium changed or is failing; verify it again",
-            )));
-        }
+        let bytes = self.read_again(
+            self.table_offset + BLOCK,
+            self.table_size,
+            &self.table_digest,
+            "volume table",
+        )?;
         Ok((bytes, &self.table_sig))
+    }
+
+    /// `len` bytes at `offset`, which must still hash to `digest`, the digest `what` had
+    /// when the volume was opened.
+    fn read_again(
+        &self,
+        offset: u64,
+        len: u64,
+        digest: &Digest,
+        what: &str,
+    ) -> Result<Vec<u8>, FormatError> {
+        let mut bytes = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut bytes, offset)
+            .map_err(FormatError::io(&self.path))?;
+        if Digest::of(&bytes) != *digest {
+            return Err(FormatError::io(&self.path)(std::io::Error::other(format!(
+                "its {what} reads differently than when it was verified: the medium changed or is failing; verify it again"
+            ))));
+        }
+        Ok(bytes)
     }
 }
 

@@ -247,12 +247,7 @@ impl Stage {
         let path = self.dir.join(LAST_PUSH_NAME);
         let dir = path.parent().expect("stage paths have a parent");
         fs::create_dir_all(dir).map_err(FormatError::io(dir))?;
-        let mut file = durable_file::Partial::create(&path).map_err(FormatError::io(&path))?;
-        let mut out = io::BufWriter::new(file.file());
-        write(&mut out).map_err(FormatError::io(&path))?;
-        io::Write::flush(&mut out).map_err(FormatError::io(&path))?;
-        drop(out);
-        file.commit().map_err(FormatError::io(&path))
+        durable_file::write_streamed(&path, write).map_err(FormatError::io(&path))
     }
 
     /// The report the last push kept, if it reads as `T` (e.g. `serde_json::Value`).

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use oci::media_type::OCI_INDEX;
@@ -251,13 +251,11 @@ fn write_view(
         Err(e) => return Err(MirrorError::io(&path, e)),
     };
     if !same {
-        let mut file =
-            durable_file::Partial::create(&path).map_err(|e| MirrorError::io(&path, e))?;
-        let mut out = std::io::BufWriter::new(&mut file);
-        serde_json::to_writer(&mut out, &view).map_err(json_error)?;
-        out.flush().map_err(|e| MirrorError::io(&path, e))?;
-        drop(out);
-        file.commit().map_err(|e| MirrorError::io(&path, e))?;
+        // The same serialization succeeded above: what can fail now is the writing.
+        durable_file::write_streamed(&path, |w| {
+            serde_json::to_writer(w, &view).map_err(std::io::Error::from)
+        })
+        .map_err(|e| MirrorError::io(&path, e))?;
     }
     Ok((path, (d, size)))
 }

@@ -934,19 +934,14 @@ fn hash_prefix(
     Ok(false)
 }
 
-/// Writes `index` atomically, streamed into the file rather than made whole first.
+/// Writes `index` atomically, streamed into the file rather than made whole first. Only
+/// the writing can fail (an index of string maps always serializes): an I/O error of the file.
 fn write_index(path: &Path, index: &IndexFile) -> Result<(), CacheError> {
-    let mut file = durable_file::Partial::create(path).map_err(io_at(path))?;
-    let mut out = io::BufWriter::with_capacity(1 << 16, &mut file);
-    serde_json::to_writer_pretty(&mut out, index).map_err(|e| match e.io_error_kind() {
-        // A write that failed (a full disk) is the file's I/O error, as it was.
-        Some(_) => io_at(path)(io::Error::from(e)),
-        None => invalid(path, e.to_string()),
-    })?;
-    out.write_all(b"\n").map_err(io_at(path))?;
-    out.flush().map_err(io_at(path))?;
-    drop(out);
-    file.commit().map_err(io_at(path))
+    durable_file::write_streamed(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, index)?;
+        w.write_all(b"\n")
+    })
+    .map_err(io_at(path))
 }
 
 #[cfg(test)]

@@ -398,9 +398,7 @@ fn write_receipt(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut p = durable_file::Partial::create(path)?;
-    write(p.file())?;
-    p.commit()
+    durable_file::write_streamed(path, write)
 }
 
 /// Whether any image of the bundle is an operator catalog (not only those pushed now).
