@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use crate::digest::Digest;
-use crate::pack::SourceBlob;
+use crate::pack::{BlobPaths, SourceBlob};
 
 /// What the inside already holds (`ferry-pack --base`): blob digest → the original
 /// repository path of an image that held it, when known (where a push can mount it from).
@@ -59,6 +59,8 @@ pub struct PackOrder {
     /// For each image added, the numbers of its blobs, in the order given.
     pub images: Vec<Vec<u32>>,
     numbers: HashMap<Digest, u32>,
+    /// The texts the blobs' paths share (see [`BlobPaths`]).
+    paths: BlobPaths,
 }
 
 impl PackOrder {
@@ -69,6 +71,7 @@ impl PackOrder {
             blobs: Vec::with_capacity(blobs),
             images: Vec::new(),
             numbers: HashMap::with_capacity(blobs),
+            paths: BlobPaths::default(),
         }
     }
 
@@ -116,6 +119,8 @@ impl PackOrder {
     pub fn finish(mut self) -> PackOrder {
         self.blobs.shrink_to_fit();
         self.images.shrink_to_fit();
+        // The blobs hold the texts they share; nothing more is added.
+        self.paths = BlobPaths::default();
         self
     }
 
@@ -130,7 +135,7 @@ impl PackOrder {
         self.blobs.push(SourceBlob {
             digest: c.digest,
             size: c.size,
-            path: c.path,
+            at: self.paths.hold(c.path, &c.digest),
             media_type: c.media_type,
             base,
         });

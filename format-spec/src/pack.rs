@@ -14,7 +14,8 @@
 //! - `tar`: the volume file being written, entry by entry;
 //! - `manifest_copy`: the standalone manifest beside the volumes.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::Path;
 
 use crate::digest::Digest;
 use crate::error::FormatError;
@@ -23,6 +24,7 @@ use crate::manifest::{Blob, BundleManifest, Image, TreeEntry};
 pub use crate::plan::IndexBytes;
 use crate::plan::{plan, Plan};
 
+mod blob_path;
 mod copies;
 mod input;
 mod manifest_copy;
@@ -34,6 +36,7 @@ mod tar;
 mod tests;
 mod write;
 
+pub use blob_path::{BlobPath, BlobPaths};
 pub use copies::{check_copies, other_copies};
 pub use input::ZSTD_LEVEL;
 pub use manifest_copy::{manifest_copy_size, write_manifest_copy};
@@ -45,16 +48,24 @@ pub use write::{write_volumes, Stopped, Written};
 /// tar headers and table entries cost under 0.02%.
 pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
 
-/// A blob to pack, read from `path`.
+/// A blob to pack, read from [`SourceBlob::path`].
 #[derive(Debug, Clone)]
 pub struct SourceBlob {
     pub digest: Digest,
     pub size: u64,
-    pub path: PathBuf,
+    /// Where its bytes are read (see [`BlobPath`]).
+    pub at: BlobPath,
     pub media_type: Option<String>,
     /// Set for a blob the base already holds (`--base`): not packed; the original
     /// repository path of an image that held it, when known.
     pub base: Option<Option<String>>,
+}
+
+impl SourceBlob {
+    /// The file its bytes are read from.
+    pub fn path(&self) -> Cow<'_, Path> {
+        self.at.of(&self.digest)
+    }
 }
 
 /// Everything ferry-pack read from a mirror, in pack order.
@@ -75,7 +86,7 @@ impl Source {
     pub fn newest_mtime(&self) -> u64 {
         self.blobs
             .iter()
-            .filter_map(|b| std::fs::metadata(&b.path).ok()?.modified().ok())
+            .filter_map(|b| std::fs::metadata(b.path()).ok()?.modified().ok())
             .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs())
             .max()

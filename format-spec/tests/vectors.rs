@@ -85,7 +85,7 @@ fn build_valid(dir: &Path, bundle_format: u32) -> Vec<PathBuf> {
         blobs.push(SourceBlob {
             digest: Digest::of(bytes),
             size: bytes.len() as u64,
-            path,
+            at: path.into(),
             media_type: media,
             base: None,
         });

@@ -11,22 +11,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::io;
+
+use format_spec::Digest;
 
 use sha2::{Digest as _, Sha256};
 
-/// An image as pushed, for the cluster manifests.
+/// An image as pushed, for the cluster manifests. It borrows from the bundle's records and
+/// the push report rather than copying them: at 6x10^4 images the copies were the peak of
+/// a push's memory.
 #[derive(Debug, Clone)]
-pub struct Pushed {
+pub struct Pushed<'a> {
     /// `registry.redhat.io/openshift4/ose-x` when the bundle knows the original; None otherwise.
     pub source_repository: Option<String>,
     /// The original reference as recorded (`…@sha256:…` or `…:tag`).
-    pub source_reference: Option<String>,
+    pub source_reference: Option<&'a str>,
     /// True when the original reference pulled by tag (so a tag mirror is needed too).
     pub source_by_tag: bool,
     /// `registry.internal:8443/efk-mirror/openshift4/ose-x`.
-    pub destination: String,
-    pub digest: String,
-    pub tags: Vec<String>,
+    pub destination: &'a str,
+    pub digest: Digest,
+    pub tags: &'a [String],
     /// For an operator index image: the name of its CatalogSource (see [`catalog_names`]).
     pub catalog: Option<String>,
     /// For a catalog: the CatalogSource's `displayName` when it is not the original
@@ -63,15 +68,14 @@ pub const ANNOTATION_VERSION: &str = "ferry/version";
 pub const ANNOTATION_CREATED: &str = "ferry/created";
 pub const ANNOTATION_PARTIAL: &str = "ferry/partial";
 
-/// What [`render`] makes: each kind's YAML (None when there is nothing to say), mapping.txt,
-/// and why a kind has no object.
+/// What [`render`] makes: each kind's YAML (None when there is nothing to say) and why a
+/// kind has no object. mapping.txt, a line per image, is streamed by [`write_mapping`].
 #[derive(Debug, Clone, Default)]
 pub struct Rendered {
     pub digest_mirror_sets: Option<String>,
     pub tag_mirror_sets: Option<String>,
     pub content_source_policies: Option<String>,
     pub catalog_sources: Option<String>,
-    pub mapping: String,
     pub notes: Vec<String>,
 }
 
@@ -84,13 +88,10 @@ pub fn render(images: &[Pushed], opts: &Options) -> Rendered {
     let mut unknown_origin = 0;
     for i in images {
         match &i.source_repository {
-            Some(src) if src != &i.destination => {
-                digest_mirrors
-                    .entry(src)
-                    .or_default()
-                    .insert(&i.destination);
+            Some(src) if src != i.destination => {
+                digest_mirrors.entry(src).or_default().insert(i.destination);
                 if i.source_by_tag {
-                    tag_mirrors.entry(src).or_default().insert(&i.destination);
+                    tag_mirrors.entry(src).or_default().insert(i.destination);
                 }
             }
             Some(_) => {}
@@ -155,18 +156,24 @@ pub fn render(images: &[Pushed], opts: &Options) -> Rendered {
     } else {
         out.catalog_sources = Some(catalog_sources(&catalogs, opts));
     }
-    for i in images {
-        let dest = match i.tags.first() {
-            Some(t) => format!("{}:{t}", i.destination),
-            None => format!("{}@{}", i.destination, i.digest),
-        };
-        let src = i
-            .source_reference
-            .clone()
-            .unwrap_or_else(|| format!("{}@{}", i.destination, i.digest));
-        let _ = writeln!(out.mapping, "{src}={dest}");
-    }
     out
+}
+
+/// mapping.txt, `source=destination` a line per image (oc's format): the original reference
+/// (or the destination by digest when none is recorded) and the destination by its first
+/// tag (or by digest).
+pub fn write_mapping(out: &mut dyn io::Write, images: &[Pushed]) -> io::Result<()> {
+    for i in images {
+        match i.source_reference {
+            Some(src) => write!(out, "{src}=")?,
+            None => write!(out, "{}@{}=", i.destination, i.digest)?,
+        }
+        match i.tags.first() {
+            Some(t) => writeln!(out, "{}:{t}", i.destination)?,
+            None => writeln!(out, "{}@{}", i.destination, i.digest)?,
+        }
+    }
+    Ok(())
 }
 
 fn q(s: &str) -> String {
@@ -243,7 +250,7 @@ fn catalog_sources(catalogs: &[&Pushed], opts: &Options) -> String {
         let display = c
             .display_name
             .as_deref()
-            .or(c.source_reference.as_deref())
+            .or(c.source_reference)
             .unwrap_or(&image);
         let mut o = format!(
             "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\n{}spec:\n  sourceType: grpc\n  image: {}\n  displayName: {}\n  publisher: {}\n",
@@ -383,14 +390,16 @@ mod tests {
         }
     }
 
-    fn pushed(src: &str, dest: &str, catalog: Option<&str>) -> Pushed {
+    /// A pushed image; what it borrows is leaked (a test's few bytes).
+    fn pushed(src: &str, dest: &'static str, catalog: Option<&str>) -> Pushed<'static> {
+        let reference = format!("{src}@sha256:{}", "a".repeat(64));
         Pushed {
             source_repository: Some(src.into()),
-            source_reference: Some(format!("{src}@sha256:{}", "a".repeat(64))),
+            source_reference: Some(Box::leak(reference.into_boxed_str())),
             source_by_tag: false,
-            destination: dest.into(),
-            digest: format!("sha256:{}", "a".repeat(64)),
-            tags: vec!["v4.6".into()],
+            destination: dest,
+            digest: Digest([0xaa; 32]),
+            tags: Box::leak(Box::new(["v4.6".to_owned()])),
             catalog: catalog.map(str::to_owned),
             display_name: None,
         }
@@ -442,7 +451,7 @@ mod tests {
         anonymous.source_repository = None;
         anonymous.source_reference = None;
         let r = render(
-            &[anonymous],
+            std::slice::from_ref(&anonymous),
             &Options {
                 layout: "registry-storage",
                 ..opts()
@@ -454,7 +463,12 @@ mod tests {
             all.contains("registry-storage") && all.contains("--origin"),
             "{all}"
         );
-        assert_eq!(r.mapping.lines().count(), 1);
+        let mut mapping = Vec::new();
+        write_mapping(&mut mapping, &[anonymous]).unwrap();
+        assert_eq!(
+            String::from_utf8(mapping).unwrap(),
+            format!("reg/x@sha256:{0}=reg/x:v4.6\n", "a".repeat(64))
+        );
     }
 
     #[test]

@@ -144,7 +144,7 @@ fn display_name(img: &Image) -> Option<String> {
 }
 
 /// The images of a report that are in the registry now, for the cluster manifests.
-pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
+pub fn pushed_images<'a>(bundle: &'a Bundle, report: &'a Report) -> Vec<Pushed<'a>> {
     let m = &bundle.manifest;
     let names = catalog_names(bundle);
     report
@@ -157,13 +157,13 @@ pub fn pushed_images(bundle: &Bundle, report: &Report) -> Vec<Pushed> {
             let source = img.source.as_deref().and_then(|s| SourceRef::parse(s).ok());
             Pushed {
                 source_repository: source.as_ref().map(SourceRef::repository),
-                source_reference: img.source.clone(),
+                source_reference: img.source.as_deref(),
                 source_by_tag: source
                     .as_ref()
                     .is_some_and(|s| s.tag.is_some() && s.digest.is_none()),
-                destination: o.destination.clone(),
-                digest: img.digest.to_string(),
-                tags: img.tags.clone(),
+                destination: &o.destination,
+                digest: img.digest,
+                tags: &img.tags,
                 catalog: names.get(&i).cloned(),
                 display_name: display_name(img),
             }
@@ -342,7 +342,7 @@ pub fn write_outputs(
     // (with the rendered objects) is in memory at a time: at 6x10^4 images the receipt
     // alone is tens of MB; it is streamed into its file instead of built as a string.
     let receipt_file = root.join(RECEIPT_FILE);
-    let files: [(PathBuf, &dyn Fn() -> Option<String>); 8] = [
+    let files: [(PathBuf, &dyn Fn() -> Option<String>); 7] = [
         (apply.join(IDMS_FILE), &|| {
             yaml(&rendered.digest_mirror_sets)
         }),
@@ -358,7 +358,6 @@ pub fn write_outputs(
             yaml(&rendered.catalog_sources)
         }),
         (before.join(OPERATOR_HUB_FILE), &|| yaml(&hub)),
-        (root.join(MAPPING_FILE), &|| Some(rendered.mapping.clone())),
     ];
     let refused = |path: &Path| {
         let path = path.to_path_buf();
@@ -379,10 +378,15 @@ pub fn write_outputs(
             None => remove_stale(&path)?,
         }
     }
-    // The texts above and what they were made of are gone before the receipt is written.
     drop(rendered);
+    // mapping.txt and the receipt, a line or a record per image, are streamed into their
+    // files; the images' view is gone before the receipt, which reads the records itself.
+    let mapping_file = root.join(MAPPING_FILE);
+    durable_file::write_streamed(&mapping_file, |w| openshift::write_mapping(w, &images))
+        .map_err(refused(&mapping_file))?;
+    written.files.push(mapping_file);
     drop(images);
-    write_receipt(&receipt_file, |w| {
+    durable_file::write_streamed(&receipt_file, |w| {
         write_receipt_json(w, bundle, report, registry)
     })
     .map_err(refused(&receipt_file))?;
@@ -394,13 +398,6 @@ pub fn write_outputs(
 }
 
 /// The receipt's file, the bytes `write` gives (a receipt's text), streamed into it.
-fn write_receipt(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    durable_file::write_streamed(path, write)
-}
-
 /// Whether any image of the bundle is an operator catalog (not only those pushed now).
 fn has_catalog(bundle: &Bundle) -> bool {
     bundle.manifest.images.iter().any(|i| i.catalog)
@@ -551,11 +548,11 @@ mod tests {
             blobs: vec![d(b"config"), d(b"layer"), d(b"manifest")],
         };
         let path = t.path().join(RECEIPT_FILE);
-        write_receipt(&path, |w| receipt.write_json(w)).unwrap();
+        durable_file::write_streamed(&path, |w| receipt.write_json(w)).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), receipt.to_json());
         let link = t.path().join("link.json");
         std::os::unix::fs::symlink(t.path().join("elsewhere"), &link).unwrap();
-        assert!(write_receipt(&link, |w| receipt.write_json(w)).is_err());
+        assert!(durable_file::write_streamed(&link, |w| receipt.write_json(w)).is_err());
         assert!(!t.path().join("elsewhere").exists());
     }
 

@@ -1674,11 +1674,10 @@ mod tests {
             1,
             "one mirror: {idms}"
         );
-        assert!(
-            rendered.mapping.starts_with(&format!("{source}={to}:")),
-            "{}",
-            rendered.mapping
-        );
+        let mut mapping = Vec::new();
+        crate::openshift::write_mapping(&mut mapping, &pushed).unwrap();
+        let mapping = String::from_utf8(mapping).unwrap();
+        assert!(mapping.starts_with(&format!("{source}={to}:")), "{mapping}");
     }
 
     /// Another host's push left an image's blobs in the registry and its manifests as

@@ -31,18 +31,20 @@ pub fn other_copies<'a>(
         .into_iter()
         .filter_map(|(digest, path)| {
             let blob = &packed[number(&digest)? as usize];
-            (blob.path != path).then_some((blob, path))
+            (blob.path() != path).then_some((blob, path))
         })
         .collect();
     let inode = |p: &Path| fs::metadata(p).ok().map(|md| (md.dev(), md.ino()));
     // A hard link to the packed file is that file; it is read once.
-    let mut seen: std::collections::HashSet<(u64, u64)> =
-        others.iter().filter_map(|(b, _)| inode(&b.path)).collect();
+    let mut seen: std::collections::HashSet<(u64, u64)> = others
+        .iter()
+        .filter_map(|(b, _)| inode(&b.path()))
+        .collect();
     let mut copies = Vec::new();
     for (blob, path) in others {
         if inode(&path).is_some_and(|i| seen.insert(i)) {
             copies.push(SourceBlob {
-                path: path.into_owned(),
+                at: path.into_owned().into(),
                 ..blob.clone()
             });
         }
@@ -60,7 +62,7 @@ pub fn check_copies(copies: &[SourceBlob]) -> Result<(), FormatError> {
             hasher: Sha256::new(),
             count: 0,
         };
-        io::copy(&mut hashing, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+        io::copy(&mut hashing, &mut io::sink()).map_err(FormatError::io(blob.path()))?;
         check_digest(blob, hashing.hasher, hashing.count)
     })
 }

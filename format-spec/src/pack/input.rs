@@ -18,11 +18,12 @@ pub const ZSTD_LEVEL: i32 = 3;
 pub(super) const READ_BUFFER: usize = 1 << 20;
 
 pub(super) fn open_checked(blob: &SourceBlob) -> Result<File, FormatError> {
-    let file = File::open(&blob.path).map_err(FormatError::io(&blob.path))?;
-    let len = file.metadata().map_err(FormatError::io(&blob.path))?.len();
+    let path = blob.path();
+    let file = File::open(&path).map_err(FormatError::io(&*path))?;
+    let len = file.metadata().map_err(FormatError::io(&*path))?.len();
     if len != blob.size {
         return Err(FormatError::InputChanged {
-            path: blob.path.clone(),
+            path: path.into_owned(),
         });
     }
     Ok(file)
@@ -73,7 +74,7 @@ impl<'a> ZstdStream<'a> {
         };
         let reader = io::BufReader::with_capacity(READ_BUFFER, hashing);
         let encoder = zstd::stream::read::Encoder::with_buffer(reader, ZSTD_LEVEL)
-            .map_err(FormatError::io(&blob.path))?;
+            .map_err(FormatError::io(blob.path()))?;
         Ok(ZstdStream { encoder, blob })
     }
 
@@ -98,12 +99,12 @@ pub(super) fn check_digest(
     let actual = Digest(hasher.finalize().into());
     if count != blob.size {
         return Err(FormatError::InputChanged {
-            path: blob.path.clone(),
+            path: blob.path().into_owned(),
         });
     }
     if actual != blob.digest {
         return Err(FormatError::InputDigestMismatch {
-            path: blob.path.clone(),
+            path: blob.path().into_owned(),
             digest: blob.digest.to_string(),
             actual: actual.to_string(),
         });

@@ -144,7 +144,7 @@ fn prepare_one(
     }
     let mut file = open_checked(blob)?;
     let mut magic = [0u8; 4];
-    let n = read_full(&mut file, &mut magic).map_err(FormatError::io(&blob.path))?;
+    let n = read_full(&mut file, &mut magic).map_err(FormatError::io(blob.path()))?;
     let compressed_already =
         magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n] == [0x28, 0xb5, 0x2f, 0xfd];
     let raw = Prepared {
@@ -156,13 +156,13 @@ fn prepare_one(
         return Ok(raw);
     }
     file.seek(SeekFrom::Start(0))
-        .map_err(FormatError::io(&blob.path))?;
+        .map_err(FormatError::io(blob.path()))?;
     let mut stream = ZstdStream::new(file, blob)?;
     let mut head = Vec::new();
     let first = (&mut stream)
         .take(MEMORY_ONE as u64 + 1)
         .read_to_end(&mut head)
-        .map_err(FormatError::io(&blob.path))? as u64;
+        .map_err(FormatError::io(blob.path()))? as u64;
     let in_memory = first <= MEMORY_ONE as u64
         && budget
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
@@ -177,7 +177,7 @@ fn prepare_one(
             Some(spool) => spool_rest(blob, &mut stream, head, spool)?,
             None => {
                 let rest =
-                    io::copy(&mut stream, &mut io::sink()).map_err(FormatError::io(&blob.path))?;
+                    io::copy(&mut stream, &mut io::sink()).map_err(FormatError::io(blob.path()))?;
                 (first + rest, None)
             }
         }
@@ -209,7 +209,7 @@ fn spool_rest(
     drop(head);
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
-        let n = read_full(stream, &mut buf).map_err(FormatError::io(&blob.path))?;
+        let n = read_full(stream, &mut buf).map_err(FormatError::io(blob.path()))?;
         if n == 0 {
             break;
         }

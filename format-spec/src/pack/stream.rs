@@ -75,7 +75,7 @@ impl<'a> BlobStream<'a> {
                 let mut buf = vec![0u8; READ_BUFFER];
                 loop {
                     let n =
-                        read_full(&mut head, &mut buf).map_err(FormatError::io(&source.path))?;
+                        read_full(&mut head, &mut buf).map_err(FormatError::io(source.path()))?;
                     if n == 0 {
                         break;
                     }
@@ -87,7 +87,7 @@ impl<'a> BlobStream<'a> {
             Encoding::Zstd => {
                 let mut stream = ZstdStream::new(file, source)?;
                 io::copy(&mut (&mut stream).take(at), &mut io::sink())
-                    .map_err(FormatError::io(&source.path))?;
+                    .map_err(FormatError::io(source.path()))?;
                 StreamKind::Zstd { stream }
             }
         };
@@ -104,7 +104,7 @@ impl<'a> BlobStream<'a> {
     /// chunk gets the blob's digest, which [`BlobStream::finish`] checks: its caller must
     /// finish the stream before it passes such a chunk on.
     pub(super) fn next_chunk(&mut self, size: u64) -> Result<HashedChunk, FormatError> {
-        let path = &self.source.path;
+        let path: &std::path::Path = &self.source.path();
         let mut data = vec![0u8; size as usize];
         let sha256 = match &mut self.kind {
             StreamKind::Kept(kept) => {
@@ -116,7 +116,9 @@ impl<'a> BlobStream<'a> {
             StreamKind::Raw { file, hasher } => {
                 let n = read_full(file, &mut data).map_err(FormatError::io(path))?;
                 if n as u64 != size {
-                    return Err(FormatError::InputChanged { path: path.clone() });
+                    return Err(FormatError::InputChanged {
+                        path: path.to_path_buf(),
+                    });
                 }
                 if self.pos == 0 && size == self.source.size {
                     hasher.update(&data);
@@ -129,7 +131,9 @@ impl<'a> BlobStream<'a> {
             StreamKind::Zstd { stream } => {
                 let n = read_full(stream, &mut data).map_err(FormatError::io(path))?;
                 if n as u64 != size {
-                    return Err(FormatError::InputChanged { path: path.clone() });
+                    return Err(FormatError::InputChanged {
+                        path: path.to_path_buf(),
+                    });
                 }
                 chunk_digest(&data)
             }
@@ -144,7 +148,7 @@ impl<'a> BlobStream<'a> {
     pub(super) fn finish(mut self) -> Result<(), FormatError> {
         let source = self.source;
         let changed = || FormatError::InputChanged {
-            path: source.path.clone(),
+            path: source.path().into_owned(),
         };
         if self.pos < self.stored_size {
             match &mut self.kind {
@@ -152,7 +156,8 @@ impl<'a> BlobStream<'a> {
                 StreamKind::Raw { file, hasher } => {
                     let mut buf = vec![0u8; READ_BUFFER];
                     loop {
-                        let n = read_full(file, &mut buf).map_err(FormatError::io(&source.path))?;
+                        let n =
+                            read_full(file, &mut buf).map_err(FormatError::io(source.path()))?;
                         if n == 0 {
                             break;
                         }
@@ -160,10 +165,10 @@ impl<'a> BlobStream<'a> {
                     }
                     // The probe below must find the end where the blob's size says.
                     file.seek(SeekFrom::Start(source.size))
-                        .map_err(FormatError::io(&source.path))?;
+                        .map_err(FormatError::io(source.path()))?;
                 }
                 StreamKind::Zstd { stream } => {
-                    io::copy(stream, &mut io::sink()).map_err(FormatError::io(&source.path))?;
+                    io::copy(stream, &mut io::sink()).map_err(FormatError::io(source.path()))?;
                 }
             }
         }
@@ -171,7 +176,7 @@ impl<'a> BlobStream<'a> {
             StreamKind::Kept(_) => {}
             StreamKind::Raw { mut file, hasher } => {
                 let mut probe = [0u8; 1];
-                if read_full(&mut file, &mut probe).map_err(FormatError::io(&source.path))? != 0 {
+                if read_full(&mut file, &mut probe).map_err(FormatError::io(source.path()))? != 0 {
                     return Err(changed());
                 }
                 check_digest(source, hasher, source.size)?;
@@ -182,7 +187,8 @@ impl<'a> BlobStream<'a> {
             }
             StreamKind::Zstd { mut stream } => {
                 let mut probe = [0u8; 1];
-                if read_full(&mut stream, &mut probe).map_err(FormatError::io(&source.path))? != 0 {
+                if read_full(&mut stream, &mut probe).map_err(FormatError::io(source.path()))? != 0
+                {
                     return Err(changed());
                 }
                 stream.finish()?;

@@ -4,7 +4,7 @@
 //! is hashed.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -63,7 +63,7 @@ fn source(dir: &Path) -> Source {
             SourceBlob {
                 digest: Digest::of(&bytes),
                 size: bytes.len() as u64,
-                path,
+                at: path.into(),
                 media_type,
                 base: None,
             }
@@ -232,7 +232,7 @@ fn changed_after_sizing_is_caught(blob: usize, what: &str) {
     let source = source(t.path());
     let key = PrivateKey::generate().unwrap();
     let prepared = prepare(&source.blobs, &AtomicBool::new(false)).unwrap();
-    let path: &PathBuf = &source.blobs[blob].path;
+    let path = &source.blobs[blob].path();
     let mut bytes = fs::read(path).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;

@@ -574,7 +574,7 @@ mod tests {
                 SourceBlob {
                     digest: Digest::of(bytes),
                     size: bytes.len() as u64,
-                    path,
+                    at: path.into(),
                     media_type: None,
                     base: None,
                 }
