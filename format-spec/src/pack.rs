@@ -9,6 +9,7 @@
 //! - `spool`: the temporary file holding kept streams that memory does not;
 //! - `copies`: other files of the mirror that hold a packed blob, re-hashed too;
 //! - `stream`: one blob's stored stream, chunk by chunk, each chunk hashed;
+//! - `buffers`: chunk buffers the writer hands back for the workers to fill again;
 //! - `write`: the write loop (workers reading and hashing blobs, one writer) and what it
 //!   produced;
 //! - `tar`: the volume file being written, entry by entry;
@@ -25,6 +26,7 @@ pub use crate::plan::IndexBytes;
 use crate::plan::{plan, Plan};
 
 mod blob_path;
+mod buffers;
 mod copies;
 mod input;
 mod manifest_copy;
@@ -41,7 +43,7 @@ pub use copies::{check_copies, other_copies};
 pub use input::ZSTD_LEVEL;
 pub use manifest_copy::{manifest_copy_size, write_manifest_copy};
 pub use prepare::{prepare, prepare_spooled, Kept, Prepared};
-pub use spool::Spool;
+pub use spool::{Spool, SPOOL_MAX, SPOOL_SHARE};
 pub use write::{write_volumes, Stopped, Written};
 
 /// Default chunk size: small enough to locate damage and bound memory, large enough that

@@ -9,6 +9,7 @@ mod like;
 mod pull;
 mod report;
 mod source;
+mod spool;
 mod stopped;
 
 use std::path::Path;
@@ -118,13 +119,14 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let hashing = Instant::now();
     pack::check_copies(&copies)?;
     drop(copies);
-    // No spool yet: compressed streams too many or too large for memory (over 8 MiB each,
-    // or over 8 to 32 MiB in all: prepare.rs) are compressed again while written. A spool
-    // on the first medium would take room the room check counts for volumes (a medium
-    // picked to fit the bundle would no longer fit it), and its bytes are read back
-    // unchecked before they are signed; both are to be fixed (a digest-checked spool off
-    // the media) before `pack::Spool` is used.
-    let spool: Option<std::sync::Arc<pack::Spool>> = None;
+    // Compressed streams that memory does not hold go to a spool on a local disk, so each
+    // blob is compressed once (spool.rs says where, and when there is none). A plan only
+    // needs the sizes: it spools nothing.
+    let spool = if args.plan {
+        None
+    } else {
+        spool::open(&args.out, &source.blobs, options.chunk_size)
+    };
     let prepared =
         pack::prepare_spooled(&source.blobs, spool.as_ref(), cancel).map_err(|e| match e {
             format_spec::FormatError::Interrupted => PackError::Interrupted(
@@ -136,6 +138,13 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
             },
         })?;
     let prepare_secs = hashing.elapsed().as_secs_f64();
+    if let Some(spool) = spool.as_ref().filter(|s| !s.is_empty()) {
+        say(format!(
+            "{} of compressed streams kept in {} until written (a temporary file without a name, gone when pack ends)",
+            format_spec::size::human(spool.len()),
+            spool.dir().display()
+        ));
+    }
     let mut plan = pack::make_plan_taking(&mut source, &prepared, &options, &key)?;
     // Self-check: what we are about to sign must pass every rule a reader applies (checked
     // on the planned records and the stored bytes, without parsing a second copy).

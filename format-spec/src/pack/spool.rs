@@ -94,6 +94,12 @@ impl Spool {
         self.file.read_exact_at(buf, offset)
     }
 
+    /// The spool file itself, for tests that damage it.
+    #[cfg(test)]
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// The directory the spool is in (for messages).
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -9,7 +9,8 @@
 //! its chunk's SHA-256 *is* the blob's digest, once the stream's end has checked the bytes
 //! against it. Other raw chunks need both hashes; they run on two cores at once. A stream
 //! kept from sizing ([`Kept`]) was compressed from bytes checked then; only its chunks are
-//! hashed.
+//! hashed, and a stream kept in the spool (a file on a local disk) is hashed as well and
+//! checked against the hash it was written with, so no run signs bytes the disk changed.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -36,8 +37,12 @@ pub(super) struct BlobStream<'a> {
 }
 
 enum StreamKind<'a> {
-    /// Compressed while sizing, kept in memory or in the spool file.
-    Kept(&'a Kept),
+    /// Compressed while sizing, kept in memory or in the spool file; for the spool, the
+    /// hash of what was read back from it so far (of the whole stream, from its start).
+    Kept {
+        kept: &'a Kept,
+        hasher: Option<Sha256>,
+    },
     Raw {
         file: File,
         hasher: Sha256,
@@ -57,11 +62,27 @@ impl<'a> BlobStream<'a> {
     ) -> Result<BlobStream<'a>, FormatError> {
         let stored_size = prepared.stored_size;
         if let Some(kept) = &prepared.kept {
+            let hasher = match kept {
+                Kept::Memory(_) => None,
+                Kept::Spooled { .. } => {
+                    // Starting mid-stream: hash the part before, which an earlier volume holds.
+                    let mut hasher = Sha256::new();
+                    let mut buf = vec![0u8; READ_BUFFER];
+                    let mut pos = 0;
+                    while pos < at {
+                        let n = (at - pos).min(READ_BUFFER as u64) as usize;
+                        read_kept(kept, source, pos, &mut buf[..n])?;
+                        hasher.update(&buf[..n]);
+                        pos += n as u64;
+                    }
+                    Some(hasher)
+                }
+            };
             return Ok(BlobStream {
                 source,
                 stored_size,
                 pos: at,
-                kind: StreamKind::Kept(kept),
+                kind: StreamKind::Kept { kept, hasher },
                 modified: None,
             });
         }
@@ -100,18 +121,20 @@ impl<'a> BlobStream<'a> {
         })
     }
 
-    /// The next `size` bytes of the stream and their SHA-256. A raw blob read whole as one
-    /// chunk gets the blob's digest, which [`BlobStream::finish`] checks: its caller must
-    /// finish the stream before it passes such a chunk on.
-    pub(super) fn next_chunk(&mut self, size: u64) -> Result<HashedChunk, FormatError> {
+    /// The next `data.len()` bytes of the stream, read into `data` (every byte of it is
+    /// overwritten), and their SHA-256. A raw blob read whole as one chunk gets the blob's
+    /// digest, which [`BlobStream::finish`] checks: its caller must finish the stream
+    /// before it passes such a chunk on.
+    pub(super) fn next_chunk(&mut self, mut data: Vec<u8>) -> Result<HashedChunk, FormatError> {
         let path: &std::path::Path = &self.source.path();
-        let mut data = vec![0u8; size as usize];
+        let size = data.len() as u64;
         let sha256 = match &mut self.kind {
-            StreamKind::Kept(kept) => {
-                kept.read_at(self.pos, &mut data).map_err(|e| {
-                    FormatError::Plan(format!("kept stream of {}: {e}", path.display()))
-                })?;
-                chunk_digest(&data)
+            StreamKind::Kept { kept, hasher } => {
+                read_kept(kept, self.source, self.pos, &mut data)?;
+                match hasher {
+                    None => chunk_digest(&data),
+                    Some(h) => rayon::join(|| h.update(&data), || chunk_digest(&data)).1,
+                }
             }
             StreamKind::Raw { file, hasher } => {
                 let n = read_full(file, &mut data).map_err(FormatError::io(path))?;
@@ -152,7 +175,19 @@ impl<'a> BlobStream<'a> {
         };
         if self.pos < self.stored_size {
             match &mut self.kind {
-                StreamKind::Kept(_) => {}
+                StreamKind::Kept { hasher: None, .. } => {}
+                StreamKind::Kept {
+                    kept,
+                    hasher: Some(h),
+                } => {
+                    let mut buf = vec![0u8; READ_BUFFER];
+                    while self.pos < self.stored_size {
+                        let n = (self.stored_size - self.pos).min(READ_BUFFER as u64) as usize;
+                        read_kept(kept, source, self.pos, &mut buf[..n])?;
+                        h.update(&buf[..n]);
+                        self.pos += n as u64;
+                    }
+                }
                 StreamKind::Raw { file, hasher } => {
                     let mut buf = vec![0u8; READ_BUFFER];
                     loop {
@@ -173,7 +208,20 @@ impl<'a> BlobStream<'a> {
             }
         }
         match self.kind {
-            StreamKind::Kept(_) => {}
+            StreamKind::Kept { hasher: None, .. } => {}
+            StreamKind::Kept {
+                kept,
+                hasher: Some(h),
+            } => {
+                if let Kept::Spooled { spool, sha256, .. } = kept {
+                    if Digest(h.finalize().into()) != *sha256 {
+                        return Err(FormatError::SpoolChanged {
+                            dir: spool.dir().to_path_buf(),
+                            digest: source.digest.to_string(),
+                        });
+                    }
+                }
+            }
             StreamKind::Raw { mut file, hasher } => {
                 let mut probe = [0u8; 1];
                 if read_full(&mut file, &mut probe).map_err(FormatError::io(source.path()))? != 0 {
@@ -196,6 +244,27 @@ impl<'a> BlobStream<'a> {
         }
         Ok(())
     }
+}
+
+/// Fills `buf` from the kept stream at `pos`. A spool that cannot be read is the local disk's
+/// failing, named as such; a stream in memory shorter than planned is a bug.
+fn read_kept(
+    kept: &Kept,
+    source: &SourceBlob,
+    pos: u64,
+    buf: &mut [u8],
+) -> Result<(), FormatError> {
+    kept.read_at(pos, buf).map_err(|e| match kept {
+        Kept::Spooled { spool, .. } => FormatError::SpoolUnreadable {
+            dir: spool.dir().to_path_buf(),
+            digest: source.digest.to_string(),
+            error: e,
+        },
+        Kept::Memory(_) => FormatError::Plan(format!(
+            "kept stream of {}: {e} (please report this)",
+            source.path().display()
+        )),
+    })
 }
 
 fn chunk_digest(data: &[u8]) -> Digest {

@@ -1,7 +1,7 @@
 //! The write path end to end on a small source: streams kept from sizing (in memory, in the
 //! spool) give the bytes that compressing again gives, one volume written alone gives the
 //! bytes of writing them all, and a blob changed after sizing is caught whichever way it
-//! is hashed.
+//! is hashed, and so is a spool that gives back other bytes than were written to it.
 
 use std::fs;
 use std::path::Path;
@@ -261,4 +261,55 @@ fn a_blob_changed_after_sizing_is_caught_when_hashed_once_and_when_hashed_twice(
     changed_after_sizing_is_caught(3, "a layer of several chunks");
     // Compressed again while writing (memory only, too large to keep).
     changed_after_sizing_is_caught(1, "a compressible layer made again");
+}
+
+/// The spool's disk gave back other bytes, or fewer, than were written to it: writing fails
+/// naming the spool and the blob, and the volumes that hold the blob's end are not
+/// complete (those before are, and are good). Writing only the last volume reads the part
+/// of the stream an earlier volume holds, so damage there is caught as well.
+#[test]
+fn a_spool_that_changed_or_shrank_is_caught_before_its_blob_is_complete() {
+    use std::os::unix::fs::FileExt;
+    let t = tempfile::tempdir().unwrap();
+    let source = source(t.path());
+    let key = PrivateKey::generate().unwrap();
+    let cancel = AtomicBool::new(false);
+    let plan = |prepared: &[Prepared]| make_plan(&source, prepared, &options(), &key).unwrap();
+    let digest = source.blobs[1].digest.to_string();
+    for (case, only) in [("all volumes", vec![]), ("the last volume", vec![u32::MAX])] {
+        let spool = Arc::new(Spool::new(t.path(), None).unwrap());
+        let prepared = prepare_spooled(&source.blobs, Some(&spool), &cancel).unwrap();
+        assert_eq!(kept(&prepared[1]), "spool", "{case}");
+        let last = plan(&prepared).manifest.blobs[1].last_volume;
+        let only: Vec<u32> = only.iter().map(|_| last).collect();
+        // One bit, in the first MiB of the stream (which the first volume holds).
+        let mut byte = [0u8; 1];
+        spool.file().read_exact_at(&mut byte, 1000).unwrap();
+        spool.file().write_all_at(&[byte[0] ^ 4], 1000).unwrap();
+        let out = t.path().join(format!("changed {case}"));
+        let stopped = write(&source, &prepared, &key, &out, &only).unwrap_err();
+        match &stopped.error {
+            FormatError::SpoolChanged { dir, digest: d } => {
+                assert_eq!((dir.as_path(), d), (t.path(), &digest), "{case}")
+            }
+            e => panic!("{case}: {e}"),
+        }
+        assert!(
+            stopped.written.iter().all(|w| w.volume < last),
+            "{case}: {:?} written, blob ends in volume {last}",
+            stopped.written
+        );
+        let message = stopped.error.to_string();
+        assert!(message.contains("TMPDIR"), "{message}");
+    }
+    // A spool shorter than what was written to it: unreadable, named as such.
+    let spool = Arc::new(Spool::new(t.path(), None).unwrap());
+    let prepared = prepare_spooled(&source.blobs, Some(&spool), &cancel).unwrap();
+    spool.file().set_len(spool.len() / 2).unwrap();
+    let stopped = write(&source, &prepared, &key, &t.path().join("short"), &[]).unwrap_err();
+    assert!(
+        matches!(&stopped.error, FormatError::SpoolUnreadable { digest: d, .. } if *d == digest),
+        "{}",
+        stopped.error
+    );
 }

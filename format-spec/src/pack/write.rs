@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
+use super::buffers::Buffers;
 use super::manifest_copy::write_manifest_copy;
 use super::stream::{BlobStream, HashedChunk};
 use super::tar::{Syncer, TarWriter};
@@ -73,12 +74,15 @@ pub fn write_volumes(
         return Err(stopped(e, Vec::new()));
     }
     let mut written = Vec::new();
+    // Each worker's queue and the chunk it fills, and the one the writer writes.
+    let spare = Buffers::new(workers() * (QUEUE + 1) + 1);
     let result = write_selected(
         plan,
         key,
         destination,
         &selected,
-        &|job, tx| run_job(plan, sources, prepared, job, tx),
+        &spare,
+        &|job, tx| run_job(plan, sources, prepared, &spare, job, tx),
         progress,
         cancel,
         &mut written,
@@ -158,6 +162,7 @@ fn write_selected(
     key: &PrivateKey,
     destination: &mut dyn FnMut(&VolumePlan) -> Result<PathBuf, FormatError>,
     selected: &[&VolumePlan],
+    spare: &Buffers,
     run: &RunJob<'_>,
     progress: &(dyn Fn(u64) + Sync),
     cancel: &AtomicBool,
@@ -203,6 +208,7 @@ fn write_selected(
         let mut chunks = Chunks {
             order: order_rx,
             current: None,
+            spare,
         };
         let mut result = Ok(());
         for v in selected {
@@ -254,6 +260,7 @@ fn run_job(
     plan: &Plan,
     sources: &[SourceBlob],
     prepared: &[Prepared],
+    spare: &Buffers,
     job: &Job<'_>,
     tx: &ChunkTx,
 ) {
@@ -273,14 +280,14 @@ fn run_job(
     };
     let (last, before) = job.chunks.split_last().expect("a job has a chunk");
     for c in before {
-        let item = stream.next_chunk(c.size);
+        let item = stream.next_chunk(spare.take(c.size as usize));
         let failed = item.is_err();
         if tx.send(item).is_err() || failed {
             return;
         }
     }
     let item = stream
-        .next_chunk(last.size)
+        .next_chunk(spare.take(last.size as usize))
         .and_then(|chunk| stream.finish().map(|()| chunk));
     let _ = tx.send(item);
 }
@@ -298,13 +305,15 @@ fn worker_panicked(plan: &Plan, blob: u32, payload: &(dyn Any + Send)) -> Format
     ))
 }
 
-/// The writer's side: the chunks of the jobs, in plan order.
-struct Chunks {
+/// The writer's side: the chunks of the jobs, in plan order, and where their buffers go
+/// back once written.
+struct Chunks<'a> {
     order: Receiver<Pending>,
     current: Option<Pending>,
+    spare: &'a Buffers,
 }
 
-impl Chunks {
+impl Chunks<'_> {
     /// The next chunk, which must be `want` (of the blob `digest`, for the error). A job
     /// that ends before its last chunk, a chunk of the wrong size, or a job that is not
     /// the one `want` belongs to is an error: the volume is never written from the wrong
@@ -360,7 +369,7 @@ fn write_one(
     key: &PrivateKey,
     out: &Path,
     v: &VolumePlan,
-    chunks_in: &mut Chunks,
+    chunks_in: &mut Chunks<'_>,
     progress: &(dyn Fn(u64) + Sync),
     cancel: &AtomicBool,
 ) -> Result<Written, FormatError> {
@@ -421,6 +430,7 @@ fn write_one(
                 &data,
             )?;
             progress(data.len() as u64);
+            chunks_in.spare.give(data);
             table.push(&chunk);
         }
         let table_bytes = table.finish();
@@ -487,7 +497,8 @@ mod tests {
 
     /// Two jobs queued as the feeder queues them: blob 0 in two chunks of 10 bytes, whose
     /// worker hands on `sent` of them and is gone, then blob 1 in one chunk of 5 bytes.
-    fn chunks_after(sent: &[u64]) -> Chunks {
+    fn chunks_after(sent: &[u64]) -> Chunks<'static> {
+        static SPARE: Buffers = Buffers::new(4);
         let (order_tx, order) = sync_channel(4);
         let (tx, rx) = sync_channel(4);
         for &size in sent {
@@ -507,6 +518,7 @@ mod tests {
         Chunks {
             order,
             current: None,
+            spare: &SPARE,
         }
     }
 
@@ -612,6 +624,7 @@ mod tests {
         let long = long.unwrap();
         let digest = plan.manifest.blobs[long as usize].digest.to_string();
         let selected: Vec<&VolumePlan> = plan.volumes.iter().collect();
+        let spare = Buffers::new(4);
         let write = |out: &Path, run: &RunJob<'_>| {
             let mut written = Vec::new();
             let result = write_selected(
@@ -619,6 +632,7 @@ mod tests {
                 &key,
                 &mut |_| Ok(out.to_path_buf()),
                 &selected,
+                &spare,
                 run,
                 &|_| {},
                 &cancel,
@@ -627,7 +641,8 @@ mod tests {
             let left = fs::read_dir(out).map(|d| d.count()).unwrap_or(0);
             (result, written.len(), left)
         };
-        let real = |job: &Job<'_>, tx: &ChunkTx| run_job(&plan, &source.blobs, &prepared, job, tx);
+        let real =
+            |job: &Job<'_>, tx: &ChunkTx| run_job(&plan, &source.blobs, &prepared, &spare, job, tx);
 
         // The real workers write the one volume.
         let (result, written, left) = write(&t.path().join("whole"), &real);

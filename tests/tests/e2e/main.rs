@@ -17,6 +17,7 @@ mod memory;
 mod messages;
 mod pack_input;
 mod pack_media;
+mod pack_spool;
 mod pull;
 mod pull_config;
 mod pull_faults;
