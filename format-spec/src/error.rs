@@ -62,9 +62,9 @@ pub enum FormatError {
     },
     #[error("{path} changed while ferry-pack read it (size or time differs): finish the mirror run first, then pack again")]
     InputChanged { path: PathBuf },
-    #[error("the spool in {dir} (ferry-pack's temporary file of compressed blobs) gave back other bytes for blob {digest} than were written to it: the disk under {dir} is failing. Nothing read from it was signed, and no volume holding the blob was completed; run pack again with TMPDIR set to a directory on another disk")]
+    #[error("the spool in {dir} (ferry-pack's temporary file of compressed blobs) gave back other bytes for blob {digest} than were written to it: the disk under {dir} is failing. Those bytes reached no volume (each block is checked before use); run pack again with TMPDIR set to a directory on another disk")]
     SpoolChanged { dir: PathBuf, digest: String },
-    #[error("the spool in {dir} (ferry-pack's temporary file of compressed blobs) could not be read for blob {digest}: {error}. No volume holding the blob was completed; run pack again with TMPDIR set to a directory on another disk")]
+    #[error("the spool in {dir} (ferry-pack's temporary file of compressed blobs) could not be read for blob {digest}: {error}. Nothing unread reached a volume; run pack again with TMPDIR set to a directory on another disk")]
     SpoolUnreadable {
         dir: PathBuf,
         digest: String,

@@ -125,7 +125,7 @@ fn run_pack(args: &PackArgs) -> Result<(), PackError> {
     let spool = if args.plan {
         None
     } else {
-        spool::open(&args.out, &source.blobs, options.chunk_size)
+        spool::open(&args.out, &source.blobs, options.chunk_size, volume_size)
     };
     let prepared =
         pack::prepare_spooled(&source.blobs, spool.as_ref(), cancel).map_err(|e| match e {

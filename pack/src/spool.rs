@@ -7,9 +7,10 @@
 //! operator inserts in turn, and an open spool on it would keep it from being ejected.
 //! No spool (each such stream is compressed again, as before there was one) when that
 //! directory is missing or is memory (tmpfs, ramfs: pack's memory is what is bounded), and
-//! when it is on the same file system as an `--out` directory, it only takes what is left
-//! there beyond the most the bundle can need, so it never makes a bundle not fit. What is
-//! read back from it is checked against its hash before it is signed (format-spec).
+//! when it is on the same file system as an `--out` directory, it takes no more than what is
+//! left there beyond the most the bundle can need, so it never makes a bundle not fit. What
+//! is read back from it is checked block by block against the hashes it was written with
+//! before any byte is used (format-spec).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,12 @@ const RAMFS_MAGIC: u64 = 0x8584_58f6;
 
 /// A spool for packing `blobs` into `outs`, or `None` where there should be none (see the
 /// module comment). Failing to make one is not an error: it only saves time.
-pub fn open(outs: &[PathBuf], blobs: &[SourceBlob], chunk_size: u64) -> Option<Arc<Spool>> {
+pub fn open(
+    outs: &[PathBuf],
+    blobs: &[SourceBlob],
+    chunk_size: u64,
+    volume_size: u64,
+) -> Option<Arc<Spool>> {
     let dir = spool_dir();
     let meta = std::fs::metadata(&dir).ok().filter(|m| m.is_dir())?;
     let fs = rustix::fs::statfs(&dir).ok()?;
@@ -37,10 +43,8 @@ pub fn open(outs: &[PathBuf], blobs: &[SourceBlob], chunk_size: u64) -> Option<A
     let shares_a_medium = outs
         .iter()
         .any(|out| std::fs::metadata(nearest_existing(out)).is_ok_and(|m| m.dev() == meta.dev()));
-    let limit = limit(
-        free,
-        shares_a_medium.then(|| most_needed(blobs, chunk_size)),
-    );
+    let needed = shares_a_medium.then(|| most_needed(blobs, chunk_size, volume_size));
+    let limit = limit(free, needed);
     if limit == 0 {
         return None;
     }
@@ -55,25 +59,29 @@ fn spool_dir() -> PathBuf {
 }
 
 /// The spool's bound: a share of the free space, at most [`SPOOL_MAX`]; on a file system
-/// the volumes also go to, only what is free beyond `needed` there.
+/// the volumes also go to, no more than what is free beyond `needed` there either.
 fn limit(free: u64, needed: Option<u64>) -> u64 {
-    let room = match needed {
-        Some(needed) => free.saturating_sub(needed),
-        None => free / SPOOL_SHARE,
-    };
-    room.min(SPOOL_MAX)
+    let share = (free / SPOOL_SHARE).min(SPOOL_MAX);
+    match needed {
+        Some(needed) => share.min(free.saturating_sub(needed)),
+        None => share,
+    }
 }
 
 /// More than the volumes and manifests of `blobs` can take: every blob stored raw, each
-/// chunk with a tar header, padding and a table row, each blob with its manifest records,
-/// and room for the signed documents.
-fn most_needed(blobs: &[SourceBlob], chunk_size: u64) -> u64 {
-    blobs
+/// chunk with a tar header, padding and a table row, and the signed documents (the bundle
+/// manifest, about 100 bytes a blob, and the index) in every one of as many volumes as
+/// `volume_size` could make, and beside them.
+fn most_needed(blobs: &[SourceBlob], chunk_size: u64, volume_size: u64) -> u64 {
+    let data: u64 = blobs
         .iter()
         .filter(|b| b.base.is_none())
-        .map(|b| b.size + (b.size / chunk_size.max(1) + 1) * 2048 + 4096)
-        .sum::<u64>()
-        + (64 << 20)
+        .map(|b| b.size + (b.size / chunk_size.max(1) + 1) * 2048)
+        .sum();
+    // Generous: a blob's records and its share of the index, 4 KiB, in each copy.
+    let documents = blobs.len() as u64 * 4096 + (1 << 20);
+    let copies = data / volume_size.max(1) + 2 + 1;
+    data + copies.saturating_mul(documents) + (64 << 20)
 }
 
 #[cfg(test)]
@@ -85,8 +93,9 @@ mod tests {
         // Elsewhere: a share of the free space, at most SPOOL_MAX.
         assert_eq!(limit(160 << 20, None), 10 << 20);
         assert_eq!(limit(1 << 50, None), SPOOL_MAX);
-        // Beside the volumes: only what is left beyond the most they need.
-        assert_eq!(limit(10 << 30, Some(9 << 30)), 1 << 30);
+        // Beside the volumes: the share, and never more than is left beyond their need.
+        assert_eq!(limit(16 << 30, Some(1 << 30)), 1 << 30);
+        assert_eq!(limit(10 << 30, Some(9800 << 20)), 440 << 20);
         assert_eq!(limit(10 << 30, Some(10 << 30)), 0);
         assert_eq!(limit(10 << 30, Some(12 << 30)), 0);
         assert_eq!(limit(1 << 50, Some(1 << 30)), SPOOL_MAX);
@@ -102,11 +111,15 @@ mod tests {
             base: base.then_some(None),
         };
         let blobs = [blob(10 << 20, false), blob(0, false), blob(1 << 30, true)];
-        let need = most_needed(&blobs, 4 << 20);
         // 10 MiB in three chunks and an empty blob in one; the base blob is not packed.
+        let data = (10 << 20) + 3 * 2048 + 2048;
+        let documents = 3 * 4096 + (1 << 20);
+        // In 4 MiB volumes: at most 3 of them (and the copies beside them).
         assert_eq!(
-            need,
-            (10 << 20) + 3 * 2048 + 4096 + 2048 + 4096 + (64 << 20)
+            most_needed(&blobs, 4 << 20, 4 << 20),
+            data + (2 + 3) * documents + (64 << 20)
         );
+        // Smaller volumes, more copies of the documents.
+        assert!(most_needed(&blobs, 4 << 20, 1 << 20) > most_needed(&blobs, 4 << 20, 4 << 20));
     }
 }

@@ -41,23 +41,40 @@ pub enum Kept {
     /// one per blob, so `Arc<Vec>`'s second allocation and the growth slack of reading
     /// were a term of pack's peak (~80 bytes a blob).
     Memory(Arc<[u8]>),
-    /// In the spool file: pieces `(offset in the spool, length)`, in stream order, and
-    /// the stream's SHA-256 as it was written there. The spool is a file on a local disk,
-    /// outside what the blob digests vouch for: what is read back is hashed on its way
-    /// into the volumes and checked against `sha256` before the blob's last chunk is
-    /// handed on (`stream.rs`), so a disk that returns other bytes fails the run rather
-    /// than being signed.
+    /// In the spool file: pieces `(offset in the spool, length)`, in stream order, and the
+    /// SHA-256 of each [`SPOOL_BLOCK`] of the stream as it was written there. The spool is a
+    /// file on a local disk, outside what the blob digests vouch for: every block read back
+    /// is checked against its hash before any byte of it is handed on, so a disk that
+    /// returns other bytes fails the run before they reach a volume.
     Spooled {
         spool: Arc<Spool>,
         pieces: Box<[(u64, u64)]>,
-        sha256: Digest,
+        blocks: Box<[Digest]>,
     },
 }
 
+/// The spool's streams are checked in blocks of this many bytes (the last one shorter).
+pub(super) const SPOOL_BLOCK: u64 = 1 << 20;
+
+/// Why a kept stream could not be read.
+#[derive(Debug)]
+pub(super) enum KeptError {
+    /// Reading failed, or the stream is shorter than asked.
+    Io(io::Error),
+    /// A block of the spool read back differs from what was written.
+    Changed,
+}
+
 impl Kept {
-    /// Fills `buf` with the stream's bytes from `pos`.
-    pub(super) fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
-        let short = || io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than planned");
+    /// Fills `buf` with the stream's bytes from `pos`; from the spool, only with bytes of
+    /// blocks that read back as they were written.
+    pub(super) fn read_at(&self, pos: u64, buf: &mut [u8]) -> Result<(), KeptError> {
+        let short = || {
+            KeptError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "shorter than planned",
+            ))
+        };
         match self {
             Kept::Memory(bytes) => {
                 let start = usize::try_from(pos).map_err(|_| short())?;
@@ -65,28 +82,91 @@ impl Kept {
                 buf.copy_from_slice(part);
                 Ok(())
             }
-            Kept::Spooled { spool, pieces, .. } => {
-                let (mut done, mut at) = (0usize, 0u64);
-                for &(offset, len) in pieces.iter() {
-                    if done == buf.len() {
-                        break;
-                    }
-                    let want = pos + done as u64;
-                    if want < at + len {
-                        let skip = want - at;
-                        let n = ((len - skip) as usize).min(buf.len() - done);
-                        spool.read_at(offset + skip, &mut buf[done..done + n])?;
-                        done += n;
-                    }
-                    at += len;
+            Kept::Spooled {
+                spool,
+                pieces,
+                blocks,
+            } => {
+                let total: u64 = pieces.iter().map(|&(_, len)| len).sum();
+                if pos + buf.len() as u64 > total {
+                    return Err(short());
                 }
-                if done == buf.len() {
-                    Ok(())
-                } else {
-                    Err(short())
+                let mut block = vec![0u8; SPOOL_BLOCK.min(total) as usize];
+                let mut done = 0usize;
+                while done < buf.len() {
+                    let at = pos + done as u64;
+                    let i = at / SPOOL_BLOCK;
+                    let start = i * SPOOL_BLOCK;
+                    let len = SPOOL_BLOCK.min(total - start) as usize;
+                    read_pieces(spool, pieces, start, &mut block[..len]).map_err(KeptError::Io)?;
+                    let want = blocks.get(i as usize).ok_or_else(short)?;
+                    if Digest(Sha256::digest(&block[..len]).into()) != *want {
+                        return Err(KeptError::Changed);
+                    }
+                    let skip = (at - start) as usize;
+                    let n = (len - skip).min(buf.len() - done);
+                    buf[done..done + n].copy_from_slice(&block[skip..skip + n]);
+                    done += n;
                 }
+                Ok(())
             }
         }
+    }
+}
+
+/// Fills `buf` with the bytes of the stream held in `pieces` of `spool`, from `pos`.
+fn read_pieces(spool: &Spool, pieces: &[(u64, u64)], pos: u64, buf: &mut [u8]) -> io::Result<()> {
+    let (mut done, mut at) = (0usize, 0u64);
+    for &(offset, len) in pieces {
+        if done == buf.len() {
+            break;
+        }
+        let want = pos + done as u64;
+        if want < at + len {
+            let skip = want - at;
+            let n = ((len - skip) as usize).min(buf.len() - done);
+            spool.read_at(offset + skip, &mut buf[done..done + n])?;
+            done += n;
+        }
+        at += len;
+    }
+    if done == buf.len() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "shorter than planned",
+        ))
+    }
+}
+
+/// Hashes a stream in [`SPOOL_BLOCK`]s as it is written to the spool.
+struct BlockHasher {
+    hasher: Sha256,
+    filled: u64,
+    blocks: Vec<Digest>,
+}
+
+impl BlockHasher {
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = ((SPOOL_BLOCK - self.filled) as usize).min(bytes.len());
+            self.hasher.update(&bytes[..n]);
+            self.filled += n as u64;
+            bytes = &bytes[n..];
+            if self.filled == SPOOL_BLOCK {
+                let full = std::mem::take(&mut self.hasher);
+                self.blocks.push(Digest(full.finalize().into()));
+                self.filled = 0;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Box<[Digest]> {
+        if self.filled > 0 {
+            self.blocks.push(Digest(self.hasher.finalize().into()));
+        }
+        self.blocks.into_boxed_slice()
     }
 }
 
@@ -221,7 +301,11 @@ fn spool_rest(
     spool: &Arc<Spool>,
 ) -> Result<(u64, Option<Kept>), FormatError> {
     let mut pieces = Vec::new();
-    let mut hasher = Sha256::new();
+    let mut hasher = BlockHasher {
+        hasher: Sha256::new(),
+        filled: 0,
+        blocks: Vec::new(),
+    };
     let mut total = head.len() as u64;
     let mut keeping = put(spool, &head, &mut pieces);
     hasher.update(&head);
@@ -241,7 +325,7 @@ fn spool_rest(
     let kept = keeping.then(|| Kept::Spooled {
         spool: Arc::clone(spool),
         pieces: pieces.into_boxed_slice(),
-        sha256: Digest(hasher.finalize().into()),
+        blocks: hasher.finish(),
     });
     Ok((total, kept))
 }

@@ -2,13 +2,12 @@
 //! many or too large for memory, so that each blob is compressed once (issue 13).
 //!
 //! It is one unnamed temporary file (`O_TMPFILE` where the file system has it, else a
-//! random name removed at once), so nothing is left behind whatever way the run ends. It is
-//! made in the first output directory (or its nearest existing parent): the disk the volumes
-//! go to has room for about the bundle's size, which the spool holds a fraction of, whereas
-//! `/tmp` may be a small tmpfs (memory). It is bounded by [`SPOOL_SHARE`] of that disk's free
-//! space and [`SPOOL_MAX`]; a stream that finds it full is made again while writing (as
-//! every stream was before there was a spool). The room check of the media runs after
-//! sizing, so it counts the spool as used.
+//! random name removed at once), so nothing is left behind whatever way the run ends. Its
+//! directory and bound are the caller's choice (ferry-pack: pack/src/spool.rs, off the
+//! media, [`SPOOL_SHARE`] of the free space there and at most [`SPOOL_MAX`]); a stream that
+//! finds it full is made again while writing (as every stream was before there was a
+//! spool). Each stream's blocks are hashed as they are written and checked as they are
+//! read back (`prepare.rs`, `Kept::read_at`).
 
 use std::fs::File;
 use std::io;

@@ -9,8 +9,8 @@
 //! its chunk's SHA-256 *is* the blob's digest, once the stream's end has checked the bytes
 //! against it. Other raw chunks need both hashes; they run on two cores at once. A stream
 //! kept from sizing ([`Kept`]) was compressed from bytes checked then; only its chunks are
-//! hashed, and a stream kept in the spool (a file on a local disk) is hashed as well and
-//! checked against the hash it was written with, so no run signs bytes the disk changed.
+//! hashed; one kept in the spool (a file on a local disk) is checked block by block against
+//! the hashes it was written with as it is read, so no run signs bytes the disk changed.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use sha2::{Digest as _, Sha256};
 
 use super::input::{check_digest, open_checked, read_full, ZstdStream, READ_BUFFER};
-use super::prepare::Kept;
+use super::prepare::{Kept, KeptError};
 use super::{Prepared, SourceBlob};
 use crate::digest::Digest;
 use crate::error::FormatError;
@@ -37,12 +37,8 @@ pub(super) struct BlobStream<'a> {
 }
 
 enum StreamKind<'a> {
-    /// Compressed while sizing, kept in memory or in the spool file; for the spool, the
-    /// hash of what was read back from it so far (of the whole stream, from its start).
-    Kept {
-        kept: &'a Kept,
-        hasher: Option<Sha256>,
-    },
+    /// Compressed while sizing, kept in memory or in the spool file.
+    Kept(&'a Kept),
     Raw {
         file: File,
         hasher: Sha256,
@@ -62,27 +58,11 @@ impl<'a> BlobStream<'a> {
     ) -> Result<BlobStream<'a>, FormatError> {
         let stored_size = prepared.stored_size;
         if let Some(kept) = &prepared.kept {
-            let hasher = match kept {
-                Kept::Memory(_) => None,
-                Kept::Spooled { .. } => {
-                    // Starting mid-stream: hash the part before, which an earlier volume holds.
-                    let mut hasher = Sha256::new();
-                    let mut buf = vec![0u8; READ_BUFFER];
-                    let mut pos = 0;
-                    while pos < at {
-                        let n = (at - pos).min(READ_BUFFER as u64) as usize;
-                        read_kept(kept, source, pos, &mut buf[..n])?;
-                        hasher.update(&buf[..n]);
-                        pos += n as u64;
-                    }
-                    Some(hasher)
-                }
-            };
             return Ok(BlobStream {
                 source,
                 stored_size,
                 pos: at,
-                kind: StreamKind::Kept { kept, hasher },
+                kind: StreamKind::Kept(kept),
                 modified: None,
             });
         }
@@ -129,12 +109,9 @@ impl<'a> BlobStream<'a> {
         let path: &std::path::Path = &self.source.path();
         let size = data.len() as u64;
         let sha256 = match &mut self.kind {
-            StreamKind::Kept { kept, hasher } => {
+            StreamKind::Kept(kept) => {
                 read_kept(kept, self.source, self.pos, &mut data)?;
-                match hasher {
-                    None => chunk_digest(&data),
-                    Some(h) => rayon::join(|| h.update(&data), || chunk_digest(&data)).1,
-                }
+                chunk_digest(&data)
             }
             StreamKind::Raw { file, hasher } => {
                 let n = read_full(file, &mut data).map_err(FormatError::io(path))?;
@@ -175,19 +152,7 @@ impl<'a> BlobStream<'a> {
         };
         if self.pos < self.stored_size {
             match &mut self.kind {
-                StreamKind::Kept { hasher: None, .. } => {}
-                StreamKind::Kept {
-                    kept,
-                    hasher: Some(h),
-                } => {
-                    let mut buf = vec![0u8; READ_BUFFER];
-                    while self.pos < self.stored_size {
-                        let n = (self.stored_size - self.pos).min(READ_BUFFER as u64) as usize;
-                        read_kept(kept, source, self.pos, &mut buf[..n])?;
-                        h.update(&buf[..n]);
-                        self.pos += n as u64;
-                    }
-                }
+                StreamKind::Kept(_) => {}
                 StreamKind::Raw { file, hasher } => {
                     let mut buf = vec![0u8; READ_BUFFER];
                     loop {
@@ -208,20 +173,7 @@ impl<'a> BlobStream<'a> {
             }
         }
         match self.kind {
-            StreamKind::Kept { hasher: None, .. } => {}
-            StreamKind::Kept {
-                kept,
-                hasher: Some(h),
-            } => {
-                if let Kept::Spooled { spool, sha256, .. } = kept {
-                    if Digest(h.finalize().into()) != *sha256 {
-                        return Err(FormatError::SpoolChanged {
-                            dir: spool.dir().to_path_buf(),
-                            digest: source.digest.to_string(),
-                        });
-                    }
-                }
-            }
+            StreamKind::Kept(_) => {}
             StreamKind::Raw { mut file, hasher } => {
                 let mut probe = [0u8; 1];
                 if read_full(&mut file, &mut probe).map_err(FormatError::io(source.path()))? != 0 {
@@ -254,14 +206,18 @@ fn read_kept(
     pos: u64,
     buf: &mut [u8],
 ) -> Result<(), FormatError> {
-    kept.read_at(pos, buf).map_err(|e| match kept {
-        Kept::Spooled { spool, .. } => FormatError::SpoolUnreadable {
+    kept.read_at(pos, buf).map_err(|e| match (kept, e) {
+        (Kept::Spooled { spool, .. }, KeptError::Changed) => FormatError::SpoolChanged {
+            dir: spool.dir().to_path_buf(),
+            digest: source.digest.to_string(),
+        },
+        (Kept::Spooled { spool, .. }, KeptError::Io(e)) => FormatError::SpoolUnreadable {
             dir: spool.dir().to_path_buf(),
             digest: source.digest.to_string(),
             error: e,
         },
-        Kept::Memory(_) => FormatError::Plan(format!(
-            "kept stream of {}: {e} (please report this)",
+        (Kept::Memory(_), e) => FormatError::Plan(format!(
+            "kept stream of {}: {e:?} (please report this)",
             source.path().display()
         )),
     })

@@ -264,52 +264,84 @@ fn a_blob_changed_after_sizing_is_caught_when_hashed_once_and_when_hashed_twice(
 }
 
 /// The spool's disk gave back other bytes, or fewer, than were written to it: writing fails
-/// naming the spool and the blob, and the volumes that hold the blob's end are not
-/// complete (those before are, and are good). Writing only the last volume reads the part
-/// of the stream an earlier volume holds, so damage there is caught as well.
+/// naming the spool and the blob before any byte of the damaged block reaches a volume, so
+/// every volume it completed holds no chunk of that blob (and is good). Writing only the
+/// volume of the blob's end reads only the part of the stream it holds: damage there is caught, damage
+/// elsewhere does not touch it.
 #[test]
-fn a_spool_that_changed_or_shrank_is_caught_before_its_blob_is_complete() {
+fn a_spool_that_changed_or_shrank_is_caught_before_its_bytes_reach_a_volume() {
     use std::os::unix::fs::FileExt;
     let t = tempfile::tempdir().unwrap();
     let source = source(t.path());
     let key = PrivateKey::generate().unwrap();
     let cancel = AtomicBool::new(false);
-    let plan = |prepared: &[Prepared]| make_plan(&source, prepared, &options(), &key).unwrap();
     let digest = source.blobs[1].digest.to_string();
-    for (case, only) in [("all volumes", vec![]), ("the last volume", vec![u32::MAX])] {
+    let flip = |spool: &Spool, at: u64| {
+        let mut byte = [0u8; 1];
+        spool.file().read_exact_at(&mut byte, at).unwrap();
+        spool.file().write_all_at(&[byte[0] ^ 4], at).unwrap();
+    };
+    let spooled = || {
         let spool = Arc::new(Spool::new(t.path(), None).unwrap());
         let prepared = prepare_spooled(&source.blobs, Some(&spool), &cancel).unwrap();
-        assert_eq!(kept(&prepared[1]), "spool", "{case}");
-        let last = plan(&prepared).manifest.blobs[1].last_volume;
-        let only: Vec<u32> = only.iter().map(|_| last).collect();
-        // One bit, in the first MiB of the stream (which the first volume holds).
-        let mut byte = [0u8; 1];
-        spool.file().read_exact_at(&mut byte, 1000).unwrap();
-        spool.file().write_all_at(&[byte[0] ^ 4], 1000).unwrap();
-        let out = t.path().join(format!("changed {case}"));
-        let stopped = write(&source, &prepared, &key, &out, &only).unwrap_err();
-        match &stopped.error {
-            FormatError::SpoolChanged { dir, digest: d } => {
-                assert_eq!((dir.as_path(), d), (t.path(), &digest), "{case}")
-            }
-            e => panic!("{case}: {e}"),
+        assert_eq!(kept(&prepared[1]), "spool");
+        // Only blob 1 is spooled: spool offsets are its stream's offsets.
+        assert_eq!(spool.len(), prepared[1].stored_size);
+        let plan = make_plan(&source, &prepared, &options(), &key).unwrap();
+        (spool, prepared, plan)
+    };
+    let changed = |stopped: &Stopped, case: &str| match &stopped.error {
+        FormatError::SpoolChanged { dir, digest: d } => {
+            assert_eq!((dir.as_path(), d), (t.path(), &digest), "{case}");
+            assert!(stopped.error.to_string().contains("TMPDIR"), "{case}");
         }
-        assert!(
-            stopped.written.iter().all(|w| w.volume < last),
-            "{case}: {:?} written, blob ends in volume {last}",
-            stopped.written
-        );
-        let message = stopped.error.to_string();
-        assert!(message.contains("TMPDIR"), "{message}");
-    }
+        e => panic!("{case}: {e}"),
+    };
+
+    // All volumes, one bit flipped in the stream's first block.
+    let (spool, prepared, plan) = spooled();
+    let first = plan.manifest.blobs[1].first_volume;
+    flip(&spool, 1000);
+    let stopped = write(&source, &prepared, &key, &t.path().join("all"), &[]).unwrap_err();
+    changed(&stopped, "all volumes");
+    assert!(
+        stopped.written.iter().all(|w| w.volume < first),
+        "{:?} written, blob 1 starts in volume {first}",
+        stopped.written
+    );
+
+    // The volume holding blob 1's end, alone: damage in the part it holds is caught;
+    // damage before that part is not read, and the volume is the one it always is.
+    let (spool, prepared, plan) = spooled();
+    let last = plan.manifest.blobs[1].last_volume;
+    let start = plan.volumes[last as usize - 1]
+        .chunks
+        .iter()
+        .find(|c| c.blob == 1)
+        .expect("its last volume holds a chunk of blob 1")
+        .stream_offset;
+    assert!(start > 0, "blob 1 spans volumes");
+    let reference = write(&source, &prepared, &key, &t.path().join("ref"), &[last]).unwrap();
+    flip(&spool, 1000);
+    let alone = write(&source, &prepared, &key, &t.path().join("alone"), &[last]).unwrap();
+    assert_eq!(alone, reference, "damage outside the volume's part");
+    flip(&spool, start + 10);
+    let stopped = write(&source, &prepared, &key, &t.path().join("last"), &[last]).unwrap_err();
+    changed(&stopped, "the volume of its end");
+    assert!(stopped.written.is_empty(), "{:?}", stopped.written);
+
     // A spool shorter than what was written to it: unreadable, named as such.
-    let spool = Arc::new(Spool::new(t.path(), None).unwrap());
-    let prepared = prepare_spooled(&source.blobs, Some(&spool), &cancel).unwrap();
+    let (spool, prepared, _) = spooled();
     spool.file().set_len(spool.len() / 2).unwrap();
     let stopped = write(&source, &prepared, &key, &t.path().join("short"), &[]).unwrap_err();
     assert!(
         matches!(&stopped.error, FormatError::SpoolUnreadable { digest: d, .. } if *d == digest),
         "{}",
         stopped.error
+    );
+    assert!(
+        stopped.written.iter().all(|w| w.volume <= first),
+        "{:?}",
+        stopped.written
     );
 }

@@ -105,9 +105,11 @@ fn with_a_spool_or_without_pack_writes_the_same_volumes_and_leaves_nothing_behin
     let key = keygen(tmp.path(), "k");
     let (mirror, layer) = big_layout(tmp.path());
 
-    // A spool on a disk: the layer's stream is kept there, and the file is gone after.
-    let spool_dir = tmp.path().join("spool");
-    fs::create_dir(&spool_dir).unwrap();
+    // A spool on a disk: the layer's stream is kept there, and nothing is left after.
+    // On a disk: /var/tmp, since the test's own temporary directory may be a tmpfs (where
+    // pack rightly makes no spool).
+    let on_disk = tempfile::tempdir_in("/var/tmp").unwrap();
+    let spool_dir = on_disk.path().to_path_buf();
     let out = tmp.path().join("spooled");
     let said = pack_in(&mirror, &out, &key, &spool_dir);
     let line = spool_line(&said).unwrap_or_else(|| panic!("no spool was used:\n{said}"));
