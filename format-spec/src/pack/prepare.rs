@@ -65,16 +65,25 @@ pub(super) enum KeptError {
     Changed,
 }
 
+impl std::fmt::Display for KeptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeptError::Io(e) => e.fmt(f),
+            KeptError::Changed => f.write_str("a block reads back other than it was written"),
+        }
+    }
+}
+
+/// A kept stream ends before the bytes asked of it.
+fn shorter_than_planned() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than planned")
+}
+
 impl Kept {
     /// Fills `buf` with the stream's bytes from `pos`; from the spool, only with bytes of
     /// blocks that read back as they were written.
     pub(super) fn read_at(&self, pos: u64, buf: &mut [u8]) -> Result<(), KeptError> {
-        let short = || {
-            KeptError::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "shorter than planned",
-            ))
-        };
+        let short = || KeptError::Io(shorter_than_planned());
         match self {
             Kept::Memory(bytes) => {
                 let start = usize::try_from(pos).map_err(|_| short())?;
@@ -133,14 +142,12 @@ fn read_pieces(spool: &Spool, pieces: &[(u64, u64)], pos: u64, buf: &mut [u8]) -
     if done == buf.len() {
         Ok(())
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "shorter than planned",
-        ))
+        Err(shorter_than_planned())
     }
 }
 
 /// Hashes a stream in [`SPOOL_BLOCK`]s as it is written to the spool.
+#[derive(Default)]
 struct BlockHasher {
     hasher: Sha256,
     filled: u64,
@@ -301,11 +308,7 @@ fn spool_rest(
     spool: &Arc<Spool>,
 ) -> Result<(u64, Option<Kept>), FormatError> {
     let mut pieces = Vec::new();
-    let mut hasher = BlockHasher {
-        hasher: Sha256::new(),
-        filled: 0,
-        blocks: Vec::new(),
-    };
+    let mut hasher = BlockHasher::default();
     let mut total = head.len() as u64;
     let mut keeping = put(spool, &head, &mut pieces);
     hasher.update(&head);

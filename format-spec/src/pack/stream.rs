@@ -217,7 +217,7 @@ fn read_kept(
             error: e,
         },
         (Kept::Memory(_), e) => FormatError::Plan(format!(
-            "kept stream of {}: {e:?} (please report this)",
+            "kept stream of {}: {e} (please report this)",
             source.path().display()
         )),
     })

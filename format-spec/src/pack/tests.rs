@@ -266,8 +266,8 @@ fn a_blob_changed_after_sizing_is_caught_when_hashed_once_and_when_hashed_twice(
 /// The spool's disk gave back other bytes, or fewer, than were written to it: writing fails
 /// naming the spool and the blob before any byte of the damaged block reaches a volume, so
 /// every volume it completed holds no chunk of that blob (and is good). Writing only the
-/// volume of the blob's end reads only the part of the stream it holds: damage there is caught, damage
-/// elsewhere does not touch it.
+/// volume of the blob's end reads only the part of the stream it holds: damage there is
+/// caught, damage elsewhere does not touch it.
 #[test]
 fn a_spool_that_changed_or_shrank_is_caught_before_its_bytes_reach_a_volume() {
     use std::os::unix::fs::FileExt;
