@@ -137,7 +137,7 @@ bench_key "$KEY"
 
 mirror_stats() {  # "files bytes blobs": every regular file once per inode, and blobs/sha256/*
   find "$1" -type f -printf '%i %s %P\n' | awk '!seen[$1]++ {n++; b += $2; if ($3 ~ /^blobs\/sha256\//) k++}
-    END {printf "%d %d %d\n", n, b, k}'
+    END {printf "%.0f %.0f %.0f\n", n, b, k}'
 }
 
 fact date "$(date -u '+%Y-%m-%d %H:%M UTC')"
